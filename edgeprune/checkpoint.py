@@ -1,0 +1,72 @@
+"""One-file checkpoints: config, weights, masks and metadata.
+
+The file is a ``torch.save`` archive of plain tensors and JSON-able values, read back with
+``weights_only=True`` so that a foreign pickle is never executed. It is serialised in memory and
+written atomically, so the same model gives the same bytes whatever the output's name.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError, EdgepruneError
+from .fileio import write_bytes_atomic
+from .models import ModelConfig, SequenceClassifier
+
+FORMAT = "edgeprune.checkpoint"
+VERSION = 1
+
+
+def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    if not isinstance(model, SequenceClassifier):
+        raise CheckpointError(
+            f"can only save a SequenceClassifier, got {type(model).__name__} (adopt it with edgeprune.models.from_torch)"
+        )
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "masks": {k: v.cpu() for k, v in model.masks().items()},
+        "meta": dict(meta or {}),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return write_bytes_atomic(path, buf.getvalue())
+
+
+def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for foreign or damaged files
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({reason[:160]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an edgeprune checkpoint (no '{FORMAT}' header)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected {VERSION})")
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+        model = SequenceClassifier(config)
+        model.load_state_dict(payload["state"], strict=True)
+        model.set_masks(payload.get("masks", {}))
+    except EdgepruneError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: damaged checkpoint ({reason[:160]})") from None
+    model.eval()
+    return model, dict(payload.get("meta", {}))
+
+
+def load(path: str | os.PathLike) -> SequenceClassifier:
+    return load_with_meta(path)[0]

@@ -1,0 +1,7 @@
+"""The torch-free IR of a pruned recurrent classifier: model, serialisation, reference executor."""
+
+from .model import CSR, GATE_NAMES, IR_GATES, Head, Layer, Model
+from .reference import ReferenceExecutor, State
+from .serialize import dump, load, save
+
+__all__ = ["CSR", "GATE_NAMES", "IR_GATES", "Head", "Layer", "Model", "ReferenceExecutor", "State", "dump", "load", "save"]

@@ -1,0 +1,136 @@
+"""Pruning a model: describe its weights, run a method, apply the masks, fine-tune.
+
+This is the "how to edit a layer" side; methods only score (see ``registry``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..data import Dataset
+from ..errors import PruneError
+from ..models import CELL_GATES, SequenceClassifier
+from ..options import resolve
+from ..train import accuracy, train
+from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method
+
+
+def describe_weights(model: SequenceClassifier) -> dict[str, WeightInfo]:
+    """Every maskable weight of ``model`` as a torch-free ``WeightInfo`` (effective values)."""
+    cfg = model.config
+    gates = CELL_GATES[cfg.cell]
+    out: dict[str, WeightInfo] = {}
+    for l, layer in enumerate(model.layers):
+        sources = {
+            "weight_ih": ("input", "x" if l == 0 else f"h{l - 1}@t"),
+            "weight_hh": ("recurrent", f"h{l}@t-1"),
+            "weight_fb": ("feedback", f"h{l + 1}@t-1"),
+        }
+        for attr in layer.weight_names():
+            kind, src = sources[attr]
+            values = layer.effective(attr).detach().cpu().numpy().astype(np.float32)
+            out[f"layers.{l}.{attr}"] = WeightInfo(f"layers.{l}.{attr}", kind, l, cfg.cell, gates, values, src, f"h{l}@t")
+    head = model.head.effective("weight").detach().cpu().numpy().astype(np.float32)
+    out["head.weight"] = WeightInfo("head.weight", "head", None, None, 1, head, f"h{cfg.num_layers - 1}@t", "y")
+    return out
+
+
+def sparsity_of(masks_or_weights: dict[str, np.ndarray]) -> float:
+    total = sum(int(np.asarray(v).size) for v in masks_or_weights.values())
+    nnz = sum(int(np.count_nonzero(v)) for v in masks_or_weights.values())
+    return 1.0 - nnz / total if total else 0.0
+
+
+@dataclass
+class PruneOutcome:
+    model: SequenceClassifier
+    report: dict = field(default_factory=dict)
+
+
+def prune_model(
+    model: SequenceClassifier,
+    method: str,
+    sparsity: float | None,
+    *,
+    seed: int = 0,
+    options: dict | None = None,
+    include_head: bool = False,
+    dataset: Dataset | None = None,
+    finetune_epochs: int = 0,
+    finetune_lr: float = 1e-3,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> PruneOutcome:
+    """Return a pruned copy of ``model`` and a report (requested/achieved sparsity, accuracies)."""
+    m = get_method(method)
+    if sparsity is None:
+        if m.fixed_sparsity:
+            raise PruneError(f"method '{method}' needs --sparsity")
+        sparsity = 0.0
+    sparsity = check_sparsity(sparsity)
+    if finetune_epochs < 0:
+        raise PruneError(f"fine-tune epochs must be >= 0, got {finetune_epochs}")
+    if finetune_epochs and dataset is None:
+        raise PruneError("fine-tuning needs a dataset")
+    resolved = resolve(m.options, options or {}, f"method '{method}'")
+    pruned = copy.deepcopy(model)
+    pruned.clear_masks()
+    described = describe_weights(pruned)
+    prunable = [n for n in described if include_head or n != "head.weight"]
+
+    def finetune(masks: dict[str, np.ndarray], epochs: int) -> dict[str, np.ndarray]:
+        if dataset is None:
+            raise PruneError(f"method '{method}' fine-tunes while pruning and needs a dataset")
+        pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in masks.items()})
+        if epochs:
+            train(pruned, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
+                  progress=progress, description=f"fine-tune ({method})")
+        now = describe_weights(pruned)
+        return {k: now[k].values for k in prunable}
+
+    ctx = PruneContext(
+        weights={n: described[n] for n in prunable},
+        frozen={n: w for n, w in described.items() if n not in prunable},
+        config=pruned.config.to_dict(),
+        options=resolved,
+        rng=np.random.default_rng(seed),
+        finetune=finetune if dataset is not None else None,
+    )
+    result = m.fn(ctx, sparsity)
+    _check_result(result, ctx, method)
+    pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in result.masks.items()})
+
+    report = {
+        "method": method,
+        "options": resolved,
+        "seed": seed,
+        "include_head": include_head,
+        "sparsity_requested": sparsity if m.fixed_sparsity else None,
+        "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
+        "method_report": result.report,
+        "finetune_epochs": result.finetuned_epochs + finetune_epochs,
+    }
+    if dataset is not None:
+        report["accuracy_before"] = accuracy(model, dataset.X_test, dataset.y_test)
+        report["accuracy_pruned"] = accuracy(pruned, dataset.X_test, dataset.y_test)
+    if finetune_epochs:
+        ft = train(pruned, dataset, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
+                   progress=progress, description="fine-tune")
+        report["accuracy_finetuned"] = ft.test_accuracy
+    pruned.eval()
+    return PruneOutcome(pruned, report)
+
+
+def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:
+    missing = set(ctx.weights) - set(result.masks)
+    extra = set(result.masks) - set(ctx.weights)
+    if missing or extra:  # a method bug, not user input
+        raise RuntimeError(f"method '{method}' returned masks for {sorted(result.masks)}, expected {sorted(ctx.weights)}")
+    for name, mask in result.masks.items():
+        mask = np.asarray(mask)
+        if mask.shape != ctx.weights[name].shape or mask.dtype != bool:
+            raise RuntimeError(f"method '{method}' returned a {mask.dtype} {mask.shape} mask for {name}")

@@ -1,0 +1,40 @@
+import json
+
+import numpy as np
+
+from edgeprune import ir
+
+
+def test_compile_ir_target(run_cli, tmp_path, digits_checkpoint):
+    out = tmp_path / "c"
+    r = run_cli("compile", digits_checkpoint, "--target", "ir", "-o", out, "--verify-samples", "64")
+    assert r.code == 0, r.err
+    assert "64 test samples of digits" in r.out and "ok" in r.out
+    doc = json.loads((out / "compile.json").read_text())
+    assert {v["mode"] for v in doc["verification"]} == {"sequence", "step"}
+    assert all(v["max_abs_error"] <= 1e-5 for v in doc["verification"])
+    assert ir.load(out).meta["dataset"] == "digits"
+
+
+def test_compile_twice_gives_the_same_bytes(run_cli, tmp_path, digits_checkpoint):
+    for name in ("a", "b"):
+        assert run_cli("compile", digits_checkpoint, "-o", tmp_path / name, "--verify-samples", "8").code == 0
+    for f in ("model.json", "weights.npz", "compile.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_invalid_ir_is_refused_and_nothing_is_written(run_cli, tmp_path, digits_checkpoint):
+    src = tmp_path / "src"
+    assert run_cli("compile", digits_checkpoint, "-o", src, "--verify-samples", "8").code == 0
+    with np.load(src / "weights.npz") as f:
+        arrays = dict(f)
+    arrays["layers.0.weight.data"][0] = np.nan
+    np.savez(src / "weights.npz", **arrays)
+    r = run_cli("compile", src, "-o", tmp_path / "out", "--verify-data", "random")
+    assert r.code != 0 and len(r.err_lines) == 1 and "non-finite" in r.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_target(run_cli, tmp_path, digits_checkpoint):
+    r = run_cli("compile", digits_checkpoint, "--target", "coreml", "-o", tmp_path / "o")
+    assert r.code != 0 and len(r.err_lines) == 1 and "unknown target 'coreml'" in r.err

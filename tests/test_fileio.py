@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from edgeprune.fileio import atomic_directory, npz_bytes, write_bytes_atomic
+
+
+def test_failed_block_leaves_nothing(tmp_path):
+    target = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as d:
+            (d / "partial.bin").write_bytes(b"x")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_success_replaces_existing_directory(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with atomic_directory(target) as d:
+        (d / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_file_write(tmp_path):
+    write_bytes_atomic(tmp_path / "a" / "b.bin", b"123")
+    assert (tmp_path / "a" / "b.bin").read_bytes() == b"123"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.bin"]
+
+
+def test_npz_is_byte_stable_and_loadable(tmp_path):
+    arrays = {"b": np.arange(5, dtype=np.int32), "a": np.ones((2, 2), np.float32)}
+    data = npz_bytes(arrays)
+    assert data == npz_bytes(dict(reversed(list(arrays.items()))))
+    (tmp_path / "x.npz").write_bytes(data)
+    with np.load(tmp_path / "x.npz") as f:
+        np.testing.assert_array_equal(f["b"], arrays["b"])
