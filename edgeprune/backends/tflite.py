@@ -25,7 +25,7 @@ Every file has dynamic batch except the micro one, and carries an ``edgeprune`` 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
@@ -646,7 +646,7 @@ def _state_names(model: ir.Model) -> list[list[str]]:
 
 def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outputs, weights, dtype: str) -> dict:
     return {"format": FORMAT, "version": 1, "kind": kind, "steps": steps, "batch": batch, "dtype": dtype,
-            "cell": model.layers[0].cell, "inputs": list(inputs), "outputs": list(outputs),
+            "cell": model.layers[0].cell if model.layers else None, "inputs": list(inputs), "outputs": list(outputs),
             "state": _state_names(model) if kind == "step" else [], "weights": weights}
 
 
@@ -697,6 +697,30 @@ def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: 
     meta["cell_ops"] = "fully_connected"
     return g.finish({"x": x}, {"logits": logits}, meta,
                     f"edgeprune {model.describe()}: whole sequence of {steps} steps (unrolled)")
+
+
+def build_linear_model(m: ir.CSR, dtype: str = "f32", mode: str = "auto", fc_version: int | None = None) -> bytes:
+    """One FULLY_CONNECTED, y [N, rows] = x [N, cols] W^T, stored as ``mode`` picks: for measuring
+    kernels. ``fc_version`` overrides the op version (e.g. to reproduce the XNNPACK trap)."""
+    weight = encode_weight("weight", m, (m.shape[1],), dtype, mode)
+    if fc_version is not None:
+        weight = _VersionedWeight(**vars(weight), forced_version=fc_version)
+    g = _Graph(dynamic_batch=True)
+    w = _Writer(g)
+    x = g.activation("x", [1, m.shape[1]])
+    y = w.fully_connected(x, _Prepared(weight, np.zeros(m.shape[0], np.float32)), "y")
+    meta = _metadata("linear", ir.Model(m.shape[1], [], ir.Head(m, np.zeros(m.shape[0], np.float32))), None,
+                     "dynamic", ["x"], ["y"], {"weight": weight.info()}, dtype)
+    return g.finish({"x": x}, {"y": y}, meta, "edgeprune: one fully connected layer")
+
+
+@dataclass
+class _VersionedWeight(_Weight):
+    forced_version: int = DENSE_FC_VERSION
+
+    @property
+    def fc_version(self) -> int:
+        return self.forced_version
 
 
 def micro_uses_sequence_lstm(model: ir.Model) -> bool:
@@ -803,7 +827,8 @@ class LiteRTRunner(Runner):
                                                experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]])
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise BackendError(f"{path.name}: {self.package} cannot load it ({str(e).strip().splitlines()[0]})") from None
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackendError(f"{path.name}: {self.package} cannot load it ({reason})") from None
         self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
         self.outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self.batch = 1
@@ -816,6 +841,26 @@ class LiteRTRunner(Runner):
     def op_names(self) -> list[str]:
         """The interpreter's nodes by op name; XNNPACK partitions show up as DELEGATE (diagnostics)."""
         return [d["op_name"] for d in self.interpreter._get_ops_details()]  # no public API for this
+
+    def delegated_weights(self) -> dict[str, bool]:
+        """Per FULLY_CONNECTED weight: does a delegate (XNNPACK) run it, or the builtin kernel?
+
+        A delegate node takes the constant weights of the nodes it replaced as inputs, so an FC is
+        delegated iff its weight (or, behind a DENSIFY, the stored sparse weight) feeds a DELEGATE.
+        """
+        ops = self.interpreter._get_ops_details()
+        delegate_inputs = {int(i) for d in ops if d["op_name"] == "DELEGATE" for i in d["inputs"]}
+        producer = {int(o): d for d in ops if d["op_name"] != "DELEGATE" for o in d["outputs"]}
+        names = {d["index"]: d["name"] for d in self.interpreter.get_tensor_details()}
+        out = {}
+        for d in ops:
+            if d["op_name"] != "FULLY_CONNECTED":
+                continue
+            weight = int(d["inputs"][1])
+            stored = [weight] + ([int(i) for i in producer[weight]["inputs"]]
+                                 if weight in producer and producer[weight]["op_name"] == "DENSIFY" else [])
+            out[names[stored[-1]]] = any(s in delegate_inputs for s in stored)
+        return out
 
     def _resize(self, batch: int) -> None:
         if batch == self.batch:
@@ -964,7 +1009,7 @@ class TFLiteBackend(Backend):
             write_bytes_atomic(out_dir / MICRO_FILE, data)
             has_runtime = _importable("tflite_micro.python.tflite_micro.runtime")
             info = {"dtype": "f32", "steps": steps, "batch": 1, "weights": read_metadata(data)["weights"],
-                    "cell_ops": "unidirectional_sequence_lstm" if micro_uses_sequence_lstm(model) else "fully_connected"}
+                    "cell_ops": read_metadata(data)["cell_ops"]}
             if not has_runtime:
                 info["note"] = "tflite-micro is not installed: not run"
             artifacts.append(Artifact(MICRO_FILE, self.name, f"tflite-micro {_package_version('tflite-micro')}",

@@ -24,7 +24,7 @@ STEPS = 7  # the `inputs` fixture: 24 sequences of 7 steps, 5 features
 RESOLVERS = ("xnnpack", "builtin_ref")
 
 try:
-    from tflite_micro.python.tflite_micro import runtime as _micro  # noqa: F401
+    import tflite_micro.python.tflite_micro.runtime  # noqa: F401
 
     HAVE_MICRO = True
 except ImportError:
@@ -136,7 +136,8 @@ def test_block_1x4_masks_use_the_1x4_kernel(tmp_path, cell):
     X = np.random.default_rng(2).random((6, 5, 8), dtype=np.float32)
     expected = torch_logits(model, X)
     data = T.build_sequence_model(lowered(model, 5), 5)
-    formats = {k: v.get("format") for k, v in T.summarize(data)["constants"].items() if k.startswith("layers") and k.endswith("weight")}
+    constants = T.summarize(data)["constants"]
+    formats = {k: v.get("format") for k, v in constants.items() if k.startswith("layers") and k.endswith("weight")}
     assert formats == {"layers.0.weight": "block1x4", "layers.1.weight": "block1x4"}
     (tmp_path / "m.tflite").write_bytes(data)
     for resolver in RESOLVERS:
