@@ -398,6 +398,8 @@ def encode_weight(name: str, m: ir.CSR, parts: tuple[int, ...], dtype: str = "f3
     plain = _Layout(tuple(parts))
     dense_values = m.to_dense()
     if dtype == "int8":
+        if mode == "densify":
+            raise BackendError("--tflite-weights densify is for --dtype f32 (int8 weights are dense or 1x16 blocks)")
         top = np.zeros(rows, np.float32)
         np.maximum.at(top, np.repeat(np.arange(rows), np.diff(m.indptr)), np.abs(m.data))
         scales = np.where(top > 0, top / 127.0, 1.0).astype(np.float32)
@@ -990,8 +992,6 @@ class TFLiteBackend(Backend):
         if micro == "sparse":
             raise BackendError("--micro sparse: TFLite Micro ignores sparse weights and computes garbage with them; "
                                "its file is always dense (--micro dense), sparse files are for LiteRT")
-        if dtype == "int8" and mode == "densify":
-            raise BackendError("--tflite-weights densify is for --dtype f32 (LiteRT has no int8 DENSIFY path here)")
         steps = self._steps(model, options)
         runtime = litert_label(options.get("litert_runtime", "auto"), options.get("litert_resolver", "xnnpack"))
         tolerance = INT8_TOLERANCE if dtype == "int8" else None

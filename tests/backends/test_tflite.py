@@ -69,6 +69,10 @@ def test_every_file_matches_torch_in_its_runtime(tmp_path, inputs, cell, hidden,
             assert np.max(np.abs(runner.run(inputs) - expected)) <= 1e-5, resolver
             # the xnnpack runs really go through the delegate; builtin_ref has none
             assert ("DELEGATE" in runner.op_names()) == (resolver == "xnnpack")
+            # XNNPACK takes the dense FCs and declines the sparse (v8) ones
+            layers = {k: v for k, v in runner.delegated_weights().items() if k.startswith("layers")}
+            assert len(layers) == len(hidden)
+            assert all(v == (resolver == "xnnpack" and not sparsity) for v in layers.values()), layers
     if HAVE_MICRO:
         with backend.runner(artifacts[T.MICRO_FILE], tmp_path, {}) as runner:
             assert np.max(np.abs(runner.run(inputs) - expected)) <= 1e-5
@@ -152,8 +156,9 @@ def test_densify_keeps_sparse_storage_and_runs_dense_kernels(tmp_path, inputs):
     assert summary["constants"]["layers.0.weight/sparse"]["format"] == "csr"
     (tmp_path / "d.tflite").write_bytes(data)
     for resolver in RESOLVERS:
-        out = T.LiteRTRunner(tmp_path / "d.tflite", resolver).run(inputs)
-        assert np.max(np.abs(out - torch_logits(model, inputs))) <= 1e-5
+        runner = T.LiteRTRunner(tmp_path / "d.tflite", resolver)
+        assert np.max(np.abs(runner.run(inputs) - torch_logits(model, inputs))) <= 1e-5
+        assert runner.delegated_weights()["layers.0.weight/sparse"] == (resolver == "xnnpack")
 
 
 def dequantized(irm: ir.Model) -> ir.Model:
@@ -172,16 +177,22 @@ def dequantized(irm: ir.Model) -> ir.Model:
     return ir.Model(irm.input_size, layers, ir.Head(rounded(irm.head.weight), irm.head.bias), irm.meta)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_int8_block_1x16_weights_in_both_resolvers(tmp_path, cell):
-    model = make_model(cell, (32,), input_size=16)
+@pytest.mark.parametrize("cell,hidden,feedback,features", [
+    ("lstm", (32,), False, 16), ("gru", (32,), False, 16), ("rnn", (32,), False, 16),
+    ("lstm", (20, 12), True, 10),  # no part is a multiple of 16: every part of z and the head input get padded
+], ids=["lstm", "gru", "rnn", "lstm-padded-fb"])
+def test_int8_block_1x16_weights_in_both_resolvers(tmp_path, cell, hidden, feedback, features):
+    model = make_model(cell, hidden, feedback, input_size=features)
     block_masks(model, 16, 0.75, seed=3)
-    X = np.random.default_rng(4).random((16, 6, 16), dtype=np.float32)
+    X = np.random.default_rng(4).random((16, 6, features), dtype=np.float32)
     irm = lowered(model, 6)
     data = T.build_sequence_model(irm, 6, dtype="int8", mode="sparse")
     weight = T.summarize(data)["constants"]["layers.0.weight"]
     assert weight["type"] == "INT8" and weight["format"] == "block1x16"
-    assert weight["bytes"] == irm.layers[0].weight.nnz  # exact 1x16 blocks: one byte per kept weight
+    if features % 16 == 0:  # exact 1x16 blocks: one byte per kept weight
+        assert weight["bytes"] == irm.layers[0].weight.nnz
+    else:  # blocks cut by a part's end are zero-filled up to the next boundary
+        assert T.read_metadata(data)["weights"]["layers.0.weight"]["padded_columns"] == [16, 32, 16]
     (tmp_path / "q.tflite").write_bytes(data)
     outs = {r: T.LiteRTRunner(tmp_path / "q.tflite", r).run(X) for r in RESOLVERS}
     assert np.max(np.abs(outs["xnnpack"] - outs["builtin_ref"])) <= 1e-4  # same kernel: XNNPACK declines v8
