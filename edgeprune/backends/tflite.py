@@ -876,6 +876,8 @@ class LiteRTRunner(Runner):
 
     def run(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
+        if self.meta["kind"] not in ("step", "sequence", "micro"):
+            raise BackendError(f"{self.name} is a {self.meta['kind']} model, not a sequence classifier")
         if self.meta["kind"] == "step":
             self.reset(len(X))
             logits = None
