@@ -1,0 +1,95 @@
+"""The ``c`` target: generated C99 over the portable edgeprune runtime (``edgeprune/runtimes/c``).
+
+``emit`` writes the model (``<prefix>.c/.h``: const weight tables in CSR or dense tiles, a state
+struct, reset/step/run), a copy of the runtime, a host harness and a Makefile. ``build`` compiles
+them with ``-std=c99 -Wall -Wextra -Werror`` (and more) for the chosen architecture and records
+the object sizes; ``runner`` drives the built harness (under qemu-user for a foreign
+architecture), so verification executes the very code a device would run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from ... import ir
+from ...errors import BackendError
+from ...fileio import write_text_atomic
+from ...options import Option
+from ..base import Artifact, Backend, Runner
+from . import codegen
+from .runner import HarnessRunner
+from .toolchain import WARNINGS, run_tool, section_sizes, toolchain
+
+BUILD_DIR = "build"
+ARCHES = ("host", "aarch64")
+
+
+class CBackend(Backend):
+    name = "c"
+    help = "C99 source over the portable edgeprune runtime, built and run natively or under qemu-user"
+    options = (
+        Option("c_format", "auto", "weight storage per matrix: the smaller of csr/dense (auto), or force one",
+               choices=codegen.FORMATS),
+        Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
+               choices=codegen.ACTIVATIONS),
+        Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
+        Option("c_arch", "host", "build and verify for the host, or aarch64 (cross gcc, run under qemu-aarch64)",
+               choices=ARCHES),
+        Option("c_cc", "", "C compiler for the build (default: $CC or cc on the host, the cross gcc otherwise)"),
+        Option("c_cflags", "-O2", "optimisation and target flags of the build, e.g. '-O3 -march=native'"),
+    )
+
+    def unavailable(self) -> str | None:
+        return toolchain("host").missing()
+
+    def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
+        plan = codegen.plan(model, options["c_prefix"], options["c_format"], options["c_activations"])
+        files = codegen.generate(plan)
+        for name, text in files.items():
+            write_text_atomic(out_dir / name, text)
+        tc = toolchain(options["c_arch"], options["c_cc"] or None)
+        info = plan.describe()
+        info.update({"arch": tc.arch, "cflags": options["c_cflags"], "input_size": model.input_size,
+                     "num_classes": model.num_classes})
+        return [Artifact(f"{plan.prefix}.c", self.name, f"{tc.label} {options['c_cflags']}".strip(),
+                         ("sequence", "step"), sorted(files), info)]
+
+    def build(self, artifact: Artifact, out_dir: Path, options: dict) -> None:
+        tc = toolchain(options["c_arch"], options["c_cc"] or None)
+        missing = tc.missing()
+        if missing:
+            raise BackendError(f"target c ({tc.arch}): {missing}")
+        prefix = options["c_prefix"]
+        try:
+            cflags = shlex.split(options["c_cflags"])
+        except ValueError as e:
+            raise BackendError(f"--c-cflags: {e}") from None
+        build = out_dir / BUILD_DIR
+        build.mkdir(exist_ok=True)
+        objects = []
+        for source in (f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS):
+            obj = build / (Path(source).stem + ".o")
+            run_tool([*tc.cc, *WARNINGS, *cflags, "-c", source, "-o", str(obj)], out_dir,
+                     f"compiling {source} with {tc.cc[0]}")
+            objects.append(obj)
+        run_tool([*tc.cc, *cflags, *tc.link_flags, *map(str, objects), "-lm", "-o", str(build / "edgeprune_run")],
+                 out_dir, f"linking edgeprune_run with {tc.cc[0]}")
+        model_sizes = section_sizes(tc.size, objects[0])
+        runtime_sizes = section_sizes(tc.size, objects[1])
+        artifact.info["object_bytes"] = {"model": model_sizes, "runtime": runtime_sizes}
+        # Flash: code + constants (+ initialised data); RAM: the caller's state struct (no globals).
+        artifact.info["flash_bytes"] = sum(model_sizes[k] + runtime_sizes[k] for k in ("text", "rodata", "data"))
+        artifact.info["ram_bytes"] = artifact.info["state_bytes"] + sum(
+            model_sizes[k] + runtime_sizes[k] for k in ("data", "bss"))
+
+    def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:
+        tc = toolchain(options["c_arch"], options["c_cc"] or None)
+        binary = out_dir / BUILD_DIR / "edgeprune_run"
+        if not binary.exists():
+            raise BackendError(f"{binary}: not built")
+        return HarnessRunner([*tc.emulator, str(binary)], artifact.info["input_size"], artifact.info["num_classes"],
+                             f"{tc.label} edgeprune_run")
+
+
+BACKEND = CBackend()
