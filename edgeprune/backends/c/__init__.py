@@ -16,44 +16,53 @@ from ... import ir
 from ...errors import BackendError
 from ...fileio import write_text_atomic
 from ...options import Option
+from ...runtimes import path as runtime_path
 from ..base import Artifact, Backend, Runner
 from . import codegen
 from .runner import HarnessRunner
-from .toolchain import WARNINGS, run_tool, section_sizes, toolchain
+from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, toolchain
 
 BUILD_DIR = "build"
-ARCHES = ("host", "aarch64")
+PROGRAM = "edgeprune_run"
+
+
+def _board_files(tc) -> dict[str, str]:
+    """Start-up code and linker script of the emulated board, if the architecture has one."""
+    if not tc.board:
+        return {}
+    folder = runtime_path("c", "boards", tc.board)
+    return {f"board/{p.name}": p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 class CBackend(Backend):
     name = "c"
-    help = "C99 source over the portable edgeprune runtime, built and run natively or under qemu-user"
+    help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
         Option("c_format", "auto", "weight storage per matrix: the smaller of csr/dense (auto), or force one",
                choices=codegen.FORMATS),
         Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
                choices=codegen.ACTIVATIONS),
         Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
-        Option("c_arch", "host", "build and verify for the host, or aarch64 (cross gcc, run under qemu-aarch64)",
-               choices=ARCHES),
-        Option("c_cc", "", "C compiler for the build (default: $CC or cc on the host, the cross gcc otherwise)"),
-        Option("c_cflags", "-O2", "optimisation and target flags of the build, e.g. '-O3 -march=native'"),
+        Option("c_arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
+               "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
+        Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
+        Option("c_cflags", "-O2", "optimisation flags of the build, e.g. '-O2 -ffp-contract=fast'"),
     )
 
     def unavailable(self) -> str | None:
         return toolchain("host").missing()
 
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
+        tc = toolchain(options["c_arch"], options["c_cc"] or None)
         plan = codegen.plan(model, options["c_prefix"], options["c_format"], options["c_activations"])
-        files = codegen.generate(plan)
+        files = {**codegen.generate(plan), **_board_files(tc)}
         for name, text in files.items():
             write_text_atomic(out_dir / name, text)
-        tc = toolchain(options["c_arch"], options["c_cc"] or None)
         info = plan.describe()
         info.update({"arch": tc.arch, "cflags": options["c_cflags"], "input_size": model.input_size,
                      "num_classes": model.num_classes})
-        return [Artifact(f"{plan.prefix}.c", self.name, f"{tc.label} {options['c_cflags']}".strip(),
-                         ("sequence", "step"), sorted(files), info)]
+        return [Artifact(f"{plan.prefix}.c", self.name, tc.label(options["c_cflags"]), ("sequence", "step"),
+                         sorted(files), info)]
 
     def build(self, artifact: Artifact, out_dir: Path, options: dict) -> None:
         tc = toolchain(options["c_arch"], options["c_cc"] or None)
@@ -67,29 +76,37 @@ class CBackend(Backend):
             raise BackendError(f"--c-cflags: {e}") from None
         build = out_dir / BUILD_DIR
         build.mkdir(exist_ok=True)
+        sources = [f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS]
+        link = [*tc.link_flags]
+        defines = []
+        if tc.board:
+            sources.append("board/startup.c")
+            link += ["-T", "board/link.ld"]
+            defines = ["-DEP_BOARD_CLOCK"]
         objects = []
-        for source in (f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS):
+        for source in sources:
             obj = build / (Path(source).stem + ".o")
-            run_tool([*tc.cc, *WARNINGS, *cflags, "-c", source, "-o", str(obj)], out_dir,
+            run_tool([*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *defines, "-c", source, "-o", str(obj)], out_dir,
                      f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
-        run_tool([*tc.cc, *cflags, *tc.link_flags, *map(str, objects), "-lm", "-o", str(build / "edgeprune_run")],
-                 out_dir, f"linking edgeprune_run with {tc.cc[0]}")
+        run_tool([*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
+                 out_dir, f"linking {PROGRAM} with {tc.cc[0]}")
         model_sizes = section_sizes(tc.size, objects[0])
         runtime_sizes = section_sizes(tc.size, objects[1])
         artifact.info["object_bytes"] = {"model": model_sizes, "runtime": runtime_sizes}
-        # Flash: code + constants (+ initialised data); RAM: the caller's state struct (no globals).
+        # Flash: code + constants (+ initial values of data); RAM: the caller's state struct (no globals).
         artifact.info["flash_bytes"] = sum(model_sizes[k] + runtime_sizes[k] for k in ("text", "rodata", "data"))
         artifact.info["ram_bytes"] = artifact.info["state_bytes"] + sum(
             model_sizes[k] + runtime_sizes[k] for k in ("data", "bss"))
 
     def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:
         tc = toolchain(options["c_arch"], options["c_cc"] or None)
-        binary = out_dir / BUILD_DIR / "edgeprune_run"
-        if not binary.exists():
-            raise BackendError(f"{binary}: not built")
-        return HarnessRunner([*tc.emulator, str(binary)], artifact.info["input_size"], artifact.info["num_classes"],
-                             f"{tc.label} edgeprune_run")
+        program = (out_dir / BUILD_DIR / PROGRAM).resolve()
+        if not program.exists():
+            raise BackendError(f"{program}: not built")
+        command = [*tc.emulator, "-kernel", str(program)] if tc.board else [*tc.emulator, str(program)]
+        return HarnessRunner(command, artifact.info["input_size"], artifact.info["num_classes"],
+                             f"{PROGRAM} ({tc.arch})", io=tc.io)
 
 
 BACKEND = CBackend()

@@ -1,4 +1,4 @@
-"""Compilers, emulators and size tools for the C target's build architectures."""
+"""Compilers, emulators and size tools for the architectures the C target builds and verifies on."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from pathlib import Path
 
 from ...errors import BackendError
 
-# The generated code and the runtime must stay clean under all of these.
+# The generated code, the runtime and the harness must stay clean under all of these.
 WARNINGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes",
             "-Wmissing-prototypes", "-Wdouble-promotion", "-Wcast-qual", "-Wconversion")
 COMPILE_TIMEOUT = 300
+ARCHES = ("host", "aarch64", "cortex-m4")
+M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+# QEMU's MPS2 AN386 board; semihosting carries the harness's file I/O and exit status.
+MPS2_AN386 = ("qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
+              "-semihosting-config", "enable=on,target=native")
 
 
 @dataclass(frozen=True)
@@ -23,8 +28,11 @@ class Toolchain:
     arch: str
     cc: tuple[str, ...]
     size: str
+    target_flags: tuple[str, ...] = ()  # compile and link
     link_flags: tuple[str, ...] = ()
-    emulator: tuple[str, ...] = ()  # prefix to run a built program on this host
+    board: str | None = None  # runtimes/c/boards/<board>: start-up code and linker script for the harness
+    emulator: tuple[str, ...] = ()  # prefix that runs a built program on this host
+    io: str = "pipe"  # "pipe": one long-lived harness on stdin/stdout; "files": one run per request
     install_hint: str = ""
 
     def missing(self) -> str | None:
@@ -35,24 +43,25 @@ class Toolchain:
                 return f"{tool} not found{hint}"
         return None
 
-    @property
-    def label(self) -> str:
-        runs = f" under {self.emulator[0]}" if self.emulator else ""
-        return f"{Path(self.cc[0]).name} ({self.arch}){runs}"
-
-
-def host_compiler(override: str | None = None) -> tuple[str, ...]:
-    spec = override or os.environ.get("CC") or "cc"
-    return tuple(shlex.split(spec))
+    def label(self, cflags: str) -> str:
+        where = {"host": "native", "aarch64": "qemu-aarch64", "cortex-m4": "qemu-system-arm mps2-an386"}[self.arch]
+        return f"{Path(self.cc[0]).name} {cflags}".strip() + f", {self.arch} ({where})"
 
 
 def toolchain(arch: str, cc: str | None = None) -> Toolchain:
     if arch == "host":
-        return Toolchain("host", host_compiler(cc), "size", install_hint="gcc, or set CC / --c-cc")
+        spec = cc or os.environ.get("CC") or "cc"
+        return Toolchain("host", tuple(shlex.split(spec)), "size", install_hint="gcc, or set CC / --c-cc")
     if arch == "aarch64":
-        return Toolchain("aarch64", (cc or "aarch64-linux-gnu-gcc",), "aarch64-linux-gnu-size", ("-static",),
-                         ("qemu-aarch64",), "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user")
-    raise BackendError(f"--c-arch '{arch}' is not one of host, aarch64")
+        return Toolchain("aarch64", tuple(shlex.split(cc or "aarch64-linux-gnu-gcc")), "aarch64-linux-gnu-size",
+                         link_flags=("-static",), emulator=("qemu-aarch64",),
+                         install_hint="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user")
+    if arch == "cortex-m4":
+        return Toolchain("cortex-m4", tuple(shlex.split(cc or "arm-none-eabi-gcc")), "arm-none-eabi-size",
+                         target_flags=M4_FLAGS, link_flags=("--specs=rdimon.specs", "-nostartfiles"),
+                         board="mps2-an386", emulator=MPS2_AN386, io="files",
+                         install_hint="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
+    raise BackendError(f"--c-arch '{arch}' is not one of {', '.join(ARCHES)}")
 
 
 def run_tool(command: list[str], cwd: Path, what: str) -> str:
@@ -63,9 +72,10 @@ def run_tool(command: list[str], cwd: Path, what: str) -> str:
     except subprocess.TimeoutExpired:
         raise BackendError(f"{what}: {command[0]} took longer than {COMPILE_TIMEOUT} s") from None
     if done.returncode != 0:
-        lines = [l for l in (done.stderr or done.stdout).splitlines() if l.strip()]
-        first = next((l for l in lines if "error" in l), lines[0] if lines else f"exit status {done.returncode}")
-        raise BackendError(f"{what} failed: {first.strip()}")
+        lines = [l.strip() for l in (done.stderr or done.stdout).splitlines() if l.strip()]
+        causes = [l for l in lines if ("error" in l or "undefined reference" in l) and not l.startswith("collect2")]
+        first = (causes or lines or [f"exit status {done.returncode}"])[0]
+        raise BackendError(f"{what} failed: {first}")
     return done.stdout
 
 
@@ -78,7 +88,7 @@ def section_sizes(size_tool: str, obj: Path) -> dict[str, int]:
         if not m:
             continue
         name, n = m.group(1), int(m.group(2))
-        for kind in ("text", "rodata", "data", "bss"):
+        for kind in sizes:
             if name == f".{kind}" or name.startswith(f".{kind}."):
                 sizes[kind] += n
     return sizes
