@@ -23,6 +23,7 @@ from .runner import HarnessRunner
 from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, toolchain
 
 BUILD_DIR = "build"
+DEFAULT_CFLAGS = codegen.DEFAULT_CFLAGS
 PROGRAM = "edgeprune_run"
 
 
@@ -46,7 +47,8 @@ class CBackend(Backend):
         Option("c_arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
                "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
         Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
-        Option("c_cflags", "-O2", "optimisation flags of the build, e.g. '-O2 -ffp-contract=fast'"),
+        Option("c_cflags", DEFAULT_CFLAGS, "optimisation flags of the build (fused multiply-adds are allowed by "
+               "default: -std=c99 alone forbids them)"),
     )
 
     def unavailable(self) -> str | None:

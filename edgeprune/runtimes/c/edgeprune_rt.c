@@ -10,22 +10,35 @@ void ep_copy(float *EP_RESTRICT y, const float *EP_RESTRICT b, int n)
 
 void ep_dense(float *EP_RESTRICT y, const float *EP_RESTRICT w, const float *EP_RESTRICT z, int rows, int cols)
 {
-    int r = 0, c, i;
-    /* Panels of EP_PANEL rows, column-major inside: each z[c] is loaded once per panel and the
-     * panel's sums stay in registers (one SIMD register on a vector machine). */
-    for (; r + EP_PANEL <= rows; r += EP_PANEL) {
-        float acc[EP_PANEL];
-        for (i = 0; i < EP_PANEL; ++i)
-            acc[i] = y[r + i];
-        for (c = 0; c < cols; ++c, w += EP_PANEL) {
+    int r = 0, c;
+    /* Panels of 8 rows, column-major inside: each z[c] is loaded once per panel and the panel's
+     * eight sums stay in registers. They are written out by hand because compilers at -O2 do not
+     * always unroll a loop over them (GCC for Thumb-2 keeps an array on the stack); a vectoriser
+     * still packs them into SIMD registers. */
+    for (; r + 8 <= rows; r += 8) {
+        float a0 = y[r], a1 = y[r + 1], a2 = y[r + 2], a3 = y[r + 3];
+        float a4 = y[r + 4], a5 = y[r + 5], a6 = y[r + 6], a7 = y[r + 7];
+        for (c = 0; c < cols; ++c, w += 8) {
             const float zc = z[c];
-            for (i = 0; i < EP_PANEL; ++i)
-                acc[i] += w[i] * zc;
+            a0 += w[0] * zc;
+            a1 += w[1] * zc;
+            a2 += w[2] * zc;
+            a3 += w[3] * zc;
+            a4 += w[4] * zc;
+            a5 += w[5] * zc;
+            a6 += w[6] * zc;
+            a7 += w[7] * zc;
         }
-        for (i = 0; i < EP_PANEL; ++i)
-            y[r + i] = acc[i];
+        y[r] = a0;
+        y[r + 1] = a1;
+        y[r + 2] = a2;
+        y[r + 3] = a3;
+        y[r + 4] = a4;
+        y[r + 5] = a5;
+        y[r + 6] = a6;
+        y[r + 7] = a7;
     }
-    for (; r < rows; ++r, w += cols) { /* the last rows % EP_PANEL rows, row-major */
+    for (; r < rows; ++r, w += cols) { /* the last rows % 8 rows, row-major */
         float acc = y[r];
         for (c = 0; c < cols; ++c)
             acc += w[c] * z[c];

@@ -26,7 +26,8 @@
 
 #define EP_RUNTIME_VERSION 1
 
-/* Rows per panel of a dense tile (the layout generated models are written in). */
+/* Rows per panel of a dense tile (the layout generated models are written in; ep_dense is
+ * written for exactly 8). */
 #define EP_PANEL 8
 
 #ifdef __cplusplus
