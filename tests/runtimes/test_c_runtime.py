@@ -45,7 +45,7 @@ def rt(tmp_path_factory):
     lib = ctypes.CDLL(str(d / "librt.so"))
     for name, index in (("ep_csr8", np.uint8), ("ep_csr16", np.uint16), ("ep_csr32", np.uint32)):
         ix = np.ctypeslib.ndpointer(index, flags="C_CONTIGUOUS")
-        getattr(lib, name).argtypes = [F32, F32, ix, ix, F32, ctypes.c_int]
+        getattr(lib, name).argtypes = [F32, F32, F32, ix, ix, F32, ctypes.c_int]
     lib.ep_dense.argtypes = [F32, F32, F32, ctypes.c_int, ctypes.c_int]
     lib.t_tanh.argtypes = lib.t_sigmoid.argtypes = [F32, F32, ctypes.c_int]
     lib.t_cell.argtypes = [ctypes.c_int, ctypes.c_int, F32, F32, F32, ctypes.c_int]
@@ -92,11 +92,11 @@ def test_csr_kernels_for_each_index_width(rt, kernel, index, cols):
     indices = np.concatenate([np.sort(rng.choice(cols, n, replace=False)) for n in counts])
     indptr = np.concatenate([[0], np.cumsum(counts)])
     W = sp.csr_array((rng.normal(size=indices.size), indices, indptr), shape=(rows, cols))
-    z, y0 = rng.normal(size=cols), rng.normal(size=rows)
-    y = y0.astype(np.float32)
-    getattr(rt, kernel)(y, W.data.astype(np.float32), W.indices.astype(index), counts.astype(index),
-                        z.astype(np.float32), rows)
-    np.testing.assert_allclose(y, y0 + W @ z, rtol=1e-5, atol=1e-5)
+    z, bias = rng.normal(size=cols), rng.normal(size=rows)
+    y = np.full(rows, np.nan, np.float32)  # overwritten, not accumulated
+    getattr(rt, kernel)(y, bias.astype(np.float32), W.data.astype(np.float32), W.indices.astype(index),
+                        counts.astype(index), z.astype(np.float32), rows)
+    np.testing.assert_allclose(y, bias + W @ z, rtol=1e-5, atol=1e-5)
 
 
 def _reference_cell(kind, h, c, pre):

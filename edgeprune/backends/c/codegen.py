@@ -228,10 +228,11 @@ def panel_layout(block: np.ndarray) -> np.ndarray:
 
 def _matvec_calls(m: MatrixPlan, y: str, z: str, indent: str) -> list[str]:
     rows = m.shape[0]
-    lines = [f"ep_copy({y}, {m.name}_bias, {rows});"]
     if m.format == "csr":
-        lines.append(f"ep_csr{m.index_bits}({y}, {m.name}_values, {m.name}_cols, {m.name}_row_nnz, {z}, {rows});")
-    elif m.format == "dense":
+        return [f"{indent}ep_csr{m.index_bits}({y}, {m.name}_bias, {m.name}_values, {m.name}_cols, {m.name}_row_nnz, "
+                f"{z}, {rows});"]
+    lines = [f"ep_copy({y}, {m.name}_bias, {rows});"]
+    if m.format == "dense":
         for k, t in enumerate(m.tiles):
             lines.append(f"ep_dense({_offset(y, t.row)}, {m.name}_tile{k}, {_offset(z, t.col)}, {t.rows}, {t.cols});")
     return [indent + line for line in lines]

@@ -88,8 +88,11 @@ class _Pipe:
                 proc.wait()
             finally:
                 for stream in (proc.stdin, proc.stdout):
-                    if stream and not stream.closed:
-                        stream.close()
+                    try:  # closing flushes what is buffered, which fails if the child is gone
+                        if stream and not stream.closed:
+                            stream.close()
+                    except OSError:
+                        pass
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None

@@ -46,13 +46,14 @@ void ep_dense(float *EP_RESTRICT y, const float *EP_RESTRICT w, const float *EP_
     }
 }
 
-/* One body for every index width; the width only changes the types of cols and row_nnz. Four
- * partial sums break the chain of dependent additions. */
+/* One body for every index width; the width only changes the types of cols and row_nnz. The
+ * bias starts the sum (no separate pass), and four partial sums break the chain of dependent
+ * additions on cores that pipeline them. */
 #define EP_CSR_BODY                                                       \
     int r, k;                                                             \
     for (r = 0; r < rows; ++r) {                                          \
         const int n = (int)row_nnz[r];                                    \
-        float a0 = y[r], a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;                 \
+        float a0 = bias[r], a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;              \
         for (k = 0; k + 4 <= n; k += 4) {                                 \
             a0 += values[k] * z[cols[k]];                                 \
             a1 += values[k + 1] * z[cols[k + 1]];                         \
@@ -66,20 +67,23 @@ void ep_dense(float *EP_RESTRICT y, const float *EP_RESTRICT w, const float *EP_
         cols += n;                                                        \
     }
 
-void ep_csr8(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-             const uint8_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows)
+void ep_csr8(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+             const uint8_t *EP_RESTRICT cols, const uint8_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+             int rows)
 {
     EP_CSR_BODY
 }
 
-void ep_csr16(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
-              const uint16_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows)
+void ep_csr16(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+              const uint16_t *EP_RESTRICT cols, const uint16_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+              int rows)
 {
     EP_CSR_BODY
 }
 
-void ep_csr32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint32_t *EP_RESTRICT cols,
-              const uint32_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows)
+void ep_csr32(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+              const uint32_t *EP_RESTRICT cols, const uint32_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+              int rows)
 {
     EP_CSR_BODY
 }

@@ -6,12 +6,12 @@
  * in one caller-owned struct (RAM), and calls these kernels in a fixed order. Nothing here
  * depends on a particular model, so one copy of the runtime serves every model in a program.
  *
- * Matrix kernels (edgeprune_rt.c) accumulate, y += W z; callers set y to the bias first:
- *  - dense: a tile stored as panels of EP_PANEL rows, column-major inside each panel, then the
+ * Matrix kernels (edgeprune_rt.c):
+ *  - dense (y += W z; callers set y to the bias first, then add each tile): a tile stored as panels of EP_PANEL rows, column-major inside each panel, then the
  *    last rows % EP_PANEL rows row-major. A panel's sums stay in registers and each z[c] is
  *    read once per panel; every row is still summed in column order, so vectorising across the
  *    panel needs no reassociation.
- *  - csr8/16/32: only the stored weights, with column indices of the smallest width that fits
+ *  - csr8/16/32 (y = b + W z): only the stored weights, with column indices of the smallest width that fits
  *    and a per-row count of the same width (no row-pointer array).
  *
  * Cell updates are static inline below, so that a model calling them with its constant hidden
@@ -43,13 +43,16 @@ void ep_copy(float *EP_RESTRICT y, const float *EP_RESTRICT b, int n);
 /* y[0:rows] += W z, W in the panel layout above */
 void ep_dense(float *EP_RESTRICT y, const float *EP_RESTRICT w, const float *EP_RESTRICT z, int rows, int cols);
 
-/* y[r] += sum over the row_nnz[r] stored weights of row r of values[k] * z[cols[k]] */
-void ep_csr8(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-             const uint8_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows);
-void ep_csr16(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
-              const uint16_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows);
-void ep_csr32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint32_t *EP_RESTRICT cols,
-              const uint32_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows);
+/* y[r] = bias[r] + sum over the row_nnz[r] stored weights of row r of values[k] * z[cols[k]] */
+void ep_csr8(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+             const uint8_t *EP_RESTRICT cols, const uint8_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+             int rows);
+void ep_csr16(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+              const uint16_t *EP_RESTRICT cols, const uint16_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+              int rows);
+void ep_csr32(float *EP_RESTRICT y, const float *EP_RESTRICT bias, const float *EP_RESTRICT values,
+              const uint32_t *EP_RESTRICT cols, const uint32_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z,
+              int rows);
 
 /*
  * tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 7.9, and +-1 beyond (1 - tanh(7.9) < 3e-7). P and Q are

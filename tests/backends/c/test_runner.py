@@ -56,8 +56,10 @@ def test_a_missing_program_is_reported(tmp_path):
             runner.run(np.zeros((1, 1, 2), np.float32))
 
 
-def test_shapes_and_stream_counts_are_checked():
-    with HarnessRunner(["true"], 2, 3) as runner:
+@pytest.mark.parametrize("child", ["exits at once", "reads everything"])
+def test_shapes_and_stream_counts_are_checked(child):
+    code = "pass" if child == "exits at once" else "import sys; sys.stdin.buffer.read()"
+    with HarnessRunner([sys.executable, "-c", code], 2, 3) as runner:
         with pytest.raises(BackendError, match=r"expected inputs \[N, T, 2\]"):
             runner.run(np.zeros((1, 1, 5), np.float32))
         runner.reset(4)
