@@ -1,10 +1,11 @@
 """The ``c`` target: generated C99 over the portable edgeprune runtime (``edgeprune/runtimes/c``).
 
 ``emit`` writes the model (``<prefix>.c/.h``: const weight tables in CSR or dense tiles, a state
-struct, reset/step/run), a copy of the runtime, a host harness and a Makefile. ``build`` compiles
-them with ``-std=c99 -Wall -Wextra -Werror`` (and more) for the chosen architecture and records
-the object sizes; ``runner`` drives the built harness (under qemu-user for a foreign
-architecture), so verification executes the very code a device would run.
+struct, reset/step/run), a copy of the runtime, a host harness and a Makefile (plus the board's
+start-up code for ``cortex-m4``). ``build`` compiles them with ``-std=c99 -Wall -Wextra -Werror``
+and more for the chosen architecture and records object sizes; ``runner`` drives the built
+harness natively, under qemu-aarch64, or on QEMU's MPS2 AN386 board, so verification executes
+the very code a device would run. See docs/c-backend.md.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class CBackend(Backend):
     name = "c"
     help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
-        Option("c_format", "auto", "weight storage per matrix: the smaller of csr/dense (auto), or force one",
-               choices=codegen.FORMATS),
+        Option("c_format", "smallest", "weight storage per matrix: csr or dense, whichever is smaller (smallest) or "
+               "estimated faster on the --c-arch (fastest), or force one", choices=codegen.FORMATS),
         Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
                choices=codegen.ACTIVATIONS),
         Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
@@ -56,7 +57,7 @@ class CBackend(Backend):
 
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         tc = toolchain(options["c_arch"], options["c_cc"] or None)
-        plan = codegen.plan(model, options["c_prefix"], options["c_format"], options["c_activations"])
+        plan = codegen.plan(model, options["c_prefix"], options["c_format"], options["c_activations"], tc.arch)
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, text in files.items():
             write_text_atomic(out_dir / name, text)

@@ -10,7 +10,8 @@ Layout decisions (docs/c-backend.md has the reasoning):
 * Each matrix is stored either as CSR (values, column indices and per-row counts of the
   smallest integer width that fits) or as dense column-major tiles over its gate-row blocks x
   column segments (input / state / feedback), all-zero tiles left out and each tile trimmed to
-  the rows and columns it uses. ``auto`` takes the smaller; both are exact.
+  the rows and columns it uses. ``smallest`` takes the one with fewer bytes, ``fastest`` the one
+  with fewer estimated instructions on the target (``COSTS``); both formats are exact.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from ... import __version__, ir
 from ...errors import BackendError
 from ...runtimes import path as runtime_path
 
-FORMATS = ("auto", "csr", "dense")
+FORMATS = ("smallest", "fastest", "csr", "dense")
+# Instructions per stored weight (CSR), per row (CSR) and per multiply-add (dense panels), fitted to
+# benchmarks/results/c_speed_memory.md (LSTM/GRU-128, -O2 -ffp-contract=fast). Vector machines
+# run dense panels 4-8 multiply-adds at a time; a Cortex-M4 has no SIMD, so CSR wins far earlier.
+COSTS = {"simd": (5.1, 25.0, 1.53), "cortex-m4": (6.1, 21.0, 2.54)}
 DEFAULT_CFLAGS = "-O2 -ffp-contract=fast"
 ACTIVATIONS = ("fast", "libm")
 RUNTIME_FILES = ("edgeprune_rt.h", "edgeprune_rt.c")
@@ -71,6 +76,7 @@ class MatrixPlan:
     index_bits: int
     tiles: list[Tile]
     bytes_by_format: dict[str, int]  # weight tables (without the bias) in each format
+    cost_by_format: dict[str, int]  # estimated instructions per step on the target (COSTS)
 
     @property
     def weight_bytes(self) -> int:
@@ -78,7 +84,7 @@ class MatrixPlan:
 
     def describe(self) -> dict:
         d = {"shape": list(self.shape), "nnz": self.nnz, "format": self.format, "weight_bytes": self.weight_bytes,
-             "bytes_by_format": dict(self.bytes_by_format)}
+             "bytes_by_format": dict(self.bytes_by_format), "estimated_instructions": dict(self.cost_by_format)}
         if self.format == "csr":
             d["index"] = INDEX_TYPES[self.index_bits]
         if self.format == "dense":
@@ -100,18 +106,23 @@ def _dense_tiles(m: ir.CSR, row_blocks: list[tuple[int, int]], col_blocks: list[
     return tiles
 
 
-def plan_matrix(name: str, label: str, m: ir.CSR, row_blocks, col_blocks, fmt: str) -> MatrixPlan:
+def plan_matrix(name: str, label: str, m: ir.CSR, row_blocks, col_blocks, fmt: str, arch: str = "host") -> MatrixPlan:
     rows, cols = m.shape
     bits = index_bits(cols)
     tiles = _dense_tiles(m, row_blocks, col_blocks)
-    sizes = {"csr": m.nnz * (4 + bits // 8) + rows * (bits // 8), "dense": sum(t.rows * t.cols for t in tiles) * 4}
+    area = sum(t.rows * t.cols for t in tiles)
+    sizes = {"csr": m.nnz * (4 + bits // 8) + rows * (bits // 8), "dense": area * 4}
+    per_nnz, per_row, per_mac = COSTS["cortex-m4" if arch == "cortex-m4" else "simd"]
+    costs = {"csr": per_nnz * m.nnz + per_row * rows, "dense": per_mac * area}
     if m.nnz == 0:
         chosen = "empty"
-    elif fmt == "auto":
-        chosen = "dense" if sizes["dense"] <= sizes["csr"] else "csr"
+    elif fmt in ("smallest", "fastest"):
+        key = sizes if fmt == "smallest" else costs
+        chosen = "dense" if key["dense"] <= key["csr"] else "csr"
     else:
         chosen = fmt
-    return MatrixPlan(name, label, (rows, cols), m.nnz, chosen, bits, tiles, sizes)
+    return MatrixPlan(name, label, (rows, cols), m.nnz, chosen, bits, tiles, sizes,
+                      {k: round(v) for k, v in costs.items()})
 
 
 @dataclass
@@ -159,7 +170,8 @@ class ModelPlan:
         }
 
 
-def plan(model: ir.Model, prefix: str = "model", fmt: str = "auto", activations: str = "fast") -> ModelPlan:
+def plan(model: ir.Model, prefix: str = "model", fmt: str = "smallest", activations: str = "fast",
+         arch: str = "host") -> ModelPlan:
     if fmt not in FORMATS:
         raise BackendError(f"--c-format '{fmt}' is not one of {', '.join(FORMATS)}")
     if activations not in ACTIVATIONS:
@@ -176,12 +188,13 @@ def plan(model: ir.Model, prefix: str = "model", fmt: str = "auto", activations:
         gates = ir.IR_GATES[layer.cell]
         segments = [(s.start, s.stop) for s in layer.column_slices().values() if s.stop > s.start]
         matrix = plan_matrix(f"l{l}", f"layers.{l}.weight", layer.weight,
-                             [(g * H, (g + 1) * H) for g in range(gates)], segments, fmt)
+                             [(g * H, (g + 1) * H) for g in range(gates)], segments, fmt, arch)
         input_offset = state_offsets[l - 1] if l else 0
         layers.append(LayerPlan(l, layer, matrix, input_offset, state_offsets[l], cell if layer.cell == "lstm" else None))
         cell += H if layer.cell == "lstm" else 0
     head_weight = model.head.weight
-    head = plan_matrix("head", "head.weight", head_weight, [(0, head_weight.shape[0])], [(0, head_weight.shape[1])], fmt)
+    head = plan_matrix("head", "head.weight", head_weight, [(0, head_weight.shape[0])], [(0, head_weight.shape[1])], fmt,
+                       arch)
     pre = max(layer.rows for layer in model.layers)
     return ModelPlan(prefix, model, activations, layers, head, state_offsets[-1], arena, cell, pre)
 

@@ -17,7 +17,7 @@ def _lowered(cell="lstm", hidden=(12,), feedback=False, sparsity=0.0, input_size
     return frontend.lower(model)
 
 
-def test_auto_takes_the_smaller_format_and_counts_bytes_exactly():
+def test_smallest_takes_the_format_with_fewer_bytes_and_counts_them_exactly():
     dense = codegen.plan(_lowered())
     sparse = codegen.plan(_lowered(sparsity=0.9))
     assert dense.layers[0].matrix.format == "dense" and sparse.layers[0].matrix.format == "csr"
@@ -30,6 +30,15 @@ def test_auto_takes_the_smaller_format_and_counts_bytes_exactly():
     assert full.bytes_by_format["dense"] == 4 * full.shape[0] * full.shape[1]  # unpruned: one tile per block, whole
     assert sparse.head.format == "dense"  # the head is not pruned by default
     assert sparse.weight_bytes()["weights"] == m.weight_bytes + sparse.head.weight_bytes
+
+
+@pytest.mark.parametrize("sparsity,host,m4", [(0.5, "dense", "dense"), (0.7, "dense", "csr"), (0.9, "csr", "csr")])
+def test_fastest_follows_the_cost_model_of_the_target(sparsity, host, m4):
+    graph = _lowered("lstm", (128,), input_size=28, sparsity=sparsity)
+    assert codegen.plan(graph, fmt="smallest").layers[0].matrix.format == "csr"  # smaller from 50% on (u8 indices)
+    assert codegen.plan(graph, fmt="fastest", arch="host").layers[0].matrix.format == host
+    m = codegen.plan(graph, fmt="fastest", arch="cortex-m4").layers[0].matrix
+    assert m.format == m4 and m.cost_by_format[m4] == min(m.cost_by_format.values())
 
 
 @pytest.mark.parametrize("cols,bits", [(1, 8), (255, 8), (256, 16), (65535, 16), (65536, 32)])
