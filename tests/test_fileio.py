@@ -36,3 +36,18 @@ def test_npz_is_byte_stable_and_loadable(tmp_path):
     (tmp_path / "x.npz").write_bytes(data)
     with np.load(tmp_path / "x.npz") as f:
         np.testing.assert_array_equal(f["b"], arrays["b"])
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        f = write_bytes_atomic(tmp_path / "f.bin", b"x")
+        with atomic_directory(tmp_path / "d") as d:
+            (d / "x").write_text("x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755

@@ -1,5 +1,3 @@
-import time
-
 import numpy as np
 import torch
 
@@ -9,15 +7,13 @@ from edgeprune.train import accuracy, seed_everything, train
 
 
 def test_lstm64_reaches_95_percent_on_digits():
-    """The issue's bar: >= 95% test accuracy on digits (the minute budget is checked loosely here)."""
+    """The issue's accuracy bar (its one-minute budget is a benchmark: benchmarks/train_digits.py)."""
     ds = data.load("digits")
     seed_everything(0)
     model = SequenceClassifier(ModelConfig("lstm", 8, (64,), 10))
-    start = time.perf_counter()
     result = train(model, ds, epochs=30, lr=1e-2, seed=0, progress=False)
     assert result.test_accuracy >= 0.95
     assert result.test_accuracy == accuracy(model, ds.X_test, ds.y_test)
-    assert time.perf_counter() - start < 120  # generous: correctness test, not a benchmark
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
