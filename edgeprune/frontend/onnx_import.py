@@ -7,13 +7,19 @@ that exporters put around them (torch.onnx, tf2onnx/Keras): ``Transpose``, ``Squ
 ``Unsqueeze``, ``Reshape``, ``Flatten``, ``Slice``/``Gather`` of the last step or of a stacked
 ``Y_h``, ``Concat`` of final states, ``Identity``/``Dropout``/``Cast``, shape arithmetic and
 ``ConstantOfShape``/``Expand`` for the zero initial states, and anything computed from constants
-alone (folded with ``onnx.reference``).
+alone (folded with ``onnx.reference``). Top-down feedback is read from the form our exporter
+writes: one ``Scan`` over time whose body runs every layer for one step, the next layer's previous
+state joining a layer's input as extra columns (``Concat``).
 
 The graph is read by abstract interpretation: every value is a constant, a shape computation, a
 zero tensor, or a data tensor whose axes are labelled (batch ``N``, time ``T``, features ``C``,
 singleton ``S``, stacked states ``K``) and whose content is known (the input, every step or the
 last step of layer k, possibly under an affine map). Whatever falls outside is refused in one line
-naming the op or attribute. The result is checked against onnxruntime running the source file.
+naming the op or attribute. The result is checked against onnxruntime running the source file
+(onnx.reference where onnxruntime cannot run it, e.g. ``layout=1``).
+
+A sparse initializer (or a ``Constant`` with ``sparse_value``) keeps its stored pattern as the
+IR's pattern, so a pruned model keeps its mask; dense weights keep their nonzeros.
 """
 
 from __future__ import annotations
@@ -66,8 +72,10 @@ class Zeros:
 
 
 @dataclass
-class CellState:
-    layer: int
+class Refused:
+    """A value that may not be used (e.g. the LSTM cell state Y_c); any consumer fails with ``reason``."""
+
+    reason: str
 
 
 @dataclass
@@ -77,9 +85,14 @@ class Unknown:
 
 @dataclass(frozen=True)
 class Content:
-    source: str  # "input", "seq" (every step of a layer's h) or "last" (its final h)
+    # "input"; "seq" (every step of a layer's h) or "last" (its final h). Inside a Scan body (one step):
+    # "new" (layer's h at t), "cell" (its c at t), "prev" (loop variable ``var`` at t-1), "cols"
+    # (``parts`` concatenated along the features).
+    source: str
     layer: int = -1
     affine: tuple | None = None  # (W [out, in], b [out], pattern of W or None) applied to the features
+    var: int = -1
+    parts: tuple = ()
 
 
 @dataclass
@@ -93,8 +106,9 @@ class _Layer:
     cell: str
     input_size: int
     hidden_size: int
-    weight: ir.CSR
+    weight: ir.CSR  # over [x | h | feedback]
     bias: np.ndarray
+    feedback_size: int = 0
 
 
 @dataclass
@@ -229,6 +243,7 @@ class _Importer:
         self.layers: list[_Layer] = []
         self.unsupported: dict[str, list[str]] = {}  # op type -> node names
         self.input_axes: dict | None = None
+        self.scan: dict | None = None  # while reading a Scan body: its loop variables and how layers bind them
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
     # errors
@@ -255,7 +270,7 @@ class _Importer:
         inp, out = data_inputs[0], g.output[0]
         dims = self._check_input(inp)
         self.values[inp.name] = Data(("x0", "x1", "x2"), Content("input"))
-        needed = self._needed_nodes(out.name)
+        needed = self._needed_nodes(g.node, [out.name])
         for k, node in enumerate(g.node):
             if k in needed:
                 self._node(node)
@@ -289,17 +304,17 @@ class _Importer:
                                   "(batch, time, features in some order)")
         return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
 
-    def _needed_nodes(self, output: str) -> set[int]:
-        """Indices of the nodes the output depends on (dead branches are never judged)."""
-        nodes = self.graph.node
+    @staticmethod
+    def _needed_nodes(nodes, outputs: list[str]) -> set[int]:
+        """Indices of the nodes the outputs depend on (dead branches are never judged)."""
         producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
-        needed, todo = set(), [output]
+        needed, todo = set(), list(outputs)
         while todo:
             k = producer.get(todo.pop())
             if k is None or k in needed:
                 continue
             needed.add(k)
-            todo.extend(i for i in nodes[k].input if i)
+            todo.extend(_reads(nodes[k]))
         return needed
 
     # one node
@@ -315,8 +330,9 @@ class _Importer:
             if op not in RECURRENT and op != "Constant" and not hasattr(self, f"_op_{op}") and op not in ("Shape", "Size"):
                 return self._unsupported(node, op)
             return self._set(node, [Unknown()] * len(node.output))
-        if any(isinstance(v, CellState) for v in ins):
-            self.fail(node, "reads the LSTM cell state Y_c; only the hidden state can feed the head")
+        refused = next((v for v in ins if isinstance(v, Refused)), None)
+        if refused is not None:
+            self.fail(node, refused.reason)
         present = [v for v in ins if v is not None]
         if op == "Constant":
             return self._set(node, [_constant(node)])
@@ -416,14 +432,16 @@ class _Importer:
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
         if seq_lens is not None:
             self.fail(node, "sequence_lens is not supported (every sequence must run its full length)")
-        for name, v in (("initial_h", init_h), ("initial_c", init_c)):
-            if v is not None and not (isinstance(v, Zeros) or (isinstance(v, Const) and not v.value.any())):
-                self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
         if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
             self.fail(node, "peephole weights P are not supported")
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
                 self.fail(node, f"{name} must be a constant (an initializer)")
+        if self.scan is not None:
+            return self._recurrent_step(node, cell, attrs, layout, X, W, R, B, init_h, init_c)
+        for name, v in (("initial_h", init_h), ("initial_c", init_c)):
+            if v is not None and not _is_zero(v):
+                self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
         k = len(self.layers)
         if not isinstance(X, Data) or not isinstance(X.content, Content) or X.content.affine is not None:
             self.fail(node, "its input X is not the model input or the previous recurrent layer's sequence")
@@ -447,10 +465,113 @@ class _Importer:
         last = ("S", "N", "C") if layout == 0 else ("N", "S", "C")
         outs = [Data(seq, Content("seq", k)), Data(last, Content("last", k))]
         if cell == "lstm":
-            outs.append(CellState(k))
+            outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the head"))
         self._set(node, outs)
 
-    def _layer_weights(self, node, cell, W: Const, R: Const, B: Const | None, hidden) -> _Layer:
+    def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c) -> None:
+        """A recurrent op inside a Scan body: one time step, states carried by the Scan's loop variables."""
+        k = len(self.layers)
+        time_pos = 0 if layout == 0 else 1
+        if not isinstance(X, Data) or not isinstance(X.content, Content) or len(X.labels) != 3 \
+                or X.labels[time_pos] != "S" or "C" != X.labels[2]:
+            self.fail(node, "inside a Scan, X must be one time step [1, batch, features]")
+        parts = X.content.parts if X.content.source == "cols" else (X.content,)
+        main = [p for p in parts if p.source in ("input", "new")]
+        feedback = [p for p in parts if p.source == "prev"]
+        if len(main) != 1 or len(feedback) > 1 or len(main) + len(feedback) != len(parts):
+            self.fail(node, "X must be the layer's input, optionally with one state of the previous step (feedback)")
+        if main[0].source != ("input" if k == 0 else "new") or (k and main[0].layer != k - 1):
+            self.fail(node, "recurrent ops must form one chain: input -> layer 0 -> layer 1 -> ... -> head")
+        state_labels = ("S", "N", "C") if layout == 0 else ("N", "S", "C")
+        for name, v, kind in (("initial_h", init_h, "h"), ("initial_c", init_c, "c")):
+            if name == "initial_c" and cell != "lstm":
+                continue
+            if not isinstance(v, Data) or not isinstance(v.content, Content) or v.content.source != "prev" \
+                    or v.labels != state_labels:
+                self.fail(node, f"inside a Scan, {name} must be a loop variable (else the state restarts every step)")
+            if v.content.var in self.scan["bind"]:
+                self.fail(node, f"Scan loop variable {v.content.var} is the state of two layers")
+            self.scan["bind"][v.content.var] = (k, kind)
+        fb_size = self.scan["sizes"][feedback[0].var] if feedback else 0
+        width = W.value.shape[-1] if W.value.ndim == 3 else 0
+        if fb_size is None or fb_size >= width:
+            self.fail(node, "cannot tell the feedback columns of W apart (give the Scan's state inputs static sizes)")
+        columns, start = {}, 0
+        for p in parts:
+            size = fb_size if p.source == "prev" else width - fb_size
+            columns[p.source == "prev"] = np.arange(start, start + size)
+            start += size
+        layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"), columns[False], columns.get(True))
+        if k and layer.input_size != self.layers[-1].hidden_size:
+            self.fail(node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}")
+        self.layers.append(layer)
+        self.scan["feedback"][k] = feedback[0].var if feedback else None
+        seq = ("S", "S", "N", "C") if layout == 0 else ("N", "S", "S", "C")
+        outs = [Data(seq, Content("new", k)), Data(state_labels, Content("new", k))]
+        if cell == "lstm":
+            outs.append(Data(state_labels, Content("cell", k)))
+        self._set(node, outs)
+
+    def _op_Scan(self, node, ins):
+        from onnx import helper, numpy_helper
+
+        a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
+        body, n_scan = a["body"], int(a["num_scan_inputs"])
+        n_state = len(ins) - n_scan
+        if n_scan != 1 or self.scan is not None or self.layers:
+            self.fail(node, "only one Scan over the model input, holding every recurrent layer, is supported")
+        if any(a.get("scan_input_directions", [0])):
+            self.fail(node, "reverse scanning is not supported")
+        x = ins[n_state]
+        if not isinstance(x, Data) or x.content != Content("input") or any(not isinstance(v, (Zeros, Const)) or
+                                                                           not _is_zero(v) for v in ins[:n_state]):
+            self.fail(node, "the Scan must run over the model input from zero states")
+        axis = int(a.get("scan_input_axes", [0])[0]) % 3
+        rest = [int(l[1]) for i, l in enumerate(x.labels) if i != axis]
+        self.input_axes = {"time": int(x.labels[axis][1]), "batch": rest[0], "features": rest[1]}
+        outer = self.values
+        self.values = dict(outer)
+        for t in body.initializer:
+            self.values[t.name] = Const(numpy_helper.to_array(t))
+        sizes = {}
+        for j, vi in enumerate(body.input[:n_state]):
+            dims = vi.type.tensor_type.shape.dim
+            labels = ("N", "C") if len(dims) == 2 else ("S", "N", "C")
+            sizes[j] = dims[-1].dim_value if len(dims) and dims[-1].HasField("dim_value") else None
+            self.values[vi.name] = Data(labels, Content("prev", var=j))
+        self.values[body.input[n_state].name] = Data(("N", "C"), Content("input"))
+        self.scan = {"bind": {}, "feedback": {}, "sizes": sizes}
+        state_outputs = [o.name for o in body.output[:n_state]]
+        needed = self._needed_nodes(body.node, state_outputs)
+        for k, inner in enumerate(body.node):
+            if k in needed:
+                self._node(inner)
+        results = [self.values.get(name) for name in state_outputs]
+        scan, self.scan, self.values = self.scan, None, outer
+        if self.unsupported:
+            return [Unknown()] * len(node.output)
+        bind = scan["bind"]
+        for j, v in enumerate(results):
+            kind = "h" if isinstance(v, Data) and v.content.source == "new" else "c"
+            if not isinstance(v, Data) or v.content.source not in ("new", "cell") or v.labels[-1] != "C" \
+                    or bind.get(j) != (v.content.layer, kind):
+                self.fail(node, f"Scan state {j} does not carry one layer's state from step to step")
+        for k, j in scan["feedback"].items():
+            if j is None:
+                continue
+            if bind.get(j) != (k + 1, "h"):
+                self.fail(node, f"the feedback into layer {k} must be layer {k + 1}'s state from the previous step")
+            self.layers[k].feedback_size = self.layers[k + 1].hidden_size  # its W columns were split already
+        finals = []
+        for j in range(n_state):
+            k, kind = bind[j]
+            labels = results[j].labels
+            finals.append(Data(labels, Content("last", k)) if kind == "h" else
+                          Refused("reads the LSTM cell state; only the hidden state can feed the head"))
+        return finals + [Refused("per-step Scan outputs are not supported")] * (len(node.output) - n_state)
+
+    def _layer_weights(self, node, cell, W: Const, R: Const, B: Const | None, hidden,
+                       input_cols: np.ndarray | None = None, feedback_cols: np.ndarray | None = None) -> _Layer:
         G = GATES[cell]
         w, r = W.value, R.value
         if w.ndim != 3 or r.ndim != 3 or w.shape[0] != 1 or r.shape[0] != 1:
@@ -468,24 +589,30 @@ class _Importer:
         w, r, b = w[0], r[0], b.reshape(-1).astype(np.float32)
         wk = W.pattern[0] if W.pattern is not None else w != 0
         rk = R.pattern[0] if R.pattern is not None else r != 0
+        x_cols = np.arange(w.shape[1]) if input_cols is None else input_cols
+        f_cols = np.arange(0) if feedback_cols is None else feedback_cols
+        wx, wxk, wf, wfk = w[:, x_cols], wk[:, x_cols], w[:, f_cols], wk[:, f_cols]
         wb, rb = b[: G * H], b[G * H :]
-        I = w.shape[1]
+        I, F = len(x_cols), len(f_cols)
 
         def block(m, q):
             return m[q * H : (q + 1) * H]
 
-        zeros_w, zeros_r = np.zeros((H, I), np.float32), np.zeros((H, H), np.float32)
+        def row(q, x=True, h=True):
+            """IR rows over [x | h | feedback] from ONNX gate block q (input side: x and feedback)."""
+            vals = [block(wx, q) if x else np.zeros((H, I), np.float32), block(r, q) if h else np.zeros((H, H), np.float32),
+                    block(wf, q) if x else np.zeros((H, F), np.float32)]
+            keep = [block(wxk, q) if x else np.zeros((H, I), bool), block(rk, q) if h else np.zeros((H, H), bool),
+                    block(wfk, q) if x else np.zeros((H, F), bool)]
+            return np.hstack(vals), np.hstack(keep)
+
         if cell == "lstm":
-            order = LSTM_IR_FROM_ONNX
-            rows = [(np.hstack([block(w, q), block(r, q)]), np.hstack([block(wk, q), block(rk, q)]),
-                     block(wb, q) + block(rb, q)) for q in order]
-        elif cell == "gru":
-            rows = [(np.hstack([block(w, q), block(r, q)]), np.hstack([block(wk, q), block(rk, q)]),
-                     block(wb, q) + block(rb, q)) for q in GRU_RZ_FROM_ONNX]
-            rows.append((np.hstack([block(w, 2), zeros_r]), np.hstack([block(wk, 2), zeros_r != 0]), block(wb, 2)))
-            rows.append((np.hstack([zeros_w, block(r, 2)]), np.hstack([zeros_w != 0, block(rk, 2)]), block(rb, 2)))
+            rows = [(*row(q), block(wb, q) + block(rb, q)) for q in LSTM_IR_FROM_ONNX]
+        elif cell == "gru":  # r, z read everything; the candidate's input and state halves stay apart
+            rows = [(*row(q), block(wb, q) + block(rb, q)) for q in GRU_RZ_FROM_ONNX]
+            rows += [(*row(2, h=False), block(wb, 2)), (*row(2, x=False), block(rb, 2))]
         else:
-            rows = [(np.hstack([w, r]), np.hstack([wk, rk]), wb + rb)]
+            rows = [(*row(0), wb + rb)]
         values = np.vstack([v for v, _, _ in rows])
         keep = np.vstack([kp for _, kp, _ in rows])
         bias = np.concatenate([bb for _, _, bb in rows]).astype(np.float32)
@@ -698,6 +825,8 @@ class _Importer:
                 stacked.append(v.content)
             elif v.labels[axis] == "K":
                 stacked.extend(v.content)
+            elif v.labels[axis] == "C" and all(p.labels[axis] == "C" for p in parts) and self.scan is not None:
+                return self._columns(node, parts)
             else:
                 self.fail(node, f"concatenates along the {_axis_name(v.labels[axis])} axis (only final states can "
                                 "be stacked)")
@@ -705,12 +834,23 @@ class _Importer:
         labels[axis] = "K"
         return Data(tuple(labels), tuple(stacked))
 
+    def _columns(self, node, parts: list[Data]) -> Data:
+        """Inputs concatenated along the features inside a Scan body: a layer's input plus feedback."""
+        flat: list[Content] = []
+        for v in parts:
+            if not isinstance(v.content, Content) or v.content.affine is not None:
+                self.fail(node, "concatenates features of something other than a layer input and a state")
+            flat.extend(v.content.parts if v.content.source == "cols" else [v.content])
+        return Data(parts[0].labels, Content("cols", parts=tuple(flat)))
+
     # -- the head -------------------------------------------------------------------------------------
     def _affine_input(self, node, x: Data) -> Content:
         if not isinstance(x.content, Content):
             self.fail(node, "applies a linear map to stacked states")
         if x.content.source == "input":
             self.fail(node, "a linear layer before the first recurrent op is not supported")
+        if x.content.source not in ("seq", "last"):
+            self.fail(node, "a linear map inside the recurrence is not supported (only a head on the last step)")
         return x.content
 
     def _compose(self, content: Content, M: np.ndarray, pattern: np.ndarray | None, bias=None) -> Content:
@@ -811,7 +951,7 @@ class _Importer:
             W, b, pattern = content.affine
         W = W.astype(np.float32)
         head = ir.Head(ir.CSR.from_dense(W, pattern if pattern is not None else W != 0), b.astype(np.float32))
-        layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, 0, l.weight, l.bias) for l in self.layers]
+        layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, l.weight, l.bias) for l in self.layers]
         meta = self._meta()
         try:
             return ir.Model(layers[0].input_size, layers, head, meta).validate()
@@ -830,6 +970,23 @@ class _Importer:
                         "opset": self.opset}
         meta["source"] = "onnx"
         return meta
+
+
+def _is_zero(v) -> bool:
+    return isinstance(v, Zeros) or (isinstance(v, Const) and not np.asarray(v.value).any())
+
+
+def _reads(node) -> list[str]:
+    """Every name ``node`` reads, including outer-scope names its subgraphs (Scan/Loop/If bodies) use."""
+    from onnx import AttributeProto
+
+    names = [i for i in node.input if i]
+    for a in node.attribute:
+        graphs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            inner = {o for n in g.node for o in n.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
+            names += [name for n in g.node for name in _reads(n) if name not in inner]
+    return names
 
 
 def _axis_name(label: str) -> str:
