@@ -8,7 +8,10 @@ Two files:
   so the sequence runs in a ``Scan`` whose body is one step of every layer.
 * ``model_step.onnx``: one time step per call for streaming: input ``x_t`` [batch, features] and
   the previous states ``h_{l}`` (and ``c_{l}`` for LSTM) [batch, H_l]; outputs ``logits`` and
-  the new states ``h_{l}_next`` (``c_{l}_next``). Zero states start a sequence.
+  the new states ``h_{l}_next`` (``c_{l}_next``). Zero states start a sequence. Each layer is the
+  IR's own computation: one ``Gemm`` of the fused gate matrix over ``Concat(x, h, feedback)``, then
+  ``Split`` and the gate nonlinearities (cheaper per call in onnxruntime than a recurrent op run
+  for one step, and made of ops every runtime has).
 
 Weights map from the IR's fused gate matrix over ``[x ; h ; feedback]`` to ONNX's ``W`` (input
 and feedback columns: feedback enters the op as extra input columns), ``R`` (state columns) and
@@ -175,9 +178,10 @@ def _recurrent_attrs(layer: ir.Layer) -> dict:
     return attrs
 
 
-def _step(g: _Graph, model: ir.Model, weights, x_t: str, states: dict[str, str], new_names: dict[str, str],
-          prefix: str) -> str:
-    """Nodes of one time step of every layer, writing the new states to ``new_names``; returns the top h."""
+def _recurrent_op_step(g: _Graph, model: ir.Model, weights, x_t: str, states: dict[str, str],
+                       new_names: dict[str, str], prefix: str) -> str:
+    """One time step of every layer with the standard recurrent ops (the Scan body of feedback models,
+    which the importer reads back); writes the new states to ``new_names`` and returns the top h."""
     ax0 = g.int64s([0])
     inp = x_t
     for l, layer in enumerate(model.layers):
@@ -256,7 +260,7 @@ def _sequence_model(model: ir.Model, opset: int, sparse: str, meta: dict):
         b_states = {n: body.name(f"body/{n}") for n in names}
         body.initializers, body._consts = g.initializers, g._consts  # constants live in the outer graph
         b_new = {n: body.name(f"body/{n}_next") for n in names}
-        _step(body, model, weights, b_x, b_states, b_new, "body/")
+        _recurrent_op_step(body, model, weights, b_x, b_states, b_new, "body/")
         outs = [b_new[n] for n in names]
         body_graph = helper.make_graph(
             body.nodes, "step",
@@ -275,15 +279,53 @@ def _sequence_model(model: ir.Model, opset: int, sparse: str, meta: dict):
     return proto, g.stored_sparse
 
 
+def _gemm_step(g: _Graph, model: ir.Model, x_t: str, states: dict[str, str], new_names: dict[str, str]) -> str:
+    """One step of every layer as the IR computes it: one Gemm of the fused matrix over the concatenated
+    ``[x ; h ; feedback]``, then the gate nonlinearities. Fewer instructions per call than a recurrent op
+    run for one step (docs/exports.md), and only ops every ONNX runtime has."""
+    inp = x_t
+    for l, layer in enumerate(model.layers):
+        H = layer.hidden_size
+        parts = [inp, states[f"h_{l}"]] + ([states[f"h_{l + 1}"]] if layer.feedback_size else [])
+        z = g.node("Concat", parts, name=f"l{l}_z", axis=1)
+        w = layer.weight
+        keep = ir.CSR(np.ones(w.nnz, np.float32), w.indices, w.indptr, w.shape).to_dense().astype(bool)
+        W = g.weight(f"layers.{l}.weight", w.to_dense(), keep)
+        b = g.weight(f"layers.{l}.bias", layer.bias)
+        pre = g.node("Gemm", [z, W, b], name=f"l{l}_gates", transB=1)
+        h_next = new_names[f"h_{l}"]
+        if layer.cell == "rnn":
+            g.node("Tanh", [pre], outputs=[h_next], name=f"l{l}_tanh")
+        else:
+            gates = g.node("Split", [pre, g.int64s([H] * 4)], 4, name=f"l{l}_split", axis=1)
+            if layer.cell == "lstm":
+                i, f, c_in, o = gates
+                c_next = new_names[f"c_{l}"]
+                forget = g.node("Mul", [g.node("Sigmoid", [f], name=f"l{l}_f"), states[f"c_{l}"]], name=f"l{l}_fc")
+                write = g.node("Mul", [g.node("Sigmoid", [i], name=f"l{l}_i"), g.node("Tanh", [c_in], name=f"l{l}_g")],
+                               name=f"l{l}_ig")
+                g.node("Add", [forget, write], outputs=[c_next], name=f"l{l}_c")
+                g.node("Mul", [g.node("Sigmoid", [o], name=f"l{l}_o"), g.node("Tanh", [c_next], name=f"l{l}_tanh_c")],
+                       outputs=[h_next], name=f"l{l}_h")
+            else:  # GRU: n = tanh(n_x + r * n_h); h' = n + z * (h - n)
+                r, zg, nx, nh = gates
+                reset = g.node("Mul", [g.node("Sigmoid", [r], name=f"l{l}_r"), nh], name=f"l{l}_r_nh")
+                n = g.node("Tanh", [g.node("Add", [nx, reset], name=f"l{l}_n_pre")], name=f"l{l}_n")
+                keep_old = g.node("Mul", [g.node("Sigmoid", [zg], name=f"l{l}_z_gate"),
+                                          g.node("Sub", [states[f"h_{l}"], n], name=f"l{l}_h_minus_n")], name=f"l{l}_zd")
+                g.node("Add", [n, keep_old], outputs=[h_next], name=f"l{l}_h")
+        inp = h_next
+    return inp
+
+
 def _step_model(model: ir.Model, opset: int, sparse: str, meta: dict):
     g = _Graph(sparse)
-    weights = _layer_weights(g, model)
     x_t, logits = g.name("x_t"), g.name("logits")
     names = state_names(model)
     sizes = {n: model.layers[int(n.split("_")[1])].hidden_size for n in names}
     states = {n: g.name(n) for n in names}
     new = {n: g.name(f"{n}_next") for n in names}
-    top = _step(g, model, weights, x_t, states, new, "")
+    top = _gemm_step(g, model, x_t, states, new)
     outs = [new[n] for n in names]
     _head(g, model, top, logits)
     doc = (f"edgeprune {model.describe()}, one time step per call: x_t [batch, {model.input_size}] and states "
