@@ -58,6 +58,11 @@ def state_names(model: ir.Model) -> list[str]:
     return names
 
 
+def stored_pattern(m: ir.CSR) -> np.ndarray:
+    """Dense boolean map of the entries ``m`` stores (its mask), stored zeros included."""
+    return ir.CSR(np.ones(m.nnz, np.float32), m.indices, m.indptr, m.shape).to_dense().astype(bool)
+
+
 def onnx_tensors(layer: ir.Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``W`` [1, G*H, I+F], ``R`` [1, G*H, H] as (values, kept pattern) and ``B`` [1, 2*G*H] (pattern all true).
 
@@ -65,9 +70,7 @@ def onnx_tensors(layer: ir.Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     be zero is still stored by a sparse initializer.
     """
     H = layer.hidden_size
-    values = layer.weight.to_dense()
-    keep = ir.CSR(np.ones(layer.weight.nnz, np.float32), layer.weight.indices, layer.weight.indptr,
-                  layer.weight.shape).to_dense().astype(bool)
+    values, keep = layer.weight.to_dense(), stored_pattern(layer.weight)
     cols = layer.column_slices()
     input_cols = np.r_[cols["input"], cols["feedback"]]  # feedback joins the op's input side
     state_cols = np.arange(cols["state"].start, cols["state"].stop)
@@ -165,8 +168,7 @@ def _layer_weights(g: _Graph, model: ir.Model) -> list[dict[str, str]]:
 
 def _head(g: _Graph, model: ir.Model, top: str, output: str) -> None:
     head = model.head.weight
-    keep = ir.CSR(np.ones(head.nnz, np.float32), head.indices, head.indptr, head.shape).to_dense().astype(bool)
-    w = g.weight("head.weight", head.to_dense(), keep)
+    w = g.weight("head.weight", head.to_dense(), stored_pattern(head))
     b = g.weight("head.bias", model.head.bias)
     g.node("Gemm", [top, w, b], outputs=[output], name="head", transB=1)
 
@@ -288,9 +290,7 @@ def _gemm_step(g: _Graph, model: ir.Model, x_t: str, states: dict[str, str], new
         H = layer.hidden_size
         parts = [inp, states[f"h_{l}"]] + ([states[f"h_{l + 1}"]] if layer.feedback_size else [])
         z = g.node("Concat", parts, name=f"l{l}_z", axis=1)
-        w = layer.weight
-        keep = ir.CSR(np.ones(w.nnz, np.float32), w.indices, w.indptr, w.shape).to_dense().astype(bool)
-        W = g.weight(f"layers.{l}.weight", w.to_dense(), keep)
+        W = g.weight(f"layers.{l}.weight", layer.weight.to_dense(), stored_pattern(layer.weight))
         b = g.weight(f"layers.{l}.bias", layer.bias)
         pre = g.node("Gemm", [z, W, b], name=f"l{l}_gates", transB=1)
         h_next = new_names[f"h_{l}"]
