@@ -12,9 +12,9 @@ Per configuration (sparsity x weight storage):
 * resident memory added by creating the session and running one call (fresh process each);
 * latency per time step at batch 1, one intra-op thread: model_step.onnx (one call per step,
   states fed back) and model.onnx (one call per sequence of --steps, divided by --steps);
-* with ``--instructions``: instructions per step under valgrind (callgrind), the difference
-  between runs with 2K and K calls, so start-up and loading cancel out. Wall-clock time on a
-  shared machine is noisy; instruction counts are not.
+* with ``--instructions``: instructions per step under valgrind (callgrind), collected only inside
+  a tiny C loop (compiled here with gcc against valgrind's callgrind.h) that makes the calls, so
+  start-up and loading are excluded. Wall-clock time on a shared machine is noisy; instruction counts are not.
 
 Weights are a randomly initialised model pruned by magnitude: latency and size do not depend on
 training. Results: benchmarks/results/exports_onnx_ort.{md,json}.
@@ -23,6 +23,7 @@ training. Results: benchmarks/results/exports_onnx_ort.{md,json}.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -98,9 +99,18 @@ def worker(args) -> None:
         else:
             feeds = _feeds(sess, 1, args.steps)
             call = lambda: sess.run(None, feeds)  # noqa: E731
-        call()
-        for _ in range(args.calls):
+        call()  # first run: lazy initialisation stays outside the measured loop
+        done = []
+
+        def counted():
             call()
+            done.append(1)
+
+        # callgrind collects only inside edgeprune_measured_loop, i.e. exactly these calls
+        loop = ctypes.CDLL(args.marker).edgeprune_measured_loop
+        loop(ctypes.CFUNCTYPE(None)(counted), args.calls)
+        if len(done) != args.calls:
+            raise SystemExit(f"only {len(done)} of {args.calls} calls ran")
 
 
 def _subprocess(*extra) -> str:
@@ -109,12 +119,46 @@ def _subprocess(*extra) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
 
 
-def _instructions(path: Path, calls: int, steps: int) -> int:
+MARKER_C = """
+/* The measured region: callgrind collects (valgrind client requests) only while the callback runs. */
+#include <valgrind/callgrind.h>
+typedef void (*callback)(void);
+void edgeprune_measured_loop(callback cb, int n) {
+    CALLGRIND_TOGGLE_COLLECT;
+    for (int i = 0; i < n; i++) cb();
+    CALLGRIND_TOGGLE_COLLECT;
+}
+"""
+
+
+def _marker_library(directory: Path) -> Path:
+    source, lib = directory / "marker.c", directory / "libmarker.so"
+    source.write_text(MARKER_C)
+    subprocess.run(["gcc", "-O0", "-shared", "-fPIC", "-o", str(lib), str(source)], check=True)
+    return lib
+
+
+def _instructions_per_step(path: Path, calls: int, steps: int, steps_per_call: int, marker: Path) -> float:
+    """Instructions inside the measured loop of ``calls`` calls (start-up and loading excluded), per step."""
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(Path(__file__).resolve()),
-         "--worker", "calls", "--path", str(path), "--calls", str(calls), "--steps", str(steps)],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--collect-atstart=no", sys.executable, str(Path(__file__).resolve()),
+         "--worker", "calls", "--path", str(path), "--calls", str(calls), "--steps", str(steps), "--marker", str(marker)],
         check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stderr
-    return int(re.search(r"Collected : (\d+)", out).group(1))
+    return int(re.search(r"Collected : (\d+)", out).group(1)) / (calls * steps_per_call)
+
+
+def _identity_model(path: Path, features: int) -> Path:
+    """An Identity model with the step file's input: what a call costs before any computing."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x_t"], ["y"])], "empty",
+                              [helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["batch", features])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", features])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
 
 
 def _latency_us(call, calls: int, rounds: int) -> tuple[float, float]:
@@ -142,10 +186,13 @@ def main() -> None:
     p.add_argument("--sequence-calls", type=int, default=40)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--instructions", action="store_true", help="also count instructions with valgrind (slow)")
-    p.add_argument("--instruction-calls", type=int, default=20)
+    p.add_argument("--instruction-step-calls", type=int, default=200, help="model_step.onnx calls under callgrind")
+    p.add_argument("--instruction-sequence-calls", type=int, default=5, help="model.onnx calls under callgrind")
+    p.add_argument("--jobs", type=int, default=2, help="valgrind runs at a time")
     p.add_argument("--worker", choices=("load", "calls"), help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
     p.add_argument("--calls", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--marker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -161,8 +208,16 @@ def main() -> None:
     torch.manual_seed(0)
     dense = SequenceClassifier(ModelConfig(args.cell, args.features, (args.hidden,), args.classes)).eval()
     backend = get("onnx")
-    rows, records = [], []
+    rows, records, pending = [], [], []
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    baseline = None
     with tempfile.TemporaryDirectory() as tmp:
+        if args.instructions:
+            marker = _marker_library(Path(tmp))
+            baseline = pool.submit(_instructions_per_step, _identity_model(Path(tmp) / "identity.onnx", args.features),
+                                   args.instruction_step_calls, 1, 1, marker)
         for sparsity in args.sparsity:
             model = prune.prune_model(dense, "magnitude", sparsity).model if sparsity else dense
             low = frontend.lower(model)
@@ -185,17 +240,25 @@ def main() -> None:
                 seq_us, seq_min = _latency_us(lambda: seq_sess.run(None, feeds), args.sequence_calls, args.rounds)
                 rec["sequence_us_per_step"], rec["sequence_us_per_step_min"] = seq_us / args.steps, seq_min / args.steps
                 if args.instructions:
-                    k = args.instruction_calls
-                    for name, path, steps_per_call in (("step", step_path, 1), ("sequence", seq_path, args.steps)):
-                        one, two = (_instructions(path, n, args.steps) for n in (k, 2 * k))
-                        rec[f"{name}_instructions_per_step"] = (two - one) / (k * steps_per_call)
+                    pending.append((rec, {
+                        "step": pool.submit(_instructions_per_step, step_path, args.instruction_step_calls, args.steps,
+                                            1, marker),
+                        "sequence": pool.submit(_instructions_per_step, seq_path, args.instruction_sequence_calls,
+                                                args.steps, args.steps, marker)}))
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
-                rows.append([f"{sparsity:.0%}", storage, rec["recurrent_nnz"], rec["model_onnx_bytes"],
-                             rec["model_step_onnx_bytes"], rec["step_load_rss_kib"], rec["sequence_load_rss_kib"],
-                             round(rec["step_us"], 1), round(rec["sequence_us_per_step"], 2)]
-                            + ([round(rec["step_instructions_per_step"]), round(rec["sequence_instructions_per_step"])]
-                               if args.instructions else []))
+        for rec, futures in pending:  # wait for valgrind while the files still exist
+            for name, job in futures.items():
+                rec[f"{name}_instructions_per_step"] = job.result()
+            print(json.dumps(rec), flush=True)
+        baseline = baseline.result() if baseline else None
+    pool.shutdown()
+    for rec in records:
+        rows.append([f"{rec['sparsity']:.0%}", rec["storage"], rec["recurrent_nnz"], rec["model_onnx_bytes"],
+                     rec["model_step_onnx_bytes"], rec["step_load_rss_kib"], rec["sequence_load_rss_kib"],
+                     round(rec["step_us"], 1), round(rec["sequence_us_per_step"], 2)]
+                    + ([round(rec["step_instructions_per_step"]), round(rec["sequence_instructions_per_step"])]
+                       if args.instructions else []))
     columns = ["sparsity", "weights stored", "recurrent nnz", "model.onnx bytes", "model_step.onnx bytes",
                "load RSS step (KiB)", "load RSS seq (KiB)", "µs/step (model_step)", "µs/step (model.onnx)"]
     if args.instructions:
@@ -206,7 +269,11 @@ def main() -> None:
              f"onnxruntime {onnxruntime.__version__}, CPU provider, 1 intra-op thread; model.onnx runs "
              f"{args.steps}-step sequences (µs/step = per call / {args.steps}); medians of {args.rounds} rounds.")
     md = f"# onnxruntime: dense vs pruned\n\n{setup}\n\n{markdown_table(columns, rows)}\n"
-    paths = write_results("exports_onnx_ort", {"setup": setup, "args": vars(args), "results": records}, md)
+    if baseline is not None:
+        md += (f"\nA call of an Identity model with the same input costs {baseline:,.0f} instructions "
+               "(Python binding and onnxruntime's per-run work), included in the model_step column.\n")
+    payload = {"setup": setup, "args": vars(args), "results": records, "identity_call_instructions": baseline}
+    paths = write_results("exports_onnx_ort", payload, md)
     print(md)
     print("wrote", *paths)
 
