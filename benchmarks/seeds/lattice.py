@@ -36,8 +36,8 @@ NATURAL_LEVELS = {
 # Masked fine-tuning after pruning (Adam). fashion-mnist fine-tunes on a fixed subset of its
 # training set (the same for every method of a seed: train() draws it from the seed).
 FINETUNE = {
-    "mnist5k": {"epochs": 3, "lr": 1e-3, "batch_size": 64, "max_train_samples": None},
-    "fashion-mnist": {"epochs": 2, "lr": 1e-3, "batch_size": 128, "max_train_samples": 8000},
+    "mnist5k": {"epochs": 2, "lr": 1e-3, "batch_size": 64, "max_train_samples": None},
+    "fashion-mnist": {"epochs": 2, "lr": 1e-3, "batch_size": 128, "max_train_samples": 6000},
     "digits": {"epochs": 3, "lr": 3e-3, "batch_size": 32, "max_train_samples": None},
 }
 VARIANTS = {  # label -> (method, options, mode)

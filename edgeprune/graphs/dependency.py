@@ -195,24 +195,27 @@ def centrality(graph: DependencyGraph, measure: str = "strength", *, seed: int =
                betweenness_samples: int = 64) -> np.ndarray:
     """Unit centrality on the continuous adjacency (every nonzero edge, weight ``a / max a``), in [0, 1].
 
-    ``strength``: weighted in + out degree. ``pagerank``: networkx PageRank along the edges
-    (dependencies flow towards the outputs). ``betweenness``: networkx betweenness with distance
+    ``strength``: weighted in + out degree. ``pagerank``: PageRank along the edges (dependencies
+    flow towards the outputs), as networkx defines it. ``betweenness``: networkx betweenness with distance
     ``1 / A`` (strong edges are short), estimated from ``betweenness_samples`` source nodes when
     the graph has more nodes (0 = exact).
     """
     if measure not in CENTRALITIES:
         raise GraphError(f"centrality must be one of {', '.join(CENTRALITIES)}, got '{measure}'")
     normaliser = max((float(s.max(initial=0.0)) for s in graph.strengths), default=0.0) or 1.0
-    present = [s > 0 for s in graph.strengths]
-    A = graph.edge_matrix(present, [s / normaliser for s in graph.strengths])
-    if measure == "strength":
-        values = np.asarray(A.sum(axis=0)).ravel() + np.asarray(A.sum(axis=1)).ravel()
+    if measure == "strength":  # straight from the blocks: no N x N matrix needed
+        values = np.zeros(graph.n)
+        for c, s in zip(graph.connections, graph.strengths):
+            src, dst = graph.groups[c.src], graph.groups[c.dst]
+            values[src.start : src.stop] += s.sum(axis=0) / normaliser
+            values[dst.start : dst.stop] += s.sum(axis=1) / normaliser
     else:
+        present = [s > 0 for s in graph.strengths]
+        A = graph.edge_matrix(present, [s / normaliser for s in graph.strengths])
         import networkx as nx
 
         if measure == "pagerank":
-            G = nx.from_scipy_sparse_array(A, create_using=nx.DiGraph)
-            scores = nx.pagerank(G, weight="weight")
+            scores = dict(enumerate(pagerank(A)))
         else:
             if betweenness_samples < 0:
                 raise GraphError(f"betweenness samples must be >= 0, got {betweenness_samples}")
@@ -224,6 +227,26 @@ def centrality(graph: DependencyGraph, measure: str = "strength", *, seed: int =
         values = np.array([scores.get(i, 0.0) for i in range(graph.n)], dtype=np.float64)
     top = values.max(initial=0.0)
     return values / top if top > 0 else np.zeros(graph.n)
+
+
+def pagerank(weights: sp.csr_matrix, alpha: float = 0.85, tol: float = 1e-6, max_iter: int = 100) -> np.ndarray:
+    """PageRank of a weighted digraph with networkx's definition and stopping rule (uniform
+    teleport, dangling mass spread uniformly, stop when the L1 change is below ``n * tol``),
+    computed on the sparse matrix directly: converting a million-edge graph to networkx and back
+    costs a minute, the power iteration milliseconds. tests/graphs checks it against networkx."""
+    n = weights.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    out = np.asarray(weights.sum(axis=1)).ravel()
+    dangling = out == 0
+    step = sp.diags(np.divide(1.0, out, out=np.zeros(n), where=~dangling)) @ weights
+    x = np.full(n, 1.0 / n)
+    for _ in range(max_iter):
+        previous = x
+        x = alpha * (step.T @ x) + (alpha * x[dangling].sum() + 1.0 - alpha) / n
+        if np.abs(x - previous).sum() < n * tol:
+            break
+    return x
 
 
 @dataclass

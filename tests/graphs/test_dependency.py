@@ -3,6 +3,7 @@
 import networkx as nx
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from edgeprune.graphs import dependency as dep, poset
 from edgeprune.graphs.dependency import Connection, GraphError
@@ -95,6 +96,14 @@ def test_pagerank_and_betweenness_follow_networkx():
     bc = nx.betweenness_centrality(g, weight="distance")
     expected = np.array([bc[n] for n in names])
     assert np.allclose(dep.centrality(graph, "betweenness", betweenness_samples=0), expected / expected.max())
+
+
+def test_pagerank_on_a_larger_graph_matches_networkx():
+    rng = np.random.default_rng(1)
+    a = np.triu(rng.random((120, 120)) < 0.05, k=1) * rng.random((120, 120))
+    g = nx.from_numpy_array(a, create_using=nx.DiGraph)
+    expected = nx.pagerank(g, weight="weight")
+    assert np.allclose(dep.pagerank(sp.csr_matrix(a)), [expected[i] for i in range(120)], atol=1e-6)
 
 
 def test_gate_strengths_and_groups_of_a_two_layer_feedback_model():

@@ -121,11 +121,14 @@ def test_closure_equals_scipy_reachability(n, density, monkeypatch):
     a = random_dag(np.random.default_rng(n), n, density)
     expected = np.isfinite(shortest_path(sp.csr_matrix(a), unweighted=True))
     assert np.array_equal(poset.reachability(a).order_matrix(), expected)
-    # The chunked reductions give the same answer when every chunk is a single node.
-    monkeypatch.setattr(poset, "_GATHER_WORDS", 1)
-    small = poset.reachability(a)
-    assert np.array_equal(small.order_matrix(), expected)
-    assert np.array_equal(poset.meet_irreducible(small), poset.meet_irreducible(poset.reachability(a)))
+    irreducible = poset.meet_irreducible(poset.reachability(a))
+    # Both closure routes (bitset ORs, sparse products) and single-node chunks agree.
+    for factor, gather in ((0, 1 << 22), (10**9, 1 << 22), (0, 1)):
+        monkeypatch.setattr(poset, "_SPARSE_ROUTE_FACTOR", factor)
+        monkeypatch.setattr(poset, "_GATHER_WORDS", gather)
+        again = poset.reachability(a)
+        assert np.array_equal(again.order_matrix(), expected)
+        assert np.array_equal(poset.meet_irreducible(again), irreducible)
 
 
 def test_covers_and_figures_against_networkx():
