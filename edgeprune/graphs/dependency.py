@@ -62,8 +62,10 @@ class Connection:
 
     def unit_strength(self) -> np.ndarray:
         """``a[v, u] = sqrt(sum_g W_g[v, u]^2)``, float64 [units, cols]."""
-        v = np.asarray(self.values, dtype=np.float64).reshape(self.gates, self.units, -1)
-        return np.sqrt(np.einsum("gvu,gvu->vu", v, v))
+        total = np.zeros((self.units, self.values.shape[1]))
+        for block in np.asarray(self.values).reshape(self.gates, self.units, -1):
+            total += np.square(block, dtype=np.float64)
+        return np.sqrt(total)
 
 
 def _group_key(name: str):
@@ -294,7 +296,8 @@ def _unit_factors(analysis: Analysis, k: int) -> tuple[np.ndarray, np.ndarray, n
 
 
 def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1.0) -> dict[str, np.ndarray]:
-    """Per prunable weight entry ``W_g[v, u]``: ``|W| * (1 + beta*[u or v irreducible] + gamma*c(u)*c(v))``."""
+    """Per prunable weight entry ``W_g[v, u]``: ``|W| * (1 + beta*[u or v irreducible] + gamma*c(u)*c(v))``
+    (float32, like the weights: with beta = gamma = 0 it orders exactly as magnitude does)."""
     if beta < 0 or gamma < 0:
         raise GraphError(f"beta and gamma must be >= 0, got beta={beta}, gamma={gamma}")
     scores = {}
@@ -302,8 +305,9 @@ def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1
         if not c.prunable:
             continue
         irr_u, irr_v, c_u, c_v = _unit_factors(analysis, k)
-        factor = 1.0 + beta * (irr_v[:, None] | irr_u[None, :]) + gamma * (c_v[:, None] * c_u[None, :])
-        scores[c.name] = np.abs(np.asarray(c.values, dtype=np.float64)) * np.tile(factor, (c.gates, 1))
+        factor = (1.0 + beta * (irr_v[:, None] | irr_u[None, :]) + gamma * (c_v[:, None] * c_u[None, :])).astype(np.float32)
+        magnitude = np.abs(np.asarray(c.values, dtype=np.float32)).reshape(c.gates, c.units, -1)
+        scores[c.name] = (magnitude * factor).reshape(c.values.shape)
     return scores
 
 
