@@ -12,6 +12,7 @@ Every (dataset, model, seed, method, level) cell is cached as JSON under
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -43,6 +44,9 @@ FINETUNE = {
 VARIANTS = {  # label -> (method, options, mode)
     "lattice-binary": ("lattice", {"adjacency": "binary"}, "target"),
     "lattice-continuous": ("lattice", {"adjacency": "continuous"}, "target"),
+    # Beyond methods.md: the binary adjacency at the target sparsity (quantile = s) instead of the
+    # median, so the poset is that of the network being pruned to and irreducibility is not inert.
+    "lattice-binary-q=s": ("lattice", {"adjacency": "binary", "quantile": "=sparsity"}, "target"),
     "magnitude": ("magnitude", {}, "target"),
     "random": ("random", {}, "target"),
     "lattice-binary-natural": ("lattice", {"adjacency": "binary", "mode": "natural"}, "natural"),
@@ -52,6 +56,19 @@ VARIANTS = {  # label -> (method, options, mode)
 
 def cell_key(recipe: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=None)
+def load_dataset(name: str):
+    from edgeprune import data
+
+    return data.load(name)
+
+
+@functools.lru_cache(maxsize=None)
+def load_dense(dataset: str, model: str, seed: int):
+    cell, hidden, feedback = MODELS[model]
+    return standard_dense_model(dataset, cell, hidden, feedback=feedback, seed=seed)
 
 
 def mask_digest(masks: dict) -> str:
@@ -69,12 +86,11 @@ def run_cell(recipe: dict, log, same_masks: dict) -> dict:
     a finished cell: identical masks give identical fine-tuning (same seed), so that cell is reused."""
     import torch
 
-    from edgeprune import data, prune
+    from edgeprune import prune
     from edgeprune.train import accuracy, train
 
-    cell, hidden, feedback = MODELS[recipe["model"]]
-    dense, dense_acc = standard_dense_model(recipe["dataset"], cell, hidden, feedback=feedback, seed=recipe["seed"], log=log)
-    ds = data.load(recipe["dataset"])
+    dense, dense_acc = load_dense(recipe["dataset"], recipe["model"], recipe["seed"])
+    ds = load_dataset(recipe["dataset"])
     options = dict(recipe["options"])
     sparsity = recipe["sparsity"]
     t = time.perf_counter()
@@ -120,7 +136,9 @@ def recipes(args) -> list[dict]:
                 for label in args.variants:
                     method, options, mode = VARIANTS[label]
                     if mode == "target":
-                        levels = [(s, s, {}) for s in args.sparsities]
+                        follow = {k: None for k, v in options.items() if v == "=sparsity"}
+                        options = {k: v for k, v in options.items() if k not in follow}
+                        levels = [(s, s, {k: s for k in follow}) for s in args.sparsities]
                     else:
                         knob, values = NATURAL_LEVELS[options["adjacency"]]
                         levels = [(v, None, {knob: v}) for v in values]
@@ -284,7 +302,7 @@ def claims(results: list[dict], args) -> list[str]:
     rows = []
     for dataset in args.datasets:
         for model in args.models:
-            for variant in ("lattice-binary", "lattice-continuous", "lattice-binary-natural"):
+            for variant in ("lattice-binary", "lattice-continuous", "lattice-binary-q=s", "lattice-binary-natural"):
                 for key, label in (("accuracy_pruned", "no FT"), ("accuracy_finetuned", "FT")):
                     cells = []
                     for s in args.sparsities:
@@ -326,7 +344,7 @@ def plot(results: list[dict], args, path: Path) -> None:
     if not panels:
         return
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.6 * len(panels)), squeeze=False)
-    styles = {"lattice-binary": ("C0", "o-"), "lattice-continuous": ("C1", "s-"), "magnitude": ("C2", "^-"),
+    styles = {"lattice-binary": ("C0", "o-"), "lattice-continuous": ("C1", "s-"), "lattice-binary-q=s": ("C3", "x-"), "magnitude": ("C2", "^-"),
               "random": ("C7", "v--"), "lattice-binary-natural": ("C0", "D:"), "lattice-continuous-natural": ("C1", "P:")}
     for i, (dataset, model) in enumerate(panels):
         for j, (key, label) in enumerate((("accuracy_pruned", "no fine-tuning"), ("accuracy_finetuned", "fine-tuned"))):

@@ -175,3 +175,25 @@ def test_masks_for_a_users_torch_module(kind):
     before = holder[0].weight_hh_l0.detach().clone()
     natural.apply(holder[0])
     assert torch.equal(holder[0].weight_hh_l0, before * natural.rnn["weight_hh_l0"])
+
+
+def test_prune_model_passes_none_only_to_outcome_methods():
+    # prune/api.py: a method registered with fixed_sparsity=False gets None when no sparsity was
+    # requested (lattice needs it to tell natural from target); fixed methods still refuse.
+    from edgeprune.prune.registry import _REGISTRY, MaskResult, register
+
+    seen = []
+
+    @register("test-outcome", help="records its sparsity", fixed_sparsity=False)
+    def outcome(ctx, sparsity):
+        seen.append(sparsity)
+        return MaskResult({n: np.ones(w.shape, dtype=bool) for n, w in ctx.weights.items()})
+
+    try:
+        report = prune.prune_model(make_model(), "test-outcome", None).report
+        prune.prune_model(make_model(), "test-outcome", 0.25)
+        assert seen == [None, 0.25] and report["sparsity_requested"] is None
+    finally:
+        del _REGISTRY["test-outcome"]
+    with pytest.raises(PruneError, match="method 'magnitude' needs --sparsity"):
+        prune.prune_model(make_model(), "magnitude", None)
