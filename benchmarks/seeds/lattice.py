@@ -6,7 +6,8 @@ top-down feedback. Tests the claims of Sengupta 2025 as read in docs/lattice.md.
 
 Every (dataset, model, seed, method, level) cell is cached as JSON under
 ``$EDGEPRUNE_BENCH_CACHE/lattice-cells/`` so an interrupted run resumes where it stopped;
-``--report-only`` rebuilds the table and plot from the cache. Writes ``results/lattice.{md,json,png}``.
+``--report-only`` rebuilds the table and plot from the cache; a second process with ``--reverse``
+works from the other end (cells are locked). Writes ``results/lattice.{md,json,png}``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.common import CACHE, RESULTS, STANDARD_TRAINING, markdown_table, standard_dense_model, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    CACHE, RESULTS, STANDARD_TRAINING, _locked, markdown_table, standard_dense_model, write_results)
 
 MODELS = {
     "lstm128": ("lstm", (128,), False),
@@ -159,8 +161,12 @@ def load_or_run(recipe: dict, cells: Path, log, run: bool, same_masks: dict) -> 
     if path.exists():
         result = json.loads(path.read_text())
     elif run:
-        result = run_cell(recipe, log, same_masks)
-        write_text_atomic(path, dumps_json(result))
+        with _locked(path.with_suffix(".lock")):  # another worker (--reverse) may be on it
+            if path.exists():
+                result = json.loads(path.read_text())
+            else:
+                result = run_cell(recipe, log, same_masks)
+                write_text_atomic(path, dumps_json(result))
     else:
         return None
     if "same_masks_as" not in result:
@@ -387,6 +393,8 @@ def main(argv=None) -> int:
     p.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--report-only", action="store_true", help="only rebuild the table/plot from cached cells")
+    p.add_argument("--reverse", action="store_true",
+                   help="work through the cells from the end (run a second process with it to use two cores)")
     p.add_argument("--name", default="lattice", help="results/<name>.{md,json,png}")
     args = p.parse_args(argv)
 
@@ -398,7 +406,8 @@ def main(argv=None) -> int:
     todo = recipes(args)
     results, same_masks = [], {}
     started = time.perf_counter()
-    for i, recipe in enumerate(todo):
+    order = list(enumerate(todo))
+    for i, recipe in (reversed(order) if args.reverse else order):
         t = time.perf_counter()
         r = load_or_run(recipe, cells, log=print, run=not args.report_only, same_masks=same_masks)
         if r is None:
@@ -409,6 +418,7 @@ def main(argv=None) -> int:
                   f"{recipe['level']}: sparsity {r['sparsity']:.3f} acc {r['accuracy_pruned']:.4f} -> "
                   f"{r['accuracy_finetuned']:.4f} ({time.perf_counter() - t:.0f}s, total "
                   f"{time.perf_counter() - started:.0f}s)", flush=True)
+    results.sort(key=lambda r: todo.index(r["recipe"]) if r["recipe"] in todo else len(todo))
     payload, md = summarize(results, args)
     png = RESULTS / f"{args.name}.png"
     plot(results, args, png)

@@ -101,8 +101,9 @@ def run_isolated(spec: dict, timeout: float) -> dict:
 
 
 def baseline_rss() -> int:
-    """RSS of a process that imported everything but ran nothing (subtracted to show the analysis' own)."""
-    code = ("import resource, sys; sys.path.insert(0, %r); import numpy, scipy.sparse, networkx; "
+    """RSS of a process that imported what a measurement imports (networkx only comes in for
+    betweenness) but ran nothing: subtracted to show the analysis' own memory."""
+    code = ("import resource, sys; sys.path.insert(0, %r); import numpy, scipy.sparse; "
             "import edgeprune.graphs.dependency; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
             % str(Path(__file__).resolve().parents[2]))
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)

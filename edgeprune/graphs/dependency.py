@@ -214,11 +214,11 @@ def centrality(graph: DependencyGraph, measure: str = "strength", *, seed: int =
     else:
         present = [s > 0 for s in graph.strengths]
         A = graph.edge_matrix(present, [s / normaliser for s in graph.strengths])
-        import networkx as nx
-
         if measure == "pagerank":
             scores = dict(enumerate(pagerank(A)))
         else:
+            import networkx as nx
+
             if betweenness_samples < 0:
                 raise GraphError(f"betweenness samples must be >= 0, got {betweenness_samples}")
             D = A.copy()
