@@ -36,7 +36,7 @@ OPTIONS = (
            "outcome, default without --sparsity)", choices=("target", "natural")),
     Option("adjacency", "binary", "lattice: binary (edge iff unit strength > its --quantile) or continuous "
            "(edge iff strength / max > --min-strength)", choices=dependency.ADJACENCIES),
-    Option("scope", "layer", "lattice: thresholds and ranking per weight matrix or across all",
+    Option("scope", "layer", "rank per weight matrix or across all (lattice: its binary thresholds too)",
            choices=dependency.SCOPES),
     Option("quantile", 0.5, "lattice binary adjacency: strength quantile an edge must exceed", float),
     Option("min_strength", 0.0, "lattice continuous adjacency: normalised strength an edge must exceed", float),
