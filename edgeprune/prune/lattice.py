@@ -171,6 +171,21 @@ def lattice_masks(module, sparsity: float | None = None, *, head=None, include_h
     return TorchMasks(rnn_masks, masks.get("head.weight"), outcome.report)
 
 
+def lattice_analysis(module, *, head=None, adjacency: str = "binary", quantile: float = 0.5, scope: str = "layer",
+                     min_strength: float = 0.0, centrality: str = "strength", seed: int = 0) -> dependency.Analysis:
+    """The dependency analysis (poset, meet-irreducible units, centrality) of an edgeprune model or
+    of a user's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (+ ``head``), without pruning anything. The head
+    is part of the graph, not prunable; ``analysis.graph.node_names()`` names the units."""
+    from ..models import SequenceClassifier, from_torch
+    from .api import describe_weights
+
+    model = module if isinstance(module, SequenceClassifier) else from_torch(module, head)
+    weights = describe_weights(model)
+    graph = dependency.build(dependency.connections_from(weights, prunable=[n for n in weights if n != "head.weight"]))
+    return dependency.analyze(graph, adjacency_kind=adjacency, quantile=quantile, scope=scope,
+                              min_strength=min_strength, centrality_measure=centrality, seed=seed)
+
+
 # -- inspect ------------------------------------------------------------------------------------------
 
 @register_analysis("lattice")

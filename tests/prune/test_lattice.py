@@ -11,7 +11,7 @@ from torch import nn
 from edgeprune import checkpoint, data, prune
 from edgeprune.errors import PruneError
 from edgeprune.inspection import inspect_model
-from edgeprune.prune.lattice import lattice_masks
+from edgeprune.prune.lattice import lattice_analysis, lattice_masks
 
 from ..conftest import CONFIG_CASES, make_model
 
@@ -197,3 +197,15 @@ def test_prune_model_passes_none_only_to_outcome_methods():
         del _REGISTRY["test-outcome"]
     with pytest.raises(PruneError, match="method 'magnitude' needs --sparsity"):
         prune.prune_model(make_model(), "magnitude", None)
+
+
+def test_analysis_of_a_users_module_names_its_units():
+    torch.manual_seed(0)
+    gru, head = nn.GRU(4, 6, batch_first=True), nn.Linear(6, 3)
+    a = lattice_analysis(gru, head=head, adjacency="continuous")
+    names = a.graph.node_names()
+    assert len(names) == 4 + 6 + 6 + 3 and names[0] == "x[0]" and names[-1] == "y[2]"
+    assert a.meet_irreducible.all()  # dense: every unit shares its successors with its group
+    binary = lattice_analysis(gru, head=head)  # the median: sources feeding several units become reducible
+    assert binary.adjacency.thresholds.keys() == {"layers.0.weight_ih", "layers.0.weight_hh"}
+    assert not binary.meet_irreducible.all()
