@@ -194,7 +194,11 @@ def inspect_lattice(model, doc: dict) -> list[Section]:
     strength centrality of its current-state units; the poset's size figures."""
     from .api import describe_weights
 
-    graph = dependency.build(dependency.connections_from(describe_weights(model)))
+    weights = describe_weights(model)
+    # As the method sees it: the head is thresholded only if it was pruned (--prune-head).
+    head_pruned = model.head.get_mask("weight") is not None
+    graph = dependency.build(dependency.connections_from(
+        weights, prunable=[n for n in weights if n != "head.weight" or head_pruned]))
     views = {}
     for kind in dependency.ADJACENCIES:
         a = dependency.adjacency(graph, kind)
