@@ -7,6 +7,9 @@ masks, fine-tuning) is done by ``edgeprune.prune.api`` so every method gets it t
 Signature of every method::
 
     def method(ctx: PruneContext, sparsity: float) -> MaskResult
+
+A method registered with ``fixed_sparsity=False`` (sparsity is an outcome) gets ``sparsity=None``
+when none was requested.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class MaskResult:
     finetuned_epochs: int = 0  # epochs the method already spent fine-tuning (iterative methods)
 
 
-MethodFn = Callable[[PruneContext, float], MaskResult]
+MethodFn = Callable[[PruneContext, float | None], MaskResult]
 
 
 @dataclass(frozen=True)
