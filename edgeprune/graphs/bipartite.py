@@ -12,7 +12,7 @@ row-wise (torch order: LSTM i,f,g,o; GRU r,z,n). The views scored here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,4 +66,5 @@ def fused_views(layer: int, parts: list[tuple[np.ndarray, np.ndarray | None]], *
     masks = [(v != 0) if m is None else np.asarray(m, dtype=bool) for v, m in parts]
     mask = np.hstack(masks)
     values = np.where(mask, np.hstack([v for v, _ in parts]), 0.0)
-    return matrix_views(f"layers.{layer}.fused", values, mask, gates=gates, cell=cell, layer=layer)
+    views = matrix_views(f"layers.{layer}.fused", values, mask, gates=gates, cell=cell, layer=layer)
+    return [replace(v, weight=None) for v in views]

@@ -61,7 +61,9 @@ def column_capacities(rows: int, cols: int, degree: int, gates: int, order: np.n
 
 def _group_rank(groups: np.ndarray, n: int) -> np.ndarray:
     """Rank of each element among the earlier elements of its group (its occurrence number)."""
-    idx = np.argsort(groups, kind="stable")
+    # 16-bit keys make numpy's stable sort a radix sort: linear instead of n log n
+    keys = groups.astype(np.uint16) if n <= np.iinfo(np.uint16).max + 1 else groups
+    idx = np.argsort(keys, kind="stable")
     counts = np.bincount(groups, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.empty_like(idx)
@@ -83,10 +85,13 @@ def greedy_order(scores: np.ndarray, row_cap: np.ndarray, col_cap: np.ndarray) -
     k = min(flat.size, CANDIDATE_FACTOR * int(row_cap.sum()))
     if k == 0:
         return np.zeros(0, dtype=np.int64)
-    cand = np.argpartition(-flat, k - 1)[:k] if k < flat.size else np.arange(flat.size)
+    if k < flat.size:  # the k best by (score, lower index): ties at the cut-off must follow the scan order
+        kth = np.partition(flat, flat.size - k)[flat.size - k]
+        above = np.flatnonzero(flat > kth)
+        cand = np.concatenate([above, np.flatnonzero(flat == kth)[: k - above.size]])
+    else:
+        cand = np.arange(flat.size)
     cand = cand[np.lexsort((cand, -flat[cand]))]
-    rank_of = np.empty(flat.size, dtype=np.int64)
-    rank_of[cand] = np.arange(cand.size)
     row_left, col_left = row_cap.astype(np.int64).copy(), col_cap.astype(np.int64).copy()
     kept = []
     while cand.size:
@@ -99,7 +104,7 @@ def greedy_order(scores: np.ndarray, row_cap: np.ndarray, col_cap: np.ndarray) -
         col_left -= np.bincount(c[ok], minlength=cols)
         cand = cand[~ok & (row_left[r] > 0) & (col_left[c] > 0)]
     kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-    return kept[np.argsort(rank_of[kept], kind="stable")]
+    return kept[np.lexsort((kept, -flat[kept]))]  # the order the sequential greedy keeps them
 
 
 def complete_random(mask: np.ndarray, row_deficit: np.ndarray, col_deficit: np.ndarray,
@@ -199,6 +204,8 @@ class BiregularMask:
 def tile_scores(values: np.ndarray, block: tuple[int, int]) -> np.ndarray:
     """RMS of |values| over each tile (partial edge tiles: over the entries they cover)."""
     br, bc = block
+    if block == (1, 1):
+        return np.abs(values)
     rows, cols = values.shape
     nr, nc = -(-rows // br), -(-cols // bc)
     padded = np.zeros((nr * br, nc * bc), dtype=np.float64)
