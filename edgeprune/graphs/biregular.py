@@ -37,7 +37,7 @@ from .spectral import expansion
 
 CANDIDATE_FACTOR = 2  # the greedy looks at the 2×edges best tiles; deficits beyond go random
 _SHUFFLE_ROUNDS = 60
-_SWAP_SAMPLES = 512
+_SWAP_ROUNDS = 2000
 
 
 def degree_for(cols: int, sparsity: float) -> int:
@@ -111,9 +111,10 @@ def complete_random(mask: np.ndarray, row_deficit: np.ndarray, col_deficit: np.n
                     rng: np.random.Generator) -> np.ndarray:
     """Add edges so rows/columns gain exactly their deficits: a random configuration model.
 
-    Stubs are paired by a random permutation; pairs hitting an existing edge or repeating another
-    pair are re-shuffled together with as many random good pairs; the rest are fixed by swaps
-    ``(i2, j2) -> (i, j2), (i2, j)`` with existing edges, which preserve every other degree.
+    Row and column stubs are paired by a random permutation and every pair landing on a free entry
+    is kept. The rest are re-paired among themselves plus twice as many kept pairs (released
+    again), while that makes progress; what is left is placed by degree-preserving swaps with
+    existing edges, ``(i2, j2) -> (i, j2), (i2, j)``, a conflict-free batch at a time.
     """
     rows, cols = mask.shape
     out = mask.copy()
@@ -124,45 +125,57 @@ def complete_random(mask: np.ndarray, row_deficit: np.ndarray, col_deficit: np.n
     if r.size == 0:
         return out
     c = rng.permutation(c)
-    flat_mask = out.ravel()
+    flat = out.ravel()
+    placed = np.zeros(r.size, dtype=bool)
 
-    def bad_pairs(keys):
-        order = np.argsort(keys, kind="stable")
-        dup = np.zeros(keys.size, dtype=bool)
-        same = keys[order][1:] == keys[order][:-1]
-        dup[order[1:][same]] = True  # every repeat after the first
-        return flat_mask[keys] | dup
+    def place(idx):
+        """Keep the pairs of ``idx`` whose entry is free (one per entry); return the others."""
+        k = r[idx] * cols + c[idx]
+        free = ~flat[k]
+        _, first = np.unique(k[free], return_index=True)
+        keep = idx[free][first]
+        flat[r[keep] * cols + c[keep]] = True
+        placed[keep] = True
+        return idx[~placed[idx]]
 
-    bad = bad_pairs(r * cols + c)
+    pending = place(np.arange(r.size))
+    best = pending.size
     for _ in range(_SHUFFLE_ROUNDS):
-        if not bad.any():
-            break
-        bad_idx = np.flatnonzero(bad)
-        good_idx = np.flatnonzero(~bad)
-        extra = rng.choice(good_idx, size=min(good_idx.size, 2 * bad_idx.size), replace=False) if good_idx.size else good_idx
-        idx = np.concatenate([bad_idx, extra])
+        if pending.size == 0:
+            return out
+        done = np.flatnonzero(placed)
+        release = rng.choice(done, size=min(done.size, 2 * pending.size), replace=False)
+        flat[r[release] * cols + c[release]] = False
+        placed[release] = False
+        idx = np.concatenate([pending, release])
         c[idx] = c[rng.permutation(idx)]
-        bad = bad_pairs(r * cols + c)
+        pending = place(idx)
+        if pending.size > 0.9 * best:  # stalled: deficits concentrated on a few nodes need swaps
+            break
+        best = min(best, pending.size)
 
-    flat_mask[(r * cols + c)[~bad]] = True
-    for i, j in zip(r[bad].tolist(), c[bad].tolist()):
-        if not flat_mask[i * cols + j]:
-            flat_mask[i * cols + j] = True
-            continue
-        edges = np.flatnonzero(flat_mask)
-        for _ in range(64):
-            pick = edges[rng.integers(edges.size, size=min(_SWAP_SAMPLES, edges.size))]
-            i2, j2 = np.divmod(pick, cols)
-            ok = (i2 != i) & (j2 != j) & ~flat_mask[i * cols + j2] & ~flat_mask[i2 * cols + j]
-            if ok.any():
-                k = int(np.argmax(ok))
-                flat_mask[pick[k]] = False
-                flat_mask[i * cols + j2[k]] = True
-                flat_mask[i2[k] * cols + j] = True
-                break
-        else:  # only possible for a degree sequence no simple graph realises
-            raise RuntimeError(f"cannot complete a biregular mask of shape {mask.shape}")
-    return out
+    pi, pj = r[pending], c[pending]
+    for _ in range(_SWAP_ROUNDS):
+        if pi.size == 0:
+            return out
+        edges = np.flatnonzero(flat)
+        e = edges[rng.integers(edges.size, size=pi.size)]
+        i2, j2 = np.divmod(e, cols)
+        a, b = pi * cols + j2, i2 * cols + pj  # the two new edges
+        ok = (i2 != pi) & (j2 != pj) & ~flat[a] & ~flat[b]
+        # a batch of swaps must touch pairwise distinct entries
+        touched = np.concatenate([e[ok], a[ok], b[ok]])
+        uniq, counts = np.unique(touched, return_counts=True)
+        clash = np.isin(touched, uniq[counts > 1])
+        n = int(ok.sum())
+        ok_idx = np.flatnonzero(ok)[~(clash[:n] | clash[n : 2 * n] | clash[2 * n :])]
+        flat[e[ok_idx]] = False
+        flat[a[ok_idx]] = True
+        flat[b[ok_idx]] = True
+        left = np.ones(pi.size, dtype=bool)
+        left[ok_idx] = False
+        pi, pj = pi[left], pj[left]
+    raise RuntimeError(f"cannot complete a biregular mask of shape {mask.shape}")  # no simple graph has these degrees
 
 
 @dataclass
@@ -263,7 +276,7 @@ def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator
             greedy = greedy.reshape(n_brows, n_bcols)
             n_greedy = int(greedy.sum())
             tiles = complete_random(greedy, row_cap - greedy.sum(axis=1), caps[g] - greedy.sum(axis=0), rng)
-            e = expansion(tiles)
+            e = expansion(tiles, cheeger=False)
             candidate = (tiles, n_greedy, s, e)
             if best is None or _better(e, best[3]):
                 best = candidate
@@ -298,7 +311,7 @@ def _better(new, old) -> bool:
 def gated_gap(mask: np.ndarray, gates: int, min_degree: int | None = None) -> tuple[float | None, bool | None, str]:
     """Worst Δr over the gate blocks of a mask, its verdict and (if undefined) why."""
     kwargs = {} if min_degree is None else {"min_degree": min_degree}
-    results = [expansion(mask[s], **kwargs) for s in gate_slices(mask.shape[0], gates)]
+    results = [expansion(mask[s], cheeger=False, **kwargs) for s in gate_slices(mask.shape[0], gates)]
     gaps = [e.ramanujan_gap for e in results if e.ramanujan_gap is not None]
     gap = min(gaps) if gaps else None
     if any(e.ramanujan is False for e in results):

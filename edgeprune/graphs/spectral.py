@@ -10,6 +10,9 @@ one.
 * Irregular graphs use the average degrees over non-isolated nodes:
   ``Δr = √(d̄_L−1) + √(d̄_R−1) − μ̂``; the layer is Ramanujan iff ``Δr ≥ 0``.
 * Spectral gap ``Δs = μ₀ − μ̂``.
+* Cheeger (spectral bounds only; exact conductance is NP-hard): with ``σ̃₂`` the second singular
+  value of the normalised biadjacency ``D_R^{-1/2} M D_L^{-1/2}`` (= the second eigenvalue of the
+  graph's normalised adjacency), the conductance φ satisfies ``(1 − σ̃₂)/2 ≤ φ ≤ √(2(1 − σ̃₂))``.
 
 The verdict is undefined (``None``) when an average degree is below ``MIN_DEGREE`` (3), following
 ``docs/expander.md``: the bound is a statement about graphs of degree ≥ 3.
@@ -87,6 +90,8 @@ class Expansion:
     sigma1: float  # μ₀
     sigma2: float  # μ̂
     spectral_gap: float  # Δs = μ₀ − μ̂
+    normalized_sigma2: float | None  # σ̃₂ of D_R^-1/2 M D_L^-1/2 (isolated nodes left out)
+    conductance_bounds: tuple[float, float] | None  # Cheeger: (1 − σ̃₂)/2 ≤ φ ≤ √(2(1 − σ̃₂))
     bound: float | None  # √(d̄_L−1) + √(d̄_R−1)
     ramanujan_gap: float | None  # Δr = bound − μ̂
     ramanujan: bool | None  # Δr ≥ 0; None when undefined
@@ -96,15 +101,18 @@ class Expansion:
         d = asdict(self)
         d["left_degree_range"] = list(self.left_degree_range)
         d["right_degree_range"] = list(self.right_degree_range)
+        d["conductance_bounds"] = None if self.conductance_bounds is None else list(self.conductance_bounds)
         return d
 
 
-def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGREE, tolerance: float = 1e-9) -> Expansion:
+def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGREE, tolerance: float = 1e-9,
+              cheeger: bool = True) -> Expansion:
     """Measures of the bipartite graph of ``biadjacency`` [rows = outputs, cols = inputs].
 
     Binary (default): the support of ``biadjacency`` is the graph. ``weighted=True``: the entries'
     absolute values, divided by their mean over the support, are the edge weights; the degrees
-    stay those of the support.
+    stay those of the support (the Cheeger bounds use weighted degrees). ``cheeger=False`` skips
+    the second SVD the conductance bounds need.
     """
     is_sparse = sp.issparse(biadjacency)
     m = sp.csr_array(biadjacency) if is_sparse else np.asarray(biadjacency)
@@ -126,6 +134,7 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
     else:
         matrix = support.astype(np.float64)
     sigma1, sigma2 = (float(v) for v in top_singular_values(matrix, 2))
+    normalized = _normalized_sigma2(matrix) if cheeger and edges else None
 
     live_rows, live_cols = row_deg[row_deg > 0], col_deg[col_deg > 0]
     d_right = float(live_rows.mean()) if live_rows.size else 0.0
@@ -159,8 +168,26 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
         sigma1=sigma1,
         sigma2=sigma2,
         spectral_gap=sigma1 - sigma2,
+        normalized_sigma2=normalized,
+        conductance_bounds=None if normalized is None else
+        ((1.0 - normalized) / 2.0, math.sqrt(2.0 * max(0.0, 1.0 - normalized))),
         bound=bound,
         ramanujan_gap=gap,
         ramanujan=verdict,
         note=note,
     )
+
+
+def _normalized_sigma2(matrix) -> float:
+    """σ₂ of ``D_R^{-1/2} M D_L^{-1/2}`` over the non-isolated nodes (σ₁ of it is 1)."""
+    m = sp.csr_array(matrix) if sp.issparse(matrix) else np.asarray(matrix)
+    row_w = np.asarray(m.sum(axis=1)).ravel()
+    col_w = np.asarray(m.sum(axis=0)).ravel()
+    rows, cols = np.flatnonzero(row_w > 0), np.flatnonzero(col_w > 0)
+    m = m[rows][:, cols]
+    r, c = 1.0 / np.sqrt(row_w[rows]), 1.0 / np.sqrt(col_w[cols])
+    if sp.issparse(m):
+        normalized = sp.diags_array(r) @ m @ sp.diags_array(c)
+    else:
+        normalized = r[:, None] * m * c[None, :]
+    return float(min(1.0, top_singular_values(normalized, 2)[1]))

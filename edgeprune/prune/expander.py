@@ -37,7 +37,7 @@ def build_masks(ctx: PruneContext, sparsity: float, block: tuple[int, int]) -> M
                                magnitude_aware=not opts["init"], greedy_share=opts["greedy_share"],
                                max_repairs=opts["max_repairs"])
         masks[name] = built.mask
-        whole = expansion(built.mask)
+        whole = expansion(built.mask, cheeger=False)
         per_weight[name] = {
             "row_degree": built.row_degree,  # tiles per block-row of each gate block
             "sparsity": float(1.0 - built.mask.mean()),

@@ -149,3 +149,38 @@ def test_results_are_reproducible():
     m = sp.random_array((600, 500), density=0.02, random_state=1, format="csr")
     assert top_singular_values(m).tolist() == top_singular_values(m).tolist()
     assert np.all(np.diff(top_singular_values(rng.random((3, 4)), k=3)) <= 0)
+
+
+def brute_force_conductance(mask: np.ndarray) -> float:
+    """min over vertex sets S with vol(S) ≤ vol/2 of e(S, S̄) / vol(S), by enumeration."""
+    rows, cols = mask.shape
+    n = rows + cols
+    a = np.zeros((n, n))
+    a[:cols, cols:] = mask.T
+    a[cols:, :cols] = mask
+    deg = a.sum(1)
+    best = np.inf
+    for bits in range(1, 2 ** n - 1):
+        s = np.array([(bits >> k) & 1 for k in range(n)], dtype=bool)
+        vol = deg[s].sum()
+        if 0 < vol <= deg.sum() / 2:
+            best = min(best, a[s][:, ~s].sum() / vol)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cheeger_bounds_bracket_the_true_conductance(seed):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((5, 6)) < 0.5
+    mask[np.arange(5), rng.integers(0, 6, 5)] = True  # no isolated row
+    mask[rng.integers(0, 5, 6), np.arange(6)] = True  # no isolated column
+    e = expansion(mask)
+    # σ̃₂ is the second eigenvalue of the normalised adjacency D^-1/2 A D^-1/2
+    a = np.zeros((11, 11))
+    a[:6, 6:], a[6:, :6] = mask.T, mask
+    d = 1 / np.sqrt(a.sum(1))
+    lam = np.sort(np.linalg.eigvalsh(d[:, None] * a * d[None, :]))[::-1]
+    assert e.normalized_sigma2 == pytest.approx(lam[1], abs=1e-9)
+    low, high = e.conductance_bounds
+    phi = brute_force_conductance(mask)
+    assert low - 1e-12 <= phi <= high + 1e-12
