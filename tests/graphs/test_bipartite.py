@@ -52,3 +52,16 @@ def test_fused_view_is_the_ir_matrix(cell, hidden, feedback):
         assert views[0].weight is None and views[0].name == f"layers.{l}.fused"
         if cell == "lstm":
             assert [v.gate for v in views[1:]] == list("ifgo")
+
+
+def test_graph_modules_import_no_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, edgeprune.graphs.bipartite, edgeprune.graphs.spectral, edgeprune.graphs.biregular; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
