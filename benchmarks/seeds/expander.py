@@ -62,6 +62,10 @@ FINETUNE = {
     "fashion-mnist": {"epochs": 2, "subset": 5000, "imp_round_subset": 1000},
 }
 FT_LR, FT_BATCH = 1e-3, 64
+# The target (fashion-mnist LSTM-128 at 90%, fine-tuned) rechecked with 4x the fine-tuning
+# samples of the grid, for the methods the target names (and random-regular).
+TARGET_CHECK = {"dataset": "fashion-mnist", "cell": "lstm", "sparsity": 0.9, "epochs": 2, "subset": 20000,
+                "labels": ("expander", "magnitude", "random", "random-regular")}
 PROTOCOL = "expander-bench/3"  # bump when the protocol changes: cached cells are keyed by it
 # bump a method's version when its construction changes: only its cells are recomputed
 METHOD_VERSIONS = {"expander": 1, "block-expander-1x4": 1, "ramanujan-imp": 1}
@@ -197,6 +201,137 @@ def run_grid(datasets, cells, seeds, sparsities, labels) -> None:
                                              fileio.dumps_json(r))
                     log(f"{dataset} {cell} seed {seed} {label} @{s}: no-ft {r['noft']['acc']['clean']:.4f} "
                         f"ft {r['ft']['acc']['clean']:.4f} ({r['seconds']} s)")
+
+
+def target_key(seed, label) -> str:
+    spec = {"protocol": PROTOCOL, "target_check": TARGET_CHECK, "seed": seed, "label": label,
+            "method": METHODS[label], "version": METHOD_VERSIONS.get(label, 1), "noise": NOISE}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    return f"target-{seed}-{label}-{digest}"
+
+
+def run_target_check(seeds) -> None:
+    import torch
+
+    from edgeprune import data, fileio, prune
+    from edgeprune.train import train
+
+    torch.set_num_threads(1)
+    t = TARGET_CHECK
+    ds = data.load(t["dataset"])
+    ft_ds = train_subset(ds, t["subset"])
+    noisy = {s: noisy_test(ds, s) for s in NOISE}
+    for seed in seeds:
+        dense = None
+        for label in t["labels"]:
+            path = CELL_DIR / f"{target_key(seed, label)}.json"
+            if path.exists():
+                continue
+            if dense is None:
+                dense, _ = standard_dense_model(t["dataset"], t["cell"], (HIDDEN,), seed=seed, log=log)
+            method, options = METHODS[label]
+            t0 = time.perf_counter()
+            out = prune.prune_model(dense, method, t["sparsity"], seed=seed, options=options)
+            train(out.model, ft_ds, epochs=t["epochs"], lr=FT_LR, batch_size=FT_BATCH, seed=seed, progress=False)
+            r = {"seed": seed, "label": label, "acc": evaluate(out.model, ds, noisy), "sparsity": out.report["sparsity"],
+                 "seconds": round(time.perf_counter() - t0, 2)}
+            fileio.write_text_atomic(path, fileio.dumps_json(r))
+            log(f"target check seed {seed} {label}: {r['acc']['clean']:.4f} ({r['seconds']} s)")
+
+
+# Sparse training from scratch (`expander --init`) against a uniformly random mask trained from
+# scratch and against prune-then-fine-tune, on mnist5k LSTM-128 at 90%, with the dense recipe's
+# epochs and learning rate (the same training budget as the dense model).
+INIT_CHECK = {"dataset": "mnist5k", "cell": "lstm", "sparsity": 0.9, "labels": ("expander-init", "random-init")}
+
+
+def init_key(seed, label) -> str:
+    spec = {"protocol": PROTOCOL, "init_check": INIT_CHECK, "seed": seed, "label": label,
+            "version": METHOD_VERSIONS.get("expander", 1)}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    return f"init-{seed}-{label}-{digest}"
+
+
+def run_init_check(seeds) -> None:
+    import torch
+
+    from benchmarks.common import STANDARD_TRAINING
+    from edgeprune import data, fileio, prune
+    from edgeprune.models import ModelConfig, SequenceClassifier
+    from edgeprune.train import train
+
+    torch.set_num_threads(1)
+    t = INIT_CHECK
+    ds = data.load(t["dataset"])
+    recipe = STANDARD_TRAINING[t["dataset"]]
+    noisy = {s: noisy_test(ds, s) for s in NOISE}
+    for seed in seeds:
+        for label in t["labels"]:
+            path = CELL_DIR / f"{init_key(seed, label)}.json"
+            if path.exists():
+                continue
+            t0 = time.perf_counter()
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                arch = SequenceClassifier(ModelConfig(t["cell"], ds.features, (HIDDEN,), ds.num_classes))
+            if label == "expander-init":  # the method's own path: random biregular mask + fresh weights
+                out = prune.prune_model(arch, "expander", t["sparsity"], seed=seed, options={"init": True})
+                model = out.model
+            else:  # a uniform random mask on the same fresh weights
+                model = prune.prune_model(arch, "random", t["sparsity"], seed=seed).model
+            train(model, ds, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"], seed=seed,
+                  progress=False)
+            r = {"seed": seed, "label": label, "acc": evaluate(model, ds, noisy),
+                 "sparsity": float(1 - sum(int(m.sum()) for n, m in model.masks().items() if n != "head.weight")
+                                   / sum(m.numel() for n, m in model.masks().items() if n != "head.weight")),
+                 "epochs": recipe["epochs"], "seconds": round(time.perf_counter() - t0, 2)}
+            fileio.write_text_atomic(path, fileio.dumps_json(r))
+            log(f"init check seed {seed} {label}: {r['acc']['clean']:.4f} ({r['seconds']} s)")
+
+
+def init_check_section(seeds) -> tuple[list[str], dict]:
+    t = INIT_CHECK
+    found = {}
+    for seed in seeds:
+        for label in t["labels"]:
+            path = CELL_DIR / f"{init_key(seed, label)}.json"
+            if path.exists():
+                found.setdefault(label, []).append(json.loads(path.read_text())["acc"]["clean"])
+    if not found:
+        return [], {}
+    stats = {label: _stats(v) for label, v in found.items()}
+    lines = [f"## Sparse training from scratch: {t['dataset']} {t['cell'].upper()}-{HIDDEN} at s={t['sparsity']}", "",
+             "`expander --init` (random biregular mask, fresh weights) vs a uniformly random mask on the same fresh "
+             "weights, both trained with the dense recipe (same epochs and learning rate as the dense model). "
+             "Compare with the grid's prune-then-fine-tune rows above.", "",
+             markdown_table(["method", "accuracy"], [[k, _fmt_acc(*v)] for k, v in stats.items()]), ""]
+    return lines, {"stats": stats}
+
+
+def target_check_section(seeds) -> tuple[list[str], dict]:
+    t = TARGET_CHECK
+    found = {}
+    for seed in seeds:
+        for label in t["labels"]:
+            path = CELL_DIR / f"{target_key(seed, label)}.json"
+            if path.exists():
+                found.setdefault(label, []).append(json.loads(path.read_text())["acc"]["clean"])
+    if not found:
+        return [], {}
+    stats = {label: _stats(v) for label, v in found.items()}
+    lines = [f"## Target recheck with longer fine-tuning ({t['epochs']} epochs on a fixed {t['subset']}-sample "
+             f"training subset, 4x the grid's)", "",
+             markdown_table(["method", f"accuracy at s={t['sparsity']}"], [[k, _fmt_acc(*v)] for k, v in stats.items()]),
+             ""]
+    summary = {"stats": stats}
+    if all(k in stats for k in ("expander", "magnitude", "random")):
+        e, m, r = stats["expander"], stats["magnitude"], stats["random"]
+        diff = 100 * (e[0] - m[0])
+        met = diff >= -0.5 and e[0] > r[0]
+        summary.update({"diff_points": diff, "met": met})
+        lines += [f"expander − magnitude = {diff:+.2f} points; target {'met' if met else 'NOT met'} with the longer "
+                  "fine-tuning.", ""]
+    return lines, summary
 
 
 # ---------------------------------------------------------------- report
@@ -440,7 +575,17 @@ def main(argv=None) -> int:
     p.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--report-only", action="store_true", help="tables and plots from the cached cells")
+    p.add_argument("--target-check", action="store_true",
+                   help="only run the target recheck with longer fine-tuning (fashion-mnist LSTM, 90%%)")
+    p.add_argument("--init-check", action="store_true",
+                   help="only run the sparse-from-scratch comparison (expander --init, mnist5k LSTM, 90%%)")
     args = p.parse_args(argv)
+    if args.target_check:
+        run_target_check(args.seeds)
+    if args.init_check:
+        run_init_check(args.seeds)
+    if args.target_check or args.init_check:
+        return 0
     if not args.report_only:
         run_grid(args.datasets, args.cells, args.seeds, args.sparsities, args.methods)
     cells, dense = load_cells(args.datasets, args.cells, args.seeds, args.sparsities, args.methods)
@@ -448,6 +593,11 @@ def main(argv=None) -> int:
         print("no cached results yet", file=sys.stderr)
         return 1
     md, payload = markdown_report(cells, dense, args.datasets, args.cells, args.sparsities, args.methods)
+    extra, payload["target_check"] = target_check_section(args.seeds)
+    init_lines, payload["init_check"] = init_check_section(args.seeds)
+    extra += init_lines
+    if extra:
+        md = md.replace("## The paper's claim, checked", "\n".join(extra) + "\n## The paper's claim, checked", 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     pngs = plots(cells, dense, args.datasets, args.cells, args.sparsities, args.methods)
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
