@@ -9,7 +9,7 @@ For each weight matrix (whole and per gate block), for each layer's time-unfolde
 from __future__ import annotations
 
 from .graphs.bipartite import MatrixView, fused_views, matrix_views
-from .graphs.spectral import Expansion, expansion
+from .graphs.spectral import expansion
 from .inspection import Section, register_analysis
 from .models import CELL_GATES, SequenceClassifier
 
@@ -101,4 +101,4 @@ def expansion_analysis(model: SequenceClassifier, doc: dict) -> list[Section]:
     return [Section(title, columns, rows)]
 
 
-__all__ = ["Expansion", "expansion_analysis", "model_views"]
+__all__ = ["expansion_analysis", "model_views"]

@@ -13,8 +13,8 @@ Construction of one gate block, given row and column capacities:
    the remaining candidates of its row and of its column is below both capacities is exactly a
    tile the sequential greedy keeps.
 2. *Random completion*: the remaining degree deficits are paired by a random configuration
-   (permutation) model; pairs that repeat an edge are re-shuffled, and the few left are fixed by
-   degree-preserving swaps.
+   (permutation) model; pairs landing on an edge are re-paired with released good pairs while that
+   makes progress, and what is left is placed by degree-preserving swaps.
 3. *Check*: Δr of the tile graph (``spectral.expansion``). If it is negative, repair: rebuild
    with a new random part, bisecting the greedy share between the largest share that passed and
    the smallest that failed, at most ``max_repairs`` times; keep the passing attempt with the
@@ -27,7 +27,6 @@ matrix is treated as if zero-padded to a multiple of the tile (what a block kern
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

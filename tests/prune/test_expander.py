@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgeprune import checkpoint, data, prune
+from edgeprune import checkpoint, prune
 from edgeprune.errors import PruneError
 from edgeprune.graphs.bipartite import gate_slices
 from edgeprune.models import CELL_GATES
