@@ -15,10 +15,12 @@ Construction of one gate block, given row and column capacities:
 2. *Random completion*: the remaining degree deficits are paired by a random configuration
    (permutation) model; pairs landing on an edge are re-paired with released good pairs while that
    makes progress, and what is left is placed by degree-preserving swaps.
-3. *Check*: Δr of the tile graph (``spectral.expansion``). If it is negative, repair: rebuild
-   with a new random part, bisecting the greedy share between the largest share that passed and
-   the smallest that failed, at most ``max_repairs`` times; keep the passing attempt with the
-   largest share (most magnitude kept), or, if none passed, the one with the largest Δr.
+3. *Check*: Δr of the tile graph (``spectral.expansion``). If it is negative, repair, at most
+   ``max_repairs`` rounds. ``spectral`` (default): re-randomise the edges carrying the singular
+   directions above the bound — the largest entries of ``Σ_{σᵢ > bound, i ≥ 2} σᵢ uᵢ vᵢᵀ`` on the
+   mask, just as many as bring those directions below the bound (see ``_repair_spectral``). ``bisect``:
+   rebuild with a new random part, bisecting the share of magnitude edges between the largest share
+   that passed and the smallest that failed.
 
 Grid alignment: tiles start at row 0 of each gate block and column 0 of the matrix. When a side is
 not a multiple of the tile, the last tile row/column is partial; it counts as one tile, i.e. the
@@ -27,16 +29,20 @@ matrix is treated as if zero-padded to a multiple of the tile (what a block kern
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 from .bipartite import gate_names, gate_slices
-from .spectral import expansion
+from .spectral import DENSE_SVD_MAX_DIM, expansion
 
 CANDIDATE_FACTOR = 2  # the greedy looks at the 2×edges best tiles; deficits beyond go random
 _SHUFFLE_ROUNDS = 60
 _SWAP_ROUNDS = 2000
+REPAIRS = ("spectral", "bisect")
+_SVDS_DIRECTIONS = 12  # violating directions looked at in large matrices
 
 
 def degree_for(cols: int, sparsity: float) -> int:
@@ -236,8 +242,10 @@ def expand_tiles(tiles: np.ndarray, block: tuple[int, int], shape: tuple[int, in
 
 def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator, *, gates: int = 1,
                    cell: str | None = None, block: tuple[int, int] = (1, 1), magnitude_aware: bool = True,
-                   greedy_share: float = 1.0, max_repairs: int = 8) -> BiregularMask:
+                   greedy_share: float = 1.0, max_repairs: int = 8, repair: str = "spectral") -> BiregularMask:
     """A biregular mask of ``values`` [gates·units, cols] at ``sparsity`` (see the module doc)."""
+    if repair not in REPAIRS:
+        raise ValueError(f"repair must be one of {REPAIRS}")
     if not 0.0 <= greedy_share <= 1.0:
         raise ValueError("greedy_share must be in [0, 1]")
     if max_repairs < 0:
@@ -262,43 +270,117 @@ def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator
     mask = np.zeros((rows, cols), dtype=bool)
     tiles_out, reports = [], []
     for g, (gname, rs) in enumerate(zip(gate_names(cell, gates), slices)):
-        edges = n_brows * degree
         order_kept = greedy_order(scores[g], row_cap, caps[g]) if share > 0 else np.zeros(0, dtype=np.int64)
-        best = passing = None
-        low, high = 0.0, share  # bisection: largest share that passed, smallest that failed
-        attempts = 0
-        s = share
-        for attempt in range(max_repairs + 1):
-            attempts = attempt + 1
-            greedy = np.zeros(n_brows * n_bcols, dtype=bool)
-            greedy[order_kept[: int(round(s * edges))]] = True
-            greedy = greedy.reshape(n_brows, n_bcols)
-            n_greedy = int(greedy.sum())
-            tiles = complete_random(greedy, row_cap - greedy.sum(axis=1), caps[g] - greedy.sum(axis=0), rng)
-            e = expansion(tiles, cheeger=False)
-            candidate = (tiles, n_greedy, s, e)
-            if best is None or _better(e, best[3]):
-                best = candidate
-            if e.ramanujan is None:  # degree < 3: the bound says nothing, no rebuild can help
-                break
-            if e.ramanujan:
-                passing, low = candidate, s
-                if s == share:
-                    break
-            else:
-                high = s
-            if share > 0.0:  # bisect; stop once the next share adds or drops no edge
-                s = (low + high) / 2.0
-                if int(round(s * edges)) in (int(round(low * edges)), int(round(high * edges))) and passing:
-                    break
-            elif passing is not None:  # --init: a new random draw until one passes
-                break
-        tiles, n_greedy, s, e = passing or best
+        build = _repair_spectral if repair == "spectral" else _repair_bisect
+        tiles, _, attempts, e = build(order_kept, row_cap, caps[g], share, max_repairs, rng)
+        magnitude = np.zeros(tiles.size, dtype=bool)
+        magnitude[order_kept[: int(round(share * n_brows * degree))]] = True
+        n_greedy = int((magnitude & tiles.ravel()).sum())
         tiles_out.append(tiles)
         mask[rs] = expand_tiles(tiles, block, (units, cols))
-        reports.append(GateReport(gname, n_greedy, int(tiles.sum()) - n_greedy, float(s), attempts,
+        # share = fraction of the final edges that the magnitude greedy chose (random draws may hit some)
+        n_edges = int(tiles.sum())
+        reports.append(GateReport(gname, n_greedy, n_edges - n_greedy, n_greedy / max(1, n_edges), attempts,
                                   e.ramanujan_gap, e.ramanujan, e.note))
     return BiregularMask(mask, tiles_out, (br, bc), degree, reports)
+
+
+def _start(order_kept, row_cap, col_cap, share, rng):
+    rows, cols = row_cap.size, col_cap.size
+    greedy = np.zeros(rows * cols, dtype=bool)
+    greedy[order_kept[: int(round(share * int(row_cap.sum())))]] = True
+    greedy = greedy.reshape(rows, cols)
+    return complete_random(greedy, row_cap - greedy.sum(axis=1), col_cap - greedy.sum(axis=0), rng)
+
+
+def _violating_directions(tiles: np.ndarray, bound: float):
+    """Non-trivial singular triplets of the mask above the Ramanujan bound: (u, σ, vᵀ)."""
+    m = tiles.astype(np.float64)
+    if min(m.shape) <= DENSE_SVD_MAX_DIM:
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+    else:
+        from scipy.sparse.linalg import svds
+
+        k = min(_SVDS_DIRECTIONS, min(m.shape) - 1)
+        u, s, vt = svds(sp.csr_array(m), k=k, v0=np.random.default_rng(0).standard_normal(min(m.shape)))
+        order = np.argsort(s)[::-1]
+        u, s, vt = u[:, order], s[order], vt[order]
+    keep = np.flatnonzero(s[1:] > bound) + 1
+    return u[:, keep], s[keep], vt[keep]
+
+
+def _repair_spectral(order_kept, row_cap, col_cap, share, max_repairs, rng):
+    """Greedy + random; while the graph fails the bound, re-randomise the edges that carry the
+    violating singular directions.
+
+    For a violating direction l the mask's projection uₗᵀ M vₗ is σₗ; removing an edge (i, j) lowers
+    it by uₗᵢ vₗⱼ, while random replacements add ~0. Edges are scored by
+    c_ij = Σₗ σₗ uₗᵢ vₗⱼ and the highest-scoring ones are removed until the removed score reaches
+    Σₗ σₗ (σₗ − τ·bound): just what brings every violating direction below τ·bound, without the
+    over-correction of removing a fixed large fraction (the remainder would be anti-aligned with the
+    structure, a structure again). τ starts at 0.95 and tightens each round (0.9, 0.8, 0.6, 0.2, 0).
+    Returns the first passing build, else the build with the largest Δr.
+    """
+    rows, cols = row_cap.size, col_cap.size
+    edges = int(row_cap.sum())
+    tiles = _start(order_kept, row_cap, col_cap, share, rng)
+    best = None
+    attempts = 0
+    for attempt in range(max_repairs + 1):
+        attempts = attempt + 1
+        e = expansion(tiles, cheeger=False)
+        if best is None or _better(e, best[1]):
+            best = (tiles, e)
+        if e.ramanujan is not False or attempt == max_repairs:
+            break
+        u, sig, vt = _violating_directions(tiles, e.bound)
+        tau = max(0.0, 1.0 - 0.05 * 2 ** attempt)
+        need = float(np.sum(sig * (sig - tau * e.bound)))
+        flat_idx = np.flatnonzero(tiles)
+        i, j = np.divmod(flat_idx, cols)
+        score = np.einsum("ek,k,ek->e", u[i], sig, vt.T[j])
+        order = np.argsort(-score, kind="stable")
+        remove = int(np.searchsorted(np.cumsum(score[order]), need)) + 1
+        drop = flat_idx[order[: min(remove, edges)]]
+        tiles = tiles.copy().ravel()
+        tiles[drop] = False
+        tiles = tiles.reshape(rows, cols)
+        tiles = complete_random(tiles, row_cap - tiles.sum(axis=1), col_cap - tiles.sum(axis=0), rng)
+    tiles, e = best
+    return tiles, None, attempts, e
+
+
+def _repair_bisect(order_kept, row_cap, col_cap, share, max_repairs, rng):
+    """Rebuild with a new random part, bisecting the greedy share between the largest share that
+    passed and the smallest that failed; keep the passing build with the largest share, or the
+    build with the largest Δr."""
+    edges = int(row_cap.sum())
+    best = passing = None
+    low, high, s = 0.0, share, share
+    attempts = 0
+    for attempt in range(max_repairs + 1):
+        attempts = attempt + 1
+        tiles = _start(order_kept, row_cap, col_cap, s, rng)
+        e = expansion(tiles, cheeger=False)
+        candidate = (tiles, s, e)
+        if best is None or _better(e, best[2]):
+            best = candidate
+        if e.ramanujan is None:  # degree < 3: the bound says nothing, no rebuild can help
+            break
+        if e.ramanujan:
+            passing, low = candidate, s
+            if s == share:
+                break
+        else:
+            high = s
+        if share > 0.0:  # bisect; stop once the next share adds or drops no edge
+            s = (low + high) / 2.0
+            if int(round(s * edges)) in (int(round(low * edges)), int(round(high * edges))) and passing:
+                break
+        elif passing is not None:  # --init: a new random draw until one passes
+            break
+    tiles, s, e = passing or best
+    return tiles, s, attempts, e
 
 
 def _better(new, old) -> bool:

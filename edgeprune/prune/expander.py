@@ -3,7 +3,8 @@
 Every row of a gate block keeps ``round((1 − s) · cols)`` weights, every column ``q`` or ``q + 1``;
 the largest |w| are kept greedily under those capacities and the remaining degree deficits are
 filled by a random configuration model. Each gate block's graph is checked against the Ramanujan
-bound (Δr ≥ 0) and rebuilt a bounded number of times if it fails. ``--init`` draws a purely random
+bound (Δr ≥ 0) and, if it fails, repaired a bounded number of rounds by re-randomising the edges
+that carry the violating singular directions. ``--init`` draws a purely random
 biregular mask and re-initialises the weights: sparse training from scratch (X-Net style), run as
 ``edgeprune prune ANY.pt --method expander --init --sparsity S --finetune-epochs N``.
 See docs/expander.md.
@@ -12,7 +13,7 @@ See docs/expander.md.
 from __future__ import annotations
 
 from ..errors import PruneError
-from ..graphs.biregular import biregular_mask
+from ..graphs.biregular import REPAIRS, biregular_mask
 from ..graphs.spectral import expansion
 from ..options import Option
 from .registry import MaskResult, PruneContext, register
@@ -20,7 +21,9 @@ from .registry import MaskResult, PruneContext, register
 OPTIONS = (
     Option("init", False, "random biregular mask + fresh weights, for sparse training from scratch", bool),
     Option("greedy_share", 1.0, "fraction of each gate block's edges chosen by |w| (the rest random)", float),
-    Option("max_repairs", 8, "rebuilds of a gate block whose graph fails the Ramanujan bound", int),
+    Option("max_repairs", 8, "repair rounds for a gate block whose graph fails the Ramanujan bound", int),
+    Option("repair", "spectral", "re-randomise the edges carrying the violating singular directions (spectral), "
+           "or bisect the share of magnitude edges (bisect)", choices=REPAIRS),
 )
 
 
@@ -35,7 +38,7 @@ def build_masks(ctx: PruneContext, sparsity: float, block: tuple[int, int]) -> M
     for name, w in ctx.weights.items():
         built = biregular_mask(w.values, sparsity, ctx.rng, gates=w.gates, cell=w.cell, block=block,
                                magnitude_aware=not opts["init"], greedy_share=opts["greedy_share"],
-                               max_repairs=opts["max_repairs"])
+                               max_repairs=opts["max_repairs"], repair=opts["repair"])
         masks[name] = built.mask
         whole = expansion(built.mask, cheeger=False)
         per_weight[name] = {

@@ -125,19 +125,43 @@ def test_biregular_mask_is_biregular_at_tile_level(block, sparsity):
         assert report.greedy_edges + report.random_edges == tiles.sum()
 
 
-def test_bisection_repair_fixes_a_community_structured_matrix():
-    # Weights strong on two diagonal blocks: the greedy mask is two disconnected halves (σ₂ = σ₁).
+def community_weights() -> np.ndarray:
+    """Strong on two diagonal blocks: the greedy mask is two near-disconnected halves (σ₂ ≈ σ₁)."""
     rng = np.random.default_rng(0)
     values = rng.random((64, 64)) * 0.01
     values[:32, :32] += 1.0
     values[32:, 32:] += 1.0
-    no_repair = biregular_mask(values, 0.8, np.random.default_rng(0), max_repairs=0)
-    assert no_repair.ramanujan is False and no_repair.gates[0].greedy_share == 1.0
-    repaired = biregular_mask(values, 0.8, np.random.default_rng(0), max_repairs=8)
-    g = repaired.gates[0]
-    assert repaired.ramanujan is True and g.attempts > 1
-    assert 0 < g.greedy_share < 1 and g.greedy_edges > 0
-    assert expansion(repaired.mask).ramanujan is True
+    return values
+
+
+def test_without_repair_a_community_structured_mask_fails_the_bound():
+    b = biregular_mask(community_weights(), 0.8, np.random.default_rng(0), max_repairs=0)
+    assert b.ramanujan is False and b.gates[0].attempts == 1 and b.gates[0].greedy_share > 0.95
+    assert b.gates[0].ramanujan_gap == pytest.approx(expansion(b.mask).ramanujan_gap)
+
+
+@pytest.mark.parametrize("repair", ["spectral", "bisect"])
+def test_repair_fixes_a_community_structured_mask(repair):
+    b = biregular_mask(community_weights(), 0.8, np.random.default_rng(0), max_repairs=8, repair=repair)
+    g = b.gates[0]
+    assert b.ramanujan is True and expansion(b.mask).ramanujan is True
+    assert g.attempts > 1 and 0 < g.greedy_share < 1
+    # the reported share is the fraction of the mask's edges that the magnitude greedy chose
+    caps = column_capacities(64, 64, 13, 1, np.arange(64))
+    assert g.greedy_edges + g.random_edges == 64 * 13 and g.greedy_share == pytest.approx(g.greedy_edges / (64 * 13))
+    assert caps.sum() == 64 * 13
+    # a biregular mask still
+    assert np.all(b.mask.sum(1) == 13) and b.mask.sum(0).max() - b.mask.sum(0).min() <= 1
+
+
+def test_spectral_repair_keeps_more_magnitude_than_bisection():
+    rng = np.random.default_rng(1)
+    low_rank = rng.standard_normal((96, 4)) @ rng.standard_normal((4, 80)) + 0.5 * rng.standard_normal((96, 80))
+    spectral = biregular_mask(low_rank, 0.85, np.random.default_rng(0), repair="spectral")
+    bisect = biregular_mask(low_rank, 0.85, np.random.default_rng(0), repair="bisect")
+    assert spectral.ramanujan is True and bisect.ramanujan is True
+    mass = lambda m: float(np.abs(low_rank)[m].sum())
+    assert mass(spectral.mask) > mass(bisect.mask)
 
 
 def test_init_mode_is_random_but_reproducible():
