@@ -2,8 +2,9 @@
 
 Grid: datasets (mnist5k, fashion-mnist) x cells (LSTM, RNN; hidden 128) x seeds x sparsities
 (0.5 0.8 0.9 0.95 0.98) x methods (expander, ramanujan-imp, block-expander 1x4, magnitude, random,
-random-regular), each without and with masked fine-tuning, evaluated on the clean test set and under
-Gaussian input noise, plus Δr of every method's masks. Protocol (also in docs/expander.md):
+random-regular, and the ablation expander-norepair: the same biregular construction without the
+Ramanujan repair), each without and with masked fine-tuning, evaluated on the clean test set and
+under Gaussian input noise, plus Δr of every method's masks. Protocol (also in docs/expander.md):
 
 * dense start: ``benchmarks.common.standard_dense_model`` (seed s), shared through the cache;
 * pruning seed s; one-shot methods: prune -> evaluate (no fine-tuning) -> fine-tune -> evaluate;
@@ -54,6 +55,8 @@ METHODS = {
     "random": ("random", {}),
     "random-regular": ("random-regular", {}),
     "expander": ("expander", {}),
+    # ablation: the same magnitude-aware biregular construction without the Ramanujan repair
+    "expander-norepair": ("expander", {"max_repairs": 0}),
     "block-expander-1x4": ("block-expander", {"block": "1x4"}),
     "ramanujan-imp": ("ramanujan-imp", {}),
 }
@@ -68,7 +71,7 @@ TARGET_CHECK = {"dataset": "fashion-mnist", "cell": "lstm", "sparsity": 0.9, "ep
                 "labels": ("expander", "magnitude", "random", "random-regular")}
 PROTOCOL = "expander-bench/3"  # bump when the protocol changes: cached cells are keyed by it
 # bump a method's version when its construction changes: only its cells are recomputed
-METHOD_VERSIONS = {"expander": 2, "block-expander-1x4": 2, "ramanujan-imp": 1}  # 2: spectral repair
+METHOD_VERSIONS = {"expander": 2, "expander-norepair": 2, "block-expander-1x4": 2, "ramanujan-imp": 1}  # 2: spectral repair
 CELL_DIR = CACHE / "expander-cells"
 
 
@@ -153,7 +156,7 @@ def run_cell(dataset, cell, seed, label, sparsity, ctx) -> dict:
         train(out.model, ft_ds, epochs=epochs, lr=FT_LR, batch_size=FT_BATCH, seed=seed, progress=False)
         result["ft"] = {"acc": evaluate(out.model, ds, noisy), "sparsity": out.report["sparsity"], "gaps": gaps,
                         "epochs": epochs}
-        if method in ("expander", "block-expander"):
+        if method in ("expander", "block-expander"):  # includes expander-norepair
             weights = out.report["method_report"]["weights"]
             result["construction"] = {n: {"greedy": sum(g["greedy_edges"] for g in w["gates"]),
                                           "random": sum(g["random_edges"] for g in w["gates"]),
@@ -487,6 +490,7 @@ def claim_section(acc, gaps, datasets, model_cells, sparsities) -> list[str]:
         for cell in model_cells:
             for phase in ("noft", "ft"):
                 for ours, base in (("expander", "magnitude"), ("expander", "random"),
+                                   ("expander", "expander-norepair"),
                                    ("expander", "random-regular"), ("ramanujan-imp", "magnitude"),
                                    ("block-expander-1x4", "random-regular")):
                     row = [f"{dataset} {cell}", phase, f"{ours} − {base}"]
