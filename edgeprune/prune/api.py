@@ -102,6 +102,10 @@ def prune_model(
     )
     result = m.fn(ctx, sparsity)
     _check_result(result, ctx, method)
+    if result.reinitialize:  # the mask was drawn for training from scratch: fresh weights under it
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            pruned.load_state_dict(SequenceClassifier(pruned.config).state_dict())
     pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in result.masks.items()})
 
     report = {
@@ -113,6 +117,7 @@ def prune_model(
         "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
         "method_report": result.report,
         "finetune_epochs": result.finetuned_epochs + finetune_epochs,
+        "reinitialized": result.reinitialize,
     }
     if dataset is not None:
         report["accuracy_before"] = accuracy(model, dataset.X_test, dataset.y_test)

@@ -75,6 +75,7 @@ class MaskResult:
     masks: dict[str, np.ndarray]
     report: dict = field(default_factory=dict)
     finetuned_epochs: int = 0  # epochs the method already spent fine-tuning (iterative methods)
+    reinitialize: bool = False  # sparse training from scratch: re-draw the weights under the masks
 
 
 MethodFn = Callable[[PruneContext, float | None], MaskResult]
