@@ -264,7 +264,10 @@ def _memory_for(spec: RuntimeSpec, nnz: int | None, info: dict | None = None) ->
     if info is None and spec.target == "ir" and spec.directory:
         from .. import ir
 
-        info = memory_mod.ir_storage(ir.load(spec.directory))
+        try:  # the IR is its own storage format: its figures are exact, not guessed
+            info = memory_mod.ir_storage(ir.load(spec.directory))
+        except EdgepruneError:
+            info = None
     if info is not None and spec.artifact:
         info = {**spec.artifact.get("info", {}), **info}
     return memory_mod.record(spec.artifact, spec.directory, nnz, info)
@@ -487,6 +490,8 @@ class Bench:
             if m.info.get("clock_hz"):
                 stat["clock_hz"] = float(m.info["clock_hz"])
             record["latency"][mode] = stat
+        # the program's logits are small (device samples x classes): kept so runs can be compared
+        record["outputs"] = {mode: np.asarray(v, dtype=np.float64).tolist() for mode, v in m.outputs.items()}
         for mode, logits in m.outputs.items():
             if logits.shape[0] != len(y):
                 record.update(status="failed", error=f"the program returned {logits.shape[0]} outputs for {len(y)} inputs")

@@ -83,6 +83,8 @@ RUNTIME = {
         "threads": {"type": "integer", "minimum": 1},
         "os_threads": _opt_int,
         "info": {"type": "object"},
+        "outputs": {"type": "object", "additionalProperties": False, "properties": {
+            m: {"type": "array", "items": {"type": "array", "items": _num}} for m in ("step", "sequence")}},
     },
 }
 
