@@ -139,6 +139,8 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
                                   src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
                                   src.reference, src.reference_name, failures, work)
         return prepared, dataset
+    if variants is not None:
+        raise BenchError("--variants applies to a checkpoint (bench compiles it); a compile output has its artifacts already")
     specs = specs_from_compile_dir(path)
     reports = sorted(path.glob("compile.json")) or sorted(path.glob("*/compile.json"))
     doc = json.loads(reports[0].read_text())

@@ -112,12 +112,19 @@ def parse_variants(spec: str | None) -> dict[str, list[dict]] | None:
         if not m:
             raise EdgepruneError(f"--variants: cannot read '{part}' (expected TARGET or TARGET:OPTION=V1,V2)")
         target, option, values = m.group(1), m.group(2), m.group(3)
-        backends.get(target)
+        backend = backends.get(target)
         if option is None:
             out.setdefault(target, []).append({})
-        else:
-            option = option.replace("-", "_")
-            out.setdefault(target, []).extend({option: v.strip()} for v in values.split(",") if v.strip())
+            continue
+        option = option.replace("-", "_")
+        declared = {o.name: o for o in backend.options}
+        if option not in declared:
+            have = ", ".join(sorted(declared)) or "none"
+            raise EdgepruneError(f"--variants: target {target} has no option '{option}' (its options: {have})")
+        for v in (v.strip() for v in values.split(",")):
+            if v:
+                declared[option].convert(v, f"target {target}")  # the backend's own check of the value
+                out.setdefault(target, []).append({option: v})
     return out
 
 

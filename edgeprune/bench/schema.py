@@ -139,7 +139,7 @@ SWEEP = {
             "properties": {"method": {"type": "string"}, "sparsity": _num, "seed": {"type": "integer"},
                            "status": {"enum": ["ok", "failed"]}, "error": _opt_str,
                            "achieved_sparsity": _opt_num, "accuracy_torch": _opt_num,
-                           "result": BENCH}}},
+                           "result": {"anyOf": [BENCH, {"type": "null"}]}}}},
     },
 }
 
