@@ -446,7 +446,7 @@ class Bench:
             program = provider.build(spec, self.device.arch(), np.ascontiguousarray(self.X_dev, dtype=np.float32),
                                      settings, work)
             record["runtime"] = program.runtime
-            record["memory"]["program"] = dict(program.sizes)
+            record["memory"]["program"] = {**program.sizes, "kind": program.kind, "arch": program.arch}
             job = Job(spec.id, program, self.X_dev, settings, self.settings.timeout_s)
             measurement = self.device.execute(job)
         except DeviceError as e:

@@ -70,7 +70,8 @@ def rows(doc: dict) -> list[list[str]]:
         if mem.get("weight_bytes") is not None and mem.get("index_bytes") is not None:
             weights = mem["weight_bytes"] + mem["index_bytes"]
         rss = mem.get("peak_rss_bytes")
-        flash = (mem.get("program") or {}).get("flash_bytes")
+        program = mem.get("program") or {}
+        flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
         out.append([r["id"], r["call_path"] + (" (emulated)" if r["emulated"] else ""), fmt_latency(step, "p50"),
                     fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), _acc(r), _err(r),
                     fmt_bytes(weights), _bpn(r), fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
@@ -78,7 +79,7 @@ def rows(doc: dict) -> list[list[str]]:
 
 
 COLUMNS = ["runtime", "path", "step p50", "step p99", "seq p50", "seq p99", "accuracy", "max|Δ| vs ref",
-           "weights+idx", "B/nnz", "peak RSS"]
+           "weights+idx", "B/nnz", "peak RSS / flash"]
 
 
 def title(doc: dict) -> str:
@@ -112,7 +113,7 @@ def notes(doc: dict) -> list[str]:
         out.append(f"{c['id']} {c['mode']}: Python call path adds {c['python_overhead_ns'] / 1e3:.1f} µs per call "
                    f"over the native program ({c['python_p50_ns'] / 1e3:.1f} vs {c['native_p50_ns'] / 1e3:.1f} µs p50).")
     timer = doc.get("harness", {}).get("timer")
-    if timer:
+    if timer and any(r["call_path"] == "python" for r in doc["runtimes"]):
         out.append(f"Timing an empty Python call costs {timer['empty_call_ns_p50']:.0f} ns (included in Python-path figures).")
     for s in doc.get("skipped", []):
         out.append(f"skipped {s['id']}: {s['reason']}")

@@ -41,8 +41,10 @@ MEMORY = {
         "stored_values": _opt_int, "nnz": _opt_int, "bytes_per_nonzero": _opt_num, "state_bytes": _opt_int,
         "scratch_bytes": _opt_int, "ram_bytes": _opt_int, "code_bytes": _opt_int, "peak_rss_bytes": _opt_int,
         "baseline_rss_bytes": _opt_int, "dtype": _opt_str,
-        "program": {"type": "object", "properties": {k: _int for k in (
-            "text_bytes", "data_bytes", "bss_bytes", "flash_bytes", "static_ram_bytes", "file_bytes")}},
+        "program": {"type": "object", "properties": {
+            **{k: _int for k in ("text_bytes", "data_bytes", "bss_bytes", "flash_bytes", "static_ram_bytes",
+                                 "file_bytes")},
+            "kind": {"enum": ["linux", "semihosting"]}, "arch": {"type": "string"}}},
     },
 }
 

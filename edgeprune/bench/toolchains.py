@@ -50,7 +50,9 @@ TOOLCHAINS = {
                            package="gcc-arm-none-eabi libnewlib-arm-none-eabi"),
 }
 
-WARNINGS = ("-Wall", "-Wextra", "-Werror")
+# the C backend's warning set: the model code, the runtime and these programs are built together
+WARNINGS = ("-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes",
+            "-Wdouble-promotion", "-Wcast-qual", "-Wconversion")
 
 
 def normalize_arch(machine: str) -> str:

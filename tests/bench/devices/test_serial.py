@@ -15,7 +15,7 @@ from edgeprune.bench.devices import DeviceError, Job, parse
 from edgeprune.bench.devices.serial import SerialDevice, float_words, words_to_floats
 from edgeprune.bench.programs import ProgramSettings
 from edgeprune.bench.schema import validate
-from edgeprune.bench.toolchains import native_dir
+from edgeprune.bench.toolchains import WARNINGS, native_dir
 
 from ..cprogram import NATIVE, build_serial_firmware, model_header
 from ..conftest import free_port, have
@@ -35,7 +35,7 @@ def host_server(ir_artifacts, tmp_path_factory):
     d = tmp_path_factory.mktemp("serial-host")
     (d / "model_data.h").write_text(model_header(ir.load(ir_artifacts), name="host-test"))
     exe = d / "server"
-    subprocess.run(["gcc", "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+    subprocess.run(["gcc", "-std=c99", "-O1", "-g", *WARNINGS, "-fsanitize=address,undefined",
                     "-fno-sanitize-recover=all", f"-I{d}", f"-I{NATIVE}", f"-I{native_dir()}",
                     str(native_dir() / "ep_serial.c"), str(NATIVE / "serial_host.c"), str(NATIVE / "irmodel.c"),
                     "-o", str(exe), "-lm"], check=True)

@@ -24,6 +24,7 @@
 
 static volatile uint32_t systick_wraps;
 
+void SysTick_Handler(void); /* overrides the weak default in startup.c */
 void SysTick_Handler(void) { systick_wraps++; }
 
 void ep_board_init(void) {

@@ -15,6 +15,8 @@ extern void exit(int status);
 
 void ep_reset_handler(void);
 void ep_default_handler(void);
+void _init(void);
+void _fini(void);
 void SysTick_Handler(void) __attribute__((weak, alias("ep_default_handler")));
 
 void ep_default_handler(void) {

@@ -1,9 +1,11 @@
 /*
- * Test benchmark program (tests only): runs the embedded test sequences through the ep_model.h
+ * edgeprune device benchmark program: runs the embedded test sequences through the ep_model.h
  * interface and prints ONE JSON object in the "edgeprune.bench-program" format (docs/bench.md):
- * the logits of every sequence, driven step by step and whole-sequence, and one timing sample per
- * call. Each timed call is bracketed by ep_bench_mark() so that QEMU's instruction-counting plugin
- * can count it. Inputs and settings come from bench_config.h (generated).
+ * the logits of every sequence, driven step by step and as whole sequences, and one timing
+ * sample per timed call. Each timed call is bracketed by ep_bench_mark() so that QEMU's
+ * instruction-counting plugin (epcount.c) can count exactly that call. Inputs and repetition
+ * settings come from the generated bench_config.h; nothing is read at run time, so the same
+ * program runs on a Linux board, under qemu-user, or as semihosted Cortex-M firmware.
  */
 #if defined(__linux__)
 #define _POSIX_C_SOURCE 199309L
@@ -15,6 +17,7 @@
 #include "bench_config.h"
 #include "ep_model.h"
 
+void ep_bench_mark(void);
 __attribute__((noinline, used)) void ep_bench_mark(void) { __asm__ volatile("" ::: "memory"); }
 
 #if defined(__linux__)
