@@ -399,7 +399,9 @@ class Bench:
 
     def _measure_spec(self, spec: RuntimeSpec, work: Path, data_path: Path, data: dict) -> None:
         local = self.device.kind == "local"
-        if local:
+        if local and not spec.verified:
+            self.doc["skipped"].append({"id": spec.id, "reason": "compile could not run it on this host (no runtime here)"})
+        elif local:
             self.log(f"measuring {spec.id} ({spec.runtime})")
             self._measure_python(spec, work, data_path, data)
         provider = provider_for(spec.target) if spec.kind == "artifact" else None

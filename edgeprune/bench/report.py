@@ -189,6 +189,7 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     """Latency vs sparsity per runtime, accuracy vs sparsity per method, bytes vs sparsity."""
     plt = _pyplot()
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     cells = list(_cells_ok(sweep))
     if not cells:

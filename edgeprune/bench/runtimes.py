@@ -23,8 +23,12 @@ from ..backends.base import Artifact
 from ..compiler import REPORT_NAME
 from ..errors import EdgepruneError
 
-# backend option names whose every choice is worth benchmarking side by side
-DEFAULT_VARIANT_AXES: dict[str, tuple[str, ...]] = {"c": ("kernel",), "tflite": ("sparse", "sparsity", "format")}
+# per backend: the option whose values are compiled side by side by default, and which values
+# (None = every declared choice). The first option a backend declares wins.
+DEFAULT_VARIANT_AXES: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
+    "c": (("c_kernel", None), ("c_format", None), ("kernel", None)),
+    "tflite": (("tflite_weights", ("dense", "sparse")),),
+}
 
 
 @dataclass
@@ -40,6 +44,7 @@ class RuntimeSpec:
     directory: str | None = None  # the backend's output directory (where the artifact's files are)
     variant: dict = field(default_factory=dict)  # compile options that produced it
     checkpoint: str | None = None
+    verified: bool = True  # compile ran it on this host (False: no runtime here, e.g. firmware sources)
 
     def make_artifact(self) -> Artifact:
         a = self.artifact or {}
@@ -81,6 +86,7 @@ def specs_from_compile_dir(root: Path) -> list[RuntimeSpec]:
             raise EdgepruneError(f"{report_path}: not an edgeprune compile report")
         variant = dict(doc.get("bench_variant", {}))
         artifacts = doc.get("artifacts", [])
+        verified_labels = {v.get("artifact") for v in doc.get("verification", [])}
         per_target: dict[str, int] = {}
         for a in artifacts:
             per_target[a["target"]] = per_target.get(a["target"], 0) + 1
@@ -90,8 +96,11 @@ def specs_from_compile_dir(root: Path) -> list[RuntimeSpec]:
             rid = _label(target, variant)
             if per_target[target] > 1:
                 rid += "/" + a["name"]
+            sub = a.get("directory", ".")
+            label = a["name"] if sub in (".", "") else f"{sub}/{a['name']}"
             specs.append(RuntimeSpec(rid, "artifact", a.get("runtime", target), tuple(a.get("modes", ["sequence"])),
-                                     target=target, artifact=a, directory=str(directory), variant=variant))
+                                     target=target, artifact=a, directory=str(directory), variant=variant,
+                                     verified=label in verified_labels))
     seen: dict[str, int] = {}
     for s in specs:  # two compile dirs may hold the same target: keep ids unique
         if s.id in seen:
@@ -133,12 +142,15 @@ def default_variants(targets: list[str]) -> dict[str, list[dict]]:
     for t in targets:
         backend = backends.get(t)
         declared = {o.name: o for o in backend.options}
-        axes = [declared[a] for a in DEFAULT_VARIANT_AXES.get(t, ()) if a in declared and declared[a].choices]
-        if axes:
-            axis = axes[0]
-            out[t] = [{axis.name: c} for c in axis.choices]
-        else:
-            out[t] = [{}]
+        out[t] = [{}]
+        for name, values in DEFAULT_VARIANT_AXES.get(t, ()):
+            option = declared.get(name)
+            if option is None or not option.choices:
+                continue
+            chosen = [v for v in (values or option.choices) if v in option.choices]
+            if chosen:
+                out[t] = [{name: v} for v in chosen]
+                break
     return out
 
 
