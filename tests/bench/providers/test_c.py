@@ -1,0 +1,46 @@
+"""The C target's artifacts as device programs (runs once the C backend is on the branch)."""
+
+import numpy as np
+import pytest
+
+from edgeprune import backends, data
+from edgeprune.bench import bench
+from edgeprune.bench.devices import parse
+from edgeprune.bench.schema import validate
+
+from ..conftest import have, quick_settings
+
+pytestmark = pytest.mark.skipif("c" not in backends.names(), reason="the C backend (edgeprune/backends/c) is not on this branch")
+
+
+@pytest.fixture(scope="module")
+def c_artifacts(pruned_checkpoint, tmp_path_factory):
+    from edgeprune.cli import main
+
+    if backends.get("c").unavailable():
+        pytest.skip(backends.get("c").unavailable())
+    out = tmp_path_factory.mktemp("c") / "out"
+    assert main(["compile", str(pruned_checkpoint), "--target", "c", "-o", str(out), "--verify-samples", "16"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("url, tools", [("local", ("gcc",)), ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc")),
+                                        ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc"))])
+def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_checkpoint):
+    if have(*tools, "gcc"):
+        pytest.skip(have(*tools, "gcc"))
+    from edgeprune import checkpoint
+    from edgeprune.train import predict_logits
+
+    settings = quick_settings()
+    doc = bench(str(c_artifacts), parse(url), settings, runtimes=["c*"])
+    validate(doc)
+    native = [r for r in doc["runtimes"] if r["call_path"] == "native"]
+    assert len(native) == 1 and native[0]["status"] == "ok"
+    model = checkpoint.load(pruned_checkpoint)
+    reference = predict_logits(model, data.load("digits").X_test[:settings.device_samples])
+    for mode in ("step", "sequence"):
+        assert np.abs(np.array(native[0]["outputs"][mode]) - reference).max() < 1e-4
+        assert native[0]["latency"][mode]["unit"] == ("ns" if url == "local" else "instructions")
+    if url == "local":  # the backend's own runner and the kernel alone, side by side
+        assert {c["mode"] for c in doc["comparisons"]} == {"step", "sequence"}
