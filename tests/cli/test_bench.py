@@ -8,7 +8,7 @@ from ..bench.conftest import ir_artifacts, pruned_checkpoint  # noqa: F401  (sha
 def test_bench_a_checkpoint_end_to_end(run_cli, pruned_checkpoint, tmp_path):
     out, rep = tmp_path / "r.json", tmp_path / "rep"
     r = run_cli("bench", pruned_checkpoint, "--quick", "--runtimes", "torch,ir", "--accuracy-samples", "32",
-                "--latency-sequences", "2", "--json", out, "--report", rep)
+                "--latency-sequences", "2", "--no-isolate", "--json", out, "--report", rep)
     assert r.code == 0, r.err
     doc = json.loads(out.read_text())
     validate(doc)

@@ -96,7 +96,7 @@ def _when_second_program_runs(remote_tmp, action):
     return thread, done
 
 
-SLOW = ("--time-budget", "1", "--min-reps", "1", "--max-reps", "5000", "--device-samples", "2", "--runtimes", "ir*")
+SLOW = ("--time-budget", "0.6", "--min-reps", "1", "--max-reps", "5000", "--device-samples", "2", "--runtimes", "ir*")
 
 
 def test_a_killed_remote_process_is_one_line_and_keeps_partial_results(run_cli, two_slow_artifacts, ir_programs, sshd,
