@@ -82,8 +82,7 @@ def main(argv=None) -> int:
                 continue
             for r in cell["result"]["runtimes"]:
                 step, seq = r["latency"].get("step"), r["latency"].get("sequence")
-                mem = r["memory"]
-                wi = (mem["weight_bytes"] + mem["index_bytes"]) if mem.get("weight_bytes") is not None and mem.get("index_bytes") is not None else None
+                wi = r["memory"].get("storage_bytes")
                 rows.append([h, cell["method"], round(cell["achieved_sparsity"], 3), r["id"], r["call_path"],
                              report.fmt_latency(step), report.fmt_latency(step, "p99"), report.fmt_latency(seq),
                              report.fmt_bytes(wi)])

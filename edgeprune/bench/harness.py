@@ -30,10 +30,11 @@ from . import memory as memory_mod
 from .devices import Device, DeviceError, Job
 from .measure import accuracy_record
 from .programs import ProgramSettings, provider_for
-from .runtimes import (RuntimeSpec, available_targets, compile_checkpoint, default_variants, select,
+from .runtimes import (RuntimeSpec, available_targets, compile_checkpoint, dedupe, default_variants, select,
                        specs_from_compile_dir, torch_spec)
 from .schema import FORMAT, VERSION
 from .stats import Budget, summarize, timer_overhead_ns
+from .targets import memory_info as target_memory_info
 
 
 class BenchError(EdgepruneError):
@@ -133,7 +134,8 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
             log(f"compiling {path.name} for {', '.join(sorted(chosen))}")
         specs, failures = compile_checkpoint(str(path), out_dir, chosen, X_verify,
                                              f"{len(X_verify)} test samples of {dataset.name}", log=log)
-        specs = [torch_spec(str(path))] + specs
+        specs, duplicates = dedupe([torch_spec(str(path))] + specs)
+        failures += duplicates
         pruning = src.meta.get("pruning") or {}
         prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes), src.model.describe(),
                                   src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
@@ -162,13 +164,14 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
             src = load_source(ir_dirs[0])
             reference, reference_name, meta = src.reference, src.reference_name, src.meta
             input_size = src.model.input_size
+    specs, duplicates = dedupe(specs)
     if not meta:
         for s in specs:
             if s.target == "ir":
                 meta = json.loads((Path(s.directory) / "model.json").read_text()).get("meta", {})
     dataset = _load_data(data or meta.get("dataset"), data_dir, input_size)
     return PreparedSource(str(path), "artifacts", select(specs, runtimes), model_desc, nnz, meta, reference,
-                          reference_name), dataset
+                          reference_name, duplicates), dataset
 
 
 def _load_data(name: str | None, data_dir: str | None, input_size: int | None) -> Dataset:
@@ -272,6 +275,10 @@ def _memory_for(spec: RuntimeSpec, nnz: int | None, info: dict | None = None) ->
             info = None
     if info is not None and spec.artifact:
         info = {**spec.artifact.get("info", {}), **info}
+    if info is None and spec.artifact:
+        info = spec.artifact.get("info", {})
+    if info is not None and spec.kind == "artifact":
+        info = target_memory_info(spec.target, info)
     return memory_mod.record(spec.artifact, spec.directory, nnz, info)
 
 

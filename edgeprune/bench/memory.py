@@ -16,6 +16,7 @@ import numpy as np
 INFO_KEYS = {
     "weight_bytes": "bytes of stored weight values, recurrent layers + head, as the runtime holds them",
     "index_bytes": "bytes of sparse index structures (column indices, row pointers, block maps); 0 for dense",
+    "storage_bytes": "weights + indices as stored, when a backend does not split them (else their sum)",
     "bias_bytes": "bytes of biases",
     "stored_values": "values stored including padding (ELL/SELL/blocks); nnz when there is none",
     "state_bytes": "RAM for the recurrent state of one stream (h, and c for LSTM, every layer)",
@@ -44,7 +45,8 @@ def torch_storage(state: dict, hidden_sizes, cell: str) -> dict:
     weight = sum(int(np.prod(v.shape)) * v.element_size() for k, v in state.items() if "weight" in k and "mask" not in k)
     bias = sum(int(np.prod(v.shape)) * v.element_size() for k, v in state.items() if "bias" in k)
     per_layer = 2 if cell == "lstm" else 1
-    return {"weight_bytes": int(weight), "index_bytes": 0, "bias_bytes": int(bias), "dtype": "float32",
+    return {"weight_bytes": int(weight), "index_bytes": 0, "storage_bytes": int(weight), "bias_bytes": int(bias),
+            "dtype": "float32",
             "state_bytes": int(sum(4 * h * per_layer for h in hidden_sizes))}
 
 
@@ -58,16 +60,15 @@ def record(artifact: dict | None, directory: str | None, model_nnz: int | None, 
             out["artifact_bytes"] = int(sum((Path(directory) / f).stat().st_size for f in files))
         except OSError:
             out["artifact_bytes"] = artifact.get("bytes")
-    for key in ("weight_bytes", "index_bytes", "bias_bytes", "stored_values", "state_bytes", "scratch_bytes",
-                "code_bytes"):
+    for key in ("weight_bytes", "index_bytes", "storage_bytes", "bias_bytes", "stored_values", "state_bytes",
+                "scratch_bytes", "code_bytes"):
         v = info.get(key)
         out[key] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-    out["dtype"] = info.get("dtype")
+    if out["storage_bytes"] is None and out["weight_bytes"] is not None and out["index_bytes"] is not None:
+        out["storage_bytes"] = out["weight_bytes"] + out["index_bytes"]
+    out["dtype"] = info.get("dtype") if isinstance(info.get("dtype"), str) else None
     out["nnz"] = int(model_nnz) if model_nnz is not None else None
-    if out["weight_bytes"] is not None and out["index_bytes"] is not None and out["nnz"]:
-        out["bytes_per_nonzero"] = (out["weight_bytes"] + out["index_bytes"]) / out["nnz"]
-    else:
-        out["bytes_per_nonzero"] = None
+    out["bytes_per_nonzero"] = out["storage_bytes"] / out["nnz"] if out["storage_bytes"] is not None and out["nnz"] else None
     if out["state_bytes"] is not None or out["scratch_bytes"] is not None:
         out["ram_bytes"] = (out["state_bytes"] or 0) + (out["scratch_bytes"] or 0)
     else:

@@ -92,14 +92,10 @@ def provider_for(target: str | None) -> ProgramProvider | None:
 
 
 def _load_builtin(target: str) -> None:
-    """Providers shipped with edgeprune, keyed by backend name (the C backend's, once it exists)."""
-    from importlib import import_module
+    """Providers shipped with edgeprune (``targets.<target>.PROVIDER``)."""
+    from .targets import module as target_module
 
-    try:
-        module = import_module(f"{__package__}.providers.{target}")
-    except ModuleNotFoundError:
-        return
-    provider = getattr(module, "PROVIDER", None)
+    provider = getattr(target_module(target), "PROVIDER", None)
     if provider is not None:
         _PROVIDERS.setdefault(target, provider)
 

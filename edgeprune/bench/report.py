@@ -66,9 +66,7 @@ def rows(doc: dict) -> list[list[str]]:
             continue
         step, seq = r["latency"].get("step"), r["latency"].get("sequence")
         mem = r["memory"]
-        weights = None
-        if mem.get("weight_bytes") is not None and mem.get("index_bytes") is not None:
-            weights = mem["weight_bytes"] + mem["index_bytes"]
+        weights = mem.get("storage_bytes")
         rss = mem.get("peak_rss_bytes")
         program = mem.get("program") or {}
         flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
@@ -93,12 +91,16 @@ def title(doc: dict) -> str:
 def console_table(doc: dict):
     """A rich table (numbers right-aligned)."""
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title(doc), title_justify="left", header_style="bold")
+    t = Table(title=Text(title(doc)), title_justify="left", header_style="bold")
     for i, c in enumerate(COLUMNS):
-        t.add_column(c, justify="left" if i < 2 else "right")
+        if i == 0:
+            t.add_column(c, justify="left", overflow="fold", min_width=12)
+        else:
+            t.add_column(c, justify="left" if i < 2 else "right")
     for row in rows(doc):
-        t.add_row(*row)
+        t.add_row(*(Text(str(cell)) for cell in row))  # plain text: ids like c[csr] are not markup
     return t
 
 
@@ -254,8 +256,7 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     written.append(path)
 
     # bytes vs sparsity per runtime (weights + indices as stored)
-    sizes = series(lambda r: (r["memory"].get("weight_bytes") + r["memory"].get("index_bytes"))
-                   if r["memory"].get("weight_bytes") is not None and r["memory"].get("index_bytes") is not None else None)
+    sizes = series(lambda r: r["memory"].get("storage_bytes"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (method, rid), pts in sorted(sizes.items()):
         ax.plot([p[0] for p in pts], [p[1] / 1024 for p in pts], marker="o", label=f"{rid} · {method}")
@@ -283,8 +284,7 @@ def sweep_markdown(sweep: dict) -> str:
             continue
         for r in cell["result"]["runtimes"]:
             step = r["latency"].get("step")
-            mem = r["memory"]
-            wi = (mem["weight_bytes"] + mem["index_bytes"]) if mem.get("weight_bytes") is not None and mem.get("index_bytes") is not None else None
+            wi = r["memory"].get("storage_bytes")
             body.append([cell["method"], f"{cell['achieved_sparsity'] if cell.get('achieved_sparsity') is not None else cell['sparsity']:.3f}",
                          cell["seed"], r["id"], fmt_latency(step, "p50"), fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
     lines.append(_md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))

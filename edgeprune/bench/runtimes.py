@@ -61,7 +61,12 @@ def torch_spec(checkpoint: str) -> RuntimeSpec:
 
 
 def _label(target: str, variant: dict) -> str:
-    return target + ("[" + ",".join(f"{k}={v}" for k, v in sorted(variant.items())) + "]" if variant else "")
+    """``c``, ``c[csr]`` (one option: its value; the option is in ``variant``), ``c[a=1,b=2]``."""
+    if not variant:
+        return target
+    if len(variant) == 1:
+        return f"{target}[{next(iter(variant.values()))}]"
+    return target + "[" + ",".join(f"{k}={v}" for k, v in sorted(variant.items())) + "]"
 
 
 def compile_reports(root: Path) -> list[Path]:
@@ -109,6 +114,35 @@ def specs_from_compile_dir(root: Path) -> list[RuntimeSpec]:
         else:
             seen[s.id] = 1
     return specs
+
+
+def dedupe(specs: list[RuntimeSpec]) -> tuple[list[RuntimeSpec], list[dict]]:
+    """Drop artifacts whose files are byte-identical to an earlier one of the same target.
+
+    Variants of one option often leave some files unchanged (LiteRT dense/sparse share the
+    TFLite Micro file): measuring them twice would only add rows.
+    """
+    import hashlib
+
+    kept, skipped, seen = [], [], {}
+    for s in specs:
+        if s.kind != "artifact" or not s.directory:
+            kept.append(s)
+            continue
+        digest = hashlib.sha256()
+        try:
+            for f in sorted(s.artifact.get("files") or [s.artifact["name"]]):
+                digest.update(f.encode() + b"\0" + (Path(s.directory) / f).read_bytes())
+        except OSError:
+            kept.append(s)
+            continue
+        key = (s.target, s.artifact["name"], digest.hexdigest())
+        if key in seen:
+            skipped.append({"id": s.id, "reason": f"same files as {seen[key]}"})
+        else:
+            seen[key] = s.id
+            kept.append(s)
+    return kept, skipped
 
 
 def parse_variants(spec: str | None) -> dict[str, list[dict]] | None:

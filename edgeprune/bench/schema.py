@@ -34,10 +34,11 @@ LATENCY = {
 
 MEMORY = {
     "type": "object",
-    "required": ["artifact_bytes", "weight_bytes", "index_bytes", "nnz", "bytes_per_nonzero", "state_bytes",
+    "required": ["artifact_bytes", "weight_bytes", "index_bytes", "storage_bytes", "nnz", "bytes_per_nonzero", "state_bytes",
                  "scratch_bytes", "ram_bytes", "peak_rss_bytes"],
     "properties": {
-        "artifact_bytes": _opt_int, "weight_bytes": _opt_int, "index_bytes": _opt_int, "bias_bytes": _opt_int,
+        "artifact_bytes": _opt_int, "weight_bytes": _opt_int, "index_bytes": _opt_int, "storage_bytes": _opt_int,
+        "bias_bytes": _opt_int,
         "stored_values": _opt_int, "nnz": _opt_int, "bytes_per_nonzero": _opt_num, "state_bytes": _opt_int,
         "scratch_bytes": _opt_int, "ram_bytes": _opt_int, "code_bytes": _opt_int, "peak_rss_bytes": _opt_int,
         "baseline_rss_bytes": _opt_int, "dtype": _opt_str,

@@ -93,7 +93,7 @@ def bench_command(source, device, runtimes, variants, dataset, data_dir, json_pa
     chosen_variants = parse_variants(variants)
 
     def log(message: str) -> None:
-        console.print(f"[dim]{message}[/]")
+        console.print(message, style="dim", markup=False, highlight=False)
 
     if sweep:
         return _sweep(source, device, ssh_config, settings, runtime_patterns, chosen_variants, dataset, data_dir,
@@ -115,7 +115,7 @@ def _show(doc: dict, report_dir: str | None, json_path: str | None) -> None:
     if doc["runtimes"]:
         console.print(report.console_table(doc))
     for line in report.notes(doc):
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False, highlight=False)
     if report_dir:
         written = report.write_report(doc, report_dir)
         console.print(f"wrote {', '.join(p.name for p in written)} to {report_dir}")
@@ -135,7 +135,7 @@ def _sweep(source, device, ssh_config, settings, runtimes, variants, dataset, da
     config = SweepConfig(str(source), _csv(methods) or [], _floats(sparsities, "--sparsities"), _ints(seeds, "--seeds"),
                          finetune_epochs, {}, dataset, data_dir, runtimes, variants, device, ssh_config, settings)
     doc = run_sweep(config, json_path, log=log)
-    console.print(report.sweep_markdown(doc))
+    console.print(report.sweep_markdown(doc), markup=False, highlight=False)
     if report_dir:
         written = report.write_report(doc, report_dir)
         console.print(f"wrote {', '.join(p.name for p in written)} to {report_dir}")

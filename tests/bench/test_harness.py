@@ -39,7 +39,8 @@ def test_artifact_dir_with_torch_baseline(ir_artifacts, tmp_path):
     assert {k: mem[k] for k in ("weight_bytes", "index_bytes", "state_bytes")} == \
         {k: ir_storage(model)[k] for k in ("weight_bytes", "index_bytes", "state_bytes")}
     assert mem["nnz"] == model.nnz(include_head=True)
-    assert mem["bytes_per_nonzero"] == pytest.approx((mem["weight_bytes"] + mem["index_bytes"]) / mem["nnz"])
+    assert mem["storage_bytes"] == mem["weight_bytes"] + mem["index_bytes"]
+    assert mem["bytes_per_nonzero"] == pytest.approx(mem["storage_bytes"] / mem["nnz"])
     assert mem["artifact_bytes"] == sum(p.stat().st_size for p in (ir_artifacts / "model.json", ir_artifacts / "weights.npz"))
     torch_mem = by_id(doc)["torch"]["memory"]
     assert torch_mem["index_bytes"] == 0 and torch_mem["weight_bytes"] > mem["weight_bytes"]  # dense stores every zero
@@ -57,6 +58,16 @@ def test_checkpoint_is_compiled_then_measured_in_isolated_workers(pruned_checkpo
         assert r["os_threads"] >= 1
     # the numpy runtime never imports torch: its process stays far below torch's
     assert by_id(doc)["ir"]["memory"]["peak_rss_bytes"] < by_id(doc)["torch"]["memory"]["peak_rss_bytes"]
+
+
+def test_identical_artifacts_are_measured_once(ir_artifacts, tmp_path):
+    import shutil
+
+    for sub in ("a", "b"):
+        shutil.copytree(ir_artifacts, tmp_path / sub)
+    doc = bench(str(tmp_path), parse("local"), quick_settings(), runtimes=["ir*"])
+    assert [r["id"] for r in doc["runtimes"]] == ["ir"]
+    assert doc["skipped"] == [{"id": "ir#2", "reason": "same files as ir"}]
 
 
 def test_unknown_runtime_pattern_is_one_clear_error(ir_artifacts):

@@ -78,6 +78,19 @@ class CProgramProvider(ProgramProvider):
                             info={"cflags": flags})
 
 
+def memory_info(info: dict) -> dict:
+    """The C target reports ``weight_bytes = {"weights": values + indices, "biases", "total"}``."""
+    out = {}
+    w = info.get("weight_bytes")
+    if isinstance(w, dict):
+        if isinstance(w.get("weights"), int):
+            out["storage_bytes"] = w["weights"]
+        if isinstance(w.get("biases"), int):
+            out["bias_bytes"] = w["biases"]
+    out["dtype"] = info.get("dtype", "float32")
+    return out
+
+
 def _classes(directory: Path, prefix: str) -> int:
     m = re.search(rf"#define {prefix.upper()}_NUM_CLASSES (\d+)", (directory / f"{prefix}.h").read_text())
     if not m:

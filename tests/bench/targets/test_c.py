@@ -10,10 +10,12 @@ from edgeprune.bench.schema import validate
 
 from ..conftest import have, quick_settings
 
-pytestmark = pytest.mark.skipif("c" not in backends.names(), reason="the C backend (edgeprune/backends/c) is not on this branch")
+needs_c_backend = pytest.mark.skipif("c" not in backends.names(),
+                                     reason="the C backend (edgeprune/backends/c) is not on this branch")
 
 
 @pytest.fixture(scope="module")
+@needs_c_backend
 def c_artifacts(pruned_checkpoint, tmp_path_factory):
     from edgeprune.cli import main
 
@@ -24,6 +26,7 @@ def c_artifacts(pruned_checkpoint, tmp_path_factory):
     return out
 
 
+@needs_c_backend
 @pytest.mark.parametrize("url, tools", [("local", ("gcc",)), ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc")),
                                         ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc"))])
 def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_checkpoint):
@@ -44,3 +47,11 @@ def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_ch
         assert native[0]["latency"][mode]["unit"] == ("ns" if url == "local" else "instructions")
     if url == "local":  # the backend's own runner and the kernel alone, side by side
         assert {c["mode"] for c in doc["comparisons"]} == {"step", "sequence"}
+        assert native[0]["memory"]["bytes_per_nonzero"] > 0  # from the C target's own weight report
+
+
+def test_c_weight_report_becomes_the_standard_keys():
+    from edgeprune.bench.targets import memory_info
+
+    m = memory_info("c", {"weight_bytes": {"weights": 1000, "biases": 64, "total": 1064}, "state_bytes": 256})
+    assert m["storage_bytes"] == 1000 and m["bias_bytes"] == 64 and m["state_bytes"] == 256
