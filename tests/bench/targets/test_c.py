@@ -15,7 +15,6 @@ needs_c_backend = pytest.mark.skipif("c" not in backends.names(),
 
 
 @pytest.fixture(scope="module")
-@needs_c_backend
 def c_artifacts(pruned_checkpoint, tmp_path_factory):
     from edgeprune.cli import main
 
