@@ -278,7 +278,7 @@ def _memory_for(spec: RuntimeSpec, nnz: int | None, info: dict | None = None) ->
     if info is None and spec.artifact:
         info = spec.artifact.get("info", {})
     if info is not None and spec.kind == "artifact":
-        info = target_memory_info(spec.target, info)
+        info = target_memory_info(spec.target, info, spec.directory, spec.artifact)
     return memory_mod.record(spec.artifact, spec.directory, nnz, info)
 
 

@@ -78,7 +78,7 @@ class CProgramProvider(ProgramProvider):
                             info={"cflags": flags})
 
 
-def memory_info(info: dict) -> dict:
+def memory_info(info: dict, directory=None, artifact=None) -> dict:
     """The C target reports ``weight_bytes = {"weights": values + indices, "biases", "total"}``."""
     out = {}
     w = info.get("weight_bytes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 DTYPE_BYTES = {"f32": 4, "float32": 4, "int8": 1}
 
 
-def memory_info(info: dict) -> dict:
+def memory_info(info: dict, directory=None, artifact=None) -> dict:
     """``weights.<matrix>.bytes`` are the stored values + sparse index vectors of each matrix.
 
     A matrix without ``bytes`` (TFLite Micro's LSTM op weights) is dense: stored values x the
