@@ -393,6 +393,13 @@ class Bench:
         finally:
             self.device.close()
         self._comparisons()
+        if not doc["runtimes"]:
+            reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in doc["skipped"][:3]) or "no runtime"
+            doc["errors"].append(f"nothing could run on {self.device.url} ({reasons})")
+            self.result.save()
+            error = BenchError(doc["errors"][-1])
+            error.doc = doc
+            raise error
         failed = [r for r in doc["runtimes"] if r["status"] != "ok"]
         doc["complete"] = not failed and not doc["errors"]
         self.result.save()
@@ -414,7 +421,9 @@ class Bench:
         provider = provider_for(spec.target) if spec.kind == "artifact" else None
         if provider is None:
             if not local:
-                self.doc["skipped"].append({"id": spec.id, "reason": f"no benchmark program for target {spec.target}"})
+                reason = ("a Python runtime: host only" if spec.kind == "torch"
+                          else f"target {spec.target} has no benchmark program (host only)")
+                self.doc["skipped"].append({"id": spec.id, "reason": reason})
             return
         if local and not self.settings.native:
             return

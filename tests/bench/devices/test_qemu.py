@@ -1,5 +1,7 @@
 """Emulated boards: outputs must match the reference; latency is counted in instructions, labelled emulated."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,16 @@ def test_emulated_device_matches_the_reference(url, tools, ir_artifacts, ir_prog
     ratio = run["latency"]["sequence"]["p50"] / run["latency"]["step"]["p50"]
     assert 6 < ratio < 10
     assert run["memory"]["program"]["text_bytes"] > 1000
+
+
+def test_nothing_to_run_on_the_device_is_one_clear_error(run_cli, ir_artifacts, tmp_path):
+    if have("qemu-aarch64"):
+        pytest.skip(have("qemu-aarch64"))
+    out = tmp_path / "r.json"
+    r = run_cli("bench", ir_artifacts, "--device", "qemu-aarch64", "--quick", "--json", out)  # no program provider
+    assert r.code != 0 and len(r.err_lines) == 1
+    assert "nothing could run on qemu-aarch64 (torch: a Python runtime: host only; ir: target ir has no benchmark program" in r.err
+    assert json.loads(out.read_text())["complete"] is False
 
 
 def test_plugin_log_parsing_and_intervals():

@@ -142,6 +142,11 @@ def test_socket_url_and_protocol_errors(firmware, ir_artifacts):
         X = np.zeros((1, 8, 5), np.float32)  # 5 features: not this board's model
         with pytest.raises(DeviceError, match="takes 8 inputs, the data has 5"):
             device.execute(Job("fw", None, X, ProgramSettings(min_reps=1, max_reps=1)))
+        proc.kill()  # the board goes away mid-session
+        proc.wait()
+        device.reply_timeout = 1.0
+        with pytest.raises(DeviceError, match=r"(connection lost during RESET|no reply to RESET within 1 s)"):
+            device.command("RESET")
         device.close()
     finally:
         proc.kill()
