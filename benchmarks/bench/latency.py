@@ -40,6 +40,39 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def pivot(sweep: dict, what: str) -> str:
+    """Rows (method, sparsity) x columns runtime: latency p50 (p99) of ``what`` mode, or stored bytes."""
+    from edgeprune.bench import report
+
+    columns: dict[str, str] = {}  # runtime id -> column: its variant ("onnx") when it is that variant's only
+    ids: list[str] = []            # artifact with this mode, else the full id ("tflite[dense]/model.tflite")
+    for c in sweep["cells"]:
+        for r in (c["result"] or {}).get("runtimes", []):
+            if r["id"] not in ids and (what == "bytes" or what in r["modes"]):
+                ids.append(r["id"])
+    for i in ids:
+        group = i.split("/", 1)[0]
+        columns[i] = group if sum(j.split("/", 1)[0] == group for j in ids) == 1 else i
+    rows = []
+    for c in sweep["cells"]:
+        if c["status"] != "ok":
+            rows.append([c["method"], c["sparsity"], f"FAILED: {c['error']}"] + [""] * (len(ids) - 1))
+            continue
+        by_id = {r["id"]: r for r in c["result"]["runtimes"]}
+        row = [c["method"], round(c["achieved_sparsity"], 3)]
+        for i in ids:
+            r = by_id.get(i)
+            if r is None or r["status"] != "ok":
+                row.append("-" if r is None else "failed")
+            elif what == "bytes":
+                row.append(report.fmt_bytes(r["memory"].get("storage_bytes")))
+            else:
+                stat = r["latency"].get(what)
+                row.append(f"{report.fmt_latency(stat)} ({report.fmt_latency(stat, 'p99')})" if stat else "-")
+        rows.append(row)
+    return markdown_table(["method", "sparsity", *(columns[i] for i in ids)], rows)
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -72,27 +105,18 @@ def main(argv=None) -> int:
             print(f"== {args.cell.upper()} H={h}: {len(methods)} methods x {len(sparsities)} sparsities on {args.device}")
             sweeps[h] = run_sweep(config, log=print)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    rows, plots = [], []
+    sections, plots = [], []
     for h, sweep in sweeps.items():
         plot_dir = RESULTS / f"{name}_H{h}"
-        plots += [p.relative_to(RESULTS) for p in report.sweep_plots(sweep, plot_dir) if "latency" in p.name]
-        for cell in sweep["cells"]:
-            if cell["status"] != "ok":
-                rows.append([h, cell["method"], cell["sparsity"], "FAILED", cell["error"], "", "", "", ""])
-                continue
-            for r in cell["result"]["runtimes"]:
-                step, seq = r["latency"].get("step"), r["latency"].get("sequence")
-                wi = r["memory"].get("storage_bytes")
-                rows.append([h, cell["method"], round(cell["achieved_sparsity"], 3), r["id"], r["call_path"],
-                             report.fmt_latency(step), report.fmt_latency(step, "p99"), report.fmt_latency(seq),
-                             report.fmt_bytes(wi)])
+        plots += [p.relative_to(RESULTS) for p in report.sweep_plots(sweep, plot_dir) if "accuracy" not in p.name]
+        for mode in ("step", "sequence"):
+            sections.append(f"### {args.cell.upper()} H={h}, {mode} latency p50 (p99)\n\n" + pivot(sweep, mode))
+        sections.append(f"### {args.cell.upper()} H={h}, weights + indices as stored\n\n" + pivot(sweep, "bytes"))
     md = (f"Latency per runtime, {args.cell.upper()} on 28 inputs x 28 steps, 10 classes; 1 thread, batch 1; device "
-          f"{args.device}. p50/p99 of per-call timings (adaptive repetitions: until the 95% CI of the median is within "
-          f"{budget.rel_ci:.0%} of it, or {budget.time_s:g} s per runtime and mode). Instruction counts (insn) are "
-          f"emulated, not time.\n\n"
-          + markdown_table(["H", "method", "sparsity", "runtime", "path", "step p50", "step p99", "seq p50",
-                            "weights+idx"], rows)
-          + "\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
+          f"{args.device}. p50 (p99) of per-call timings; adaptive repetitions: until the 95% CI of the median is "
+          f"within {budget.rel_ci:.0%} of it, or {budget.time_s:g} s per runtime and mode. Python-path rows include "
+          f"the runner's call overhead, (native) rows are the kernel alone. Instruction counts (insn) are emulated, "
+          f"not time.\n\n" + "\n\n".join(sections) + "\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
     payload = {"grid": {"hidden": hidden, "sparsities": sparsities, "methods": methods, "cell": args.cell,
                         "device": args.device}, "sweeps": {str(h): s for h, s in sweeps.items()}}
     json_path, md_path = write_results(name, payload, md)
