@@ -51,3 +51,13 @@ def test_run_cell_records_errors_instead_of_raising(pruned_checkpoint):
                          settings=quick_settings())
     cell = run_cell(config, Cell("magnitude", 0.5))
     assert cell["status"] == "failed" and "unknown dataset 'no-such-dataset'" in cell["error"]
+
+
+def test_cells_and_config_travel_to_other_processes(pruned_checkpoint):
+    """What a distributed sweep needs: picklable inputs and a module-level cell function."""
+    import pickle
+
+    config = SweepConfig(str(pruned_checkpoint), ["magnitude", "random"], [0.5, 0.9], [0, 1], settings=quick_settings())
+    again = pickle.loads(pickle.dumps(config))
+    assert again.cells() == config.cells() and len(config.cells()) == 8
+    assert pickle.loads(pickle.dumps(run_cell)) is run_cell
