@@ -145,11 +145,16 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         raise BenchError("--variants applies to a checkpoint (bench compiles it); a compile output has its artifacts already")
     specs = specs_from_compile_dir(path)
     reports = sorted(path.glob("compile.json")) or sorted(path.glob("*/compile.json"))
-    doc = json.loads(reports[0].read_text())
+    docs = [json.loads(r.read_text()) for r in reports]
+    doc = docs[0]
     reference = reference_name = input_size = None
     meta: dict = {}
     model_desc, nnz = doc.get("model", {}).get("description"), doc.get("model", {}).get("nnz_with_head")
     origin = Path(doc.get("source", ""))
+    mixed = len({d.get("source") for d in docs}) > 1 or len({json.dumps(d.get("model")) for d in docs}) > 1
+    if mixed:  # artifacts of different models: no common reference, no single torch baseline
+        log(f"{path}: its compile outputs come from different sources; accuracy is against labels only")
+        origin = Path("")
     if origin.is_file():  # the checkpoint it was compiled from: the torch baseline and the reference
         try:
             src = load_source(origin)
@@ -158,7 +163,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
             specs = [torch_spec(str(origin))] + specs
         except EdgepruneError as e:
             log(f"not using {origin} as reference ({e})")
-    if reference is None:
+    if reference is None and not mixed:
         ir_dirs = [Path(s.directory) for s in specs if s.target == "ir"]
         if ir_dirs:
             src = load_source(ir_dirs[0])
@@ -279,7 +284,7 @@ def _memory_for(spec: RuntimeSpec, nnz: int | None, info: dict | None = None) ->
         info = spec.artifact.get("info", {})
     if info is not None and spec.kind == "artifact":
         info = target_memory_info(spec.target, info, spec.directory, spec.artifact)
-    return memory_mod.record(spec.artifact, spec.directory, nnz, info)
+    return memory_mod.record(spec.artifact, spec.directory, spec.nnz if spec.nnz is not None else nnz, info)
 
 
 # -- measuring ---------------------------------------------------------------------------------

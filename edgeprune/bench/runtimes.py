@@ -45,6 +45,7 @@ class RuntimeSpec:
     variant: dict = field(default_factory=dict)  # compile options that produced it
     checkpoint: str | None = None
     verified: bool = True  # compile ran it on this host (False: no runtime here, e.g. firmware sources)
+    nnz: int | None = None  # nonzeros (recurrent + head) of the model it was compiled from
 
     def make_artifact(self) -> Artifact:
         a = self.artifact or {}
@@ -105,7 +106,8 @@ def specs_from_compile_dir(root: Path) -> list[RuntimeSpec]:
             label = a["name"] if sub in (".", "") else f"{sub}/{a['name']}"
             specs.append(RuntimeSpec(rid, "artifact", a.get("runtime", target), tuple(a.get("modes", ["sequence"])),
                                      target=target, artifact=a, directory=str(directory), variant=variant,
-                                     verified=label in verified_labels))
+                                     verified=label in verified_labels,
+                                     nnz=doc.get("model", {}).get("nnz_with_head")))
     seen: dict[str, int] = {}
     for s in specs:  # two compile dirs may hold the same target: keep ids unique
         if s.id in seen:
