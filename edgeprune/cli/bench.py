@@ -35,7 +35,7 @@ def _ints(value: str, flag: str) -> list[int]:
 @click.option("--device", default="local", show_default=True,
               help="local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, serial:///dev/ttyX or serial:socket://host:port")
 @click.option("--runtimes", default=None, help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*")
-@click.option("--variants", default=None, help="compile variants, e.g. 'c:kernel=dense,csr;tflite' (default: each kernel choice)")
+@click.option("--variants", default=None, help="compile variants, e.g. 'c:c_format=dense,csr;tflite:tflite_weights=sparse' (default: each C format, LiteRT dense and sparse)")
 @click.option("--data", "dataset", default=None, help="dataset (default: the model's), or a .npz")
 @click.option("--data-dir", default=None)
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
@@ -47,7 +47,7 @@ def _ints(value: str, flag: str) -> list[int]:
 @click.option("--min-reps", type=int, default=200, show_default=True)
 @click.option("--max-reps", type=int, default=5000, show_default=True)
 @click.option("--target-ci", type=float, default=0.01, show_default=True,
-              help="stop once the 95%% CI of the median is within this fraction of it")
+              help="stop once the 95% CI of the median is within this fraction of it")
 @click.option("--quick", is_flag=True, help="few repetitions (smoke runs): same statistics, wider intervals")
 @click.option("--accuracy-samples", type=int, default=None, help="test samples for accuracy (default: the whole split)")
 @click.option("--latency-sequences", type=int, default=16, show_default=True, help="test sequences the latency loops cycle through")
