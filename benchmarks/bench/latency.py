@@ -100,8 +100,8 @@ def main(argv=None) -> int:
             model = SequenceClassifier(ModelConfig(args.cell, 28, (h,), 10)).eval()
             ckpt = Path(tmp) / f"{args.cell}{h}.pt"
             checkpoint.save(model, ckpt, {"dataset": "mnist5k", "sequence_length": 28})
-            config = SweepConfig(str(ckpt), methods, sparsities, [0], runtimes=args.runtimes.split(",") if args.runtimes else None,
-                                 device=args.device, ssh_config=args.ssh_config, settings=settings)
+            runtimes = args.runtimes.split(",") if args.runtimes else None
+            config = SweepConfig(str(ckpt), methods, sparsities, [0], runtimes=runtimes, device=args.device, ssh_config=args.ssh_config, settings=settings)
             print(f"== {args.cell.upper()} H={h}: {len(methods)} methods x {len(sparsities)} sparsities on {args.device}")
             sweeps[h] = run_sweep(config, log=print)
     RESULTS.mkdir(parents=True, exist_ok=True)

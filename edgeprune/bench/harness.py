@@ -220,7 +220,8 @@ class ResultDocument:
             "command": command or " ".join(shlex.quote(a) for a in ["edgeprune", *sys.argv[1:]]),
             "complete": False,
             "machine": machine(),
-            "device": {"url": device_url, "kind": getattr(device, "kind", "unknown"), "emulated": bool(getattr(device, "emulated", False))},
+            "device": {"url": device_url, "kind": getattr(device, "kind", "unknown"),
+                       "emulated": bool(getattr(device, "emulated", False))},
             "source": {"path": source.path if source else "", "kind": source.kind if source else "artifacts",
                        "model": source.model_description if source else None, "nnz": source.nnz if source else None,
                        "sparsity": pruning.get("sparsity"), "method": pruning.get("method")},
@@ -323,8 +324,8 @@ def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work
     result_path = Path(job["result"])
     if not result_path.exists():
         tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        raise BenchError(f"{spec.id}: the worker {'was killed by signal ' + str(-proc.returncode) if proc.returncode < 0 else 'exited with status ' + str(proc.returncode)}"
-                         + (f" ({tail[0][:200]})" if tail[0] else ""))
+        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+        raise BenchError(f"{spec.id}: the worker {how}" + (f" ({tail[0][:200]})" if tail[0] else ""))
     result = json.loads(result_path.read_text())
     if "error" in result:
         raise BenchError(f"{spec.id}: {result['error']}")

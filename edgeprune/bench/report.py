@@ -72,7 +72,8 @@ def rows(doc: dict) -> list[list[str]]:
         flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
         out.append([r["id"], r["call_path"] + (" (emulated)" if r["emulated"] else ""), fmt_latency(step, "p50"),
                     fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), _acc(r), _err(r),
-                    fmt_bytes(weights), _bpn(r), fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
+                    fmt_bytes(weights), _bpn(r),
+                    fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
     return out
 
 
@@ -162,8 +163,8 @@ def latency_chart(doc: dict, out: Path) -> Path | None:
             by_unit.setdefault(s["unit"], []).append((r["id"], s))
     if not by_unit:
         return None
-    fig, axes = plt.subplots(1, len(by_unit), figsize=(6 * len(by_unit), 0.5 + 0.45 * max(len(v) for v in by_unit.values()) + 1.5),
-                             squeeze=False)
+    height = 2.0 + 0.45 * max(len(v) for v in by_unit.values())
+    fig, axes = plt.subplots(1, len(by_unit), figsize=(6 * len(by_unit), height), squeeze=False)
     for ax, (unit, items) in zip(axes[0], by_unit.items()):
         scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
         names = [i[0] for i in items]
@@ -179,6 +180,10 @@ def latency_chart(doc: dict, out: Path) -> Path | None:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _sparsity(cell: dict) -> float:
+    return cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
 
 
 def _cells_ok(sweep: dict):
@@ -205,11 +210,15 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
                     continue
                 v = value_of(r)
                 if v is not None:
-                    data.setdefault((cell["method"], r["id"]), []).append((cell["achieved_sparsity"] or cell["sparsity"], v))
+                    data.setdefault((cell["method"], r["id"]), []).append((_sparsity(cell), v))
         return {k: sorted(v) for k, v in data.items()}
 
     # latency vs sparsity, one line per (runtime, method), per unit
-    lat = series(lambda r: (r["latency"].get("step") or {}).get("p50") and (r["latency"]["step"]["unit"], r["latency"]["step"]["p50"]))
+    def step_p50(r):
+        s = r["latency"].get("step")
+        return (s["unit"], s["p50"]) if s else None
+
+    lat = series(step_p50)
     units = sorted({v[1][0] for pts in lat.values() for v in pts})
     for unit in units:
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -240,7 +249,7 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
         chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
         a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step")
         if a and a.get("accuracy") is not None:
-            by_method.setdefault(cell["method"], []).append((cell["achieved_sparsity"] or cell["sparsity"], a["accuracy"], chosen["id"]))
+            by_method.setdefault(cell["method"], []).append((_sparsity(cell), a["accuracy"], chosen["id"]))
     for method, pts in sorted(by_method.items()):
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{method} (via {pts[0][2]})")
@@ -285,8 +294,9 @@ def sweep_markdown(sweep: dict) -> str:
         for r in cell["result"]["runtimes"]:
             step = r["latency"].get("step")
             wi = r["memory"].get("storage_bytes")
-            body.append([cell["method"], f"{cell['achieved_sparsity'] if cell.get('achieved_sparsity') is not None else cell['sparsity']:.3f}",
-                         cell["seed"], r["id"], fmt_latency(step, "p50"), fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
+            sparsity = cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
+            body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
+                         fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
     lines.append(_md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))
     return "\n".join(lines) + "\n"
 

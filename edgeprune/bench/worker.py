@@ -122,7 +122,8 @@ def main(argv: list[str]) -> int:
         return 0
     except Exception as e:  # reported to the parent as this runtime's error, one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        message = f"{type(e).__name__}: {first}" if not hasattr(e, "__module__") or "edgeprune" not in type(e).__module__ else first
+        ours = type(e).__module__.startswith("edgeprune")  # our errors are already one readable line
+        message = first if ours else f"{type(e).__name__}: {first}"
         out.write_text(json.dumps({"error": message[:500], "traceback": traceback.format_exc()[-4000:]}))
         return 1
 

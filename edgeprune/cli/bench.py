@@ -34,8 +34,11 @@ def _ints(value: str, flag: str) -> list[int]:
 @click.argument("source", type=click.Path())
 @click.option("--device", default="local", show_default=True,
               help="local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, serial:///dev/ttyX or serial:socket://host:port")
-@click.option("--runtimes", default=None, help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*")
-@click.option("--variants", default=None, help="compile variants, e.g. 'c:c_format=dense,csr;tflite:tflite_weights=sparse' (default: each C format, LiteRT dense and sparse)")
+@click.option("--runtimes", default=None,
+              help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*")
+@click.option("--variants", default=None,
+              help="compile variants, e.g. 'c:c_format=dense,csr;tflite:tflite_weights=sparse' "
+                   "(default: each C format, LiteRT dense and sparse)")
 @click.option("--data", "dataset", default=None, help="dataset (default: the model's), or a .npz")
 @click.option("--data-dir", default=None)
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False),
@@ -50,7 +53,8 @@ def _ints(value: str, flag: str) -> list[int]:
               help="stop once the 95% CI of the median is within this fraction of it")
 @click.option("--quick", is_flag=True, help="few repetitions (smoke runs): same statistics, wider intervals")
 @click.option("--accuracy-samples", type=int, default=None, help="test samples for accuracy (default: the whole split)")
-@click.option("--latency-sequences", type=int, default=16, show_default=True, help="test sequences the latency loops cycle through")
+@click.option("--latency-sequences", type=int, default=16, show_default=True,
+              help="test sequences the latency loops cycle through")
 @click.option("--device-samples", type=int, default=32, show_default=True, help="test sequences embedded in device programs")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="seconds per runtime before giving up")
 @click.option("--ssh-config", default=None, type=click.Path(dir_okay=False), help="ssh_config file for ssh:// devices (ssh -F)")
@@ -58,7 +62,8 @@ def _ints(value: str, flag: str) -> list[int]:
               help="on the host, also run artifacts as native programs (the kernel without Python)")
 @click.option("--isolate/--no-isolate", default=True, show_default=True, help="each Python runtime in its own process")
 @click.option("--samples/--no-samples", "keep_samples", default=True, show_default=True, help="keep raw timings in the JSON")
-@click.option("--keep-artifacts", default=None, type=click.Path(file_okay=False), help="compile a checkpoint into this directory")
+@click.option("--keep-artifacts", default=None, type=click.Path(file_okay=False),
+              help="compile a checkpoint into this directory")
 @click.option("--sweep", is_flag=True, help="benchmark a method x sparsity grid pruned from the checkpoint")
 @click.option("--methods", default="magnitude", show_default=True, help="--sweep: comma list of pruning methods")
 @click.option("--sparsities", default="0,0.5,0.8,0.9,0.95", show_default=True, help="--sweep: comma list")

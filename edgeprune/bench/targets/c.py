@@ -65,7 +65,8 @@ class CProgramProvider(ProgramProvider):
         safe = re.sub(r"[^\w.=,-]+", "_", spec.id)
         src = Path(work_dir) / f"c-{safe}-{arch}"
         src.mkdir(parents=True, exist_ok=True)
-        (src / "bench_config.h").write_text(bench_config_header(X, int(info.get("num_classes", 0)) or _classes(directory, prefix), settings))
+        classes = int(info.get("num_classes", 0)) or _classes(directory, prefix)
+        (src / "bench_config.h").write_text(bench_config_header(X, classes, settings))
         (src / "ep_glue.c").write_text(glue(prefix, safe))
         flags = [f for f in shlex.split(str(info.get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
         request = BuildRequest([directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c",

@@ -50,7 +50,8 @@ def test_nothing_to_run_on_the_device_is_one_clear_error(run_cli, ir_artifacts, 
     out = tmp_path / "r.json"
     r = run_cli("bench", ir_artifacts, "--device", "qemu-aarch64", "--quick", "--json", out)  # no program provider
     assert r.code != 0 and len(r.err_lines) == 1
-    assert "nothing could run on qemu-aarch64 (torch: a Python runtime: host only; ir: target ir has no benchmark program" in r.err
+    assert ("nothing could run on qemu-aarch64 (torch: a Python runtime: host only; "
+            "ir: target ir has no benchmark program") in r.err
     assert json.loads(out.read_text())["complete"] is False
 
 
