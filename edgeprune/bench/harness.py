@@ -108,7 +108,7 @@ def _targets_for(patterns: list[str] | None) -> list[str]:
 
 def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | None = None,
             data: str | None = None, data_dir: str | None = None, keep_artifacts: str | None = None,
-            log: Callable[[str], None] = lambda m: None) -> tuple[PreparedSource, Dataset]:
+            compile_targets: bool = True, log: Callable[[str], None] = lambda m: None) -> tuple[PreparedSource, Dataset]:
     """Compile a checkpoint (or read a compile output) and load the test split to measure on."""
     from ..compiler import load_source
 
@@ -121,6 +121,8 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         targets = _targets_for(runtimes)
         chosen = variants if variants is not None else default_variants(targets)
         chosen = {t: v for t, v in chosen.items() if t in targets or variants is not None}
+        if not compile_targets:  # a board running its own firmware: only the reference and the data matter
+            chosen = {}
         work = None
         if keep_artifacts:
             out_dir = Path(keep_artifacts)
@@ -546,7 +548,7 @@ def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: lis
           command: str | None = None) -> dict:
     """Benchmark ``source`` (checkpoint or compile output) on ``device``; the result document."""
     prepared, dataset = prepare(source, runtimes=runtimes, variants=variants, data=data, data_dir=data_dir,
-                                keep_artifacts=keep_artifacts, log=log)
+                                keep_artifacts=keep_artifacts, compile_targets=device.builds_programs, log=log)
     try:
         if not prepared.specs:
             raise BenchError("nothing to benchmark (no runtime matches)")
