@@ -33,7 +33,8 @@ def _ints(value: str, flag: str) -> list[int]:
 @cli.command("bench")
 @click.argument("source", type=click.Path())
 @click.option("--device", default="local", show_default=True,
-              help="local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, serial:///dev/ttyX or serial:socket://host:port")
+              help="local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, qemu-x86_64 (instruction counts), "
+                   "serial:///dev/ttyX or serial:socket://host:port")
 @click.option("--runtimes", default=None,
               help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*")
 @click.option("--variants", default=None,

@@ -6,8 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from .base import Device, DeviceError, Job, Measurement
 
-USAGE = ("local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, serial:///dev/ttyX[?baud=N] "
+USAGE = ("local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, qemu-x86_64, serial:///dev/ttyX[?baud=N] "
          "or serial:socket://host:port")
+EMULATED = ("qemu-aarch64", "qemu-m4", "qemu-x86_64")
 
 
 def parse(url: str, *, ssh_config: str | None = None, connect_timeout: float = 10.0) -> Device:
@@ -18,10 +19,10 @@ def parse(url: str, *, ssh_config: str | None = None, connect_timeout: float = 1
         from .local import LocalDevice
 
         return LocalDevice()
-    if url in ("qemu-aarch64", "qemu-m4"):
-        from .qemu import QemuAarch64Device, QemuM4Device
+    if url in EMULATED:
+        from .qemu import QemuAarch64Device, QemuM4Device, QemuX86Device
 
-        return QemuAarch64Device(url) if url == "qemu-aarch64" else QemuM4Device(url)
+        return {"qemu-aarch64": QemuAarch64Device, "qemu-m4": QemuM4Device, "qemu-x86_64": QemuX86Device}[url](url)
     if url.startswith("ssh://"):
         from .ssh import SshDevice
 

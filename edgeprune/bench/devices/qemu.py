@@ -1,4 +1,5 @@
-"""Emulated boards: ``qemu-aarch64`` (Linux user mode) and ``qemu-m4`` (Cortex-M4 on mps2-an386).
+"""Emulated boards: ``qemu-aarch64`` (Linux user mode), ``qemu-m4`` (Cortex-M4 on mps2-an386), and
+``qemu-x86_64`` (this host's instruction set: exact counts where wall time is too noisy to steer by).
 
 QEMU checks correctness on the target instruction set; it does not model time. Latency on these
 devices is the number of guest instructions per call, counted by a small TCG plugin
@@ -110,6 +111,19 @@ class QemuAarch64Device(_QemuDevice):
 
     def command(self, program: Path) -> list[str]:
         return ["-L", "/usr/aarch64-linux-gnu", str(program)]
+
+
+class QemuX86Device(_QemuDevice):
+    """The host's own instruction set (baseline x86-64, QEMU's default CPU), for exact instruction counts."""
+
+    kind = "qemu-x86_64"
+    emulator = "qemu-x86_64"
+
+    def arch(self) -> str:
+        return "x86_64"
+
+    def command(self, program: Path) -> list[str]:
+        return [str(program)]
 
 
 class QemuM4Device(_QemuDevice):

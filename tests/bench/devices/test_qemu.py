@@ -22,6 +22,7 @@ def reference_logits(ir_artifacts, n):
 @pytest.mark.parametrize("url, tools", [
     ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc", "gcc")),
     ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc", "gcc")),
+    ("qemu-x86_64", ("qemu-x86_64", "gcc")),
 ])
 def test_emulated_device_matches_the_reference(url, tools, ir_artifacts, ir_programs):
     if have(*tools):
