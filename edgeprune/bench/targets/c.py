@@ -79,6 +79,34 @@ class CProgramProvider(ProgramProvider):
                             info={"cflags": flags})
 
 
+def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: str = "c") -> Path:
+    """Firmware for QEMU's mps2-an386 that serves the C artifact in ``artifact_dir`` over UART0.
+
+    The serial server (``native/ep_serial.c``), the board port (``native/mps2-an386/board.c``),
+    the generated model and its glue. For a real board, build the same sources with that board's
+    port instead of ``board.c`` (docs/bench.md).
+    """
+    import json
+
+    directory = Path(artifact_dir)
+    doc = json.loads((directory / "compile.json").read_text())
+    artifact = next((a for a in doc.get("artifacts", []) if a.get("target") == "c"), None)
+    if artifact is None:
+        raise ToolchainError(f"{directory}: no C artifact in compile.json")
+    directory = directory / artifact.get("directory", ".")
+    prefix = artifact.get("info", {}).get("prefix") or Path(artifact["name"]).stem
+    out = Path(out)
+    src = out.parent / f"{out.stem}-src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "ep_glue.c").write_text(glue(prefix, re.sub(r"[^\w.=,-]+", "_", name)))
+    flags = [f for f in shlex.split(str(artifact.get("info", {}).get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
+    board = native_dir() / "mps2-an386"
+    request = BuildRequest([native_dir() / "ep_serial.c", board / "board.c", board / "serial_main.c",
+                            directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c"],
+                           [src, directory, native_dir()], extra_cflags=flags)
+    return build_m4_firmware(request, out, semihosting=False)
+
+
 def memory_info(info: dict, directory=None, artifact=None) -> dict:
     """The C target reports ``weight_bytes = {"weights": values + indices, "biases", "total"}``."""
     out = {}

@@ -54,3 +54,35 @@ def test_c_weight_report_becomes_the_standard_keys():
 
     m = memory_info("c", {"weight_bytes": {"weights": 1000, "biases": 64, "total": 1064}, "state_bytes": 256})
     assert m["storage_bytes"] == 1000 and m["bias_bytes"] == 64 and m["state_bytes"] == 256
+
+
+@needs_c_backend
+def test_generated_c_served_over_serial_by_qemu_firmware(run_cli, c_artifacts, pruned_checkpoint, tmp_path):
+    """The generated model + the serial server on QEMU's Cortex-M4 board, benchmarked over its UART."""
+    import json
+    import re
+    import subprocess
+
+    if have("arm-none-eabi-gcc", "qemu-system-arm"):
+        pytest.skip(have("arm-none-eabi-gcc", "qemu-system-arm"))
+    from edgeprune import checkpoint
+    from edgeprune.bench.targets.c import build_serial_firmware
+    from edgeprune.train import predict_logits
+
+    firmware = build_serial_firmware(c_artifacts, tmp_path / "fw.elf")
+    proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "pty",
+                             "-kernel", str(firmware)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        pty = re.search(r"(/dev/pts/\d+)", proc.stdout.readline()).group(1)
+        out = tmp_path / "r.json"
+        r = run_cli("bench", c_artifacts, "--device", f"serial://{pty}", "--device-samples", "3", "--min-reps", "8",
+                    "--max-reps", "8", "--json", out)
+        assert r.code == 0, r.err
+    finally:
+        proc.kill()
+        proc.wait()
+    (run,) = json.loads(out.read_text())["runtimes"]
+    reference = predict_logits(checkpoint.load(pruned_checkpoint), data.load("digits").X_test[:3])
+    for mode in ("step", "sequence"):
+        assert np.abs(np.array(run["outputs"][mode]) - reference).max() < 1e-4
+        assert run["latency"][mode]["unit"] == "cycles"
