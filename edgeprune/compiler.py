@@ -127,7 +127,8 @@ def compile_source(
             raise BackendError(f"target {backend.name}: {reason}")
     reference = source.reference(X_verify)
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
+    # Backends run tools in other working directories: hand them absolute paths.
+    with atomic_directory(out_dir.absolute()) as tmp:
         report = CompileReport(tmp, source.path, source.reference_name, data_description)
         for backend in chosen:
             sub = "" if len(chosen) == 1 else backend.name

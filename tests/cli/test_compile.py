@@ -38,3 +38,17 @@ def test_invalid_ir_is_refused_and_nothing_is_written(run_cli, tmp_path, digits_
 def test_unknown_target(run_cli, tmp_path, digits_checkpoint):
     r = run_cli("compile", digits_checkpoint, "--target", "coreml", "-o", tmp_path / "o")
     assert r.code != 0 and len(r.err_lines) == 1 and "unknown target 'coreml'" in r.err
+
+
+def test_a_relative_output_directory_works_for_every_available_target(run_cli, tmp_path, digits_checkpoint,
+                                                                       monkeypatch):
+    from edgeprune import backends
+
+    available = [b.name for b in backends.all_backends() if b.unavailable() is None]
+    targets = ",".join(available)
+    monkeypatch.chdir(tmp_path)
+    r = run_cli("compile", digits_checkpoint, "--target", targets, "-o", "relative/out", "--verify-samples", "8")
+    assert r.code == 0, r.err
+    doc = json.loads((tmp_path / "relative" / "out" / "compile.json").read_text())
+    assert {a["target"] for a in doc["artifacts"]} == set(available)
+    assert not list((tmp_path / "relative").glob(".*tmp"))
