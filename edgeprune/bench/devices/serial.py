@@ -10,6 +10,7 @@ part of a figure. Any pyserial URL works after ``serial:`` (``serial:socket://12
 
 from __future__ import annotations
 
+import secrets
 import struct
 import time
 
@@ -93,6 +94,7 @@ class SerialDevice(Device):
         if len(words) < 2 or words[0] != PROTOCOL or words[1] != str(PROTOCOL_VERSION):
             self.close()
             raise DeviceError(f"{self.url}: the board speaks '{' '.join(words[:2])}', expected {PROTOCOL} {PROTOCOL_VERSION}")
+        self._synchronise()
         fields = dict(w.split("=", 1) for w in words[2:] if "=" in w)
         try:
             self.hello = {"model": fields.get("model", ""), "inputs": int(fields["inputs"]),
@@ -101,6 +103,28 @@ class SerialDevice(Device):
         except (KeyError, ValueError):
             self.close()
             raise DeviceError(f"{self.url}: malformed HELLO reply: '{' '.join(words)[:120]}'") from None
+
+    def _synchronise(self) -> None:
+        """Skip replies still queued from HELLOs the booting board answered late.
+
+        Each command has exactly one reply, so a late one would be read as the answer to the next
+        command; SYNC echoes a fresh token and everything before its echo is stale.
+        """
+        token = secrets.token_hex(4)
+        deadline = time.monotonic() + self.reply_timeout
+        try:
+            self.conn.write(f"SYNC {token}\n".encode("ascii"))
+            self.conn.flush()
+            while time.monotonic() < deadline:
+                line = self._readline(deadline - time.monotonic())
+                if line is not None and line.split() == ["OK", token]:
+                    return
+        except OSError as e:
+            self.close()
+            raise DeviceError(f"{self.url}: connection lost during SYNC ({e})") from None
+        self.close()
+        raise DeviceError(f"{self.url}: no reply to SYNC within {self.reply_timeout:g} s "
+                          f"(firmware older than the SYNC command? rebuild it)")
 
     def close(self) -> None:
         if self.conn is not None:

@@ -134,6 +134,12 @@ void ep_serial_handle(const char *line) {
         put_str(" clock_hz=");
         put_u32(ep_board_clock_hz());
         ep_board_putc('\n');
+    } else if (starts_with(line, "SYNC")) {
+        /* Echo the host's token: replies to HELLOs sent while the board booted may still be
+         * queued, and the host discards lines until it sees its token. */
+        put_str("OK");
+        put_str(line + 4);
+        ep_board_putc('\n');
     } else if (starts_with(line, "RESET")) {
         ep_model_reset();
         put_str("OK\n");

@@ -5,6 +5,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +164,37 @@ def test_silent_port_is_one_clear_error():
     with pytest.raises(DeviceError, match=r"no edgeprune-serial firmware answered within 1.5 s"):
         device.open()
     server.close()
+
+
+def test_late_boot_replies_are_not_taken_for_the_next_command():
+    """A board that answers the first HELLO after the host gave up on it and sent another."""
+    hello = "OK edgeprune-serial 1 model=m inputs=2 classes=3 max_steps=4 clock=c clock_hz=1\n"
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def board():
+        conn, _ = server.accept()
+        hellos = 0
+        with conn, conn.makefile("rwb", buffering=0) as f:
+            for raw in f:
+                line = raw.decode().strip()
+                if line == "HELLO":
+                    hellos += 1
+                    if hellos == 1:
+                        time.sleep(1.5)  # longer than the host's 1 s HELLO timeout: it sends another
+                    f.write(hello.encode())
+                elif line.startswith("SYNC"):
+                    f.write(f"OK{line[4:]}\n".encode())
+                elif line == "RESET":
+                    f.write(b"OK\n")
+
+    threading.Thread(target=board, daemon=True).start()
+    device = SerialDevice("serial:socket://test", f"socket://127.0.0.1:{server.getsockname()[1]}", boot_timeout=5)
+    try:
+        device.open()
+        assert device.hello["classes"] == 3
+        assert device.command("RESET") == []  # not the second HELLO's reply
+    finally:
+        device.close()
+        server.close()
