@@ -12,6 +12,10 @@ RUNTIME_PACKAGE = "edgeprune.runtime.c"
 setup(
     packages=find_packages(include=["edgeprune", "edgeprune.*"]) + [RUNTIME_PACKAGE],
     package_dir={RUNTIME_PACKAGE: "runtimes/c"},
-    package_data={RUNTIME_PACKAGE: ["*.c", "*.h", "*.in", "templates/*.in", "boards/*/*"]},
+    package_data={
+        RUNTIME_PACKAGE: ["*.c", "*.h", "*.in", "templates/*.in", "boards/*/*"],
+        # the benchmark harness's native sources (its serial firmware, the C bench main)
+        "edgeprune.bench": ["native/*.c", "native/*.h", "native/*/*.c", "native/*/*.ld"],
+    },
     exclude_package_data={RUNTIME_PACKAGE: ["tests/*"]},
 )

@@ -34,8 +34,15 @@ class Source:
 
 
 def load_source(path: str | os.PathLike) -> Source:
-    """A checkpoint (compared with torch) or an IR directory (compared with the reference executor)."""
+    """A checkpoint (compared with torch), an IR directory (compared with the reference executor) or an
+    ``.onnx`` model (imported; compared with onnxruntime running the file)."""
     p = Path(path)
+    if p.suffix.lower() == ".onnx":
+        from .frontend.onnx_import import import_onnx
+
+        imported = import_onnx(p)
+        return Source(str(path), imported.model, imported.logits, f"{imported.runtime} running {p.name}",
+                      dict(imported.model.meta))
     if p.is_dir() or p.name == ir.serialize.JSON_NAME:
         model = ir.load(p)
         executor = ir.ReferenceExecutor(model)

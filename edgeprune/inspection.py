@@ -29,7 +29,7 @@ class Section:
 Analysis = Callable[[SequenceClassifier, dict], list[Section]]
 _ANALYSES: dict[str, Analysis] = {}
 # Modules that register analyses on import (later issues add graph metrics here).
-ANALYSIS_MODULES: tuple[str, ...] = ()
+ANALYSIS_MODULES: tuple[str, ...] = ("edgeprune.prune.lattice", "edgeprune.expansion")
 
 
 def register_analysis(name: str):

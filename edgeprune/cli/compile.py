@@ -62,7 +62,7 @@ def print_report(report) -> None:
 @click.option("--data-dir", default=None)
 @_backend_options
 def compile_command(source, target_spec, output, verify_samples, verify_data, data_dir, **kwargs):
-    """Compile SOURCE (a checkpoint or IR directory) and verify every artifact against it."""
+    """Compile SOURCE (a checkpoint, IR directory or .onnx model) and verify every artifact against it."""
     backend_opts, _ = split_options(kwargs, _backend_options.names)
     targets = parse_targets(target_spec)
     src = load_source(source)

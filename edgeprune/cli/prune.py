@@ -28,11 +28,16 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 @_method_options
 def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, prune_head, dataset, data_dir, seed,
                   progress, output, **kwargs):
-    """Prune SOURCE (a checkpoint) with METHOD and write the masked checkpoint."""
+    """Prune SOURCE (a checkpoint or an .onnx model) with METHOD and write the masked checkpoint."""
     method_opts, _ = split_options(kwargs, _method_options.names)
     if sparsity is not None:
         pruning.check_sparsity(sparsity)  # fail before any slow work
-    model, meta = checkpoint.load_with_meta(source)
+    if str(source).lower().endswith(".onnx"):
+        from ..frontend.onnx_import import load_classifier
+
+        model, meta = load_classifier(source)
+    else:
+        model, meta = checkpoint.load_with_meta(source)
     ds = None
     name = dataset or meta.get("dataset")
     needs_data = finetune_epochs > 0 or dataset is not None

@@ -17,7 +17,11 @@ from .registry import (
 )
 
 # Each module registers one method on import.
-METHOD_MODULES = ("magnitude", "random_uniform", "random_regular")
+METHOD_MODULES = (
+    "magnitude", "random_uniform", "random_regular",
+    "lattice",
+    "expander", "block_expander", "ramanujan_imp",
+)
 for _module in METHOD_MODULES:
     import_module(f"{__name__}.{_module}")
 

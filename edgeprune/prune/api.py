@@ -67,11 +67,11 @@ def prune_model(
 ) -> PruneOutcome:
     """Return a pruned copy of ``model`` and a report (requested/achieved sparsity, accuracies)."""
     m = get_method(method)
-    if sparsity is None:
+    if sparsity is None:  # allowed when sparsity is an outcome; the method then gets None
         if m.fixed_sparsity:
             raise PruneError(f"method '{method}' needs --sparsity")
-        sparsity = 0.0
-    sparsity = check_sparsity(sparsity)
+    else:
+        sparsity = check_sparsity(sparsity)
     if finetune_epochs < 0:
         raise PruneError(f"fine-tune epochs must be >= 0, got {finetune_epochs}")
     if finetune_epochs and dataset is None:
@@ -102,6 +102,10 @@ def prune_model(
     )
     result = m.fn(ctx, sparsity)
     _check_result(result, ctx, method)
+    if result.reinitialize:  # the mask was drawn for training from scratch: fresh weights under it
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            pruned.load_state_dict(SequenceClassifier(pruned.config).state_dict())
     pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in result.masks.items()})
 
     report = {
@@ -109,10 +113,11 @@ def prune_model(
         "options": resolved,
         "seed": seed,
         "include_head": include_head,
-        "sparsity_requested": sparsity if m.fixed_sparsity else None,
+        "sparsity_requested": sparsity,
         "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
         "method_report": result.report,
         "finetune_epochs": result.finetuned_epochs + finetune_epochs,
+        "reinitialized": result.reinitialize,
     }
     if dataset is not None:
         report["accuracy_before"] = accuracy(model, dataset.X_test, dataset.y_test)

@@ -7,6 +7,9 @@ masks, fine-tuning) is done by ``edgeprune.prune.api`` so every method gets it t
 Signature of every method::
 
     def method(ctx: PruneContext, sparsity: float) -> MaskResult
+
+A method registered with ``fixed_sparsity=False`` (sparsity is an outcome) gets ``sparsity=None``
+when none was requested.
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ class MaskResult:
     masks: dict[str, np.ndarray]
     report: dict = field(default_factory=dict)
     finetuned_epochs: int = 0  # epochs the method already spent fine-tuning (iterative methods)
+    reinitialize: bool = False  # sparse training from scratch: re-draw the weights under the masks
 
 
-MethodFn = Callable[[PruneContext, float], MaskResult]
+MethodFn = Callable[[PruneContext, float | None], MaskResult]
 
 
 @dataclass(frozen=True)

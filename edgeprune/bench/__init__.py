@@ -1,0 +1,11 @@
+"""Benchmark harness: latency, memory and accuracy of every runtime, on the host or a device.
+
+``bench(source, device, settings)`` measures a checkpoint (compiled here for every available
+target) or a compile output; ``devices.parse(url)`` gives the device; ``report`` renders the
+result as a table, markdown and plots; ``sweep`` runs a method x sparsity grid. See docs/bench.md.
+"""
+
+from .harness import Bench, BenchError, BenchSettings, bench, prepare
+from .stats import Budget, summarize
+
+__all__ = ["Bench", "BenchError", "BenchSettings", "Budget", "bench", "prepare", "summarize"]

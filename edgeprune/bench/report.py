@@ -1,0 +1,318 @@
+"""Reports of bench results: a terminal table, markdown, and PNG plots (matplotlib, Agg).
+
+One result gives a table and a latency chart per runtime; a sweep (many results over method x
+sparsity) adds latency vs sparsity per runtime, accuracy vs sparsity per method and bytes vs
+sparsity. Emulated figures (instruction counts) and board counters (cycles) are labelled with
+their unit, never mixed with wall-clock times on one axis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..fileio import dumps_json, write_text_atomic
+
+UNIT_SUFFIX = {"instructions": "insn", "cycles": "cyc"}
+
+
+def fmt_latency(stat: dict | None, key: str = "p50") -> str:
+    if not stat:
+        return "-"
+    v = stat[key]
+    unit = stat["unit"]
+    if unit == "ns":
+        if v >= 1e6:
+            return f"{v / 1e6:.2f} ms"
+        if v >= 1e3:
+            return f"{v / 1e3:.1f} µs"
+        return f"{v:.0f} ns"
+    suffix = UNIT_SUFFIX.get(unit, unit)
+    return f"{v / 1e3:.1f}k {suffix}" if v >= 1e4 else f"{v:.0f} {suffix}"
+
+
+def fmt_bytes(n) -> str:
+    if n is None:
+        return "-"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "-"
+
+
+def _acc(r: dict) -> str:
+    a = r["accuracy"].get("sequence") or r["accuracy"].get("step")
+    if not a or a.get("accuracy") is None:
+        return "-"
+    return f"{a['accuracy']:.2%}" + (f" (n={a['samples']})" if r["call_path"] != "python" else "")
+
+
+def _err(r: dict) -> str:
+    vals = [a.get("max_abs_vs_reference") for a in r["accuracy"].values() if a.get("max_abs_vs_reference") is not None]
+    return f"{max(vals):.1e}" if vals else "-"
+
+
+def _bpn(r: dict) -> str:
+    v = r["memory"].get("bytes_per_nonzero")
+    return f"{v:.2f}" if v is not None else "-"
+
+
+def rows(doc: dict) -> list[list[str]]:
+    out = []
+    for r in doc["runtimes"]:
+        if r["status"] != "ok":
+            out.append([r["id"], r["call_path"], "FAILED: " + (r["error"] or "")[:60], "", "", "", "", "", "", "", ""])
+            continue
+        step, seq = r["latency"].get("step"), r["latency"].get("sequence")
+        mem = r["memory"]
+        weights = mem.get("storage_bytes")
+        rss = mem.get("peak_rss_bytes")
+        program = mem.get("program") or {}
+        flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
+        out.append([r["id"], r["call_path"] + (" (emulated)" if r["emulated"] else ""), fmt_latency(step, "p50"),
+                    fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), _acc(r), _err(r),
+                    fmt_bytes(weights), _bpn(r),
+                    fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
+    return out
+
+
+COLUMNS = ["runtime", "path", "step p50", "step p99", "seq p50", "seq p99", "accuracy", "max|Δ| vs ref",
+           "weights+idx", "B/nnz", "peak RSS / flash"]
+
+
+def title(doc: dict) -> str:
+    src, dev, data = doc["source"], doc["device"], doc["data"]
+    sparsity = f", sparsity {src['sparsity']:.0%}" if src.get("sparsity") is not None else ""
+    return (f"{src.get('model') or src['path']}{sparsity} on {dev['url']}"
+            f"{' (emulated)' if dev.get('emulated') else ''}; {data['dataset']} test split, "
+            f"{doc['settings']['threads']} thread(s), batch 1")
+
+
+def console_table(doc: dict):
+    """A rich table (numbers right-aligned)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=Text(title(doc)), title_justify="left", header_style="bold")
+    for i, c in enumerate(COLUMNS):
+        if i == 0:
+            t.add_column(c, justify="left", overflow="fold", min_width=12)
+        else:
+            t.add_column(c, justify="left" if i < 2 else "right")
+    for row in rows(doc):
+        t.add_row(*(Text(str(cell)) for cell in row))  # plain text: ids like c[csr] are not markup
+    return t
+
+
+def notes(doc: dict) -> list[str]:
+    out = []
+    units = {s["unit"] for r in doc["runtimes"] for s in r["latency"].values()}
+    if "instructions" in units:
+        out.append("insn = guest instructions per call counted in QEMU (emulated: not time, not cycles).")
+    if "cycles" in units:
+        out.append("cyc = the board's own counter per call (see each runtime's clock).")
+    for c in doc.get("comparisons", []):
+        out.append(f"{c['id']} {c['mode']}: Python call path adds {c['python_overhead_ns'] / 1e3:.1f} µs per call "
+                   f"over the native program ({c['python_p50_ns'] / 1e3:.1f} vs {c['native_p50_ns'] / 1e3:.1f} µs p50).")
+    timer = doc.get("harness", {}).get("timer")
+    if timer and any(r["call_path"] == "python" for r in doc["runtimes"]):
+        out.append(f"Timing an empty Python call costs {timer['empty_call_ns_p50']:.0f} ns (included in Python-path figures).")
+    for s in doc.get("skipped", []):
+        out.append(f"skipped {s['id']}: {s['reason']}")
+    for e in doc.get("errors", []):
+        out.append(f"error: {e}")
+    if not doc.get("complete", True):
+        out.append("INCOMPLETE run: the figures above are what was measured before it stopped.")
+    return out
+
+
+def _md_table(columns: list[str], body: list[list]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def markdown(doc: dict) -> str:
+    m = doc["machine"]
+    head = [f"# edgeprune bench: {title(doc)}", "",
+            f"Machine: {m['cpu']}, {m['cores']} cores ({m['machine']}); load average at start "
+            f"{', '.join(f'{v:.2f}' for v in (m.get('load_average') or []))}.", f"Command: `{doc['command']}`", ""]
+    body = _md_table(COLUMNS, rows(doc))
+    tail = [f"- {n}" for n in notes(doc)]
+    return "\n".join(head) + body + "\n\n" + "\n".join(tail) + "\n"
+
+
+# -- plots ---------------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def latency_chart(doc: dict, out: Path) -> Path | None:
+    """Step latency per runtime (p50 bar, p90/p99 marks), one panel per unit."""
+    plt = _pyplot()
+    by_unit: dict[str, list] = {}
+    for r in doc["runtimes"]:
+        s = r["latency"].get("step") or r["latency"].get("sequence")
+        if r["status"] == "ok" and s:
+            by_unit.setdefault(s["unit"], []).append((r["id"], s))
+    if not by_unit:
+        return None
+    height = 2.0 + 0.45 * max(len(v) for v in by_unit.values())
+    fig, axes = plt.subplots(1, len(by_unit), figsize=(6 * len(by_unit), height), squeeze=False)
+    for ax, (unit, items) in zip(axes[0], by_unit.items()):
+        scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
+        names = [i[0] for i in items]
+        ax.barh(names, [s["p50"] / scale for _, s in items], color="#4c72b0", label="p50")
+        ax.scatter([s["p90"] / scale for _, s in items], names, marker="|", s=200, color="#dd8452", label="p90", zorder=3)
+        ax.scatter([s["p99"] / scale for _, s in items], names, marker="|", s=200, color="#c44e52", label="p99", zorder=3)
+        mode = "step" if any("step" in r["latency"] for r in doc["runtimes"]) else "sequence"
+        ax.set_xlabel(f"{mode} latency ({label})" + (" — emulated" if unit == "instructions" else ""))
+        ax.invert_yaxis()
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title(doc), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _sparsity(cell: dict) -> float:
+    return cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
+
+
+def _cells_ok(sweep: dict):
+    for cell in sweep["cells"]:
+        if cell["status"] == "ok" and cell.get("result"):
+            yield cell
+
+
+def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
+    """Latency vs sparsity per runtime, accuracy vs sparsity per method, bytes vs sparsity."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    cells = list(_cells_ok(sweep))
+    if not cells:
+        return written
+
+    def series(value_of):
+        data: dict[tuple, list] = {}
+        for cell in cells:
+            for r in cell["result"]["runtimes"]:
+                if r["status"] != "ok":
+                    continue
+                v = value_of(r)
+                if v is not None:
+                    data.setdefault((cell["method"], r["id"]), []).append((_sparsity(cell), v))
+        return {k: sorted(v) for k, v in data.items()}
+
+    # latency vs sparsity, one line per (runtime, method), per unit
+    def step_p50(r):
+        s = r["latency"].get("step")
+        return (s["unit"], s["p50"]) if s else None
+
+    lat = series(step_p50)
+    units = sorted({v[1][0] for pts in lat.values() for v in pts})
+    for unit in units:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
+        for (method, rid), pts in sorted(lat.items()):
+            pts = [(x, v[1]) for x, v in pts if v[0] == unit]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] / scale for p in pts], marker="o", label=f"{rid} · {method}")
+        ax.set_xlabel("sparsity of recurrent weights")
+        ax.set_ylabel(f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""))
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title("latency vs sparsity per runtime", fontsize=10)
+        fig.tight_layout()
+        path = out_dir / f"latency_vs_sparsity{'' if unit == 'ns' else '_' + unit}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+
+    # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    by_method: dict[str, list] = {}
+    for cell in cells:
+        runtimes = [r for r in cell["result"]["runtimes"] if r["status"] == "ok" and r["accuracy"]]
+        if not runtimes:
+            continue
+        chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
+        a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step")
+        if a and a.get("accuracy") is not None:
+            by_method.setdefault(cell["method"], []).append((_sparsity(cell), a["accuracy"], chosen["id"]))
+    for method, pts in sorted(by_method.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{method} (via {pts[0][2]})")
+    ax.set_xlabel("sparsity of recurrent weights")
+    ax.set_ylabel("test accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("accuracy vs sparsity per method", fontsize=10)
+    fig.tight_layout()
+    path = out_dir / "accuracy_vs_sparsity.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    # bytes vs sparsity per runtime (weights + indices as stored)
+    sizes = series(lambda r: r["memory"].get("storage_bytes"))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (method, rid), pts in sorted(sizes.items()):
+        ax.plot([p[0] for p in pts], [p[1] / 1024 for p in pts], marker="o", label=f"{rid} · {method}")
+    ax.set_xlabel("sparsity of recurrent weights")
+    ax.set_ylabel("weights + indices (KiB)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("bytes vs sparsity", fontsize=10)
+    fig.tight_layout()
+    path = out_dir / "bytes_vs_sparsity.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def sweep_markdown(sweep: dict) -> str:
+    lines = [f"# edgeprune bench sweep: {sweep['source']}", ""]
+    body = []
+    for cell in sweep["cells"]:
+        if cell["status"] != "ok":
+            body.append([cell["method"], f"{cell['sparsity']:.2f}", cell["seed"], "FAILED: " + (cell.get("error") or "")[:80],
+                         "", "", "", ""])
+            continue
+        for r in cell["result"]["runtimes"]:
+            step = r["latency"].get("step")
+            wi = r["memory"].get("storage_bytes")
+            sparsity = cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
+            body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
+                         fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
+    lines.append(_md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))
+    return "\n".join(lines) + "\n"
+
+
+def write_report(doc: dict, out_dir: str | Path) -> list[Path]:
+    """``report.md``, ``result.json`` and the PNG plots into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if doc.get("format") == "edgeprune.bench-sweep":
+        written.append(write_text_atomic(out_dir / "report.md", sweep_markdown(doc)))
+        written += sweep_plots(doc, out_dir)
+    else:
+        written.append(write_text_atomic(out_dir / "report.md", markdown(doc)))
+        chart = latency_chart(doc, out_dir / "latency.png")
+        if chart:
+            written.append(chart)
+    written.append(write_text_atomic(out_dir / "result.json", dumps_json(doc)))
+    return written

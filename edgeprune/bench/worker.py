@@ -1,0 +1,133 @@
+"""One runtime, measured in its own process: ``python -m edgeprune.bench.worker JOB.json``.
+
+Isolation keeps runtimes from disturbing each other (allocator state, thread pools, JIT caches)
+and makes the process's peak RSS that runtime's. Peak RSS is the kernel's high-water mark of
+this process's own address space (``VmHWM``): ``getrusage``'s ``ru_maxrss`` is not usable for a
+child on Linux, because it keeps the high-water mark of the parent's image copied at fork time
+(hundreds of MB once the parent has imported torch). The worker also records its RSS just before
+loading the model, so the difference is what the runtime and the model cost on top of the
+interpreter, numpy and edgeprune. The parent sets the thread environment (OMP_NUM_THREADS, ...)
+before this process starts.
+
+The job file names the runtime (a ``RuntimeSpec``), the data (.npz with X_latency, X_accuracy,
+y_accuracy), the budget and where to write the result (.json) and logits (.npz).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def rss_now_bytes() -> int | None:
+    return _status_kib("VmRSS")
+
+
+def peak_rss_bytes() -> int | None:
+    """High-water RSS of this process since exec (VmHWM); ru_maxrss where /proc is missing."""
+    peak = _status_kib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def os_threads() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def make_runner(spec, threads: int):
+    """The Runner for ``spec`` and the storage facts the harness cannot read from compile.json."""
+    if spec.kind == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set in this process (in-process measurement)
+            pass
+        from .memory import torch_storage
+        from .torch_runtime import TorchDenseRunner
+
+        runner = TorchDenseRunner(spec.checkpoint)
+        state = {k: v for k, v in runner.model.state_dict().items()}
+        info = torch_storage(state, runner.config.hidden_sizes, runner.config.cell)
+        return runner, info
+    from .. import backends
+    from ..options import resolve
+
+    backend = backends.get(spec.target)
+    reason = backend.unavailable()
+    if reason:
+        raise RuntimeError(f"target {spec.target}: {reason}")
+    options = resolve(backend.options, dict(spec.variant), f"target {spec.target}")
+    return backend.runner(spec.make_artifact(), Path(spec.directory), options), None
+
+
+def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """Latency per mode and logits per mode for ``spec``; runs in whatever process calls it."""
+    from .measure import LATENCY, logits_of
+
+    baseline = rss_now_bytes()
+    runner, info = make_runner(spec, threads)
+    result: dict = {"latency": {}, "baseline_rss_bytes": baseline, "info": info}
+    logits: dict[str, np.ndarray] = {}
+    try:
+        for mode in spec.modes:
+            if mode not in LATENCY:
+                continue
+            result["latency"][mode] = LATENCY[mode](runner, data["X_latency"], budget)
+        for mode in spec.modes:
+            if mode in LATENCY and len(data["X_accuracy"]):
+                logits[mode] = logits_of(runner, data["X_accuracy"], mode)
+        result["os_threads"] = os_threads()
+    finally:
+        runner.close()
+    return result, logits
+
+
+def main(argv: list[str]) -> int:
+    from .runtimes import RuntimeSpec
+    from .stats import Budget
+
+    job = json.loads(Path(argv[0]).read_text())
+    out = Path(job["result"])
+    try:
+        spec = RuntimeSpec(**{**job["spec"], "modes": tuple(job["spec"]["modes"])})
+        with np.load(job["data"]) as f:
+            data = {k: f[k] for k in f.files}
+        result, logits = measure(spec, data, Budget(**job["budget"]), int(job["threads"]))
+        result["peak_rss_bytes"] = peak_rss_bytes()
+        np.savez(job["logits"], **logits)
+        out.write_text(json.dumps(result))
+        return 0
+    except Exception as e:  # reported to the parent as this runtime's error, one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        ours = type(e).__module__.startswith("edgeprune")  # our errors are already one readable line
+        message = first if ours else f"{type(e).__name__}: {first}"
+        out.write_text(json.dumps({"error": message[:500], "traceback": traceback.format_exc()[-4000:]}))
+        return 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main(sys.argv[1:]))

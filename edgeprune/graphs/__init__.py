@@ -1,0 +1,1 @@
+"""Graph views and measures of weight matrices (torch-free)."""

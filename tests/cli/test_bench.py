@@ -1,0 +1,51 @@
+import json
+
+from edgeprune.bench.schema import validate
+
+from ..bench.conftest import ir_artifacts, pruned_checkpoint  # noqa: F401  (shared session fixtures)
+
+
+def test_bench_a_checkpoint_end_to_end(run_cli, pruned_checkpoint, tmp_path):
+    out, rep = tmp_path / "r.json", tmp_path / "rep"
+    r = run_cli("bench", pruned_checkpoint, "--quick", "--runtimes", "torch,ir", "--accuracy-samples", "32",
+                "--latency-sequences", "2", "--no-isolate", "--json", out, "--report", rep)
+    assert r.code == 0, r.err
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert doc["complete"] and [x["id"] for x in doc["runtimes"]] == ["torch", "ir"]
+    assert doc["settings"]["threads"] == 1 and all(x["threads"] == 1 for x in doc["runtimes"])
+    assert "step p50" in r.out and "torch" in r.out and "ir" in r.out
+    assert sorted(p.name for p in rep.iterdir()) == ["latency.png", "report.md", "result.json"]
+
+
+def test_bad_options_are_one_line(run_cli, pruned_checkpoint, ir_artifacts, tmp_path):
+    cases = [
+        (("--threads", "0"), "--threads must be >= 1"),
+        (("--runtimes", "tflite-gpu"), "'tflite-gpu' matches no runtime"),
+        (("--min-reps", "50", "--max-reps", "10"), "--min-reps (50) is larger than --max-reps (10)"),
+        (("--variants", "ir:kernel=csr"), "--variants: target ir has no option 'kernel'"),
+        (("--variants", "ir;;bad spec"), "--variants: cannot read 'bad spec'"),
+        (("--variants", "coreml"), "unknown target 'coreml'"),
+        (("--variants", "ir"), "--variants applies to a checkpoint"),
+    ]
+    for args, message in cases:
+        r = run_cli("bench", ir_artifacts, "--quick", *args)
+        assert r.code != 0 and len(r.err_lines) == 1 and message in r.err, (args, r.err)
+    r = run_cli("bench", tmp_path / "missing.pt")
+    assert r.code != 0 and len(r.err_lines) == 1 and "no such file or directory" in r.err
+    r = run_cli("bench", ir_artifacts, "--sweep")
+    assert r.code != 0 and len(r.err_lines) == 1 and "--sweep needs a checkpoint" in r.err
+    r = run_cli("bench", pruned_checkpoint, "--sweep", "--methods", "nope")
+    assert r.code != 0 and len(r.err_lines) == 1 and "unknown method 'nope'" in r.err
+
+
+def test_sweep_from_the_command_line(run_cli, pruned_checkpoint, tmp_path):
+    out, rep = tmp_path / "s.json", tmp_path / "rep"
+    r = run_cli("bench", pruned_checkpoint, "--sweep", "--methods", "magnitude,random", "--sparsities", "0.5",
+                "--runtimes", "ir", "--quick", "--accuracy-samples", "16", "--latency-sequences", "1", "--no-isolate",
+                "--json", out, "--report", rep)
+    assert r.code == 0, r.err
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert [(c["method"], c["status"]) for c in doc["cells"]] == [("magnitude", "ok"), ("random", "ok")]
+    assert {"accuracy_vs_sparsity.png", "latency_vs_sparsity.png", "bytes_vs_sparsity.png"} <= {p.name for p in rep.iterdir()}
