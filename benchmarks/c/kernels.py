@@ -1,6 +1,6 @@
 """The cost model behind `--kernel auto`: every runtime kernel timed alone, and a fit per profile.
 
-For each storage format and dtype, tiles of the shapes a model produces (64 or 256 rows, 28 or 256
+For each storage format and dtype, tiles of the shapes a model produces (16 to 256 rows, 28 to 256
 columns, densities 3%..100%; ELL on row-regular masks, block formats on exact block masks, CSR/SELL
 on random masks) are encoded with the backend's own encoders, embedded in a C program, and each
 kernel call is timed:
@@ -20,11 +20,13 @@ Cortex-M4 fit is the "instructions per nonzero in the mat-vec inner loop" of the
 
     python benchmarks/c/kernels.py                       # all profiles (several minutes)
     python benchmarks/c/kernels.py --profiles cortex-m4  # one
+    python benchmarks/c/kernels.py --callgrind           # + instruction counts of the host kernels
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +42,9 @@ from edgeprune.backends.c import costs, formats  # noqa: E402
 from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, WARNINGS  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
-SHAPES = ((64, 28), (64, 256), (256, 28), (256, 256))
+# rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
+# enough distinct row counts that the per-row and per-call terms are told apart
+SHAPES = ((16, 28), (64, 28), (64, 256), (128, 100), (256, 28), (256, 256))
 DENSITIES = (0.03, 0.1, 0.3, 1.0)
 MASKS = {"dense": "random", "csr": "random", "sell": "random", "ell": "regular", "ell16": "regular",
          "bsr8x1": "block8x1", "bsr4x1": "block4x1", "bsr1x4": "block1x4"}
@@ -161,10 +165,26 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
     return "".join(out)
 
 
-def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int) -> list[float]:
+def callgrind_counts(work: Path, calls: int, n: int) -> list[float]:
+    """Instructions per call of each case function, from a callgrind run of ./bench (inclusive counts)."""
+    subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=cg.out", "./bench"], cwd=work, check=True,
+                   capture_output=True, timeout=3600)
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", "cg.out"], cwd=work,
+                          check=True, capture_output=True, text=True).stdout
+    counts = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+)\s.*\bcase(\d+)\b", line)
+        if m and int(m.group(2)) not in counts:
+            counts[int(m.group(2))] = int(m.group(1).replace(",", "")) / calls
+    return [counts[k] for k in range(n)]
+
+
+def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int, callgrind: bool = False) -> list[float]:
     rt = source_dir("c")
     work.mkdir(parents=True, exist_ok=True)
     board = profile == "cortex-m4"
+    if callgrind:
+        reps = 1  # instruction counts do not vary: one timed round (16 calls) after the warm-up call
     (work / "bench.c").write_text(program(cases, dtype, 1 if board else reps, board))
     if board:
         boards = rt / "boards" / "mps2-an386"
@@ -178,6 +198,8 @@ def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int) 
                str(rt / "edgeprune_rt.c"), "-lm", "-o", "bench"]
         run = ["./bench"]
     subprocess.run(cmd, cwd=work, check=True, capture_output=True)
+    if callgrind and not board:
+        return callgrind_counts(work, 1 + reps * 16, len(cases))
     out = subprocess.run(run, cwd=work, check=True, capture_output=True, text=True, timeout=3600).stdout
     return [float(line.split()[1]) for line in out.splitlines() if line.strip()]
 
@@ -198,6 +220,9 @@ def main() -> None:
     ap.add_argument("--dtypes", default="f32,int8")
     ap.add_argument("--reps", type=int, default=300, help="timing repetitions per kernel (host; min is kept)")
     ap.add_argument("--name", default="c_kernels")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="host profiles: also count instructions per call under callgrind and fit them the same way "
+                         "(a load-independent cross-check of the wall-clock fit)")
     args = ap.parse_args()
     profiles = [p for p in args.profiles.split(",") if p]
     if "cortex-m4" in profiles and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
@@ -221,11 +246,18 @@ def main() -> None:
                                  "samples": [{"rows": c["rows"], "cols": c["cols"], "density": c["density"],
                                               "nnz": c["nnz"], "stored": s, "bytes": c["tiles"][0][4].bytes,
                                               "time": t} for c, (s, _, t) in zip(cases, samples)]}
+                    check = "-"
+                    if args.callgrind and profile != "cortex-m4":
+                        counts = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}-cg", 1, callgrind=True)
+                        icoef = fit([(s, r, n) for (s, r, _), n in zip(samples, counts)])
+                        fits[fmt]["callgrind"] = {"per_stored": round(icoef[0], 3), "per_row": round(icoef[1], 2),
+                                                  "per_call": round(icoef[2], 1), "instructions": counts}
+                        check = f"{icoef[0]:.3f} / {icoef[1]:.2f} / {icoef[2]:.0f}"
                     worst = max(abs(coef[0] * s + coef[1] * r + coef[2] - t) / t for s, r, t in samples)
                     per_nnz = [t / c["nnz"] for c, t in zip(cases, times) if c["density"] == 0.1 and c["cols"] == 256
                                and c["rows"] == 256]
                     rows_md.append([fmt, f"{coef[0]:.4f}", f"{coef[1]:.3f}", f"{coef[2]:.1f}",
-                                    f"{per_nnz[0]:.3f}" if per_nnz else "-", f"{worst:.0%}"])
+                                    f"{per_nnz[0]:.3f}" if per_nnz else "-", f"{worst:.0%}", check])
                     print(profile, dtype, fmt, fits[fmt]["per_stored"], fits[fmt]["per_row"], fits[fmt]["per_call"],
                           f"worst fit error {worst:.0%}", flush=True)
                 if profile != "cortex-m4":
@@ -245,7 +277,7 @@ def main() -> None:
                 results[profile][dtype] = fits
                 md.append(f"### {profile}, {dtype} ({unit} per kernel call)\n\n" + markdown_table(
                     ["format", "per stored weight", "per row", "per call", "per nonzero, 256x256 at 10%",
-                     "worst fit error"], rows_md))
+                     "worst fit error", "callgrind instructions: per stored / row / call"], rows_md))
                 if "stream" in fits:
                     md.append("Whole dense LSTM gate matrices (more than the L2 cache holds): " + "; ".join(
                         f"H={s['H']}: {s['time']:,.0f} {unit} vs {s['hot_estimate']:,.0f} from the small-tile fit "

@@ -8,9 +8,9 @@ cost a dense kernel the same):
   ORT one step per ``Run`` (state in and out, as a streaming app calls it), LiteRT's dense step
   model (XNNPACK) driven through ``LiteRTRunner.step``;
 
-then our kernels on masks at sparsities 0..0.98: magnitude (irregular), random-regular (every row
-the same count: ELL), and 8x1 / 4x1 / 1x4 block masks built here (the block-expander method is
-not on this branch), with ``--kernel auto`` and each forced kernel. Our step is timed by the
+then our kernels on masks at sparsities 0..0.98: magnitude (irregular), random-regular and expander
+(every row the same count: ELL), block-expander with 8x1 / 4x1 / 1x4 tiles (block-regular), and
+random 8x1 / 4x1 / 1x4 block masks built here, with ``--kernel auto`` and each forced kernel. Our step is timed by the
 generated harness (``edgeprune_run --bench``: a C loop, the fastest of many rounds) and, for auto,
 also from Python through ``CompiledModel.step`` (ctypes). Baselines are timed in Python: their
 Python API is how they are called. Wall-clock figures are the fastest of many rounds, with the
@@ -49,12 +49,15 @@ from edgeprune.runtime import CompiledModel  # noqa: E402
 
 C = get("c")
 INPUTS, CLASSES, STEPS = 28, 10, 28
-MASKS = ("magnitude", "random-regular", "block8x1", "block4x1", "block1x4")
+MASKS = ("magnitude", "random-regular", "expander", "block-expander-8x1", "block-expander-4x1",
+         "block-expander-1x4", "block8x1", "block4x1", "block1x4")
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
-KERNELS_FOR = {"magnitude": ("auto", "csr", "ell"), "random-regular": ("auto", "ell"),
-               "block8x1": ("auto", "bsr"), "block4x1": ("auto", "bsr"), "block1x4": ("auto", "bsr")}
+KERNELS_FOR = {"magnitude": ("auto", "csr", "ell"), "random-regular": ("auto", "ell"), "expander": ("auto", "ell"),
+               **{m: ("auto", "bsr") for m in MASKS if "block" in m}}
 ROUND_NS = 1e6
-TARGETS = {"magnitude": 2.0, "random-regular": 3.0, "block8x1": 5.0, "block4x1": 5.0, "block1x4": 5.0}
+# the issue's speed-up at 90% over the best dense: irregular 2x, regular (expander -> ELL) 3x,
+# block-regular (block-expander -> SIMD block kernels) 5x
+TARGETS = {"magnitude": 2.0, "random-regular": 3.0, "expander": 3.0, **{m: 5.0 for m in MASKS if "block" in m}}
 
 
 # --- models and masks --------------------------------------------------------------------------
@@ -87,6 +90,10 @@ def masked(model, mask: str, sparsity: float) -> ir.Model:
     graph = frontend.lower(model)
     if sparsity == 0:
         return graph
+    if mask.startswith("block-expander-"):
+        pruned = prune.prune_model(model, "block-expander", sparsity, seed=0,
+                                   options={"block": mask[len("block-expander-"):]}).model
+        return frontend.lower(pruned)
     if mask.startswith("block"):
         return block_masked(graph, tuple(int(v) for v in mask[5:].split("x")), sparsity)
     pruned = prune.prune_model(model, mask, sparsity, seed=0).model
@@ -309,6 +316,35 @@ def m4_flash(work: Path) -> dict:
     return out
 
 
+def never_slower(H: int, entry: dict) -> list:
+    """auto vs our dense kernel over every mask and sparsity of this H.
+
+    A dense step costs the same whatever the mask, so each row compares with the dense build of
+    its own row where there is one, else with the dense baseline. Rows where auto chose dense for
+    every matrix run the dense code itself: their ratio is the timer's noise, so they are counted
+    apart. With ``--callgrind``, instruction counts give a load-independent ratio as well.
+    """
+    base = entry["baselines"]["edgeprune dense kernel"]
+    ratios, instr, same = [], [], 0
+    for rows in entry["masks"].values():
+        for r in rows:
+            auto = r["kernels"]["auto"]
+            dense = r["kernels"].get("dense")
+            if all(f == "dense" for f in auto["formats"].values()):
+                same += 1
+                continue
+            ratios.append(auto["ns"] / (dense or base)["ns"])
+            if "instructions" in auto and dense and "instructions" in dense:
+                instr.append(auto["instructions"] / dense["instructions"])
+    worst = max(ratios, default=0.0)
+    text = f"worst auto/dense {worst:.2f} wall-clock over {len(ratios)} sparse choices"
+    if instr:
+        text += f", {max(instr):.2f} in instructions"
+    text += f"; {same} rows where auto kept dense (same code)"
+    return [f"H={H}: --kernel auto never slower than dense (all masks, 0..98%)", text,
+            "met" if worst <= 1.05 else "not met"]
+
+
 def _us(ns) -> str:
     return "-" if ns is None else f"{ns / 1000:.2f}"
 
@@ -361,10 +397,7 @@ def report(results: dict) -> str:
                     got = ort_step / at90[0]["kernels"]["auto"]["ns"]
                     summary.append([f"H={H}, {mask}, 90%: >= 5x vs ORT one step per Run", f"{got:.1f}x",
                                     "met" if got >= 5 else "not met"])
-            if mask == "magnitude" and rows and "dense" in rows[0]["kernels"]:
-                worst = max(r["kernels"]["auto"]["ns"] / r["kernels"]["dense"]["ns"] for r in rows)
-                summary.append([f"H={H}: --kernel auto never slower than dense (0..98%, magnitude)",
-                                f"worst auto/dense {worst:.2f}", "met" if worst <= 1.05 else "not met"])
+        summary.append(never_slower(H, entry))
     for H, entry in results["hidden"].items():
         for mask, rows in entry["masks"].items():
             for r in rows:

@@ -323,7 +323,13 @@ void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         }
         for (; k < nb; ++k, values += 4)
             a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
-        _mm_storeu_ps(acc, _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)));
+        a0 = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+        if (n == 4) { /* whole block row: add in place (the scatter loop was most of a short row's time) */
+            _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a0));
+            cols += nb;
+            continue;
+        }
+        _mm_storeu_ps(acc, a0);
 #else
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         for (k = 0; k < nb; ++k, values += 4) {
