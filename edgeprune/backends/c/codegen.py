@@ -117,6 +117,11 @@ class MatrixPlan:
                 "candidates": self.candidates, "tiles": [t.describe() for t in self.tiles]}
 
 
+def _exact(tiles: list[Tile]) -> bool:
+    """The tiles store exactly the mask's weights: no zero fill, no padding."""
+    return all(t.encoded.stored == t.nnz for t in tiles)
+
+
 def _trimmed(pattern: np.ndarray, align: tuple[int, int]) -> tuple[int, int, int, int] | None:
     """(row0, row1, col0, col1) of the used part, aligned to the block grid of ``align``."""
     rows, cols = np.flatnonzero(pattern.any(axis=1)), np.flatnonzero(pattern.any(axis=0))
@@ -214,7 +219,18 @@ def plan_matrix(name: str, label: str, values: np.ndarray, pattern: np.ndarray, 
         usable = {f: t for f, t in opts.items() if f in allowed}
         if not usable:  # e.g. --kernel ell on a tile too tall for SELL: CSR always applies
             usable = {"csr": opts["csr"]}
-        return min(usable.values(), key=key)
+        best = min(usable.values(), key=key)
+        if key is not total_cost:
+            return best
+        # A sparse format that multiplies stored zeros (8x1 blocks over a 4x1 mask, SELL padding)
+        # only when it clearly beats the best one that stores exactly the mask: the estimates of
+        # the two are within the fit's error there, and the zeros cost flash for sure.
+        exact = [t for f, t in usable.items() if f != "dense" and _exact(t)]
+        if exact and not _exact(best) and best is not usable.get("dense"):
+            fitted = min(exact, key=total_cost)
+            if total_cost(best) > costs.SPARSE_MARGIN * total_cost(fitted):
+                return fitted
+        return best
 
     def total_cost(tiles):
         return sum(t.cost for t in tiles)

@@ -18,7 +18,9 @@ def test_sparse_weights_cost_more_each_than_dense_ones_but_blocks_less_than_gath
     for name, profile in costs.PROFILES.items():
         f32 = profile["f32"]
         assert f32["dense"][0] < f32["bsr8x1"][0] <= f32["sell"][0], name
-        assert f32["ell"][0] <= f32["sell"][0]
+        # ELL and SELL run the same inner loop (EP_SLICED_F32) and never compete for a tile (ELL
+        # takes row-regular chunks only, SELL the others): their fits agree within a few percent
+        assert f32["ell"][0] <= 1.05 * f32["sell"][0], name
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
