@@ -309,7 +309,7 @@ def m4_flash(work: Path) -> dict:
         for dtype in ("f32", "int8"):
             for kernel in ("auto", "smallest"):
                 a = build(graph, work / f"m4-{mask}-{dtype}-{kernel}", arch="cortex-m4", dtype=dtype, kernel=kernel)
-                out[f"{mask}/{dtype}/{kernel}"] = {"flash_bytes": a.info["flash_bytes"],
+                out[f"{mask}/{dtype}/{kernel}"] = {"flash_bytes": a.info["flash_bytes"], "ram_bytes": a.info["ram_bytes"],
                                                    "bytes_per_nonzero": a.info["bytes_per_nonzero"],
                                                    "formats": a.info["matrices"]["layers.0.weight"]["format"]}
                 print("m4", mask, dtype, kernel, out[f"{mask}/{dtype}/{kernel}"], flush=True)
@@ -410,10 +410,10 @@ def report(results: dict) -> str:
                     summary.append([f"fp32 bytes per nonzero (H=256, 90%, {mask}) <= 6", f"{b}",
                                     "met" if b <= 6 else "not met"])
     if "m4_flash" in results:
-        rows = [[k, f"{v['flash_bytes'] / 1024:.1f} KiB", v["bytes_per_nonzero"], v["formats"]]
-                for k, v in results["m4_flash"].items()]
+        rows = [[k, f"{v['flash_bytes'] / 1024:.1f} KiB", f"{v['ram_bytes']:,} B" if "ram_bytes" in v else "-",
+                 v["bytes_per_nonzero"], v["formats"]] for k, v in results["m4_flash"].items()]
         md.append("## H = 256 at 90%, Cortex-M4 build (flash = model tables and code + the runtime functions it "
-                  "calls)\n\n" + markdown_table(["mask / dtype / kernel", "flash", "B/nnz", "gate formats"], rows))
+                  "calls)\n\n" + markdown_table(["mask / dtype / kernel", "flash", "RAM", "B/nnz", "gate formats"], rows))
         for k, v in results["m4_flash"].items():
             if k.endswith("/smallest"):
                 limit = 180 if "/f32/" in k else 64

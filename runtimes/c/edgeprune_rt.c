@@ -1,4 +1,4 @@
-/* edgeprune runtime: see edgeprune_rt.h for the formats, docs/c-runtime.md for the design. */
+/* edgeprune runtime: see edgeprune_rt.h for the formats, docs/c-backend.md for the design. */
 #include "edgeprune_rt.h"
 
 #if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)

@@ -11,7 +11,7 @@
  *
  * Matrix kernels: y[0:rows] += W z for one tile of a layer's fused gate matrix (a block of gate rows
  * x a column range of z = [x ; h ; feedback]); a model first copies the bias into y. Formats
- * (docs/c-runtime.md has the byte layouts):
+ * (docs/c-backend.md has the byte layouts):
  *  - dense:   panels of EP_SLICE rows, column-major inside a panel (each z[c] is read once per panel).
  *  - csr:     per-row counts (uint16), column indices (uint8: tiles are at most 256 columns wide).
  *  - ell:     every row has `width` entries: slices of EP_SLICE rows, column-major inside a slice,

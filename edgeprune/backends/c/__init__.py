@@ -7,7 +7,7 @@ struct, reset/step/run), a copy of the runtime, the host harness, an example ``m
 architecture and records flash and RAM; on the host it also links ``build/lib<prefix>.so``,
 which ``runner`` calls in-process (``edgeprune.runtime.CompiledModel``); other architectures
 run the built harness under qemu-aarch64 or on QEMU's MPS2 AN386 board. Either way the gate
-verifies the very code a device would run. See docs/c-runtime.md.
+verifies the very code a device would run. See docs/c-backend.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """IR -> C source: const weight tables, one state struct, and reset/step/run calling the runtime.
 
-Layout decisions (docs/c-runtime.md has the reasoning and the measurements):
+Layout decisions (docs/c-backend.md has the reasoning and the measurements):
 
 * All vectors a step reads live in one arena ``[x | h_0 | h_1 | ...]``. Layer l's input vector
   ``z = [input ; own state ; next layer's state]`` is then the contiguous window starting at its

@@ -3,7 +3,7 @@
 A tile is a block of a layer's fused gate matrix (some gate rows x a column range of z); each
 encoder takes its values (float32, or int8 already quantized) and its stored pattern (the mask:
 a stored weight may be 0) and returns the arrays in exactly the layout ``runtimes/c/edgeprune_rt.c``
-reads (see the comments there and docs/c-runtime.md). Tiles of the sparse formats are at most
+reads (see the comments there and docs/c-backend.md). Tiles of the sparse formats are at most
 ``MAX_COLS`` columns wide, so every column index fits in a byte (wider matrices are split into
 column chunks); ``ell16`` keeps a wide row-regular tile whole with 16-bit indices.
 """
