@@ -19,13 +19,14 @@ streaming weights from further away (``STREAM_NS_PER_BYTE``). The per-stored coe
 Cortex-M4 fit is the "instructions per nonzero in the mat-vec inner loop" of the issue.
 
     python benchmarks/c/kernels.py                       # all profiles (several minutes)
-    python benchmarks/c/kernels.py --profiles cortex-m4  # one
+    python benchmarks/c/kernels.py --profiles cortex-m4 --merge  # re-measure one, keep the others
     python benchmarks/c/kernels.py --callgrind           # + instruction counts of the host kernels
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import markdown_table, write_results  # noqa: E402
+from common import RESULTS, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c import costs, formats  # noqa: E402
 from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, WARNINGS  # noqa: E402
@@ -220,6 +221,8 @@ def main() -> None:
     ap.add_argument("--dtypes", default="f32,int8")
     ap.add_argument("--reps", type=int, default=300, help="timing repetitions per kernel (host; min is kept)")
     ap.add_argument("--name", default="c_kernels")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other profiles of an earlier results file (re-measure one profile alone)")
     ap.add_argument("--callgrind", action="store_true",
                     help="host profiles: also count instructions per call under callgrind and fit them the same way "
                          "(a load-independent cross-check of the wall-clock fit)")
@@ -228,14 +231,14 @@ def main() -> None:
     if "cortex-m4" in profiles and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
         print("cortex-m4: toolchain or QEMU missing, skipped")
         profiles.remove("cortex-m4")
-    results, md = {}, []
+    results = {}
     work = Path(tempfile.mkdtemp(prefix="edgeprune-kernels-"))
     try:
         for profile in profiles:
             unit = costs.UNITS[profile]
             results[profile] = {}
             for dtype in args.dtypes.split(","):
-                fits, rows_md = {}, []
+                fits = {}
                 for fmt in formats.FORMATS:
                     cases = tile_cases(fmt, dtype)
                     times = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}", args.reps)
@@ -246,18 +249,12 @@ def main() -> None:
                                  "samples": [{"rows": c["rows"], "cols": c["cols"], "density": c["density"],
                                               "nnz": c["nnz"], "stored": s, "bytes": c["tiles"][0][4].bytes,
                                               "time": t} for c, (s, _, t) in zip(cases, samples)]}
-                    check = "-"
                     if args.callgrind and profile != "cortex-m4":
                         counts = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}-cg", 1, callgrind=True)
                         icoef = fit([(s, r, n) for (s, r, _), n in zip(samples, counts)])
                         fits[fmt]["callgrind"] = {"per_stored": round(icoef[0], 3), "per_row": round(icoef[1], 2),
                                                   "per_call": round(icoef[2], 1), "instructions": counts}
-                        check = f"{icoef[0]:.3f} / {icoef[1]:.2f} / {icoef[2]:.0f}"
                     worst = max(abs(coef[0] * s + coef[1] * r + coef[2] - t) / t for s, r, t in samples)
-                    per_nnz = [t / c["nnz"] for c, t in zip(cases, times) if c["density"] == 0.1 and c["cols"] == 256
-                               and c["rows"] == 256]
-                    rows_md.append([fmt, f"{coef[0]:.4f}", f"{coef[1]:.3f}", f"{coef[2]:.1f}",
-                                    f"{per_nnz[0]:.3f}" if per_nnz else "-", f"{worst:.0%}", check])
                     print(profile, dtype, fmt, fits[fmt]["per_stored"], fits[fmt]["per_row"], fits[fmt]["per_call"],
                           f"worst fit error {worst:.0%}", flush=True)
                 if profile != "cortex-m4":
@@ -275,13 +272,6 @@ def main() -> None:
                               f"{hot:.0f})", flush=True)
                     fits["stream"] = stream
                 results[profile][dtype] = fits
-                md.append(f"### {profile}, {dtype} ({unit} per kernel call)\n\n" + markdown_table(
-                    ["format", "per stored weight", "per row", "per call", "per nonzero, 256x256 at 10%",
-                     "worst fit error", "callgrind instructions: per stored / row / call"], rows_md))
-                if "stream" in fits:
-                    md.append("Whole dense LSTM gate matrices (more than the L2 cache holds): " + "; ".join(
-                        f"H={s['H']}: {s['time']:,.0f} {unit} vs {s['hot_estimate']:,.0f} from the small-tile fit "
-                        f"(+{s['per_byte']:.4f} {unit}/byte)" for s in fits["stream"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\nPROFILES for costs.py:")
@@ -292,7 +282,42 @@ def main() -> None:
                               for f, v in fits.items() if f != "stream")
             print(f'        "{dtype}": {{{items}}},')
         print("    },")
-    write_results(args.name, {"args": vars(args), "profiles": results}, "\n\n".join(md))
+    measured = {p: " ".join(sys.argv[1:]) or "(defaults)" for p in results}
+    previous = RESULTS / f"{args.name}.json"
+    if args.merge and previous.exists():  # keep the profiles this run did not measure
+        old = json.loads(previous.read_text())
+        results = {**old["profiles"], **results}
+        measured = {**old.get("measured_by", {p: old.get("command", "?").split("kernels.py", 1)[-1].strip() for p in old["profiles"]}), **measured}
+    write_results(args.name, {"args": vars(args), "profiles": results, "measured_by": measured},
+                  markdown(results, measured))
+
+
+def markdown(results: dict, measured: dict) -> str:
+    md = []
+    for profile, by_dtype in results.items():
+        unit = costs.UNITS[profile]
+        for dtype, fits in by_dtype.items():
+            rows = []
+            for fmt, v in fits.items():
+                if fmt == "stream":
+                    continue
+                samples = v["samples"]
+                worst = max(abs(v["per_stored"] * x["stored"] + v["per_row"] * x["rows"] + v["per_call"] - x["time"])
+                            / x["time"] for x in samples)
+                per_nnz = [x["time"] / x["nnz"] for x in samples if (x["rows"], x["cols"], x["density"]) == (256, 256, 0.1)]
+                cg = v.get("callgrind")
+                rows.append([fmt, f"{v['per_stored']:.4f}", f"{v['per_row']:.3f}", f"{v['per_call']:.1f}",
+                             f"{per_nnz[0]:.3f}" if per_nnz else "-", f"{worst:.0%}",
+                             f"{cg['per_stored']:.3f} / {cg['per_row']:.2f} / {cg['per_call']:.0f}" if cg else "-"])
+            md.append(f"### {profile}, {dtype} ({unit} per kernel call; measured by `kernels.py "
+                      f"{measured.get(profile, '?')}`)\n\n" + markdown_table(
+                          ["format", "per stored weight", "per row", "per call", "per nonzero, 256x256 at 10%",
+                           "worst fit error", "callgrind instructions: per stored / row / call"], rows))
+            if "stream" in fits:
+                md.append("Whole dense LSTM gate matrices (more than the L2 cache holds): " + "; ".join(
+                    f"H={s['H']}: {s['time']:,.0f} {unit} vs {s['hot_estimate']:,.0f} from the small-tile fit "
+                    f"(+{s['per_byte']:.4f} {unit}/byte)" for s in fits["stream"]))
+    return "\n\n".join(md)
 
 
 if __name__ == "__main__":
