@@ -27,12 +27,25 @@ def parse_targets(spec: str) -> list[str]:
 
 def print_report(report) -> None:
     sizes = {(f"{sub}/{a.name}" if sub else a.name): a.size_bytes(report.out_dir / sub) for sub, a in report.artifacts}
+    infos = {(f"{sub}/{a.name}" if sub else a.name): a.info for sub, a in report.artifacts}
+    # Backends that know what a device needs report flash/RAM/bytes per nonzero; others show "-".
+    device = any("flash_bytes" in info for info in infos.values())
     rows = []
     for r in report.results:
-        rows.append([r.artifact, r.runtime, r.mode, f"{r.max_abs_error:.2e}", f"{r.argmax_agreement:.2%}",
-                     human_bytes(sizes.get(r.artifact, 0)), "ok" if r.passed else "FAILED"])
-    console.print(table(f"verification against {report.reference} on {report.data}",
-                        ["artifact", "runtime", "mode", "max |err|", "argmax agree", "size", ""], rows))
+        info = infos.get(r.artifact, {})
+        row = [r.artifact, r.runtime, r.mode, f"{r.max_abs_error:.2e}", f"{r.argmax_agreement:.2%}",
+               human_bytes(sizes.get(r.artifact, 0))]
+        if device:
+            row += [human_bytes(info["flash_bytes"]) if "flash_bytes" in info else "-",
+                    human_bytes(info["ram_bytes"]) if "ram_bytes" in info else "-",
+                    f"{info['bytes_per_nonzero']:.2f}" if info.get("bytes_per_nonzero") else "-"]
+        rows.append(row + ["ok" if r.passed else "FAILED"])
+    columns = ["artifact", "runtime", "mode", "max |err|", "argmax agree", "size"]
+    columns += ["flash", "RAM", "B/nnz"] if device else []
+    console.print(table(f"verification against {report.reference} on {report.data}", columns + [""], rows))
+    for sub, a in report.artifacts:  # a backend's own per-matrix report (formats, sizes), if it has one
+        for line in a.info.get("summary", []):
+            console.print(f"{sub + '/' if sub else ''}{a.name}: {line}", highlight=False)
     unverified = [f"{sub}/{a.name}" if sub else a.name for sub, a in report.artifacts if not a.verify]
     if unverified:
         console.print(f"not run on this host (no runtime here): {', '.join(unverified)}")

@@ -39,7 +39,7 @@ class ReferenceExecutor:
             parts = [inp, h]
             if layer.feedback_size:
                 parts.append(state[l + 1][0])  # the next layer's state from t-1
-            pre = np.asarray(np.hstack(parts) @ self._weights_t[l]) + self._biases[l]
+            pre = self._layer_matvec(l, np.hstack(parts)) + self._biases[l]
             H = layer.hidden_size
             if layer.cell == "lstm":
                 i, f, g, o = (pre[:, k * H : (k + 1) * H] for k in range(4))
@@ -54,8 +54,15 @@ class ReferenceExecutor:
                 layer_state = (np.tanh(pre),)
             new_state.append(layer_state)
             inp = layer_state[0]
-        logits = np.asarray(inp @ self._head_t) + self._head_b
+        logits = self._head_matvec(inp) + self._head_b
         return logits, new_state
+
+    # The two products, apart so that an executor of a quantized model can replace them.
+    def _layer_matvec(self, l: int, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z @ self._weights_t[l])
+
+    def _head_matvec(self, h: np.ndarray) -> np.ndarray:
+        return np.asarray(h @ self._head_t)
 
     def run(self, X: np.ndarray, all_steps: bool = False) -> np.ndarray:
         """Whole sequences [N, T, F] -> logits of the last step [N, C] (or every step [N, T, C])."""

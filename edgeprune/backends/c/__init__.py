@@ -1,82 +1,127 @@
-"""The ``c`` target: generated C99 over the portable edgeprune runtime (``edgeprune/runtimes/c``).
+"""The ``c`` target: generated C99 over the portable edgeprune runtime (``runtimes/c``).
 
-``emit`` writes the model (``<prefix>.c/.h``: const weight tables in CSR or dense tiles, a state
-struct, reset/step/run), a copy of the runtime, a host harness and a Makefile (plus the board's
-start-up code for ``cortex-m4``). ``build`` compiles them with ``-std=c99 -Wall -Wextra -Werror``
-and more for the chosen architecture and records object sizes; ``runner`` drives the built
-harness natively, under qemu-aarch64, or on QEMU's MPS2 AN386 board, so verification executes
-the very code a device would run. See docs/c-backend.md.
+``emit`` writes the model (``<prefix>.c/.h``: const weight tables, one tile format each, a state
+struct, reset/step/run), a copy of the runtime, the host harness, an example ``main.c``, a
+``Makefile`` and a ``CMakeLists.txt`` (plus the board's start-up code for ``cortex-m4``).
+``build`` compiles them with ``-std=c99 -Wall -Wextra -Werror`` and more for the chosen
+architecture and records flash and RAM; on the host it also links ``build/lib<prefix>.so``,
+which ``runner`` calls in-process (``edgeprune.runtime.CompiledModel``); other architectures
+run the built harness under qemu-aarch64 or on QEMU's MPS2 AN386 board. Either way the gate
+verifies the very code a device would run. See docs/c-backend.md.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shlex
+import shutil
 from pathlib import Path
 
 from ... import ir
 from ...errors import BackendError
 from ...fileio import write_text_atomic
 from ...options import Option
-from ...runtimes import path as runtime_path
+from ...runtime import CompiledModel, source_dir
 from ..base import Artifact, Backend, Runner
-from . import codegen
-from .runner import HarnessRunner
-from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, toolchain
+from . import codegen, costs
+from .runner import BridgeRunner, HarnessRunner
+from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
 
 BUILD_DIR = "build"
-DEFAULT_CFLAGS = codegen.DEFAULT_CFLAGS
 PROGRAM = "edgeprune_run"
+# --dtype int8: the logits move by the weight and activation rounding, so the gate holds int8
+# builds to their predictions (>= 99% agreement with the float model); the error bound only
+# catches garbage (benchmarks/results/c_int8.md has the measured errors: 0.01-0.1 typical).
+INT8_TOLERANCE = {"max_abs": 0.5, "min_agreement": 0.99}
 
 
 def _board_files(tc) -> dict[str, str]:
     """Start-up code and linker script of the emulated board, if the architecture has one."""
     if not tc.board:
         return {}
-    folder = runtime_path("c", "boards", tc.board)
+    folder = source_dir("c") / "boards" / tc.board
     return {f"board/{p.name}": p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# The runtime is the same file for every model: within a process (a test session, a benchmark
+# sweep) its object is compiled once per compiler and flags.
+_RUNTIME_OBJECTS: dict[str, bytes] = {}
+
+
+def _compile(command: list[str], source: str, obj: Path, cwd: Path, what: str) -> None:
+    key = None
+    if source in codegen.RUNTIME_FILES:
+        text = b"".join((cwd / name).read_bytes() for name in codegen.RUNTIME_FILES)
+        compiler = shutil.which(command[0]) or command[0]
+        stamp = f"{compiler}:{os.stat(compiler).st_mtime_ns if os.path.exists(compiler) else 0}"
+        key = hashlib.sha256(text + "\0".join([stamp, *command]).encode()).hexdigest()
+        if key in _RUNTIME_OBJECTS:
+            obj.write_bytes(_RUNTIME_OBJECTS[key])
+            return
+    run_tool([*command, "-o", str(obj)], cwd, what)
+    if key:
+        _RUNTIME_OBJECTS[key] = obj.read_bytes()
+
+
+def _sanitized(cflags: list[str]) -> bool:
+    return any(f.startswith("-fsanitize") for f in cflags)
 
 
 class CBackend(Backend):
     name = "c"
     help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
-        Option("c_format", "smallest", "weight storage per matrix: csr or dense, whichever is smaller (smallest) or "
-               "estimated faster on the --c-arch (fastest), or force one", choices=codegen.FORMATS),
+        Option("dtype", "f32", "weights: f32, or int8 (per-row scales, int32 sums, activations quantized per "
+               "step)", choices=codegen.DTYPES),
+        Option("kernel", "auto", "format per weight tile: auto = fastest by the measured cost model (dense where "
+               "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
+               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=codegen.KERNELS),
+        Option("arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
+               "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
+        Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
         Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
                choices=codegen.ACTIVATIONS),
-        Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
-        Option("c_arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
-               "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
         Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
-        Option("c_cflags", DEFAULT_CFLAGS, "optimisation flags of the build (fused multiply-adds are allowed by "
-               "default: -std=c99 alone forbids them)"),
+        Option("c_cflags", "", "optimisation flags (default per arch: host '-O2 -ffp-contract=fast "
+               "-march=native', otherwise '-O2 -ffp-contract=fast')"),
     )
 
     def unavailable(self) -> str | None:
         return toolchain("host").missing()
 
+    @staticmethod
+    def _setup(options: dict):
+        tc = toolchain(options["arch"], options["c_cc"] or None)
+        text = options["c_cflags"] or tc.default_cflags
+        try:
+            cflags = shlex.split(text)
+        except ValueError as e:
+            raise BackendError(f"--c-cflags: {e}") from None
+        return tc, text, cflags
+
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
-        tc = toolchain(options["c_arch"], options["c_cc"] or None)
-        plan = codegen.plan(model, options["c_prefix"], options["c_format"], options["c_activations"], tc.arch)
+        tc, text, cflags = self._setup(options)
+        profile = costs.profile_for(tc.arch, tc.cc, [*tc.target_flags, *cflags])
+        plan = codegen.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
+                            options["dtype"], profile, costs.cache_bytes(tc.arch))
         files = {**codegen.generate(plan), **_board_files(tc)}
-        for name, text in files.items():
-            write_text_atomic(out_dir / name, text)
+        for name, content in files.items():
+            write_text_atomic(out_dir / name, content)
         info = plan.describe()
-        info.update({"arch": tc.arch, "cflags": options["c_cflags"], "input_size": model.input_size,
-                     "num_classes": model.num_classes})
-        return [Artifact(f"{plan.prefix}.c", self.name, tc.label(options["c_cflags"]), ("sequence", "step"),
-                         sorted(files), info)]
+        info.update({"arch": tc.arch, "cflags": text, "input_size": model.input_size,
+                     "num_classes": model.num_classes, "summary": plan.summary()})
+        runtime = tc.label(text) + (", in-process (ctypes)" if tc.arch == "host" and not _sanitized(cflags) else "")
+        tolerance = INT8_TOLERANCE if options["dtype"] == "int8" else None
+        return [Artifact(f"{plan.prefix}.c", self.name, runtime, ("sequence", "step"), sorted(files), info,
+                         tolerance=tolerance)]
 
     def build(self, artifact: Artifact, out_dir: Path, options: dict) -> None:
-        tc = toolchain(options["c_arch"], options["c_cc"] or None)
+        tc, _, cflags = self._setup(options)
         missing = tc.missing()
         if missing:
             raise BackendError(f"target c ({tc.arch}): {missing}")
         prefix = options["c_prefix"]
-        try:
-            cflags = shlex.split(options["c_cflags"])
-        except ValueError as e:
-            raise BackendError(f"--c-cflags: {e}") from None
         build = out_dir / BUILD_DIR
         build.mkdir(exist_ok=True)
         sources = [f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS]
@@ -86,30 +131,52 @@ class CBackend(Backend):
             sources.append("board/startup.c")
             link += ["-T", "board/link.ld"]
             defines = ["-DEP_BOARD_CLOCK"]
+        shared = tc.arch == "host" and not _sanitized(cflags)
+        pic = ["-fPIC"] if shared else []
+        # One section per function and table, so that a linker with --gc-sections keeps only the
+        # kernels the model calls; the flash figure below counts the same.
+        sections = ["-ffunction-sections", "-fdata-sections"]
         objects = []
         for source in sources:
             obj = build / (Path(source).stem + ".o")
-            run_tool([*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *defines, "-c", source, "-o", str(obj)], out_dir,
-                     f"compiling {source} with {tc.cc[0]}")
+            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, *defines, "-c", source]
+            _compile(command, source, obj, out_dir, f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
         run_tool([*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
                  out_dir, f"linking {PROGRAM} with {tc.cc[0]}")
-        model_sizes = section_sizes(tc.size, objects[0])
-        runtime_sizes = section_sizes(tc.size, objects[1])
-        artifact.info["object_bytes"] = {"model": model_sizes, "runtime": runtime_sizes}
-        # Flash: code + constants (+ initial values of data); RAM: the caller's state struct (no globals).
-        artifact.info["flash_bytes"] = sum(model_sizes[k] + runtime_sizes[k] for k in ("text", "rodata", "data"))
-        artifact.info["ram_bytes"] = artifact.info["state_bytes"] + sum(
-            model_sizes[k] + runtime_sizes[k] for k in ("data", "bss"))
+        if shared:
+            run_tool([*tc.cc, *cflags, "-shared", *map(str, objects[:2]), "-lm", "-o", str(build / f"lib{prefix}.so")],
+                     out_dir, f"linking lib{prefix}.so with {tc.cc[0]}")
+        self._sizes(artifact, tc, objects[0], objects[1])
+
+    @staticmethod
+    def _sizes(artifact: Artifact, tc, model_obj: Path, runtime_obj: Path) -> None:
+        """Flash: the model's code and tables + the runtime functions it calls; RAM: the state."""
+        model = section_sizes(tc.size, model_obj)
+        runtime = symbol_sizes(tc.nm, runtime_obj)
+        called = set(symbol_sizes(tc.nm, model_obj, undefined=True))
+        used = {name: n for name, n in runtime.items() if name in called or not name.startswith("ep_")}
+        runtime_bytes = sum(used.values())
+        info = artifact.info
+        info["object_bytes"] = {"model": model, "runtime_used": runtime_bytes,
+                                "runtime_functions": sorted(k for k in used if k.startswith("ep_"))}
+        info["flash_bytes"] = model["text"] + model["rodata"] + model["data"] + runtime_bytes
+        info["ram_bytes"] = info["state_bytes"] + model["data"] + model["bss"]
+        nnz = sum(m["nnz"] for m in info["matrices"].values())
+        info["flash_bytes_per_nonzero"] = round(info["flash_bytes"] / nnz, 3) if nnz else None
 
     def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:
-        tc = toolchain(options["c_arch"], options["c_cc"] or None)
+        tc, _, cflags = self._setup(options)
+        prefix = options["c_prefix"]
+        library = out_dir / BUILD_DIR / f"lib{prefix}.so"
+        info = artifact.info
+        if tc.arch == "host" and library.exists():
+            return BridgeRunner(CompiledModel(library, prefix, info["input_size"], info["num_classes"]))
         program = (out_dir / BUILD_DIR / PROGRAM).resolve()
         if not program.exists():
             raise BackendError(f"{program}: not built")
         command = [*tc.emulator, "-kernel", str(program)] if tc.board else [*tc.emulator, str(program)]
-        return HarnessRunner(command, artifact.info["input_size"], artifact.info["num_classes"],
-                             f"{PROGRAM} ({tc.arch})", io=tc.io)
+        return HarnessRunner(command, info["input_size"], info["num_classes"], f"{PROGRAM} ({tc.arch})", io=tc.io)
 
 
 BACKEND = CBackend()

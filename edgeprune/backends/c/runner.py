@@ -1,6 +1,7 @@
-"""Drive the built harness (``edgeprune_run``) over its binary protocol.
+"""Runners of a built C artifact: in-process through ctypes, or the built harness over its protocol.
 
-Two transports: a long-lived process on stdin/stdout (native, qemu-user), or, for an emulated
+``BridgeRunner`` (host builds) calls ``build/lib<prefix>.so`` via ``edgeprune.runtime.CompiledModel``.
+``HarnessRunner`` drives ``edgeprune_run`` (cross builds, sanitizer builds). Two transports: a long-lived process on stdin/stdout (native, qemu-user), or, for an emulated
 board whose I/O is semihosted files, one emulator run per request that replays the stream's
 commands so far (so step-by-step verification still exercises ``<prefix>_step`` on the board).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import BackendError
+from ...runtime import CompiledModel
 from ..base import Runner
 
 RUN_TIMEOUT = 300
@@ -176,3 +178,28 @@ class HarnessRunner(Runner):
     def close(self) -> None:
         self.transport.close()
         self._streams = 0
+
+
+class BridgeRunner(Runner):
+    """The host build, in this process: one ctypes call per stream and step."""
+
+    def __init__(self, model: CompiledModel):
+        self.model = model
+
+    def run(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 3:
+            raise BackendError(f"expected inputs [N, T, {self.model.input_size}], got {list(X.shape)}")
+        return self.model.run(X)
+
+    def reset(self, batch: int = 1) -> None:
+        self.model.reset(batch)
+
+    def step(self, x_t: np.ndarray) -> np.ndarray:
+        x_t = np.asarray(x_t)
+        if x_t.ndim != 2:
+            raise BackendError(f"expected a step [N, {self.model.input_size}], got {list(x_t.shape)}")
+        return self.model.step(x_t)
+
+    def close(self) -> None:
+        self.model.close()

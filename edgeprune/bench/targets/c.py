@@ -108,7 +108,8 @@ def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: st
 
 
 def memory_info(info: dict, directory=None, artifact=None) -> dict:
-    """The C target reports ``weight_bytes = {"weights": values + indices, "biases", "total"}``."""
+    """The C target reports ``weight_bytes = {"weights": values + indices (+ int8 scales), "biases", "total"}``,
+    a format and tiles per matrix, and the code of its object file after ``build``."""
     out = {}
     w = info.get("weight_bytes")
     if isinstance(w, dict):
@@ -116,7 +117,18 @@ def memory_info(info: dict, directory=None, artifact=None) -> dict:
             out["storage_bytes"] = w["weights"]
         if isinstance(w.get("biases"), int):
             out["bias_bytes"] = w["biases"]
-    out["dtype"] = info.get("dtype", "float32")
+    matrices = info.get("matrices")
+    if isinstance(matrices, dict) and matrices:
+        out["kernels"] = {k: m.get("format") for k, m in matrices.items() if isinstance(m, dict)}
+        tiles = [t for m in matrices.values() if isinstance(m, dict) for t in m.get("tiles", [])]
+        if tiles and all(isinstance(t.get("stored"), int) for t in tiles):
+            out["stored_values"] = sum(t["stored"] for t in tiles)
+    objects = info.get("object_bytes")
+    if isinstance(objects, dict) and isinstance(objects.get("model"), dict):
+        text = objects["model"].get("text")
+        if isinstance(text, int) and isinstance(objects.get("runtime_used"), int):
+            out["code_bytes"] = text + objects["runtime_used"]
+    out["dtype"] = {"f32": "float32"}.get(info.get("dtype"), info.get("dtype", "float32"))
     return out
 
 

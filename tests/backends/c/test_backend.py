@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgeprune import compiler, frontend, ir, prune
-from edgeprune.backends.c import BUILD_DIR, PROGRAM
+from edgeprune.backends.c import BUILD_DIR, INT8_TOLERANCE, PROGRAM
 from edgeprune.backends.c.toolchain import WARNINGS
-from edgeprune.errors import BackendError
+from edgeprune.errors import BackendError, EdgepruneError
 from edgeprune.verify import run_streaming
 
 from ...conftest import CONFIG_CASES, make_model
@@ -41,18 +41,34 @@ def test_every_cell_and_layout_matches_torch(tmp_path, inputs, cell, hidden, fee
     _check(artifact, tmp_path, options, inputs, torch_logits(model, inputs), 1e-5)
 
 
+KERNEL_FORMATS = {"dense": {"dense"}, "csr": {"csr"}, "ell": {"ell", "sell"}, "bsr": {"bsr8x1", "bsr4x1", "bsr1x4"}}
+
+
 @pytest.mark.parametrize("case", ["gru-12x9-fb", "lstm-12x9-fb"])
-def test_forced_formats_give_the_same_logits(tmp_path, inputs, case):
+def test_every_forced_kernel_gives_the_same_logits(tmp_path, inputs, case):
     cell, hidden, feedback = {"gru-12x9-fb": ("gru", (12, 9), True), "lstm-12x9-fb": ("lstm", (12, 9), True)}[case]
     model = _pruned(cell, hidden, feedback, sparsity=0.6)
     expected = torch_logits(model, inputs)
     outputs = {}
-    for fmt in ("csr", "dense"):
-        artifact, options = build(frontend.lower(model), tmp_path / fmt, c_format=fmt)
-        assert {m["format"] for m in artifact.info["matrices"].values()} == {fmt}
-        assert f"ep_{fmt}" in (tmp_path / fmt / "model.c").read_text()
-        outputs[fmt] = _check(artifact, tmp_path / fmt, options, inputs, expected, 1e-5)
-    assert np.max(np.abs(outputs["csr"] - outputs["dense"])) <= 1e-6
+    for kernel, allowed in KERNEL_FORMATS.items():
+        artifact, options = build(frontend.lower(model), tmp_path / kernel, kernel=kernel)
+        used = {t["format"] for m in artifact.info["matrices"].values() for t in m["tiles"]}
+        assert used and used <= allowed
+        outputs[kernel] = _check(artifact, tmp_path / kernel, options, inputs, expected, 1e-5)
+    assert all(np.max(np.abs(o - outputs["dense"])) <= 1e-6 for o in outputs.values())
+
+
+@pytest.mark.parametrize("method,kernel,formats_used", [("random-regular", "ell", {"ell"}),
+                                                         ("magnitude", "ell", {"sell"})])
+def test_regular_masks_get_ell_without_padding_and_irregular_ones_sliced_ell(tmp_path, inputs, method, kernel,
+                                                                            formats_used):
+    model = prune.prune_model(make_model("lstm", (16,), False, seed=3), method, 0.75).model
+    artifact, options = build(frontend.lower(model), tmp_path, kernel=kernel)
+    gates = artifact.info["matrices"]["layers.0.weight"]
+    assert {t["format"] for t in gates["tiles"]} == formats_used
+    if method == "random-regular":
+        assert all(t["stored"] == t["nnz"] for t in gates["tiles"])  # 16 rows: two full slices, no padding
+    _check(artifact, tmp_path, options, inputs, torch_logits(model, inputs), 1e-5)
 
 
 def test_libm_activations(tmp_path, inputs):
@@ -86,9 +102,13 @@ def test_reported_state_matches_sizeof_and_flash_holds_the_weights(tmp_path):
     info = artifact.info
     out = subprocess.run([str(tmp_path / BUILD_DIR / PROGRAM), "--bench", "50"], capture_output=True, text=True,
                          check=True).stdout
-    assert json.loads(out)["state_bytes"] == info["state_bytes"] == 4 * (5 + 12 + 9 + (12 + 9) + 4 * 12)
+    # arena [x | h0 | h1] + 3 padding floats, LSTM cells, pre-activations of the widest layer
+    assert json.loads(out)["state_bytes"] == info["state_bytes"] == 4 * (5 + 12 + 9 + 3 + (12 + 9) + 4 * 12)
     assert info["object_bytes"]["model"]["rodata"] >= info["weight_bytes"]["total"]
     assert info["flash_bytes"] > info["weight_bytes"]["total"] and info["ram_bytes"] == info["state_bytes"]
+    assert info["object_bytes"]["runtime_functions"]  # the kernels the model calls, counted in flash
+    nnz = sum(m["nnz"] for m in info["matrices"].values())
+    assert info["bytes_per_nonzero"] == round(info["weight_bytes"]["weights"] / nnz, 3)
 
 
 def test_sources_are_byte_identical_across_runs(tmp_path):
@@ -110,20 +130,22 @@ def _sanitizers_work(tmp_path) -> bool:
 
 def test_mixed_cells_with_feedback_match_the_reference(tmp_path, inputs):
     model = random_ir()  # LSTM -> GRU -> RNN, each layer reading the next one's state
-    for fmt in ("csr", "dense"):
-        artifact, options = build(model, tmp_path / fmt, c_format=fmt)
-        _check(artifact, tmp_path / fmt, options, inputs, ir.ReferenceExecutor(model).run(inputs), 1e-5)
+    for kernel in KERNEL_FORMATS:
+        artifact, options = build(model, tmp_path / kernel, kernel=kernel)
+        _check(artifact, tmp_path / kernel, options, inputs, ir.ReferenceExecutor(model).run(inputs), 1e-5)
 
 
 def test_clean_under_address_and_undefined_behaviour_sanitizers(tmp_path, inputs):
     if not _sanitizers_work(tmp_path):
         pytest.skip("this compiler cannot build ASan/UBSan programs")
-    model = random_ir(density=0.3)  # every cell, feedback, empty rows, csr and dense matrices
-    model.head.weight = ir.CSR.from_dense(model.head.weight.to_dense())
-    flags = "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-    artifact, options = build(model, tmp_path, c_cflags=flags)
-    assert {m["format"] for m in artifact.info["matrices"].values()} == {"csr", "dense"}
-    _check(artifact, tmp_path, options, inputs, ir.ReferenceExecutor(model).run(inputs), 1e-5)
+    model = random_ir(density=0.3)  # every cell, feedback, empty rows
+    flags = "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -march=native"
+    reference = ir.ReferenceExecutor(model).run(inputs)
+    for kernel, dtype in (("csr", "f32"), ("ell", "f32"), ("bsr", "int8"), ("dense", "int8"), ("bsr", "f32")):
+        d = tmp_path / f"{kernel}-{dtype}"
+        artifact, options = build(model, d, c_cflags=flags, kernel=kernel, dtype=dtype)
+        assert not (d / BUILD_DIR / "libmodel.so").exists()  # sanitized builds run in the harness
+        _check(artifact, d, options, inputs, reference, 1e-5 if dtype == "f32" else INT8_TOLERANCE["max_abs"])
 
 
 def test_two_models_and_one_runtime_link_into_one_program(tmp_path):
@@ -185,8 +207,19 @@ int main()
     assert np.max(np.abs(np.frombuffer(out, np.float32) - torch_logits(model, inputs[:1])[0])) <= 1e-5
 
 
+def _example_reference(model) -> np.ndarray:
+    """The example main.c streams 8 steps of x[t][i] = ((7t + 3i) % 11) / 10 and prints the last logits."""
+    t, i = np.meshgrid(np.arange(8), np.arange(5), indexing="ij")
+    x = (((t * 7 + i * 3) % 11) / 10).astype(np.float32)[None]
+    return torch_logits(model, x)[0]
+
+
+def _example_logits(stdout: str) -> np.ndarray:
+    return np.array([float(line.split()[2]) for line in stdout.splitlines() if line.startswith("logit ")])
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
-def test_the_generated_makefile_builds_library_and_harness(tmp_path, inputs):
+def test_the_generated_makefile_builds_library_example_and_harness(tmp_path, inputs):
     model = _pruned("gru", (12,), False)
     artifact = BACKEND.emit(frontend.lower(model), tmp_path, c_options(c_prefix="net"))[0]
     subprocess.run(["make", "-s"], cwd=tmp_path, check=True, capture_output=True)
@@ -195,11 +228,26 @@ def test_the_generated_makefile_builds_library_and_harness(tmp_path, inputs):
 
     with HarnessRunner([str(tmp_path / "edgeprune_run")], 5, artifact.info["num_classes"]) as runner:
         assert np.max(np.abs(runner.run(inputs) - torch_logits(model, inputs))) <= 1e-5
+    out = subprocess.run(["./example"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    assert np.max(np.abs(_example_logits(out) - _example_reference(model))) <= 1e-5
+    assert f"class {int(np.argmax(_example_reference(model)))}" in out
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="no cmake (apt install cmake)")
+def test_the_generated_cmake_project_builds_and_its_example_runs(tmp_path):
+    model = _pruned("lstm", (12, 9), True)
+    BACKEND.emit(frontend.lower(model), tmp_path / "src", c_options(dtype="int8", kernel="bsr"))
+    for step in (["cmake", "-S", "src", "-B", "out", "-DCMAKE_C_FLAGS=-Werror"], ["cmake", "--build", "out"]):
+        done = subprocess.run(step, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    out = subprocess.run([str(tmp_path / "out" / "model_example")], check=True, capture_output=True, text=True).stdout
+    assert np.max(np.abs(_example_logits(out) - _example_reference(model))) <= INT8_TOLERANCE["max_abs"]
+    assert (tmp_path / "out" / "edgeprune_run").exists()
 
 
 def _compile_for(arch, model, tmp_path, inputs):
     source = compiler.Source("mem", frontend.lower(model), lambda X: torch_logits(model, X), "torch")
-    return compiler.compile_source(source, ["c"], tmp_path / arch, options={"c_arch": arch}, X_verify=inputs)
+    return compiler.compile_source(source, ["c"], tmp_path / arch, options={"arch": arch}, X_verify=inputs)
 
 
 @pytest.mark.skipif(any(shutil.which(t) is None for t in ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
@@ -213,14 +261,26 @@ def test_aarch64_build_verified_under_qemu_user(tmp_path, inputs):
 
 @pytest.mark.skipif(any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
                     reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm")
-def test_cortex_m4_build_verified_on_the_emulated_board(tmp_path, inputs):
-    report = _compile_for("cortex-m4", _pruned("lstm", (12, 9), True), tmp_path, inputs[:8])
+@pytest.mark.parametrize("dtype", ["f32", "int8"])
+def test_cortex_m4_build_verified_on_the_emulated_board(tmp_path, inputs, dtype):
+    model = _pruned("lstm", (12, 9), True)
+    source = compiler.Source("mem", frontend.lower(model), lambda X: torch_logits(model, X), "torch")
+    report = compiler.compile_source(source, ["c"], tmp_path / "m4", options={"arch": "cortex-m4", "dtype": dtype},
+                                     X_verify=inputs[:8])
     assert [r.mode for r in report.results] == ["sequence", "step"] and report.passed
-    assert all(r.max_abs_error <= 1e-5 for r in report.results)
-    doc = json.loads((tmp_path / "cortex-m4" / "compile.json").read_text())
+    limit = 1e-5 if dtype == "f32" else INT8_TOLERANCE["max_abs"]
+    assert all(r.max_abs_error <= limit for r in report.results)
+    doc = json.loads((tmp_path / "m4" / "compile.json").read_text())
     info = doc["artifacts"][0]["info"]
     assert info["arch"] == "cortex-m4" and "board/startup.c" in doc["artifacts"][0]["files"]
-    assert 0 < info["flash_bytes"] < 16_000  # model + runtime for Thumb-2
+    assert 0 < info["flash_bytes"] < 16_000  # model + the runtime functions it calls, Thumb-2
+    if dtype == "int8":  # the board ran the int8 kernels: same outputs as the numpy simulation of them
+        from edgeprune.passes import QuantizedExecutor, quantize
+
+        simulated = QuantizedExecutor(quantize(frontend.lower(model))).run(inputs[:8])
+        artifact = report.artifacts[0][1]
+        with BACKEND.runner(artifact, tmp_path / "m4", c_options(arch="cortex-m4", dtype=dtype)) as runner:
+            assert np.max(np.abs(runner.run(inputs[:8]) - simulated)) <= 1e-4
 
 
 def test_compiler_errors_are_one_line(tmp_path):
@@ -231,6 +291,8 @@ def test_compiler_errors_are_one_line(tmp_path):
         build(model, tmp_path / "b", c_cc="no-such-cc")
     with pytest.raises(BackendError, match="--c-cflags"):
         build(model, tmp_path / "c", c_cflags="-O2 '")
+    with pytest.raises(EdgepruneError, match="--arch for target c: 'riscv' is not one of host, aarch64, cortex-m4"):
+        build(model, tmp_path / "d", arch="riscv")
 
 
 def test_cli_compiles_and_verifies_the_c_target(run_cli, tmp_path, digits_checkpoint):
@@ -241,8 +303,28 @@ def test_cli_compiles_and_verifies_the_c_target(run_cli, tmp_path, digits_checkp
     doc = json.loads((out / "compile.json").read_text())
     assert [v["mode"] for v in doc["verification"]] == ["sequence", "step"]
     assert all(v["passed"] and v["max_abs_error"] <= 1e-5 for v in doc["verification"])
-    assert doc["artifacts"][0]["name"] == "digits.c" and doc["artifacts"][0]["info"]["flash_bytes"] > 0
-    assert (out / BUILD_DIR / PROGRAM).exists()
+    info = doc["artifacts"][0]["info"]
+    assert doc["artifacts"][0]["name"] == "digits.c" and info["flash_bytes"] > 0 and info["ram_bytes"] > 0
+    assert "in-process (ctypes)" in doc["verification"][0]["runtime"]
+    assert (out / BUILD_DIR / PROGRAM).exists() and (out / BUILD_DIR / "libdigits.so").exists()
+    for name in ("Makefile", "CMakeLists.txt", "main.c", "digits.h", "edgeprune_rt.c"):
+        assert (out / name).exists()
+    # the table shows flash, RAM and bytes per nonzero; the format of every matrix is printed
+    assert "flash" in r.out and "B/nnz" in r.out
+    for label, matrix in info["matrices"].items():
+        assert f"{label} {matrix['shape'][0]}x{matrix['shape'][1]}" in r.out and matrix["format"] in r.out
+
+
+def test_int8_keeps_the_predictions_of_a_trained_model(run_cli, tmp_path, digits_checkpoint):
+    out = tmp_path / "int8"
+    r = run_cli("compile", digits_checkpoint, "--target", "c", "-o", out, "--verify-samples", "360",
+                "--dtype", "int8")
+    assert r.code == 0, r.err
+    doc = json.loads((out / "compile.json").read_text())
+    for v in doc["verification"]:
+        assert v["tolerance"] == INT8_TOLERANCE and v["passed"] and v["argmax_agreement"] >= 0.99
+    info = doc["artifacts"][0]["info"]
+    assert info["dtype"] == "int8" and "ep_quantize" in info["object_bytes"]["runtime_functions"]
 
 
 def test_cli_refuses_a_bad_prefix_and_writes_nothing(run_cli, tmp_path, digits_checkpoint):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from edgeprune import frontend, ir, prune
-from edgeprune.backends.c import codegen
-from edgeprune.errors import BackendError
+from edgeprune.backends.c import codegen, costs
+from edgeprune.errors import BackendError, IRError
 
 from ...conftest import make_model
 
@@ -17,51 +17,44 @@ def _lowered(cell="lstm", hidden=(12,), feedback=False, sparsity=0.0, input_size
     return frontend.lower(model)
 
 
-def test_smallest_takes_the_format_with_fewer_bytes_and_counts_them_exactly():
-    dense = codegen.plan(_lowered())
-    sparse = codegen.plan(_lowered(sparsity=0.9))
-    assert dense.layers[0].matrix.format == "dense" and sparse.layers[0].matrix.format == "csr"
-    m = sparse.layers[0].matrix
-    rows, cols = m.shape
-    assert m.index_bits == 8  # 5 + 12 columns
-    assert m.bytes_by_format["csr"] == m.nnz * (4 + 1) + rows * 1
-    assert m.bytes_by_format["dense"] == 4 * sum(t.rows * t.cols for t in m.tiles) < 4 * rows * cols
-    full = dense.layers[0].matrix
-    assert full.bytes_by_format["dense"] == 4 * full.shape[0] * full.shape[1]  # unpruned: one tile per block, whole
-    assert sparse.head.format == "dense"  # the head is not pruned by default
-    assert sparse.weight_bytes()["weights"] == m.weight_bytes + sparse.head.weight_bytes
+def _block_masked(H=64, input_size=32, shape=(8, 1), sparsity=0.9, seed=0):
+    """An LSTM IR whose gate matrix keeps whole blocks (aligned to the gate blocks and segments)."""
+    graph = _lowered("lstm", (H,), input_size=input_size)
+    w = graph.layers[0].weight.to_dense()
+    br, bc = shape
+    grid = np.random.default_rng(seed).random((w.shape[0] // br, w.shape[1] // bc)) >= sparsity
+    keep = np.kron(grid, np.ones(shape, bool))
+    graph.layers[0].weight = ir.CSR.from_dense(w, keep)
+    return graph
 
 
-@pytest.mark.parametrize("sparsity,host,m4", [(0.5, "dense", "dense"), (0.7, "dense", "csr"), (0.9, "csr", "csr")])
-def test_fastest_follows_the_cost_model_of_the_target(sparsity, host, m4):
-    graph = _lowered("lstm", (128,), input_size=28, sparsity=sparsity)
-    assert codegen.plan(graph, fmt="smallest").layers[0].matrix.format == "csr"  # smaller from 50% on (u8 indices)
-    assert codegen.plan(graph, fmt="fastest", arch="host").layers[0].matrix.format == host
-    m = codegen.plan(graph, fmt="fastest", arch="cortex-m4").layers[0].matrix
-    assert m.format == m4 and m.cost_by_format[m4] == min(m.cost_by_format.values())
+def _formats(plan, label="layers.0.weight"):
+    m = next(m for m in plan.matrices() if m.label == label)
+    return {t.format for t in m.tiles}
 
 
-@pytest.mark.parametrize("cols,bits", [(1, 8), (255, 8), (256, 16), (65535, 16), (65536, 32)])
-def test_index_width_is_the_smallest_that_fits_columns_and_row_counts(cols, bits):
-    assert codegen.index_bits(cols) == bits
+def test_tiles_cover_every_stored_weight_once_and_are_cut_by_gate_block_and_segment():
+    graph = _lowered("gru", (12, 9), True, sparsity=0.5)
+    for kernel in ("dense", "csr", "ell", "bsr"):
+        plan = codegen.plan(graph, kernel=kernel)
+        for lp in plan.layers:
+            m, H = lp.matrix, lp.layer.hidden_size
+            bounds = [0, lp.layer.input_size, lp.layer.input_size + H, lp.layer.cols]
+            assert sum(t.nnz for t in m.tiles) == m.nnz == lp.layer.weight.nnz
+            for t in m.tiles:
+                assert t.row // H == (t.row + t.rows - 1) // H  # inside one gate block
+                segment = next(k for k in range(3) if bounds[k] <= t.col < bounds[k + 1])
+                assert t.segment == [k for k in range(3) if bounds[k] < bounds[k + 1]].index(segment)
 
 
-def test_wide_inputs_get_16_bit_indices():
-    plan = codegen.plan(_lowered(input_size=300, sparsity=0.9))
-    assert plan.layers[0].matrix.index_bits == 16
-    assert "static const uint16_t l0_cols" in codegen.generate(plan)["model.c"]
-
-
-def test_dense_tiles_leave_out_blocks_a_gru_never_reads():
-    plan = codegen.plan(_lowered("gru", (12, 9), True), fmt="dense")
+def test_a_grus_candidate_blocks_never_store_the_columns_they_cannot_read():
+    plan = codegen.plan(_lowered("gru", (12, 9), True), kernel="dense")
     layer = plan.layers[0]
     H, I = 12, 5
-    tiles = layer.matrix.tiles
-    n_x = [t for t in tiles if t.row == 2 * H]
-    n_h = [t for t in tiles if t.row == 3 * H]
-    assert [(t.col, t.cols) for t in n_x] == [(0, I), (I + H, 9)]  # input and feedback, never state
-    assert [(t.col, t.cols) for t in n_h] == [(I, H)]  # state only
-    assert layer.matrix.bytes_by_format["dense"] == 4 * sum(t.rows * t.cols for t in tiles)
+    n_x = [(t.col, t.cols) for t in layer.matrix.tiles if t.row == 2 * H]
+    n_h = [(t.col, t.cols) for t in layer.matrix.tiles if t.row == 3 * H]
+    assert n_x == [(0, I), (I + H, 9)] and n_h == [(I, H)]  # input and feedback / state only
+    assert layer.matrix.table_bytes == 4 * sum(t.rows * t.cols for t in layer.matrix.tiles)
 
 
 def test_tiles_are_trimmed_to_the_rows_and_columns_they_use():
@@ -70,15 +63,87 @@ def test_tiles_are_trimmed_to_the_rows_and_columns_they_use():
     w[:, 0] = 0  # input feature 0 unused
     w[:3] = 0  # first three rows empty
     model.layers[0].weight = ir.CSR.from_dense(w)
-    tile = codegen.plan(model, fmt="dense").layers[0].matrix.tiles[0]
-    assert (tile.row, tile.col) == (3, 1)
+    tile = codegen.plan(model, kernel="dense").layers[0].matrix.tiles[0]
+    assert (tile.row, tile.col, tile.rows, tile.cols) == (3, 1, 9, 4)
 
 
-def test_panel_layout_is_column_major_inside_8_row_panels():
-    block = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)
-    out = codegen.panel_layout(block)
-    assert out[:8].tolist() == block[:8, 0].tolist() and out[8:16].tolist() == block[:8, 1].tolist()
-    assert out[24:].tolist() == block[8:].ravel().tolist()
+def test_wide_segments_are_cut_into_256_column_chunks_with_byte_indices():
+    plan = codegen.plan(_lowered(input_size=300, sparsity=0.9), kernel="csr")
+    tiles = [t for t in plan.layers[0].matrix.tiles if t.segment == 0]
+    assert {t.cols for t in tiles} <= set(range(1, 257)) and len({t.col for t in tiles}) >= 2
+    assert all(t.encoded.arrays["cols"].dtype == np.uint8 for t in plan.layers[0].matrix.tiles)
+    source = codegen.generate(plan)["model.c"]
+    assert "static const uint8_t l0_t0_cols" in source and "uint16_t l0_t0_cols" not in source
+
+
+def test_ell_for_row_regular_masks_and_sliced_ell_otherwise():
+    regular = codegen.plan(_lowered(hidden=(16,), sparsity=0.75, method="random-regular"), kernel="ell")
+    assert _formats(regular) == {"ell"}
+    assert all(t.encoded.stored == t.nnz for t in regular.layers[0].matrix.tiles)  # no padding at all
+    irregular = codegen.plan(_lowered(hidden=(16,), sparsity=0.75), kernel="ell")
+    assert _formats(irregular) <= {"sell", "ell"} and "sell" in _formats(irregular)
+
+
+@pytest.mark.parametrize("profile", list(costs.PROFILES))
+@pytest.mark.parametrize("shape,fmt", [((8, 1), "bsr8x1"), ((4, 1), "bsr4x1"), ((1, 4), "bsr1x4")])
+def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, profile):
+    plan = codegen.plan(_block_masked(H=256, shape=shape), kernel="bsr", profile=profile)
+    m = plan.layers[0].matrix
+    H = plan.layers[0].layer.hidden_size
+    recurrent = [t for t in m.tiles if t.col >= plan.model.input_size]
+    assert recurrent and {t.format for t in recurrent} == {fmt}  # the wide state tiles: the exact kernel
+    for t in m.tiles:
+        if t.format == fmt:
+            assert t.encoded.stored == t.nnz
+        else:
+            # zero fill (8x1 blocks over a narrow 4x1 / 1x4 input tile) only where the measured model
+            # says it clearly beats the exact kernel on that very tile (per-row costs dominate there)
+            exact = costs.tile_cost(profile, "f32", fmt, t.nnz, t.rows)
+            assert t.format == "bsr8x1" and t.rows == H and t.cost <= costs.SPARSE_MARGIN * exact
+    # 4 bytes a weight, one byte index per block, a 2-byte block count per block row: nothing else
+    br, bc = shape
+    for t in m.tiles:
+        if t.format == fmt:
+            assert t.encoded.bytes == 4 * t.nnz + t.nnz // (br * bc) + 2 * -(-t.rows // br)
+    if shape == (8, 1):
+        assert _formats(plan) == {"bsr8x1"}
+
+
+def test_smallest_takes_the_fewest_bytes_per_tile():
+    plan = codegen.plan(_lowered(hidden=(16,), sparsity=0.9), kernel="smallest")
+    for fmt in ("dense", "csr", "ell", "bsr"):
+        assert plan.layers[0].matrix.table_bytes <= codegen.plan(
+            _lowered(hidden=(16,), sparsity=0.9), kernel=fmt).layers[0].matrix.table_bytes
+
+
+@pytest.mark.parametrize("profile", list(costs.PROFILES))
+@pytest.mark.parametrize("dtype", ["f32", "int8"])
+def test_auto_is_never_estimated_slower_than_dense(profile, dtype):
+    for sparsity in (0.0, 0.3, 0.6, 0.8, 0.9, 0.98):
+        plan = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), dtype=dtype, profile=profile)
+        dense = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), kernel="dense", dtype=dtype,
+                             profile=profile)
+        for m, d in zip(plan.matrices(), dense.matrices()):
+            assert m.cost <= d.cost + 1e-9
+    assert _formats(codegen.plan(_lowered("lstm", (64,), input_size=28), dtype=dtype, profile=profile)) == {"dense"}
+
+
+def test_auto_takes_sparse_kernels_where_they_pay():
+    plan = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=0.95), profile="x86-avx2")
+    assert "dense" not in _formats(plan)
+    blocks = codegen.plan(_block_masked(shape=(8, 1), sparsity=0.8), profile="x86-avx2")
+    assert _formats(blocks) == {"bsr8x1"}
+
+
+def test_int8_plans_store_bytes_and_row_scales():
+    graph = _lowered(hidden=(16,), sparsity=0.8)
+    f32, int8 = codegen.plan(graph, kernel="csr"), codegen.plan(graph, kernel="csr", dtype="int8")
+    m = int8.layers[0].matrix
+    assert m.weight_bytes == m.table_bytes + 4 * m.shape[0]
+    assert f32.layers[0].matrix.table_bytes - m.table_bytes == 3 * m.nnz  # 4-byte floats -> 1-byte ints
+    assert int8.zq >= graph.layers[0].cols and int8.state_bytes == f32.state_bytes + -(-int8.zq // 4) * 4
+    source = codegen.generate(int8)["model.c"]
+    assert "ep_quantize(s->zq, a, 5)" in source and "ep_csr_i8(" in source and "l0_scales" in source
 
 
 def test_float_literals_round_trip_exactly():
@@ -92,16 +157,44 @@ def test_generation_is_deterministic_and_self_describing():
     plan = codegen.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), prefix="kws")
     a, b = codegen.generate(plan), codegen.generate(plan)
     assert a == b
-    assert sorted(a) == ["Makefile", "edgeprune_rt.c", "edgeprune_rt.h", "edgeprune_run.c", "kws.c", "kws.h"]
+    assert sorted(a) == ["CMakeLists.txt", "Makefile", "edgeprune_rt.c", "edgeprune_rt.h", "edgeprune_run.c",
+                         "kws.c", "kws.h", "main.c"]
     assert "kws_step(kws_state_t *state, const float *x, float *logits)" in a["kws.h"]
-    assert "@PREFIX" not in a["edgeprune_run.c"] and "kws_run(" in a["edgeprune_run.c"]
-    assert "float arena[26]; /* [x 5 | h0 12 | h1 9] */" in a["kws.h"]
+    assert "@PREFIX" not in "".join(a.values()) and "kws_run(" in a["edgeprune_run.c"]
+    assert "float arena[29]; /* [x 5 | h0 12 | h1 9] and 3 zeros */" in a["kws.h"]
+    assert f"#define KWS_STATE_BYTES {plan.state_bytes}" in a["kws.h"]
+    assert "add_library(kws STATIC kws.c edgeprune_rt.c)" in a["CMakeLists.txt"] and "libkws.a:" in a["Makefile"]
+
+
+def test_summary_names_every_matrix_and_its_format():
+    plan = codegen.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), kernel="csr")
+    lines = plan.summary()
+    assert len(lines) == 3 and all(": csr f32," in line for line in lines)
+    assert lines[0].startswith("layers.0.weight 48x26, ") and "B/nnz" in lines[0]
 
 
 @pytest.mark.parametrize("prefix", ["", "9lives", "my-model", "int", "ep_model", "x" * 40])
 def test_bad_prefixes_are_refused(prefix):
     with pytest.raises(BackendError, match="c-prefix"):
         codegen.plan(_lowered(), prefix=prefix)
+
+
+def test_bad_kernel_and_dtype_are_refused():
+    with pytest.raises(BackendError, match="--kernel 'fastest'"):
+        codegen.plan(_lowered(), kernel="fastest")
+    with pytest.raises(BackendError, match="--dtype 'int4'"):
+        codegen.plan(_lowered(), dtype="int4")
+
+
+def test_invalid_ir_is_refused_in_one_line():
+    graph = _lowered(sparsity=0.5)
+    graph.layers[0].weight.data[0] = np.nan
+    with pytest.raises(IRError, match="layer 0 weight: contains non-finite values"):
+        codegen.plan(graph)
+    graph = _lowered(sparsity=0.5)
+    graph.layers[0].weight.indices[-1] = 999
+    with pytest.raises(IRError, match="column index 999 out of range"):
+        codegen.plan(graph)
 
 
 def test_libm_activations_call_the_libm_cells():

@@ -22,7 +22,7 @@ def test_host_compiler_comes_from_the_option_then_cc(monkeypatch):
 
 
 def test_unknown_arch():
-    with pytest.raises(BackendError, match="--c-arch 'riscv' is not one of host, aarch64, cortex-m4"):
+    with pytest.raises(BackendError, match="--arch 'riscv' is not one of host, aarch64, cortex-m4"):
         toolchain("riscv")
 
 
@@ -33,3 +33,19 @@ def test_section_sizes_split_code_constants_data_and_bss(tmp_path):
     subprocess.run(["cc", "-O2", "-c", "o.c"], cwd=tmp_path, check=True)
     sizes = section_sizes("size", tmp_path / "o.o")
     assert sizes["rodata"] >= 400 and sizes["data"] >= 12 and sizes["bss"] >= 200 and sizes["text"] > 0
+
+
+def test_device_builds_never_assume_the_build_hosts_cpu():
+    assert "-march=native" in toolchain("host").default_cflags
+    for arch in ("aarch64", "cortex-m4"):
+        assert "native" not in toolchain(arch).default_cflags
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("nm") is None, reason="needs cc and nm")
+def test_symbol_sizes_list_defined_functions_and_used_names(tmp_path):
+    from edgeprune.backends.c.toolchain import symbol_sizes
+
+    (tmp_path / "o.c").write_text("float g(float);\nfloat f(float x);\nfloat f(float x) { return g(x) * 2.0f; }\n")
+    subprocess.run(["cc", "-O2", "-c", "o.c"], cwd=tmp_path, check=True)
+    assert symbol_sizes("nm", tmp_path / "o.o")["f"] > 0
+    assert set(symbol_sizes("nm", tmp_path / "o.o", undefined=True)) == {"g"}

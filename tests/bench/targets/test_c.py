@@ -54,6 +54,12 @@ def test_c_weight_report_becomes_the_standard_keys():
 
     m = memory_info("c", {"weight_bytes": {"weights": 1000, "biases": 64, "total": 1064}, "state_bytes": 256})
     assert m["storage_bytes"] == 1000 and m["bias_bytes"] == 64 and m["state_bytes"] == 256
+    assert m["dtype"] == "float32"
+    tiles = [{"format": "bsr8x1", "stored": 96}, {"format": "dense", "stored": 40}]
+    m = memory_info("c", {"dtype": "int8", "matrices": {"layers.0.weight": {"format": "bsr8x1+dense", "tiles": tiles}},
+                          "object_bytes": {"model": {"text": 300, "rodata": 900}, "runtime_used": 700}})
+    assert m["kernels"] == {"layers.0.weight": "bsr8x1+dense"} and m["stored_values"] == 136
+    assert m["code_bytes"] == 1000 and m["dtype"] == "int8"
 
 
 @needs_c_backend

@@ -1,0 +1,88 @@
+"""The measured cost model behind ``--kernel auto``: time of one tile's kernel call, per format.
+
+``cost = per_stored * stored weights (padding included) + per_row * rows + per_call``, in
+nanoseconds (hosts) or instructions (Cortex-M4), plus, for dense tiles on a host, the extra time
+of streaming weights that do not stay in the core's cache between steps. The figures come from
+``benchmarks/c/kernels.py`` (results in ``benchmarks/results/c_kernels.md``): every kernel timed
+alone on tiles of the shapes a model produces, at several densities, and fitted by least squares.
+
+Profiles: ``x86-avx2`` (the runtime's AVX2+FMA kernels), ``generic`` (the plain C kernels on a
+64-bit core: aarch64, x86 without AVX2), ``cortex-m4`` (emulated instructions, QEMU -icount; the
+DSP-extension int8 kernels).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+# format -> (per stored weight, per row, per call). f32 and int8 kernels differ.
+PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
+    "cortex-m4": {
+        "f32": {"bsr1x4": (4.5023, 11.776, 51.7), "bsr4x1": (3.5112, 13.751, 50.4), "bsr8x1": (2.7568, 11.368, 52.2),
+                 "csr": (6.2854, 24.679, 33.1), "dense": (2.5003, 2.936, 52.8), "ell": (4.3745, 12.648, 47.8),
+                 "ell16": (5.4997, 11.887, 51.2), "sell": (4.3784, 15.095, 54.3)},
+        "int8": {"bsr1x4": (2.909, 13.545, 56.6), "bsr4x1": (2.5139, 15.941, 49.2), "bsr8x1": (2.4561, 15.009, 56.0),
+                 "csr": (5.6986, 24.423, 40.2), "dense": (2.3128, 15.632, 63.8), "ell": (5.2501, 19.985, 56.9),
+                 "ell16": (5.2497, 20.278, 57.8), "sell": (5.0108, 24.237, 61.4)},
+    },
+    "generic": {
+        "f32": {"bsr1x4": (0.3133, 0.985, 4.2), "bsr4x1": (0.1867, 0.571, 29.1), "bsr8x1": (0.1063, 0.645, 9.1),
+                 "csr": (0.3775, 1.318, 0.0), "dense": (0.1057, 0.0, 0.0), "ell": (0.3023, 0.645, 8.2),
+                 "ell16": (0.3085, 0.762, 6.7), "sell": (0.2973, 0.661, 22.2)},
+        "int8": {"bsr1x4": (0.6463, 0.821, 3.6), "bsr4x1": (0.4858, 1.481, 9.5), "bsr8x1": (0.5376, 1.559, 2.5),
+                 "csr": (0.6028, 2.596, 11.6), "dense": (0.3874, 0.791, 3.6), "ell": (0.524, 0.807, 38.4),
+                 "ell16": (0.528, 0.103, 180.5), "sell": (0.521, 1.139, 6.8)},
+    },
+    "x86-avx2": {
+        "f32": {"bsr1x4": (0.1255, 1.52, 16.8), "bsr4x1": (0.0898, 0.408, 4.0), "bsr8x1": (0.0525, 0.162, 11.1),
+                 "csr": (0.3582, 1.086, 16.7), "dense": (0.0429, 0.03, 25.3), "ell": (0.2763, 0.114, 5.5),
+                 "ell16": (0.2735, 0.094, 8.7), "sell": (0.2704, 0.83, 8.5)},
+        "int8": {"bsr1x4": (0.5856, 0.947, 3.7), "bsr4x1": (0.4358, 0.723, 16.9), "bsr8x1": (0.103, 1.037, 5.0),
+                 "csr": (0.5026, 1.477, 15.7), "dense": (0.0683, 1.248, 11.1), "ell": (0.5237, 0.811, 14.9),
+                 "ell16": (0.5473, 0.618, 122.8), "sell": (0.5258, 1.074, 42.0)},
+    },
+}
+# Hosts: ns per dense weight byte beyond what the cache holds (L3 instead of L2 every step).
+STREAM_NS_PER_BYTE = {"generic": 0.0076, "x86-avx2": 0.0018, "cortex-m4": 0.0}
+UNITS = {"x86-avx2": "ns", "generic": "ns", "cortex-m4": "instructions"}
+# auto takes a sparse format only when the model says it saves at least this fraction of the dense
+# time: the margin that keeps `auto` from being slower than dense where the estimates are close.
+SPARSE_MARGIN = 0.85
+DEFAULT_CACHE_BYTES = 512 * 1024
+
+
+def tile_cost(profile: str, dtype: str, fmt: str, stored: int, rows: int) -> float:
+    per_stored, per_row, per_call = PROFILES[profile][dtype][fmt]
+    return per_stored * stored + per_row * rows + per_call
+
+
+def profile_for(arch: str, cc: list[str] | tuple[str, ...] = (), cflags: list[str] | tuple[str, ...] = ()) -> str:
+    """Which kernels the build will use: ask the compiler whether it targets AVX2+FMA."""
+    if arch == "cortex-m4":
+        return "cortex-m4"
+    if arch == "host" and cc and shutil.which(cc[0]):
+        try:
+            done = subprocess.run([*cc, *cflags, "-dM", "-E", "-x", "c", "-"], input="", capture_output=True,
+                                  text=True, timeout=60)
+            macros = set(re.findall(r"#define (\w+)", done.stdout))
+            if {"__AVX2__", "__FMA__"} <= macros and "EP_NO_SIMD" not in " ".join(cflags):
+                return "x86-avx2"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return "generic"
+
+
+def cache_bytes(arch: str) -> int:
+    """Per-core cache the weights of a step can stay in (the host's L2), for the dense streaming term."""
+    if arch == "host":
+        try:
+            text = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
+            m = re.fullmatch(r"(\d+)([KMG]?)", text)
+            if m:
+                return int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
+        except OSError:
+            pass
+    return DEFAULT_CACHE_BYTES

@@ -1,0 +1,175 @@
+"""``CompiledModel``: generated C built into a shared library and called in-process via ctypes.
+
+    model = CompiledModel.build("out/")          # the directory `compile --target c` wrote
+    model.reset()                                # one stream (reset(n): n independent streams)
+    logits = model.step(x_t)                     # [F] -> [C]   (or [n, F] -> [n, C])
+    logits = model.run(X)                        # [T, F] -> [C] or [N, T, F] -> [N, C]
+
+Each stream's state is a ``<prefix>_state_t`` in a numpy buffer owned here; ``step`` of one
+stream is one C call (a few hundred nanoseconds of ctypes on top of the model), so ``bench`` can
+time streaming from Python. ``run`` loops over sequences in Python and over steps in C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BackendError
+
+DEFAULT_CFLAGS = "-O2 -ffp-contract=fast -march=native"
+BUILD_DIR = "build"
+_P = ctypes.c_void_p
+
+
+def find_prefix(directory: Path) -> str:
+    """The prefix of the one generated model header in ``directory``."""
+    found = sorted(p.stem for p in Path(directory).glob("*.h")
+                   if re.search(r"^#define \w+_STATE_BYTES ", p.read_text(errors="replace"), re.M))
+    if len(found) != 1:
+        raise BackendError(f"{directory}: expected one generated model header, found {len(found)}"
+                           + (f" ({', '.join(found)}); pass prefix=" if found else ""))
+    return found[0]
+
+
+def header_sizes(header: Path, prefix: str) -> tuple[int, int]:
+    text = Path(header).read_text()
+    sizes = []
+    for what in ("INPUT_SIZE", "NUM_CLASSES"):
+        m = re.search(rf"^#define {prefix.upper()}_{what} (\d+)", text, re.M)
+        if not m:
+            raise BackendError(f"{header}: no {prefix.upper()}_{what}")
+        sizes.append(int(m.group(1)))
+    return sizes[0], sizes[1]
+
+
+def library_path(directory: str | os.PathLike, prefix: str) -> Path:
+    return Path(directory) / BUILD_DIR / f"lib{prefix}.so"
+
+
+class CompiledModel:
+    def __init__(self, library: str | os.PathLike, prefix: str = "model", input_size: int | None = None,
+                 num_classes: int | None = None):
+        library = Path(library)
+        if input_size is None or num_classes is None:
+            input_size, num_classes = header_sizes(library.parent.parent / f"{prefix}.h", prefix)
+        try:
+            self._lib = ctypes.CDLL(str(library.resolve()))
+        except OSError as e:
+            raise BackendError(f"cannot load {library}: {e}") from None
+        try:
+            self._step = getattr(self._lib, f"{prefix}_step")
+            self._run = getattr(self._lib, f"{prefix}_run")
+            size = getattr(self._lib, f"{prefix}_state_size")
+        except AttributeError as e:
+            raise BackendError(f"{library} is not a model with prefix '{prefix}': {e}") from None
+        self._step.argtypes, self._step.restype = (_P, _P, _P), None
+        self._run.argtypes, self._run.restype = (_P, _P, ctypes.c_int, _P), None
+        size.argtypes, size.restype = (), ctypes.c_size_t
+        self.library, self.prefix = library, prefix
+        self.input_size, self.num_classes = int(input_size), int(num_classes)
+        self.state_bytes = int(size())
+        self._states = np.zeros((0, self.state_bytes), np.uint8)
+        self._logits = np.zeros((1, self.num_classes), np.float32)
+
+    @classmethod
+    def build(cls, directory: str | os.PathLike, prefix: str | None = None, *, cc: str | None = None,
+              cflags: str = DEFAULT_CFLAGS, output: str | os.PathLike | None = None) -> "CompiledModel":
+        """Compile ``<prefix>.c`` and the runtime in ``directory`` into ``build/lib<prefix>.so`` and load it."""
+        directory = Path(directory)
+        prefix = prefix or find_prefix(directory)
+        out = Path(output) if output else library_path(directory, prefix)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        compiler = shlex.split(cc or os.environ.get("CC") or "cc")
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        command = [*compiler, "-std=c99", *shlex.split(cflags), "-fPIC", "-shared", f"{prefix}.c", "edgeprune_rt.c",
+                   "-lm", "-o", tmp]
+        try:
+            done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                lines = [l for l in done.stderr.splitlines() if "error" in l] or done.stderr.splitlines() or ["?"]
+                raise BackendError(f"building {out.name} failed: {lines[0].strip()}")
+            os.replace(tmp, out)
+        except FileNotFoundError:
+            raise BackendError(f"{compiler[0]} not found (install gcc, or set CC)") from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return cls(out, prefix)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, prefix: str | None = None) -> "CompiledModel":
+        """The library a previous ``build`` (or ``compile --target c``) left in ``directory/build``."""
+        prefix = prefix or find_prefix(Path(directory))
+        return cls(library_path(directory, prefix), prefix)
+
+    # --- streaming ----------------------------------------------------------------------------
+
+    @property
+    def streams(self) -> int:
+        return len(self._states)
+
+    def reset(self, batch: int = 1) -> None:
+        """``batch`` independent streams, each at the start of a sequence (a zeroed state)."""
+        if batch < 1:
+            raise BackendError(f"reset needs at least one stream, got {batch}")
+        self._states = np.zeros((batch, self.state_bytes), np.uint8)
+        self._logits = np.zeros((batch, self.num_classes), np.float32)
+
+    def step(self, x_t: np.ndarray) -> np.ndarray:
+        """One step of every stream: [F] -> [C] (one stream) or [n, F] -> [n, C]."""
+        x = np.ascontiguousarray(x_t, dtype=np.float32)
+        single = x.ndim == 1
+        x2 = x.reshape(1, -1) if single else x
+        if x2.ndim != 2 or x2.shape[1] != self.input_size:
+            raise BackendError(f"expected a step [n, {self.input_size}], got {list(x.shape)}")
+        n = x2.shape[0]
+        if self.streams == 0:
+            self.reset(n)
+        elif self.streams != n:
+            raise BackendError(f"step got {n} streams after reset({self.streams})")
+        state, xs, out = self._states.ctypes.data, x2.ctypes.data, self._logits.ctypes.data
+        fn, sb, xb, ob = self._step, self.state_bytes, 4 * self.input_size, 4 * self.num_classes
+        for i in range(n):
+            fn(state + i * sb, xs + i * xb, out + i * ob)
+        logits = self._logits.copy()
+        return logits[0] if single else logits
+
+    def run(self, X: np.ndarray) -> np.ndarray:
+        """Whole sequences: [T, F] -> [C] or [N, T, F] -> [N, C] (logits of the last step)."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        single = X.ndim == 2
+        X3 = X[None] if single else X
+        if X3.ndim != 3 or X3.shape[2] != self.input_size:
+            raise BackendError(f"expected inputs [N, T, {self.input_size}], got {list(X.shape)}")
+        n, steps = X3.shape[:2]
+        state = np.zeros(self.state_bytes, np.uint8)
+        out = np.zeros((n, self.num_classes), np.float32)
+        sp, xp, op, stride = state.ctypes.data, X3.ctypes.data, out.ctypes.data, 4 * steps * self.input_size
+        for i in range(n):
+            self._run(sp, xp + i * stride, steps, op + i * 4 * self.num_classes)
+        return out[0] if single else out
+
+    def close(self) -> None:
+        """Drop the library's handle (the process may keep it mapped; rebuild into a new path)."""
+        self._lib = None
+        self._step = self._run = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return (f"CompiledModel({str(self.library)!r}, prefix={self.prefix!r}, inputs={self.input_size}, "
+                f"classes={self.num_classes}, state_bytes={self.state_bytes})")

@@ -1,0 +1,801 @@
+/* edgeprune runtime: see edgeprune_rt.h for the formats, docs/c-backend.md for the design. */
+#include "edgeprune_rt.h"
+
+#if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#define EP_AVX2 1
+#include <immintrin.h>
+#endif
+#if !defined(EP_NO_SIMD) && defined(__ARM_FEATURE_DSP) && !defined(__aarch64__)
+#define EP_DSP 1
+#include <arm_acle.h>
+#endif
+#if !defined(EP_NO_SIMD) && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__GNUC__)
+#define EP_M4F 1 /* Cortex-M4F (single-precision FPU): the ELL/SELL slice loop in assembly */
+#endif
+
+void ep_copy(float *EP_RESTRICT y, const float *EP_RESTRICT b, int n)
+{
+    int i;
+    for (i = 0; i < n; ++i)
+        y[i] = b[i];
+}
+
+/* Adds the n <= EP_SLICE sums of a slice to y (rows base..base+n-1, or perm[0..n-1]). */
+static void ep_scatter(float *EP_RESTRICT y, const float *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm,
+                       int base, int n)
+{
+    int i;
+    if (perm)
+        for (i = 0; i < n; ++i)
+            y[perm[i]] += acc[i];
+    else
+        for (i = 0; i < n; ++i)
+            y[base + i] += acc[i];
+}
+
+static void ep_scatter_i32(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                           const int32_t *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm, int base, int n)
+{
+    int i;
+    if (perm)
+        for (i = 0; i < n; ++i)
+            y[perm[i]] += scales[perm[i]] * zscale * (float)acc[i];
+    else
+        for (i = 0; i < n; ++i)
+            y[base + i] += scales[base + i] * zscale * (float)acc[i];
+}
+
+static int ep_min(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+/* ============================================================================================== */
+/* float32                                                                                        */
+/* ============================================================================================== */
+
+#ifdef EP_AVX2
+static float ep_hsum4(__m128 s)
+{
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float ep_hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Eight z[cols[i]] in one register. AVX2's gather instruction is slower than eight scalar loads on
+ * the Zen 3 cores this was tuned on (12.7 vs 4.8 cycles per 8 in benchmarks/c/kernels.py), and
+ * taking the indices from one 64-bit word keeps the load ports for the z values. */
+static __m256 ep_gather_u8(const float *z, const uint8_t *cols)
+{
+    uint64_t k;
+    __m128 lo, hi;
+    memcpy(&k, cols, sizeof k);
+    lo = _mm_setr_ps(z[k & 0xFF], z[(k >> 8) & 0xFF], z[(k >> 16) & 0xFF], z[(k >> 24) & 0xFF]);
+    hi = _mm_setr_ps(z[(k >> 32) & 0xFF], z[(k >> 40) & 0xFF], z[(k >> 48) & 0xFF], z[k >> 56]);
+    return _mm256_set_m128(hi, lo);
+}
+
+static __m256 ep_gather_u16(const float *z, const uint16_t *cols)
+{
+    uint64_t k, m;
+    __m128 lo, hi;
+    memcpy(&k, cols, sizeof k);
+    memcpy(&m, cols + 4, sizeof m);
+    lo = _mm_setr_ps(z[k & 0xFFFF], z[(k >> 16) & 0xFFFF], z[(k >> 32) & 0xFFFF], z[k >> 48]);
+    hi = _mm_setr_ps(z[m & 0xFFFF], z[(m >> 16) & 0xFFFF], z[(m >> 32) & 0xFFFF], z[m >> 48]);
+    return _mm256_set_m128(hi, lo);
+}
+
+#endif
+
+void ep_dense_f32(float *EP_RESTRICT y, const float *EP_RESTRICT w, const float *EP_RESTRICT z, int rows, int cols)
+{
+    int r = 0, c;
+#ifdef EP_AVX2
+    /* Four accumulators over columns c mod 4 hide the latency of the fused multiply-adds. */
+    for (; r + EP_SLICE <= rows; r += EP_SLICE) {
+        __m256 a0 = _mm256_loadu_ps(y + r), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps();
+        for (c = 0; c + 4 <= cols; c += 4, w += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), _mm256_broadcast_ss(z + c), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 8), _mm256_broadcast_ss(z + c + 1), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 16), _mm256_broadcast_ss(z + c + 2), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + 24), _mm256_broadcast_ss(z + c + 3), a3);
+        }
+        for (; c < cols; ++c, w += 8)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w), _mm256_broadcast_ss(z + c), a0);
+        _mm256_storeu_ps(y + r, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    }
+#else
+    /* Eight named sums: compilers at -O2 do not always unroll a loop over an accumulator array (GCC
+     * for Thumb-2 keeps it on the stack); a vectoriser still packs them into SIMD registers. */
+    for (; r + EP_SLICE <= rows; r += EP_SLICE) {
+        float a0 = y[r], a1 = y[r + 1], a2 = y[r + 2], a3 = y[r + 3];
+        float a4 = y[r + 4], a5 = y[r + 5], a6 = y[r + 6], a7 = y[r + 7];
+        for (c = 0; c < cols; ++c, w += 8) {
+            const float zc = z[c];
+            a0 += w[0] * zc;
+            a1 += w[1] * zc;
+            a2 += w[2] * zc;
+            a3 += w[3] * zc;
+            a4 += w[4] * zc;
+            a5 += w[5] * zc;
+            a6 += w[6] * zc;
+            a7 += w[7] * zc;
+        }
+        y[r] = a0;
+        y[r + 1] = a1;
+        y[r + 2] = a2;
+        y[r + 3] = a3;
+        y[r + 4] = a4;
+        y[r + 5] = a5;
+        y[r + 6] = a6;
+        y[r + 7] = a7;
+    }
+#endif
+    for (; r < rows; ++r, w += cols) { /* the last rows % 8 rows, row-major */
+        float acc = y[r];
+        for (c = 0; c < cols; ++c)
+            acc += w[c] * z[c];
+        y[r] = acc;
+    }
+}
+
+void ep_csr_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                const uint16_t *EP_RESTRICT row_nnz, const float *EP_RESTRICT z, int rows)
+{
+    /* Four partial sums break the chain of dependent additions on cores that pipeline them. */
+    int r, k;
+    for (r = 0; r < rows; ++r) {
+        const int n = (int)row_nnz[r];
+        float a0 = y[r], a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (k = 0; k + 4 <= n; k += 4) {
+            a0 += values[k] * z[cols[k]];
+            a1 += values[k + 1] * z[cols[k + 1]];
+            a2 += values[k + 2] * z[cols[k + 2]];
+            a3 += values[k + 3] * z[cols[k + 3]];
+        }
+        for (; k < n; ++k)
+            a0 += values[k] * z[cols[k]];
+        y[r] = (a0 + a1) + (a2 + a3);
+        values += n;
+        cols += n;
+    }
+}
+
+/* ELL and SELL: slice s has `width` (or widths[s]) columns of EP_SLICE entries, one per row. */
+#ifdef EP_AVX2
+#define EP_SLICED_F32(GATHER, PERM)                                                       \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                        \
+        float acc[EP_SLICE];                                                              \
+        for (k = 0; k + 2 <= w; k += 2, values += 16, cols += 16) {                       \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), GATHER(z, cols), a0);           \
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), GATHER(z, cols + 8), a1);   \
+        }                                                                                 \
+        if (k < w) {                                                                      \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), GATHER(z, cols), a0);           \
+            values += 8;                                                                  \
+            cols += 8;                                                                    \
+        }                                                                                 \
+        a0 = _mm256_add_ps(a0, a1);                                                       \
+        if (!(PERM) && n == EP_SLICE) {                                                   \
+            float *const ys = y + s * EP_SLICE;                                           \
+            _mm256_storeu_ps(ys, _mm256_add_ps(_mm256_loadu_ps(ys), a0));                 \
+        } else {                                                                          \
+            _mm256_storeu_ps(acc, a0);                                                    \
+            ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
+        }                                                                                 \
+    }
+#elif defined(EP_M4F)
+/*
+ * One slice: `w` columns of EP_SLICE (8) weights, 8 sums in s-registers. GCC loads the 8 weights
+ * with 8 VLDRs and keeps loop counters apart (5.6 instructions a weight); here one VLDMIA loads
+ * them and a down-counter ends the loop: per weight LDRB (post-increment), ADD, VLDR, VFMA, plus
+ * 3/8 for the VLDMIA and the loop, i.e. 4.4 instructions. Two index registers alternate so a
+ * load is not used by the next instruction.
+ */
+static void ep_slice8_m4f(float *EP_RESTRICT acc, const float *values, const uint8_t *cols, const float *z, int w)
+{
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+    uint32_t t0, t1;
+    if (w > 0) {
+        __asm__ volatile(
+            "1:\n\t"
+            "vldmia %[v]!, {s16-s23}\n\t"
+            "ldrb %[t0], [%[c]], #1\n\t"
+            "ldrb %[t1], [%[c]], #1\n\t"
+            "add %[t0], %[z], %[t0], lsl #2\n\t"
+            "vldr s24, [%[t0]]\n\t"
+            "add %[t1], %[z], %[t1], lsl #2\n\t"
+            "vldr s25, [%[t1]]\n\t"
+            "ldrb %[t0], [%[c]], #1\n\t"
+            "vfma.f32 %[a0], s16, s24\n\t"
+            "ldrb %[t1], [%[c]], #1\n\t"
+            "vfma.f32 %[a1], s17, s25\n\t"
+            "add %[t0], %[z], %[t0], lsl #2\n\t"
+            "vldr s24, [%[t0]]\n\t"
+            "add %[t1], %[z], %[t1], lsl #2\n\t"
+            "vldr s25, [%[t1]]\n\t"
+            "ldrb %[t0], [%[c]], #1\n\t"
+            "vfma.f32 %[a2], s18, s24\n\t"
+            "ldrb %[t1], [%[c]], #1\n\t"
+            "vfma.f32 %[a3], s19, s25\n\t"
+            "add %[t0], %[z], %[t0], lsl #2\n\t"
+            "vldr s24, [%[t0]]\n\t"
+            "add %[t1], %[z], %[t1], lsl #2\n\t"
+            "vldr s25, [%[t1]]\n\t"
+            "ldrb %[t0], [%[c]], #1\n\t"
+            "vfma.f32 %[a4], s20, s24\n\t"
+            "ldrb %[t1], [%[c]], #1\n\t"
+            "vfma.f32 %[a5], s21, s25\n\t"
+            "add %[t0], %[z], %[t0], lsl #2\n\t"
+            "vldr s24, [%[t0]]\n\t"
+            "add %[t1], %[z], %[t1], lsl #2\n\t"
+            "vldr s25, [%[t1]]\n\t"
+            "vfma.f32 %[a6], s22, s24\n\t"
+            "subs %[n], %[n], #1\n\t"
+            "vfma.f32 %[a7], s23, s25\n\t"
+            "bne 1b\n\t"
+            : [v] "+r"(values), [c] "+r"(cols), [n] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [a0] "+t"(a0),
+              [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [a4] "+t"(a4), [a5] "+t"(a5), [a6] "+t"(a6),
+              [a7] "+t"(a7)
+            : [z] "r"(z)
+            : "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "cc", "memory");
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    acc[4] = a4;
+    acc[5] = a5;
+    acc[6] = a6;
+    acc[7] = a7;
+}
+
+/* byte indices (ell, sell) take the assembly loop; ell16 the plain one */
+#define EP_SLICED_F32(GATHER, PERM)                                                       \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        float acc[EP_SLICE];                                                              \
+        if (sizeof *cols == 1) {                                                          \
+            ep_slice8_m4f(acc, values, (const uint8_t *)(const void *)cols, z, w);        \
+        } else { /* named sums: GCC for Thumb-2 keeps an array of sums on the stack */    \
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;                             \
+            float a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;                             \
+            for (k = 0; k < w; ++k) {                                                     \
+                const float *const v = values + k * EP_SLICE;                             \
+                a0 += v[0] * z[cols[k * EP_SLICE + 0]];                                   \
+                a1 += v[1] * z[cols[k * EP_SLICE + 1]];                                   \
+                a2 += v[2] * z[cols[k * EP_SLICE + 2]];                                   \
+                a3 += v[3] * z[cols[k * EP_SLICE + 3]];                                   \
+                a4 += v[4] * z[cols[k * EP_SLICE + 4]];                                   \
+                a5 += v[5] * z[cols[k * EP_SLICE + 5]];                                   \
+                a6 += v[6] * z[cols[k * EP_SLICE + 6]];                                   \
+                a7 += v[7] * z[cols[k * EP_SLICE + 7]];                                   \
+            }                                                                             \
+            acc[0] = a0;                                                                  \
+            acc[1] = a1;                                                                  \
+            acc[2] = a2;                                                                  \
+            acc[3] = a3;                                                                  \
+            acc[4] = a4;                                                                  \
+            acc[5] = a5;                                                                  \
+            acc[6] = a6;                                                                  \
+            acc[7] = a7;                                                                  \
+        }                                                                                 \
+        values += w * EP_SLICE;                                                           \
+        cols += w * EP_SLICE;                                                             \
+        ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);       \
+    }
+#else
+#define EP_SLICED_F32(GATHER, PERM)                                                       \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;                                 \
+        float a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;                                 \
+        float acc[EP_SLICE];                                                              \
+        for (k = 0; k < w; ++k, values += EP_SLICE, cols += EP_SLICE) {                   \
+            a0 += values[0] * z[cols[0]];                                                 \
+            a1 += values[1] * z[cols[1]];                                                 \
+            a2 += values[2] * z[cols[2]];                                                 \
+            a3 += values[3] * z[cols[3]];                                                 \
+            a4 += values[4] * z[cols[4]];                                                 \
+            a5 += values[5] * z[cols[5]];                                                 \
+            a6 += values[6] * z[cols[6]];                                                 \
+            a7 += values[7] * z[cols[7]];                                                 \
+        }                                                                                 \
+        acc[0] = a0;                                                                      \
+        acc[1] = a1;                                                                      \
+        acc[2] = a2;                                                                      \
+        acc[3] = a3;                                                                      \
+        acc[4] = a4;                                                                      \
+        acc[5] = a5;                                                                      \
+        acc[6] = a6;                                                                      \
+        acc[7] = a7;                                                                      \
+        ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);       \
+    }
+#endif
+
+#define WIDTH(s) width
+void ep_ell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                const float *EP_RESTRICT z, int rows, int width)
+{
+    const uint16_t *const perm = NULL;
+    EP_SLICED_F32(ep_gather_u8, perm)
+}
+
+void ep_ell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                  const float *EP_RESTRICT z, int rows, int width)
+{
+    const uint16_t *const perm = NULL;
+    EP_SLICED_F32(ep_gather_u16, perm)
+}
+#undef WIDTH
+
+#define WIDTH(s) (int)widths[s]
+void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                 const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
+                 int rows)
+{
+    EP_SLICED_F32(ep_gather_u8, perm)
+}
+#undef WIDTH
+
+void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
+{
+    int b, k;
+    const int block_rows = (rows + 7) / 8;
+    for (b = 0; b < block_rows; ++b) {
+        const int nb = (int)blocks[b], n = ep_min(8, rows - b * 8);
+        float acc[8];
+#ifdef EP_AVX2
+        /* four sums: a block costs about one cycle, a fused multiply-add four */
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps();
+        for (k = 0; k + 4 <= nb; k += 4, values += 32) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
+        }
+        for (; k < nb; ++k, values += 8)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+        a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+        if (n == 8) {
+            _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a0));
+            cols += nb;
+            continue;
+        }
+        _mm256_storeu_ps(acc, a0);
+#else
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+        for (k = 0; k < nb; ++k, values += 8) {
+            const float zc = z[cols[k]];
+            a0 += values[0] * zc;
+            a1 += values[1] * zc;
+            a2 += values[2] * zc;
+            a3 += values[3] * zc;
+            a4 += values[4] * zc;
+            a5 += values[5] * zc;
+            a6 += values[6] * zc;
+            a7 += values[7] * zc;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        acc[4] = a4;
+        acc[5] = a5;
+        acc[6] = a6;
+        acc[7] = a7;
+#endif
+        ep_scatter(y, acc, NULL, b * 8, n);
+        cols += nb;
+    }
+}
+
+void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
+{
+    int b, k;
+    const int block_rows = (rows + 3) / 4;
+    for (b = 0; b < block_rows; ++b) {
+        const int nb = (int)blocks[b], n = ep_min(4, rows - b * 4);
+        float acc[4];
+#ifdef EP_AVX2
+        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
+        for (k = 0; k + 4 <= nb; k += 4, values += 16) {
+            a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
+            a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
+            a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
+            a3 = _mm_fmadd_ps(_mm_loadu_ps(values + 12), _mm_broadcast_ss(z + cols[k + 3]), a3);
+        }
+        for (; k < nb; ++k, values += 4)
+            a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
+        a0 = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+        if (n == 4) { /* whole block row: add in place (the scatter loop was most of a short row's time) */
+            _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a0));
+            cols += nb;
+            continue;
+        }
+        _mm_storeu_ps(acc, a0);
+#else
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (k = 0; k < nb; ++k, values += 4) {
+            const float zc = z[cols[k]];
+            a0 += values[0] * zc;
+            a1 += values[1] * zc;
+            a2 += values[2] * zc;
+            a3 += values[3] * zc;
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+#endif
+        ep_scatter(y, acc, NULL, b * 4, n);
+        cols += nb;
+    }
+}
+
+void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
+{
+    int r, k;
+    for (r = 0; r < rows; ++r) {
+        const int nb = (int)blocks[r];
+#ifdef EP_AVX2
+        /* Two blocks per 256-bit register: the four inputs of each are contiguous. */
+        __m256 a = _mm256_setzero_ps();
+        __m128 t = _mm_setzero_ps();
+        for (k = 0; k + 2 <= nb; k += 2, values += 8) {
+            const __m256 zz = _mm256_set_m128(_mm_loadu_ps(z + 4 * cols[k + 1]), _mm_loadu_ps(z + 4 * cols[k]));
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(values), zz, a);
+        }
+        if (k < nb) {
+            t = _mm_mul_ps(_mm_loadu_ps(values), _mm_loadu_ps(z + 4 * cols[k]));
+            values += 4;
+        }
+        y[r] += ep_hsum8(a) + ep_hsum4(t);
+#else
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        for (k = 0; k < nb; ++k, values += 4) {
+            const float *const zb = z + 4 * cols[k];
+            a0 += values[0] * zb[0];
+            a1 += values[1] * zb[1];
+            a2 += values[2] * zb[2];
+            a3 += values[3] * zb[3];
+        }
+        y[r] += (a0 + a1) + (a2 + a3);
+#endif
+        cols += nb;
+    }
+}
+
+/* ============================================================================================== */
+/* int8                                                                                           */
+/* ============================================================================================== */
+
+float ep_quantize(int8_t *EP_RESTRICT q, const float *EP_RESTRICT x, int n)
+{
+    float top = 0.0f, inv;
+    int i;
+    for (i = 0; i < n; ++i) {
+        const float a = x[i] < 0.0f ? -x[i] : x[i];
+        top = (a > top || a != a) ? a : top; /* NaN sticks */
+    }
+    if (!(top >= 1e-30f && top <= 3.4028234e38f)) { /* all (nearly) zero, or infinite, or NaN */
+        memset(q, 0, (size_t)(n > 0 ? n : 0));
+        return top <= 3.4028234e38f ? 0.0f : top; /* 127 / top would overflow below 1e-30 */
+    }
+    inv = 127.0f / top;
+    for (i = 0; i < n; ++i) {
+        const float v = x[i] * inv; /* |v| <= 127 up to rounding, which (int) truncates */
+        q[i] = (int8_t)(v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f));
+    }
+    return top / 127.0f;
+}
+
+#ifdef EP_DSP
+/* Two signed 16-bit halves from bytes 0 and 2 (or 1 and 3) of a little-endian word. */
+static uint32_t ep_load32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static int32_t ep_pair(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+
+/* SXTB16 of bytes 1 and 3: GCC 12 has no intrinsic for the rotated form and does not fuse a
+ * separate rotate into it (one instruction more per four multiply-adds). */
+static int16x2_t ep_sxtb16_ror8(uint32_t v)
+{
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
+#define EP_LO(v) ((int16x2_t)__sxtb16((int8x4_t)(v)))
+#define EP_HI(v) ep_sxtb16_ror8(v)
+#endif
+
+#ifdef EP_AVX2
+/* [r0c0 r1c0 r0c1 r1c1] groups -> [r0c0 r0c1 r1c0 r1c1], then 16 int16 for _mm256_madd_epi16. */
+static __m256i ep_pairs16(const int8_t *w)
+{
+    const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)w), order));
+}
+
+static __m256i ep_zpair(int z0, int z1)
+{
+    return _mm256_set1_epi32((int)(((uint32_t)z1 << 16) | ((uint32_t)z0 & 0xFFFFu)));
+}
+#endif
+
+/*
+ * Eight rows over column pairs (dense_i8, and bsr8x1_i8 whose blocks are stored in pairs): 16 bytes
+ * per pair, rows 2k and 2k+1 as [r0c0 r1c0 r0c1 r1c1]. Z0/Z1 fetch the pair's two inputs. On a
+ * Cortex-M4 with DSP that is one word load, two SXTB16 and two SMLAD per four multiply-adds.
+ */
+#if defined(EP_AVX2)
+#define EP_PANEL8_I8(PAIRS, Z0, Z1)                                                       \
+    {                                                                                     \
+        __m256i a = _mm256_setzero_si256();                                               \
+        for (p = 0; p < (PAIRS); ++p, w += 16)                                            \
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), ep_zpair(Z0, Z1)));  \
+        _mm256_storeu_si256((__m256i *)(void *)acc, a);                                   \
+    }
+#elif defined(EP_DSP)
+#define EP_PANEL8_I8(PAIRS, Z0, Z1)                                                       \
+    {                                                                                     \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;           \
+        for (p = 0; p < (PAIRS); ++p, w += 16) {                                          \
+            const int16x2_t zz = (int16x2_t)ep_pair(Z0, Z1);                              \
+            const uint32_t w0 = ep_load32(w), w1 = ep_load32(w + 4);                      \
+            const uint32_t w2 = ep_load32(w + 8), w3 = ep_load32(w + 12);                 \
+            a0 = __smlad(EP_LO(w0), zz, a0);                                              \
+            a1 = __smlad(EP_HI(w0), zz, a1);                                              \
+            a2 = __smlad(EP_LO(w1), zz, a2);                                              \
+            a3 = __smlad(EP_HI(w1), zz, a3);                                              \
+            a4 = __smlad(EP_LO(w2), zz, a4);                                              \
+            a5 = __smlad(EP_HI(w2), zz, a5);                                              \
+            a6 = __smlad(EP_LO(w3), zz, a6);                                              \
+            a7 = __smlad(EP_HI(w3), zz, a7);                                              \
+        }                                                                                 \
+        acc[0] = a0;                                                                      \
+        acc[1] = a1;                                                                      \
+        acc[2] = a2;                                                                      \
+        acc[3] = a3;                                                                      \
+        acc[4] = a4;                                                                      \
+        acc[5] = a5;                                                                      \
+        acc[6] = a6;                                                                      \
+        acc[7] = a7;                                                                      \
+    }
+#else
+#define EP_PANEL8_I8(PAIRS, Z0, Z1)                                                       \
+    {                                                                                     \
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;           \
+        for (p = 0; p < (PAIRS); ++p, w += 16) {                                          \
+            const int32_t z0 = (Z0), z1 = (Z1);                                           \
+            a0 += w[0] * z0 + w[2] * z1;                                                  \
+            a1 += w[1] * z0 + w[3] * z1;                                                  \
+            a2 += w[4] * z0 + w[6] * z1;                                                  \
+            a3 += w[5] * z0 + w[7] * z1;                                                  \
+            a4 += w[8] * z0 + w[10] * z1;                                                 \
+            a5 += w[9] * z0 + w[11] * z1;                                                 \
+            a6 += w[12] * z0 + w[14] * z1;                                                \
+            a7 += w[13] * z0 + w[15] * z1;                                                \
+        }                                                                                 \
+        acc[0] = a0;                                                                      \
+        acc[1] = a1;                                                                      \
+        acc[2] = a2;                                                                      \
+        acc[3] = a3;                                                                      \
+        acc[4] = a4;                                                                      \
+        acc[5] = a5;                                                                      \
+        acc[6] = a6;                                                                      \
+        acc[7] = a7;                                                                      \
+    }
+#endif
+
+void ep_dense_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale, const int8_t *EP_RESTRICT w,
+                 const int8_t *EP_RESTRICT zq, int rows, int cols)
+{
+    const int full = cols / 2, pairs = (cols + 1) / 2;
+    int r, p;
+    for (r = 0; r < rows; r += 8) {
+        int32_t acc[8];
+        EP_PANEL8_I8(full, zq[2 * p], zq[2 * p + 1])
+        if (pairs > full) { /* odd column count: the last pair's second column is zero padding */
+            int i;
+            for (i = 0; i < 8; i += 2) {
+                acc[i] += w[2 * i] * zq[cols - 1];
+                acc[i + 1] += w[2 * i + 1] * zq[cols - 1];
+            }
+            w += 16;
+        }
+        ep_scatter_i32(y, scales, zscale, acc, NULL, r, ep_min(8, rows - r));
+    }
+}
+
+void ep_bsr8x1_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                  const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                  const uint16_t *EP_RESTRICT blocks, const int8_t *EP_RESTRICT zq, int rows)
+{
+    /* blocks[b] is even: an odd count is padded with a zero block when the model is generated. */
+    const int8_t *w = values;
+    int b, p;
+    for (b = 0; b * 8 < rows; ++b) {
+        const int nb = (int)blocks[b];
+        int32_t acc[8];
+        EP_PANEL8_I8(nb / 2, zq[cols[2 * p]], zq[cols[2 * p + 1]])
+        ep_scatter_i32(y, scales, zscale, acc, NULL, b * 8, ep_min(8, rows - b * 8));
+        cols += nb;
+    }
+}
+
+void ep_bsr4x1_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                  const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                  const uint16_t *EP_RESTRICT blocks, const int8_t *EP_RESTRICT zq, int rows)
+{
+    /* Blocks in pairs as for bsr8x1_i8, 8 bytes per pair: [r0b0 r1b0 r0b1 r1b1 r2b0 r3b0 r2b1 r3b1]. */
+    int b, p;
+    for (b = 0; b * 4 < rows; ++b) {
+        const int nb = (int)blocks[b];
+        int32_t acc[4];
+#ifdef EP_DSP
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (p = 0; p < nb / 2; ++p, values += 8) {
+            const int16x2_t zz = (int16x2_t)ep_pair(zq[cols[2 * p]], zq[cols[2 * p + 1]]);
+            const uint32_t w0 = ep_load32(values), w1 = ep_load32(values + 4);
+            a0 = __smlad(EP_LO(w0), zz, a0);
+            a1 = __smlad(EP_HI(w0), zz, a1);
+            a2 = __smlad(EP_LO(w1), zz, a2);
+            a3 = __smlad(EP_HI(w1), zz, a3);
+        }
+#else
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (p = 0; p < nb / 2; ++p, values += 8) {
+            const int32_t z0 = zq[cols[2 * p]], z1 = zq[cols[2 * p + 1]];
+            a0 += values[0] * z0 + values[2] * z1;
+            a1 += values[1] * z0 + values[3] * z1;
+            a2 += values[4] * z0 + values[6] * z1;
+            a3 += values[5] * z0 + values[7] * z1;
+        }
+#endif
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        ep_scatter_i32(y, scales, zscale, acc, NULL, b * 4, ep_min(4, rows - b * 4));
+        cols += nb;
+    }
+}
+
+void ep_bsr1x4_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                  const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                  const uint16_t *EP_RESTRICT blocks, const int8_t *EP_RESTRICT zq, int rows)
+{
+    int r, k;
+    for (r = 0; r < rows; ++r) {
+        const int nb = (int)blocks[r];
+        int32_t a = 0;
+#ifdef EP_DSP
+        for (k = 0; k < nb; ++k, values += 4) {
+            const uint32_t v = ep_load32(values), x = ep_load32(zq + 4 * cols[k]);
+            a = __smlad(EP_LO(v), EP_LO(x), a);
+            a = __smlad(EP_HI(v), EP_HI(x), a);
+        }
+#else
+        for (k = 0; k < nb; ++k, values += 4) {
+            const int8_t *const zb = zq + 4 * cols[k];
+            a += values[0] * zb[0] + values[1] * zb[1] + values[2] * zb[2] + values[3] * zb[3];
+        }
+#endif
+        y[r] += scales[r] * zscale * (float)a;
+        cols += nb;
+    }
+}
+
+void ep_csr_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+               const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+               const uint16_t *EP_RESTRICT row_nnz, const int8_t *EP_RESTRICT zq, int rows)
+{
+    int r, k;
+    for (r = 0; r < rows; ++r) {
+        const int n = (int)row_nnz[r];
+        int32_t a0 = 0, a1 = 0;
+        for (k = 0; k + 2 <= n; k += 2) {
+            a0 += values[k] * zq[cols[k]];
+            a1 += values[k + 1] * zq[cols[k + 1]];
+        }
+        if (k < n)
+            a0 += values[k] * zq[cols[k]];
+        y[r] += scales[r] * zscale * (float)(a0 + a1);
+        values += n;
+        cols += n;
+    }
+}
+
+/* A slice in two halves of four rows: eight integer sums and their pointers would not fit the
+ * registers of a 32-bit core (GCC spilled them on the Cortex-M4: 6.7 instead of ~4.5 per weight). */
+#define EP_SLICED_I8(PERM)                                                                \
+    int s, k, half;                                                                       \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        int32_t acc[EP_SLICE];                                                            \
+        for (half = 0; half < EP_SLICE; half += 4) {                                      \
+            const int8_t *v = values + half;                                              \
+            const COL_T *c = cols + half;                                                 \
+            int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                       \
+            for (k = 0; k < w; ++k, v += EP_SLICE, c += EP_SLICE) {                       \
+                a0 += v[0] * zq[c[0]];                                                    \
+                a1 += v[1] * zq[c[1]];                                                    \
+                a2 += v[2] * zq[c[2]];                                                    \
+                a3 += v[3] * zq[c[3]];                                                    \
+            }                                                                             \
+            acc[half] = a0;                                                               \
+            acc[half + 1] = a1;                                                           \
+            acc[half + 2] = a2;                                                           \
+            acc[half + 3] = a3;                                                           \
+        }                                                                                 \
+        values += w * EP_SLICE;                                                           \
+        cols += w * EP_SLICE;                                                             \
+        ep_scatter_i32(y, scales, zscale, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL,     \
+                       s * EP_SLICE, n);                                                  \
+    }
+
+#define WIDTH(s) width
+#define COL_T uint8_t
+void ep_ell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+               const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols, const int8_t *EP_RESTRICT zq,
+               int rows, int width)
+{
+    const uint16_t *const perm = NULL;
+    EP_SLICED_I8(perm)
+}
+#undef COL_T
+
+#define COL_T uint16_t
+void ep_ell16_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                 const int8_t *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols, const int8_t *EP_RESTRICT zq,
+                 int rows, int width)
+{
+    const uint16_t *const perm = NULL;
+    EP_SLICED_I8(perm)
+}
+#undef COL_T
+#undef WIDTH
+
+#define WIDTH(s) (int)widths[s]
+#define COL_T uint8_t
+void ep_sell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
+                const int8_t *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const int8_t *EP_RESTRICT zq,
+                int rows)
+{
+    EP_SLICED_I8(perm)
+}
+#undef COL_T
+#undef WIDTH

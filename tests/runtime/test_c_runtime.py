@@ -1,0 +1,273 @@
+"""The C runtime's kernels and cells, checked against numpy.
+
+On the host through ctypes, built twice: with the host's SIMD (-march=native: AVX2 on x86-64) and
+as plain C (-DEP_NO_SIMD). On aarch64 (qemu-user) and the Cortex-M4 board (QEMU mps2-an386, the
+DSP-extension int8 kernels) as one generated C program that runs every kernel on embedded cases
+and prints the results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgeprune.backends.c import formats
+from edgeprune.backends.c.toolchain import WARNINGS, toolchain
+from edgeprune.passes.quantize import quantize_activations
+from edgeprune.runtime import source_dir
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
+
+# The cells are static inline in the header; these wrappers give them an address for ctypes.
+WRAPPERS = r"""
+#include "edgeprune_rt.h"
+void t_tanh(const float *x, float *y, int n);
+void t_sigmoid(const float *x, float *y, int n);
+void t_cell(int kind, int libm, float *h, float *c, const float *pre, int hidden);
+void t_tanh(const float *x, float *y, int n) { int i; for (i = 0; i < n; ++i) y[i] = ep_tanhf(x[i]); }
+void t_sigmoid(const float *x, float *y, int n) { int i; for (i = 0; i < n; ++i) y[i] = ep_sigmoidf(x[i]); }
+void t_cell(int kind, int libm, float *h, float *c, const float *pre, int hidden)
+{
+    if (kind == 0) { if (libm) ep_lstm_libm(h, c, pre, hidden); else ep_lstm(h, c, pre, hidden); }
+    if (kind == 1) { if (libm) ep_gru_libm(h, pre, hidden); else ep_gru(h, pre, hidden); }
+    if (kind == 2) { if (libm) ep_rnn_libm(h, pre, hidden); else ep_rnn(h, pre, hidden); }
+}
+"""
+
+F32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+BUILDS = {"simd": ["-march=native"], "plain": ["-DEP_NO_SIMD"]}
+
+
+@pytest.fixture(scope="module", params=list(BUILDS))
+def rt(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"rt-{request.param}")
+    (d / "wrappers.c").write_text(WRAPPERS)
+    rt_dir = source_dir("c")
+    subprocess.run(["cc", *WARNINGS, "-O2", "-ffp-contract=fast", *BUILDS[request.param], "-fPIC", "-shared",
+                    "-I", str(rt_dir), str(rt_dir / "edgeprune_rt.c"), str(d / "wrappers.c"), "-lm", "-o",
+                    str(d / "librt.so")], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(d / "librt.so"))
+    lib.t_tanh.argtypes = lib.t_sigmoid.argtypes = [F32, F32, ctypes.c_int]
+    lib.t_cell.argtypes = [ctypes.c_int, ctypes.c_int, F32, F32, F32, ctypes.c_int]
+    lib.ep_quantize.restype = ctypes.c_float
+    return lib
+
+
+# --- kernels -----------------------------------------------------------------------------------
+
+def _pattern(rng, rows, cols, density, kind):
+    if kind == "regular":
+        k = max(1, round(density * cols))
+        p = np.zeros((rows, cols), bool)
+        np.put_along_axis(p, np.argsort(rng.random((rows, cols)), axis=1)[:, :k], True, axis=1)
+        return p
+    if kind.startswith("block"):
+        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind]
+        grid = rng.random((-(-rows // br), -(-cols // bc))) < density
+        return np.kron(grid, np.ones((br, bc), bool))[:rows, :cols]
+    p = rng.random((rows, cols)) < density
+    p[rows // 3] = False  # an empty row
+    return p
+
+
+# (format, rows, cols, density, pattern kind): tails of slices and blocks, empty rows, odd columns,
+# the widest tiles each index type allows, fully dense tiles, stored zeros.
+CASES = [(fmt, rows, cols, dens, kind)
+         for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
+         for rows, cols, dens, kind in ((13, 9, 0.5, "random"), (64, 256, 0.1, "random"), (24, 37, 1.0, "random"),
+                                        (19, 40, 0.3, "block8x1"), (16, 31, 0.4, "block4x1"))] + \
+        [("ell", 13, 9, 0.4, "regular"), ("ell", 64, 256, 0.1, "regular"), ("ell", 8, 28, 1.0, "regular"),
+         ("ell16", 21, 700, 0.05, "regular"), ("ell16", 16, 300, 0.5, "regular"),
+         ("bsr1x4", 13, 12, 0.5, "random"), ("bsr1x4", 40, 1024, 0.05, "block1x4"), ("bsr1x4", 9, 32, 1.0, "random")]
+
+
+def _case(fmt, rows, cols, density, kind, dtype, seed):
+    rng = np.random.default_rng(seed)
+    pattern = _pattern(rng, rows, cols, density, kind)
+    w = (rng.normal(size=(rows, cols)) * pattern).astype(np.float32)
+    if pattern.any():
+        w[np.argwhere(pattern)[0][0], np.argwhere(pattern)[0][1]] = 0.0  # a stored zero stays stored
+    z = rng.normal(size=cols).astype(np.float32)
+    y0 = rng.normal(size=rows).astype(np.float32)
+    if dtype == "f32":
+        return w, pattern, z, y0, None, None
+    scales = np.where(np.abs(w).max(axis=1) > 0, np.abs(w).max(axis=1) / 127, 1).astype(np.float32)
+    wq = np.clip(np.rint(w / scales[:, None]), -127, 127).astype(np.int8)
+    zq, zs = quantize_activations(z[None])
+    return wq, pattern, zq[0], y0, scales, np.float32(zs[0])
+
+
+def _expected(w, z, y0, scales, zscale):
+    if scales is None:
+        return y0.astype(np.float64) + w.astype(np.float64) @ z.astype(np.float64)
+    acc = w.astype(np.int64) @ z.astype(np.int64)
+    return y0 + scales.astype(np.float64) * float(zscale) * acc
+
+
+def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
+    rows, cols = w_shape
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    arrays = [ptr(a) for a in enc.arrays.values()]
+    params = [ctypes.c_int(v) for v in enc.params.values()]
+    if dtype == "f32":
+        fn = getattr(lib, f"ep_{enc.format}_f32")
+        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [ctypes.c_int(rows), *params]
+        fn(ptr(y), *arrays, ptr(z), *tail)
+    else:
+        fn = getattr(lib, f"ep_{enc.format}_i8")
+        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [ctypes.c_int(rows), *params]
+        padded = np.concatenate([z, np.zeros(3, np.int8)])  # 1x4 blocks may read past the last column
+        fn(ptr(y), ptr(scales), ctypes.c_float(zscale), *arrays, ptr(padded), *tail)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "int8"])
+@pytest.mark.parametrize("fmt,rows,cols,density,kind", CASES,
+                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[4]}" for c in CASES])
+def test_kernel_adds_w_times_z(rt, fmt, rows, cols, density, kind, dtype):
+    w, pattern, z, y0, scales, zscale = _case(fmt, rows, cols, density, kind, dtype, seed=rows * 1000 + cols)
+    enc = formats.encode(fmt, w, pattern)
+    assert enc.format == fmt
+    y = y0.copy()
+    _call(rt, enc, dtype, y, w.shape, z, scales, zscale)
+    expected = _expected(w, z, y0, scales, zscale)
+    np.testing.assert_allclose(y, expected, rtol=2e-6, atol=2e-5 * max(1.0, np.abs(expected).max()))
+
+
+def test_quantize_matches_the_numpy_reference_and_handles_zeros(rt):
+    rng = np.random.default_rng(0)
+    for x in (rng.normal(size=37).astype(np.float32), np.float32([0.5, -0.5, 1, -1, 0.25 / 127, 0]),
+              np.zeros(5, np.float32), rng.uniform(-3e-38, 3e-38, 9).astype(np.float32)):
+        q = np.zeros(x.size, np.int8)
+        scale = rt.ep_quantize(q.ctypes.data_as(ctypes.c_void_p), x.ctypes.data_as(ctypes.c_void_p), x.size)
+        q_ref, s_ref = quantize_activations(x[None])
+        assert np.array_equal(q, q_ref[0]) and np.float32(scale) == s_ref[0]
+        assert np.abs(q).max(initial=0) == (127 if np.abs(x).max() >= 1e-30 else 0)  # tiny: all zero
+    for bad in (np.float32([1, np.nan, 2]), np.float32([1, np.inf])):  # non-finite input: a non-finite scale
+        q = np.ones(bad.size, np.int8)
+        scale = rt.ep_quantize(q.ctypes.data_as(ctypes.c_void_p), bad.ctypes.data_as(ctypes.c_void_p), bad.size)
+        assert not np.isfinite(scale) and not np.any(q)
+
+
+# --- activations and cells ---------------------------------------------------------------------
+
+def _apply(fn, x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.empty_like(x)
+    fn(x, y, x.size)
+    return y
+
+
+def test_tanh_and_sigmoid_are_within_5e7_everywhere(rt):
+    x = np.concatenate([np.linspace(-20, 20, 2_000_001, dtype=np.float32),
+                        np.float32([0, 1e-30, -1e-30, 7.9, -7.9, 7.9000001, 1e30, -1e30, np.inf, -np.inf])])
+    t, s = _apply(rt.t_tanh, x), _apply(rt.t_sigmoid, x)
+    x64 = x.astype(np.float64)
+    assert np.max(np.abs(t - np.tanh(x64))) < 5e-7
+    assert np.max(np.abs(s - 0.5 * (1 + np.tanh(0.5 * x64)))) < 3e-7
+    assert np.all(np.abs(t) <= 1) and np.all((s >= 0) & (s <= 1))
+    assert np.array_equal(_apply(rt.t_tanh, -x), -t)  # exactly odd
+    assert _apply(rt.t_tanh, np.float32([0]))[0] == 0 and _apply(rt.t_sigmoid, np.float32([0]))[0] == 0.5
+
+
+def _reference_cell(kind, h, c, pre):
+    sig = lambda v: 0.5 * (1 + np.tanh(0.5 * v))  # noqa: E731
+    H = h.size
+    if kind == "lstm":
+        i, f, g, o = (pre[k * H : (k + 1) * H] for k in range(4))
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        return sig(o) * np.tanh(c), c
+    if kind == "gru":
+        r, z, nx, nh = (pre[k * H : (k + 1) * H] for k in range(4))
+        n = np.tanh(nx + sig(r) * nh)
+        return (1 - sig(z)) * n + sig(z) * h, c
+    return np.tanh(pre), c
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("libm", [False, True], ids=["fast", "libm"])
+def test_cells_follow_the_ir_equations(rt, kind, libm):
+    rng = np.random.default_rng(3)
+    H = 37  # not a multiple of any vector width
+    pre = rng.uniform(-12, 12, size=(4 if kind != "rnn" else 1) * H)
+    h, c = rng.uniform(-1, 1, H), rng.uniform(-3, 3, H)
+    h32, c32 = h.astype(np.float32), c.astype(np.float32)
+    rt.t_cell(["lstm", "gru", "rnn"].index(kind), int(libm), h32, c32, pre.astype(np.float32), H)
+    h_ref, c_ref = _reference_cell(kind, h, c, pre)
+    tol = 2e-6 if not libm else 1e-6
+    np.testing.assert_allclose(h32, h_ref, atol=tol)
+    np.testing.assert_allclose(c32, c_ref, atol=tol * 4)
+
+
+# --- the same kernels on the emulated targets --------------------------------------------------
+
+def _c_array(name, a):
+    ctype = formats.CTYPES[a.dtype]
+    items = [repr(float(v)) + "f" for v in a] if a.dtype == np.float32 else [str(int(v)) for v in a]
+    return f"static const {ctype} {name}[{max(1, len(items))}] = {{{', '.join(items) or '0'}}};\n"
+
+
+def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
+    """One C program that runs every case's kernel and prints y (one value per line); the expected y's."""
+    parts = ['#include <stdio.h>\n#include "edgeprune_rt.h"\n']
+    calls, expected = [], []
+    for k, (fmt, rows, cols, density, kind, dtype) in enumerate(cases):
+        w, pattern, z, y0, scales, zscale = _case(fmt, rows, cols, density, kind, dtype, seed=k)
+        enc = formats.encode(fmt, w, pattern)
+        names = []
+        for name, a in enc.arrays.items():
+            parts.append(_c_array(f"c{k}_{name}", a))
+            names.append(f"c{k}_{name}")
+        parts.append(_c_array(f"c{k}_y0", y0))
+        zpad = np.concatenate([z, np.zeros(3, z.dtype)])
+        parts.append(_c_array(f"c{k}_z", zpad))
+        tail = f"{rows}, {cols}" if fmt == "dense" else ", ".join([str(rows)] + [str(v) for v in enc.params.values()])
+        body = [f"    {{ static float y[{rows}]; int i;", f"      for (i = 0; i < {rows}; ++i) y[i] = c{k}_y0[i];"]
+        if dtype == "f32":
+            body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")
+        else:
+            parts.append(_c_array(f"c{k}_scales", scales))
+            body.append(f"      ep_{enc.format}_i8(y, c{k}_scales, {float(zscale)!r}f, {', '.join(names)}, c{k}_z, "
+                        f"{tail});")
+        body.append(f"      for (i = 0; i < {rows}; ++i) printf(\"%.9g\\n\", (double)y[i]); }}")
+        calls += body
+        expected.append(_expected(w, z, y0, scales, zscale))
+    parts.append("int main(int argc, char **argv)\n{\n    (void)argc;\n    (void)argv;\n" + "\n".join(calls)
+                 + "\n    return 0;\n}\n")
+    return "".join(parts), expected
+
+
+EMULATED_CASES = [(fmt, 19, 40, 0.3, "random", dtype) for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
+                  for dtype in ("f32", "int8")] + \
+                 [(fmt, 12, 32, 0.3, kind, dtype) for fmt, kind in (("ell", "regular"), ("bsr1x4", "block1x4"))
+                  for dtype in ("f32", "int8")] + [("ell16", 9, 300, 0.05, "regular", "int8")]
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "cortex-m4"])
+def test_kernels_on_the_emulated_targets(tmp_path, arch):
+    tc = toolchain(arch)
+    if tc.missing():
+        pytest.skip(f"{arch}: {tc.missing()}")
+    source, expected = kernel_program(EMULATED_CASES)
+    (tmp_path / "kernels.c").write_text(source)
+    rt_dir = source_dir("c")
+    extra = []
+    if tc.board:
+        board = rt_dir / "boards" / tc.board
+        extra = [str(board / "startup.c"), "-T", str(board / "link.ld")]
+    subprocess.run([*tc.cc, *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *tc.target_flags,
+                    "-I", str(rt_dir), "kernels.c", str(rt_dir / "edgeprune_rt.c"), *extra, *tc.link_flags,
+                    "-lm", "-o", "kernels"], cwd=tmp_path, check=True, capture_output=True)
+    command = [*tc.emulator, "-kernel", "kernels"] if tc.board else [*tc.emulator, "./kernels"]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout
+    values = np.array([float(v) for v in out.split()])
+    want = np.concatenate(expected)
+    assert values.size == want.size
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
+    if arch == "cortex-m4":  # the DSP-extension int8 kernels were the ones compiled
+        probe = subprocess.run([*tc.cc, *tc.target_flags, "-dM", "-E", "-x", "c", "-"], input="", text=True,
+                               capture_output=True).stdout
+        assert "__ARM_FEATURE_DSP" in probe
