@@ -1,0 +1,164 @@
+"""Where the cells run: Ray (a local instance, or an existing cluster), or serially in this process.
+
+An executor takes the cells still to do and yields each cell's record as soon as it finishes,
+in completion order. Ray does the scheduling (one task per cell, ``num_cpus=1`` each); we only
+keep at most ``parallel`` tasks in flight so that an interrupted sweep has little to throw away.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..bench.sweep import Cell
+from ..errors import EdgepruneError
+from .cell import evaluate_cell, failed_record
+from .spec import SweepSpec
+
+CLUSTERS = "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine " \
+           "belongs to) or ray://HOST:PORT"
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "EDGEPRUNE_NUM_THREADS")
+
+
+class ClusterError(EdgepruneError):
+    pass
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_cluster(cluster: str) -> None:
+    if cluster in ("local", "serial", "auto") or (cluster.startswith("ray://") and len(cluster) > len("ray://")):
+        return
+    raise ClusterError(f"--cluster: expected {CLUSTERS}, got '{cluster}'")
+
+
+def machine_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class SerialExecutor:
+    """The cells one after another in this process: same function, same results as on Ray."""
+
+    name = "serial"
+
+    def __init__(self, log: Callable[[str], None] = lambda m: None):
+        self.parallel = 1
+
+    def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
+        for cell in cells:
+            yield evaluate_cell(spec, cell, checkpoint_bytes)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """One Ray task per cell. ``address`` None: a fresh local instance sized to this machine."""
+
+    def __init__(self, address: str | None, *, num_cpus: int | None = None, parallel: int | None = None,
+                 log: Callable[[str], None] = lambda m: None):
+        import ray
+
+        self.ray = ray
+        self.log = log
+        self.started_here = address is None
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
+        if ray.is_initialized():  # a caller (a notebook, a test) already connected: use that
+            self.started_here = False
+            self.name = "ray (existing connection)"
+        elif address is None:
+            self.name = "ray local"
+            self._local_environment()
+            cpus = num_cpus or machine_cpus()
+            try:
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR", _node_ip_address="127.0.0.1",
+                         object_store_memory=256 * 1024 * 1024)
+            except Exception as e:
+                raise ClusterError(f"could not start a local Ray instance ({type(e).__name__}: {_line(e)})") from None
+        else:
+            self.name = f"ray {address}"
+            env = {v: "1" for v in _THREAD_VARS}
+            try:
+                ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                         runtime_env={"env_vars": env})
+            except Exception as e:
+                raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
+                                   f"{_line(e)})") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.parallel = max(1, parallel or cpus)
+        self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
+
+    @staticmethod
+    def _local_environment() -> None:
+        """Workers of a local instance inherit this environment: 1 thread each, this edgeprune first."""
+        for var in _THREAD_VARS:
+            os.environ[var] = "1"
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH", "")
+        if root not in path.split(os.pathsep):
+            os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+
+    def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
+        ray = self.ray
+        todo = list(cells)
+        ckpt = ray.put(checkpoint_bytes)  # sent once; workers need no shared filesystem
+        pending: dict = {}
+        try:
+            while todo or pending:
+                while todo and len(pending) < self.parallel:
+                    cell = todo.pop(0)
+                    pending[self.remote.remote(spec, cell, ckpt)] = cell
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    cell = pending.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except Exception as e:  # the task itself died (worker crash, node lost, OOM kill)
+                        record = failed_record(cell, f"the Ray task failed: {type(e).__name__}: {_line(e)}")
+                    yield record
+        finally:
+            for ref in pending:  # interrupted: drop the cells in flight, they run again on resume
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        if self.started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def make_executor(cluster: str, *, parallel: int | None = None, log: Callable[[str], None] = lambda m: None):
+    check_cluster(cluster)
+    if cluster == "serial":
+        return SerialExecutor(log)
+    if not ray_available():
+        if cluster == "local":
+            log("Ray is not installed: running the cells one after another here (pip install 'edgeprune[sweep]' "
+                "for parallel cells)")
+            return SerialExecutor(log)
+        raise ClusterError(f"--cluster {cluster} needs Ray (pip install 'edgeprune[sweep]')")
+    if cluster == "local":
+        return RayExecutor(None, num_cpus=parallel, parallel=parallel, log=log)
+    return RayExecutor(cluster, parallel=parallel, log=log)
+
+
+__all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "make_executor", "ray_available",
+           "machine_cpus"]
