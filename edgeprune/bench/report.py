@@ -368,7 +368,9 @@ def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
         for p in front:
             ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["accuracy"]), fontsize=7, xytext=(3, -9),
                         textcoords="offset points")
-        ax.set_xscale("log")
+        costs = [cost(p) for p in pts_all]
+        if min(costs) > 0 and max(costs) / min(costs) > 20:
+            ax.set_xscale("log")
         ax.set_xlabel(f"{label.split(' (')[0]} of {front[0]['runtime']} ({unit})")
         ax.set_ylabel("test accuracy")
         ax.grid(True, which="both", alpha=0.3)

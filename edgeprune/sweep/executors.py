@@ -120,7 +120,8 @@ class RayExecutor:
                 while todo and len(pending) < self.parallel:
                     cell = todo.pop(0)
                     pending[self.remote.remote(spec, cell, ckpt)] = cell
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                # a timeout, so that signals (Ctrl-C, SIGTERM) get through to Python between waits
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 for ref in ready:
                     cell = pending.pop(ref)
                     try:
