@@ -7,7 +7,10 @@ keep at most ``parallel`` tasks in flight so that an interrupted sweep has littl
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -79,36 +82,27 @@ class RayExecutor:
             self.name = "ray (existing connection)"
         elif address is None:
             self.name = "ray local"
-            self._local_environment()
             cpus = num_cpus or machine_cpus()
             try:
-                ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", _node_ip_address="127.0.0.1",
-                         object_store_memory=256 * 1024 * 1024)
+                with _keep_python_signal_handlers(), _worker_environment():
+                    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                             logging_level="ERROR", _node_ip_address="127.0.0.1",
+                             object_store_memory=256 * 1024 * 1024)
             except Exception as e:
                 raise ClusterError(f"could not start a local Ray instance ({type(e).__name__}: {_line(e)})") from None
         else:
             self.name = f"ray {address}"
             env = {v: "1" for v in _THREAD_VARS}
             try:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                         runtime_env={"env_vars": env})
+                with _keep_python_signal_handlers():
+                    ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                             runtime_env={"env_vars": env})
             except Exception as e:
                 raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
                                    f"{_line(e)})") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.parallel = max(1, parallel or cpus)
         self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
-
-    @staticmethod
-    def _local_environment() -> None:
-        """Workers of a local instance inherit this environment: 1 thread each, this edgeprune first."""
-        for var in _THREAD_VARS:
-            os.environ[var] = "1"
-        root = str(Path(__file__).resolve().parents[2])
-        path = os.environ.get("PYTHONPATH", "")
-        if root not in path.split(os.pathsep):
-            os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
 
     def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
         ray = self.ray
@@ -139,6 +133,39 @@ class RayExecutor:
     def close(self) -> None:
         if self.started_here and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """The processes of a local instance inherit the environment ray.init sees: 1 thread per worker,
+    and this edgeprune first on the path. Restored afterwards: the driver's own settings are not ours."""
+    saved = dict(os.environ)
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    if root not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _keep_python_signal_handlers():
+    """ray.init installs its own SIGTERM handler in the driver (print a stack, die); put ours back, so
+    that SIGTERM stops a sweep as cleanly as Ctrl-C (cells in flight cancelled, Ray shut down)."""
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            if callable(handler):
+                signal.signal(sig, handler)
 
 
 def _line(e: BaseException) -> str:
