@@ -134,3 +134,18 @@ def test_killed_mid_run_then_resumed_runs_only_the_missing_cells(digits_checkpoi
         assert (run_dir / "cells" / name).read_bytes() == data
     assert {after[k]["timing"]["session"] for k in outcome.ran}.isdisjoint(sessions)
     assert json.loads((run_dir / "index.json").read_text())["finished"] == 8
+
+
+def test_one_sweep_per_run_dir_at_a_time(tmp_path):
+    from edgeprune.sweep.rundir import RunDir
+
+    first = RunDir(tmp_path / "run")
+    first.open({"methods": ["m"]}, ["k"], "x.pt")
+    try:
+        with pytest.raises(RunDirError, match=rf"another sweep is running here \(pid {os.getpid()}\)"):
+            RunDir(tmp_path / "run").open({"methods": ["m"]}, ["k"], "x.pt")
+    finally:
+        first.close()
+    again = RunDir(tmp_path / "run")
+    assert again.open({"methods": ["m"]}, ["k"], "x.pt") == {}
+    again.close()
