@@ -92,6 +92,8 @@ def _sigterm_interrupts():
                    "cluster this machine is part of) or ray://HOST:PORT [default: local]")
 @click.option("--parallel", type=int, default=None, help="cells in flight at once (default: the cluster's CPUs)")
 @click.option("--retry-failed", is_flag=True, help="run the cells recorded as failed again")
+@click.option("--ship-code/--no-ship-code", default=True, show_default=True,
+              help="upload this edgeprune to the cluster's workers (auto, ray://); off: use the one installed there")
 @click.option("--plugin", "plugins", multiple=True, help="module each worker imports first (registers custom methods)")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a terminal)")
 @click.option("-o", "--output", "run_dir", default=None, type=click.Path(file_okay=False),
@@ -99,7 +101,7 @@ def _sigterm_interrupts():
 @_method_options
 def sweep_command(source, config_path, methods, sparsities, seeds, finetune_epochs, finetune_lr, batch_size, targets,
                   variants, dataset, data_dir, accuracy_samples, device, ssh_config, quick, cluster, parallel,
-                  retry_failed, plugins, progress, run_dir, **kwargs):
+                  retry_failed, ship_code, plugins, progress, run_dir, **kwargs):
     """Prune, fine-tune, compile, verify and measure SOURCE (a checkpoint) at every (method, sparsity, seed).
 
     Each cell is a Ray task; results stream to RUN_DIR as they finish, so an interrupted sweep
@@ -154,10 +156,10 @@ def sweep_command(source, config_path, methods, sparsities, seeds, finetune_epoc
         from ..bench import devices
 
         devices.parse(device, ssh_config=spec.ssh_config)  # a bad URL fails before any work
-    _run(spec, run_dir, pick(cluster, "cluster"), parallel, retry_failed, progress)
+    _run(spec, run_dir, pick(cluster, "cluster"), parallel, retry_failed, progress, ship_code)
 
 
-def _run(spec, run_dir: str, cluster: str, parallel, retry_failed: bool, progress_flag) -> None:
+def _run(spec, run_dir: str, cluster: str, parallel, retry_failed: bool, progress_flag, ship_code: bool) -> None:
     from ..sweep.run import run_sweep
 
     bar = _RichProgress() if show_progress(progress_flag) else None
@@ -165,7 +167,7 @@ def _run(spec, run_dir: str, cluster: str, parallel, retry_failed: bool, progres
     try:
         with _sigterm_interrupts():
             outcome = run_sweep(spec, run_dir, cluster=cluster, parallel=parallel, retry_failed=retry_failed,
-                                progress=bar, log=log)
+                                progress=bar, log=log, ship_code=ship_code)
     except KeyboardInterrupt:
         saved = len(list((Path(run_dir) / "cells").glob("*.json")))
         total = len(spec.cells())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -70,7 +71,7 @@ class RayExecutor:
     """One Ray task per cell. ``address`` None: a fresh local instance sized to this machine."""
 
     def __init__(self, address: str | None, *, num_cpus: int | None = None, parallel: int | None = None,
-                 log: Callable[[str], None] = lambda m: None):
+                 ship_code: bool = True, log: Callable[[str], None] = lambda m: None):
         import ray
 
         self.ray = ray
@@ -92,11 +93,15 @@ class RayExecutor:
                 raise ClusterError(f"could not start a local Ray instance ({type(e).__name__}: {_line(e)})") from None
         else:
             self.name = f"ray {address}"
-            env = {v: "1" for v in _THREAD_VARS}
+            runtime_env: dict = {"env_vars": {v: "1" for v in _THREAD_VARS}}
+            if ship_code:  # this edgeprune, uploaded: workers need only its dependencies, never another version
+                import edgeprune
+
+                runtime_env["py_modules"] = [str(Path(edgeprune.__file__).parent)]
+                runtime_env["excludes"] = ["__pycache__", "*.pyc"]
             try:
                 with _keep_python_signal_handlers():
-                    ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                             runtime_env={"env_vars": env})
+                    ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
             except Exception as e:
                 raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
                                    f"{_line(e)})") from None
@@ -121,7 +126,7 @@ class RayExecutor:
                     try:
                         record = ray.get(ref)
                     except Exception as e:  # the task itself died (worker crash, node lost, OOM kill)
-                        record = failed_record(cell, f"the Ray task failed: {type(e).__name__}: {_line(e)}")
+                        record = failed_record(cell, f"the Ray task failed: {_task_error(e)}")
                     yield record
         finally:
             for ref in pending:  # interrupted: drop the cells in flight, they run again on resume
@@ -168,12 +173,20 @@ def _keep_python_signal_handlers():
                 signal.signal(sig, handler)
 
 
+def _task_error(e: BaseException) -> str:
+    """One line for a failed Ray task: its last line is the exception that killed it (without colours)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
 def _line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:300] if text else ""
 
 
-def make_executor(cluster: str, *, parallel: int | None = None, log: Callable[[str], None] = lambda m: None):
+def make_executor(cluster: str, *, parallel: int | None = None, ship_code: bool = True,
+                  log: Callable[[str], None] = lambda m: None):
     check_cluster(cluster)
     if cluster == "serial":
         return SerialExecutor(log)
@@ -185,7 +198,7 @@ def make_executor(cluster: str, *, parallel: int | None = None, log: Callable[[s
         raise ClusterError(f"--cluster {cluster} needs Ray (pip install 'edgeprune[sweep]')")
     if cluster == "local":
         return RayExecutor(None, num_cpus=parallel, parallel=parallel, log=log)
-    return RayExecutor(cluster, parallel=parallel, log=log)
+    return RayExecutor(cluster, parallel=parallel, ship_code=ship_code, log=log)
 
 
 __all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "make_executor", "ray_available",

@@ -46,7 +46,7 @@ class _NoProgress:
 
 
 def run_sweep(spec: SweepSpec, run_dir: str | Path, *, cluster: str = "local", parallel: int | None = None,
-              retry_failed: bool = False, report: bool = True, progress=None,
+              retry_failed: bool = False, report: bool = True, progress=None, ship_code: bool = True,
               log: Callable[[str], None] = lambda m: None, executor=None) -> SweepOutcome:
     """Run the cells of ``spec`` that ``run_dir`` does not hold yet; the outcome over the whole grid."""
     import importlib
@@ -89,7 +89,7 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, *, cluster: str = "local", p
         name = "none"
         if todo:
             own = executor is None
-            executor = executor or make_executor(cluster, parallel=parallel, log=log)
+            executor = executor or make_executor(cluster, parallel=parallel, ship_code=ship_code, log=log)
             name = getattr(executor, "name", type(executor).__name__)
             session = uuid.uuid4().hex[:12]
             progress.start(len(cells), len(records), name)
