@@ -26,6 +26,7 @@ class SweepOutcome:
     ran: list[str]  # the cells this invocation ran
     resumed: list[str]  # the cells already in RUN_DIR
     executor: str
+    keys: list[str] = field(default_factory=list)  # the grid's cells, in grid order
     report_files: list[Path] = field(default_factory=list)
     report: dict | None = None
 
@@ -108,7 +109,8 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, *, cluster: str = "local", p
                 if own:
                     executor.close()
         rd.write_index(keys, records, running=False)
-        outcome = SweepOutcome(Path(run_dir), records, ran, resumed, name)
+        records = {k: records[k] for k in keys if k in records}  # grid order
+        outcome = SweepOutcome(Path(run_dir), records, ran, resumed, name, keys)
         if report:
             outcome.report = report_document(spec, rd, keys, records)
             from ..bench.report import write_report
