@@ -149,3 +149,26 @@ def test_one_sweep_per_run_dir_at_a_time(tmp_path):
     again = RunDir(tmp_path / "run")
     assert again.open({"methods": ["m"]}, ["k"], "x.pt") == {}
     again.close()
+
+
+def test_with_a_device_latency_is_measured_and_kept_apart(serial_run, digits_checkpoint, tmp_path):
+    from edgeprune.bench.harness import BenchSettings
+    from edgeprune.bench.stats import Budget
+
+    settings = BenchSettings(budget=Budget.quick(), isolate=False, native=False, latency_sequences=2, keep_samples=False)
+    spec = small_spec(digits_checkpoint, methods=["magnitude"], sparsities=[0.9], seeds=[0], device="local",
+                      bench=settings)
+    outcome = run_sweep(spec, tmp_path / "run", cluster="serial")
+    record = cell_files(tmp_path / "run")["magnitude-s0.9-seed0"]
+    validate(record)
+    assert record["status"] == "ok", record["error"]
+    latency = {r["id"]: r for r in record["timing"]["latency"]["runtimes"]}
+    assert set(latency) == {"torch", "c"}
+    for r in latency.values():
+        step = r["latency"]["step"]
+        assert r["status"] == "ok" and step["unit"] == "ns" and 0 < step["min"] <= step["p50"] <= step["max"]
+    # the measurement lives in timing only: the rest is the same cell as a sweep without a device
+    assert without_timing(record) == without_timing(cell_files(serial_run[0])["magnitude-s0.9-seed0"])
+    names = {p.name for p in outcome.report_files}
+    assert {"latency_vs_sparsity.png", "pareto_latency.png", "pareto_bytes.png"} <= names
+    assert "## Pareto front: accuracy vs step p50 (ns)" in (tmp_path / "run" / "report" / "report.md").read_text()
