@@ -21,3 +21,19 @@ def explode(ctx, sparsity):
 
 if NAME not in registry._REGISTRY:
     registry.register(NAME, help="test method: raises above sparsity 0.6")(explode)
+
+
+CRASH = "test-crash-plugin"
+
+
+def crash(ctx, sparsity):
+    """Kills its whole process above sparsity 0.6, as a segfaulting backend or the OOM killer would."""
+    if sparsity > 0.6:
+        import os
+
+        os._exit(3)
+    return explode(ctx, sparsity)
+
+
+if CRASH not in registry._REGISTRY:
+    registry.register(CRASH, help="test method: kills its process above sparsity 0.6")(crash)

@@ -46,16 +46,23 @@ def test_ray_local_gives_the_serial_fallbacks_bytes(ray_executor, serial_run, di
     assert outcome.executor == "ray local"
 
 
-def test_a_failing_cell_on_ray_is_recorded_and_the_others_complete(ray_executor, digits_checkpoint, tmp_path):
-    from tests.sweep.explode_method import NAME
+def test_failing_and_crashing_cells_on_ray_are_recorded_and_the_others_complete(ray_executor, digits_checkpoint,
+                                                                                 tmp_path):
+    from tests.sweep.explode_method import CRASH, NAME
 
-    spec = small_spec(digits_checkpoint, methods=["magnitude", NAME], seeds=[0], finetune_epochs=0, plugins=[PLUGIN])
+    spec = small_spec(digits_checkpoint, methods=["magnitude", NAME, CRASH], seeds=[0], finetune_epochs=0,
+                      plugins=[PLUGIN])
     outcome = run_sweep(spec, tmp_path / "run", executor=ray_executor, report=False)
     cells = cell_files(tmp_path / "run")
+    crashed = cells.pop(f"{CRASH}-s0.9-seed0")
     assert {k: (r["status"], r["error"]) for k, r in cells.items()} == {
         "magnitude-s0.5-seed0": ("ok", None), "magnitude-s0.9-seed0": ("ok", None),
-        f"{NAME}-s0.5-seed0": ("ok", None), f"{NAME}-s0.9-seed0": ("failed", "cannot prune that far")}
-    assert len(outcome.failed) == 1
+        f"{NAME}-s0.5-seed0": ("ok", None), f"{NAME}-s0.9-seed0": ("failed", "cannot prune that far"),
+        f"{CRASH}-s0.5-seed0": ("ok", None)}
+    # its worker died (twice: Ray retries a dead worker's task once): recorded as the task's failure
+    assert crashed["status"] == "failed" and crashed["error"].startswith("the Ray task failed: ")
+    assert "\n" not in crashed["error"] and "\x1b" not in crashed["error"]
+    assert len(outcome.failed) == 2
 
 
 def _processes_with(marker: str) -> list[int]:
