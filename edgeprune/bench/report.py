@@ -13,6 +13,8 @@ from pathlib import Path
 from ..fileio import dumps_json, write_text_atomic
 
 UNIT_SUFFIX = {"instructions": "insn", "cycles": "cyc"}
+# documents drawn as a sweep: bench --sweep's, and edgeprune sweep's report (same cells, runtimes inside)
+SWEEP_FORMATS = ("edgeprune.bench-sweep", "edgeprune.sweep-report")
 
 
 def fmt_latency(stat: dict | None, key: str = "p50") -> str:
@@ -239,20 +241,25 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch)
+    # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch);
+    # several seeds of one (method, sparsity): their mean, with the min-max range as error bars
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    by_method: dict[str, list] = {}
-    for cell in cells:
-        runtimes = [r for r in cell["result"]["runtimes"] if r["status"] == "ok" and r["accuracy"]]
-        if not runtimes:
-            continue
-        chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
-        a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step")
-        if a and a.get("accuracy") is not None:
-            by_method.setdefault(cell["method"], []).append((_sparsity(cell), a["accuracy"], chosen["id"]))
-    for method, pts in sorted(by_method.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{method} (via {pts[0][2]})")
+    by_method: dict[str, dict] = {}
+    for p in sweep_points(sweep):
+        if p["accuracy"] is not None:
+            by_method.setdefault(p["method"], {}).setdefault(p["sparsity_requested"], []).append(p)
+    for method, groups in sorted(by_method.items()):
+        xs, ys, lo, hi = [], [], [], []
+        for _, pts in sorted(groups.items()):
+            acc = [p["accuracy"] for p in pts]
+            xs.append(sum(p["sparsity"] for p in pts) / len(pts))
+            ys.append(sum(acc) / len(acc))
+            lo.append(ys[-1] - min(acc))
+            hi.append(max(acc) - ys[-1])
+        seeds = max(len(pts) for pts in groups.values())
+        runtime = next(iter(groups.values()))[0]["runtime"]
+        label = f"{method} (via {runtime}" + (f", mean of {seeds} seeds, min-max)" if seeds > 1 else ")")
+        ax.errorbar(xs, ys, yerr=[lo, hi] if seeds > 1 else None, marker="o", capsize=3, label=label)
     ax.set_xlabel("sparsity of recurrent weights")
     ax.set_ylabel("test accuracy")
     ax.grid(True, alpha=0.3)
@@ -280,11 +287,120 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     written.append(path)
+    written += pareto_plots(sweep, out_dir)
     return written
 
 
-def sweep_markdown(sweep: dict) -> str:
-    lines = [f"# edgeprune bench sweep: {sweep['source']}", ""]
+# -- Pareto fronts ---------------------------------------------------------------------------------
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the (cost, accuracy) points nothing beats: no other point is at most as costly and
+    strictly more accurate, or strictly cheaper and as accurate. Exact ties keep the first. Sorted by cost."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front: list[int] = []
+    best = float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def sweep_points(sweep: dict) -> list[dict]:
+    """One point per finished cell, through its headline runtime (the first artifact runtime, else torch)."""
+    out = []
+    for cell in _cells_ok(sweep):
+        runtimes = [r for r in cell["result"]["runtimes"] if r["status"] == "ok" and r["call_path"] == "python"]
+        if not runtimes:
+            continue
+        chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
+        a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}
+        step = chosen["latency"].get("step")
+        native = next((r for r in cell["result"]["runtimes"] if r["status"] == "ok"
+                       and r["id"] == f"{chosen['id']} (native)" and r["latency"].get("step")), None)
+        out.append({"method": cell["method"], "sparsity_requested": cell["sparsity"], "sparsity": _sparsity(cell),
+                    "seed": cell.get("seed", 0), "runtime": chosen["id"], "accuracy": a.get("accuracy"),
+                    "storage_bytes": chosen["memory"].get("storage_bytes"),
+                    "latency": (step["unit"], step["p50"]) if step else None,
+                    "native_latency": (native["latency"]["step"]["unit"], native["latency"]["step"]["p50"])
+                    if native else None})
+    return out
+
+
+def pareto_sets(sweep: dict) -> list[tuple[str, str, str, list[dict]]]:
+    """(name, point key of the cost, cost label, points on the front): for bytes, and per latency unit measured."""
+    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
+    out = []
+    sized = [p for p in points if p["storage_bytes"] is not None]
+    if sized:
+        front = pareto_front([(p["storage_bytes"], p["accuracy"]) for p in sized])
+        out.append(("bytes", "storage_bytes", "weights + indices", [sized[i] for i in front]))
+    for key, what in (("latency", "step p50"), ("native_latency", "step p50, native program")):
+        timed = [p for p in points if p[key] is not None]
+        for unit in sorted({p[key][0] for p in timed}):
+            pts = [p for p in timed if p[key][0] == unit]
+            front = pareto_front([(p[key][1], p["accuracy"]) for p in pts])
+            name = key if unit == "ns" else f"{key}_{unit}"
+            out.append((name, key, f"{what} ({unit})", [pts[i] for i in front]))
+    return out
+
+
+def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
+    """Accuracy vs cost, every cell a dot, the Pareto front a line: ``pareto_<cost>.png``."""
+    plt = _pyplot()
+    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
+    written = []
+    for name, key, label, front in pareto_sets(sweep):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+
+        def cost(p):
+            v = p[key]
+            if key == "storage_bytes":
+                return v / 1024
+            return v[1] / 1e3 if v[0] == "ns" else v[1]
+
+        unit = "KiB" if key == "storage_bytes" else ("µs" if front[0][key][0] == "ns" else UNIT_SUFFIX.get(front[0][key][0]))
+        pts_all = [p for p in points if p[key] is not None and (key == "storage_bytes" or p[key][0] == front[0][key][0])]
+        for method in sorted({p["method"] for p in pts_all}):
+            mine = [p for p in pts_all if p["method"] == method]
+            ax.scatter([cost(p) for p in mine], [p["accuracy"] for p in mine], label=method, alpha=0.7)
+        ax.step([cost(p) for p in front], [p["accuracy"] for p in front], where="post", color="black", linewidth=1,
+                label="Pareto front")
+        for p in front:
+            ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["accuracy"]), fontsize=7, xytext=(3, -9),
+                        textcoords="offset points")
+        costs = [cost(p) for p in pts_all]
+        if min(costs) > 0 and max(costs) / min(costs) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{label.split(' (')[0]} of {front[0]['runtime']} ({unit})")
+        ax.set_ylabel("test accuracy")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"accuracy vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front "
+                     "(labels: sparsity)", fontsize=10)
+        fig.tight_layout()
+        path = out_dir / f"pareto_{name}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def pareto_markdown(sweep: dict) -> str:
+    parts = []
+    for name, key, label, front in pareto_sets(sweep):
+        body = []
+        for p in front:
+            lat = p["native_latency"] if key == "native_latency" else p["latency"]
+            body.append([p["method"], f"{p['sparsity']:.3f}", p["seed"], p["runtime"], f"{p['accuracy']:.2%}",
+                         fmt_bytes(p["storage_bytes"]),
+                         fmt_latency({"unit": lat[0], "p50": lat[1]}) if lat else "-"])
+        parts.append(f"## Pareto front: accuracy vs {label}\n\n"
+                     + _md_table(["method", "sparsity", "seed", "runtime", "accuracy", "weights+idx", "step p50"], body))
+    return "\n\n".join(parts)
+
+
+def sweep_markdown(sweep: dict, title: str | None = None) -> str:
+    lines = [title or f"# edgeprune bench sweep: {sweep['source']}", ""]
     body = []
     for cell in sweep["cells"]:
         if cell["status"] != "ok":
@@ -298,6 +414,9 @@ def sweep_markdown(sweep: dict) -> str:
             body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
                          fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
     lines.append(_md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))
+    front = pareto_markdown(sweep)
+    if front:
+        lines += ["", front]
     return "\n".join(lines) + "\n"
 
 
@@ -306,8 +425,9 @@ def write_report(doc: dict, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if doc.get("format") == "edgeprune.bench-sweep":
-        written.append(write_text_atomic(out_dir / "report.md", sweep_markdown(doc)))
+    if doc.get("format") in SWEEP_FORMATS:
+        title = f"# edgeprune sweep: {doc['source']}" if doc["format"] == "edgeprune.sweep-report" else None
+        written.append(write_text_atomic(out_dir / "report.md", sweep_markdown(doc, title)))
         written += sweep_plots(doc, out_dir)
     else:
         written.append(write_text_atomic(out_dir / "report.md", markdown(doc)))

@@ -18,7 +18,7 @@ def cli() -> None:
     """Prune recurrent networks and compile them into artifacts that are fast and small on edge devices."""
 
 
-COMMAND_MODULES = ("train", "prune", "inspect", "compile", "bench", "demo")
+COMMAND_MODULES = ("train", "prune", "inspect", "compile", "bench", "sweep", "demo")
 for _name in COMMAND_MODULES:
     import_module(f"{__name__}.{_name}")
 

@@ -57,4 +57,47 @@ def test_sweep_plots(doc, tmp_path):
     names = {p.name for p in report.write_report(sweep, tmp_path)}
     assert {"latency_vs_sparsity.png", "accuracy_vs_sparsity.png", "bytes_vs_sparsity.png", "report.md"} <= names
     md = (tmp_path / "report.md").read_text()
-    assert "FAILED: boom" in md and md.count("| magnitude |") == 4  # 2 cells x 2 runtimes
+    cells_table = md.split("## Pareto front")[0]
+    assert "FAILED: boom" in md and cells_table.count("| magnitude |") == 4  # 2 cells x 2 runtimes
+
+
+def test_pareto_front_matches_brute_force():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 12))
+        # few distinct values, so ties in cost and in accuracy are common
+        pts = [(float(rng.integers(1, 6)), float(rng.integers(0, 5)) / 4) for _ in range(n)]
+        front = report.pareto_front(pts)
+
+        def beaten(i):
+            return any((c <= pts[i][0] and a >= pts[i][1]) and (c < pts[i][0] or a > pts[i][1]) for c, a in pts)
+
+        expected = {i for i in range(n) if not beaten(i)}
+        assert {pts[i] for i in front} == {pts[i] for i in expected}  # exact duplicates keep one
+        assert len(front) == len({pts[i] for i in expected})
+        assert [pts[i][0] for i in front] == sorted(pts[i][0] for i in front)
+
+
+def test_sweep_pareto_table_and_plot(doc, tmp_path):
+    import copy
+
+    cells = []
+    for method, sparsity, acc, storage in (("magnitude", 0.5, 0.9, 4000), ("magnitude", 0.9, 0.5, 1000),
+                                           ("random", 0.5, 0.8, 4000), ("random", 0.9, 0.6, 1000)):
+        result = copy.deepcopy(doc)
+        for r in result["runtimes"]:
+            r["memory"]["storage_bytes"] = storage
+            for a in r["accuracy"].values():
+                a["accuracy"] = acc
+        cells.append({"method": method, "sparsity": sparsity, "seed": 0, "status": "ok", "error": None,
+                      "achieved_sparsity": sparsity, "accuracy_torch": acc, "result": result})
+    sweep = {"format": "edgeprune.bench-sweep", "version": 1, "source": "x.pt", "complete": True, "cells": cells}
+    sets = {name: front for name, key, label, front in report.pareto_sets(sweep)}
+    assert [(p["method"], p["sparsity"]) for p in sets["bytes"]] == [("random", 0.9), ("magnitude", 0.5)]
+    names = {p.name for p in report.write_report(sweep, tmp_path)}
+    assert "pareto_bytes.png" in names
+    md = (tmp_path / "report.md").read_text()
+    table = md.split("## Pareto front: accuracy vs weights + indices")[1].split("##")[0]
+    assert "| random | 0.900 |" in table and "| magnitude | 0.500 |" in table and "| magnitude | 0.900 |" not in table

@@ -1,0 +1,1 @@
+"""Distributed, resumable sweeps: method x sparsity x seed grids, one Ray task per cell (``edgeprune sweep``)."""

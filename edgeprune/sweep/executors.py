@@ -1,0 +1,205 @@
+"""Where the cells run: Ray (a local instance, or an existing cluster), or serially in this process.
+
+An executor takes the cells still to do and yields each cell's record as soon as it finishes,
+in completion order. Ray does the scheduling (one task per cell, ``num_cpus=1`` each); we only
+keep at most ``parallel`` tasks in flight so that an interrupted sweep has little to throw away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..bench.sweep import Cell
+from ..errors import EdgepruneError
+from .cell import evaluate_cell, failed_record
+from .spec import SweepSpec
+
+CLUSTERS = "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine " \
+           "belongs to) or ray://HOST:PORT"
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "EDGEPRUNE_NUM_THREADS")
+
+
+class ClusterError(EdgepruneError):
+    pass
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_cluster(cluster: str) -> None:
+    if cluster in ("local", "serial", "auto") or (cluster.startswith("ray://") and len(cluster) > len("ray://")):
+        return
+    raise ClusterError(f"--cluster: expected {CLUSTERS}, got '{cluster}'")
+
+
+def machine_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class SerialExecutor:
+    """The cells one after another in this process: same function, same results as on Ray."""
+
+    name = "serial"
+
+    def __init__(self, log: Callable[[str], None] = lambda m: None):
+        self.parallel = 1
+
+    def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
+        for cell in cells:
+            yield evaluate_cell(spec, cell, checkpoint_bytes)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """One Ray task per cell. ``address`` None: a fresh local instance sized to this machine."""
+
+    def __init__(self, address: str | None, *, num_cpus: int | None = None, parallel: int | None = None,
+                 ship_code: bool = True, log: Callable[[str], None] = lambda m: None):
+        import ray
+
+        self.ray = ray
+        self.log = log
+        self.started_here = address is None
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
+        if ray.is_initialized():  # a caller (a notebook, a test) already connected: use that
+            self.started_here = False
+            self.name = "ray (existing connection)"
+        elif address is None:
+            self.name = "ray local"
+            cpus = num_cpus or machine_cpus()
+            try:
+                with _keep_python_signal_handlers(), _worker_environment():
+                    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                             logging_level="ERROR", _node_ip_address="127.0.0.1",
+                             object_store_memory=256 * 1024 * 1024)
+            except Exception as e:
+                raise ClusterError(f"could not start a local Ray instance ({type(e).__name__}: {_line(e)})") from None
+        else:
+            self.name = f"ray {address}"
+            runtime_env: dict = {"env_vars": {v: "1" for v in _THREAD_VARS}}
+            if ship_code:  # this edgeprune, uploaded: workers need only its dependencies, never another version
+                import edgeprune
+
+                runtime_env["py_modules"] = [str(Path(edgeprune.__file__).parent)]
+                runtime_env["excludes"] = ["__pycache__", "*.pyc"]
+            try:
+                with _keep_python_signal_handlers():
+                    ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
+            except Exception as e:
+                raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
+                                   f"{_line(e)})") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.parallel = max(1, parallel or cpus)
+        self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
+
+    def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
+        ray = self.ray
+        todo = list(cells)
+        ckpt = ray.put(checkpoint_bytes)  # sent once; workers need no shared filesystem
+        pending: dict = {}
+        try:
+            while todo or pending:
+                while todo and len(pending) < self.parallel:
+                    cell = todo.pop(0)
+                    pending[self.remote.remote(spec, cell, ckpt)] = cell
+                # a timeout, so that signals (Ctrl-C, SIGTERM) get through to Python between waits
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    cell = pending.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except Exception as e:  # the task itself died (worker crash, node lost, OOM kill)
+                        record = failed_record(cell, f"the Ray task failed: {_task_error(e)}")
+                    yield record
+        finally:
+            for ref in pending:  # interrupted: drop the cells in flight, they run again on resume
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:
+                    pass
+
+    def close(self) -> None:
+        if self.started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """The processes of a local instance inherit the environment ray.init sees: 1 thread per worker,
+    and this edgeprune first on the path. Restored afterwards: the driver's own settings are not ours."""
+    saved = dict(os.environ)
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    if root not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _keep_python_signal_handlers():
+    """ray.init installs its own SIGTERM handler in the driver (print a stack, die); put ours back, so
+    that SIGTERM stops a sweep as cleanly as Ctrl-C (cells in flight cancelled, Ray shut down)."""
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            if callable(handler):
+                signal.signal(sig, handler)
+
+
+def _task_error(e: BaseException) -> str:
+    """One line for a failed Ray task: its last line is the exception that killed it (without colours)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{type(e).__name__}: {lines[-1] if lines else ''}"[:300]
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def make_executor(cluster: str, *, parallel: int | None = None, ship_code: bool = True,
+                  log: Callable[[str], None] = lambda m: None):
+    check_cluster(cluster)
+    if cluster == "serial":
+        return SerialExecutor(log)
+    if not ray_available():
+        if cluster == "local":
+            log("Ray is not installed: running the cells one after another here (pip install 'edgeprune[sweep]' "
+                "for parallel cells)")
+            return SerialExecutor(log)
+        raise ClusterError(f"--cluster {cluster} needs Ray (pip install 'edgeprune[sweep]')")
+    if cluster == "local":
+        return RayExecutor(None, num_cpus=parallel, parallel=parallel, log=log)
+    return RayExecutor(cluster, parallel=parallel, ship_code=ship_code, log=log)
+
+
+__all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "make_executor", "ray_available",
+           "machine_cpus"]
