@@ -194,6 +194,34 @@ def _cells_ok(sweep: dict):
             yield cell
 
 
+def _lines_per_method(plt, data: dict[tuple[str, str], list], ylabel: str, title: str, path: Path) -> None:
+    """One panel per pruning method, one line per runtime (the same colour in every panel; native
+    programs dashed), log y, one legend beside the panels: readable with 20 runtimes."""
+    methods = sorted({m for m, _ in data})
+    runtimes = sorted({r for _, r in data})
+    cmap = plt.get_cmap("tab20")
+    colour = {r: cmap(i % 20) for i, r in enumerate(runtimes)}
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods) + 3.2, 4.5), sharey=True, squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        for rid in runtimes:
+            pts = data.get((method, rid))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, color=colour[rid],
+                        linestyle="--" if rid.endswith("(native)") else "-", label=rid)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("sparsity of recurrent weights")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
+    fig.legend([handles[r] for r in runtimes if r in handles], [r for r in runtimes if r in handles],
+               loc="center left", bbox_to_anchor=(1.0 - 3.0 / fig.get_figwidth(), 0.5), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1.0 - 3.1 / fig.get_figwidth(), 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     """Latency vs sparsity per runtime, accuracy vs sparsity per method, bytes vs sparsity."""
     plt = _pyplot()
@@ -223,22 +251,11 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     lat = series(step_p50)
     units = sorted({v[1][0] for pts in lat.values() for v in pts})
     for unit in units:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
         scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
-        for (method, rid), pts in sorted(lat.items()):
-            pts = [(x, v[1]) for x, v in pts if v[0] == unit]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] / scale for p in pts], marker="o", label=f"{rid} · {method}")
-        ax.set_xlabel("sparsity of recurrent weights")
-        ax.set_ylabel(f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""))
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        ax.set_title("latency vs sparsity per runtime", fontsize=10)
-        fig.tight_layout()
+        per_unit = {k: [(x, v[1] / scale) for x, v in pts if v[0] == unit] for k, pts in lat.items()}
         path = out_dir / f"latency_vs_sparsity{'' if unit == 'ns' else '_' + unit}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        _lines_per_method(plt, per_unit, f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""),
+                          "latency vs sparsity per runtime", path)
         written.append(path)
 
     # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch);
@@ -273,19 +290,9 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
 
     # bytes vs sparsity per runtime (weights + indices as stored)
     sizes = series(lambda r: r["memory"].get("storage_bytes"))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (method, rid), pts in sorted(sizes.items()):
-        ax.plot([p[0] for p in pts], [p[1] / 1024 for p in pts], marker="o", label=f"{rid} · {method}")
-    ax.set_xlabel("sparsity of recurrent weights")
-    ax.set_ylabel("weights + indices (KiB)")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("bytes vs sparsity", fontsize=10)
-    fig.tight_layout()
+    sizes = {k: [(x, v / 1024) for x, v in pts] for k, pts in sizes.items()}
     path = out_dir / "bytes_vs_sparsity.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _lines_per_method(plt, sizes, "weights + indices (KiB)", "bytes vs sparsity", path)
     written.append(path)
     written += pareto_plots(sweep, out_dir)
     return written
