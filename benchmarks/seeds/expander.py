@@ -58,6 +58,9 @@ METHODS = {
     # ablation: the same magnitude-aware biregular construction without the Ramanujan repair
     "expander-norepair": ("expander", {"max_repairs": 0}),
     "block-expander-1x4": ("block-expander", {"block": "1x4"}),
+    # the block shapes the C runtime's SIMD kernels want (benchmarks/c/targets.py)
+    "block-expander-8x1": ("block-expander", {"block": "8x1"}),
+    "block-expander-4x1": ("block-expander", {"block": "4x1"}),
     "ramanujan-imp": ("ramanujan-imp", {}),
 }
 FINETUNE = {
