@@ -26,7 +26,7 @@ from ..errors import EdgepruneError
 # per backend: the option whose values are compiled side by side by default, and which values
 # (None = every declared choice). The first option a backend declares wins.
 DEFAULT_VARIANT_AXES: dict[str, tuple[tuple[str, tuple[str, ...] | None], ...]] = {
-    "c": (("c_kernel", None), ("c_format", None), ("kernel", None)),
+    "c": (("kernel", None),),
     "tflite": (("tflite_weights", ("dense", "sparse")),),
 }
 

@@ -38,7 +38,7 @@ def _ints(value: str, flag: str) -> list[int]:
 @click.option("--runtimes", default=None,
               help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*")
 @click.option("--variants", default=None,
-              help="compile variants, e.g. 'c:c_format=dense,csr;tflite:tflite_weights=sparse' "
+              help="compile variants, e.g. 'c:kernel=dense,csr;tflite:tflite_weights=sparse' "
                    "(default: each C format, LiteRT dense and sparse)")
 @click.option("--data", "dataset", default=None, help="dataset (default: the model's), or a .npz")
 @click.option("--data-dir", default=None)

@@ -79,7 +79,7 @@ def _sigterm_interrupts():
 @click.option("--lr", "finetune_lr", type=float, default=None, help="fine-tuning rate (default: the training rate, else 1e-3)")
 @click.option("--batch-size", type=int, default=None, help="fine-tuning batch size [default: 32]")
 @click.option("--targets", default=None, help="comma list of compile targets per cell [default: c]")
-@click.option("--variants", default=None, help="compile options per target, e.g. 'c:c_format=csr' (see bench --help)")
+@click.option("--variants", default=None, help="compile options per target, e.g. 'c:kernel=csr' (see bench --help)")
 @click.option("--data", "dataset", default=None, help="dataset (default: the model's), or a .npz")
 @click.option("--data-dir", default=None)
 @click.option("--accuracy-samples", type=int, default=None, help="test samples for accuracy (default: the whole split)")
