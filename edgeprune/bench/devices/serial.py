@@ -47,8 +47,7 @@ class SerialDevice(Device):
         """Send one command, return the reply's words after OK; ERR or silence -> DeviceError."""
         verb = line.split(" ", 1)[0]
         try:
-            self.conn.write((line + "\n").encode("ascii"))
-            self.conn.flush()
+            self._send(line)
             reply = self._readline(self.reply_timeout if timeout is None else timeout)
         except OSError as e:  # pyserial's SerialException is an OSError
             raise DeviceError(f"{self.url}: connection lost during {verb} ({e})") from None
@@ -60,6 +59,10 @@ class SerialDevice(Device):
         if not words or words[0] != "OK":
             raise DeviceError(f"{self.url}: unexpected reply to {verb}: '{reply[:80]}'")
         return words[1:]
+
+    def _send(self, line: str) -> None:
+        self.conn.write((line + "\n").encode("ascii"))
+        self.conn.flush()
 
     def _readline(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
@@ -113,8 +116,7 @@ class SerialDevice(Device):
         token = secrets.token_hex(4)
         deadline = time.monotonic() + self.reply_timeout
         try:
-            self.conn.write(f"SYNC {token}\n".encode("ascii"))
-            self.conn.flush()
+            self._send(f"SYNC {token}")
             while time.monotonic() < deadline:
                 line = self._readline(deadline - time.monotonic())
                 if line is not None and line.split() == ["OK", token]:
