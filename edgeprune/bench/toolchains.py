@@ -116,6 +116,23 @@ def build_m4_firmware(request: BuildRequest, out: Path, *, semihosting: bool) ->
     return out
 
 
+def build_bench_program(request: BuildRequest, arch: str, out: Path) -> tuple[Path, str]:
+    """The benchmark program for ``arch``: semihosting firmware (``out``.elf) on the Cortex-M4,
+    a Linux executable elsewhere; returns its path and kind."""
+    if arch == "cortex-m4":
+        return build_m4_firmware(request, out.with_suffix(".elf"), semihosting=True), "semihosting"
+    return build_linux(request, arch, out), "linux"
+
+
+def toolchain_problem(arch: str) -> str | None:
+    """Why nothing can be built for ``arch`` here (None when its toolchain is installed)."""
+    try:
+        toolchain(arch)
+    except ToolchainError as e:
+        return str(e)
+    return None
+
+
 # -- ELF sizes -------------------------------------------------------------------------------
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 0x1, 0x2, 0x4
 _SHT_NOBITS = 8

@@ -15,8 +15,8 @@ import numpy as np
 
 from edgeprune import ir
 from edgeprune.bench.programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from edgeprune.bench.toolchains import (BuildRequest, ToolchainError, build_linux, build_m4_firmware, elf_sizes,
-                                        native_dir, toolchain)
+from edgeprune.bench.toolchains import (BuildRequest, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
+                                        toolchain_problem)
 
 NATIVE = Path(__file__).parent / "native"
 CELLS = {"lstm": "EP_CELL_LSTM", "gru": "EP_CELL_GRU", "rnn": "EP_CELL_RNN"}
@@ -93,23 +93,13 @@ class IRProgramProvider(ProgramProvider):
     def unavailable(self, spec, arch: str) -> str | None:
         if spec.target != "ir":
             return f"not an IR artifact ({spec.target})"
-        try:
-            toolchain(arch)
-        except ToolchainError as e:
-            return str(e)
-        return None
+        return toolchain_problem(arch)
 
     def build(self, spec, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path) -> BuiltProgram:
         model = ir.load(spec.directory)
         src = write_sources(model, X, settings, Path(work_dir) / f"src-{arch}")
         request = BuildRequest([native_dir() / BENCH_MAIN, NATIVE / "irmodel.c"], [src, NATIVE, native_dir()])
-        out = Path(work_dir) / f"bench-{arch}" if arch != "cortex-m4" else Path(work_dir) / "bench-m4.elf"
-        if arch == "cortex-m4":
-            build_m4_firmware(request, out, semihosting=True)
-            kind = "semihosting"
-        else:
-            build_linux(request, arch, out)
-            kind = "linux"
+        out, kind = build_bench_program(request, arch, Path(work_dir) / f"bench-{arch}")
         return BuiltProgram(out, arch, kind, "ir interpreter (C, tests)", sizes=elf_sizes(out))
 
 

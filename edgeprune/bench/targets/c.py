@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from ..toolchains import (BuildRequest, ToolchainError, build_linux, build_m4_firmware, elf_sizes, native_dir,
-                          toolchain)
+from ..toolchains import (BuildRequest, ToolchainError, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
+                          toolchain_problem)
 
 RUNTIME_SOURCE = "edgeprune_rt.c"
 _NATIVE_FLAG = re.compile(r"^-m(arch|cpu|tune)=native$")
@@ -53,11 +53,7 @@ class CProgramProvider(ProgramProvider):
         for f in (f"{prefix}.c", f"{prefix}.h", RUNTIME_SOURCE):
             if not (directory / f).is_file():
                 return f"{directory / f} is missing"
-        try:
-            toolchain(arch)
-        except ToolchainError as e:
-            return str(e)
-        return None
+        return toolchain_problem(arch)
 
     def build(self, spec, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path) -> BuiltProgram:
         directory, prefix = self._sources(spec)
@@ -71,10 +67,7 @@ class CProgramProvider(ProgramProvider):
         flags = [f for f in shlex.split(str(info.get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
         request = BuildRequest([directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c",
                                 native_dir() / BENCH_MAIN], [src, directory, native_dir()], extra_cflags=flags)
-        if arch == "cortex-m4":
-            out, kind = build_m4_firmware(request, src / "bench.elf", semihosting=True), "semihosting"
-        else:
-            out, kind = build_linux(request, arch, src / "bench"), "linux"
+        out, kind = build_bench_program(request, arch, src / "bench")
         return BuiltProgram(out, arch, kind, f"generated C ({' '.join(flags)}), {arch}", sizes=elf_sizes(out),
                             info={"cflags": flags})
 
