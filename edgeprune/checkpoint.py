@@ -15,10 +15,11 @@ import torch
 
 from .errors import CheckpointError, EdgepruneError
 from .fileio import write_bytes_atomic
-from .models import ModelConfig, SequenceClassifier
+from .models import ModelSpec, SequenceClassifier
 
 FORMAT = "edgeprune.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the config is a chain of stages (ModelSpec); 1: recurrent layers + head
+READS = (1, 2)
 
 
 def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None = None) -> Path:
@@ -52,10 +53,10 @@ def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
         raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an edgeprune checkpoint (no '{FORMAT}' header)")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected {VERSION})")
+    if payload.get("version") not in READS:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected 1 or {VERSION})")
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        config = ModelSpec.from_dict(payload["config"])
         model = SequenceClassifier(config)
         model.load_state_dict(payload["state"], strict=True)
         model.set_masks(payload.get("masks", {}))

@@ -22,11 +22,20 @@ _SPLIT_SEED = 0
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    X_train: np.ndarray  # float32 [N, T, F] in [0, 1]
-    y_train: np.ndarray  # int64 [N]
+    X_train: np.ndarray  # float32 [N, T, F]
+    y_train: np.ndarray  # int64 [N] or [N, T] (classify); float32 [N, C] or [N, T, C] (regress)
     X_test: np.ndarray
     y_test: np.ndarray
-    num_classes: int
+    num_classes: int  # classes (classify) or targets per output (regress)
+    task: str = "classify"
+    lengths_train: np.ndarray | None = None  # int64 [N]: true lengths of padded sequences
+    lengths_test: np.ndarray | None = None
+
+    @property
+    def output(self) -> str:
+        """``every`` when labels are per step, else ``last``."""
+        per_step = self.y_train.ndim == (2 if self.task == "classify" else 3)
+        return "every" if per_step else "last"
 
     @property
     def steps(self) -> int:
