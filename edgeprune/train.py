@@ -58,6 +58,25 @@ def predict_logits(model: nn.Module, X: np.ndarray, batch_size: int = 1024, all_
     return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
 
 
+def fit_normalize(model: nn.Module, dataset: Dataset) -> None:
+    """Fit every leading ``normalize`` stage to standardise the training split: per feature,
+    ``scale = 1 / std`` and ``shift = -mean / std`` over the valid steps (std 0 -> scale 1)."""
+    from .models import Normalize
+
+    first = model.layers[0] if len(model.layers) else None
+    if not isinstance(first, Normalize):
+        return
+    X = dataset.X_train
+    keep = metrics.valid_steps(X.shape[:2], dataset.lengths_train)
+    values = X[keep].astype(np.float64)
+    mean = values.mean(axis=0) if len(values) else np.zeros(X.shape[2])
+    std = values.std(axis=0) if len(values) else np.ones(X.shape[2])
+    std = np.where(std > 1e-12, std, 1.0)
+    with torch.no_grad():
+        first.scale.copy_(torch.from_numpy((1.0 / std).astype(np.float32)))
+        first.shift.copy_(torch.from_numpy((-mean / std).astype(np.float32)))
+
+
 def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> dict:
     """Test metrics of ``model`` on (X, y): see ``metrics.score``."""
     if len(X) == 0:

@@ -26,6 +26,7 @@ ZOO = {
     "relu-rnn": ("rnn:24:relu,dense:5", 7, "last", "classify"),
     "lstm-feedback": ("lstm:24:fb,lstm:16,dense:5", 7, "last", "classify"),
     "normalize": ("normalize,lstm:16,dense:3", 4, "last", "classify"),
+    "feedback-every": ("dense:8:tanh,gru:16:fb,lstm:12,dense:4", 5, "every", "classify"),
 }
 
 
