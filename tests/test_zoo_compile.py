@@ -10,10 +10,12 @@ from edgeprune.train import predict_logits
 
 from . import zoo
 
+STEPS = 7
+
 
 def _source(name):
     model = zoo.build(name, sparsity=0.85)
-    graph = frontend.lower(model)
+    graph = frontend.lower(model, {"sequence_length": STEPS})  # TFLite's sequence model is unrolled over it
     return Source(name, graph, lambda X: predict_logits(model, X), "torch")
 
 
@@ -24,7 +26,7 @@ def test_zoo_compiles_exactly_or_is_declined(name, target, tmp_path):
     if backend.unavailable():
         pytest.skip(backend.unavailable())
     source = _source(name)
-    X = zoo.inputs(name, n=6, steps=7)
+    X = zoo.inputs(name, n=6, steps=STEPS)
     reason = backend.declines(source.model)
     if reason:
         assert "\n" not in reason and target in reason

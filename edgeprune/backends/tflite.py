@@ -459,9 +459,9 @@ def prepare(model: ir.Model, dtype: str, mode: str) -> tuple[list[_Prepared], _P
         order = _emitted_rows(layer)
         m = ir.CSR.from_scipy(layer.weight.to_scipy()[order])
         parts = tuple(p for p in (layer.input_size, layer.hidden_size, layer.feedback_size) if p)
-        layers.append(_Prepared(encode_weight(f"layers.{l}.weight", m, parts, dtype, mode), layer.bias[order]))
+        layers.append(_Prepared(encode_weight(f"layers.{l}.weight", m, parts, dtype, mode), layer.bias_or_zeros()[order]))
     head = _Prepared(encode_weight("head.weight", model.head.weight, (model.head.weight.shape[1],), dtype, mode),
-                     model.head.bias)
+                     model.head.bias_or_zeros())
     return layers, head
 
 
@@ -748,7 +748,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
         tensors += [g.const(f"layers.{l}.weight_x.{k}", m[:, cols["input"]]) for k, m in zip("ifgo", gates)]
         tensors += [g.const(f"layers.{l}.weight_h.{k}", m[:, cols["state"]]) for k, m in zip("ifgo", gates)]
         tensors += [-1, -1, -1]  # no peepholes
-        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias[layer.gate_rows(k)]) for k in ("i", "f", "g", "o")]
+        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias_or_zeros()[layer.gate_rows(k)]) for k in ("i", "f", "g", "o")]
         tensors += [-1, -1]  # no projection
         # The state lives in variable tensors: it persists across invokes until the interpreter resets them.
         tensors += [g.tensor(f"layers.{l}.h", [1, H], variable=True), g.tensor(f"layers.{l}.c", [1, H], variable=True)]
@@ -766,7 +766,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
     opts.shrinkAxisMask = 2  # drop the time axis
     g.op("STRIDED_SLICE", [inp, w._int_const("begin", [0, steps - 1, 0]), w._int_const("end", [1, steps, H]),
                            w._int_const("strides", [1, 1, 1])], [last], opts)
-    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias)
+    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias_or_zeros())
     logits = w.fully_connected(last, head, "logits")
     weights["head.weight"] = head.weight.info()
     meta = _metadata("micro", model, steps, 1, ["x"], ["logits"], weights, "f32")
