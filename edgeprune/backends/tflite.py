@@ -446,11 +446,10 @@ class _Prepared:
 
 
 def _emitted_rows(layer: ir.Layer) -> np.ndarray:
-    """Row order of the emitted matrix. LSTM: [i, f, o, g] so one LOGISTIC covers i, f, o."""
-    H = layer.hidden_size
-    if layer.cell == "lstm":
-        return np.concatenate([np.arange(0, 2 * H), np.arange(3 * H, 4 * H), np.arange(2 * H, 3 * H)])
-    return np.arange(layer.rows)
+    """Row order of the emitted matrix: the cell table's ``tflite_rows`` (LSTM [i, f, o, g], so one
+    LOGISTIC covers i, f, o)."""
+    spec = ir.cell_spec(layer.cell)
+    return ir.cells.block_rows(ir.cells.block_order(spec.ir_rows, spec.tflite_rows), layer.hidden_size)
 
 
 def prepare(model: ir.Model, dtype: str, mode: str) -> tuple[list[_Prepared], _Prepared]:
@@ -643,7 +642,7 @@ class _Writer:
 
 
 def _state_names(model: ir.Model) -> list[list[str]]:
-    return [[f"h{l}", f"c{l}"] if layer.cell == "lstm" else [f"h{l}"] for l, layer in enumerate(model.layers)]
+    return [[f"{state}{l}" for state in ir.cell_spec(layer.cell).states] for l, layer in enumerate(model.layers)]
 
 
 def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outputs, weights, dtype: str) -> dict:
@@ -743,12 +742,13 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
         H, I = layer.hidden_size, layer.input_size
         dense = layer.weight.to_dense()
         cols = layer.column_slices()
-        gates = [dense[layer.gate_rows(k)] for k in ("i", "f", "g", "o")]  # the op's gate order
+        order = ir.cell_spec("lstm").torch_gates  # the op's gate inputs are i, f, c(=g), o: torch's order
+        gates = [dense[layer.gate_rows(k)] for k in order]
         tensors = [inp]
-        tensors += [g.const(f"layers.{l}.weight_x.{k}", m[:, cols["input"]]) for k, m in zip("ifgo", gates)]
-        tensors += [g.const(f"layers.{l}.weight_h.{k}", m[:, cols["state"]]) for k, m in zip("ifgo", gates)]
+        tensors += [g.const(f"layers.{l}.weight_x.{k}", m[:, cols["input"]]) for k, m in zip(order, gates)]
+        tensors += [g.const(f"layers.{l}.weight_h.{k}", m[:, cols["state"]]) for k, m in zip(order, gates)]
         tensors += [-1, -1, -1]  # no peepholes
-        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias[layer.gate_rows(k)]) for k in ("i", "f", "g", "o")]
+        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias[layer.gate_rows(k)]) for k in order]
         tensors += [-1, -1]  # no projection
         # The state lives in variable tensors: it persists across invokes until the interpreter resets them.
         tensors += [g.tensor(f"layers.{l}.h", [1, H], variable=True), g.tensor(f"layers.{l}.c", [1, H], variable=True)]

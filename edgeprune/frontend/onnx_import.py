@@ -39,14 +39,10 @@ class OnnxImportError(EdgepruneError):
     pass
 
 
-RECURRENT = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
 DEFAULT_ACTIVATIONS = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}
 KNOWN_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
                     "layout", "input_forget", "linear_before_reset"}
-# IR gate block j comes from ONNX gate block ORDER[j] (ONNX LSTM i,o,f,c; GRU z,r,h; see ir.model)
-LSTM_IR_FROM_ONNX = (0, 2, 3, 1)
-GRU_RZ_FROM_ONNX = (1, 0)
 LAST = -1
 BIG = 2**31 - 1  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
@@ -572,7 +568,8 @@ class _Importer:
 
     def _layer_weights(self, node, cell, W: Const, R: Const, B: Const | None, hidden,
                        input_cols: np.ndarray | None = None, feedback_cols: np.ndarray | None = None) -> _Layer:
-        G = GATES[cell]
+        spec = ir.cell_spec(cell)
+        G = len(spec.onnx_gates)
         w, r = W.value, R.value
         if w.ndim != 3 or r.ndim != 3 or w.shape[0] != 1 or r.shape[0] != 1:
             self.fail(node, f"W {list(w.shape)} and R {list(r.shape)} must be [1, gates*H, ...] (one direction)")
@@ -606,13 +603,18 @@ class _Importer:
                     block(wfk, q) if x else np.zeros((H, F), bool)]
             return np.hstack(vals), np.hstack(keep)
 
-        if cell == "lstm":
-            rows = [(*row(q), block(wb, q) + block(rb, q)) for q in LSTM_IR_FROM_ONNX]
-        elif cell == "gru":  # r, z read everything; the candidate's input and state halves stay apart
-            rows = [(*row(q), block(wb, q) + block(rb, q)) for q in GRU_RZ_FROM_ONNX]
-            rows += [(*row(2, h=False), block(wb, 2)), (*row(2, x=False), block(rb, 2))]
-        else:
-            rows = [(*row(0), wb + rb)]
+        # Each IR row block is ONNX gate block q read from both sides (bias Wb + Rb), or from one side
+        # only (GRU n_x: input, bias Wb; n_h: state, bias Rb); the orders come from ir.cells.
+        rows = []
+        for ir_row in spec.ir_rows:
+            gate, side = spec.ir_row_source(ir_row)
+            q = spec.onnx_gates.index(gate)
+            if side is None:
+                rows.append((*row(q), block(wb, q) + block(rb, q)))
+            elif side == "input":
+                rows.append((*row(q, h=False), block(wb, q)))
+            else:
+                rows.append((*row(q, x=False), block(rb, q)))
         values = np.vstack([v for v, _, _ in rows])
         keep = np.vstack([kp for _, kp, _ in rows])
         bias = np.concatenate([bb for _, _, bb in rows]).astype(np.float32)
