@@ -40,7 +40,6 @@ class OnnxImportError(EdgepruneError):
 
 
 RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
-DEFAULT_ACTIVATIONS = {"lstm": ["Sigmoid", "Tanh", "Tanh"], "gru": ["Sigmoid", "Tanh"], "rnn": ["Tanh"]}
 KNOWN_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
                     "layout", "input_forget", "linear_before_reset"}
 LAST = -1
@@ -406,8 +405,9 @@ class _Importer:
         if attrs.get("direction", "forward") != "forward":
             problems.append(f"direction={attrs['direction']} (only forward: streaming runs one direction)")
         acts = attrs.get("activations")
-        if acts is not None and [a.lower() for a in acts] != [a.lower() for a in DEFAULT_ACTIVATIONS[cell]]:
-            problems.append(f"activations={acts} (only the defaults {DEFAULT_ACTIVATIONS[cell]})")
+        defaults = list(ir.cell_spec(cell).onnx_activations)
+        if acts is not None and [a.lower() for a in acts] != [a.lower() for a in defaults]:
+            problems.append(f"activations={acts} (only the defaults {defaults})")
         if "clip" in attrs:
             problems.append(f"clip={attrs['clip']} (cell clipping)")
         if attrs.get("input_forget", 0):

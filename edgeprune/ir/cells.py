@@ -34,6 +34,7 @@ class CellSpec:
     states: tuple[str, ...]  # state vectors carried between steps, each hidden_size long
     onnx_op: str  # the standard ONNX recurrent op
     onnx_gates: tuple[str, ...]  # row blocks of that op's W / R / B, in ONNX's order (torch names)
+    onnx_activations: tuple[str, ...]  # the op's default ``activations`` (the only ones the IR computes)
     tflite_rows: tuple[str, ...]  # IR row blocks in the order the TFLite cell's FULLY_CONNECTED emits them
 
     @property
@@ -67,13 +68,14 @@ CELLS: dict[str, CellSpec] = {
     spec.name: spec
     for spec in (
         CellSpec("lstm", torch_gates=("i", "f", "g", "o"), ir_rows=("i", "f", "g", "o"), states=("h", "c"),
-                 onnx_op="LSTM", onnx_gates=("i", "o", "f", "g"),
+                 onnx_op="LSTM", onnx_gates=("i", "o", "f", "g"), onnx_activations=("Sigmoid", "Tanh", "Tanh"),
                  # one LOGISTIC covers i, f, o; the candidate g is last
                  tflite_rows=("i", "f", "o", "g")),
         CellSpec("gru", torch_gates=("r", "z", "n"), ir_rows=("r", "z", "n_x", "n_h"), states=("h",),
-                 onnx_op="GRU", onnx_gates=("z", "r", "n"), tflite_rows=("r", "z", "n_x", "n_h")),
+                 onnx_op="GRU", onnx_gates=("z", "r", "n"), onnx_activations=("Sigmoid", "Tanh"),
+                 tflite_rows=("r", "z", "n_x", "n_h")),
         CellSpec("rnn", torch_gates=("h",), ir_rows=("h",), states=("h",),
-                 onnx_op="RNN", onnx_gates=("h",), tflite_rows=("h",)),
+                 onnx_op="RNN", onnx_gates=("h",), onnx_activations=("Tanh",), tflite_rows=("h",)),
     )
 }
 ONNX_OPS = {spec.onnx_op: spec for spec in CELLS.values()}
