@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, EdgepruneError
+from .errors import CheckpointError, EdgepruneError, first_line
 from .fileio import write_bytes_atomic
 from .models import ModelConfig, SequenceClassifier
 
@@ -48,8 +48,7 @@ def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or damaged files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({first_line(e, 160)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an edgeprune checkpoint (no '{FORMAT}' header)")
     if payload.get("version") != VERSION:
@@ -62,8 +61,7 @@ def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
     except EdgepruneError as e:
         raise CheckpointError(f"{path}: {e}") from None
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: damaged checkpoint ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: damaged checkpoint ({first_line(e, 160)})") from None
     model.eval()
     return model, dict(payload.get("meta", {}))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BackendError
+from ...errors import BackendError, first_line
 from ..base import Runner
 from .flatbuffer import FORMAT, METADATA_NAME, STEP_FILE, check_micro_compatible, read_metadata
 
@@ -28,8 +28,7 @@ def interpreter_module(runtime: str = "auto"):
         try:
             return name, import_module(RUNTIME_MODULES[name])
         except Exception as e:  # tflite-runtime built for numpy 1 fails here under numpy 2
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            problems.append(f"{name} ({first})")
+            problems.append(f"{name} ({first_line(e, limit=None)})")
     raise BackendError(f"no usable LiteRT interpreter: {'; '.join(problems)}; pip install ai-edge-litert")
 
 
@@ -70,8 +69,7 @@ class LiteRTRunner(Runner):
                                                experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]])
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BackendError(f"{path.name}: {self.package} cannot load it ({reason})") from None
+            raise BackendError(f"{path.name}: {self.package} cannot load it ({first_line(e, limit=None)})") from None
         self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
         self.outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self.batch = 1
