@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 
 from ...errors import EdgepruneError, first_line
+from ...fileio import existing_file
 from .interpreter import Importer
 from .source import OnnxModel, check_against_source
 from .values import OnnxImportError
@@ -43,11 +44,7 @@ __all__ = ["OnnxImportError", "OnnxModel", "check_against_source", "import_onnx"
 def load_proto(path: str | os.PathLike):
     import onnx
 
-    path = Path(path)
-    if not path.exists():
-        raise OnnxImportError(f"{path}: no such file")
-    if path.is_dir():
-        raise OnnxImportError(f"{path}: is a directory, not an ONNX file")
+    path = existing_file(path, "an ONNX file", OnnxImportError)
     try:
         proto = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError, missing external data, ...
