@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from .errors import ModelError
+from .ir.cells import CELLS as CELL_SPECS
 
-CELL_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+# Gate blocks of torch's weight_ih / weight_hh per cell (from the cell table, ir/cells.py)
+CELL_GATES = {name: spec.torch_gate_count for name, spec in CELL_SPECS.items()}
 CELLS = tuple(CELL_GATES)
 
 

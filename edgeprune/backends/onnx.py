@@ -15,8 +15,8 @@ Two files:
 
 Weights map from the IR's fused gate matrix over ``[x ; h ; feedback]`` to ONNX's ``W`` (input
 and feedback columns: feedback enters the op as extra input columns), ``R`` (state columns) and
-``B = [Wb ; Rb]``, with the gate rows reordered (LSTM IR i,f,g,o -> ONNX i,o,f,c; GRU IR
-r,z,n_x,n_h -> ONNX z,r,h with ``linear_before_reset=1``).
+``B = [Wb ; Rb]``, with the gate rows reordered by the cell table (``ir.cells``: LSTM IR i,f,g,o ->
+ONNX i,o,f,c; GRU IR r,z,n_x,n_h -> ONNX z,r,h with ``linear_before_reset=1``).
 
 onnxruntime densifies every ``sparse_initializer`` when it loads a model, and its recurrent
 kernels are dense: sparsity saves disk (with ``--sparse-initializers``), never compute. See
@@ -31,18 +31,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, ir
-from ..errors import BackendError
+from ..errors import BackendError, first_line
 from ..fileio import write_bytes_atomic
 from ..options import Option
 from .base import Artifact, Backend, Runner
 
 MIN_OPSET = 17
 SEQUENCE_FILE, STEP_FILE = "model.onnx", "model_step.onnx"
-OP_TYPES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
-# ONNX gate blocks in terms of IR gate blocks (see the module docstring)
-LSTM_ONNX_FROM_IR = (0, 3, 1, 2)  # ONNX i, o, f, c  <-  IR i, f, g, o
-GRU_W_FROM_IR = (1, 0, 2)  # ONNX z, r, h  <-  IR z, r, n_x  (input side)
-GRU_R_FROM_IR = (1, 0, 3)  # ONNX z, r, h  <-  IR z, r, n_h  (state side)
 # Every stored entry of an ONNX SparseTensorProto costs an int64 linear index plus a float32 value.
 SPARSE_BYTES_PER_NONZERO = 12
 SPARSE_WEIGHTS = ("off", "constant", "initializer")
@@ -50,12 +45,7 @@ SPARSE_WEIGHTS = ("off", "constant", "initializer")
 
 def state_names(model: ir.Model) -> list[str]:
     """Names of the streaming state inputs of ``model_step.onnx``, in order (outputs add ``_next``)."""
-    names = []
-    for l, layer in enumerate(model.layers):
-        names.append(f"h_{l}")
-        if layer.cell == "lstm":
-            names.append(f"c_{l}")
-    return names
+    return [f"{state}_{l}" for l, layer in enumerate(model.layers) for state in ir.cell_spec(layer.cell).states]
 
 
 def stored_pattern(m: ir.CSR) -> np.ndarray:
@@ -75,20 +65,16 @@ def onnx_tensors(layer: ir.Layer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     input_cols = np.r_[cols["input"], cols["feedback"]]  # feedback joins the op's input side
     state_cols = np.arange(cols["state"].start, cols["state"].stop)
 
-    def rows(blocks):
-        return np.concatenate([np.arange(b * H, (b + 1) * H) for b in blocks])
-
+    # ONNX gate q reads IR block ir_block(q, side) on each side; a gate whose state half is its own IR
+    # block (GRU n_h) keeps that bias in Rb, every other bias is already summed into Wb (Rb zero).
+    spec = ir.cell_spec(layer.cell)
+    w_blocks = [spec.ir_block(q, "input") for q in spec.onnx_gates]
+    r_blocks = [spec.ir_block(q, "state") for q in spec.onnx_gates]
+    w_rows, r_rows = ir.cells.block_rows(w_blocks, H), ir.cells.block_rows(r_blocks, H)
     bias = layer.bias.astype(np.float32)
-    if layer.cell == "lstm":
-        w_rows = r_rows = rows(LSTM_ONNX_FROM_IR)
-        b = np.concatenate([bias[w_rows], np.zeros(4 * H, np.float32)])
-    elif layer.cell == "gru":
-        w_rows, r_rows = rows(GRU_W_FROM_IR), rows(GRU_R_FROM_IR)
-        # r and z carry the summed biases on the input side; the candidate keeps b_in and b_hn apart
-        b = np.concatenate([bias[w_rows], np.zeros(2 * H, np.float32), bias[rows((3,))]])
-    else:
-        w_rows = r_rows = rows((0,))
-        b = np.concatenate([bias, np.zeros(H, np.float32)])
+    recurrent_bias = [bias[ir.cells.block_rows([r], H)] if r != w else np.zeros(H, np.float32)
+                      for w, r in zip(w_blocks, r_blocks)]
+    b = np.concatenate([bias[w_rows], *recurrent_bias])
     W = (values[np.ix_(w_rows, input_cols)], keep[np.ix_(w_rows, input_cols)])
     R = (values[np.ix_(r_rows, state_cols)], keep[np.ix_(r_rows, state_cols)])
     return {
@@ -200,7 +186,7 @@ def _recurrent_op_step(g: _Graph, model: ir.Model, weights, x_t: str, states: di
             g.node("Squeeze", [yc, ax0], outputs=[new_names[f"c_{l}"]], name=f"{prefix}c_{l}_next")
         else:
             yh = g.name(f"{prefix}l{l}_{layer.cell}_Y_h")
-            g.node(OP_TYPES[layer.cell], ins, outputs=["", yh], name=f"{prefix}l{l}_{layer.cell}",
+            g.node(ir.cell_spec(layer.cell).onnx_op, ins, outputs=["", yh], name=f"{prefix}l{l}_{layer.cell}",
                    **_recurrent_attrs(layer))
         inp = g.node("Squeeze", [yh, ax0], outputs=[new_names[f"h_{l}"]], name=f"{prefix}h_{l}_next")
     return inp
@@ -237,7 +223,7 @@ def _sequence_model(model: ir.Model, opset: int, sparse: str, meta: dict):
         top = None
         for l, layer in enumerate(model.layers):
             ins = [seq, weights[l]["W"], weights[l]["R"], weights[l]["B"]]
-            op, attrs = OP_TYPES[layer.cell], _recurrent_attrs(layer)
+            op, attrs = ir.cell_spec(layer.cell).onnx_op, _recurrent_attrs(layer)
             if l + 1 == len(model.layers):  # only the final state Y_h is needed from the top layer
                 y_h = g.name(f"l{l}_{layer.cell}_Y_h")
                 g.node(op, ins, outputs=["", y_h], name=f"l{l}_{layer.cell}", **attrs)
@@ -364,7 +350,7 @@ def build_models(model: ir.Model, opset: int = MIN_OPSET, sparse_weights: str = 
         try:
             onnx.checker.check_model(proto, full_check=not proto.graph.sparse_initializer)
         except onnx.checker.ValidationError as e:  # a bug here, but say which file
-            raise BackendError(f"{name}: fails onnx.checker: {str(e).strip().splitlines()[0]}") from None
+            raise BackendError(f"{name}: fails onnx.checker: {first_line(e, limit=None)}") from None
     return out
 
 
@@ -381,9 +367,8 @@ def session(path: str | Path | bytes, threads: int = 1):
         return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts,
                                     providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BackendError(f"onnxruntime cannot load {path if not isinstance(path, bytes) else 'the model'}: "
-                           f"{reason[:200]}") from None
+                           f"{first_line(e)}") from None
 
 
 class SequenceRunner(Runner):

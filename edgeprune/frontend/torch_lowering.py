@@ -44,13 +44,18 @@ def lower(model: SequenceClassifier, meta: dict | None = None) -> ir.Model:
                     for p in ("ih", "hh", "fb")]
             return np.hstack(vals), np.hstack(keep)
 
-        if layer.cell == "gru":
-            r, z, n = (slice(k * H, (k + 1) * H) for k in range(3))
-            pieces = [fused(r), fused(z), fused(n, ("ih", "fb")), fused(n, ("hh",))]
-            bias = np.concatenate([b_ih[r] + b_hh[r], b_ih[z] + b_hh[z], b_ih[n], b_hh[n]])
-        else:
-            pieces = [fused(slice(0, layer.weight_ih.shape[0]))]
-            bias = b_ih + b_hh
+        # Each IR row block is one torch gate block read from both sides, or from one side only
+        # (the GRU candidate's n_x / n_h): see ir/cells.py.
+        spec = ir.cell_spec(layer.cell)
+        sides = {None: ("ih", "hh", "fb"), "input": ("ih", "fb"), "state": ("hh",)}
+        pieces, bias_blocks = [], []
+        for row in spec.ir_rows:
+            gate, side = spec.ir_row_source(row)
+            q = spec.torch_gates.index(gate)
+            rows = slice(q * H, (q + 1) * H)
+            pieces.append(fused(rows, sides[side]))
+            bias_blocks.append({None: b_ih[rows] + b_hh[rows], "input": b_ih[rows], "state": b_hh[rows]}[side])
+        bias = np.concatenate(bias_blocks)
         values = np.vstack([p[0] for p in pieces])
         keep = np.vstack([p[1] for p in pieces])
         layers.append(ir.Layer(layer.cell, I, H, F, ir.CSR.from_dense(values, keep), bias.astype(np.float32)))

@@ -10,6 +10,7 @@ layer's previous state), so one sparse mat-vec gives every gate pre-activation:
   ``tanh(n_x + r * n_h)``. Bias ``[b_ir+b_hr; b_iz+b_hz; b_in; b_hn]``.
 * RNN (tanh): rows ``[h]``, bias ``b_ih + b_hh``.
 
+These row orders (and every other gate order) live in the cell table, ``ir.cells``.
 The head is a (possibly sparse) linear map of the last layer's state. See docs/architecture.md.
 """
 
@@ -21,9 +22,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import IRError
+from .cells import CELLS, cell_spec
 
-IR_GATES = {"lstm": 4, "gru": 4, "rnn": 1}
-GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n_x", "n_h"), "rnn": ("h",)}
+# Views of the cell table for callers that index by cell name (the C backend): row blocks per cell.
+IR_GATES = {name: spec.ir_gates for name, spec in CELLS.items()}
+GATE_NAMES = {name: spec.ir_rows for name, spec in CELLS.items()}
 
 
 @dataclass
@@ -100,12 +103,12 @@ class Layer:
     input_size: int
     hidden_size: int
     feedback_size: int
-    weight: CSR  # [IR_GATES[cell] * hidden_size, input_size + hidden_size + feedback_size]
+    weight: CSR  # [cells.CELLS[cell].ir_gates * hidden_size, input_size + hidden_size + feedback_size]
     bias: np.ndarray  # float32 [rows]
 
     @property
     def rows(self) -> int:
-        return IR_GATES[self.cell] * self.hidden_size
+        return cell_spec(self.cell).ir_gates * self.hidden_size
 
     @property
     def cols(self) -> int:
@@ -116,7 +119,7 @@ class Layer:
         return {"input": slice(0, i), "state": slice(i, i + h), "feedback": slice(i + h, self.cols)}
 
     def gate_rows(self, gate: str) -> slice:
-        g = GATE_NAMES[self.cell].index(gate)
+        g = cell_spec(self.cell).ir_rows.index(gate)
         return slice(g * self.hidden_size, (g + 1) * self.hidden_size)
 
 
@@ -150,8 +153,8 @@ class Model:
         return sum(m.nnz for k, m in self.matrices().items() if include_head or k != "head.weight")
 
     def state_sizes(self) -> list[tuple[int, ...]]:
-        """Per layer: (H,) or (H, H) for LSTM's (h, c)."""
-        return [(l.hidden_size, l.hidden_size) if l.cell == "lstm" else (l.hidden_size,) for l in self.layers]
+        """Per layer: one H per state of its cell ((H,), or (H, H) for LSTM's (h, c))."""
+        return [tuple(l.hidden_size for _ in cell_spec(l.cell).states) for l in self.layers]
 
     def describe(self) -> str:
         cells = {l.cell for l in self.layers}
@@ -167,8 +170,8 @@ class Model:
         expected_input = self.input_size
         for l, layer in enumerate(self.layers):
             where = f"layer {l}"
-            if layer.cell not in IR_GATES:
-                raise IRError(f"{where}: unknown cell '{layer.cell}' (expected one of {', '.join(IR_GATES)})")
+            if layer.cell not in CELLS:
+                raise IRError(f"{where}: unknown cell '{layer.cell}' (expected one of {', '.join(CELLS)})")
             if layer.hidden_size < 1:
                 raise IRError(f"{where}: hidden size must be positive")
             if layer.input_size != expected_input:

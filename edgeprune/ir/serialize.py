@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IRError
-from ..fileio import dumps_json, npz_bytes, write_bytes_atomic
+from ..fileio import check_header, dumps_json, npz_bytes, write_bytes_atomic
 from .model import CSR, Head, Layer, Model
 
 FORMAT = "edgeprune.ir"
@@ -74,10 +74,7 @@ def load(path: str | os.PathLike) -> Model:
         doc = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IRError(f"{json_path}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise IRError(f"{json_path}: not an edgeprune IR file")
-    if doc.get("version") != VERSION:
-        raise IRError(f"{json_path}: IR version {doc.get('version')} is not supported (expected {VERSION})")
+    check_header(doc, json_path, FORMAT, VERSION, "an edgeprune IR file", "IR", IRError)
     try:
         with np.load(npz_path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
