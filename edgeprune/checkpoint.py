@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, EdgepruneError
-from .fileio import write_bytes_atomic
+from .errors import CheckpointError, EdgepruneError, first_line
+from .fileio import check_header, existing_file, write_bytes_atomic
 from .models import ModelSpec, SequenceClassifier
 
 FORMAT = "edgeprune.checkpoint"
@@ -41,20 +41,12 @@ def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None =
 
 
 def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
+    path = existing_file(path, "a checkpoint file", CheckpointError)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or damaged files
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({reason[:160]})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an edgeprune checkpoint (no '{FORMAT}' header)")
-    if payload.get("version") not in READS:
-        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected 1 or {VERSION})")
+        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({first_line(e, 160)})") from None
+    check_header(payload, path, FORMAT, READS, "an edgeprune checkpoint", "checkpoint", CheckpointError)
     try:
         config = ModelSpec.from_dict(payload["config"])
         model = SequenceClassifier(config)
@@ -63,8 +55,7 @@ def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
     except EdgepruneError as e:
         raise CheckpointError(f"{path}: {e}") from None
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: damaged checkpoint ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: damaged checkpoint ({first_line(e, 160)})") from None
     model.eval()
     return model, dict(payload.get("meta", {}))
 

@@ -38,7 +38,7 @@ def load_source(path: str | os.PathLike) -> Source:
     ``.onnx`` model (imported; compared with onnxruntime running the file)."""
     p = Path(path)
     if p.suffix.lower() == ".onnx":
-        from .frontend.onnx_import import import_onnx
+        from .frontend.onnx import import_onnx
 
         imported = import_onnx(p)
         return Source(str(path), imported.model, imported.logits, f"{imported.runtime} running {p.name}",

@@ -10,6 +10,14 @@ class EdgepruneError(Exception):
     """A problem with the user's input, reported as one line."""
 
 
+def first_line(e: BaseException, limit: int | None = 200) -> str:
+    """The first line of ``e``'s message (its type name if empty), at most ``limit`` characters: how a
+    third-party exception (protobuf, onnxruntime, a compiler) is quoted inside one-line errors.
+    ``limit=None`` keeps the whole line."""
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
 class DatasetError(EdgepruneError):
     pass
 

@@ -89,3 +89,28 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
             np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
             zf.writestr(info, member.getvalue())
     return buf.getvalue()
+
+
+# Reading our versioned files (checkpoints, the IR, imported models): the same first checks and the
+# same one-line messages everywhere. ``error`` is the EdgepruneError subclass of the caller's domain.
+def existing_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Path:
+    """``path`` if it names a file, else ``error``: "<path>: no such file" / "is a directory, not <what>"."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if path.is_dir():
+        raise error(f"{path}: is a directory, not {what}")
+    return path
+
+
+def check_header(doc, path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], what: str, kind: str,
+                 error: type[Exception]) -> dict:
+    """``doc``, the top level of a loaded file, must be a dict whose ``format`` is ``fmt`` and whose
+    ``version`` is ``version`` (or one of them); else ``error`` naming ``what`` the file should be / its ``kind``."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise error(f"{path}: not {what} (no '{fmt}' header)")
+    versions = version if isinstance(version, tuple) else (version,)
+    if doc.get("version") not in versions:
+        expected = " or ".join(str(v) for v in versions)
+        raise error(f"{path}: {kind} version {doc.get('version')} is not supported (expected {expected})")
+    return doc

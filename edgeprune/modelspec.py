@@ -21,11 +21,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import ModelError
+from .ir.cells import CELLS
 
 RECURRENT = ("lstm", "gru", "rnn")
 KINDS = ("dense", "conv", *RECURRENT, "layernorm", "normalize", "pool")
 ACTIVATIONS = ("none", "relu", "tanh", "sigmoid", "softmax")
-CELL_GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # torch's gate blocks per cell
+# Gate blocks of torch's weight_ih / weight_hh per cell (from the cell table, ir/cells.py)
+CELL_GATES = {name: spec.torch_gate_count for name, spec in CELLS.items()}
 OUTPUTS = ("last", "every")
 TASKS = ("classify", "regress")
 

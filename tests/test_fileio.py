@@ -51,3 +51,24 @@ def test_outputs_get_the_usual_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE(f.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_existing_file_and_check_header_say_what_is_wrong_in_one_line(tmp_path):
+    from edgeprune.errors import IRError
+    from edgeprune.fileio import check_header, existing_file
+
+    f = tmp_path / "m.bin"
+    with pytest.raises(IRError, match=r"m\.bin: no such file$"):
+        existing_file(f, "a model file", IRError)
+    with pytest.raises(IRError, match=r": is a directory, not a model file$"):
+        existing_file(tmp_path, "a model file", IRError)
+    f.write_bytes(b"x")
+    assert existing_file(str(f), "a model file", IRError) == f
+    doc = {"format": "edgeprune.x", "version": 1}
+    assert check_header(doc, f, "edgeprune.x", 1, "an x file", "x", IRError) is doc
+    for bad, message in (([1], "not an x file (no 'edgeprune.x' header)"),
+                         ({"format": "other"}, "not an x file (no 'edgeprune.x' header)"),
+                         ({"format": "edgeprune.x", "version": 2}, "x version 2 is not supported (expected 1)")):
+        with pytest.raises(IRError) as e:
+            check_header(bad, f, "edgeprune.x", 1, "an x file", "x", IRError)
+        assert str(e.value) == f"{f}: {message}"

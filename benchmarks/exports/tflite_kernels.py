@@ -22,6 +22,7 @@ from common import markdown_table, write_results  # noqa: E402
 
 from edgeprune import ir  # noqa: E402
 from edgeprune.backends import tflite as T  # noqa: E402
+from edgeprune.backends.tflite import flatbuffer as TF, graphs as TG, weights as TW  # noqa: E402
 
 ROWS, COLS, BATCH = 64, 320, 3
 RESOLVERS = ("xnnpack", "builtin", "builtin_ref")
@@ -50,9 +51,9 @@ def hybrid_model(W, encoding: str, version: int) -> tuple[bytes, np.ndarray]:
     else:  # int8 CSR: a format the kernels do not support (see the results)
         q, scales = int8_rows(W)
         qm = ir.CSR.from_dense(q.astype(np.float32), W != 0)
-        weight = T._Weight("weight", ROWS, T._Layout((COLS,)), "int8", "csr", qm.data.astype(np.int8), qm.nnz,
+        weight = TW.Weight("weight", ROWS, TW._Layout((COLS,)), "int8", "csr", qm.data.astype(np.int8), qm.nnz,
                            qm.indptr.astype(np.int64), qm.indices.astype(np.int64), scales)
-    weight = T._VersionedWeight(**vars(weight), forced_version=version)
+    weight = TG._VersionedWeight(**vars(weight), forced_version=version)
     dense_q = np.zeros((ROWS, weight.layout.cols), np.float32)
     q, scales = int8_rows(W)
     dense_q[:, :COLS] = q * scales[:, None]
@@ -60,19 +61,19 @@ def hybrid_model(W, encoding: str, version: int) -> tuple[bytes, np.ndarray]:
 
 
 def _single_fc(weight) -> bytes:
-    g = T._Graph(dynamic_batch=True)
-    w = T._Writer(g)
+    g = TF.Graph(dynamic_batch=True)
+    w = TG._Writer(g)
     x = g.activation("x", [1, COLS])
-    y = w.fully_connected(x, T._Prepared(weight, np.zeros(ROWS, np.float32)), "y")
+    y = w.fully_connected(x, TG._Prepared(weight, np.zeros(ROWS, np.float32)), "y")
     return g.finish({"x": x}, {"y": y}, {"format": T.FORMAT, "kind": "linear", "batch": "dynamic"}, "probe")
 
 
 def full_int8_model(W, encoding: str, version: int, x_scale: float, y_scale: float) -> tuple[bytes, np.ndarray]:
     """Int8 input and output (fully quantized FC), int8 weights with one scale."""
-    S = T._schema()
+    S = TF.schema()
     scale = float(np.abs(W).max() / 127)
     q = np.clip(np.rint(W / scale), -127, 127).astype(np.int8)
-    g = T._Graph(dynamic_batch=True)
+    g = TF.Graph(dynamic_batch=True)
 
     def quant(s, zp=0):
         p = S.QuantizationParametersT()
@@ -83,10 +84,10 @@ def full_int8_model(W, encoding: str, version: int, x_scale: float, y_scale: flo
     if encoding == "dense":
         filt = g.tensor("weight", [ROWS, COLS], np.int8, data=q, quantization=quant(scale))
     else:
-        blocks = T._blocked(ir.CSR.from_dense(q.astype(np.float32)), T._Layout((COLS,), 16), 16)
+        blocks = TW._blocked(ir.CSR.from_dense(q.astype(np.float32)), TW._Layout((COLS,), 16), 16)
         segments, block_cols, values = blocks[0], blocks[1], blocks[3]
         sp = S.SparsityParametersT()
-        w = T._Writer(g)
+        w = TG._Writer(g)
         sp.traversalOrder, sp.blockMap = [0, 1, 2], [1]
         sp.dimMetadata = [w._dim_dense(ROWS), w._dim_csr(segments, block_cols), w._dim_dense(16)]
         filt = g.tensor("weight", [ROWS, COLS], np.int8, data=values.ravel().astype(np.int8), sparsity=sp,

@@ -33,7 +33,7 @@ def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, pru
     if sparsity is not None:
         pruning.check_sparsity(sparsity)  # fail before any slow work
     if str(source).lower().endswith(".onnx"):
-        from ..frontend.onnx_import import load_classifier
+        from ..frontend.onnx import load_classifier
 
         model, meta = load_classifier(source)
     else:

@@ -43,19 +43,17 @@ def _recurrent_params(name: str, layer: ir.Recurrent, params: dict, masks: dict)
     values, keep = layer.weight.to_dense(), _pattern(layer.weight)
     cols = layer.column_slices()
     H = layer.hidden_size
-    bias = layer.bias
-    if layer.cell == "gru":
-        r, z, nx, nh = (layer.gate_rows(g) for g in ("r", "z", "n_x", "n_h"))
-        parts = {"weight_ih": ([r, z, nx], "input"), "weight_hh": ([r, z, nh], "state"),
-                 "weight_fb": ([r, z, nx], "feedback")}
-        if bias is not None:
-            params[f"{name}.bias_ih"] = np.concatenate([bias[r], bias[z], bias[nx]])
-            params[f"{name}.bias_hh"] = np.concatenate([np.zeros(2 * H, np.float32), bias[nh]])
-    else:
-        rows = [slice(0, layer.rows)]
-        parts = {"weight_ih": (rows, "input"), "weight_hh": (rows, "state"), "weight_fb": (rows, "feedback")}
-        if bias is not None:
-            params[f"{name}.bias_ih"], params[f"{name}.bias_hh"] = bias, np.zeros(layer.rows, np.float32)
+    # torch's ih/fb side reads each gate's input-side IR block, its hh side the state-side one;
+    # a gate split in the IR (GRU n) keeps its state-side bias in bias_hh (ir/cells.py).
+    spec = ir.cell_spec(layer.cell)
+    blocks = {side: [layer.gate_rows(spec.ir_rows[spec.ir_block(g, side)]) for g in spec.torch_gates]
+              for side in ir.cells.SIDES}
+    parts = {"weight_ih": (blocks["input"], "input"), "weight_hh": (blocks["state"], "state"),
+             "weight_fb": (blocks["input"], "feedback")}
+    if layer.bias is not None:
+        params[f"{name}.bias_ih"] = np.concatenate([layer.bias[rows] for rows in blocks["input"]])
+        params[f"{name}.bias_hh"] = np.concatenate([layer.bias[s] if s != i else np.zeros(H, np.float32)
+                                                    for i, s in zip(blocks["input"], blocks["state"])])
     for attr, (row_blocks, col) in parts.items():
         if attr == "weight_fb" and not layer.feedback_size:
             continue

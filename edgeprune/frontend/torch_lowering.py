@@ -47,13 +47,19 @@ def lower_recurrent(layer: RecurrentLayer) -> ir.Recurrent:
         return np.hstack(vals), np.hstack(keep)
 
     b_ih, b_hh = _np(layer.bias_ih), _np(layer.bias_hh)
-    if layer.cell == "gru":
-        r, z, n = (slice(k * H, (k + 1) * H) for k in range(3))
-        pieces = [fused(r), fused(z), fused(n, ("ih", "fb")), fused(n, ("hh",))]
-        bias = None if b_ih is None else np.concatenate([b_ih[r] + b_hh[r], b_ih[z] + b_hh[z], b_ih[n], b_hh[n]])
-    else:
-        pieces = [fused(slice(0, layer.weight_ih.shape[0]))]
-        bias = None if b_ih is None else b_ih + b_hh
+    # Each IR row block is one torch gate block read from both sides, or from one side only
+    # (the GRU candidate's n_x / n_h): see ir/cells.py.
+    spec = ir.cell_spec(layer.cell)
+    sides = {None: ("ih", "hh", "fb"), "input": ("ih", "fb"), "state": ("hh",)}
+    pieces, bias_blocks = [], []
+    for row in spec.ir_rows:
+        gate, side = spec.ir_row_source(row)
+        q = spec.torch_gates.index(gate)
+        rows = slice(q * H, (q + 1) * H)
+        pieces.append(fused(rows, sides[side]))
+        if b_ih is not None:
+            bias_blocks.append({None: b_ih[rows] + b_hh[rows], "input": b_ih[rows], "state": b_hh[rows]}[side])
+    bias = np.concatenate(bias_blocks) if bias_blocks else None
     weight = ir.CSR.from_dense(np.vstack([p[0] for p in pieces]), np.vstack([p[1] for p in pieces]))
     return ir.Recurrent(layer.cell, I, H, Fb, weight, None if bias is None else bias.astype(np.float32),
                         layer.activation)

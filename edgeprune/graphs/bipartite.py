@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ("h",)}
+from ..ir.cells import CELLS
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def gate_slices(rows: int, gates: int) -> list[slice]:
 
 
 def gate_names(cell: str | None, gates: int) -> tuple[str, ...]:
-    names = GATE_NAMES.get(cell or "", ())
+    names = CELLS[cell].torch_gates if cell in CELLS else ()
     return names if len(names) == gates else tuple(str(g) for g in range(gates))
 
 

@@ -1,5 +1,6 @@
 """The torch-free IR of a pruned recurrent model: a chain of stages, serialisation, reference executor."""
 
+from .cells import CELLS, CellSpec, cell_spec
 from .csr import CSR
 from .model import OUTPUTS, TASKS, Head, Model
 from .reference import ReferenceExecutor, State
@@ -20,7 +21,7 @@ from .stages import (
 )
 
 __all__ = [
-    "ACTIVATIONS", "CSR", "GATE_NAMES", "IR_GATES", "OUTPUTS", "STAGE_TYPES", "TASKS", "Conv1d", "Dense", "Head",
+    "ACTIVATIONS", "CELLS", "CSR", "CellSpec", "cell_spec", "GATE_NAMES", "IR_GATES", "OUTPUTS", "STAGE_TYPES", "TASKS", "Conv1d", "Dense", "Head",
     "Layer", "LayerNorm", "Model", "Normalize", "Pool", "Recurrent", "ReferenceExecutor", "Stage", "State", "dump",
     "load", "save",
 ]

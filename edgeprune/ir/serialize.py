@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IRError
-from ..fileio import dumps_json, npz_bytes, write_bytes_atomic
+from ..fileio import check_header, dumps_json, npz_bytes, write_bytes_atomic
 from .csr import CSR
 from .model import Dense, Model
 from .stages import STAGE_TYPES, Recurrent
@@ -76,10 +76,7 @@ def load(path: str | os.PathLike) -> Model:
         doc = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IRError(f"{json_path}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise IRError(f"{json_path}: not an edgeprune IR file")
-    if doc.get("version") not in READS:
-        raise IRError(f"{json_path}: IR version {doc.get('version')} is not supported (expected 1 or {VERSION})")
+    check_header(doc, json_path, FORMAT, READS, "an edgeprune IR file", "IR", IRError)
     try:
         with np.load(npz_path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}

@@ -16,13 +16,14 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import IRError
+from .cells import CELLS, cell_spec
 from .csr import CSR
 
 ACTIVATIONS = ("none", "relu", "tanh", "sigmoid", "softmax")
 
-# Recurrent cells: IR row blocks of the fused gate matrix, in order (see docs/architecture.md).
-IR_GATES = {"lstm": 4, "gru": 4, "rnn": 1}
-GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n_x", "n_h"), "rnn": ("h",)}
+# Views of the cell table (ir/cells.py) for callers that index by cell name: IR row blocks per cell.
+IR_GATES = {name: spec.ir_gates for name, spec in CELLS.items()}
+GATE_NAMES = {name: spec.ir_rows for name, spec in CELLS.items()}
 RNN_ACTIVATIONS = ("tanh", "relu")
 
 
@@ -167,7 +168,7 @@ class Recurrent:
     state of the NEXT stage (top-down feedback; 0 columns without it). Rows per ``GATE_NAMES``:
     LSTM ``i, f, g, o`` with bias ``b_ih + b_hh``; GRU ``r, z, n_x, n_h`` (``n_x`` reads only input
     and feedback columns, ``n_h`` only state columns, since ``n = tanh(n_x + r * n_h)``); RNN ``h``
-    with ``activation`` tanh or relu.
+    with ``activation`` tanh or relu. Every gate order lives in the cell table, ``ir.cells``.
     """
 
     kind: ClassVar[str] = "recurrent"
@@ -175,7 +176,7 @@ class Recurrent:
     input_size: int
     hidden_size: int
     feedback_size: int
-    weight: CSR  # [IR_GATES[cell] * hidden_size, input_size + hidden_size + feedback_size]
+    weight: CSR  # [cells.CELLS[cell].ir_gates * hidden_size, input_size + hidden_size + feedback_size]
     bias: np.ndarray | None  # float32 [rows], or None: no bias
     activation: str = "tanh"  # rnn only: tanh | relu
 
@@ -185,7 +186,7 @@ class Recurrent:
 
     @property
     def rows(self) -> int:
-        return IR_GATES[self.cell] * self.hidden_size
+        return cell_spec(self.cell).ir_gates * self.hidden_size
 
     @property
     def cols(self) -> int:
@@ -196,11 +197,11 @@ class Recurrent:
         return {"input": slice(0, i), "state": slice(i, i + h), "feedback": slice(i + h, self.cols)}
 
     def gate_rows(self, gate: str) -> slice:
-        g = GATE_NAMES[self.cell].index(gate)
+        g = cell_spec(self.cell).ir_rows.index(gate)
         return slice(g * self.hidden_size, (g + 1) * self.hidden_size)
 
     def state_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size, self.hidden_size) if self.cell == "lstm" else (self.hidden_size,)
+        return tuple(self.hidden_size for _ in cell_spec(self.cell).states)
 
     def matrices(self) -> dict[str, CSR]:
         return {"weight": self.weight}
@@ -209,8 +210,8 @@ class Recurrent:
         return np.zeros(self.rows, np.float32) if self.bias is None else self.bias
 
     def validate(self, where: str) -> None:
-        if self.cell not in IR_GATES:
-            raise IRError(f"{where}: unknown cell '{self.cell}' (expected one of {', '.join(IR_GATES)})")
+        if self.cell not in CELLS:
+            raise IRError(f"{where}: unknown cell '{self.cell}' (expected one of {', '.join(CELLS)})")
         if self.hidden_size < 1 or self.input_size < 1:
             raise IRError(f"{where}: sizes must be positive")
         if tuple(self.weight.shape) != (self.rows, self.cols):

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edgeprune import checkpoint, frontend, ir, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
-from edgeprune.frontend.onnx_import import OnnxImportError, import_onnx, load_classifier  # noqa: E402
+from edgeprune.frontend.onnx import OnnxImportError, import_onnx, load_classifier  # noqa: E402
 
 from ..conftest import CONFIG_CASES, make_model  # noqa: E402
 

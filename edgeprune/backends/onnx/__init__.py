@@ -28,18 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from ... import ir
-from ...errors import BackendError
+from ...errors import BackendError, first_line
 from ...fileio import write_bytes_atomic
 from ...options import Option
 from ..base import Artifact, Backend, Runner
 from .chain import sequence_graph, state_layout, step_graph
 from .graph import SPARSE_WEIGHTS, Graph, float_value, model_proto, stored_pattern
-from .recurrent import OP_TYPES, onnx_tensors
+from .recurrent import onnx_tensors
 
 MIN_OPSET = 17
 SEQUENCE_FILE, STEP_FILE = "model.onnx", "model_step.onnx"
 
-__all__ = ["BACKEND", "MIN_OPSET", "OP_TYPES", "SEQUENCE_FILE", "STEP_FILE", "build_models", "onnx_tensors",
+__all__ = ["BACKEND", "MIN_OPSET", "SEQUENCE_FILE", "STEP_FILE", "build_models", "onnx_tensors",
            "session", "state_names", "stored_pattern"]
 
 
@@ -113,7 +113,7 @@ def build_models(model: ir.Model, opset: int = MIN_OPSET, sparse_weights: str = 
         try:
             onnx.checker.check_model(proto, full_check=not proto.graph.sparse_initializer)
         except onnx.checker.ValidationError as e:  # a bug here, but say which file
-            raise BackendError(f"{name}: fails onnx.checker: {str(e).strip().splitlines()[0]}") from None
+            raise BackendError(f"{name}: fails onnx.checker: {first_line(e, limit=None)}") from None
     return out
 
 
@@ -130,9 +130,8 @@ def session(path: str | Path | bytes, threads: int = 1):
         return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts,
                                     providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BackendError(f"onnxruntime cannot load {path if not isinstance(path, bytes) else 'the model'}: "
-                           f"{reason[:200]}") from None
+                           f"{first_line(e)}") from None
 
 
 class SequenceRunner(Runner):

@@ -26,7 +26,7 @@ def state_layout(model: ir.Model) -> list[tuple[str, int, int]]:
     for i, s in enumerate(model.stages):
         sizes = s.state_sizes()
         if isinstance(s, ir.Recurrent):
-            out += [(f"h_{i}", i, s.hidden_size)] + ([(f"c_{i}", i, s.hidden_size)] if s.cell == "lstm" else [])
+            out += [(f"{state}_{i}", i, s.hidden_size) for state in ir.cell_spec(s.cell).states]
         elif isinstance(s, ir.Conv1d) and sizes:
             out.append((f"conv_{i}", i, sizes[0]))
         elif isinstance(s, ir.Pool):
@@ -113,8 +113,8 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     from .graph import float_value
 
     layers = [model.stages[i] for i in group]
-    state = [(f"{k}_{i}", i, model.stages[i].hidden_size) for i in group for k in ("h", "c")
-             if k == "h" or model.stages[i].cell == "lstm"]
+    state = [(f"{k}_{i}", i, model.stages[i].hidden_size) for i in group
+             for k in ir.cell_spec(model.stages[i].cell).states]
     batch = g.node("Shape", [seq.to("bt", f"s{group[0]}")], name=f"s{group[0]}_batch", start=0, end=1)
     zeros = {}
     for _, _, H in state:

@@ -4,7 +4,7 @@ the IR's own computation (step model, Scan bodies of feedback groups).
 Weights map from the IR's fused gate matrix over ``[x ; h ; feedback]`` to ONNX's ``W`` (input and
 feedback columns: feedback enters the op as extra input columns), ``R`` (state columns) and
 ``B = [Wb ; Rb]`` (omitted for a bias-free stage), with the gate rows reordered (LSTM IR i,f,g,o ->
-ONNX i,o,f,c; GRU IR r,z,n_x,n_h -> ONNX z,r,h with ``linear_before_reset=1``).
+ONNX i,o,f,c; GRU IR r,z,n_x,n_h -> ONNX z,r,h with ``linear_before_reset=1``), all from the cell table (``ir.cells``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ import numpy as np
 from ... import ir
 from .graph import Graph, stored_pattern
 
-OP_TYPES = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
-# ONNX gate blocks in terms of IR gate blocks (see the module docstring)
-LSTM_ONNX_FROM_IR = (0, 3, 1, 2)  # ONNX i, o, f, c  <-  IR i, f, g, o
-GRU_W_FROM_IR = (1, 0, 2)  # ONNX z, r, h  <-  IR z, r, n_x  (input side)
-GRU_R_FROM_IR = (1, 0, 3)  # ONNX z, r, h  <-  IR z, r, n_h  (state side)
 
 
 def onnx_tensors(layer: ir.Recurrent) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -34,20 +29,16 @@ def onnx_tensors(layer: ir.Recurrent) -> dict[str, tuple[np.ndarray, np.ndarray]
     input_cols = np.r_[cols["input"], cols["feedback"]]  # feedback joins the op's input side
     state_cols = np.arange(cols["state"].start, cols["state"].stop)
 
-    def rows(blocks):
-        return np.concatenate([np.arange(b * H, (b + 1) * H) for b in blocks])
-
+    # ONNX gate q reads IR block ir_block(q, side) on each side; a gate whose state half is its own IR
+    # block (GRU n_h) keeps that bias in Rb, every other bias is already summed into Wb (Rb zero).
+    spec = ir.cell_spec(layer.cell)
+    w_blocks = [spec.ir_block(q, "input") for q in spec.onnx_gates]
+    r_blocks = [spec.ir_block(q, "state") for q in spec.onnx_gates]
+    w_rows, r_rows = ir.cells.block_rows(w_blocks, H), ir.cells.block_rows(r_blocks, H)
     bias = layer.bias_or_zeros().astype(np.float32)
-    if layer.cell == "lstm":
-        w_rows = r_rows = rows(LSTM_ONNX_FROM_IR)
-        b = np.concatenate([bias[w_rows], np.zeros(4 * H, np.float32)])
-    elif layer.cell == "gru":
-        w_rows, r_rows = rows(GRU_W_FROM_IR), rows(GRU_R_FROM_IR)
-        # r and z carry the summed biases on the input side; the candidate keeps b_in and b_hn apart
-        b = np.concatenate([bias[w_rows], np.zeros(2 * H, np.float32), bias[rows((3,))]])
-    else:
-        w_rows = r_rows = rows((0,))
-        b = np.concatenate([bias, np.zeros(H, np.float32)])
+    recurrent_bias = [bias[ir.cells.block_rows([r], H)] if r != w else np.zeros(H, np.float32)
+                      for w, r in zip(w_blocks, r_blocks)]
+    b = np.concatenate([bias[w_rows], *recurrent_bias])
     W = (values[np.ix_(w_rows, input_cols)], keep[np.ix_(w_rows, input_cols)])
     R = (values[np.ix_(r_rows, state_cols)], keep[np.ix_(r_rows, state_cols)])
     out = {"W": (W[0][None], W[1][None]), "R": (R[0][None], R[1][None])}
@@ -77,7 +68,7 @@ def op_sequence(g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: d
                 last_only: bool) -> str:
     """The op over a time-major sequence [T, N, I]: every step's state [T, N, H] or, when ``last_only``,
     the final state as a one-step sequence [1, N, H]."""
-    op, attrs = OP_TYPES[layer.cell], op_attrs(layer)
+    op, attrs = ir.cell_spec(layer.cell).onnx_op, op_attrs(layer)
     ins = op_inputs(seq, weights)
     if last_only:  # only the final state Y_h [num_directions=1, N, H]: already a one-step sequence
         y_h = g.name(f"{prefix}_Y_h")
@@ -102,7 +93,7 @@ def op_step(g: Graph, prefix: str, layer: ir.Recurrent, weights: dict[str, str],
         g.node("Squeeze", [yc, ax0], outputs=[new["c"]], name=f"{prefix}_c_next")
     else:
         yh = g.name(f"{prefix}_{layer.cell}_Y_h")
-        g.node(OP_TYPES[layer.cell], ins, outputs=["", yh], name=f"{prefix}_{layer.cell}", **attrs)
+        g.node(ir.cell_spec(layer.cell).onnx_op, ins, outputs=["", yh], name=f"{prefix}_{layer.cell}", **attrs)
     return g.node("Squeeze", [yh, ax0], outputs=[new["h"]], name=f"{prefix}_h_next")
 
 

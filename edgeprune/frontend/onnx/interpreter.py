@@ -1,0 +1,244 @@
+"""The interpreter: walks the graph's nodes (only those the output depends on), folds constants,
+tracks zeros and shapes, hands each op to its handler and turns the final value into the IR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ... import ir
+from ...errors import EdgepruneError, first_line
+from .ops import DataOps
+from .recurrent import RECURRENT, RecurrentOps
+from .source import OnnxModel
+from .values import (Const, Content, Data, ImportedLayer, OnnxImportError, Refused, ShapeVal, Unknown, Zeros,
+                     constant_value, describe_axes, fill_value, sparse_const)
+
+# Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
+ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Slice", "Gather", "Expand", "Cast",
+                   "Tile", "Flatten", "Dropout"}
+
+
+class Importer(RecurrentOps, DataOps):
+    """Reads one ONNX graph into IR layers and a head (see the package docstring)."""
+
+    def __init__(self, proto, file_name: str):
+        self.proto, self.file = proto, file_name
+        self.graph = proto.graph
+        self.values: dict[str, object] = {}
+        self.layers: list[ImportedLayer] = []
+        self.unsupported: dict[str, list[str]] = {}  # op type -> node names
+        self.input_axes: dict | None = None
+        self.scan: dict | None = None  # while reading a Scan body: its loop variables and how layers bind them
+        self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+    # errors
+    def fail(self, node, message: str):
+        where = f"{node.op_type} '{node.name}'" if node is not None and node.name else (node.op_type if node else "")
+        raise OnnxImportError(f"{self.file}: {where + ': ' if where else ''}{message}")
+
+    def run(self) -> OnnxModel:
+        from onnx import numpy_helper
+
+        g = self.graph
+        for t in g.initializer:
+            self.values[t.name] = Const(numpy_helper.to_array(t))
+        for s in g.sparse_initializer:
+            self.values[s.values.name] = sparse_const(s)
+        data_inputs = [i for i in g.input if i.name not in self.values]
+        if len(data_inputs) != 1:
+            names = ", ".join(i.name for i in data_inputs) or "none"
+            raise OnnxImportError(f"{self.file}: expected one input (the sequences [batch, time, features]), "
+                                  f"found {len(data_inputs)}: {names}")
+        if len(g.output) != 1:
+            raise OnnxImportError(f"{self.file}: expected one output (the logits), found {len(g.output)}: "
+                                  f"{', '.join(o.name for o in g.output)}")
+        inp, out = data_inputs[0], g.output[0]
+        dims = self._check_input(inp)
+        self.values[inp.name] = Data(("x0", "x1", "x2"), Content("input"))
+        needed = self._needed_nodes(g.node, [out.name])
+        for k, node in enumerate(g.node):
+            if k in needed:
+                self._node(node)
+        if self.unsupported:
+            listed = ", ".join(f"{op} ({', '.join(sorted(set(n))[:3])})" if any(n) else op
+                               for op, n in sorted(self.unsupported.items()))
+            raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}")
+        model = self._model(out.name)
+        fixed = {}
+        for axis in ("batch", "time"):
+            d = dims[self.input_axes[axis]]
+            if isinstance(d, int):
+                fixed[axis] = d
+        f_dim = dims[self.input_axes["features"]]
+        if isinstance(f_dim, int) and f_dim != model.input_size:
+            raise OnnxImportError(f"{self.file}: input has {f_dim} features but the first layer reads {model.input_size}")
+        if "time" in fixed:
+            model.meta.setdefault("sequence_length", fixed["time"])
+        return OnnxModel(model, Path(self.file), inp.name, out.name, dict(self.input_axes), fixed)
+
+    def _check_input(self, value_info) -> list:
+        from onnx import TensorProto
+
+        t = value_info.type.tensor_type
+        if not value_info.type.HasField("tensor_type") or t.elem_type != TensorProto.FLOAT:
+            kind = TensorProto.DataType.Name(t.elem_type) if value_info.type.HasField("tensor_type") else "not a tensor"
+            raise OnnxImportError(f"{self.file}: input '{value_info.name}' is {kind}; only float32 inputs are supported")
+        if not t.HasField("shape") or len(t.shape.dim) != 3:
+            rank = len(t.shape.dim) if t.HasField("shape") else "unknown"
+            raise OnnxImportError(f"{self.file}: input '{value_info.name}' has rank {rank}; expected 3 "
+                                  "(batch, time, features in some order)")
+        return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+
+    @staticmethod
+    def _needed_nodes(nodes, outputs: list[str]) -> set[int]:
+        """Indices of the nodes the outputs depend on (dead branches are never judged)."""
+        producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+        needed, todo = set(), list(outputs)
+        while todo:
+            k = producer.get(todo.pop())
+            if k is None or k in needed:
+                continue
+            needed.add(k)
+            todo.extend(_reads(nodes[k]))
+        return needed
+
+    # one node
+    def _node(self, node) -> None:
+        op = node.op_type
+        ins = [self.values.get(name) if name else None for name in node.input]
+        missing = [name for name, v in zip(node.input, ins) if name and v is None]
+        if missing:  # an outer-scope or undefined name: the checker should have caught it
+            self.fail(node, f"input '{missing[0]}' is not defined")
+        if node.domain not in ("", "ai.onnx"):
+            return self._unsupported(node, f"{node.domain}::{op}")
+        if any(isinstance(v, Unknown) for v in ins):  # downstream of a refused op: name this one too if refused
+            if op not in RECURRENT and op != "Constant" and not hasattr(self, f"_op_{op}") and op not in ("Shape", "Size"):
+                return self._unsupported(node, op)
+            return self._set(node, [Unknown()] * len(node.output))
+        refused = next((v for v in ins if isinstance(v, Refused)), None)
+        if refused is not None:
+            self.fail(node, refused.reason)
+        present = [v for v in ins if v is not None]
+        if op == "Constant":
+            return self._set(node, [constant_value(node)])
+        if op in RECURRENT:
+            return self._recurrent(node, ins)
+        if all(isinstance(v, Const) for v in present):
+            return self._set(node, self._fold(node, ins))
+        if op in ("Shape", "Size"):
+            return self._set(node, [ShapeVal()])
+        if all(isinstance(v, (Const, ShapeVal)) for v in present):
+            if op == "ConstantOfShape":
+                return self._set(node, [Zeros() if fill_value(node) == 0 else ShapeVal()])
+            if op in ZERO_PRESERVING and isinstance(ins[0], Const) and not ins[0].value.any():
+                return self._set(node, [Zeros()])  # e.g. Expand(0, [1, batch, H])
+            return self._set(node, [ShapeVal()] * len(node.output))
+        data = [v for v in present if isinstance(v, Data)]
+        if not data:  # zeros (and shapes) being reshaped or broadcast
+            return self._zeros(node, ins)
+        handler = getattr(self, f"_op_{op}", None)
+        if handler is None:
+            return self._unsupported(node, op)
+        result = handler(node, ins)
+        self._set(node, result if isinstance(result, list) else [result])
+
+    def _set(self, node, values: list) -> None:
+        for name, v in zip(node.output, values):
+            if name:
+                self.values[name] = v
+        for name in node.output[len(values):]:
+            if name:
+                self.values[name] = Unknown()
+
+    def _unsupported(self, node, what: str) -> None:
+        self.unsupported.setdefault(what, []).append(node.name)
+        self._set(node, [Unknown()] * len(node.output))
+
+    def _fold(self, node, ins) -> list:
+        """Evaluate a node whose inputs are all constants."""
+        from onnx import helper, numpy_helper
+        from onnx.reference import ReferenceEvaluator
+
+        names = [f"in{k}" if i else "" for k, i in enumerate(node.input)]
+        folded = helper.make_node(node.op_type, names, [f"out{k}" for k in range(len(node.output))],
+                                  domain=node.domain)
+        folded.attribute.extend(node.attribute)
+        inits = [numpy_helper.from_array(np.asarray(v.value), n) for n, v in zip(names, ins) if n]
+        graph = helper.make_graph([folded], "fold", [], [helper.make_empty_tensor_value_info(o) for o in folded.output],
+                                  inits)
+        model = helper.make_model(graph, opset_imports=self.proto.opset_import)
+        try:
+            results = ReferenceEvaluator(model).run(None, {})
+        except Exception as e:
+            self.fail(node, f"cannot evaluate this constant expression ({first_line(e)})")
+        return [Const(np.asarray(r)) for r in results]
+
+    def _zeros(self, node, ins) -> None:
+        op, first = node.op_type, ins[0]
+        if op in ZERO_PRESERVING and (isinstance(first, Zeros) or (isinstance(first, Const) and not first.value.any())):
+            return self._set(node, [Zeros()])
+        if op == "Concat" and all(isinstance(v, Zeros) or (isinstance(v, Const) and not v.value.any())
+                                  for v in ins if v is not None):
+            return self._set(node, [Zeros()])
+        return self._unsupported(node, op)
+
+    # -- the result ------------------------------------------------------------------------------------
+    def _model(self, output: str) -> ir.Model:
+        out = self.values.get(output)
+        if isinstance(out, Zeros) or isinstance(out, (Const, ShapeVal)):
+            raise OnnxImportError(f"{self.file}: the output '{output}' does not depend on the input")
+        if not isinstance(out, Data) or not self.layers:
+            raise OnnxImportError(f"{self.file}: no LSTM/GRU/RNN op feeds the output '{output}'")
+        content = out.content
+        if not isinstance(content, Content):
+            raise OnnxImportError(f"{self.file}: the output '{output}' is several stacked states, not logits")
+        if content.source == "seq":
+            raise OnnxImportError(f"{self.file}: the output '{output}' has every time step; only classifiers on the "
+                                  "last step are supported")
+        if content.source != "last" or content.layer != len(self.layers) - 1:
+            raise OnnxImportError(f"{self.file}: the output reads layer {content.layer}, not the top recurrent layer")
+        if out.labels != ("N", "C"):
+            raise OnnxImportError(f"{self.file}: the output '{output}' has axes {describe_axes(out.labels)}, expected "
+                                  "[batch, classes]")
+        H = self.layers[-1].hidden_size
+        if content.affine is None:
+            W, b, pattern = np.eye(H), np.zeros(H), None
+        else:
+            W, b, pattern = content.affine
+        W = W.astype(np.float32)
+        head = ir.Head(ir.CSR.from_dense(W, pattern if pattern is not None else W != 0), b.astype(np.float32))
+        layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, l.weight, l.bias) for l in self.layers]
+        meta = self._meta()
+        try:
+            return ir.Model(layers[0].input_size, [*layers, head], meta=meta).validate()
+        except EdgepruneError as e:
+            raise OnnxImportError(f"{self.file}: {e}") from None
+
+    def _meta(self) -> dict:
+        props = {p.key: p.value for p in self.proto.metadata_props}
+        meta = {}
+        if "edgeprune.meta" in props:  # written by our own exporter: keeps the dataset and sequence length
+            try:
+                meta = dict(json.loads(props["edgeprune.meta"]))
+            except (ValueError, TypeError):
+                meta = {}
+        meta["onnx"] = {"file": self.file, "producer": f"{self.proto.producer_name} {self.proto.producer_version}".strip(),
+                        "opset": self.opset}
+        meta["source"] = "onnx"
+        return meta
+
+
+def _reads(node) -> list[str]:
+    """Every name ``node`` reads, including outer-scope names its subgraphs (Scan/Loop/If bodies) use."""
+    from onnx import AttributeProto
+
+    names = [i for i in node.input if i]
+    for a in node.attribute:
+        graphs = [a.g] if a.type == AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            inner = {o for n in g.node for o in n.output} | {i.name for i in g.input} | {t.name for t in g.initializer}
+            names += [name for n in g.node for name in _reads(n) if name not in inner]
+    return names

@@ -1,0 +1,122 @@
+"""The importer's abstract values: what each tensor of the graph is known to be (a constant, a shape
+computation, zeros, or data with labelled axes and known content), and readers of ONNX constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ... import ir
+from ...errors import EdgepruneError
+
+
+class OnnxImportError(EdgepruneError):
+    pass
+
+
+@dataclass
+class Const:
+    value: np.ndarray
+    pattern: np.ndarray | None = None  # the stored entries, when the file held it as a sparse tensor
+
+
+@dataclass
+class ShapeVal:
+    """Computed from a run-time shape (batch size, sequence length): fit only to shape a zero tensor."""
+
+
+@dataclass
+class Zeros:
+    """An all-zero tensor of a run-time shape (the initial states exporters build)."""
+
+
+@dataclass
+class Refused:
+    """A value that may not be used (e.g. the LSTM cell state Y_c); any consumer fails with ``reason``."""
+
+    reason: str
+
+
+@dataclass
+class Unknown:
+    """Output of an op the importer cannot interpret (already reported)."""
+
+
+@dataclass(frozen=True)
+class Content:
+    # "input"; "seq" (every step of a layer's h) or "last" (its final h). Inside a Scan body (one step):
+    # "new" (layer's h at t), "cell" (its c at t), "prev" (loop variable ``var`` at t-1), "cols"
+    # (``parts`` concatenated along the features).
+    source: str
+    layer: int = -1
+    affine: tuple | None = None  # (W [out, in], b [out], pattern of W or None) applied to the features
+    var: int = -1
+    parts: tuple = ()
+
+
+@dataclass
+class Data:
+    labels: tuple[str, ...]  # N batch, T time, C features, S singleton, K stacked states, x0..x2 raw input axes
+    content: Content | tuple[Content, ...]  # a tuple along the K axis
+
+
+@dataclass
+class ImportedLayer:
+    cell: str
+    input_size: int
+    hidden_size: int
+    weight: ir.CSR  # over [x | h | feedback]
+    bias: np.ndarray
+    feedback_size: int = 0
+
+
+def is_zero(v) -> bool:
+    return isinstance(v, Zeros) or (isinstance(v, Const) and not np.asarray(v.value).any())
+
+
+def axis_name(label: str) -> str:
+    return {"N": "batch", "T": "time", "C": "feature", "S": "singleton", "K": "stacked-state"}.get(label, "input")
+
+
+def describe_axes(labels) -> str:
+    return "[" + ", ".join(axis_name(l) for l in labels) + "]"
+
+
+def sparse_const(s) -> Const:
+    from onnx import numpy_helper
+
+    values = numpy_helper.to_array(s.values)
+    indices = numpy_helper.to_array(s.indices).astype(np.int64)
+    dims = tuple(int(d) for d in s.dims)
+    dense = np.zeros(dims, values.dtype)
+    pattern = np.zeros(dims, bool)
+    flat = indices if indices.ndim == 1 else np.ravel_multi_index(tuple(indices.T), dims)
+    dense.reshape(-1)[flat] = values
+    pattern.reshape(-1)[flat] = True
+    return Const(dense, pattern)
+
+
+def constant_value(node) -> Const:
+    from onnx import helper, numpy_helper
+
+    a = node.attribute[0]
+    if a.name == "sparse_value":
+        return sparse_const(a.sparse_tensor)
+    if a.name == "value":
+        return Const(numpy_helper.to_array(a.t))
+    v = helper.get_attribute_value(a)
+    dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+             "value_ints": np.int64}.get(a.name)
+    if dtype is None:
+        raise OnnxImportError(f"Constant '{node.name}': {a.name} constants are not supported")
+    return Const(np.asarray(v, dtype))
+
+
+def fill_value(node) -> float:
+    from onnx import numpy_helper
+
+    for a in node.attribute:
+        if a.name == "value":
+            return float(numpy_helper.to_array(a.t).reshape(-1)[0])
+    return 0.0
