@@ -26,7 +26,7 @@ from ...runtime import CompiledModel, source_dir
 from ..base import Artifact, Backend, Runner
 from . import codegen, costs
 from .runner import BridgeRunner, HarnessRunner
-from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
+from .toolchain import ARCHES, SEMIHOSTING_LINK, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
 
 BUILD_DIR = "build"
 PROGRAM = "edgeprune_run"
@@ -129,7 +129,7 @@ class CBackend(Backend):
         defines = []
         if tc.board:
             sources.append("board/startup.c")
-            link += ["-T", "board/link.ld"]
+            link += [*SEMIHOSTING_LINK, "-T", "board/link.ld"]
             defines = ["-DEP_BOARD_CLOCK"]
         shared = tc.arch == "host" and not _sanitized(cflags)
         pic = ["-fPIC"] if shared else []
@@ -152,7 +152,7 @@ class CBackend(Backend):
     @staticmethod
     def _sizes(artifact: Artifact, tc, model_obj: Path, runtime_obj: Path) -> None:
         """Flash: the model's code and tables + the runtime functions it calls; RAM: the state."""
-        model = section_sizes(tc.size, model_obj)
+        model = section_sizes(model_obj)
         runtime = symbol_sizes(tc.nm, runtime_obj)
         called = set(symbol_sizes(tc.nm, model_obj, undefined=True))
         used = {name: n for name, n in runtime.items() if name in called or not name.startswith("ep_")}
