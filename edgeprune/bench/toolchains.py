@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..backends.c.toolchain import (SEMIHOSTING_LINK, WARNINGS, ToolchainError, device_toolchain,
+from ..runtime import source_dir
+from ..backends.c.toolchain import (SEMIHOSTING_LINK, SERIAL_LINK, WARNINGS, ToolchainError, device_toolchain,
                                     elf_sizes, normalize_arch)
 
 __all__ = ["BuildRequest", "ToolchainError", "build_bench_program", "build_linux", "build_m4_firmware", "elf_sizes",
@@ -25,13 +26,14 @@ STATIC = ("-static",)
 
 
 def native_dir() -> Path:
-    """C sources shipped with the harness (serial server, board ports, QEMU plugin)."""
+    """C sources shipped with the harness (benchmark program, serial server, board interface, QEMU plugin)."""
     return Path(str(resources.files("edgeprune.bench") / "native"))
 
 
 def board_dir() -> Path:
-    """Start-up code and linker script of QEMU's mps2-an386 board."""
-    return native_dir() / "mps2-an386"
+    """QEMU's mps2-an386 board (``runtimes/c/boards/mps2-an386``): start-up code, linker script, and
+    the ``ep_board.h`` port (UART0, SysTick) with the serial server's ``main``."""
+    return source_dir("c") / "boards" / "mps2-an386"
 
 
 def run_compiler(argv: list[str], what: str) -> None:
@@ -66,7 +68,7 @@ def build_m4_firmware(request: BuildRequest, out: Path, *, semihosting: bool) ->
     """Firmware for QEMU mps2-an386 with the harness's startup code and linker script."""
     tc = device_toolchain("cortex-m4")
     port = board_dir()
-    specs = [*SEMIHOSTING_LINK, "-DEP_SEMIHOSTING=1"] if semihosting else ["--specs=nosys.specs"]
+    specs = SEMIHOSTING_LINK if semihosting else SERIAL_LINK
     argv = [*tc.cc, *BASE_CFLAGS, *tc.target_flags, *WARNINGS, *request.extra_cflags, *specs, *tc.link_flags,
             "-T", str(port / "link.ld")]
     argv += [f"-I{d}" for d in [*request.include_dirs, native_dir()]] + [f"-D{k}={v}" for k, v in request.defines.items()]

@@ -36,12 +36,16 @@ PROGRAM = "edgeprune_run"
 INT8_TOLERANCE = {"max_abs": 0.5, "min_agreement": 0.99}
 
 
+# what the harness needs of the board; its UART/SysTick port (board.c) serves edgeprune bench
+BOARD_FILES = ("link.ld", "startup.c")
+
+
 def _board_files(tc) -> dict[str, str]:
     """Start-up code and linker script of the emulated board, if the architecture has one."""
     if not tc.board:
         return {}
     folder = source_dir("c") / "boards" / tc.board
-    return {f"board/{p.name}": p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {f"board/{name}": (folder / name).read_text() for name in BOARD_FILES}
 
 
 # The runtime is the same file for every model: within a process (a test session, a benchmark
@@ -126,11 +130,9 @@ class CBackend(Backend):
         build.mkdir(exist_ok=True)
         sources = [f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS]
         link = [*tc.link_flags]
-        defines = []
         if tc.board:
             sources.append("board/startup.c")
             link += [*SEMIHOSTING_LINK, "-T", "board/link.ld"]
-            defines = ["-DEP_BOARD_CLOCK"]
         shared = tc.arch == "host" and not _sanitized(cflags)
         pic = ["-fPIC"] if shared else []
         # One section per function and table, so that a linker with --gc-sections keeps only the
@@ -139,7 +141,7 @@ class CBackend(Backend):
         objects = []
         for source in sources:
             obj = build / (Path(source).stem + ".o")
-            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, *defines, "-c", source]
+            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, "-c", source]
             _compile(command, source, obj, out_dir, f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
         run_tool([*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
