@@ -24,7 +24,7 @@ from ...fileio import write_text_atomic
 from ...options import Option
 from ...runtime import CompiledModel, source_dir
 from ..base import Artifact, Backend, Runner
-from . import codegen, costs
+from . import codegen, costs, planning
 from .runner import BridgeRunner, HarnessRunner
 from .toolchain import ARCHES, SEMIHOSTING_LINK, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
 
@@ -77,15 +77,15 @@ class CBackend(Backend):
     help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
         Option("dtype", "f32", "weights: f32, or int8 (per-row scales, int32 sums, activations quantized per "
-               "step)", choices=codegen.DTYPES),
+               "step)", choices=planning.DTYPES),
         Option("kernel", "auto", "format per weight tile: auto = fastest by the measured cost model (dense where "
                "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
-               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=codegen.KERNELS),
+               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=planning.KERNELS),
         Option("arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
                "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
         Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
         Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
-               choices=codegen.ACTIVATIONS),
+               choices=planning.ACTIVATIONS),
         Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
         Option("c_cflags", "", "optimisation flags (default per arch: host '-O2 -ffp-contract=fast "
                "-march=native', otherwise '-O2 -ffp-contract=fast')"),
@@ -107,7 +107,7 @@ class CBackend(Backend):
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         tc, text, cflags = self._setup(options)
         profile = costs.profile_for(tc.arch, tc.cc, [*tc.target_flags, *cflags])
-        plan = codegen.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
+        plan = planning.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
                             options["dtype"], profile, costs.cache_bytes(tc.arch))
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, content in files.items():

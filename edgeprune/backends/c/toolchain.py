@@ -9,7 +9,6 @@ runtime, the harness and the benchmark programs are all built with ``WARNINGS``.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import struct
