@@ -41,7 +41,7 @@ from common import RESULTS, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c import costs, formats  # noqa: E402
 from edgeprune.bench.toolchains import native_dir  # noqa: E402
-from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_LINK, WARNINGS  # noqa: E402
+from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_FLAGS, WARNINGS  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
 # rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
@@ -195,7 +195,7 @@ def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int, 
         cmd = ["arm-none-eabi-gcc", *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *M4_FLAGS,
                "-I", str(rt), "-I", str(native_dir()), "bench.c", str(rt / "edgeprune_rt.c"), str(boards / "startup.c"),
                str(boards / "board.c"), "-T",
-               str(boards / "link.ld"), *SEMIHOSTING_LINK, "-nostartfiles", "-lm", "-o", "bench"]
+               str(boards / "link.ld"), *SEMIHOSTING_FLAGS, "-nostartfiles", "-lm", "-o", "bench"]
         run = [*MPS2_AN386, "-icount", "shift=0", "-kernel", "bench"]
     else:
         flags = ["-march=native"] if profile == "x86-avx2" else ["-DEP_NO_SIMD"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..runtime import source_dir
-from ..backends.c.toolchain import (SEMIHOSTING_LINK, SERIAL_LINK, WARNINGS, ToolchainError, device_toolchain,
+from ..backends.c.toolchain import (SEMIHOSTING_FLAGS, SERIAL_FLAGS, WARNINGS, ToolchainError, device_toolchain,
                                     elf_sizes, normalize_arch)
+from ..runtime import source_dir
 
 __all__ = ["BuildRequest", "ToolchainError", "build_bench_program", "build_linux", "build_m4_firmware", "elf_sizes",
            "native_dir", "normalize_arch", "toolchain_problem", "WARNINGS"]
@@ -68,7 +68,7 @@ def build_m4_firmware(request: BuildRequest, out: Path, *, semihosting: bool) ->
     """Firmware for QEMU mps2-an386 with the harness's startup code and linker script."""
     tc = device_toolchain("cortex-m4")
     port = board_dir()
-    specs = SEMIHOSTING_LINK if semihosting else SERIAL_LINK
+    specs = SEMIHOSTING_FLAGS if semihosting else SERIAL_FLAGS
     argv = [*tc.cc, *BASE_CFLAGS, *tc.target_flags, *WARNINGS, *request.extra_cflags, *specs, *tc.link_flags,
             "-T", str(port / "link.ld")]
     argv += [f"-I{d}" for d in [*request.include_dirs, native_dir()]] + [f"-D{k}={v}" for k, v in request.defines.items()]

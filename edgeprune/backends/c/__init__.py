@@ -26,7 +26,7 @@ from ...runtime import CompiledModel, source_dir
 from ..base import Artifact, Backend, Runner
 from . import codegen, costs, planning
 from .runner import BridgeRunner, HarnessRunner
-from .toolchain import ARCHES, SEMIHOSTING_LINK, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
+from .toolchain import ARCHES, SEMIHOSTING_FLAGS, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
 
 BUILD_DIR = "build"
 PROGRAM = "edgeprune_run"
@@ -132,7 +132,7 @@ class CBackend(Backend):
         link = [*tc.link_flags]
         if tc.board:
             sources.append("board/startup.c")
-            link += [*SEMIHOSTING_LINK, "-T", "board/link.ld"]
+            link += [*SEMIHOSTING_FLAGS, "-T", "board/link.ld"]
         shared = tc.arch == "host" and not _sanitized(cflags)
         pic = ["-fPIC"] if shared else []
         # One section per function and table, so that a linker with --gc-sections keeps only the

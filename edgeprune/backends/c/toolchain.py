@@ -28,10 +28,10 @@ ARCHES = ("host", "aarch64", "cortex-m4")
 HOST_CFLAGS = "-O2 -ffp-contract=fast -march=native"
 DEVICE_CFLAGS = "-O2 -ffp-contract=fast"
 M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
-# The board's I/O: Arm semihosting (newlib's rdimon: files and exit status on the host) or UART0
-# (newlib's nosys, built with -DEP_SERIAL: runtimes/c/boards/mps2-an386/startup.c).
-SEMIHOSTING_LINK = ("--specs=rdimon.specs",)
-SERIAL_LINK = ("--specs=nosys.specs", "-DEP_SERIAL=1")
+# The board's I/O (compile and link flags): Arm semihosting (newlib's rdimon: files and exit status
+# on the host) or UART0 (newlib's nosys, built with -DEP_SERIAL: runtimes/c/boards/mps2-an386/startup.c).
+SEMIHOSTING_FLAGS = ("--specs=rdimon.specs",)
+SERIAL_FLAGS = ("--specs=nosys.specs", "-DEP_SERIAL=1")
 # `uname -m` (or our own names) -> the architecture a device's programs are built for
 ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
                 "armv8l": "aarch64", "cortex-m4": "cortex-m4"}
