@@ -15,7 +15,7 @@ setup(
     package_data={
         RUNTIME_PACKAGE: ["*.c", "*.h", "*.in", "templates/*.in", "boards/*/*"],
         # the benchmark harness's native sources (its serial firmware, the C bench main)
-        "edgeprune.bench": ["native/*.c", "native/*.h", "native/*/*.c", "native/*/*.ld"],
+        "edgeprune.bench": ["native/*.c", "native/*.h"],
     },
     exclude_package_data={RUNTIME_PACKAGE: ["tests/*"]},
 )

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import RESULTS, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c import costs, formats  # noqa: E402
-from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, WARNINGS  # noqa: E402
+from edgeprune.bench.toolchains import native_dir  # noqa: E402
+from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_FLAGS, WARNINGS  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
 # rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
@@ -111,7 +112,8 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
            '#include "edgeprune_rt.h"\n']
     out.append(f"static float y[{rows}], z[{cols}], scales[{rows}];\nstatic int8_t zq[{cols}];\n")
     if board:
-        out.append("uint64_t ep_board_time_ns(void);\nstatic double now_ns(void) { return (double)ep_board_time_ns(); }\n")
+        # board.c's SysTick counter: 25 MHz, 40 ns a tick (with -icount shift=0, 40 instructions)
+        out.append('#include "ep_board.h"\nstatic double now_ns(void) { return (double)ep_board_cycles() * 40.0; }\n')
     else:
         out.append("static double now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n"
                    "    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec; }\n")
@@ -140,6 +142,7 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
     int k, r, i;
     (void)argc;
     (void)argv;
+    {"ep_board_init(); /* starts SysTick */" if board else ""}
     for (i = 0; i < {cols}; ++i) {{
         z[i] = (float)(i % 7) * 0.1f - 0.3f;
         zq[i] = (int8_t)(i % 7 - 3);
@@ -190,8 +193,9 @@ def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int, 
     if board:
         boards = rt / "boards" / "mps2-an386"
         cmd = ["arm-none-eabi-gcc", *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *M4_FLAGS,
-               "-I", str(rt), "bench.c", str(rt / "edgeprune_rt.c"), str(boards / "startup.c"), "-T",
-               str(boards / "link.ld"), "--specs=rdimon.specs", "-nostartfiles", "-lm", "-o", "bench"]
+               "-I", str(rt), "-I", str(native_dir()), "bench.c", str(rt / "edgeprune_rt.c"), str(boards / "startup.c"),
+               str(boards / "board.c"), "-T",
+               str(boards / "link.ld"), *SEMIHOSTING_FLAGS, "-nostartfiles", "-lm", "-o", "bench"]
         run = [*MPS2_AN386, "-icount", "shift=0", "-kernel", "bench"]
     else:
         flags = ["-march=native"] if profile == "x86-avx2" else ["-DEP_NO_SIMD"]

@@ -10,12 +10,14 @@ cost a dense kernel the same):
 
 then our kernels on masks at sparsities 0..0.98: magnitude (irregular), random-regular and expander
 (every row the same count: ELL), block-expander with 8x1 / 4x1 / 1x4 tiles (block-regular), and
-random 8x1 / 4x1 / 1x4 block masks built here, with ``--kernel auto`` and each forced kernel. Our step is timed by the
-generated harness (``edgeprune_run --bench``: a C loop, the fastest of many rounds) and, for auto,
-also from Python through ``CompiledModel.step`` (ctypes). Baselines are timed in Python: their
+random 8x1 / 4x1 / 1x4 block masks built here, with ``--kernel auto`` and each forced kernel. Our step is timed by
+edgeprune.bench's benchmark program (``bench/native/ep_bench_main.c`` around the generated code, built
+with the artifact's own flags, ``-march=native`` included: every step call timed alone with
+``clock_gettime``, the fastest and the median reported) and, for auto, also from Python through
+``CompiledModel.step`` (ctypes). Baselines are timed in Python: their
 Python API is how they are called. Wall-clock figures are the fastest of many rounds, with the
 median alongside; the machine's load is recorded. ``--callgrind`` adds instruction counts per step
-of our builds (load-independent).
+of our builds (load-independent: callgrind counting inside ``<prefix>_step`` of the same program).
 
 Sizes: bytes per nonzero for every build, and the H=256, 90% model built for the Cortex-M4
 (flash = tables + code of the model + the runtime functions it calls), fp32 and int8. Cortex-M4
@@ -30,7 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import re
+import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +49,9 @@ from common import RESULTS, markdown_table, write_results  # noqa: E402
 
 from edgeprune import frontend, ir, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
-from edgeprune.backends.c import bench  # noqa: E402
+from edgeprune.bench.programs import ProgramSettings, parse_program_output  # noqa: E402
+from edgeprune.bench.targets.c import build_program  # noqa: E402
+from edgeprune.bench.toolchains import normalize_arch  # noqa: E402
 from edgeprune.options import resolve  # noqa: E402
 from edgeprune.runtime import CompiledModel  # noqa: E402
 
@@ -220,20 +228,47 @@ def baselines(graph: ir.Model, work: Path, rounds: int) -> dict:
 
 # --- the run -------------------------------------------------------------------------------------
 
+def step_program(directory: Path, info: dict, settings: ProgramSettings):
+    """edgeprune.bench's benchmark program for this build, on this machine, stepping only."""
+    X = np.random.default_rng(0).random((1, STEPS, INPUTS), dtype=np.float32)
+    return build_program(directory, info["prefix"], normalize_arch(platform.machine()), X, settings,
+                         directory / "bench", shlex.split(info["cflags"]), classes=CLASSES)
+
+
+def time_per_step(directory: Path, info: dict, reps: int) -> dict:
+    """Every step call timed alone: the fastest (a call nothing preempted) and the median, in ns."""
+    settings = ProgramSettings(warmup=STEPS, min_reps=reps, max_reps=reps, budget_ns=0, modes=("step",))
+    program = step_program(directory, info, settings)
+    done = subprocess.run([str(program.path)], capture_output=True, text=True, timeout=1800, check=True)
+    samples = sorted(parse_program_output(done.stdout)["latency"]["step"]["samples"])
+    return {"ns_per_step": float(samples[0]), "ns_per_step_median": float(samples[len(samples) // 2])}
+
+
+def instructions_per_step(directory: Path, info: dict, reps: int = 200) -> float:
+    """callgrind's count inside ``<prefix>_step`` over the program's step calls: the outputs pass
+    (STEPS calls for the one embedded sequence) and ``reps`` timed calls, no warm-up."""
+    settings = ProgramSettings(warmup=0, min_reps=reps, max_reps=reps, budget_ns=0, modes=("step",))
+    program = step_program(directory, info, settings)
+    out = directory / "callgrind.out"
+    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                           f"--toggle-collect={info['prefix']}_step", str(program.path)],
+                          capture_output=True, text=True, timeout=1800)
+    m = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not m:
+        raise SystemExit(f"callgrind failed: {done.stderr.strip()[-200:]}")
+    return int(m.group(1)) / (STEPS + reps)
+
+
 def measure_ours(graph, directory: Path, args, **options) -> dict:
     artifact = build(graph, directory, **options)
-    # Rounds of about a millisecond: short enough that many of them run without being preempted on
-    # a busy machine, so the fastest round is a clean one.
-    probe = bench.time_per_step(directory, steps=20, rounds=5)["ns_per_step"]
-    steps = int(min(20000, max(5, ROUND_NS / max(probe, 1.0))))
-    timing = bench.time_per_step(directory, steps=steps, rounds=args.rounds)
     info = artifact.info
+    timing = time_per_step(directory, info, args.reps)
     row = {"ns": timing["ns_per_step"], "ns_median": timing["ns_per_step_median"],
            "formats": {k: v["format"] for k, v in info["matrices"].items()},
            "bytes_per_nonzero": info["bytes_per_nonzero"], "weight_bytes": info["weight_bytes"]["total"],
            "nnz": graph.nnz(True)}
     if args.callgrind:
-        row["instructions"] = bench.instructions_per_step(directory, "host", steps=200)
+        row["instructions"] = instructions_per_step(directory, info)
     return row
 
 
@@ -242,7 +277,8 @@ def main() -> None:
     ap.add_argument("--hidden", default="128,256,1024")
     ap.add_argument("--masks", default=",".join(MASKS))
     ap.add_argument("--quick", action="store_true", help="sparsities 0.5, 0.9, 0.95 only")
-    ap.add_argument("--rounds", type=int, default=200, help="timing rounds (the fastest is reported)")
+    ap.add_argument("--rounds", type=int, default=200, help="timing rounds of the Python-side baselines")
+    ap.add_argument("--reps", type=int, default=4000, help="timed step calls of our builds (the fastest is reported)")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per step (valgrind)")
     ap.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 flash builds")
     ap.add_argument("--name", default="c_targets")

@@ -1,4 +1,4 @@
-"""Compilers for the devices ``bench`` builds programs for, and ELF size accounting.
+"""Building benchmark programs for a device with the C platform layer (``backends/c/toolchain.py``).
 
 Programs for Linux devices are linked statically so one binary runs on any board of that
 architecture whatever its C library. Flags are the same for every device of an architecture (no
@@ -8,73 +8,32 @@ x86_64 board over SSH is the same file; extra flags go through ``extra_cflags``.
 
 from __future__ import annotations
 
-import shutil
-import struct
 import subprocess
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..errors import EdgepruneError
+from ..backends.c.toolchain import (SEMIHOSTING_FLAGS, SERIAL_FLAGS, WARNINGS, ToolchainError, device_toolchain,
+                                    elf_sizes, normalize_arch)
+from ..runtime import source_dir
 
-ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
-                "armv8l": "aarch64", "cortex-m4": "cortex-m4"}
+__all__ = ["BuildRequest", "ToolchainError", "build_bench_program", "build_linux", "build_m4_firmware", "elf_sizes",
+           "native_dir", "normalize_arch", "toolchain_problem", "WARNINGS"]
 
-M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
-
-
-class ToolchainError(EdgepruneError):
-    pass
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    arch: str
-    cc: str
-    cflags: tuple[str, ...]
-    ldflags: tuple[str, ...] = ()
-    libs: tuple[str, ...] = ("-lm",)
-    package: str = ""  # Debian package that provides it, for the error message
-
-    def missing(self) -> str | None:
-        if shutil.which(self.cc) is None:
-            return f"{self.cc} not found (install {self.package})" if self.package else f"{self.cc} not found"
-        return None
-
-
-TOOLCHAINS = {
-    "x86_64": Toolchain("x86_64", "gcc", ("-O2", "-std=c99"), ("-static",), package="gcc"),
-    "aarch64": Toolchain("aarch64", "aarch64-linux-gnu-gcc", ("-O2", "-std=c99"), ("-static",),
-                         package="gcc-aarch64-linux-gnu libc6-dev-arm64-cross"),
-    "cortex-m4": Toolchain("cortex-m4", "arm-none-eabi-gcc", ("-O2", "-std=c99", *M4_FLAGS), ("-nostartfiles",),
-                           package="gcc-arm-none-eabi libnewlib-arm-none-eabi"),
-}
-
-# the C backend's warning set: the model code, the runtime and these programs are built together
-WARNINGS = ("-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes",
-            "-Wdouble-promotion", "-Wcast-qual", "-Wconversion")
-
-
-def normalize_arch(machine: str) -> str:
-    """``uname -m`` (or our own names) -> the architecture we build for."""
-    arch = ARCH_ALIASES.get(machine.strip())
-    if arch is None:
-        known = ", ".join(sorted(set(ARCH_ALIASES.values())))
-        raise ToolchainError(f"no toolchain for architecture '{machine.strip()}' (supported: {known})")
-    return arch
-
-
-def toolchain(arch: str) -> Toolchain:
-    tc = TOOLCHAINS[normalize_arch(arch)]
-    reason = tc.missing()
-    if reason:
-        raise ToolchainError(f"cannot build for {tc.arch}: {reason}")
-    return tc
+BASE_CFLAGS = ("-O2",)
+# Linux programs are linked statically: one binary runs on any board of that architecture.
+STATIC = ("-static",)
 
 
 def native_dir() -> Path:
-    """C sources shipped with the harness (serial server, board ports, QEMU plugin)."""
+    """C sources shipped with the harness (benchmark program, serial server, board interface, QEMU plugin)."""
     return Path(str(resources.files("edgeprune.bench") / "native"))
+
+
+def board_dir() -> Path:
+    """QEMU's mps2-an386 board (``runtimes/c/boards/mps2-an386``): start-up code, linker script, and
+    the ``ep_board.h`` port (UART0, SysTick) with the serial server's ``main``."""
+    return source_dir("c") / "boards" / "mps2-an386"
 
 
 def run_compiler(argv: list[str], what: str) -> None:
@@ -94,24 +53,26 @@ class BuildRequest:
 
 
 def build_linux(request: BuildRequest, arch: str, out: Path) -> Path:
-    tc = toolchain(arch)
-    if tc.arch == "cortex-m4":
+    arch = normalize_arch(arch)
+    if arch == "cortex-m4":
         raise ToolchainError("cortex-m4 is firmware, not a Linux program")
-    argv = [tc.cc, *tc.cflags, *WARNINGS, *request.extra_cflags]
+    tc = device_toolchain(arch)
+    argv = [*tc.cc, *BASE_CFLAGS, *tc.target_flags, *WARNINGS, *request.extra_cflags]
     argv += [f"-I{d}" for d in request.include_dirs] + [f"-D{k}={v}" for k, v in request.defines.items()]
-    argv += [str(s) for s in request.sources] + ["-o", str(out), *tc.ldflags, *tc.libs]
-    run_compiler(argv, f"the benchmark program for {tc.arch}")
+    argv += [str(s) for s in request.sources] + ["-o", str(out), *STATIC, "-lm"]
+    run_compiler(argv, f"the benchmark program for {arch}")
     return out
 
 
 def build_m4_firmware(request: BuildRequest, out: Path, *, semihosting: bool) -> Path:
     """Firmware for QEMU mps2-an386 with the harness's startup code and linker script."""
-    tc = toolchain("cortex-m4")
-    port = native_dir() / "mps2-an386"
-    specs = ["--specs=rdimon.specs", "-DEP_SEMIHOSTING=1"] if semihosting else ["--specs=nosys.specs"]
-    argv = [tc.cc, *tc.cflags, *WARNINGS, *request.extra_cflags, *specs, *tc.ldflags, "-T", str(port / "link.ld")]
+    tc = device_toolchain("cortex-m4")
+    port = board_dir()
+    specs = SEMIHOSTING_FLAGS if semihosting else SERIAL_FLAGS
+    argv = [*tc.cc, *BASE_CFLAGS, *tc.target_flags, *WARNINGS, *request.extra_cflags, *specs, *tc.link_flags,
+            "-T", str(port / "link.ld")]
     argv += [f"-I{d}" for d in [*request.include_dirs, native_dir()]] + [f"-D{k}={v}" for k, v in request.defines.items()]
-    argv += [str(port / "startup.c"), *(str(s) for s in request.sources), "-o", str(out), *tc.libs]
+    argv += [str(port / "startup.c"), *(str(s) for s in request.sources), "-o", str(out), "-lm"]
     run_compiler(argv, "the Cortex-M4 firmware")
     return out
 
@@ -127,46 +88,7 @@ def build_bench_program(request: BuildRequest, arch: str, out: Path) -> tuple[Pa
 def toolchain_problem(arch: str) -> str | None:
     """Why nothing can be built for ``arch`` here (None when its toolchain is installed)."""
     try:
-        toolchain(arch)
+        device_toolchain(arch)
     except ToolchainError as e:
         return str(e)
     return None
-
-
-# -- ELF sizes -------------------------------------------------------------------------------
-_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 0x1, 0x2, 0x4
-_SHT_NOBITS = 8
-
-
-def elf_sizes(path: Path) -> dict:
-    """Berkeley-style sizes of an ELF file: text (code + read-only data), data, bss; flash and RAM.
-
-    ``flash_bytes`` = text + data (what a board stores), ``static_ram_bytes`` = data + bss.
-    """
-    raw = Path(path).read_bytes()
-    if raw[:4] != b"\x7fELF":
-        raise ToolchainError(f"{path}: not an ELF file")
-    is64, little = raw[4] == 2, raw[5] == 1
-    end = "<" if little else ">"
-    if is64:
-        shoff, = struct.unpack_from(end + "Q", raw, 0x28)
-        shentsize, shnum = struct.unpack_from(end + "HH", raw, 0x3A)
-        fmt, size_at, flags_at, type_at = end + "IIQQQQIIQQ", 5, 2, 1
-    else:
-        shoff, = struct.unpack_from(end + "I", raw, 0x20)
-        shentsize, shnum = struct.unpack_from(end + "HH", raw, 0x2E)
-        fmt, size_at, flags_at, type_at = end + "IIIIIIIIII", 5, 2, 1
-    text = data = bss = 0
-    for i in range(shnum):
-        fields = struct.unpack_from(fmt, raw, shoff + i * shentsize)
-        flags, size, kind = fields[flags_at], fields[size_at], fields[type_at]
-        if not flags & _SHF_ALLOC:
-            continue
-        if kind == _SHT_NOBITS:
-            bss += size
-        elif flags & _SHF_WRITE:
-            data += size
-        else:
-            text += size
-    return {"text_bytes": text, "data_bytes": data, "bss_bytes": bss, "flash_bytes": text + data,
-            "static_ram_bytes": data + bss, "file_bytes": len(raw)}

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeprune import ir
 from edgeprune.bench.programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from edgeprune.bench.toolchains import (BuildRequest, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
+from edgeprune.bench.toolchains import (BuildRequest, board_dir, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
                                         toolchain_problem)
 
 NATIVE = Path(__file__).parent / "native"
@@ -109,6 +109,6 @@ def build_serial_firmware(model: ir.Model, out: Path) -> Path:
     src.mkdir(parents=True, exist_ok=True)
     (src / "model_data.h").write_text(model_header(model, name="ir-interpreter-serial"))
     nd = native_dir()
-    request = BuildRequest([nd / "ep_serial.c", nd / "mps2-an386" / "board.c", nd / "mps2-an386" / "serial_main.c",
+    request = BuildRequest([nd / "ep_serial.c", board_dir() / "board.c", board_dir() / "serial_main.c",
                             NATIVE / "irmodel.c"], [src, NATIVE])
     return build_m4_firmware(request, out, semihosting=False)

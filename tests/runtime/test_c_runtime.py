@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgeprune.backends.c import formats
-from edgeprune.backends.c.toolchain import WARNINGS, toolchain
+from edgeprune.backends.c.toolchain import SEMIHOSTING_FLAGS, WARNINGS, toolchain
 from edgeprune.passes.quantize import quantize_activations
 from edgeprune.runtime import source_dir
 
@@ -257,7 +257,7 @@ def test_kernels_on_the_emulated_targets(tmp_path, arch):
     extra = []
     if tc.board:
         board = rt_dir / "boards" / tc.board
-        extra = [str(board / "startup.c"), "-T", str(board / "link.ld")]
+        extra = [str(board / "startup.c"), "-T", str(board / "link.ld"), *SEMIHOSTING_FLAGS]
     subprocess.run([*tc.cc, *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *tc.target_flags,
                     "-I", str(rt_dir), "kernels.c", str(rt_dir / "edgeprune_rt.c"), *extra, *tc.link_flags,
                     "-lm", "-o", "kernels"], cwd=tmp_path, check=True, capture_output=True)

@@ -24,9 +24,9 @@ from ...fileio import write_text_atomic
 from ...options import Option
 from ...runtime import CompiledModel, source_dir
 from ..base import Artifact, Backend, Runner
-from . import codegen, costs
+from . import codegen, costs, planning
 from .runner import BridgeRunner, HarnessRunner
-from .toolchain import ARCHES, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
+from .toolchain import ARCHES, SEMIHOSTING_FLAGS, WARNINGS, run_tool, section_sizes, symbol_sizes, toolchain
 
 BUILD_DIR = "build"
 PROGRAM = "edgeprune_run"
@@ -36,12 +36,16 @@ PROGRAM = "edgeprune_run"
 INT8_TOLERANCE = {"max_abs": 0.5, "min_agreement": 0.99}
 
 
+# what the harness needs of the board; its UART/SysTick port (board.c) serves edgeprune bench
+BOARD_FILES = ("link.ld", "startup.c")
+
+
 def _board_files(tc) -> dict[str, str]:
     """Start-up code and linker script of the emulated board, if the architecture has one."""
     if not tc.board:
         return {}
     folder = source_dir("c") / "boards" / tc.board
-    return {f"board/{p.name}": p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
+    return {f"board/{name}": (folder / name).read_text() for name in BOARD_FILES}
 
 
 # The runtime is the same file for every model: within a process (a test session, a benchmark
@@ -73,15 +77,15 @@ class CBackend(Backend):
     help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
         Option("dtype", "f32", "weights: f32, or int8 (per-row scales, int32 sums, activations quantized per "
-               "step)", choices=codegen.DTYPES),
+               "step)", choices=planning.DTYPES),
         Option("kernel", "auto", "format per weight tile: auto = fastest by the measured cost model (dense where "
                "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
-               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=codegen.KERNELS),
+               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=planning.KERNELS),
         Option("arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
                "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
         Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
         Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
-               choices=codegen.ACTIVATIONS),
+               choices=planning.ACTIVATIONS),
         Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
         Option("c_cflags", "", "optimisation flags (default per arch: host '-O2 -ffp-contract=fast "
                "-march=native', otherwise '-O2 -ffp-contract=fast')"),
@@ -103,7 +107,7 @@ class CBackend(Backend):
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         tc, text, cflags = self._setup(options)
         profile = costs.profile_for(tc.arch, tc.cc, [*tc.target_flags, *cflags])
-        plan = codegen.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
+        plan = planning.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
                             options["dtype"], profile, costs.cache_bytes(tc.arch))
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, content in files.items():
@@ -126,11 +130,9 @@ class CBackend(Backend):
         build.mkdir(exist_ok=True)
         sources = [f"{prefix}.c", "edgeprune_rt.c", codegen.HARNESS]
         link = [*tc.link_flags]
-        defines = []
         if tc.board:
             sources.append("board/startup.c")
-            link += ["-T", "board/link.ld"]
-            defines = ["-DEP_BOARD_CLOCK"]
+            link += [*SEMIHOSTING_FLAGS, "-T", "board/link.ld"]
         shared = tc.arch == "host" and not _sanitized(cflags)
         pic = ["-fPIC"] if shared else []
         # One section per function and table, so that a linker with --gc-sections keeps only the
@@ -139,7 +141,7 @@ class CBackend(Backend):
         objects = []
         for source in sources:
             obj = build / (Path(source).stem + ".o")
-            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, *defines, "-c", source]
+            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, "-c", source]
             _compile(command, source, obj, out_dir, f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
         run_tool([*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
@@ -152,7 +154,7 @@ class CBackend(Backend):
     @staticmethod
     def _sizes(artifact: Artifact, tc, model_obj: Path, runtime_obj: Path) -> None:
         """Flash: the model's code and tables + the runtime functions it calls; RAM: the state."""
-        model = section_sizes(tc.size, model_obj)
+        model = section_sizes(model_obj)
         runtime = symbol_sizes(tc.nm, runtime_obj)
         called = set(symbol_sizes(tc.nm, model_obj, undefined=True))
         used = {name: n for name, n in runtime.items() if name in called or not name.startswith("ep_")}

@@ -86,7 +86,9 @@ static void print_samples(int reps) {
     printf("]}");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc; /* the Cortex-M start-up passes the C target harness's command line */
+    (void)argv;
     if (ep_model_inputs() != EP_INPUTS || ep_model_classes() != EP_CLASSES) {
         printf("{\"error\":\"model shape differs from the embedded inputs\"}\n");
         return 2;

@@ -1,6 +1,6 @@
 /*
  * What the serial server needs from a board: a UART and a cycle counter. A port is one C file
- * (see mps2-an386/board.c for QEMU's Cortex-M4 board); on a real Cortex-M3/M4/M7 board, count
+ * (see runtimes/c/boards/mps2-an386/board.c for QEMU's Cortex-M4 board); on a real Cortex-M3/M4/M7 board, count
  * cycles with the DWT: DEMCR (0xE000EDFC) |= 1 << 24; DWT_CTRL (0xE0001000) |= 1; read
  * DWT_CYCCNT (0xE0001004).
  */

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from ..toolchains import (BuildRequest, ToolchainError, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
+from ..toolchains import (BuildRequest, ToolchainError, board_dir, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
                           toolchain_problem)
 
 RUNTIME_SOURCE = "edgeprune_rt.c"
@@ -58,24 +58,36 @@ class CProgramProvider(ProgramProvider):
     def build(self, spec, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path) -> BuiltProgram:
         directory, prefix = self._sources(spec)
         info = (spec.artifact or {}).get("info", {})
-        safe = re.sub(r"[^\w.=,-]+", "_", spec.id)
-        src = Path(work_dir) / f"c-{safe}-{arch}"
-        src.mkdir(parents=True, exist_ok=True)
-        classes = int(info.get("num_classes", 0)) or _classes(directory, prefix)
-        (src / "bench_config.h").write_text(bench_config_header(X, classes, settings))
-        (src / "ep_glue.c").write_text(glue(prefix, safe))
         flags = [f for f in shlex.split(str(info.get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
-        request = BuildRequest([directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c",
-                                native_dir() / BENCH_MAIN], [src, directory, native_dir()], extra_cflags=flags)
-        out, kind = build_bench_program(request, arch, src / "bench")
-        return BuiltProgram(out, arch, kind, f"generated C ({' '.join(flags)}), {arch}", sizes=elf_sizes(out),
-                            info={"cflags": flags})
+        return build_program(directory, prefix, arch, X, settings, work_dir, flags, name=spec.id,
+                             classes=int(info.get("num_classes", 0)) or None)
+
+
+def build_program(directory: Path, prefix: str, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path,
+                  cflags: list[str], *, name: str = "c", classes: int | None = None) -> BuiltProgram:
+    """The benchmark program (``native/ep_bench_main.c``) around the generated C in ``directory``.
+
+    ``cflags`` are used as given: the provider strips ``-march=native`` for devices, a host-only
+    measurement (``benchmarks/c/targets.py``) keeps it."""
+    directory = Path(directory)
+    safe = re.sub(r"[^\w.=,-]+", "_", name)
+    src = Path(work_dir) / f"c-{safe}-{arch}"
+    src.mkdir(parents=True, exist_ok=True)
+    classes = classes or _classes(directory, prefix)
+    (src / "bench_config.h").write_text(bench_config_header(X, classes, settings))
+    (src / "ep_glue.c").write_text(glue(prefix, safe))
+    flags = list(cflags)
+    request = BuildRequest([directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c",
+                            native_dir() / BENCH_MAIN], [src, directory, native_dir()], extra_cflags=flags)
+    out, kind = build_bench_program(request, arch, src / "bench")
+    return BuiltProgram(out, arch, kind, f"generated C ({' '.join(flags)}), {arch}", sizes=elf_sizes(out),
+                        info={"cflags": flags})
 
 
 def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: str = "c") -> Path:
     """Firmware for QEMU's mps2-an386 that serves the C artifact in ``artifact_dir`` over UART0.
 
-    The serial server (``native/ep_serial.c``), the board port (``native/mps2-an386/board.c``),
+    The serial server (``native/ep_serial.c``), the board port (``runtimes/c/boards/mps2-an386/board.c``),
     the generated model and its glue. For a real board, build the same sources with that board's
     port instead of ``board.c`` (docs/bench.md).
     """
@@ -93,7 +105,7 @@ def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: st
     src.mkdir(parents=True, exist_ok=True)
     (src / "ep_glue.c").write_text(glue(prefix, re.sub(r"[^\w.=,-]+", "_", name)))
     flags = [f for f in shlex.split(str(artifact.get("info", {}).get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
-    board = native_dir() / "mps2-an386"
+    board = board_dir()
     request = BuildRequest([native_dir() / "ep_serial.c", board / "board.c", board / "serial_main.c",
                             directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c"],
                            [src, directory, native_dir()], extra_cflags=flags)

@@ -1,74 +1,16 @@
-"""Planning and generation of C sources (no compiler needed)."""
+"""Emitting C from a plan: tables, calls, literals, templates (no compiler needed)."""
+
+import re
 
 import numpy as np
-import pytest
 
-from edgeprune import frontend, ir, prune
-from edgeprune.backends.c import codegen, costs
-from edgeprune.errors import BackendError, IRError
+from edgeprune.backends.c import codegen, planning
 
-from ...conftest import make_model
-
-
-def _lowered(cell="lstm", hidden=(12,), feedback=False, sparsity=0.0, input_size=5, method="magnitude"):
-    model = make_model(cell, hidden, feedback, input_size=input_size)
-    if sparsity:
-        model = prune.prune_model(model, method, sparsity).model
-    return frontend.lower(model)
-
-
-def _block_masked(H=64, input_size=32, shape=(8, 1), sparsity=0.9, seed=0):
-    """An LSTM IR whose gate matrix keeps whole blocks (aligned to the gate blocks and segments)."""
-    graph = _lowered("lstm", (H,), input_size=input_size)
-    w = graph.layers[0].weight.to_dense()
-    br, bc = shape
-    grid = np.random.default_rng(seed).random((w.shape[0] // br, w.shape[1] // bc)) >= sparsity
-    keep = np.kron(grid, np.ones(shape, bool))
-    graph.layers[0].weight = ir.CSR.from_dense(w, keep)
-    return graph
-
-
-def _formats(plan, label="layers.0.weight"):
-    m = next(m for m in plan.matrices() if m.label == label)
-    return {t.format for t in m.tiles}
-
-
-def test_tiles_cover_every_stored_weight_once_and_are_cut_by_gate_block_and_segment():
-    graph = _lowered("gru", (12, 9), True, sparsity=0.5)
-    for kernel in ("dense", "csr", "ell", "bsr"):
-        plan = codegen.plan(graph, kernel=kernel)
-        for lp in plan.layers:
-            m, H = lp.matrix, lp.layer.hidden_size
-            bounds = [0, lp.layer.input_size, lp.layer.input_size + H, lp.layer.cols]
-            assert sum(t.nnz for t in m.tiles) == m.nnz == lp.layer.weight.nnz
-            for t in m.tiles:
-                assert t.row // H == (t.row + t.rows - 1) // H  # inside one gate block
-                segment = next(k for k in range(3) if bounds[k] <= t.col < bounds[k + 1])
-                assert t.segment == [k for k in range(3) if bounds[k] < bounds[k + 1]].index(segment)
-
-
-def test_a_grus_candidate_blocks_never_store_the_columns_they_cannot_read():
-    plan = codegen.plan(_lowered("gru", (12, 9), True), kernel="dense")
-    layer = plan.layers[0]
-    H, I = 12, 5
-    n_x = [(t.col, t.cols) for t in layer.matrix.tiles if t.row == 2 * H]
-    n_h = [(t.col, t.cols) for t in layer.matrix.tiles if t.row == 3 * H]
-    assert n_x == [(0, I), (I + H, 9)] and n_h == [(I, H)]  # input and feedback / state only
-    assert layer.matrix.table_bytes == 4 * sum(t.rows * t.cols for t in layer.matrix.tiles)
-
-
-def test_tiles_are_trimmed_to_the_rows_and_columns_they_use():
-    model = _lowered()
-    w = model.layers[0].weight.to_dense()
-    w[:, 0] = 0  # input feature 0 unused
-    w[:3] = 0  # first three rows empty
-    model.layers[0].weight = ir.CSR.from_dense(w)
-    tile = codegen.plan(model, kernel="dense").layers[0].matrix.tiles[0]
-    assert (tile.row, tile.col, tile.rows, tile.cols) == (3, 1, 9, 4)
+from .test_planning import _lowered
 
 
 def test_wide_segments_are_cut_into_256_column_chunks_with_byte_indices():
-    plan = codegen.plan(_lowered(input_size=300, sparsity=0.9), kernel="csr")
+    plan = planning.plan(_lowered(input_size=300, sparsity=0.9), kernel="csr")
     tiles = [t for t in plan.layers[0].matrix.tiles if t.segment == 0]
     assert {t.cols for t in tiles} <= set(range(1, 257)) and len({t.col for t in tiles}) >= 2
     assert all(t.encoded.arrays["cols"].dtype == np.uint8 for t in plan.layers[0].matrix.tiles)
@@ -76,68 +18,9 @@ def test_wide_segments_are_cut_into_256_column_chunks_with_byte_indices():
     assert "static const uint8_t l0_t0_cols" in source and "uint16_t l0_t0_cols" not in source
 
 
-def test_ell_for_row_regular_masks_and_sliced_ell_otherwise():
-    regular = codegen.plan(_lowered(hidden=(16,), sparsity=0.75, method="random-regular"), kernel="ell")
-    assert _formats(regular) == {"ell"}
-    assert all(t.encoded.stored == t.nnz for t in regular.layers[0].matrix.tiles)  # no padding at all
-    irregular = codegen.plan(_lowered(hidden=(16,), sparsity=0.75), kernel="ell")
-    assert _formats(irregular) <= {"sell", "ell"} and "sell" in _formats(irregular)
-
-
-@pytest.mark.parametrize("profile", list(costs.PROFILES))
-@pytest.mark.parametrize("shape,fmt", [((8, 1), "bsr8x1"), ((4, 1), "bsr4x1"), ((1, 4), "bsr1x4")])
-def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, profile):
-    plan = codegen.plan(_block_masked(H=256, shape=shape), kernel="bsr", profile=profile)
-    m = plan.layers[0].matrix
-    H = plan.layers[0].layer.hidden_size
-    recurrent = [t for t in m.tiles if t.col >= plan.model.input_size]
-    assert recurrent and {t.format for t in recurrent} == {fmt}  # the wide state tiles: the exact kernel
-    for t in m.tiles:
-        if t.format == fmt:
-            assert t.encoded.stored == t.nnz
-        else:
-            # zero fill (8x1 blocks over a narrow 4x1 / 1x4 input tile) only where the measured model
-            # says it clearly beats the exact kernel on that very tile (per-row costs dominate there)
-            exact = costs.tile_cost(profile, "f32", fmt, t.nnz, t.rows)
-            assert t.format == "bsr8x1" and t.rows == H and t.cost <= costs.SPARSE_MARGIN * exact
-    # 4 bytes a weight, one byte index per block, a 2-byte block count per block row: nothing else
-    br, bc = shape
-    for t in m.tiles:
-        if t.format == fmt:
-            assert t.encoded.bytes == 4 * t.nnz + t.nnz // (br * bc) + 2 * -(-t.rows // br)
-    if shape == (8, 1):
-        assert _formats(plan) == {"bsr8x1"}
-
-
-def test_smallest_takes_the_fewest_bytes_per_tile():
-    plan = codegen.plan(_lowered(hidden=(16,), sparsity=0.9), kernel="smallest")
-    for fmt in ("dense", "csr", "ell", "bsr"):
-        assert plan.layers[0].matrix.table_bytes <= codegen.plan(
-            _lowered(hidden=(16,), sparsity=0.9), kernel=fmt).layers[0].matrix.table_bytes
-
-
-@pytest.mark.parametrize("profile", list(costs.PROFILES))
-@pytest.mark.parametrize("dtype", ["f32", "int8"])
-def test_auto_is_never_estimated_slower_than_dense(profile, dtype):
-    for sparsity in (0.0, 0.3, 0.6, 0.8, 0.9, 0.98):
-        plan = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), dtype=dtype, profile=profile)
-        dense = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), kernel="dense", dtype=dtype,
-                             profile=profile)
-        for m, d in zip(plan.matrices(), dense.matrices()):
-            assert m.cost <= d.cost + 1e-9
-    assert _formats(codegen.plan(_lowered("lstm", (64,), input_size=28), dtype=dtype, profile=profile)) == {"dense"}
-
-
-def test_auto_takes_sparse_kernels_where_they_pay():
-    plan = codegen.plan(_lowered("lstm", (64,), input_size=28, sparsity=0.95), profile="x86-avx2")
-    assert "dense" not in _formats(plan)
-    blocks = codegen.plan(_block_masked(shape=(8, 1), sparsity=0.8), profile="x86-avx2")
-    assert _formats(blocks) == {"bsr8x1"}
-
-
 def test_int8_plans_store_bytes_and_row_scales():
     graph = _lowered(hidden=(16,), sparsity=0.8)
-    f32, int8 = codegen.plan(graph, kernel="csr"), codegen.plan(graph, kernel="csr", dtype="int8")
+    f32, int8 = planning.plan(graph, kernel="csr"), planning.plan(graph, kernel="csr", dtype="int8")
     m = int8.layers[0].matrix
     assert m.weight_bytes == m.table_bytes + 4 * m.shape[0]
     assert f32.layers[0].matrix.table_bytes - m.table_bytes == 3 * m.nnz  # 4-byte floats -> 1-byte ints
@@ -154,7 +37,7 @@ def test_float_literals_round_trip_exactly():
 
 
 def test_generation_is_deterministic_and_self_describing():
-    plan = codegen.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), prefix="kws")
+    plan = planning.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), prefix="kws")
     a, b = codegen.generate(plan), codegen.generate(plan)
     assert a == b
     assert sorted(a) == ["CMakeLists.txt", "Makefile", "edgeprune_rt.c", "edgeprune_rt.h", "edgeprune_run.c",
@@ -166,37 +49,23 @@ def test_generation_is_deterministic_and_self_describing():
     assert "add_library(kws STATIC kws.c edgeprune_rt.c)" in a["CMakeLists.txt"] and "libkws.a:" in a["Makefile"]
 
 
-def test_summary_names_every_matrix_and_its_format():
-    plan = codegen.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), kernel="csr")
-    lines = plan.summary()
-    assert len(lines) == 3 and all(": csr f32," in line for line in lines)
-    assert lines[0].startswith("layers.0.weight 48x26, ") and "B/nnz" in lines[0]
-
-
-@pytest.mark.parametrize("prefix", ["", "9lives", "my-model", "int", "ep_model", "x" * 40])
-def test_bad_prefixes_are_refused(prefix):
-    with pytest.raises(BackendError, match="c-prefix"):
-        codegen.plan(_lowered(), prefix=prefix)
-
-
-def test_bad_kernel_and_dtype_are_refused():
-    with pytest.raises(BackendError, match="--kernel 'fastest'"):
-        codegen.plan(_lowered(), kernel="fastest")
-    with pytest.raises(BackendError, match="--dtype 'int4'"):
-        codegen.plan(_lowered(), dtype="int4")
-
-
-def test_invalid_ir_is_refused_in_one_line():
-    graph = _lowered(sparsity=0.5)
-    graph.layers[0].weight.data[0] = np.nan
-    with pytest.raises(IRError, match="layer 0 weight: contains non-finite values"):
-        codegen.plan(graph)
-    graph = _lowered(sparsity=0.5)
-    graph.layers[0].weight.indices[-1] = 999
-    with pytest.raises(IRError, match="column index 999 out of range"):
-        codegen.plan(graph)
-
-
 def test_libm_activations_call_the_libm_cells():
-    source = codegen.generate(codegen.plan(_lowered("gru"), activations="libm"))["model.c"]
+    source = codegen.generate(planning.plan(_lowered("gru"), activations="libm"))["model.c"]
     assert "ep_gru_libm(" in source
+
+
+def test_every_template_is_filled_and_the_header_keeps_only_the_state_it_needs():
+    for dtype, cell in (("f32", "gru"), ("int8", "lstm")):
+        files = codegen.generate(planning.plan(_lowered(cell), prefix="kws", dtype=dtype))
+        for name, text in files.items():
+            assert not re.search(r"@[A-Z_]+@", text), name
+        header = files["kws.h"]
+        assert ("float cell[" in header) == (cell == "lstm")
+        assert ("int8_t zq[" in header) == (dtype == "int8")
+        assert "\n\n\n" not in header  # an unused member leaves no blank line behind
+        assert "#define KWS_INPUT_SIZE 5\n" in header and "} kws_state_t;" in header
+
+
+def test_fill_drops_only_lines_that_fill_to_nothing():
+    assert codegen.fill("a\n@X@\n@Y@ b\n", {"X": "", "Y": ""}) == "a\n b\n"
+    assert codegen.fill("@X@\n", {"X": "1"}) == "1\n"
