@@ -41,7 +41,7 @@ class VerificationResult:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["tolerance"] = asdict(self.tolerance)
+        d["tolerance"] = {k: v for k, v in asdict(self.tolerance).items() if v is not None}
         if self.task != "classify":
             d["argmax_agreement"] = None
         return d
@@ -90,7 +90,3 @@ def verify_runner(artifact: str, runtime: str, runner: Runner, X: np.ndarray, re
     outputs = runner.stream(X, every) if streaming else runner.run(X)
     return compare(artifact, runtime, outputs, reference, tolerance, "step" if streaming else "sequence", task)
 
-
-def run_streaming(runner: Runner, X: np.ndarray) -> np.ndarray:
-    """The last step's outputs, one step per call (``Runner.stream``; kept for existing callers)."""
-    return runner.stream(X)
