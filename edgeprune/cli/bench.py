@@ -6,28 +6,7 @@ import click
 
 from ..errors import EdgepruneError
 from . import cli
-from .common import console
-
-
-def _csv(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
-
-
-def _floats(value: str, flag: str) -> list[float]:
-    try:
-        return [float(v) for v in _csv(value) or []]
-    except ValueError:
-        raise EdgepruneError(f"{flag} must be comma-separated numbers, got '{value}'") from None
-
-
-def _ints(value: str, flag: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv(value) or []]
-    except ValueError:
-        raise EdgepruneError(f"{flag} must be comma-separated integers, got '{value}'") from None
+from .common import console, csv_list, float_list, int_list
 
 
 @cli.command("bench")
@@ -95,7 +74,7 @@ def bench_command(source, device, runtimes, variants, dataset, data_dir, json_pa
                              accuracy_samples=accuracy_samples, device_samples=device_samples, timeout_s=timeout,
                              native=native, keep_samples=keep_samples)
     the_device = devices.parse(device, ssh_config=ssh_config)  # a bad URL fails before any work
-    runtime_patterns = _csv(runtimes)
+    runtime_patterns = csv_list(runtimes)
     chosen_variants = parse_variants(variants)
 
     def log(message: str) -> None:
@@ -138,7 +117,7 @@ def _sweep(source, device, ssh_config, settings, runtimes, variants, dataset, da
 
     if not Path(source).is_file():
         raise EdgepruneError(f"--sweep needs a checkpoint, got {source}")
-    config = SweepConfig(str(source), _csv(methods) or [], _floats(sparsities, "--sparsities"), _ints(seeds, "--seeds"),
+    config = SweepConfig(str(source), csv_list(methods) or [], float_list(sparsities, "--sparsities"), int_list(seeds, "--seeds"),
                          finetune_epochs, {}, dataset, data_dir, runtimes, variants, device, ssh_config, settings)
     doc = run_sweep(config, json_path, log=log)
     console.print(report.sweep_markdown(doc), markup=False, highlight=False)
