@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
     from edgeprune import checkpoint
     from edgeprune.bench import report
-    from edgeprune.bench.harness import BenchSettings
+    from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
     from edgeprune.bench.sweep import SweepConfig, run_sweep
 

@@ -70,7 +70,8 @@ def run_cell(config: SweepConfig, cell: Cell, work_dir: str | None = None) -> di
     from .. import checkpoint, data
     from ..prune import prune_model
     from .devices import parse
-    from .harness import BenchSettings, bench
+    from .harness import bench
+    from .settings import BenchSettings
 
     record = {**asdict(cell), "status": "ok", "error": None, "achieved_sparsity": None, "accuracy_torch": None,
               "result": None}
@@ -129,6 +130,6 @@ def run_sweep(config: SweepConfig, json_path: str | None = None, *, log: Callabl
 
 
 def _clean(obj):
-    from .harness import _clean as clean
+    from .records import clean_json as clean
 
     return clean(obj)

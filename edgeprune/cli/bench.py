@@ -55,7 +55,8 @@ def bench_command(source, device, runtimes, variants, dataset, data_dir, json_pa
                   finetune_epochs):
     """Benchmark SOURCE: a checkpoint (compiled here for every available target) or a compile output."""
     from ..bench import devices
-    from ..bench.harness import BenchSettings, bench
+    from ..bench.harness import bench
+    from ..bench.settings import BenchSettings
     from ..bench.runtimes import parse_variants
     from ..bench.stats import Budget
 

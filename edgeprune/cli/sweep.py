@@ -106,7 +106,7 @@ def sweep_command(source, config_path, methods, sparsities, seeds, finetune_epoc
     Each cell is a Ray task; results stream to RUN_DIR as they finish, so an interrupted sweep
     resumes where it stopped when run again with the same RUN_DIR. See docs/sweeps.md.
     """
-    from ..bench.harness import BenchSettings
+    from ..bench.settings import BenchSettings
     from ..bench.runtimes import parse_variants
     from ..bench.stats import Budget
     from ..sweep.spec import SweepSpec, read_toml

@@ -152,7 +152,7 @@ def test_one_sweep_per_run_dir_at_a_time(tmp_path):
 
 
 def test_with_a_device_latency_is_measured_and_kept_apart(serial_run, digits_checkpoint, tmp_path):
-    from edgeprune.bench.harness import BenchSettings
+    from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
 
     settings = BenchSettings(budget=Budget.quick(), isolate=False, native=False, latency_sequences=2, keep_samples=False)
