@@ -176,7 +176,8 @@ def _run(spec, run_dir: str, cluster: str, parallel, retry_failed: bool, progres
 
 
 def _summary(outcome) -> None:
-    from ..bench.report import fmt_bytes, pareto_sets
+    from ..bench.report import fmt_bytes
+    from ..sweep.report import pareto_sets
     from ..sweep.rundir import headline
 
     rows = []

@@ -25,9 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import __version__
-from ..bench.sweep import Cell
 from ..errors import EdgepruneError
-from .spec import SweepSpec
+from .spec import Cell, SweepSpec
 
 CELL_FORMAT, VERSION = "edgeprune.sweep-cell", 1
 STAGES = ("setup", "prune", "compile", "accuracy", "latency")

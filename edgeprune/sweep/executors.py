@@ -15,10 +15,9 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..bench.sweep import Cell
 from ..errors import EdgepruneError
 from .cell import evaluate_cell, failed_record
-from .spec import SweepSpec
+from .spec import Cell, SweepSpec
 
 CLUSTERS = "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine " \
            "belongs to) or ray://HOST:PORT"

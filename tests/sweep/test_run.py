@@ -72,6 +72,11 @@ def test_a_failing_cell_is_recorded_and_the_others_complete(digits_checkpoint, t
     for key, record in cells.items():
         if record is not failed:
             assert record["status"] == "ok", (key, record["error"])
+            assert [r["id"] for r in record["runtimes"]] == ["torch", "c"]
+    assert outcome.report["complete"] is False and len(outcome.report["cells"]) == 4
+    assert cells["magnitude-s0.9-seed0"]["pruning"]["sparsity"] == pytest.approx(0.9, abs=0.01)
+    nnz = {s: cells[f"magnitude-s{s}-seed0"]["model"]["nnz"] for s in (0.5, 0.9)}
+    assert nnz[0.9] < nnz[0.5]
     index = json.loads((tmp_path / "run" / "index.json").read_text())
     assert (index["ok"], index["failed"]) == (3, 1)
     assert "FAILED: cannot prune that far" in (tmp_path / "run" / "report" / "report.md").read_text()
