@@ -84,17 +84,19 @@ def ray_head():
 
 
 def _stop(head: subprocess.Popen, marker: str) -> None:
-    """The head's process group first (ray start --block stops what it started), then any straggler
-    that carries our marker (a worker in another session), by pid."""
+    """`ray start --block` itself first (it stops what it started, in order: signalling the whole group at
+    once leaves it waiting 30 s for a GCS that is already gone), then its process group, then any
+    straggler that carries our marker (a worker in another session), by pid."""
+    head.send_signal(signal.SIGTERM)
     try:
-        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        head.kill()
+        head.wait()
+    try:
+        os.killpg(head.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    try:
-        head.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
     deadline = time.monotonic() + 20
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.5)
