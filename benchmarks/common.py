@@ -140,3 +140,18 @@ def standard_dense_model(dataset: str, cell: str, hidden: tuple[int, ...], *, fe
                          log=print):
     """``dense_model`` with the project's standard recipe for ``dataset``."""
     return dense_model(dataset, cell, hidden, feedback=feedback, seed=seed, log=log, **STANDARD_TRAINING[dataset])
+
+
+def run_grid(checkpoint: Path, methods: list[str], sparsities: list[float], run_dir: Path, targets: list[str] | None,
+             **spec_options) -> dict:
+    """``edgeprune sweep`` of one checkpoint, cells one after another (--cluster serial): its report document.
+    Every available target (the IR reference aside) with bench's default variants, unless ``targets`` names some."""
+    from edgeprune.bench.runtimes import available_targets, default_variants
+    from edgeprune.sweep.run import run_sweep
+    from edgeprune.sweep.spec import SweepSpec
+
+    targets = targets or [t for t in available_targets() if t != "ir"]
+    spec = SweepSpec(str(checkpoint), methods, sparsities, [0], targets=targets, variants=default_variants(targets),
+                     **spec_options)
+    return run_sweep(spec, run_dir, cluster="serial", log=print).report
+

@@ -6,7 +6,7 @@
 Starts from the project's standard dense models (benchmarks/common.py, cached), prunes each
 (method, sparsity) cell with masked fine-tuning, compiles it for every available target and runs
 the whole test split through each runtime (not through torch): the numbers a user gets on the
-device. Latency is measured only briefly here (see latency.py for the headline latency).
+device. Runs on ``edgeprune sweep`` (serially); latency is latency.py's.
 Writes benchmarks/results/bench_accuracy.{json,md} and accuracy-vs-sparsity plots.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import RESULTS, STANDARD_TRAINING, markdown_table, standard_dense_model, write_results  # noqa: E402
+from common import RESULTS, STANDARD_TRAINING, markdown_table, run_grid, standard_dense_model, write_results  # noqa: E402
 
 MODELS = {"digits": ("lstm", (64,)), "mnist5k": ("lstm", (128,))}
 
@@ -32,7 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--methods", default="magnitude,random-regular,random")
     p.add_argument("--sparsities", default="0,0.5,0.8,0.9,0.95")
     p.add_argument("--finetune-epochs", type=int, default=5)
-    p.add_argument("--runtimes", default=None)
+    p.add_argument("--runtimes", default=None, help="comma list of targets (default: every available one)")
     p.add_argument("--quick", action="store_true", help="1 fine-tune epoch, 2 sparsities")
     p.add_argument("--name", default="bench_accuracy")
     return p.parse_args(argv)
@@ -40,9 +40,11 @@ def parse_args(argv=None):
 
 def pivot(dataset: str, dense_acc: float, sweep: dict) -> str:
     """One row per (method, sparsity), one column per runtime: accuracy; and the largest logit gap."""
+    from edgeprune.sweep.report import runtime_rows
+
     ids: list[str] = []
     for c in sweep["cells"]:
-        for r in (c["result"] or {}).get("runtimes", []):
+        for r in runtime_rows(c):
             if r["id"] not in ids:
                 ids.append(r["id"])
     rows, gap = [], 0.0
@@ -50,8 +52,8 @@ def pivot(dataset: str, dense_acc: float, sweep: dict) -> str:
         if c["status"] != "ok":
             rows.append([c["method"], c["sparsity"], f"FAILED: {c['error']}"] + [""] * (len(ids) - 1))
             continue
-        by_id = {r["id"]: r for r in c["result"]["runtimes"]}
-        row = [c["method"], round(c["achieved_sparsity"], 3)]
+        by_id = {r["id"]: r for r in runtime_rows(c)}
+        row = [c["method"], round(c["pruning"]["sparsity"], 3)]
         for i in ids:
             a = (by_id[i]["accuracy"].get("sequence") or by_id[i]["accuracy"].get("step") or {}) if i in by_id else {}
             row.append(f"{a['accuracy']:.2%}" if a.get("accuracy") is not None else "-")
@@ -65,17 +67,13 @@ def main(argv=None) -> int:
     import torch
 
     from edgeprune import checkpoint
-    from edgeprune.bench import report
-    from edgeprune.bench.harness import BenchSettings
-    from edgeprune.bench.stats import Budget
-    from edgeprune.bench.sweep import SweepConfig, run_sweep
+    from edgeprune.sweep.report import sweep_plots
 
     args = parse_args(argv)
     torch.set_num_threads(1)
     sparsities = [0.5, 0.9] if args.quick else [float(s) for s in args.sparsities.split(",")]
     epochs = 1 if args.quick else args.finetune_epochs
     methods = args.methods.split(",")
-    settings = BenchSettings(budget=Budget.quick(), latency_sequences=4, device_samples=8, keep_samples=False)
     sweeps, tables, plots = {}, [], []
     with tempfile.TemporaryDirectory(prefix="edgeprune-bench-accuracy-") as tmp:
         for dataset in args.datasets.split(","):
@@ -88,12 +86,11 @@ def main(argv=None) -> int:
             checkpoint.save(model, ckpt, {"dataset": dataset, "sequence_length": ds.steps, "accuracy": dense_acc,
                                           "training": {"lr": STANDARD_TRAINING[dataset]["lr"]}})
             print(f"== {dataset}: dense {cell} {hidden} at {dense_acc:.2%}")
-            config = SweepConfig(str(ckpt), methods, sparsities, [0], finetune_epochs=epochs,
-                                 runtimes=args.runtimes.split(",") if args.runtimes else None, settings=settings)
-            sweep = run_sweep(config, log=print)
+            sweep = run_grid(ckpt, methods, sparsities, Path(tmp) / f"run-{dataset}",
+                             args.runtimes.split(",") if args.runtimes else None, finetune_epochs=epochs)
             sweeps[dataset] = sweep
             plot_dir = RESULTS / f"{args.name}_{dataset}"
-            plots += [p.relative_to(RESULTS) for p in report.sweep_plots(sweep, plot_dir) if "accuracy" in p.name]
+            plots += [p.relative_to(RESULTS) for p in sweep_plots(sweep, plot_dir) if "accuracy" in p.name]
             tables.append((dataset, dense_acc, sweep))
     md = (f"Test accuracy through each runtime (whole test split, not through torch) after pruning and {epochs} "
           f"masked fine-tuning epochs; dense starting points: benchmarks/common.py STANDARD_TRAINING.\n\n"

@@ -7,7 +7,8 @@
 Latency does not depend on what the weights learned, only on the masks' structure, so the models
 are freshly initialised LSTMs on 28-feature inputs (MNIST rows, 28 steps), pruned by each method
 at each sparsity, compiled for every available target (each C kernel and LiteRT dense/sparse
-variant) and measured with ``edgeprune bench`` (1 thread, batch 1; torch dense as the baseline).
+variant) and measured with ``edgeprune sweep --device`` (bench's harness on the device; 1 thread,
+batch 1; torch dense as the baseline).
 Writes benchmarks/results/bench_latency[_<device>].{json,md} and a latency-vs-sparsity plot per H.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import RESULTS, markdown_table, write_results  # noqa: E402
+from common import RESULTS, markdown_table, run_grid, write_results  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,7 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--sparsities", default="0,0.5,0.8,0.9,0.95,0.98")
     p.add_argument("--methods", default="magnitude,random-regular")
     p.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
-    p.add_argument("--runtimes", default=None, help="comma list of runtime ids/targets (default: all available)")
+    p.add_argument("--runtimes", default=None, help="comma list of targets (default: all available)")
     p.add_argument("--device", default="local")
     p.add_argument("--ssh-config", default=None)
     p.add_argument("--time-budget", type=float, default=2.0, help="seconds per runtime and mode")
@@ -43,11 +44,12 @@ def parse_args(argv=None):
 def pivot(sweep: dict, what: str) -> str:
     """Rows (method, sparsity) x columns runtime: latency p50 (p99) of ``what`` mode, or stored bytes."""
     from edgeprune.bench import report
+    from edgeprune.sweep.report import runtime_rows
 
     columns: dict[str, str] = {}  # runtime id -> column: its variant ("onnx") when it is that variant's only
     ids: list[str] = []            # artifact with this mode, else the full id ("tflite[dense]/model.tflite")
     for c in sweep["cells"]:
-        for r in (c["result"] or {}).get("runtimes", []):
+        for r in runtime_rows(c):
             if r["id"] not in ids and (what == "bytes" or what in r["modes"]):
                 ids.append(r["id"])
     for i in ids:
@@ -58,8 +60,8 @@ def pivot(sweep: dict, what: str) -> str:
         if c["status"] != "ok":
             rows.append([c["method"], c["sparsity"], f"FAILED: {c['error']}"] + [""] * (len(ids) - 1))
             continue
-        by_id = {r["id"]: r for r in c["result"]["runtimes"]}
-        row = [c["method"], round(c["achieved_sparsity"], 3)]
+        by_id = {r["id"]: r for r in runtime_rows(c)}
+        row = [c["method"], round(c["pruning"]["sparsity"], 3)]
         for i in ids:
             r = by_id.get(i)
             if r is None or r["status"] != "ok":
@@ -77,10 +79,9 @@ def main(argv=None) -> int:
     import torch
 
     from edgeprune import checkpoint
-    from edgeprune.bench import report
-    from edgeprune.bench.harness import BenchSettings
+    from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
-    from edgeprune.bench.sweep import SweepConfig, run_sweep
+    from edgeprune.sweep.report import sweep_plots
     from edgeprune.models import ModelConfig, SequenceClassifier
 
     args = parse_args(argv)
@@ -101,14 +102,14 @@ def main(argv=None) -> int:
             ckpt = Path(tmp) / f"{args.cell}{h}.pt"
             checkpoint.save(model, ckpt, {"dataset": "mnist5k", "sequence_length": 28})
             runtimes = args.runtimes.split(",") if args.runtimes else None
-            config = SweepConfig(str(ckpt), methods, sparsities, [0], runtimes=runtimes, device=args.device, ssh_config=args.ssh_config, settings=settings)
             print(f"== {args.cell.upper()} H={h}: {len(methods)} methods x {len(sparsities)} sparsities on {args.device}")
-            sweeps[h] = run_sweep(config, log=print)
+            sweeps[h] = run_grid(ckpt, methods, sparsities, Path(tmp) / f"run-{h}", runtimes, accuracy_samples=64,
+                                 device=args.device, ssh_config=args.ssh_config, bench=settings)
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections, plots = [], []
     for h, sweep in sweeps.items():
         plot_dir = RESULTS / f"{name}_H{h}"
-        plots += [p.relative_to(RESULTS) for p in report.sweep_plots(sweep, plot_dir) if "accuracy" not in p.name]
+        plots += [p.relative_to(RESULTS) for p in sweep_plots(sweep, plot_dir) if "accuracy" not in p.name]
         for mode in ("step", "sequence"):
             sections.append(f"### {args.cell.upper()} H={h}, {mode} latency p50 (p99)\n\n" + pivot(sweep, mode))
         sections.append(f"### {args.cell.upper()} H={h}, weights + indices as stored\n\n" + pivot(sweep, "bytes"))

@@ -2,10 +2,12 @@
 
 ``bench(source, device, settings)`` measures a checkpoint (compiled here for every available
 target) or a compile output; ``devices.parse(url)`` gives the device; ``report`` renders the
-result as a table, markdown and plots; ``sweep`` runs a method x sparsity grid. See docs/bench.md.
+result as a table, markdown and a chart. Grids of pruned models: ``edgeprune.sweep``. See docs/bench.md.
 """
 
-from .harness import Bench, BenchError, BenchSettings, bench, prepare
+from .harness import Bench, bench
+from .prepare import prepare
+from .settings import BenchError, BenchSettings
 from .stats import Budget, summarize
 
 __all__ = ["Bench", "BenchError", "BenchSettings", "Budget", "bench", "prepare", "summarize"]

@@ -1,9 +1,9 @@
-"""Reports of bench results: a terminal table, markdown, and PNG plots (matplotlib, Agg).
+"""Reports of one bench result: a terminal table, markdown, and a latency chart (matplotlib, Agg).
 
-One result gives a table and a latency chart per runtime; a sweep (many results over method x
-sparsity) adds latency vs sparsity per runtime, accuracy vs sparsity per method and bytes vs
-sparsity. Emulated figures (instruction counts) and board counters (cycles) are labelled with
-their unit, never mixed with wall-clock times on one axis.
+The formatting helpers (``fmt_latency``, ``fmt_bytes``, ``accuracy_text``, ``md_table``, ``pyplot``)
+are shared with the sweep's report (``edgeprune.sweep.report``: plots over a grid, Pareto fronts).
+Emulated figures (instruction counts) and board counters (cycles) are labelled with their unit,
+never mixed with wall-clock times on one axis.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from pathlib import Path
 from ..fileio import dumps_json, write_text_atomic
 
 UNIT_SUFFIX = {"instructions": "insn", "cycles": "cyc"}
-# documents drawn as a sweep: bench --sweep's, and edgeprune sweep's report (same cells, runtimes inside)
-SWEEP_FORMATS = ("edgeprune.bench-sweep", "edgeprune.sweep-report")
 
 
 def fmt_latency(stat: dict | None, key: str = "p50") -> str:
@@ -43,7 +41,8 @@ def fmt_bytes(n) -> str:
     return "-"
 
 
-def _acc(r: dict) -> str:
+def accuracy_text(r: dict) -> str:
+    """Accuracy of a runtime entry (sequence mode first); the sample count when it ran on a device."""
     a = r["accuracy"].get("sequence") or r["accuracy"].get("step")
     if not a or a.get("accuracy") is None:
         return "-"
@@ -73,7 +72,7 @@ def rows(doc: dict) -> list[list[str]]:
         program = mem.get("program") or {}
         flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
         out.append([r["id"], r["call_path"] + (" (emulated)" if r["emulated"] else ""), fmt_latency(step, "p50"),
-                    fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), _acc(r), _err(r),
+                    fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), accuracy_text(r), _err(r),
                     fmt_bytes(weights), _bpn(r),
                     fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
     return out
@@ -129,7 +128,7 @@ def notes(doc: dict) -> list[str]:
     return out
 
 
-def _md_table(columns: list[str], body: list[list]) -> str:
+def md_table(columns: list[str], body: list[list]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in body]
     return "\n".join(lines)
@@ -140,13 +139,13 @@ def markdown(doc: dict) -> str:
     head = [f"# edgeprune bench: {title(doc)}", "",
             f"Machine: {m['cpu']}, {m['cores']} cores ({m['machine']}); load average at start "
             f"{', '.join(f'{v:.2f}' for v in (m.get('load_average') or []))}.", f"Command: `{doc['command']}`", ""]
-    body = _md_table(COLUMNS, rows(doc))
+    body = md_table(COLUMNS, rows(doc))
     tail = [f"- {n}" for n in notes(doc)]
     return "\n".join(head) + body + "\n\n" + "\n".join(tail) + "\n"
 
 
 # -- plots ---------------------------------------------------------------------------------------
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -157,7 +156,7 @@ def _pyplot():
 
 def latency_chart(doc: dict, out: Path) -> Path | None:
     """Step latency per runtime (p50 bar, p90/p99 marks), one panel per unit."""
-    plt = _pyplot()
+    plt = pyplot()
     by_unit: dict[str, list] = {}
     for r in doc["runtimes"]:
         s = r["latency"].get("step") or r["latency"].get("sequence")
@@ -184,262 +183,14 @@ def latency_chart(doc: dict, out: Path) -> Path | None:
     return out
 
 
-def _sparsity(cell: dict) -> float:
-    return cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
-
-
-def _cells_ok(sweep: dict):
-    for cell in sweep["cells"]:
-        if cell["status"] == "ok" and cell.get("result"):
-            yield cell
-
-
-def _lines_per_method(plt, data: dict[tuple[str, str], list], ylabel: str, title: str, path: Path) -> None:
-    """One panel per pruning method, one line per runtime (the same colour in every panel; native
-    programs dashed), log y, one legend beside the panels: readable with 20 runtimes."""
-    methods = sorted({m for m, _ in data})
-    runtimes = sorted({r for _, r in data})
-    cmap = plt.get_cmap("tab20")
-    colour = {r: cmap(i % 20) for i, r in enumerate(runtimes)}
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods) + 3.2, 4.5), sharey=True, squeeze=False)
-    for ax, method in zip(axes[0], methods):
-        for rid in runtimes:
-            pts = data.get((method, rid))
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, color=colour[rid],
-                        linestyle="--" if rid.endswith("(native)") else "-", label=rid)
-        ax.set_title(method, fontsize=9)
-        ax.set_xlabel("sparsity of recurrent weights")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
-    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
-    fig.legend([handles[r] for r in runtimes if r in handles], [r for r in runtimes if r in handles],
-               loc="center left", bbox_to_anchor=(1.0 - 3.0 / fig.get_figwidth(), 0.5), fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1.0 - 3.1 / fig.get_figwidth(), 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
-    """Latency vs sparsity per runtime, accuracy vs sparsity per method, bytes vs sparsity."""
-    plt = _pyplot()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    cells = list(_cells_ok(sweep))
-    if not cells:
-        return written
-
-    def series(value_of):
-        data: dict[tuple, list] = {}
-        for cell in cells:
-            for r in cell["result"]["runtimes"]:
-                if r["status"] != "ok":
-                    continue
-                v = value_of(r)
-                if v is not None:
-                    data.setdefault((cell["method"], r["id"]), []).append((_sparsity(cell), v))
-        return {k: sorted(v) for k, v in data.items()}
-
-    # latency vs sparsity, one line per (runtime, method), per unit
-    def step_p50(r):
-        s = r["latency"].get("step")
-        return (s["unit"], s["p50"]) if s else None
-
-    lat = series(step_p50)
-    units = sorted({v[1][0] for pts in lat.values() for v in pts})
-    for unit in units:
-        scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
-        per_unit = {k: [(x, v[1] / scale) for x, v in pts if v[0] == unit] for k, pts in lat.items()}
-        path = out_dir / f"latency_vs_sparsity{'' if unit == 'ns' else '_' + unit}.png"
-        _lines_per_method(plt, per_unit, f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""),
-                          "latency vs sparsity per runtime", path)
-        written.append(path)
-
-    # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch);
-    # several seeds of one (method, sparsity): their mean, with the min-max range as error bars
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    by_method: dict[str, dict] = {}
-    for p in sweep_points(sweep):
-        if p["accuracy"] is not None:
-            by_method.setdefault(p["method"], {}).setdefault(p["sparsity_requested"], []).append(p)
-    for method, groups in sorted(by_method.items()):
-        xs, ys, lo, hi = [], [], [], []
-        for _, pts in sorted(groups.items()):
-            acc = [p["accuracy"] for p in pts]
-            xs.append(sum(p["sparsity"] for p in pts) / len(pts))
-            ys.append(sum(acc) / len(acc))
-            lo.append(ys[-1] - min(acc))
-            hi.append(max(acc) - ys[-1])
-        seeds = max(len(pts) for pts in groups.values())
-        runtime = next(iter(groups.values()))[0]["runtime"]
-        label = f"{method} (via {runtime}" + (f", mean of {seeds} seeds, min-max)" if seeds > 1 else ")")
-        ax.errorbar(xs, ys, yerr=[lo, hi] if seeds > 1 else None, marker="o", capsize=3, label=label)
-    ax.set_xlabel("sparsity of recurrent weights")
-    ax.set_ylabel("test accuracy")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("accuracy vs sparsity per method", fontsize=10)
-    fig.tight_layout()
-    path = out_dir / "accuracy_vs_sparsity.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
-
-    # bytes vs sparsity per runtime (weights + indices as stored)
-    sizes = series(lambda r: r["memory"].get("storage_bytes"))
-    sizes = {k: [(x, v / 1024) for x, v in pts] for k, pts in sizes.items()}
-    path = out_dir / "bytes_vs_sparsity.png"
-    _lines_per_method(plt, sizes, "weights + indices (KiB)", "bytes vs sparsity", path)
-    written.append(path)
-    written += pareto_plots(sweep, out_dir)
-    return written
-
-
-# -- Pareto fronts ---------------------------------------------------------------------------------
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the (cost, accuracy) points nothing beats: no other point is at most as costly and
-    strictly more accurate, or strictly cheaper and as accurate. Exact ties keep the first. Sorted by cost."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
-    front: list[int] = []
-    best = float("-inf")
-    for i in order:
-        if points[i][1] > best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
-def sweep_points(sweep: dict) -> list[dict]:
-    """One point per finished cell, through its headline runtime (the first artifact runtime, else torch)."""
-    out = []
-    for cell in _cells_ok(sweep):
-        runtimes = [r for r in cell["result"]["runtimes"] if r["status"] == "ok" and r["call_path"] == "python"]
-        if not runtimes:
-            continue
-        chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
-        a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}
-        step = chosen["latency"].get("step")
-        native = next((r for r in cell["result"]["runtimes"] if r["status"] == "ok"
-                       and r["id"] == f"{chosen['id']} (native)" and r["latency"].get("step")), None)
-        out.append({"method": cell["method"], "sparsity_requested": cell["sparsity"], "sparsity": _sparsity(cell),
-                    "seed": cell.get("seed", 0), "runtime": chosen["id"], "accuracy": a.get("accuracy"),
-                    "storage_bytes": chosen["memory"].get("storage_bytes"),
-                    "latency": (step["unit"], step["p50"]) if step else None,
-                    "native_latency": (native["latency"]["step"]["unit"], native["latency"]["step"]["p50"])
-                    if native else None})
-    return out
-
-
-def pareto_sets(sweep: dict) -> list[tuple[str, str, str, list[dict]]]:
-    """(name, point key of the cost, cost label, points on the front): for bytes, and per latency unit measured."""
-    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
-    out = []
-    sized = [p for p in points if p["storage_bytes"] is not None]
-    if sized:
-        front = pareto_front([(p["storage_bytes"], p["accuracy"]) for p in sized])
-        out.append(("bytes", "storage_bytes", "weights + indices", [sized[i] for i in front]))
-    for key, what in (("latency", "step p50"), ("native_latency", "step p50, native program")):
-        timed = [p for p in points if p[key] is not None]
-        for unit in sorted({p[key][0] for p in timed}):
-            pts = [p for p in timed if p[key][0] == unit]
-            front = pareto_front([(p[key][1], p["accuracy"]) for p in pts])
-            name = key if unit == "ns" else f"{key}_{unit}"
-            out.append((name, key, f"{what} ({unit})", [pts[i] for i in front]))
-    return out
-
-
-def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
-    """Accuracy vs cost, every cell a dot, the Pareto front a line: ``pareto_<cost>.png``."""
-    plt = _pyplot()
-    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
-    written = []
-    for name, key, label, front in pareto_sets(sweep):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-
-        def cost(p):
-            v = p[key]
-            if key == "storage_bytes":
-                return v / 1024
-            return v[1] / 1e3 if v[0] == "ns" else v[1]
-
-        unit = "KiB" if key == "storage_bytes" else ("µs" if front[0][key][0] == "ns" else UNIT_SUFFIX.get(front[0][key][0]))
-        pts_all = [p for p in points if p[key] is not None and (key == "storage_bytes" or p[key][0] == front[0][key][0])]
-        for method in sorted({p["method"] for p in pts_all}):
-            mine = [p for p in pts_all if p["method"] == method]
-            ax.scatter([cost(p) for p in mine], [p["accuracy"] for p in mine], label=method, alpha=0.7)
-        ax.step([cost(p) for p in front], [p["accuracy"] for p in front], where="post", color="black", linewidth=1,
-                label="Pareto front")
-        for p in front:
-            ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["accuracy"]), fontsize=7, xytext=(3, -9),
-                        textcoords="offset points")
-        costs = [cost(p) for p in pts_all]
-        if min(costs) > 0 and max(costs) / min(costs) > 20:
-            ax.set_xscale("log")
-        ax.set_xlabel(f"{label.split(' (')[0]} of {front[0]['runtime']} ({unit})")
-        ax.set_ylabel("test accuracy")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.set_title(f"accuracy vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front "
-                     "(labels: sparsity)", fontsize=10)
-        fig.tight_layout()
-        path = out_dir / f"pareto_{name}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-    return written
-
-
-def pareto_markdown(sweep: dict) -> str:
-    parts = []
-    for name, key, label, front in pareto_sets(sweep):
-        body = []
-        for p in front:
-            lat = p["native_latency"] if key == "native_latency" else p["latency"]
-            body.append([p["method"], f"{p['sparsity']:.3f}", p["seed"], p["runtime"], f"{p['accuracy']:.2%}",
-                         fmt_bytes(p["storage_bytes"]),
-                         fmt_latency({"unit": lat[0], "p50": lat[1]}) if lat else "-"])
-        parts.append(f"## Pareto front: accuracy vs {label}\n\n"
-                     + _md_table(["method", "sparsity", "seed", "runtime", "accuracy", "weights+idx", "step p50"], body))
-    return "\n\n".join(parts)
-
-
-def sweep_markdown(sweep: dict, title: str | None = None) -> str:
-    lines = [title or f"# edgeprune bench sweep: {sweep['source']}", ""]
-    body = []
-    for cell in sweep["cells"]:
-        if cell["status"] != "ok":
-            body.append([cell["method"], f"{cell['sparsity']:.2f}", cell["seed"], "FAILED: " + (cell.get("error") or "")[:80],
-                         "", "", "", ""])
-            continue
-        for r in cell["result"]["runtimes"]:
-            step = r["latency"].get("step")
-            wi = r["memory"].get("storage_bytes")
-            sparsity = cell["achieved_sparsity"] if cell.get("achieved_sparsity") is not None else cell["sparsity"]
-            body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
-                         fmt_latency(step, "p99"), _acc(r), fmt_bytes(wi)])
-    lines.append(_md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))
-    front = pareto_markdown(sweep)
-    if front:
-        lines += ["", front]
-    return "\n".join(lines) + "\n"
-
-
 def write_report(doc: dict, out_dir: str | Path) -> list[Path]:
-    """``report.md``, ``result.json`` and the PNG plots into ``out_dir``."""
+    """``report.md``, ``result.json`` and the latency chart into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if doc.get("format") in SWEEP_FORMATS:
-        title = f"# edgeprune sweep: {doc['source']}" if doc["format"] == "edgeprune.sweep-report" else None
-        written.append(write_text_atomic(out_dir / "report.md", sweep_markdown(doc, title)))
-        written += sweep_plots(doc, out_dir)
-    else:
-        written.append(write_text_atomic(out_dir / "report.md", markdown(doc)))
-        chart = latency_chart(doc, out_dir / "latency.png")
-        if chart:
-            written.append(chart)
+    written.append(write_text_atomic(out_dir / "report.md", markdown(doc)))
+    chart = latency_chart(doc, out_dir / "latency.png")
+    if chart:
+        written.append(chart)
     written.append(write_text_atomic(out_dir / "result.json", dumps_json(doc)))
     return written

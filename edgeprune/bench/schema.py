@@ -1,4 +1,4 @@
-"""The JSON schema of ``bench`` results (``edgeprune.bench`` version 1) and of sweeps.
+"""The JSON schema of ``bench`` results (``edgeprune.bench`` version 1); a sweep's are in ``sweep.schema``.
 
 Stable: fields are only ever added in version 1. docs/bench.md describes every field; the tests
 validate real outputs against this schema with ``jsonschema``.
@@ -7,7 +7,6 @@ validate real outputs against this schema with ``jsonschema``.
 from __future__ import annotations
 
 FORMAT, VERSION = "edgeprune.bench", 1
-SWEEP_FORMAT = "edgeprune.bench-sweep"
 
 _num = {"type": "number"}
 _int = {"type": "integer", "minimum": 0}
@@ -127,30 +126,8 @@ BENCH = {
     },
 }
 
-SWEEP = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "edgeprune bench sweep",
-    "type": "object",
-    "required": ["format", "version", "source", "cells", "complete"],
-    "properties": {
-        "format": {"const": SWEEP_FORMAT},
-        "version": {"const": VERSION},
-        "source": {"type": "string"},
-        "complete": {"type": "boolean"},
-        "cells": {"type": "array", "items": {
-            "type": "object", "required": ["method", "sparsity", "seed", "status"],
-            "properties": {"method": {"type": "string"}, "sparsity": _num, "seed": {"type": "integer"},
-                           "status": {"enum": ["ok", "failed"]}, "error": _opt_str,
-                           "achieved_sparsity": _opt_num, "accuracy_torch": _opt_num,
-                           "result": {"anyOf": [BENCH, {"type": "null"}]}}}},
-    },
-}
-
-
 def validate(doc: dict, schema: dict | None = None) -> None:
-    """Raise ``jsonschema.ValidationError`` if ``doc`` does not follow the schema."""
+    """Raise ``jsonschema.ValidationError`` if ``doc`` does not follow the schema (``BENCH`` by default)."""
     import jsonschema
 
-    if schema is None:
-        schema = SWEEP if doc.get("format") == SWEEP_FORMAT else BENCH
-    jsonschema.validate(doc, schema)
+    jsonschema.validate(doc, BENCH if schema is None else schema)

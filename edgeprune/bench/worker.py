@@ -10,7 +10,9 @@ interpreter, numpy and edgeprune. The parent sets the thread environment (OMP_NU
 before this process starts.
 
 The job file names the runtime (a ``RuntimeSpec``), the data (.npz with X_latency, X_accuracy,
-y_accuracy), the budget and where to write the result (.json) and logits (.npz).
+y_accuracy), the budget and where to write the result (.json) and logits (.npz). The parent's side
+(``run_worker``: write the job, start this module, wait with a timeout, read the result) is here
+too, so that both ends of the job file's protocol are in one place.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from __future__ import annotations
 import json
 import os
 import resource
+import subprocess
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .settings import BenchError, BenchSettings
+
+if TYPE_CHECKING:
+    from .runtimes import RuntimeSpec
 
 
 def _status_kib(field: str) -> int | None:
@@ -105,6 +114,61 @@ def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.
     return result, logits
 
 
+# -- the parent's side -----------------------------------------------------------------------------
+def thread_env(threads: int) -> dict:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "EDGEPRUNE_NUM_THREADS"):
+        env[var] = str(threads)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work: Path) -> tuple[dict, dict]:
+    """Measure ``spec`` in a fresh interpreter; returns (result, logits per mode)."""
+    job = {"spec": {**spec.__dict__, "modes": list(spec.modes)}, "data": str(data_path),
+           "budget": settings.budget.to_dict(), "threads": settings.threads,
+           "result": str(work / f"{spec.id.replace('/', '_')}.json"), "logits": str(work / "logits.npz")}
+    job_path = work / "job.json"
+    job_path.write_text(json.dumps(job))
+    Path(job["result"]).unlink(missing_ok=True)
+    with open(work / "worker.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "edgeprune.bench.worker", str(job_path)], stdout=log,
+                                stderr=subprocess.STDOUT, env=thread_env(settings.threads), start_new_session=True)
+        try:
+            proc.wait(timeout=settings.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)  # the worker's own process group
+            proc.wait()
+            raise BenchError(f"{spec.id}: no result within {settings.timeout_s:g} s") from None
+        except BaseException:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            raise
+    result_path = Path(job["result"])
+    if not result_path.exists():
+        tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+        raise BenchError(f"{spec.id}: the worker {how}" + (f" ({tail[0][:200]})" if tail[0] else ""))
+    result = json.loads(result_path.read_text())
+    if "error" in result:
+        raise BenchError(f"{spec.id}: {result['error']}")
+    with np.load(job["logits"]) as f:
+        logits = {k: f[k] for k in f.files}
+    return result, logits
+
+
+def measure_python(spec: RuntimeSpec, data_path: Path, data: dict, settings: BenchSettings, work: Path) -> tuple[dict, dict]:
+    """In a worker process (default), or in this one (``isolate=False``: no RSS figures)."""
+    if settings.isolate:
+        return run_worker(spec, data_path, settings, work)
+    result, logits = measure(spec, data, settings.budget, settings.threads)
+    result["baseline_rss_bytes"] = None
+    return result, logits
+
+
+# -- this process, started by run_worker ------------------------------------------------------------
 def main(argv: list[str]) -> int:
     from .runtimes import RuntimeSpec
     from .stats import Budget

@@ -6,28 +6,7 @@ import click
 
 from ..errors import EdgepruneError
 from . import cli
-from .common import console
-
-
-def _csv(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
-
-
-def _floats(value: str, flag: str) -> list[float]:
-    try:
-        return [float(v) for v in _csv(value) or []]
-    except ValueError:
-        raise EdgepruneError(f"{flag} must be comma-separated numbers, got '{value}'") from None
-
-
-def _ints(value: str, flag: str) -> list[int]:
-    try:
-        return [int(v) for v in _csv(value) or []]
-    except ValueError:
-        raise EdgepruneError(f"{flag} must be comma-separated integers, got '{value}'") from None
+from .common import console, csv_list
 
 
 @cli.command("bench")
@@ -65,18 +44,21 @@ def _ints(value: str, flag: str) -> list[int]:
 @click.option("--samples/--no-samples", "keep_samples", default=True, show_default=True, help="keep raw timings in the JSON")
 @click.option("--keep-artifacts", default=None, type=click.Path(file_okay=False),
               help="compile a checkpoint into this directory")
-@click.option("--sweep", is_flag=True, help="benchmark a method x sparsity grid pruned from the checkpoint")
-@click.option("--methods", default="magnitude", show_default=True, help="--sweep: comma list of pruning methods")
-@click.option("--sparsities", default="0,0.5,0.8,0.9,0.95", show_default=True, help="--sweep: comma list")
-@click.option("--seeds", default="0", show_default=True, help="--sweep: comma list")
-@click.option("--finetune-epochs", type=int, default=0, show_default=True, help="--sweep: masked fine-tuning per cell")
+# bench --sweep was a second grid runner; `edgeprune sweep` is the one (hidden: only to say so in one line)
+@click.option("--sweep", is_flag=True, hidden=True)
 def bench_command(source, device, runtimes, variants, dataset, data_dir, json_path, report_dir, threads, time_budget,
                   min_reps, max_reps, target_ci, quick, accuracy_samples, latency_sequences, device_samples, timeout,
-                  ssh_config, native, isolate, keep_samples, keep_artifacts, sweep, methods, sparsities, seeds,
-                  finetune_epochs):
-    """Benchmark SOURCE: a checkpoint (compiled here for every available target) or a compile output."""
+                  ssh_config, native, isolate, keep_samples, keep_artifacts, sweep):
+    """Benchmark SOURCE: a checkpoint (compiled here for every available target) or a compile output.
+
+    For a method x sparsity grid pruned from a checkpoint, see `edgeprune sweep` (--device measures latency).
+    """
+    if sweep:
+        raise EdgepruneError("bench --sweep is now `edgeprune sweep CHECKPOINT --methods ... --sparsities ... "
+                             "--device DEVICE -o RUN_DIR` (docs/sweeps.md)")
     from ..bench import devices
-    from ..bench.harness import BenchSettings, bench
+    from ..bench.harness import bench
+    from ..bench.settings import BenchSettings
     from ..bench.runtimes import parse_variants
     from ..bench.stats import Budget
 
@@ -95,15 +77,12 @@ def bench_command(source, device, runtimes, variants, dataset, data_dir, json_pa
                              accuracy_samples=accuracy_samples, device_samples=device_samples, timeout_s=timeout,
                              native=native, keep_samples=keep_samples)
     the_device = devices.parse(device, ssh_config=ssh_config)  # a bad URL fails before any work
-    runtime_patterns = _csv(runtimes)
+    runtime_patterns = csv_list(runtimes)
     chosen_variants = parse_variants(variants)
 
     def log(message: str) -> None:
         console.print(message, style="dim", markup=False, highlight=False)
 
-    if sweep:
-        return _sweep(source, device, ssh_config, settings, runtime_patterns, chosen_variants, dataset, data_dir,
-                      json_path, report_dir, methods, sparsities, seeds, finetune_epochs, log)
     try:
         doc = bench(source, the_device, settings, runtimes=runtime_patterns, variants=chosen_variants, data=dataset,
                     data_dir=data_dir, json_path=json_path, keep_artifacts=keep_artifacts, log=log)
@@ -127,25 +106,3 @@ def _show(doc: dict, report_dir: str | None, json_path: str | None) -> None:
         console.print(f"wrote {', '.join(p.name for p in written)} to {report_dir}")
     if json_path:
         console.print(f"results: {json_path}")
-
-
-def _sweep(source, device, ssh_config, settings, runtimes, variants, dataset, data_dir, json_path, report_dir,
-           methods, sparsities, seeds, finetune_epochs, log):
-    from pathlib import Path
-
-    from ..bench import report
-    from ..bench.sweep import SweepConfig, run_sweep
-
-    if not Path(source).is_file():
-        raise EdgepruneError(f"--sweep needs a checkpoint, got {source}")
-    config = SweepConfig(str(source), _csv(methods) or [], _floats(sparsities, "--sparsities"), _ints(seeds, "--seeds"),
-                         finetune_epochs, {}, dataset, data_dir, runtimes, variants, device, ssh_config, settings)
-    doc = run_sweep(config, json_path, log=log)
-    console.print(report.sweep_markdown(doc), markup=False, highlight=False)
-    if report_dir:
-        written = report.write_report(doc, report_dir)
-        console.print(f"wrote {', '.join(p.name for p in written)} to {report_dir}")
-    failed = [c for c in doc["cells"] if c["status"] != "ok"]
-    if failed:
-        raise EdgepruneError(f"{len(failed)} of {len(doc['cells'])} sweep cells failed; first: {failed[0]['method']} "
-                             f"{failed[0]['sparsity']:g}: {failed[0]['error']}")

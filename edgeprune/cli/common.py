@@ -1,4 +1,4 @@
-"""Helpers shared by the commands: console output and plugin-declared options."""
+"""Helpers shared by the commands: console output, comma-list flags and plugin-declared options."""
 
 from __future__ import annotations
 
@@ -9,9 +9,32 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import EdgepruneError
 from ..options import Option, merged
 
 console = Console(width=None if sys.stdout.isatty() else 120, soft_wrap=True)
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """'a, b,,c' -> ['a', 'b', 'c']; None for no value or only commas (= the flag's default)."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def float_list(value: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in csv_list(value) or []]
+    except ValueError:
+        raise EdgepruneError(f"{flag} must be comma-separated numbers, got '{value}'") from None
+
+
+def int_list(value: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in csv_list(value) or []]
+    except ValueError:
+        raise EdgepruneError(f"{flag} must be comma-separated integers, got '{value}'") from None
 
 
 def plugin_options(groups: Iterable[tuple[str, Iterable[Option]]]):

@@ -11,8 +11,7 @@ import click
 from .. import prune as pruning
 from ..errors import EdgepruneError
 from . import cli
-from .bench import _csv, _floats, _ints
-from .common import console, plugin_options, show_progress, split_options, table
+from .common import console, csv_list, float_list, int_list, plugin_options, show_progress, split_options, table
 
 _method_options = plugin_options((name, m.options) for name, m in pruning.methods().items())
 
@@ -107,7 +106,7 @@ def sweep_command(source, config_path, methods, sparsities, seeds, finetune_epoc
     Each cell is a Ray task; results stream to RUN_DIR as they finish, so an interrupted sweep
     resumes where it stopped when run again with the same RUN_DIR. See docs/sweeps.md.
     """
-    from ..bench.harness import BenchSettings
+    from ..bench.settings import BenchSettings
     from ..bench.runtimes import parse_variants
     from ..bench.stats import Budget
     from ..sweep.spec import SweepSpec, read_toml
@@ -133,16 +132,16 @@ def sweep_command(source, config_path, methods, sparsities, seeds, finetune_epoc
     if parallel is not None and parallel < 1:
         raise EdgepruneError(f"--parallel must be >= 1, got {parallel}")
     parallel = parallel if parallel is not None else config.get("parallel")
-    target_list = as_list(pick(targets, "targets"), lambda v, f: _csv(v) or [], "--targets")
+    target_list = as_list(pick(targets, "targets"), lambda v, f: csv_list(v) or [], "--targets")
     chosen_variants = parse_variants(variants) if variants else None
     device = pick(device, "device")
     settings = BenchSettings(budget=Budget.quick(), latency_sequences=4, keep_samples=False) if quick else \
         BenchSettings(keep_samples=False)
     spec = SweepSpec(
         checkpoint=str(source),
-        methods=as_list(pick(methods, "methods"), lambda v, f: _csv(v) or [], "--methods"),
-        sparsities=[float(s) for s in as_list(pick(sparsities, "sparsities"), _floats, "--sparsities")],
-        seeds=[int(s) for s in as_list(pick(seeds, "seeds"), _ints, "--seeds")],
+        methods=as_list(pick(methods, "methods"), lambda v, f: csv_list(v) or [], "--methods"),
+        sparsities=[float(s) for s in as_list(pick(sparsities, "sparsities"), float_list, "--sparsities")],
+        seeds=[int(s) for s in as_list(pick(seeds, "seeds"), int_list, "--seeds")],
         finetune_epochs=int(pick(finetune_epochs, "finetune_epochs")),
         finetune_lr=pick(finetune_lr, "finetune_lr"),
         batch_size=int(pick(batch_size, "batch_size")),
@@ -177,7 +176,8 @@ def _run(spec, run_dir: str, cluster: str, parallel, retry_failed: bool, progres
 
 
 def _summary(outcome) -> None:
-    from ..bench.report import fmt_bytes, pareto_sets
+    from ..bench.report import fmt_bytes
+    from ..sweep.report import pareto_sets
     from ..sweep.rundir import headline
 
     rows = []

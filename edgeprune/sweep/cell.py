@@ -4,8 +4,9 @@ accuracy through every compiled runtime -> (latency on the device, when one is g
 ``evaluate_cell`` is a module-level function of picklable inputs (a ``SweepSpec``, a ``Cell``
 and the checkpoint's bytes, so a worker needs no shared filesystem) and never raises: a failing
 cell comes back with ``status: failed``, the stage it failed in, and the error. It reuses the
-bench core (``harness.prepare`` compiles and verifies, ``worker.make_runner`` and
-``measure`` run the artifacts, ``harness.Bench`` measures latency).
+bench core (``prepare.prepare`` compiles and verifies, ``worker.make_runner`` and
+``measure`` run the artifacts, ``records`` shapes the runtime entries, ``harness.Bench`` measures
+latency).
 
 Everything outside ``timing`` is a function of the inputs: the same cell gives the same bytes on
 a Ray worker and in the serial fallback. What depends on the machine or the moment (wall times,
@@ -24,9 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import __version__
-from ..bench.sweep import Cell
 from ..errors import EdgepruneError
-from .spec import SweepSpec
+from .spec import Cell, SweepSpec
 
 CELL_FORMAT, VERSION = "edgeprune.sweep-cell", 1
 STAGES = ("setup", "prune", "compile", "accuracy", "latency")
@@ -140,7 +140,7 @@ def _prune(spec: SweepSpec, cell: Cell, checkpoint_bytes: bytes, tmp: Path, reco
 
 
 def _compile(spec: SweepSpec, pruned: Path, record: dict):
-    from ..bench.harness import prepare
+    from ..bench.prepare import prepare
 
     variants = spec.variants or {t: [{}] for t in spec.targets}
     variants = {t: variants.get(t, [{}]) for t in spec.targets}
@@ -159,7 +159,7 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
     """Every runtime on the test split, whole-sequence and step by step; sizes from the artifacts."""
     import numpy as np
 
-    from ..bench.harness import _base_record, _memory_for
+    from ..bench.records import memory_record, runtime_record
     from ..bench.measure import LATENCY, accuracy_record, logits_of
     from ..bench.worker import make_runner
 
@@ -168,9 +168,9 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
     y = dataset.y if n is None else dataset.y[:n]
     reference = prepared.reference(X) if prepared.reference else None
     for rt in prepared.specs:
-        entry = _base_record(rt, None, "python", False, 1)
+        entry = runtime_record(rt, None, "python", False, 1)
         entry.pop("os_threads")
-        entry["memory"] = _memory_for(rt, prepared.nnz)
+        entry["memory"] = memory_record(rt, prepared.nnz)
         if rt.kind == "artifact" and not rt.verified:
             record["skipped"].append({"id": rt.id, "reason": "compile could not run it on this host (no runtime here)"})
             continue
@@ -178,7 +178,7 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
             runner, info = make_runner(rt, 1)
             try:
                 if info is not None:
-                    entry["memory"] = _memory_for(rt, prepared.nnz, info)
+                    entry["memory"] = memory_record(rt, prepared.nnz, info)
                 for mode in rt.modes:
                     if mode in LATENCY:
                         logits = np.asarray(logits_of(runner, X, mode), dtype=np.float32)
@@ -197,7 +197,8 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
 def _latency(spec: SweepSpec, cell: Cell, prepared, dataset, record: dict) -> None:
     """bench's measurement of the compiled runtimes on the device; kept in ``timing.latency``."""
     from ..bench.devices import parse
-    from ..bench.harness import Bench, BenchSettings
+    from ..bench.harness import Bench
+    from ..bench.settings import BenchSettings
 
     device = parse(spec.device, ssh_config=spec.ssh_config)
     settings = spec.bench or BenchSettings()

@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
+import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..bench.sweep import Cell
 from ..errors import EdgepruneError
 from .cell import evaluate_cell, failed_record
-from .spec import SweepSpec
+from .spec import Cell, SweepSpec
 
 CLUSTERS = "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine " \
            "belongs to) or ray://HOST:PORT"
@@ -75,6 +76,7 @@ class RayExecutor:
         import ray
 
         self.ray = ray
+        self._staging: tempfile.TemporaryDirectory | None = None
         self.log = log
         self.started_here = address is None
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
@@ -95,16 +97,20 @@ class RayExecutor:
             self.name = f"ray {address}"
             runtime_env: dict = {"env_vars": {v: "1" for v in _THREAD_VARS}}
             if ship_code:  # this edgeprune, uploaded: workers need only its dependencies, never another version
-                import edgeprune
-
-                runtime_env["py_modules"] = [str(Path(edgeprune.__file__).parent)]
+                self._staging = tempfile.TemporaryDirectory(prefix="edgeprune-ship-")
+                runtime_env["py_modules"] = [code_to_ship(Path(self._staging.name))]
                 runtime_env["excludes"] = ["__pycache__", "*.pyc"]
             try:
                 with _keep_python_signal_handlers():
                     ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
             except Exception as e:
+                # Ray >= 2.5x heads require a token by default, and a client without RAY_AUTH_MODE sends none:
+                # the connection then only times out, so say what to set
+                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                    "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
+                    "(RAY_AUTH_TOKEN or ~/.ray/auth_token)")
                 raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
-                                   f"{_line(e)})") from None
+                                   f"{_line(e)}){hint}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.parallel = max(1, parallel or cpus)
         self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
@@ -138,6 +144,31 @@ class RayExecutor:
     def close(self) -> None:
         if self.started_here and self.ray.is_initialized():
             self.ray.shutdown()
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None
+
+
+def code_to_ship(staging: Path) -> str:
+    """The edgeprune package directory to upload, laid out as in the wheel. In a source checkout the C
+    runtime's sources sit beside the package (``runtimes/c``), where a worker's copy of the package
+    would not find them: then a copy staged in ``staging`` carries them at ``edgeprune/runtime/c``."""
+    import edgeprune
+
+    from ..runtime import source_dir
+
+    package = Path(edgeprune.__file__).resolve().parent
+    try:
+        runtime_c = source_dir("c")
+    except EdgepruneError:
+        return str(package)
+    if package in runtime_c.parents:  # a wheel: already inside
+        return str(package)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    staged = staging / "edgeprune"
+    shutil.copytree(package, staged, ignore=skip)
+    shutil.copytree(runtime_c, staged / "runtime" / "c", ignore=skip)
+    return str(staged)
 
 
 @contextlib.contextmanager
@@ -201,5 +232,5 @@ def make_executor(cluster: str, *, parallel: int | None = None, ship_code: bool 
     return RayExecutor(cluster, parallel=parallel, ship_code=ship_code, log=log)
 
 
-__all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "make_executor", "ray_available",
-           "machine_cpus"]
+__all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "code_to_ship", "make_executor",
+           "ray_available", "machine_cpus"]

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..bench.sweep import Cell
 from .rundir import REPORT, RunDir
-from .spec import SweepSpec, check, file_sha256
+from .spec import Cell, SweepSpec, check, file_sha256
 
-REPORT_FORMAT = "edgeprune.sweep-report"
+# version 2: ``cells`` are the cell records as in cells/<key>.json (version 1 held a reshaped copy)
+REPORT_FORMAT, REPORT_VERSION = "edgeprune.sweep-report", 2
 
 
 @dataclass
@@ -113,7 +113,7 @@ def run_sweep(spec: SweepSpec, run_dir: str | Path, *, cluster: str = "local", p
         outcome = SweepOutcome(Path(run_dir), records, ran, resumed, name, keys)
         if report:
             outcome.report = report_document(spec, rd, keys, records)
-            from ..bench.report import write_report
+            from .report import write_report
 
             outcome.report_files = write_report(outcome.report, Path(run_dir) / REPORT)
         return outcome
@@ -132,37 +132,12 @@ def _line(record: dict, done: int, total: int) -> str:
     return head + acc + (f", {record['timing']['wall_s']:.1f} s" if record["timing"].get("wall_s") else "")
 
 
-def view_cell(record: dict) -> dict:
-    """A cell as the bench report reads it: its runtimes, with latency measured on the device merged in."""
-    runtimes = [dict(r) for r in record.get("runtimes", [])]
-    latency = (record.get("timing") or {}).get("latency") or {}
-    by_id = {r["id"]: r for r in runtimes}
-    for m in latency.get("runtimes", []):
-        if m["status"] != "ok":
-            continue
-        if m["id"] in by_id:
-            by_id[m["id"]]["latency"] = m["latency"]
-            by_id[m["id"]]["memory"] = {**by_id[m["id"]]["memory"], "peak_rss_bytes": m.get("peak_rss_bytes")}
-        else:  # a native program or firmware row: sizes from the same artifact's Python row
-            base = by_id.get(m["id"].rsplit(" (", 1)[0])
-            row = {**(base or {}), **m, "kind": (base or {}).get("kind", "artifact"), "accuracy": {},
-                   "memory": {**((base or {}).get("memory") or {}), "peak_rss_bytes": m.get("peak_rss_bytes")}}
-            if m.get("program"):
-                row["memory"]["program"] = m["program"]
-            runtimes.append(row)
-    pruning = record.get("pruning") or {}
-    return {"method": record["method"], "sparsity": record["sparsity"], "seed": record["seed"], "status": record["status"],
-            "error": record["error"], "achieved_sparsity": pruning.get("sparsity"),
-            "accuracy_torch": pruning.get("accuracy_finetuned", pruning.get("accuracy_pruned")),
-            "result": {"runtimes": runtimes} if record["status"] == "ok" else None}
-
-
 def report_document(spec: SweepSpec, rd: RunDir, keys: list[str], records: dict[str, dict]) -> dict:
-    """What the report is drawn from (saved as report/result.json): the grid's cells, in grid order."""
-    cells = [view_cell(records[k]) for k in keys if k in records]
-    return {"format": REPORT_FORMAT, "version": 1, "source": str(spec.checkpoint), "run_dir": str(rd.path),
+    """What the report is drawn from (saved as report/result.json): the grid's cell records, in grid order."""
+    cells = [records[k] for k in keys if k in records]
+    return {"format": REPORT_FORMAT, "version": REPORT_VERSION, "source": str(spec.checkpoint), "run_dir": str(rd.path),
             "identity": spec.identity(), "complete": len(cells) == len(keys) and all(c["status"] == "ok" for c in cells),
             "missing": [k for k in keys if k not in records], "cells": cells}
 
 
-__all__ = ["Cell", "SweepOutcome", "report_document", "run_sweep", "view_cell"]
+__all__ = ["Cell", "SweepOutcome", "report_document", "run_sweep"]

@@ -124,9 +124,9 @@ class RunDir:
         return out
 
     def write_cell(self, record: dict) -> Path:
-        from ..bench.harness import _clean
+        from ..bench.records import clean_json
 
-        return write_text_atomic(self.cell_path(record["key"]), dumps_json(_clean(record)))
+        return write_text_atomic(self.cell_path(record["key"]), dumps_json(clean_json(record)))
 
     def write_index(self, keys: list[str], records: dict[str, dict], *, running: bool) -> Path:
         rows = []

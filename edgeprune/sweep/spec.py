@@ -14,12 +14,24 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..bench.sweep import Cell
 from ..errors import EdgepruneError
 
 
 class SweepConfigError(EdgepruneError):
     pass
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid; ``key`` names its record (``cells/<key>.json``)."""
+
+    method: str
+    sparsity: float
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}-s{self.sparsity:g}-seed{self.seed}"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.bench import programs
-from edgeprune.bench.harness import BenchSettings
+from edgeprune.bench.settings import BenchSettings
 from edgeprune.bench.stats import Budget
 
 from .cprogram import IRProgramProvider

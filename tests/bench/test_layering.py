@@ -1,4 +1,4 @@
-"""bench sits below the CLI and keeps workers light: a non-torch runtime's process never imports torch."""
+"""bench sits below sweep and the CLI and keeps workers light: a non-torch runtime's process never imports torch."""
 
 import ast
 import subprocess
@@ -13,6 +13,16 @@ def test_bench_never_imports_the_cli():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 assert "cli" not in (node.module or "").split("."), f"{path.name} imports {node.module}"
+
+
+def test_bench_never_imports_the_sweep():
+    """Data flows bench -> sweep: the grid runner uses bench's public modules, never the reverse."""
+    for path in BENCH.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "sweep" not in (node.module or "").split("."), f"{path.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any("sweep" in a.name.split(".") for a in node.names), f"{path.name} imports sweep"
 
 
 def test_worker_and_devices_import_no_torch():

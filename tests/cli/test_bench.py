@@ -33,19 +33,6 @@ def test_bad_options_are_one_line(run_cli, pruned_checkpoint, ir_artifacts, tmp_
         assert r.code != 0 and len(r.err_lines) == 1 and message in r.err, (args, r.err)
     r = run_cli("bench", tmp_path / "missing.pt")
     assert r.code != 0 and len(r.err_lines) == 1 and "no such file or directory" in r.err
-    r = run_cli("bench", ir_artifacts, "--sweep")
-    assert r.code != 0 and len(r.err_lines) == 1 and "--sweep needs a checkpoint" in r.err
-    r = run_cli("bench", pruned_checkpoint, "--sweep", "--methods", "nope")
-    assert r.code != 0 and len(r.err_lines) == 1 and "unknown method 'nope'" in r.err
-
-
-def test_sweep_from_the_command_line(run_cli, pruned_checkpoint, tmp_path):
-    out, rep = tmp_path / "s.json", tmp_path / "rep"
-    r = run_cli("bench", pruned_checkpoint, "--sweep", "--methods", "magnitude,random", "--sparsities", "0.5",
-                "--runtimes", "ir", "--quick", "--accuracy-samples", "16", "--latency-sequences", "1", "--no-isolate",
-                "--json", out, "--report", rep)
-    assert r.code == 0, r.err
-    doc = json.loads(out.read_text())
-    validate(doc)
-    assert [(c["method"], c["status"]) for c in doc["cells"]] == [("magnitude", "ok"), ("random", "ok")]
-    assert {"accuracy_vs_sparsity.png", "latency_vs_sparsity.png", "bytes_vs_sparsity.png"} <= {p.name for p in rep.iterdir()}
+    for source in (ir_artifacts, pruned_checkpoint):  # the grid runner is `edgeprune sweep` (tests/cli/test_sweep.py)
+        r = run_cli("bench", source, "--sweep")
+        assert r.code != 0 and len(r.err_lines) == 1 and "bench --sweep is now `edgeprune sweep CHECKPOINT" in r.err

@@ -38,6 +38,25 @@ def test_sweep_from_a_config_file(run_cli, digits_checkpoint, tmp_path):
     assert (tmp_path / "run" / "cells" / cells[0]).read_bytes() == before
 
 
+def test_sweep_with_latency_on_a_device(run_cli, digits_checkpoint, tmp_path):
+    """What `bench --sweep` did: the grid compiled, measured on a device, plotted over sparsity."""
+    from edgeprune.sweep.schema import validate
+
+    run_dir = tmp_path / "run"
+    r = run_cli("sweep", digits_checkpoint, "--methods", "magnitude,random", "--sparsities", "0.5", "--targets", "ir",
+                "--device", "local", "--quick", "--accuracy-samples", "16", "--cluster", "serial", "--no-progress",
+                "-o", run_dir)
+    assert r.code == 0, r.err
+    cells = [json.loads(p.read_text()) for p in sorted((run_dir / "cells").glob("*.json"))]
+    for record in cells:
+        validate(record)
+        latency = {m["id"]: m for m in record["timing"]["latency"]["runtimes"]}
+        assert set(latency) == {"torch", "ir"} and all(m["latency"]["step"]["p50"] > 0 for m in latency.values())
+    assert [(c["method"], c["status"]) for c in cells] == [("magnitude", "ok"), ("random", "ok")]
+    assert {"accuracy_vs_sparsity.png", "latency_vs_sparsity.png", "bytes_vs_sparsity.png"} <= {
+        p.name for p in (run_dir / "report").iterdir()}
+
+
 def test_failed_cells_make_a_non_zero_exit_with_one_line(run_cli, digits_checkpoint, tmp_path):
     from tests.sweep.explode_method import NAME
 

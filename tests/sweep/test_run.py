@@ -72,6 +72,11 @@ def test_a_failing_cell_is_recorded_and_the_others_complete(digits_checkpoint, t
     for key, record in cells.items():
         if record is not failed:
             assert record["status"] == "ok", (key, record["error"])
+            assert [r["id"] for r in record["runtimes"]] == ["torch", "c"]
+    assert outcome.report["complete"] is False and len(outcome.report["cells"]) == 4
+    assert cells["magnitude-s0.9-seed0"]["pruning"]["sparsity"] == pytest.approx(0.9, abs=0.01)
+    nnz = {s: cells[f"magnitude-s{s}-seed0"]["model"]["nnz"] for s in (0.5, 0.9)}
+    assert nnz[0.9] < nnz[0.5]
     index = json.loads((tmp_path / "run" / "index.json").read_text())
     assert (index["ok"], index["failed"]) == (3, 1)
     assert "FAILED: cannot prune that far" in (tmp_path / "run" / "report" / "report.md").read_text()
@@ -152,7 +157,7 @@ def test_one_sweep_per_run_dir_at_a_time(tmp_path):
 
 
 def test_with_a_device_latency_is_measured_and_kept_apart(serial_run, digits_checkpoint, tmp_path):
-    from edgeprune.bench.harness import BenchSettings
+    from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
 
     settings = BenchSettings(budget=Budget.quick(), isolate=False, native=False, latency_sequences=2, keep_samples=False)

@@ -1,0 +1,142 @@
+"""Preparing a run: compile a checkpoint (or read a compile output) into the runtimes to measure,
+with the reference to check them against, and load the test split they are measured on."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import EdgepruneError
+from .runtimes import (RuntimeSpec, available_targets, compile_checkpoint, dedupe, default_variants, select,
+                       specs_from_compile_dir, torch_spec)
+from .settings import BenchError
+
+
+@dataclass
+class Dataset:
+    name: str
+    X: np.ndarray  # test split (capped to accuracy_samples)
+    y: np.ndarray
+
+
+@dataclass
+class PreparedSource:
+    path: str
+    kind: str  # "checkpoint" | "artifacts"
+    specs: list[RuntimeSpec]
+    model_description: str | None
+    nnz: int | None
+    meta: dict
+    reference: Callable[[np.ndarray], np.ndarray] | None
+    reference_name: str | None
+    failures: list[dict] = field(default_factory=list)
+    work_dir: tempfile.TemporaryDirectory | None = None
+
+    def cleanup(self) -> None:
+        if self.work_dir is not None:
+            self.work_dir.cleanup()
+            self.work_dir = None
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return path.is_file() and path.name != "compile.json"
+
+
+def _targets_for(patterns: list[str] | None) -> list[str]:
+    import fnmatch
+
+    avail = available_targets()
+    if not patterns:
+        return [t for t in avail if t != "ir"]  # the numpy reference is a check, not a deployment runtime
+    return [t for t in avail if any(fnmatch.fnmatchcase(t, p.split("[")[0].split("/")[0]) for p in patterns)]
+
+
+def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | None = None,
+            data: str | None = None, data_dir: str | None = None, keep_artifacts: str | None = None,
+            compile_targets: bool = True, log: Callable[[str], None] = lambda m: None) -> tuple[PreparedSource, Dataset]:
+    """Compile a checkpoint (or read a compile output) and load the test split to measure on."""
+    from ..compiler import load_source
+
+    path = Path(source)
+    if not path.exists():
+        raise BenchError(f"{source}: no such file or directory")
+    if _is_checkpoint(path):
+        src = load_source(path)
+        dataset = _load_data(data or src.meta.get("dataset"), data_dir, src.model.input_size)
+        targets = _targets_for(runtimes)
+        chosen = variants if variants is not None else default_variants(targets)
+        chosen = {t: v for t, v in chosen.items() if t in targets or variants is not None}
+        if not compile_targets:  # a board running its own firmware: only the reference and the data matter
+            chosen = {}
+        work = None
+        if keep_artifacts:
+            out_dir = Path(keep_artifacts)
+            if out_dir.exists() and any(out_dir.iterdir()):
+                raise BenchError(f"--keep-artifacts {out_dir}: exists and is not empty")
+        else:
+            work = tempfile.TemporaryDirectory(prefix="edgeprune-bench-")
+            out_dir = Path(work.name)
+        X_verify = dataset.X[:64]
+        if chosen:
+            log(f"compiling {path.name} for {', '.join(sorted(chosen))}")
+        specs, failures = compile_checkpoint(str(path), out_dir, chosen, X_verify,
+                                             f"{len(X_verify)} test samples of {dataset.name}", log=log)
+        specs, duplicates = dedupe([torch_spec(str(path))] + specs)
+        failures += duplicates
+        pruning = src.meta.get("pruning") or {}
+        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes), src.model.describe(),
+                                  src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
+                                  src.reference, src.reference_name, failures, work)
+        return prepared, dataset
+    if variants is not None:
+        raise BenchError("--variants applies to a checkpoint (bench compiles it); a compile output has its artifacts already")
+    specs = specs_from_compile_dir(path)
+    reports = sorted(path.glob("compile.json")) or sorted(path.glob("*/compile.json"))
+    docs = [json.loads(r.read_text()) for r in reports]
+    doc = docs[0]
+    reference = reference_name = input_size = None
+    meta: dict = {}
+    model_desc, nnz = doc.get("model", {}).get("description"), doc.get("model", {}).get("nnz_with_head")
+    origin = Path(doc.get("source", ""))
+    mixed = len({d.get("source") for d in docs}) > 1 or len({json.dumps(d.get("model")) for d in docs}) > 1
+    if mixed:  # artifacts of different models: no common reference, no single torch baseline
+        log(f"{path}: its compile outputs come from different sources; accuracy is against labels only")
+        origin = Path("")
+    if origin.is_file():  # the checkpoint it was compiled from: the torch baseline and the reference
+        try:
+            src = load_source(origin)
+            reference, reference_name, meta = src.reference, src.reference_name, src.meta
+            input_size = src.model.input_size
+            specs = [torch_spec(str(origin))] + specs
+        except EdgepruneError as e:
+            log(f"not using {origin} as reference ({e})")
+    if reference is None and not mixed:
+        ir_dirs = [Path(s.directory) for s in specs if s.target == "ir"]
+        if ir_dirs:
+            src = load_source(ir_dirs[0])
+            reference, reference_name, meta = src.reference, src.reference_name, src.meta
+            input_size = src.model.input_size
+    specs, duplicates = dedupe(specs)
+    if not meta:
+        for s in specs:
+            if s.target == "ir":
+                meta = json.loads((Path(s.directory) / "model.json").read_text()).get("meta", {})
+    dataset = _load_data(data or meta.get("dataset"), data_dir, input_size)
+    return PreparedSource(str(path), "artifacts", select(specs, runtimes), model_desc, nnz, meta, reference,
+                          reference_name, duplicates), dataset
+
+
+def _load_data(name: str | None, data_dir: str | None, input_size: int | None) -> Dataset:
+    if not name:
+        raise BenchError("the model records no dataset; pass --data NAME|FILE.npz")
+    from ..data import load
+
+    ds = load(name, data_dir)
+    if input_size is not None and ds.features != input_size:
+        raise BenchError(f"dataset {ds.name} has {ds.features} features but the model takes {input_size}")
+    return Dataset(ds.name, ds.X_test, ds.y_test)
