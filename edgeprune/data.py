@@ -52,29 +52,38 @@ class Dataset:
                 X = getattr(self, f"X_{split}")
                 object.__setattr__(self, f"{split}_lengths", np.full(len(X), X.shape[1], np.int64))
 
+    # Statistics for a normalize stage, from the training split's true steps only; computed on
+    # first use (a 60k-image split need not pay for them), std 1 for a constant feature.
     @cached_property
+    def _feature_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        return step_statistics(self.X_train, self.train_lengths)
+
+    @property
     def feature_mean(self) -> np.ndarray:
-        """float32 [F]: mean of each input feature over the true steps of the training split."""
-        return step_statistics(self.X_train, self.train_lengths)[0]
+        """float32 [F]"""
+        return self._feature_stats[0]
 
-    @cached_property
+    @property
     def feature_std(self) -> np.ndarray:
-        """float32 [F]: std of each input feature over the training split's true steps (1 if constant)."""
-        return step_statistics(self.X_train, self.train_lengths)[1]
+        """float32 [F]"""
+        return self._feature_stats[1]
 
     @cached_property
-    def target_mean(self) -> np.ndarray | None:
-        """float32 [C] for a regression task (training split, true steps), None for a classifier."""
-        return None if self.task == "classify" else step_statistics(*self._targets())[0]
-
-    @cached_property
-    def target_std(self) -> np.ndarray | None:
-        return None if self.task == "classify" else step_statistics(*self._targets())[1]
-
-    def _targets(self):
+    def _target_stats(self) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        if self.task == "classify":
+            return None, None
         if self.labels == "step":
-            return self.y_train, self.train_lengths
-        return self.y_train[:, None, :], np.ones(len(self.y_train), np.int64)
+            return step_statistics(self.y_train, self.train_lengths)
+        return step_statistics(self.y_train[:, None, :], np.ones(len(self.y_train), np.int64))
+
+    @property
+    def target_mean(self) -> np.ndarray | None:
+        """float32 [C] for regression targets, None for a classifier."""
+        return self._target_stats[0]
+
+    @property
+    def target_std(self) -> np.ndarray | None:
+        return self._target_stats[1]
 
     @property
     def steps(self) -> int:
@@ -140,34 +149,29 @@ def step_statistics(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.
     return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
 
 
-def pad_sequences(where: str, sequences, steps: int | None = None, label: str = "sequence"):
+def pad_sequences(where: str, sequences, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ragged [T_i, F] sequences -> (X [N, T, F] float32 zero-padded, lengths [N] int64)."""
     arrays = [np.asarray(s, dtype=np.float64) for s in sequences]
     if not arrays:
-        raise DatasetError(f"{where}: no {label}s")
+        raise DatasetError(f"{where}: no sequences")
     for i, a in enumerate(arrays):
         if a.ndim != 2:
-            raise DatasetError(f"{where}: {label} {i} must be [T, F], got shape {list(a.shape)}")
+            raise DatasetError(f"{where}: sequence {i} must be [T, F], got shape {list(a.shape)}")
         if len(a) == 0:
-            raise DatasetError(f"{where}: {label} {i} is empty (0 steps)")
+            raise DatasetError(f"{where}: sequence {i} is empty (0 steps)")
         if a.shape[1] != arrays[0].shape[1]:
-            raise DatasetError(f"{where}: {label} {i} has {a.shape[1]} features, {label} 0 has {arrays[0].shape[1]}")
-        _check_finite(where, f"{label} {i}", a)
+            raise DatasetError(f"{where}: sequence {i} has {a.shape[1]} features, sequence 0 has {arrays[0].shape[1]}")
+        bad = np.argwhere(~np.isfinite(a))
+        if len(bad):
+            raise DatasetError(f"{where}: sequence {i} has a NaN or inf at step {bad[0][0]}, feature {bad[0][1]}")
     lengths = np.array([len(a) for a in arrays], np.int64)
     T = int(lengths.max()) if steps is None else steps
     if lengths.max() > T:
-        raise DatasetError(f"{where}: {label} {int(lengths.argmax())} has {lengths.max()} steps, more than {T}")
+        raise DatasetError(f"{where}: sequence {int(lengths.argmax())} has {lengths.max()} steps, more than {T}")
     X = np.zeros((len(arrays), T, arrays[0].shape[1]), np.float32)
     for i, a in enumerate(arrays):
         X[i, : len(a)] = a
     return X, lengths
-
-
-def _check_finite(where: str, what: str, a: np.ndarray) -> None:
-    bad = np.argwhere(~np.isfinite(a))
-    if len(bad):
-        at = ", ".join(str(int(v)) for v in bad[0])
-        raise DatasetError(f"{where}: {what} has a NaN or infinite value at index [{at}]")
 
 
 def _split(name: str, X: np.ndarray, y: np.ndarray, test_fraction: float) -> Dataset:

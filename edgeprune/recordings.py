@@ -128,7 +128,7 @@ def _windows(signal: np.ndarray, window: int, stride: int, horizon: int):
 
 def _daphnet_parts(window: int, horizon: int, test_fraction: float):
     signal = read_daphnet()
-    cut = int(round(len(signal) * (1.0 - test_fraction)))
+    cut = round(len(signal) * (1.0 - test_fraction))
     # training windows overlap by half for more examples; test windows tile the later part once
     train = _windows(signal[:cut], window, window // 2, horizon)
     test = _windows(signal[cut:], window, window, horizon)

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import markdown_table, write_results  # noqa: E402
+from common import markdown_table, write_results
 
-from edgeprune import data  # noqa: E402
+from edgeprune import data
 
 
 def _valid(lengths, steps):
@@ -59,7 +59,7 @@ def classify(ds) -> list[dict]:
 
     majority = np.bincount(ds.y_train).argmax()
     rows = [{"baseline": "majority class", **_scores(ds.y_test, np.full_like(ds.y_test, majority))}]
-    scale = lambda X: (X - ds.feature_mean) / ds.feature_std  # noqa: E731
+    scale = lambda X: (X - ds.feature_mean) / ds.feature_std
     knn = KNeighborsClassifier(1).fit(_summary(scale(ds.X_train), ds.train_lengths), ds.y_train)
     pred = knn.predict(_summary(scale(ds.X_test), ds.test_lengths))
     rows.append({"baseline": "1-NN on per-sequence mean/std", **_scores(ds.y_test, pred)})
@@ -74,7 +74,7 @@ def per_step(ds) -> list[dict]:
     y_true = ds.y_test[test]
     majority = np.bincount(ds.y_train[train]).argmax()
     rows = [{"baseline": "majority class", **_scores(y_true, np.full_like(y_true, majority))}]
-    scale = lambda X: (X - ds.feature_mean) / ds.feature_std  # noqa: E731
+    scale = lambda X: (X - ds.feature_mean) / ds.feature_std
     knn = KNeighborsClassifier(1).fit(scale(ds.X_train[train]), ds.y_train[train])
     rows.append({"baseline": "1-NN on the current sample (no memory)",
                  **_scores(y_true, knn.predict(scale(ds.X_test[test])))})
@@ -123,8 +123,8 @@ def main() -> None:
     results["daphnet-denoise"] = regress(denoise, "noisy input unchanged", denoise.X_test)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    parts = [f"Model-free references on each task's test split; no timings, so the load average "
-             f"({load}) does not affect them. aeon {aeon_version()} supplies the recordings.\n"]
+    parts = [(f"Model-free references on each task's test split; no timings, so the load average "
+             f"({load}) does not affect them. aeon {aeon_version()} supplies the recordings.\n")]
     for name, rows in results.items():
         ds_line = data.load(name).describe()
         if "mse" in rows[0]:

@@ -137,7 +137,7 @@ def test_daphnet_predict_targets_are_the_next_sample_and_test_is_later():
     assert (ds.task, ds.labels, ds.outputs, ds.num_classes) == ("regress", "step", 9, 0)
     assert ds.X_train.shape[1:] == (128, 9) and ds.y_train.dtype == np.float32
     np.testing.assert_array_equal(ds.y_train[:, :-1], ds.X_train[:, 1:])  # next sample, inside each window
-    cut = int(round(7040 * 0.8))
+    cut = round(7040 * 0.8)
     for window, target in zip(ds.X_test, ds.y_test):
         start = next(s for s in range(cut, 7040 - 128) if np.array_equal(window, signal[s : s + 128]))
         np.testing.assert_array_equal(target, signal[start + 1 : start + 129])
