@@ -356,8 +356,34 @@ RECORDINGS = ("japanese-vowels", "basic-motions", "pickup-gesture", "motion-stre
 BUILTIN = IMAGES + RECORDINGS
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
-    """Load a bundled dataset by name, or a user ``.npz`` by path."""
+# What a caller can consume. Today's training, pruning, sweep and bench code reads one class per
+# sequence at the last step of a full-length sequence, so that is the default; code that masks
+# true lengths and emits per-step or regression outputs asks for more (IR v2).
+LAST_STEP_CLASSIFIER = frozenset({("classify", "sequence")})
+ANY_LAYOUT = frozenset((task, labels) for task in TASKS for labels in LABEL_LAYOUTS)
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, *,
+         layouts: frozenset = LAST_STEP_CLASSIFIER, variable_length: bool = False) -> Dataset:
+    """Load a bundled dataset by name, or a user ``.npz`` by path.
+
+    ``layouts`` and ``variable_length`` say what the caller can consume; anything else is refused
+    in one line instead of being trained on as if it were something else.
+    """
+    ds = _load(name, data_dir)
+    if (ds.task, ds.labels) not in layouts:
+        wanted = " or ".join(sorted(_layout_words(*layout) for layout in layouts))
+        raise DatasetError(f"{ds.name}: the data has {_layout_words(ds.task, ds.labels)}; this command takes {wanted}")
+    if ds.variable_length and not variable_length:
+        lengths = np.concatenate([ds.train_lengths, ds.test_lengths])
+        raise DatasetError(
+            f"{ds.name}: sequences of {lengths.min()}-{lengths.max()} steps; this command needs sequences "
+            "of one length (it reads each sequence's last step)"
+        )
+    return ds
+
+
+def _load(name: str, data_dir) -> Dataset:
     if name == "digits":
         return load_digits()
     if name == "mnist5k":

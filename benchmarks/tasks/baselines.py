@@ -34,6 +34,10 @@ from common import markdown_table, write_results
 from edgeprune import data
 
 
+def _load(name):
+    return data.load(name, layouts=data.ANY_LAYOUT, variable_length=True)
+
+
 def _valid(lengths, steps):
     return np.arange(steps)[None, :] < lengths[:, None]
 
@@ -115,18 +119,18 @@ def aeon_version() -> str:
 def main() -> None:
     results = {}
     for name in ("japanese-vowels", "basic-motions", "pickup-gesture"):
-        results[name] = classify(data.load(name))
-    results["motion-stream"] = per_step(data.load("motion-stream"))
-    predict = data.load("daphnet-predict")
+        results[name] = classify(_load(name))
+    results["motion-stream"] = per_step(_load("motion-stream"))
+    predict = _load("daphnet-predict")
     results["daphnet-predict"] = regress(predict, "persistence (x[t+1] = x[t])", predict.X_test)
-    denoise = data.load("daphnet-denoise")
+    denoise = _load("daphnet-denoise")
     results["daphnet-denoise"] = regress(denoise, "noisy input unchanged", denoise.X_test)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     parts = [(f"Model-free references on each task's test split; no timings, so the load average "
              f"({load}) does not affect them. aeon {aeon_version()} supplies the recordings.\n")]
     for name, rows in results.items():
-        ds_line = data.load(name).describe()
+        ds_line = _load(name).describe()
         if "mse" in rows[0]:
             table = markdown_table(["baseline", "MSE", "SNR (dB)"],
                                    [[r["baseline"], f"{r['mse']:.0f}", f"{r['snr_db']:.2f}"] for r in rows])

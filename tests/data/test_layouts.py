@@ -8,6 +8,8 @@ import pytest
 from edgeprune import data
 from edgeprune.errors import DatasetError
 
+from . import load_any
+
 
 def _ragged(rng, lengths, features=3, offset=5.0):
     return [rng.normal(offset, 2.0, (n, features)) for n in lengths]
@@ -74,7 +76,7 @@ def test_npz_per_step_labels_with_lengths(tmp_path):
     for i, n in enumerate(lengths):  # padding as users often write it: NaN inputs, junk labels
         X[i, n:] = np.nan
         y[i, n:] = 7
-    ds = data.load(_save(tmp_path, X=X, y=y, lengths=lengths))
+    ds = load_any(_save(tmp_path, X=X, y=y, lengths=lengths))
     assert (ds.task, ds.labels, ds.num_classes) == ("classify", "step", 3)
     assert len(ds.X_train) == 24 and len(ds.X_test) == 6 and ds.y_train.shape == (24, T)
     lens = np.concatenate([ds.train_lengths, ds.test_lengths])
@@ -88,7 +90,7 @@ def test_npz_per_step_labels_with_lengths(tmp_path):
     assert ds.X_train.max() > 50
     true_rows = np.concatenate([x[:n] for x, n in zip(ds.X_train, ds.train_lengths)])
     np.testing.assert_allclose(ds.feature_mean, true_rows.mean(axis=0), rtol=1e-5)
-    again = data.load(_save(tmp_path, X=X, y=y, lengths=lengths))
+    again = load_any(_save(tmp_path, X=X, y=y, lengths=lengths))
     np.testing.assert_array_equal(again.X_test, ds.X_test)  # fixed split
 
 
@@ -96,12 +98,12 @@ def test_npz_regression_targets(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.normal(0, 5, (20, 6, 2))
     per_step = np.cumsum(X, axis=1)  # a target that needs memory: the running sum
-    ds = data.load(_save(tmp_path, X=X, y=per_step, X_test=X[:4], y_test=per_step[:4]))
+    ds = load_any(_save(tmp_path, X=X, y=per_step, X_test=X[:4], y_test=per_step[:4]))
     assert (ds.task, ds.labels, ds.num_classes, ds.outputs) == ("regress", "step", 0, 2)
     assert ds.y_train.dtype == np.float32 and ds.y_train.shape == (20, 6, 2)
     np.testing.assert_allclose(ds.X_train, X, rtol=1e-6)  # not rescaled
     np.testing.assert_allclose(ds.target_mean, per_step.reshape(-1, 2).mean(axis=0), rtol=1e-5)
-    last = data.load(_save(tmp_path, X=X, y=per_step[:, -1]))
+    last = load_any(_save(tmp_path, X=X, y=per_step[:, -1]))
     assert (last.task, last.labels, last.outputs) == ("regress", "sequence", 2) and last.y_train.shape == (16, 2)
 
 
@@ -110,13 +112,13 @@ def test_npz_original_layout_with_lengths_scales_over_true_steps(tmp_path):
     lengths = np.array([2, 5] * 5)
     for i, n in enumerate(lengths):
         X[i, :n, 0] = np.linspace(10, 20, n)
-    ds = data.load(_save(tmp_path, X=X, y=np.arange(10) % 2, lengths=lengths))
+    ds = load_any(_save(tmp_path, X=X, y=np.arange(10) % 2, lengths=lengths))
     rows = np.concatenate([x[:n] for x, n in zip(ds.X_train, ds.train_lengths)])
     assert rows.min() == 0.0 and rows.max() == 1.0
 
 
 def test_require_names_both_layouts(tmp_path):
-    ds = data.load(_save(tmp_path, X=np.zeros((10, 4, 2)), y=np.zeros((10, 4), int)))
+    ds = load_any(_save(tmp_path, X=np.zeros((10, 4, 2)), y=np.zeros((10, 4), int)))
     ds.require("classify", "step")
     with pytest.raises(DatasetError, match="class labels per step but the model gives class labels per sequence"):
         ds.require("classify", "sequence")
@@ -124,9 +126,28 @@ def test_require_names_both_layouts(tmp_path):
         ds.require("regress", "step")
 
 
+def test_default_load_takes_only_what_last_step_classifiers_consume(tmp_path):
+    X = np.random.default_rng(4).random((10, 6, 2))
+    cases = [
+        ({"X": X, "y": np.zeros((10, 6), int)}, "the data has class labels per step; this command takes class labels per sequence"),
+        ({"X": X, "y": np.zeros((10, 6, 2))}, "the data has regression targets per step; this command takes class labels"),
+        ({"X": X, "y": np.zeros((10, 2))}, "the data has regression targets per sequence"),
+        ({"X": X, "y": np.arange(10) % 2, "lengths": np.array([3, 6] * 5)}, "sequences of 3-6 steps; this command needs sequences of one length"),
+    ]
+    for arrays, message in cases:
+        path = _save(tmp_path, **arrays)
+        with pytest.raises(DatasetError, match=message):
+            data.load(path)
+        assert load_any(path).name == "rec"  # accepted by code that asks for it
+    full = data.load(_save(tmp_path, X=X, y=np.arange(10) % 2, lengths=np.full(10, 6)))
+    assert not full.variable_length  # lengths that cover every step change nothing
+    steps = data.load(_save(tmp_path, X=X, y=np.zeros((10, 6), int)), layouts=frozenset({("classify", "step")}))
+    assert steps.labels == "step"
+
+
 def _bad(tmp_path, **arrays):
     with pytest.raises(DatasetError) as info:
-        data.load(_save(tmp_path, **arrays))
+        load_any(_save(tmp_path, **arrays))
     message = str(info.value)
     assert "\n" not in message and "rec.npz" in message
     return message
@@ -176,11 +197,29 @@ def test_npy_named_npz_is_refused(tmp_path):
     np.save(tmp_path / "rec.npy", np.zeros((2, 3, 1)))
     (tmp_path / "rec.npy").rename(tmp_path / "rec.npz")
     with pytest.raises(DatasetError, match="not a .npz archive"):
-        data.load(str(tmp_path / "rec.npz"))
+        load_any(str(tmp_path / "rec.npz"))
 
 
 def test_padded_labels_may_be_anything(tmp_path):
     y = np.zeros((4, 6), int)
     y[:, 3:] = -5  # padding: not checked, replaced by PAD_LABEL
-    ds = data.load(_save(tmp_path, X=X4, y=y, lengths=np.full(4, 3), X_test=X4, y_test=y, lengths_test=np.full(4, 3)))
+    ds = load_any(_save(tmp_path, X=X4, y=y, lengths=np.full(4, 3), X_test=X4, y_test=y, lengths_test=np.full(4, 3)))
     assert (ds.y_train[:, 3:] == data.PAD_LABEL).all() and (ds.y_train[:, :3] == 0).all()
+
+
+def test_data_layer_needs_no_torch(tmp_path):
+    """The lead's IR v2 consumes these arrays from torch-free code (normalize stage, verification)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = _save(tmp_path, X=np.zeros((10, 4, 2)), y=np.zeros((10, 4), int), lengths=np.full(10, 3))
+    code = (
+        "import sys, edgeprune.data as d, edgeprune.user_data, edgeprune.recordings; "
+        f"ds = d.load({path!r}, layouts=d.ANY_LAYOUT, variable_length=True); ds.feature_mean; "
+        "print('torch' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

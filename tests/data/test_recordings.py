@@ -14,6 +14,8 @@ import pytest
 from edgeprune import data, recordings
 from edgeprune.errors import DatasetError
 
+from . import load_any
+
 aeon = pytest.importorskip("aeon", reason="the recordings ship in aeon's wheel: pip install 'edgeprune[tasks]'")
 
 
@@ -24,7 +26,17 @@ def test_every_recording_name_has_a_loader():
 def test_missing_aeon_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "aeon", None)  # import aeon -> ImportError
     with pytest.raises(DatasetError, match=r"japanese-vowels: needs the 'aeon' package.*edgeprune\[tasks\]"):
+        data.load("japanese-vowels", layouts=data.ANY_LAYOUT, variable_length=True)
+
+
+def test_default_load_refuses_what_last_step_classifiers_cannot_consume():
+    assert data.load("basic-motions").X_train.shape == (40, 100, 6)  # fixed length, one class each
+    with pytest.raises(DatasetError, match="japanese-vowels: sequences of 7-29 steps"):
         data.load("japanese-vowels")
+    with pytest.raises(DatasetError, match="motion-stream: the data has class labels per step"):
+        data.load("motion-stream")
+    with pytest.raises(DatasetError, match="daphnet-predict: the data has regression targets per step"):
+        data.load("daphnet-predict")
 
 
 def test_loading_never_touches_the_network(monkeypatch):
@@ -35,7 +47,7 @@ def test_loading_never_touches_the_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     for name in data.RECORDINGS:
-        assert len(data.load(name).X_train)
+        assert len(load_any(name).X_train)
 
 
 def _check_against_sequences(X, lengths, reference):
@@ -50,7 +62,7 @@ def _check_against_sequences(X, lengths, reference):
 def test_japanese_vowels_variable_length_with_the_archive_split():
     from aeon.datasets import load_japanese_vowels
 
-    ds = data.load("japanese-vowels")
+    ds = load_any("japanese-vowels")
     ref_train, ref_y_train = load_japanese_vowels(split="train")
     ref_test, ref_y_test = load_japanese_vowels(split="test")
     assert (len(ds.X_train), len(ds.X_test), ds.features, ds.num_classes) == (270, 370, 12, 9)
@@ -71,7 +83,7 @@ def test_japanese_vowels_variable_length_with_the_archive_split():
 def test_pickup_gesture_is_univariate_variable_length():
     from aeon.datasets import load_pickup_gesture_wiimoteZ
 
-    ds = data.load("pickup-gesture")
+    ds = load_any("pickup-gesture")
     ref_train, ref_y = load_pickup_gesture_wiimoteZ(split="train")
     assert (len(ds.X_train), len(ds.X_test), ds.features, ds.num_classes) == (50, 50, 1, 10)
     assert ds.variable_length and ds.steps == max(ds.train_lengths.max(), ds.test_lengths.max())
@@ -82,7 +94,7 @@ def test_pickup_gesture_is_univariate_variable_length():
 def test_basic_motions_raw_imu_values():
     from aeon.datasets import load_basic_motions
 
-    ds = data.load("basic-motions")
+    ds = load_any("basic-motions")
     ref_X, ref_y = load_basic_motions(split="test")
     assert ds.X_train.shape == (40, 100, 6) and ds.X_test.shape == (40, 100, 6) and not ds.variable_length
     np.testing.assert_allclose(ds.X_test, ref_X.transpose(0, 2, 1), rtol=1e-6)  # raw, not scaled
@@ -98,7 +110,7 @@ def _recording_index(block, recordings_X):
 
 
 def test_motion_stream_is_whole_recordings_back_to_back():
-    motions, ds = data.load("basic-motions"), data.load("motion-stream")
+    motions, ds = load_any("basic-motions"), load_any("motion-stream")
     assert (ds.task, ds.labels, ds.num_classes) == ("classify", "step", 4)
     assert ds.X_train.shape == (50, 400, 6) and ds.y_train.shape == (50, 400) and ds.X_test.shape == (10, 400, 6)
     for X, y, source, source_y, uses in ((ds.X_train, ds.y_train, motions.X_train, motions.y_train, 5),
@@ -115,7 +127,7 @@ def test_motion_stream_is_whole_recordings_back_to_back():
 
 
 def test_motion_stream_order_is_seeded():
-    a, b = recordings.load_motion_stream(), data.load("motion-stream")
+    a, b = recordings.load_motion_stream(), load_any("motion-stream")
     np.testing.assert_array_equal(a.X_train, b.X_train)
     np.testing.assert_array_equal(a.y_test, b.y_test)
     other = recordings.load_motion_stream(seed=1)
@@ -133,7 +145,7 @@ def _daphnet_csv():
 def test_daphnet_predict_targets_are_the_next_sample_and_test_is_later():
     signal = _daphnet_csv()
     assert signal.shape == (7040, 9)
-    ds = data.load("daphnet-predict")
+    ds = load_any("daphnet-predict")
     assert (ds.task, ds.labels, ds.outputs, ds.num_classes) == ("regress", "step", 9, 0)
     assert ds.X_train.shape[1:] == (128, 9) and ds.y_train.dtype == np.float32
     np.testing.assert_array_equal(ds.y_train[:, :-1], ds.X_train[:, 1:])  # next sample, inside each window
@@ -153,8 +165,8 @@ def test_daphnet_predict_targets_are_the_next_sample_and_test_is_later():
 
 
 def test_daphnet_denoise_targets_are_the_clean_signal():
-    clean = data.load("daphnet-predict")
-    ds = data.load("daphnet-denoise")
+    clean = load_any("daphnet-predict")
+    ds = load_any("daphnet-denoise")
     signal = _daphnet_csv()
     np.testing.assert_allclose(ds.y_train[0], signal[:128])
     noise = (ds.X_train - ds.y_train).reshape(-1, 9)
@@ -162,5 +174,5 @@ def test_daphnet_denoise_targets_are_the_clean_signal():
     np.testing.assert_allclose(noise.std(axis=0) / train_std, 0.5, rtol=0.05)
     assert abs(noise.mean()) < 0.05 * train_std.mean()
     assert ds.X_train.shape[1:] == clean.X_train.shape[1:]
-    again = data.load("daphnet-denoise")
+    again = load_any("daphnet-denoise")
     np.testing.assert_array_equal(again.X_test, ds.X_test)  # seeded noise: same bytes every load
