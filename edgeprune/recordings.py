@@ -41,7 +41,7 @@ STREAM_RECORDINGS = 4  # recordings per motion stream: 4 x 100 steps
 STREAM_TRAIN_PASSES = 5  # each train recording appears in 5 streams, each time in other company
 DAPHNET_WINDOW = 128  # steps per sequence: 2 s at 64 Hz
 DAPHNET_TEST_FRACTION = 0.2
-DAPHNET_NOISE = 0.5  # denoising noise std, as a fraction of each channel's training std (SNR ~6 dB)
+DAPHNET_NOISE = 0.5  # denoising noise std per channel, x its training std: input SNR 6 dB on the training part
 
 
 def _aeon_data_dir(name: str) -> Path:

@@ -223,3 +223,13 @@ def test_data_layer_needs_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_recording_missing_from_the_wheel_is_named(tmp_path, monkeypatch):
+    from edgeprune import recordings
+
+    monkeypatch.setattr(recordings, "_aeon_data_dir", lambda name: tmp_path)  # an aeon without the files
+    with pytest.raises(DatasetError, match=r"daphnet: Daphnet_S06R02E0/S06R02E0.csv is not in the installed aeon wheel"):
+        load_any("daphnet-predict")
+    with pytest.raises(DatasetError, match="JapaneseVowels/JapaneseVowels_TRAIN.ts is not in the installed aeon"):
+        load_any("japanese-vowels")
