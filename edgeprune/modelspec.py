@@ -162,12 +162,16 @@ class ModelSpec:
     def text(self) -> str:
         return ",".join(s.text() for s in self.stages)
 
+    def is_v1_shape(self) -> bool:
+        """One cell kind of recurrent layers read at the last step by a linear head (the v1 models)."""
+        return bool(self.cell and all(s.recurrent and s.bias and s.activation in ("none", "tanh")
+                                      for s in self.stages[:-1])
+                    and self.has_head() and self.stages[-1].activation == "none" and self.output == "last"
+                    and self.task == "classify")
+
     def describe(self) -> str:
         cell = self.cell
-        plain = (cell and all(s.recurrent and s.bias and s.activation in ("none", "tanh") for s in self.stages[:-1])
-                 and self.has_head() and self.stages[-1].activation == "none" and self.output == "last"
-                 and self.task == "classify")
-        if plain:
+        if self.is_v1_shape():
             sizes = "x".join(str(h) for h in self.hidden_sizes)
             fb = " + top-down feedback" if self.feedback else ""
             return f"{cell.upper()} {sizes}{fb}, {self.input_size} inputs, {self.output_size} classes"

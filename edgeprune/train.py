@@ -59,19 +59,15 @@ def predict_logits(model: nn.Module, X: np.ndarray, batch_size: int = 1024, all_
 
 
 def fit_normalize(model: nn.Module, dataset: Dataset) -> None:
-    """Fit every leading ``normalize`` stage to standardise the training split: per feature,
-    ``scale = 1 / std`` and ``shift = -mean / std`` over the valid steps (std 0 -> scale 1)."""
+    """Fit a leading ``normalize`` stage to standardise the training split: per feature,
+    ``scale = 1 / std`` and ``shift = -mean / std`` (the dataset's statistics over true steps)."""
     from .models import Normalize
 
     first = model.layers[0] if len(model.layers) else None
     if not isinstance(first, Normalize):
         return
-    X = dataset.X_train
-    keep = metrics.valid_steps(X.shape[:2], dataset.lengths_train)
-    values = X[keep].astype(np.float64)
-    mean = values.mean(axis=0) if len(values) else np.zeros(X.shape[2])
-    std = values.std(axis=0) if len(values) else np.ones(X.shape[2])
-    std = np.where(std > 1e-12, std, 1.0)
+    mean = dataset.feature_mean.astype(np.float64)
+    std = dataset.feature_std.astype(np.float64)
     with torch.no_grad():
         first.scale.copy_(torch.from_numpy((1.0 / std).astype(np.float32)))
         first.shift.copy_(torch.from_numpy((-mean / std).astype(np.float32)))
@@ -120,7 +116,7 @@ def train(
         raise ValueError("epochs must be >= 0")
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    X, y, lengths = dataset.X_train, dataset.y_train, dataset.lengths_train
+    X, y, lengths = dataset.X_train, dataset.y_train, dataset.train_lengths
     if max_train_samples is not None and max_train_samples < len(X):
         pick = np.sort(rng.permutation(len(X))[:max_train_samples])
         X, y = X[pick], y[pick]
@@ -164,7 +160,7 @@ def train(
                 entry["train_accuracy"] = correct / max(counted, 1)
             history.append(entry)
             bar.epoch_done(entry)
-    test = evaluate(model, dataset.X_test, dataset.y_test, dataset.lengths_test)
+    test = evaluate(model, dataset.X_test, dataset.y_test, dataset.test_lengths)
     return TrainResult(epochs, time.perf_counter() - start, float(test.get("accuracy", float("nan"))), history, test)
 
 

@@ -33,18 +33,18 @@ def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
 def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> modelspec.ModelSpec:
     """The spec to train: ``--model`` or the v1 flags, the output mode and task from the labels, and a
     leading normalize stage when asked (or when the data leaves [0, 1])."""
-    data_output = ds.output
+    data_output = "every" if ds.labels == "step" else "last"
     output = outputs or data_output
     if output != data_output:
         per = "one label per step" if data_output == "every" else "one label per sequence"
         raise EdgepruneError(f"--outputs {output} does not fit {ds.name}: its labels have {per}")
     if model_text:
-        spec = modelspec.parse(model_text, ds.features, ds.num_classes, output=output, task=ds.task)
+        spec = modelspec.parse(model_text, ds.features, ds.outputs, output=output, task=ds.task)
     else:
-        base = ModelConfig(cell, ds.features, sizes, ds.num_classes, feedback)
+        base = ModelConfig(cell, ds.features, sizes, ds.outputs, feedback)
         spec = modelspec.ModelSpec(ds.features, base.stages, output, ds.task)
     if normalize is None:
-        normalize = bool(len(ds.X_train)) and (float(ds.X_train.min()) < 0.0 or float(ds.X_train.max()) > 1.0)
+        normalize = ds.task == "regress" or (float(ds.X_train.min()) < 0.0 or float(ds.X_train.max()) > 1.0)
     if normalize and spec.stages[0].kind != "normalize":
         spec = modelspec.ModelSpec(ds.features, (modelspec.StageSpec("normalize"), *spec.stages), output, ds.task)
     return spec
@@ -75,7 +75,7 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layers, feedback, epochs, lr, batch_size,
           max_train_samples, seed, progress, output):
     """Train a recurrent model (classifier or regressor) and save it as a checkpoint."""
-    ds = data.load(dataset, data_dir)
+    ds = data.load(dataset, data_dir, layouts=data.ANY_LAYOUT, variable_length=True)
     epochs = DEFAULT_EPOCHS.get(ds.name, 10) if epochs is None else epochs
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise EdgepruneError("--epochs and --batch-size must be >= 1 and --lr > 0")

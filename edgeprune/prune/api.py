@@ -15,7 +15,7 @@ from ..data import Dataset
 from ..errors import PruneError
 from ..models import CELL_GATES, CausalConv1d, RecurrentLayer, SequenceClassifier, SequenceModel
 from ..options import resolve
-from ..train import accuracy, train
+from ..train import evaluate, train
 from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method
 
 
@@ -89,6 +89,8 @@ def prune_model(
         raise PruneError(f"fine-tune epochs must be >= 0, got {finetune_epochs}")
     if finetune_epochs and dataset is None:
         raise PruneError("fine-tuning needs a dataset")
+    if dataset is not None:
+        dataset.require(model.config.task, "step" if model.config.output == "every" else "sequence")
     resolved = resolve(m.options, options or {}, f"method '{method}'")
     pruned = copy.deepcopy(model)
     pruned.clear_masks()
@@ -133,14 +135,21 @@ def prune_model(
         "reinitialized": result.reinitialize,
     }
     if dataset is not None:
-        report["accuracy_before"] = accuracy(model, dataset.X_test, dataset.y_test)
-        report["accuracy_pruned"] = accuracy(pruned, dataset.X_test, dataset.y_test)
+        _record_test(report, "before", evaluate(model, dataset.X_test, dataset.y_test, dataset.test_lengths))
+        _record_test(report, "pruned", evaluate(pruned, dataset.X_test, dataset.y_test, dataset.test_lengths))
     if finetune_epochs:
         ft = train(pruned, dataset, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
                    progress=progress, description="fine-tune")
-        report["accuracy_finetuned"] = ft.test_accuracy
+        _record_test(report, "finetuned", ft.test_metrics)
     pruned.eval()
     return PruneOutcome(pruned, report)
+
+
+def _record_test(report: dict, when: str, scores: dict) -> None:
+    """``test_{when}``: the metrics; ``accuracy_{when}`` too for a classifier (what reports print)."""
+    report[f"test_{when}"] = scores
+    if "accuracy" in scores:
+        report[f"accuracy_{when}"] = scores["accuracy"]
 
 
 def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:
