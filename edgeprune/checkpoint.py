@@ -15,10 +15,11 @@ import torch
 
 from .errors import CheckpointError, EdgepruneError, first_line
 from .fileio import check_header, existing_file, write_bytes_atomic
-from .models import ModelConfig, SequenceClassifier
+from .models import ModelSpec, SequenceClassifier
 
 FORMAT = "edgeprune.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the config is a chain of stages (ModelSpec); 1: recurrent layers + head
+READS = (1, 2)
 
 
 def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None = None) -> Path:
@@ -45,9 +46,9 @@ def load_with_meta(path: str | os.PathLike) -> tuple[SequenceClassifier, dict]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or damaged files
         raise CheckpointError(f"{path}: not a readable edgeprune checkpoint ({first_line(e, 160)})") from None
-    check_header(payload, path, FORMAT, VERSION, "an edgeprune checkpoint", "checkpoint", CheckpointError)
+    check_header(payload, path, FORMAT, READS, "an edgeprune checkpoint", "checkpoint", CheckpointError)
     try:
-        config = ModelConfig.from_dict(payload["config"])
+        config = ModelSpec.from_dict(payload["config"])
         model = SequenceClassifier(config)
         model.load_state_dict(payload["state"], strict=True)
         model.set_masks(payload.get("masks", {}))

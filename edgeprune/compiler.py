@@ -28,7 +28,7 @@ class Source:
 
     path: str
     model: ir.Model
-    reference: Callable[[np.ndarray], np.ndarray]  # X [N,T,F] -> logits [N,C] of the source model
+    reference: Callable[[np.ndarray], np.ndarray]  # X [N,T,F] -> outputs [N,C] or [N,T,C] of the source model
     reference_name: str
     meta: dict = field(default_factory=dict)
 
@@ -95,7 +95,8 @@ class CompileReport:
             "source": self.source,
             "reference": self.reference,
             "verification_data": self.data,
-            "model": {"description": model.describe(), "nnz": model.nnz(), "nnz_with_head": model.nnz(True)},
+            "model": {"description": model.describe(), "nnz": model.nnz(), "nnz_with_head": model.nnz(True),
+                      "output": model.output, "task": model.task},
             "artifacts": [
                 {**a.to_dict(self.out_dir / sub), "directory": sub or "."} for sub, a in self.artifacts
             ],
@@ -125,6 +126,10 @@ def compile_source(
         reason = backend.unavailable()
         if reason:
             raise BackendError(f"target {backend.name}: {reason}")
+    for backend in chosen:  # before any work: a model a target cannot run exactly is refused up front
+        reason = backend.declines(source.model)
+        if reason:
+            raise BackendError(reason)
     reference = source.reference(X_verify)
     out_dir = Path(out_dir)
     # Backends run tools in other working directories: hand them absolute paths.
@@ -146,7 +151,7 @@ def compile_source(
                 with backend.runner(artifact, target_dir, mine) as runner:
                     for mode in artifact.modes:
                         result = verify_runner(label, artifact.runtime, runner, X_verify, reference, tolerance,
-                                               streaming=(mode == "step"))
+                                               streaming=(mode == "step"), task=source.model.task)
                         report.results.append(result)
                         if on_result:
                             on_result(result)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .graphs.bipartite import MatrixView, fused_views, matrix_views
 from .graphs.spectral import expansion
 from .inspection import Section, register_analysis
-from .models import CELL_GATES, SequenceClassifier
+from .models import CELL_GATES, RecurrentLayer, SequenceClassifier
 
 
 def _arrays(module, attr: str):
@@ -21,20 +21,21 @@ def _arrays(module, attr: str):
 
 
 def model_views(model: SequenceClassifier) -> tuple[dict[str, list[MatrixView]], dict[int, list[MatrixView]]]:
-    """Views per weight name (whole matrix first, then gates) and fused views per layer index."""
-    cell = model.config.cell
-    gates = CELL_GATES[cell]
+    """Views per weight name (whole matrix first, then gates) and fused views per recurrent stage index."""
     per_weight, per_layer = {}, {}
-    for l, layer in enumerate(model.layers):
-        parts = []
-        for attr in layer.weight_names():
-            values, mask = _arrays(layer, attr)
-            parts.append((values, mask))
-            name = f"layers.{l}.{attr}"
-            per_weight[name] = matrix_views(name, values, mask, gates=gates, cell=cell, layer=l)
-        per_layer[l] = fused_views(l, parts, gates=gates, cell=cell)
-    values, mask = _arrays(model.head, "weight")
-    per_weight["head.weight"] = matrix_views("head.weight", values, mask)
+    for i, (name, stage) in enumerate(model.named_stages()):
+        if isinstance(stage, RecurrentLayer):
+            gates = CELL_GATES[stage.cell]
+            parts = []
+            for attr in stage.weight_names():
+                values, mask = _arrays(stage, attr)
+                parts.append((values, mask))
+                per_weight[f"{name}.{attr}"] = matrix_views(f"{name}.{attr}", values, mask, gates=gates,
+                                                            cell=stage.cell, layer=i)
+            per_layer[i] = fused_views(i, parts, gates=gates, cell=stage.cell)
+        elif hasattr(stage, "effective"):  # dense, conv, head: one matrix
+            values, mask = _arrays(stage, "weight")
+            per_weight[f"{name}.weight"] = matrix_views(f"{name}.weight", values, mask)
     return per_weight, per_layer
 
 
@@ -86,15 +87,21 @@ def expansion_analysis(model: SequenceClassifier, doc: dict) -> list[Section]:
         rows.append(_row(name, entry))
         rows.extend(_row(f"{name}[{g}]", m) for g, m in entry["gates"].items())
 
-    for l, views in per_layer.items():
-        for name in doc["layers"][l]["weights"]:
+    layer_entries = {entry["index"]: entry for entry in doc["layers"]}
+    for i, entry_doc in layer_entries.items():
+        if i not in per_layer:  # dense / conv stages: their one matrix
+            for name in entry_doc["weights"]:
+                add_weight(name)
+            continue
+        views = per_layer[i]
+        for name in entry_doc["weights"]:
             add_weight(name)
         entry = _entry(views)
-        doc["layers"][l]["expansion"] = {"fused": {k: v for k, v in entry.items() if k != "gates"},
-                                         "gates": entry["gates"]}
-        rows.append(_row(f"layers.{l}.fused", entry))
-        rows.extend(_row(f"layers.{l}.fused[{g}]", m) for g, m in entry["gates"].items())
-    add_weight("head.weight")
+        entry_doc["expansion"] = {"fused": {k: v for k, v in entry.items() if k != "gates"}, "gates": entry["gates"]}
+        rows.append(_row(f"layers.{i}.fused", entry))
+        rows.extend(_row(f"layers.{i}.fused[{g}]", m) for g, m in entry["gates"].items())
+    if "head.weight" in per_weight:
+        add_weight("head.weight")
     columns = ["graph", "shape", "d̄L", "d̄R", "bireg", "σ1", "σ2", "Δs", "Δr", "Ram.", "σ2|W|", "Δr|W|"]
     title = ("expansion: bipartite graph per weight, gate and fused layer (left = inputs, right = outputs); "
              "Ram. = Ramanujan (Δr ≥ 0), n/a when an average degree < 3; |W| scaled to mean 1")

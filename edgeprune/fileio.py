@@ -103,12 +103,14 @@ def existing_file(path: str | os.PathLike, what: str, error: type[Exception]) ->
     return path
 
 
-def check_header(doc, path: str | os.PathLike, fmt: str, version: int, what: str, kind: str,
+def check_header(doc, path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], what: str, kind: str,
                  error: type[Exception]) -> dict:
     """``doc``, the top level of a loaded file, must be a dict whose ``format`` is ``fmt`` and whose
-    ``version`` is ``version``; else ``error`` naming ``what`` the file should be / its ``kind``."""
+    ``version`` is ``version`` (or one of them); else ``error`` naming ``what`` the file should be / its ``kind``."""
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise error(f"{path}: not {what} (no '{fmt}' header)")
-    if doc.get("version") != version:
-        raise error(f"{path}: {kind} version {doc.get('version')} is not supported (expected {version})")
+    versions = version if isinstance(version, tuple) else (version,)
+    if doc.get("version") not in versions:
+        expected = " or ".join(str(v) for v in versions)
+        raise error(f"{path}: {kind} version {doc.get('version')} is not supported (expected {expected})")
     return doc

@@ -63,46 +63,51 @@ def inspect_model(model: SequenceClassifier, meta: dict | None = None, source: s
                   analyses: bool = True) -> tuple[dict, list[Section]]:
     cfg = model.config
     kinds = {"weight_ih": "input", "weight_hh": "recurrent", "weight_fb": "feedback"}
-    weights, layers = [], []
-    for l, layer in enumerate(model.layers):
-        entries = [
-            _weight_entry(f"layers.{l}.{a}", kinds[a], l, layer.effective(a).detach().cpu().numpy(), layer.get_mask(a))
-            for a in layer.weight_names()
-        ]
+    weights, layers, head = [], [], None
+    for i, (name, stage) in enumerate(model.named_stages()):
+        spec = cfg.stages[i]
+        if name == "head":
+            head = _weight_entry("head.weight", "head", None, stage.effective("weight").detach().cpu().numpy(),
+                                 stage.get_mask("weight"))
+            continue
+        names = stage.weight_names() if hasattr(stage, "weight_names") else []
+        kind_of = kinds if spec.recurrent else {"weight": spec.kind}
+        entries = [_weight_entry(f"{name}.{a}", kind_of[a], i, stage.effective(a).detach().cpu().numpy(),
+                                 stage.get_mask(a)) for a in names]
         weights += entries
         size = sum(e["size"] for e in entries)
         nnz = sum(e["nnz"] for e in entries)
-        layers.append({
-            "index": l,
-            "cell": cfg.cell,
-            "input_size": layer.input_size,
-            "hidden_size": layer.hidden_size,
-            "feedback_size": layer.feedback_size,
-            "weights": [e["name"] for e in entries],
-            "size": size,
-            "nnz": nnz,
-            "sparsity": 1.0 - nnz / size,
-        })
-    head = _weight_entry("head.weight", "head", None, model.head.effective("weight").detach().cpu().numpy(),
-                         model.head.get_mask("weight"))
-    recurrent_size = sum(e["size"] for e in weights)
-    recurrent_nnz = sum(e["nnz"] for e in weights)
+        entry = {"index": i, "kind": "recurrent" if spec.recurrent else spec.kind, "stage": spec.text(),
+                 "output_size": cfg.sizes[i], "weights": [e["name"] for e in entries], "size": size, "nnz": nnz,
+                 "sparsity": 1.0 - nnz / size if size else 0.0}
+        if spec.recurrent:
+            entry.update({"cell": spec.kind, "input_size": stage.input_size, "hidden_size": stage.hidden_size,
+                          "feedback_size": stage.feedback_size})
+        layers.append(entry)
+    recurrent = [e for e in weights if e["kind"] in kinds.values()]
+    recurrent_size = sum(e["size"] for e in recurrent)
+    recurrent_nnz = sum(e["nnz"] for e in recurrent)
+    body_size = sum(e["size"] for e in weights)
+    body_nnz = sum(e["nnz"] for e in weights)
     params = sum(int(p.numel()) for p in model.parameters())
     nonzeros = sum(int(np.count_nonzero(v.numpy())) for v in model.effective_weights().values())
     doc = {
         "schema": SCHEMA,
         "source": source,
         "model": cfg.to_dict(),
-        "weights": weights + [head],
+        "weights": weights + ([head] if head else []),
         "layers": layers,
         "totals": {
             "parameters": params,
             "nonzero_parameters": nonzeros,
             "recurrent_weights": recurrent_size,
             "recurrent_nnz": recurrent_nnz,
-            "recurrent_sparsity": 1.0 - recurrent_nnz / recurrent_size,
-            "head_nnz": head["nnz"],
-            "biases": params - recurrent_size - head["size"],
+            "recurrent_sparsity": 1.0 - recurrent_nnz / recurrent_size if recurrent_size else 0.0,
+            "matrix_weights": body_size,  # every prunable matrix but the head
+            "matrix_nnz": body_nnz,
+            "matrix_sparsity": 1.0 - body_nnz / body_size if body_size else 0.0,
+            "head_nnz": head["nnz"] if head else 0,
+            "biases": params - body_size - (head["size"] if head else 0),
         },
         "meta": _json_safe(meta or {}),
     }

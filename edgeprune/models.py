@@ -1,8 +1,10 @@
-"""Recurrent sequence classifiers with weight masks.
+"""Torch models built from a ``ModelSpec``: a chain of stages with weight masks.
 
-A ``SequenceClassifier`` stacks single-layer RNN/LSTM/GRU cells with torch's parameter names and
-gate orders (LSTM i,f,g,o; GRU r,z,n), an optional top-down feedback path (layer l+1's state at
-t-1 feeds layer l at t), and a linear head on the last step.
+``SequenceModel`` runs the stages of a spec (``modelspec.py``) over whole sequences: dense
+layers, causal Conv1d, RNN/LSTM/GRU layers with torch's parameter names and gate orders (LSTM
+i,f,g,o; GRU r,z,n) and optional top-down feedback (a layer reads the next layer's state at t-1),
+LayerNorm, a fitted per-feature normalisation, running mean/max pooling. Stages are
+``layers.{i}`` except a final dense one, ``head`` — the v1 names of recurrent layers + a head.
 
 Masks are buffers next to the weights they mask. Every forward pass uses ``weight * mask``, so the
 gradient of a pruned entry is exactly zero and masked fine-tuning keeps it at zero.
@@ -11,70 +13,17 @@ gradient of a pruned entry is exactly zero and masked fine-tuning keeps it at ze
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .errors import ModelError
-from .ir.cells import CELLS as CELL_SPECS
+from .modelspec import CELL_GATES, RECURRENT, ModelConfig, ModelSpec, StageSpec
 
-# Gate blocks of torch's weight_ih / weight_hh per cell (from the cell table, ir/cells.py)
-CELL_GATES = {name: spec.torch_gate_count for name, spec in CELL_SPECS.items()}
-CELLS = tuple(CELL_GATES)
+CELLS = RECURRENT
 
-
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str
-    input_size: int
-    hidden_sizes: tuple[int, ...]
-    num_classes: int
-    feedback: bool = False
-
-    def __post_init__(self):
-        if self.cell not in CELL_GATES:
-            raise ModelError(f"unknown cell '{self.cell}' (choose {', '.join(CELLS)})")
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ModelError("hidden sizes must be positive and at least one layer is needed")
-        if self.input_size < 1 or self.num_classes < 1:
-            raise ModelError("input size and number of classes must be positive")
-        if self.feedback and len(self.hidden_sizes) < 2:
-            raise ModelError("top-down feedback needs at least 2 layers")
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.hidden_sizes)
-
-    def layer_input_size(self, layer: int) -> int:
-        return self.input_size if layer == 0 else self.hidden_sizes[layer - 1]
-
-    def layer_feedback_size(self, layer: int) -> int:
-        return self.hidden_sizes[layer + 1] if self.feedback and layer + 1 < self.num_layers else 0
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden_sizes"] = list(self.hidden_sizes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        try:
-            return cls(
-                cell=str(d["cell"]),
-                input_size=int(d["input_size"]),
-                hidden_sizes=tuple(d["hidden_sizes"]),
-                num_classes=int(d["num_classes"]),
-                feedback=bool(d.get("feedback", False)),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"invalid model config: {e}") from None
-
-    def describe(self) -> str:
-        sizes = "x".join(str(h) for h in self.hidden_sizes)
-        fb = " + top-down feedback" if self.feedback else ""
-        return f"{self.cell.upper()} {sizes}{fb}, {self.input_size} inputs, {self.num_classes} classes"
+__all__ = ["CELLS", "CELL_GATES", "ModelConfig", "ModelSpec", "SequenceClassifier", "SequenceModel", "from_torch"]
 
 
 class _Masked(nn.Module):
@@ -102,26 +51,44 @@ class _Masked(nn.Module):
     def get_mask(self, name: str) -> torch.Tensor | None:
         return getattr(self, "mask_" + name, None)
 
+    def weight_names(self) -> list[str]:
+        return ["weight"]
+
+
+def _act(x: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "relu":
+        return torch.relu(x)
+    if activation == "tanh":
+        return torch.tanh(x)
+    if activation == "sigmoid":
+        return torch.sigmoid(x)
+    if activation == "softmax":
+        return torch.softmax(x, dim=-1)
+    return x
+
 
 class RecurrentLayer(_Masked):
     """One RNN/LSTM/GRU layer with torch's parameter layout plus optional feedback weights."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, feedback_size: int = 0):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, feedback_size: int = 0, bias: bool = True,
+                 activation: str = "tanh"):
         super().__init__()
         gates = CELL_GATES[cell]
         self.cell, self.input_size, self.hidden_size, self.feedback_size = cell, input_size, hidden_size, feedback_size
+        self.activation = activation if cell == "rnn" else "tanh"
         rows = gates * hidden_size
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size))
         self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(rows))
-        self.bias_hh = nn.Parameter(torch.empty(rows))
-        if feedback_size:
-            self.weight_fb = nn.Parameter(torch.empty(rows, feedback_size))
-        else:
-            self.weight_fb = None
+        self.bias_ih = nn.Parameter(torch.empty(rows)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(rows)) if bias else None
+        self.weight_fb = nn.Parameter(torch.empty(rows, feedback_size)) if feedback_size else None
         bound = 1.0 / math.sqrt(hidden_size)  # torch's RNN initialisation
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias_ih is not None
 
     def weight_names(self) -> list[str]:
         names = ["weight_ih", "weight_hh"]
@@ -133,23 +100,30 @@ class RecurrentLayer(_Masked):
 
     def forward_sequence(self, x: torch.Tensor) -> torch.Tensor:
         """Whole sequence [N, T, I] -> [N, T, H] through torch's fused kernels (no feedback)."""
-        params = [self.effective("weight_ih"), self.effective("weight_hh"), self.bias_ih, self.bias_hh]
+        params = [self.effective("weight_ih"), self.effective("weight_hh")]
+        if self.has_bias:
+            params += [self.bias_ih, self.bias_hh]
         h0 = tuple(s.unsqueeze(0) for s in self.zero_state(x.shape[0], x))  # [layers=1, N, H]
+        args = (params, self.has_bias, 1, 0.0, self.training, False, True)
         if self.cell == "lstm":
-            out, _, _ = torch.lstm(x, h0, params, True, 1, 0.0, self.training, False, True)
+            out, _, _ = torch.lstm(x, h0, *args)
         elif self.cell == "gru":
-            out, _ = torch.gru(x, h0[0], params, True, 1, 0.0, self.training, False, True)
+            out, _ = torch.gru(x, h0[0], *args)
+        elif self.activation == "relu":
+            out, _ = torch.rnn_relu(x, h0[0], *args)
         else:
-            out, _ = torch.rnn_tanh(x, h0[0], params, True, 1, 0.0, self.training, False, True)
+            out, _ = torch.rnn_tanh(x, h0[0], *args)
         return out
 
     def step(self, x: torch.Tensor, state: tuple[torch.Tensor, ...], feedback: torch.Tensor | None = None):
         """One step of the cell, written out so feedback can join the input side."""
-        gi = x @ self.effective("weight_ih").t() + self.bias_ih
+        gi = x @ self.effective("weight_ih").t()
+        h = state[0]
+        gh = h @ self.effective("weight_hh").t()
+        if self.has_bias:
+            gi, gh = gi + self.bias_ih, gh + self.bias_hh
         if feedback is not None:
             gi = gi + feedback @ self.effective("weight_fb").t()
-        h = state[0]
-        gh = h @ self.effective("weight_hh").t() + self.bias_hh
         if self.cell == "lstm":
             i, f, g, o = (gi + gh).chunk(4, dim=1)
             c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
@@ -160,45 +134,139 @@ class RecurrentLayer(_Masked):
             r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
             n = torch.tanh(inn + r * hn)
             return ((1 - z) * n + z * h,)
-        return (torch.tanh(gi + gh),)
+        return (_act(gi + gh, self.activation),)
 
 
 class MaskedLinear(_Masked, nn.Linear):
+    """A dense stage: ``act(W x + b)`` at every step."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "none"):
+        super().__init__(in_features, out_features, bias=bias)
+        self.activation = activation
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.effective("weight"), self.bias)
+        return _act(F.linear(x, self.effective("weight"), self.bias), self.activation)
 
 
-class SequenceClassifier(nn.Module):
-    """Stacked recurrent layers + linear head on the last step. Input [N, T, F] -> logits [N, C]."""
+class CausalConv1d(_Masked):
+    """Causal Conv1d over time, stride 1. ``weight`` is [out, kernel * in] in the IR's column order
+    (column ``tap * in + c``, tap 0 the oldest input), so masks and the IR need no reshaping."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, dilation: int = 1, bias: bool = True,
+                 activation: str = "none"):
+        super().__init__()
+        self.in_channels, self.kernel, self.dilation, self.activation = in_channels, kernel, dilation, activation
+        conv = nn.Conv1d(in_channels, out_channels, kernel, dilation=dilation, bias=bias)  # torch's initialisation
+        self.weight = nn.Parameter(conv.weight.detach().permute(0, 2, 1).reshape(out_channels, -1).clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone()) if bias else None
+
+    def torch_weight(self) -> torch.Tensor:
+        w = self.effective("weight")
+        return w.reshape(w.shape[0], self.kernel, self.in_channels).permute(0, 2, 1)  # [out, in, kernel]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, T, C]
+        padded = F.pad(x.transpose(1, 2), ((self.kernel - 1) * self.dilation, 0))
+        y = F.conv1d(padded, self.torch_weight(), self.bias, dilation=self.dilation)
+        return _act(y.transpose(1, 2), self.activation)
+
+
+class Normalize(nn.Module):
+    """``x * scale + shift`` per feature; fitted on training data, not trained."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.register_buffer("scale", torch.ones(size))
+        self.register_buffer("shift", torch.zeros(size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+class Pool(nn.Module):
+    """Running mean or max over time: output at t pools the inputs 1..t."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "max":
+            return torch.cummax(x, dim=1).values
+        steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype, device=x.device).view(1, -1, 1)
+        return torch.cumsum(x, dim=1) / steps
+
+
+def build_stage(spec: ModelSpec, i: int) -> nn.Module:
+    s: StageSpec = spec.stages[i]
+    width = spec.stage_input_size(i)
+    if s.kind == "dense":
+        return MaskedLinear(width, s.size, s.bias, s.activation)
+    if s.kind == "conv":
+        return CausalConv1d(width, s.size, s.kernel, s.dilation, s.bias, s.activation)
+    if s.recurrent:
+        feedback = spec.stages[i + 1].size if s.feedback else 0
+        return RecurrentLayer(s.kind, width, s.size, feedback, s.bias, s.activation)
+    if s.kind == "layernorm":
+        return nn.LayerNorm(width, eps=s.eps)
+    if s.kind == "normalize":
+        return Normalize(width)
+    return Pool(s.mode)
+
+
+class SequenceModel(nn.Module):
+    """The stages of ``spec`` over sequences [N, T, F] -> [N, C] (output ``last``) or [N, T, C] (``every``)."""
+
+    def __init__(self, config: ModelSpec):
         super().__init__()
         self.config = config
-        self.layers = nn.ModuleList(
-            RecurrentLayer(config.cell, config.layer_input_size(l), h, config.layer_feedback_size(l))
-            for l, h in enumerate(config.hidden_sizes)
-        )
-        self.head = MaskedLinear(config.hidden_sizes[-1], config.num_classes)
+        modules = [build_stage(config, i) for i in range(len(config.stages))]
+        self.head = modules.pop() if config.has_head() else None
+        self.layers = nn.ModuleList(modules)
 
-    def forward(self, x: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
-        """Logits for the last step [N, C], or for every step [N, T, C] when ``all_steps``."""
+    @property
+    def spec(self) -> ModelSpec:
+        return self.config
+
+    def stages(self) -> list[nn.Module]:
+        return list(self.layers) + ([self.head] if self.head is not None else [])
+
+    def named_stages(self) -> list[tuple[str, nn.Module]]:
+        return list(zip(self.config.stage_names(), self.stages()))
+
+    def forward(self, x: torch.Tensor, all_steps: bool | None = None, lengths: torch.Tensor | None = None):
+        """The model's outputs; ``all_steps`` overrides the spec's output mode; ``lengths`` [N] picks each
+        sequence's own last step for output ``last``."""
         if x.dim() != 3 or x.shape[2] != self.config.input_size:
             raise ModelError(f"expected input [N, T, {self.config.input_size}], got {list(x.shape)}")
-        top = self._stepwise(x) if self.config.feedback else self._layerwise(x)
-        return self.head(top if all_steps else top[:, -1])
+        every = self.config.output == "every" if all_steps is None else all_steps
+        stages, specs = self.stages(), self.config.stages
+        i = 0
+        while i < len(stages):
+            if specs[i].feedback:  # a group linked by feedback runs step by step
+                j = i
+                while specs[j].feedback:
+                    j += 1
+                x = self._stepwise(x, stages[i : j + 1])
+                i = j + 1
+                continue
+            stage = stages[i]
+            x = stage.forward_sequence(x) if isinstance(stage, RecurrentLayer) else stage(x)
+            i += 1
+        if every:
+            return x
+        if lengths is None:
+            return x[:, -1]
+        return x[torch.arange(x.shape[0]), torch.as_tensor(lengths, dtype=torch.long) - 1]
 
-    def _layerwise(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer.forward_sequence(x)
-        return x
-
-    def _stepwise(self, x: torch.Tensor) -> torch.Tensor:
-        states = [layer.zero_state(x.shape[0], x) for layer in self.layers]
+    def _stepwise(self, x: torch.Tensor, group: list[RecurrentLayer] | None = None) -> torch.Tensor:
+        """Recurrent layers (default: all of a v1 model) step by step, so feedback reads states from t-1."""
+        group = list(self.layers) if group is None else group
+        states = [layer.zero_state(x.shape[0], x) for layer in group]
         outputs = []
         for t in range(x.shape[1]):
             inp = x[:, t]
             previous = [s[0] for s in states]  # feedback reads the states from t-1
-            for l, layer in enumerate(self.layers):
+            for l, layer in enumerate(group):
                 fb = previous[l + 1] if layer.feedback_size else None
                 states[l] = layer.step(inp, states[l], fb)
                 inp = states[l][0]
@@ -207,13 +275,12 @@ class SequenceClassifier(nn.Module):
 
     # -- masks ---------------------------------------------------------------------------------
     def prunable(self, include_head: bool = True) -> dict[str, torch.nn.Parameter]:
-        """Weights a mask may apply to, by state-dict name (recurrent cells first, then the head)."""
+        """Matrices a mask may apply to, by state-dict name, in chain order (the head last)."""
         out = {}
-        for l, layer in enumerate(self.layers):
-            for name in layer.weight_names():
-                out[f"layers.{l}.{name}"] = getattr(layer, name)
-        if include_head:
-            out["head.weight"] = self.head.weight
+        for name, stage in self.named_stages():
+            if isinstance(stage, _Masked) and (include_head or name != "head"):
+                for attr in stage.weight_names():
+                    out[f"{name}.{attr}"] = getattr(stage, attr)
         return out
 
     def _owner(self, name: str) -> tuple[_Masked, str]:
@@ -256,10 +323,13 @@ class SequenceClassifier(nn.Module):
         return out
 
 
+SequenceClassifier = SequenceModel  # the v1 name
+
+
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
-def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceClassifier:
+def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceModel:
     """Adopt a user's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and ``nn.Linear`` head.
 
     ``rnn`` may also be any module holding exactly one recurrent module and one ``nn.Linear`` (the
@@ -282,24 +352,19 @@ def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceClassif
         raise ModelError(f"bidirectional {type(rnn).__name__} is not supported (streaming needs one direction)")
     if getattr(rnn, "proj_size", 0):
         raise ModelError("LSTM with proj_size is not supported")
-    if cell == "rnn" and rnn.nonlinearity != "tanh":
-        raise ModelError(f"RNN nonlinearity '{rnn.nonlinearity}' is not supported (tanh only)")
     if head.in_features != rnn.hidden_size:
         raise ModelError(f"head expects {head.in_features} inputs but the RNN has hidden size {rnn.hidden_size}")
-    config = ModelConfig(cell, rnn.input_size, (rnn.hidden_size,) * rnn.num_layers, head.out_features)
-    model = SequenceClassifier(config)
+    act = rnn.nonlinearity if cell == "rnn" else "none"
+    stages = [StageSpec(cell, rnn.hidden_size, act, bias=rnn.bias) for _ in range(rnn.num_layers)]
+    stages.append(StageSpec("dense", head.out_features, bias=head.bias is not None))
+    model = SequenceModel(ModelSpec(rnn.input_size, tuple(stages)))
     with torch.no_grad():
         for l, layer in enumerate(model.layers):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                src = getattr(rnn, f"{name}_l{l}", None)
                 target = getattr(layer, name)
-                if src is None:  # bias=False
-                    target.zero_()
-                else:
-                    target.copy_(src.detach())
+                if target is not None:
+                    target.copy_(getattr(rnn, f"{name}_l{l}").detach())
         model.head.weight.copy_(head.weight.detach())
         if head.bias is not None:
             model.head.bias.copy_(head.bias.detach())
-        else:
-            model.head.bias.zero_()
     return model

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import metrics
 from .data import Dataset
 from .models import SequenceClassifier
 
@@ -21,8 +22,9 @@ from .models import SequenceClassifier
 class TrainResult:
     epochs: int
     seconds: float
-    test_accuracy: float
+    test_accuracy: float  # NaN for regression
     history: list[dict] = field(default_factory=list)
+    test_metrics: dict = field(default_factory=dict)  # metrics.score on the test split
 
     def to_dict(self) -> dict:
         return {
@@ -30,7 +32,11 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "test_accuracy": self.test_accuracy,
             "history": self.history,
+            "test_metrics": self.test_metrics,
         }
+
+    def describe(self) -> str:
+        return metrics.describe(self.test_metrics)
 
 
 def seed_everything(seed: int) -> None:
@@ -39,19 +45,57 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, X: np.ndarray, batch_size: int = 1024, all_steps: bool = False) -> np.ndarray:
+def predict_logits(model: nn.Module, X: np.ndarray, batch_size: int = 1024, all_steps: bool | None = None,
+                   lengths: np.ndarray | None = None) -> np.ndarray:
+    """The model's outputs for ``X`` [N, T, F]: [N, C] (output ``last``, each sequence's own last step
+    when ``lengths`` is given) or [N, T, C] (output ``every``, or ``all_steps``)."""
     model.eval()
-    outs = [
-        model(torch.from_numpy(np.ascontiguousarray(X[i : i + batch_size], dtype=np.float32)), all_steps=all_steps)
-        for i in range(0, len(X), batch_size)
-    ]
+    outs = []
+    for i in range(0, len(X), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(X[i : i + batch_size], dtype=np.float32))
+        lb = None if lengths is None else torch.from_numpy(np.asarray(lengths[i : i + batch_size], np.int64))
+        outs.append(model(xb, all_steps=all_steps, lengths=lb))
     return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
 
 
-def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
+def fit_normalize(model: nn.Module, dataset: Dataset) -> None:
+    """Fit a leading ``normalize`` stage to standardise the training split: per feature,
+    ``scale = 1 / std`` and ``shift = -mean / std`` (the dataset's statistics over true steps)."""
+    from .models import Normalize
+
+    first = model.layers[0] if len(model.layers) else None
+    if not isinstance(first, Normalize):
+        return
+    mean = dataset.feature_mean.astype(np.float64)
+    std = dataset.feature_std.astype(np.float64)
+    with torch.no_grad():
+        first.scale.copy_(torch.from_numpy((1.0 / std).astype(np.float32)))
+        first.shift.copy_(torch.from_numpy((-mean / std).astype(np.float32)))
+
+
+def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> dict:
+    """Test metrics of ``model`` on (X, y): see ``metrics.score``."""
     if len(X) == 0:
-        return float("nan")
-    return float((predict_logits(model, X).argmax(axis=1) == y).mean())
+        return {}
+    return metrics.score(predict_logits(model, X, lengths=lengths), y, model.config.task, lengths)
+
+
+def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> float:
+    """Accuracy of a classifier (per sequence, or per step for output ``every``); NaN for regression."""
+    return float(evaluate(model, X, y, lengths).get("accuracy", float("nan")))
+
+
+def _loss(model: nn.Module, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy (classify) or mean squared error (regress), over valid steps only."""
+    every = out.dim() == 3
+    if every:
+        T = out.shape[1]
+        valid = (torch.ones(out.shape[:2], dtype=torch.bool) if lengths is None
+                 else torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1))
+        out, y = out[valid], y[valid]
+    if model.config.task == "classify":
+        return nn.functional.cross_entropy(out, y)
+    return nn.functional.mse_loss(out, y)
 
 
 def train(
@@ -67,18 +111,20 @@ def train(
     description: str = "train",
     max_train_samples: int | None = None,
 ) -> TrainResult:
-    """Adam on cross-entropy; returns the test accuracy after the last epoch."""
+    """Adam on cross-entropy (classify) or MSE (regress); returns the test metrics after the last epoch."""
     if epochs < 0:
         raise ValueError("epochs must be >= 0")
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    X, y = dataset.X_train, dataset.y_train
+    X, y, lengths = dataset.X_train, dataset.y_train, dataset.train_lengths
     if max_train_samples is not None and max_train_samples < len(X):
         pick = np.sort(rng.permutation(len(X))[:max_train_samples])
         X, y = X[pick], y[pick]
+        lengths = None if lengths is None else lengths[pick]
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    Lt = None if lengths is None else torch.from_numpy(np.asarray(lengths, np.int64))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
+    classify = model.config.task == "classify"
     history: list[dict] = []
     start = time.perf_counter()
     batches = (len(X) + batch_size - 1) // batch_size
@@ -86,25 +132,36 @@ def train(
         for epoch in range(epochs):
             model.train()
             order = torch.from_numpy(rng.permutation(len(X)))
-            total_loss = correct = 0.0
+            total_loss = correct = counted = 0.0
             for b in range(batches):
                 idx = order[b * batch_size : (b + 1) * batch_size]
                 xb, yb = Xt[idx], yt[idx]
+                lb = None if Lt is None else Lt[idx]
                 optimiser.zero_grad(set_to_none=True)
-                logits = model(xb)
-                loss = loss_fn(logits, yb)
+                out = model(xb, lengths=lb)
+                loss = _loss(model, out, yb, lb)
                 loss.backward()
                 if clip_norm:
                     nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimiser.step()
                 total_loss += loss.item() * len(idx)
-                correct += float((logits.argmax(1) == yb).sum())
+                if classify:
+                    hits = out.argmax(-1) == yb
+                    if hits.dim() == 2 and lb is not None:
+                        valid = torch.arange(hits.shape[1]).unsqueeze(0) < lb.unsqueeze(1)
+                        hits, n = hits[valid], int(valid.sum())
+                    else:
+                        n = hits.numel()
+                    correct += float(hits.sum())
+                    counted += n
                 bar.advance(loss=total_loss / min(len(X), (b + 1) * batch_size), epoch=epoch + 1)
-            entry = {"epoch": epoch + 1, "loss": total_loss / len(X), "train_accuracy": correct / len(X)}
+            entry = {"epoch": epoch + 1, "loss": total_loss / len(X)}
+            if classify:
+                entry["train_accuracy"] = correct / max(counted, 1)
             history.append(entry)
             bar.epoch_done(entry)
-    test_acc = accuracy(model, dataset.X_test, dataset.y_test)
-    return TrainResult(epochs, time.perf_counter() - start, test_acc, history)
+    test = evaluate(model, dataset.X_test, dataset.y_test, dataset.test_lengths)
+    return TrainResult(epochs, time.perf_counter() - start, float(test.get("accuracy", float("nan"))), history, test)
 
 
 class _progress:
@@ -137,7 +194,7 @@ class _progress:
 
     def epoch_done(self, entry: dict):
         if self._bar is not None:
-            self._bar.update(self._task, acc=entry["train_accuracy"])
+            self._bar.update(self._task, acc=entry.get("train_accuracy", float("nan")))
 
     def __exit__(self, *exc):
         if self._bar is not None:

@@ -12,13 +12,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from . import metrics
 from .backends.base import Runner
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    max_abs: float = 1e-4  # largest logit error; fp32 artifacts
-    min_agreement: float = 0.99  # fraction of samples whose argmax must agree
+    max_abs: float = 1e-4  # largest output error; fp32 artifacts
+    min_agreement: float = 0.99  # fraction of outputs whose argmax must agree (classification)
+    max_rel: float | None = None  # regression: largest error relative to the reference's range
 
 
 FP32 = Tolerance()
@@ -30,48 +32,61 @@ class VerificationResult:
     runtime: str
     samples: int
     max_abs_error: float
-    argmax_agreement: float
+    argmax_agreement: float  # NaN for regression
     passed: bool
     tolerance: Tolerance
     mode: str = "sequence"  # how it was driven: whole sequences, or step by step
+    task: str = "classify"
+    max_rel_error: float = 0.0  # error / range of the reference outputs
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["tolerance"] = asdict(self.tolerance)
+        d["tolerance"] = {k: v for k, v in asdict(self.tolerance).items() if v is not None}
+        if self.task != "classify":
+            d["argmax_agreement"] = None
         return d
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
+        if self.task == "classify":
+            check = f"argmax agreement {self.argmax_agreement:.2%}"
+        else:
+            check = f"relative error {self.max_rel_error:.2e}"
         return (
             f"{self.artifact} [{self.runtime}, {self.mode}]: max|err| {self.max_abs_error:.2e} "
-            f"(tol {self.tolerance.max_abs:.0e}), argmax agreement {self.argmax_agreement:.2%} "
-            f"on {self.samples} samples: {verdict}"
+            f"(tol {self.tolerance.max_abs:.0e}), {check} on {self.samples} samples: {verdict}"
         )
 
 
-def compare(artifact: str, runtime: str, logits: np.ndarray, reference: np.ndarray,
-            tolerance: Tolerance = FP32, mode: str = "sequence") -> VerificationResult:
-    logits = np.asarray(logits, dtype=np.float64)
+def compare(artifact: str, runtime: str, outputs: np.ndarray, reference: np.ndarray,
+            tolerance: Tolerance = FP32, mode: str = "sequence", task: str = "classify") -> VerificationResult:
+    """Outputs [N, C] or [N, T, C] against the reference's: max-abs error, plus argmax agreement of every
+    output (classify) or the error relative to the reference's range (regress)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
-    if logits.shape != reference.shape or not np.all(np.isfinite(logits)):
-        return VerificationResult(artifact, runtime, len(reference), float("inf"), 0.0, False, tolerance, mode)
-    err = float(np.max(np.abs(logits - reference))) if logits.size else 0.0
-    agreement = float(np.mean(logits.argmax(axis=1) == reference.argmax(axis=1))) if len(reference) else 1.0
-    passed = err <= tolerance.max_abs and agreement >= tolerance.min_agreement
-    return VerificationResult(artifact, runtime, len(reference), err, agreement, bool(passed), tolerance, mode)
-
-
-def run_streaming(runner: Runner, X: np.ndarray) -> np.ndarray:
-    """Drive a runner one step at a time over whole sequences; logits after the last step."""
-    runner.reset(len(X))
-    logits = None
-    for t in range(X.shape[1]):
-        logits = runner.step(np.ascontiguousarray(X[:, t]))
-    return np.asarray(logits)
+    nan = float("nan")
+    if outputs.shape != reference.shape or not np.all(np.isfinite(outputs)):
+        return VerificationResult(artifact, runtime, len(reference), float("inf"), 0.0 if task == "classify" else nan,
+                                  False, tolerance, mode, task, float("inf"))
+    err = float(np.max(np.abs(outputs - reference))) if outputs.size else 0.0
+    span = float(np.ptp(reference)) if reference.size else 0.0
+    rel = err / span if span > 0 else (0.0 if err == 0 else float("inf"))
+    if task == "classify":
+        agreement = metrics.agreement(outputs, reference)
+        passed = err <= tolerance.max_abs and agreement >= tolerance.min_agreement
+    else:
+        agreement = nan
+        passed = err <= tolerance.max_abs and (tolerance.max_rel is None or rel <= tolerance.max_rel)
+    return VerificationResult(artifact, runtime, len(reference), err, agreement, bool(passed), tolerance, mode,
+                              task, rel)
 
 
 def verify_runner(artifact: str, runtime: str, runner: Runner, X: np.ndarray, reference: np.ndarray,
-                  tolerance: Tolerance = FP32, streaming: bool = False) -> VerificationResult:
+                  tolerance: Tolerance = FP32, streaming: bool = False, task: str = "classify") -> VerificationResult:
+    """Run ``runner`` on ``X`` (whole sequences, or one step per call) and compare with ``reference``,
+    whose shape says whether outputs are per sequence [N, C] or per step [N, T, C]."""
     X = np.ascontiguousarray(X, dtype=np.float32)
-    logits = run_streaming(runner, X) if streaming else runner.run(X)
-    return compare(artifact, runtime, logits, reference, tolerance, "step" if streaming else "sequence")
+    every = np.asarray(reference).ndim == 3
+    outputs = runner.stream(X, every) if streaming else runner.run(X)
+    return compare(artifact, runtime, outputs, reference, tolerance, "step" if streaming else "sequence", task)
+

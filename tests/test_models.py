@@ -62,14 +62,27 @@ def test_from_torch_finds_modules_in_a_container():
             self.rnn = nn.GRU(3, 8, batch_first=True, bias=False)
             self.fc = nn.Linear(8, 2)
 
-    model = from_torch(Net())
-    assert model.config.cell == "gru" and torch.all(model.layers[0].bias_ih == 0)
+    net = Net()
+    model = from_torch(net)
+    assert model.config.cell == "gru" and model.layers[0].bias_ih is None  # bias-free stays bias-free
+    x = torch.randn(4, 6, 3)
+    with torch.no_grad():
+        expected = net.fc(net.rnn(x)[0][:, -1])
+        torch.testing.assert_close(model(x), expected, rtol=0, atol=1e-6)
+
+
+def test_from_torch_adopts_a_relu_rnn_exactly():
+    rnn, head = nn.RNN(3, 8, nonlinearity="relu", batch_first=True), nn.Linear(8, 2)
+    model = from_torch(rnn, head)
+    assert model.layers[0].activation == "relu"
+    x = torch.randn(4, 6, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), head(rnn(x)[0][:, -1]), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("module, message", [
     (nn.LSTM(3, 8, bidirectional=True), "bidirectional"),
     (nn.LSTM(3, 8, proj_size=4), "proj_size"),
-    (nn.RNN(3, 8, nonlinearity="relu"), "tanh only"),
 ])
 def test_from_torch_refuses_what_it_cannot_compile(module, message):
     with pytest.raises(ModelError, match=message):

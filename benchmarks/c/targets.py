@@ -90,7 +90,8 @@ def block_masked(graph: ir.Model, shape: tuple[int, int], sparsity: float, seed:
         grid = rng.random((w.shape[0] // br, (c1 - c0) // bc)) >= sparsity
         keep[:, c0:c1] = np.kron(grid, np.ones(shape, bool))
     out = ir.Model(graph.input_size, [ir.Layer(layer.cell, layer.input_size, layer.hidden_size, 0,
-                                               ir.CSR.from_dense(w, keep), layer.bias)], graph.head, dict(graph.meta))
+                                               ir.CSR.from_dense(w, keep), layer.bias), graph.head],
+                   meta=dict(graph.meta))
     return out.validate()
 
 

@@ -44,14 +44,24 @@ class Runner(ABC):
 
     @abstractmethod
     def run(self, X: np.ndarray) -> np.ndarray:
-        """[N, T, F] float32 -> logits of the last step [N, C]."""
+        """[N, T, F] float32 -> the model's outputs: [N, C] (output ``last``) or [N, T, C] (``every``)."""
 
     def reset(self, batch: int = 1) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not stream")
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
-        """[N, F] -> logits [N, C] after this step; state is kept by the runner."""
+        """[N, F] -> outputs [N, C] after this step; state is kept by the runner."""
         raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    def stream(self, X: np.ndarray, every: bool = False) -> np.ndarray:
+        """Whole sequences driven one ``step`` per call: the last step's outputs [N, C], or every
+        step's [N, T, C]. The one streaming loop that verify, bench and tests share."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        self.reset(len(X))
+        outs = [np.asarray(self.step(np.ascontiguousarray(X[:, t]))).copy() for t in range(X.shape[1])]
+        if every:
+            return np.stack(outs, axis=1)
+        return outs[-1]
 
     def close(self) -> None:
         pass
@@ -72,6 +82,14 @@ class Backend(ABC):
     def unavailable(self) -> str | None:
         """Why this backend cannot run here (missing package/toolchain), or None."""
         return None
+
+    def declines(self, model: ir.Model) -> str | None:
+        """Why this backend cannot compile ``model`` exactly (one line), or None.
+
+        The default is the v1 shape (recurrent layers read at the last step by a linear head);
+        a backend that handles more stages overrides this."""
+        problem = model.v1_problem()
+        return None if problem is None else f"target {self.name} does not support {problem}"
 
     @abstractmethod
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:

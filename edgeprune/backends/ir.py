@@ -32,6 +32,9 @@ class IRBackend(Backend):
     name = "ir"
     help = "the IR files (model.json + weights.npz), run by the numpy reference executor"
 
+    def declines(self, model: ir.Model) -> str | None:
+        return None  # the reference executor runs every stage
+
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         ir.save(model, out_dir)
         files = [ir.serialize.JSON_NAME, ir.serialize.WEIGHTS_NAME]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends.base import Runner
-from ..verify import run_streaming
 from .stats import Budget, sample_calls, summarize
 
 WALL_CLOCK = "time.perf_counter_ns around each Python call"
@@ -49,7 +48,7 @@ def logits_of(runner: Runner, X: np.ndarray, mode: str, batch: int = 256) -> np.
     out = []
     for start in range(0, len(X), batch):
         chunk = np.ascontiguousarray(X[start:start + batch], dtype=np.float32)
-        out.append(np.asarray(run_streaming(runner, chunk) if mode == "step" else runner.run(chunk), dtype=np.float32))
+        out.append(np.asarray(runner.stream(chunk) if mode == "step" else runner.run(chunk), dtype=np.float32))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

@@ -32,7 +32,7 @@ def ir_storage(model) -> dict:
     mats = model.matrices()
     weight = sum(m.data.size * 4 for m in mats.values())
     index = sum(m.indices.size * 4 + m.indptr.size * 4 for m in mats.values())
-    bias = sum(l.bias.size * 4 for l in model.layers) + model.head.bias.size * 4
+    bias = sum(s.bias.size * 4 for s in model.stages if getattr(s, "bias", None) is not None)
     state = sum(4 * sum(s) for s in model.state_sizes())
     scratch = 4 * max(l.cols + l.rows for l in model.layers)
     return {"weight_bytes": int(weight), "index_bytes": int(index), "bias_bytes": int(bias),

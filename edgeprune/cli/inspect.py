@@ -28,9 +28,10 @@ def inspect_command(source, as_json, analysis):
         [w["name"], "x".join(map(str, w["shape"])), w["nnz"], f"{w['sparsity']:.2%}",
          w["row_degree"]["min"], w["row_degree"]["max"]] for w in doc["weights"]
     )))
+    what = "recurrent weights" if t["matrix_weights"] == t["recurrent_weights"] else "weights (head excluded)"
     console.print(
-        f"parameters {t['parameters']:,} ({t['nonzero_parameters']:,} nonzero); recurrent weights "
-        f"{t['recurrent_nnz']:,} / {t['recurrent_weights']:,} kept, sparsity {t['recurrent_sparsity']:.2%}"
+        f"parameters {t['parameters']:,} ({t['nonzero_parameters']:,} nonzero); {what} "
+        f"{t['matrix_nnz']:,} / {t['matrix_weights']:,} kept, sparsity {t['matrix_sparsity']:.2%}"
     )
     for s in sections:
         console.print(table(s.title, s.columns, s.rows))

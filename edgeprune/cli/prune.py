@@ -6,6 +6,7 @@ import click
 
 from .. import checkpoint, data, prune as pruning
 from ..errors import DatasetError, EdgepruneError
+from ..metrics import describe as describe_metrics
 from . import cli
 from .common import console, plugin_options, show_progress, split_options
 
@@ -43,7 +44,7 @@ def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, pru
     needs_data = finetune_epochs > 0 or dataset is not None
     if name:
         try:
-            ds = data.load(name, data_dir)
+            ds = data.load(name, data_dir, layouts=data.ANY_LAYOUT, variable_length=True)
         except DatasetError as e:
             if needs_data:
                 raise
@@ -61,10 +62,15 @@ def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, pru
     if "accuracy_finetuned" in r or "accuracy_pruned" in r:
         new_meta["accuracy"] = r.get("accuracy_finetuned", r.get("accuracy_pruned"))
     checkpoint.save(outcome.model, output, new_meta)
-    line = f"{method}: sparsity {r['sparsity']:.2%} of recurrent weights"
+    what = "recurrent weights" if model.config.is_v1_shape() else "weights (head excluded)"
+    line = f"{method}: sparsity {r['sparsity']:.2%} of {what}"
     if "accuracy_before" in r:
         line += f"; accuracy {r['accuracy_before']:.2%} dense -> {r['accuracy_pruned']:.2%} pruned"
         if "accuracy_finetuned" in r:
             line += f" -> {r['accuracy_finetuned']:.2%} after {finetune_epochs} fine-tune epochs"
+    elif "test_before" in r:
+        line += f"; {describe_metrics(r['test_before'])} dense -> {describe_metrics(r['test_pruned'])} pruned"
+        if "test_finetuned" in r:
+            line += f" -> {describe_metrics(r['test_finetuned'])} after {finetune_epochs} fine-tune epochs"
     console.print(line)
     console.print(f"saved {output}")

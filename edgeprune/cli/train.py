@@ -6,6 +6,7 @@ import click
 
 from .. import checkpoint, data
 from ..errors import EdgepruneError
+from .. import modelspec
 from ..models import CELLS, ModelConfig, SequenceClassifier
 from ..train import train as run_training
 from . import cli
@@ -29,9 +30,37 @@ def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
     return sizes
 
 
+def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> modelspec.ModelSpec:
+    """The spec to train: ``--model`` or the v1 flags, the output mode and task from the labels, and a
+    leading normalize stage when asked (or when the data leaves [0, 1])."""
+    data_output = "every" if ds.labels == "step" else "last"
+    output = outputs or data_output
+    if output != data_output:
+        per = "one label per step" if data_output == "every" else "one label per sequence"
+        raise EdgepruneError(f"--outputs {output} does not fit {ds.name}: its labels have {per}")
+    if model_text:
+        spec = modelspec.parse(model_text, ds.features, ds.outputs, output=output, task=ds.task)
+    else:
+        base = ModelConfig(cell, ds.features, sizes, ds.outputs, feedback)
+        spec = modelspec.ModelSpec(ds.features, base.stages, output, ds.task)
+    if normalize is None:
+        normalize = ds.task == "regress" or (float(ds.X_train.min()) < 0.0 or float(ds.X_train.max()) > 1.0)
+    if normalize and spec.stages[0].kind != "normalize":
+        spec = modelspec.ModelSpec(ds.features, (modelspec.StageSpec("normalize"), *spec.stages), output, ds.task)
+    return spec
+
+
 @cli.command()
 @click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist or a .npz")
 @click.option("--data-dir", default=None, help="directory with the fashion-mnist IDX files")
+@click.option("--model", "model_text", default=None,
+              help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
+                   "replaces --cell/--hidden/--layers/--feedback")
+@click.option("--outputs", type=click.Choice(["last", "every"]), default=None,
+              help="one output per sequence or one per step (default: from the labels' shape)")
+@click.option("--normalize/--no-normalize", "normalize", default=None,
+              help="start with a normalize stage fitted on the training split (default: when the data "
+                   "leaves [0, 1])")
 @click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
 @click.option("--hidden", default="64", show_default=True, help="hidden size, or one size per layer: 128,64")
 @click.option("--layers", type=int, default=None, help="number of layers (repeats --hidden)")
@@ -43,20 +72,20 @@ def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def train(dataset, data_dir, cell, hidden, layers, feedback, epochs, lr, batch_size, max_train_samples, seed,
-          progress, output):
-    """Train a recurrent classifier and save it as a checkpoint."""
-    ds = data.load(dataset, data_dir)
-    sizes = parse_hidden(hidden, layers)
+def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layers, feedback, epochs, lr, batch_size,
+          max_train_samples, seed, progress, output):
+    """Train a recurrent model (classifier or regressor) and save it as a checkpoint."""
+    ds = data.load(dataset, data_dir, layouts=data.ANY_LAYOUT, variable_length=True)
     epochs = DEFAULT_EPOCHS.get(ds.name, 10) if epochs is None else epochs
-    if epochs < 1 or batch_size < 1 or lr <= 0:
+    if epochs < 1 or batch_size < 1 or not lr > 0:
         raise EdgepruneError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    config = ModelConfig(cell, ds.features, sizes, ds.num_classes, feedback)
+    config = model_config(ds, model_text, outputs, normalize, cell, parse_hidden(hidden, layers), feedback)
     console.print(f"{ds.describe()}\nmodel: {config.describe()}")
-    from ..train import seed_everything
+    from ..train import fit_normalize, seed_everything
 
     seed_everything(seed)
     model = SequenceClassifier(config)
+    fit_normalize(model, ds)
     result = run_training(model, ds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                           progress=show_progress(progress), max_train_samples=max_train_samples)
     meta = {
@@ -65,7 +94,7 @@ def train(dataset, data_dir, cell, hidden, layers, feedback, epochs, lr, batch_s
         "training": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                      "max_train_samples": max_train_samples, "history": result.history},
         "accuracy": result.test_accuracy,
+        "test_metrics": result.test_metrics,
     }
     checkpoint.save(model, output, meta)
-    console.print(f"test accuracy {result.test_accuracy:.2%} after {epochs} epochs ({result.seconds:.1f} s); "
-                  f"saved {output}")
+    console.print(f"{result.describe()} after {epochs} epochs ({result.seconds:.1f} s); saved {output}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import CSR, Model
+from ..ir import CSR, Model, Recurrent
 from ..ir.reference import ReferenceExecutor
 
 QMAX = 127
@@ -60,15 +60,22 @@ def quantize_matrix(m: CSR) -> QuantizedMatrix:
 @dataclass(frozen=True)
 class QuantizedModel:
     model: Model
-    layers: tuple[QuantizedMatrix, ...]
-    head: QuantizedMatrix
+    stages: tuple[QuantizedMatrix | None, ...]  # per stage: its int8 matrix, None for stages without one
+
+    @property
+    def layers(self) -> tuple[QuantizedMatrix | None, ...]:
+        return self.stages[: len(self.model.layers)]
+
+    @property
+    def head(self) -> QuantizedMatrix | None:
+        return self.stages[-1] if self.model.head is not None else None
 
 
 def quantize(model: Model) -> QuantizedModel:
-    """Per-row int8 weights for every layer and the head; biases stay float32."""
+    """Per-row int8 weights for every stage's matrix; biases and vectors stay float32."""
     model.validate()
-    return QuantizedModel(model, tuple(quantize_matrix(layer.weight) for layer in model.layers),
-                          quantize_matrix(model.head.weight))
+    return QuantizedModel(model, tuple(quantize_matrix(s.weight) if hasattr(s, "weight") else None
+                                       for s in model.stages))
 
 
 def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,28 +95,27 @@ def segments(cols: int, bounds: list[int]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
 
+def activation_bounds(stage) -> list[int]:
+    """Where a stage's matrix input splits into separately quantized segments: a recurrent stage's
+    [x ; h ; feedback] (h and the feedback lie in [-1, 1], the input may not); one segment otherwise."""
+    if isinstance(stage, Recurrent):
+        return [stage.input_size, stage.input_size + stage.hidden_size]
+    return []
+
+
 class QuantizedExecutor(ReferenceExecutor):
     """The IR run as the int8 C kernels compute it: per-segment activation quantization, int32 sums."""
 
     def __init__(self, qmodel: QuantizedModel):
         super().__init__(qmodel.model)
         self.qmodel = qmodel
-        self._q = [m.dense_values().astype(np.int64) for m in qmodel.layers]
-        self._head_q = qmodel.head.dense_values().astype(np.int64)
+        self._q = [None if m is None else m.dense_values().astype(np.int64) for m in qmodel.stages]
 
-    @staticmethod
-    def _matvec(z: np.ndarray, q: np.ndarray, scales: np.ndarray, bounds: list[int]) -> np.ndarray:
+    def _matvec(self, i: int, z: np.ndarray) -> np.ndarray:
+        q, scales = self._q[i], self.qmodel.stages[i].scales
         out = np.zeros((z.shape[0], q.shape[0]))
-        for a, b in segments(z.shape[1], bounds):
+        for a, b in segments(z.shape[1], activation_bounds(self.model.stages[i])):
             zq, s = quantize_activations(z[:, a:b])
             acc = zq.astype(np.int64) @ q[:, a:b].T  # exact integer sums
             out += acc * (scales.astype(np.float64)[None, :] * s.astype(np.float64)[:, None])
         return out
-
-    def _layer_matvec(self, l: int, z: np.ndarray) -> np.ndarray:
-        layer = self.model.layers[l]
-        bounds = [layer.input_size, layer.input_size + layer.hidden_size]
-        return self._matvec(z, self._q[l], self.qmodel.layers[l].scales, bounds)
-
-    def _head_matvec(self, h: np.ndarray) -> np.ndarray:
-        return self._matvec(h, self._head_q, self.qmodel.head.scales, [])

@@ -13,29 +13,42 @@ import torch
 
 from ..data import Dataset
 from ..errors import PruneError
-from ..models import CELL_GATES, SequenceClassifier
+from ..models import CELL_GATES, CausalConv1d, RecurrentLayer, SequenceClassifier, SequenceModel
 from ..options import resolve
-from ..train import accuracy, train
+from ..train import evaluate, train
 from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method
 
 
-def describe_weights(model: SequenceClassifier) -> dict[str, WeightInfo]:
-    """Every maskable weight of ``model`` as a torch-free ``WeightInfo`` (effective values)."""
-    cfg = model.config
-    gates = CELL_GATES[cfg.cell]
+def describe_weights(model: SequenceModel) -> dict[str, WeightInfo]:
+    """Every maskable matrix of ``model`` as a torch-free ``WeightInfo`` (effective values), in chain order.
+
+    Node groups: ``x`` the model input, ``h{i}@t`` stage i's output now (``@t-1`` at the previous step),
+    ``y`` the head's output. Stages without a matrix (layernorm, normalize, pool) pass their input's
+    group on.
+    """
     out: dict[str, WeightInfo] = {}
-    for l, layer in enumerate(model.layers):
-        sources = {
-            "weight_ih": ("input", "x" if l == 0 else f"h{l - 1}@t"),
-            "weight_hh": ("recurrent", f"h{l}@t-1"),
-            "weight_fb": ("feedback", f"h{l + 1}@t-1"),
-        }
-        for attr in layer.weight_names():
-            kind, src = sources[attr]
-            values = layer.effective(attr).detach().cpu().numpy().astype(np.float32)
-            out[f"layers.{l}.{attr}"] = WeightInfo(f"layers.{l}.{attr}", kind, l, cfg.cell, gates, values, src, f"h{l}@t")
-    head = model.head.effective("weight").detach().cpu().numpy().astype(np.float32)
-    out["head.weight"] = WeightInfo("head.weight", "head", None, None, 1, head, f"h{cfg.num_layers - 1}@t", "y")
+    src = "x"
+    for i, (name, stage) in enumerate(model.named_stages()):
+        dst = "y" if name == "head" else f"h{i}@t"
+        if isinstance(stage, RecurrentLayer):
+            sources = {
+                "weight_ih": ("input", src),
+                "weight_hh": ("recurrent", f"h{i}@t-1"),
+                "weight_fb": ("feedback", f"h{i + 1}@t-1"),
+            }
+            gates = CELL_GATES[stage.cell]
+            for attr in stage.weight_names():
+                kind, origin = sources[attr]
+                values = stage.effective(attr).detach().cpu().numpy().astype(np.float32)
+                out[f"{name}.{attr}"] = WeightInfo(f"{name}.{attr}", kind, i, stage.cell, gates, values, origin, dst)
+        elif hasattr(stage, "effective"):  # dense or conv: one matrix
+            kind = "head" if name == "head" else ("conv" if isinstance(stage, CausalConv1d) else "dense")
+            values = stage.effective("weight").detach().cpu().numpy().astype(np.float32)
+            layer = None if name == "head" else i
+            out[f"{name}.weight"] = WeightInfo(f"{name}.weight", kind, layer, None, 1, values, src, dst)
+        else:
+            continue  # passes its input group on
+        src = dst
     return out
 
 
@@ -76,6 +89,8 @@ def prune_model(
         raise PruneError(f"fine-tune epochs must be >= 0, got {finetune_epochs}")
     if finetune_epochs and dataset is None:
         raise PruneError("fine-tuning needs a dataset")
+    if dataset is not None:
+        dataset.require(model.config.task, "step" if model.config.output == "every" else "sequence")
     resolved = resolve(m.options, options or {}, f"method '{method}'")
     pruned = copy.deepcopy(model)
     pruned.clear_masks()
@@ -120,14 +135,21 @@ def prune_model(
         "reinitialized": result.reinitialize,
     }
     if dataset is not None:
-        report["accuracy_before"] = accuracy(model, dataset.X_test, dataset.y_test)
-        report["accuracy_pruned"] = accuracy(pruned, dataset.X_test, dataset.y_test)
+        _record_test(report, "before", evaluate(model, dataset.X_test, dataset.y_test, dataset.test_lengths))
+        _record_test(report, "pruned", evaluate(pruned, dataset.X_test, dataset.y_test, dataset.test_lengths))
     if finetune_epochs:
         ft = train(pruned, dataset, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
                    progress=progress, description="fine-tune")
-        report["accuracy_finetuned"] = ft.test_accuracy
+        _record_test(report, "finetuned", ft.test_metrics)
     pruned.eval()
     return PruneOutcome(pruned, report)
+
+
+def _record_test(report: dict, when: str, scores: dict) -> None:
+    """``test_{when}``: the metrics; ``accuracy_{when}`` too for a classifier (what reports print)."""
+    report[f"test_{when}"] = scores
+    if "accuracy" in scores:
+        report[f"accuracy_{when}"] = scores["accuracy"]
 
 
 def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:

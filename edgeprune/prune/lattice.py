@@ -196,7 +196,7 @@ def inspect_lattice(model, doc: dict) -> list[Section]:
 
     weights = describe_weights(model)
     # As the method sees it: the head is thresholded only if it was pruned (--prune-head).
-    head_pruned = model.head.get_mask("weight") is not None
+    head_pruned = model.head is not None and model.head.get_mask("weight") is not None
     graph = dependency.build(dependency.connections_from(
         weights, prunable=[n for n in weights if n != "head.weight" or head_pruned]))
     views = {}
@@ -207,7 +207,10 @@ def inspect_lattice(model, doc: dict) -> list[Section]:
         views[kind] = (order, irr)
     central = dependency.centrality(graph, "strength")
     rows, figure_rows = [], []
-    for l, layer in enumerate(doc["layers"]):
+    for layer in doc["layers"]:
+        if layer["kind"] != "recurrent":
+            continue
+        l = layer["index"]
         entry = {"units": layer["hidden_size"], "meet_irreducible": {}}
         for kind, (_, irr) in views.items():
             entry["meet_irreducible"][kind] = {

@@ -2,7 +2,6 @@ import numpy as np
 
 from edgeprune import frontend, prune
 from edgeprune.backends import get
-from edgeprune.verify import run_streaming
 
 from ..conftest import make_model
 
@@ -18,4 +17,4 @@ def test_emitted_files_run_and_match_torch(tmp_path, inputs):
         expected = model(torch.from_numpy(inputs)).numpy()
     with backend.runner(artifact, tmp_path, {}) as runner:
         assert np.max(np.abs(runner.run(inputs) - expected)) <= 1e-5
-        assert np.max(np.abs(run_streaming(runner, inputs) - expected)) <= 1e-5
+        assert np.max(np.abs(runner.stream(inputs) - expected)) <= 1e-5

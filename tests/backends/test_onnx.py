@@ -13,7 +13,6 @@ from edgeprune import compiler, frontend, ir, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
 from edgeprune.backends.onnx import STEP_FILE, SEQUENCE_FILE, build_models, state_names  # noqa: E402
 from edgeprune.errors import BackendError  # noqa: E402
-from edgeprune.verify import run_streaming  # noqa: E402
 
 from ..conftest import CONFIG_CASES, make_model  # noqa: E402
 
@@ -54,7 +53,7 @@ def test_both_files_match_torch_in_onnxruntime(tmp_path, inputs, cell, hidden, f
     with BACKEND.runner(sequence, tmp_path, DEFAULTS) as runner:
         assert np.max(np.abs(runner.run(inputs) - expected)) <= 1e-5
     with BACKEND.runner(step, tmp_path, DEFAULTS) as runner:
-        assert np.max(np.abs(run_streaming(runner, inputs) - expected)) <= 1e-5
+        assert np.max(np.abs(runner.stream(inputs) - expected)) <= 1e-5
     graph = onnx.load(str(tmp_path / SEQUENCE_FILE)).graph
     assert ("Scan" in {n.op_type for n in graph.node}) == feedback  # feedback: one joint recurrence in a Scan
     assert {"LSTM", "GRU", "RNN"} & _all_ops(graph) == {cell.upper()}  # the standard recurrent op of the cell
@@ -123,7 +122,7 @@ def test_sparse_storage_keeps_exactly_the_mask_and_shrinks_the_file(tmp_path, in
         assert artifacts[0].info["checker"] == ("full" if mode == "constant" else "basic")
         for a in artifacts:
             with BACKEND.runner(a, out, DEFAULTS) as runner:
-                got = runner.run(inputs) if a.name == SEQUENCE_FILE else run_streaming(runner, inputs)
+                got = runner.run(inputs) if a.name == SEQUENCE_FILE else runner.stream(inputs)
                 assert np.max(np.abs(got - expected)) <= 1e-5
     # 12 bytes per stored entry instead of 4 per entry: ~0.3x the weight bytes at 90% (plus fixed overhead)
     assert sizes["initializer"] < 0.6 * sizes["off"] and sizes["constant"] < 0.6 * sizes["off"]

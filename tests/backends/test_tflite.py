@@ -16,7 +16,6 @@ from edgeprune import compiler, frontend, ir, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
 from edgeprune.backends import tflite as T  # noqa: E402
 from edgeprune.errors import BackendError  # noqa: E402
-from edgeprune.verify import run_streaming  # noqa: E402
 
 from ..conftest import CONFIG_CASES, make_model  # noqa: E402
 
@@ -64,7 +63,7 @@ def test_every_file_matches_torch_in_its_runtime(tmp_path, inputs, cell, hidden,
     assert artifacts[T.STEP_FILE].modes == ("step",) and artifacts[T.SEQUENCE_FILE].modes == ("sequence",)
     for resolver in RESOLVERS:
         with T.LiteRTRunner(tmp_path / T.STEP_FILE, resolver) as runner:
-            assert np.max(np.abs(run_streaming(runner, inputs) - expected)) <= 1e-5, resolver
+            assert np.max(np.abs(runner.stream(inputs) - expected)) <= 1e-5, resolver
         with T.LiteRTRunner(tmp_path / T.SEQUENCE_FILE, resolver) as runner:
             assert np.max(np.abs(runner.run(inputs) - expected)) <= 1e-5, resolver
             # the xnnpack runs really go through the delegate; builtin_ref has none
@@ -174,7 +173,7 @@ def dequantized(irm: ir.Model) -> ir.Model:
 
     layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, rounded(l.weight), l.bias)
               for l in irm.layers]
-    return ir.Model(irm.input_size, layers, ir.Head(rounded(irm.head.weight), irm.head.bias), irm.meta)
+    return ir.Model(irm.input_size, [*layers, ir.Head(rounded(irm.head.weight), irm.head.bias)], meta=irm.meta)
 
 
 @pytest.mark.parametrize("cell,hidden,feedback,features", [

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from edgeprune import frontend, ir, prune
-from edgeprune.errors import ModelError
 from edgeprune.frontend.torch_lifting import lift
 
 from ..conftest import CONFIG_CASES, make_model
@@ -32,8 +31,12 @@ def test_dense_ir_gets_no_masks():
     assert lift(frontend.lower(make_model("gru", (12,)))).masks() == {}
 
 
-def test_mixed_cells_are_refused():
+def test_mixed_cells_lift_exactly():
     lstm, gru = frontend.lower(make_model("lstm", (12, 9))), frontend.lower(make_model("gru", (12, 9)))
-    mixed = ir.Model(lstm.input_size, [lstm.layers[0], gru.layers[1]], lstm.head)
-    with pytest.raises(ModelError, match="layers mix GRU and LSTM"):
-        lift(mixed)
+    mixed = ir.Model(lstm.input_size, [lstm.layers[0], gru.layers[1], lstm.head])
+    lifted = lift(mixed)
+    assert [layer.cell for layer in lifted.layers] == ["lstm", "gru"]
+    X = np.random.default_rng(0).random((5, 6, lstm.input_size), dtype=np.float32)
+    with torch.no_grad():
+        out = lifted(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, ir.ReferenceExecutor(mixed).run(X), atol=1e-5)

@@ -69,4 +69,5 @@ def test_missing_array_is_named(tmp_path, model):
 def test_json_describes_the_format(tmp_path, model):
     ir.save(model, tmp_path)
     doc = json.loads((tmp_path / "model.json").read_text())
-    assert doc["format"] == "edgeprune.ir" and doc["layers"][0]["nnz"] == model.layers[0].weight.nnz
+    assert doc["format"] == "edgeprune.ir" and doc["version"] == 2
+    assert doc["stages"][0]["weight_nnz"] == model.layers[0].weight.nnz and doc["stages"][-1]["name"] == "head"

@@ -136,7 +136,7 @@ def generate(p: ModelPlan) -> dict[str, str]:
         layer, m = lp.layer, lp.matrix
         what = f"layer {lp.index}: {layer.cell.upper()} {layer.hidden_size}, gates {'/'.join(ir.GATE_NAMES[layer.cell])}"
         tables.append(f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n")
-        tables.append(_matrix_tables(m, layer.bias, lp.scales))
+        tables.append(_matrix_tables(m, layer.bias_or_zeros(), lp.scales))
         step.append(f"    {{ /* {what}: z = a[{lp.input_offset}:{lp.input_offset + layer.cols}] */")
         scale_vars: list[str] = []
         if p.dtype == "int8":
@@ -151,7 +151,7 @@ def generate(p: ModelPlan) -> dict[str, str]:
             step.append(f"        ep_{layer.cell}{suffix}({h}, s->pre, {layer.hidden_size});")
         step.append("    }")
     tables.append(f"/* head: {_percent(p.head.nnz, p.head.shape)}; {p.head.format} {p.dtype} */\n")
-    tables.append(_matrix_tables(p.head, model.head.bias, p.head_scales))
+    tables.append(_matrix_tables(p.head, model.head.bias_or_zeros(), p.head_scales))
     head_lines: list[str] = []
     scale_vars = []
     if p.dtype == "int8":

@@ -33,9 +33,9 @@ def prepare(model: ir.Model, dtype: str, mode: str) -> tuple[list[_Prepared], _P
         order = _emitted_rows(layer)
         m = ir.CSR.from_scipy(layer.weight.to_scipy()[order])
         parts = tuple(p for p in (layer.input_size, layer.hidden_size, layer.feedback_size) if p)
-        layers.append(_Prepared(encode_weight(f"layers.{l}.weight", m, parts, dtype, mode), layer.bias[order]))
+        layers.append(_Prepared(encode_weight(f"layers.{l}.weight", m, parts, dtype, mode), layer.bias_or_zeros()[order]))
     head = _Prepared(encode_weight("head.weight", model.head.weight, (model.head.weight.shape[1],), dtype, mode),
-                     model.head.bias)
+                     model.head.bias_or_zeros())
     return layers, head
 
 
@@ -285,7 +285,7 @@ def build_linear_model(m: ir.CSR, dtype: str = "f32", mode: str = "auto", fc_ver
     w = _Writer(g)
     x = g.activation("x", [1, m.shape[1]])
     y = w.fully_connected(x, _Prepared(weight, np.zeros(m.shape[0], np.float32)), "y")
-    meta = _metadata("linear", ir.Model(m.shape[1], [], ir.Head(m, np.zeros(m.shape[0], np.float32))), None,
+    meta = _metadata("linear", ir.Model(m.shape[1], [ir.Head(m, np.zeros(m.shape[0], np.float32))]), None,
                      "dynamic", ["x"], ["y"], {"weight": weight.info()}, dtype)
     return g.finish({"x": x}, {"y": y}, meta, "edgeprune: one fully connected layer")
 
@@ -323,7 +323,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
         tensors += [g.const(f"layers.{l}.weight_x.{k}", m[:, cols["input"]]) for k, m in zip(order, gates)]
         tensors += [g.const(f"layers.{l}.weight_h.{k}", m[:, cols["state"]]) for k, m in zip(order, gates)]
         tensors += [-1, -1, -1]  # no peepholes
-        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias[layer.gate_rows(k)]) for k in order]
+        tensors += [g.const(f"layers.{l}.bias.{k}", layer.bias_or_zeros()[layer.gate_rows(k)]) for k in order]
         tensors += [-1, -1]  # no projection
         # The state lives in variable tensors: it persists across invokes until the interpreter resets them.
         tensors += [g.tensor(f"layers.{l}.h", [1, H], variable=True), g.tensor(f"layers.{l}.c", [1, H], variable=True)]
@@ -341,7 +341,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
     opts.shrinkAxisMask = 2  # drop the time axis
     g.op("STRIDED_SLICE", [inp, w._int_const("begin", [0, steps - 1, 0]), w._int_const("end", [1, steps, H]),
                            w._int_const("strides", [1, 1, 1])], [last], opts)
-    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias)
+    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias_or_zeros())
     logits = w.fully_connected(last, head, "logits")
     weights["head.weight"] = head.weight.info()
     meta = _metadata("micro", model, steps, 1, ["x"], ["logits"], weights, "f32")

@@ -213,7 +213,7 @@ class Importer(RecurrentOps, DataOps):
         layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, l.weight, l.bias) for l in self.layers]
         meta = self._meta()
         try:
-            return ir.Model(layers[0].input_size, layers, head, meta).validate()
+            return ir.Model(layers[0].input_size, [*layers, head], meta=meta).validate()
         except EdgepruneError as e:
             raise OnnxImportError(f"{self.file}: {e}") from None
 

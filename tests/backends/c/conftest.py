@@ -55,4 +55,4 @@ def random_ir(cells=("lstm", "gru", "rnn"), hidden=(7, 9, 6), feedback=True, den
         inp = H
     head = ir.Head(ir.CSR.from_dense(rng.normal(size=(classes, inp)).astype(np.float32)),
                    rng.normal(size=classes).astype(np.float32))
-    return ir.Model(input_size, layers, head).validate()
+    return ir.Model(input_size, [*layers, head]).validate()

@@ -14,7 +14,6 @@ from edgeprune import compiler, frontend, ir, prune
 from edgeprune.backends.c import BUILD_DIR, INT8_TOLERANCE, PROGRAM
 from edgeprune.backends.c.toolchain import WARNINGS
 from edgeprune.errors import BackendError, EdgepruneError
-from edgeprune.verify import run_streaming
 
 from ...conftest import CONFIG_CASES, make_model
 from .conftest import BACKEND, build, c_options, needs_cc, random_ir, torch_logits
@@ -29,7 +28,7 @@ def _pruned(cell, hidden, feedback, sparsity=0.8, seed=0):
 def _check(artifact, directory, options, X, expected, tol):
     with BACKEND.runner(artifact, directory, options) as runner:
         whole = runner.run(X)
-        streamed = run_streaming(runner, X)
+        streamed = runner.stream(X)
     assert np.max(np.abs(whole - expected)) <= tol
     assert np.max(np.abs(streamed - expected)) <= tol
     return whole
