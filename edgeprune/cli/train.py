@@ -12,7 +12,8 @@ from ..train import train as run_training
 from . import cli
 from .common import console, show_progress
 
-DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5}
+DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5, "japanese-vowels": 30, "basic-motions": 60,
+                  "pickup-gesture": 60, "motion-stream": 30, "daphnet-predict": 30, "daphnet-denoise": 30}
 
 
 def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
@@ -51,7 +52,8 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 
 
 @cli.command()
-@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist or a .npz")
+@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist, japanese-vowels, basic-motions, pickup-gesture, motion-stream, "
+                   "daphnet-predict, daphnet-denoise, or a .npz (docs/tasks.md)")
 @click.option("--data-dir", default=None, help="directory with the fashion-mnist IDX files")
 @click.option("--model", "model_text", default=None,
               help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
