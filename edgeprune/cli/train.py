@@ -67,7 +67,7 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 @click.option("--hidden", default="64", show_default=True, help="hidden size, or one size per layer: 128,64")
 @click.option("--layers", type=int, default=None, help="number of layers (repeats --hidden)")
 @click.option("--feedback/--no-feedback", default=False, help="top-down feedback from layer l+1 at t-1 to layer l")
-@click.option("--epochs", type=int, default=None, help="default: 30 digits, 15 mnist5k, 5 fashion-mnist")
+@click.option("--epochs", type=int, default=None, help="default: per dataset (30 digits, 15 mnist5k, 5 fashion-mnist, 30-60 recordings)")
 @click.option("--lr", type=float, default=1e-2, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-train-samples", type=int, default=None, help="train on a fixed random subset")
