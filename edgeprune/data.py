@@ -131,14 +131,40 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
     )
 
 
+MAX_CLASSES = 1 << 20  # labels index the classifier head; beyond this a label is damage, not a class
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        fh = open(path, "rb")  # ours to close: np.load leaks its own handle when the zip is damaged
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
+    with fh:
+        try:
+            loaded = np.load(fh, allow_pickle=False)
+        except Exception:  # numpy/zipfile raise OSError, ValueError, BadZipFile, EOFError, ... on damage
+            raise DatasetError(f"{path}: not a readable .npz file (damaged or another format)") from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{path}: a single .npy array; need an .npz archive with X [N,T,F] and y [N]")
+        arrays = {}
+        with loaded as f:
+            for key in f.files:
+                try:
+                    arrays[key] = f[key]
+                except ValueError as e:
+                    if "allow_pickle" in str(e):
+                        raise DatasetError(f"{path}: array '{key}' holds Python objects (not loaded: a pickle can "
+                                           "run code)") from None
+                    raise DatasetError(f"{path}: array '{key}' is damaged") from None
+                except Exception:  # noqa: BLE001 - a damaged member: CRC, truncation, bad header
+                    raise DatasetError(f"{path}: array '{key}' is damaged") from None
+    return arrays
+
+
 def load_npz(path: str | os.PathLike) -> Dataset:
     """A user dataset: ``X`` [N, T, F] and ``y`` [N]; optional ``X_test``/``y_test``."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    arrays = _read_npz(path)
     for key in ("X", "y"):
         if key not in arrays:
             raise DatasetError(f"{path}: missing array '{key}' (need X [N,T,F] and y [N])")
@@ -153,11 +179,12 @@ def load_npz(path: str | os.PathLike) -> Dataset:
             raise DatasetError(f"{path}: X_test steps/features {X_test.shape[1:]} differ from X {X.shape[1:]}")
     else:
         X_test = y_test = None
+    X = X.astype(np.float64, copy=False)
     lo, hi = float(X.min()), float(X.max())
     if lo < 0.0 or hi > 1.0:  # scale with the training split's range so test data sees the same map
         scale = (hi - lo) or 1.0
         X = (X - lo) / scale
-        X_test = None if X_test is None else np.clip((X_test - lo) / scale, 0.0, 1.0)
+        X_test = None if X_test is None else np.clip((X_test.astype(np.float64) - lo) / scale, 0.0, 1.0)
     name = path.stem
     if X_test is None:
         counts = np.bincount(y.astype(np.int64))
@@ -171,12 +198,15 @@ def load_npz(path: str | os.PathLike) -> Dataset:
 def _check_xy(path, xname, yname, X, y) -> None:
     if X.ndim != 3:
         raise DatasetError(f"{path}: {xname} must be [N, T, F], got shape {list(X.shape)}")
+    if min(X.shape) < 1:
+        raise DatasetError(f"{path}: {xname} must have at least one sample, step and feature, got shape "
+                           f"{list(X.shape)}")
     if y.ndim != 1 or len(y) != len(X):
         raise DatasetError(f"{path}: {yname} must be [N] with N = {len(X)}, got shape {list(y.shape)}")
-    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
-        raise DatasetError(f"{path}: {xname} must be finite numbers")
-    if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
-        raise DatasetError(f"{path}: {yname} must be non-negative integer class labels")
+    if X.dtype.kind not in "fiu" or not np.all(np.isfinite(X)):  # no bool, complex, strings or NaN/inf
+        raise DatasetError(f"{path}: {xname} must be finite real numbers (got {X.dtype})")
+    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= MAX_CLASSES:
+        raise DatasetError(f"{path}: {yname} must be integer class labels in [0, {MAX_CLASSES})")
 
 
 BUILTIN = ("digits", "mnist5k", "fashion-mnist")
@@ -193,5 +223,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Dataset:
     if name.endswith(".npz"):
         if not Path(name).exists():
             raise DatasetError(f"{name}: no such file")
+        if Path(name).is_dir():
+            raise DatasetError(f"{name}: is a directory, not an .npz file")
         return load_npz(name)
     raise DatasetError(f"unknown dataset '{name}' (choose {', '.join(BUILTIN)} or a path to a .npz file)")

@@ -6,10 +6,12 @@ import click
 
 from .. import checkpoint, data
 from ..errors import EdgepruneError
+from ..fileio import check_writable
 from ..models import CELLS, ModelConfig, SequenceClassifier
+from ..train import check_learning_rate, check_model_fits, seed_everything, use_threads
 from ..train import train as run_training
 from . import cli
-from .common import console, show_progress
+from .common import console, show_progress, threads_option
 
 DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5}
 
@@ -42,19 +44,25 @@ def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
 @click.option("--max-train-samples", type=int, default=None, help="train on a fixed random subset")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@threads_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
 def train(dataset, data_dir, cell, hidden, layers, feedback, epochs, lr, batch_size, max_train_samples, seed,
-          progress, output):
+          progress, threads, output):
     """Train a recurrent classifier and save it as a checkpoint."""
-    ds = data.load(dataset, data_dir)
+    check_writable(output)  # before minutes of training, not after
+    check_learning_rate(lr)
+    if (epochs is not None and epochs < 1) or batch_size < 1:
+        raise EdgepruneError("--epochs and --batch-size must be >= 1")
+    if max_train_samples is not None and max_train_samples < 1:
+        raise EdgepruneError(f"--max-train-samples must be >= 1, got {max_train_samples}")
+    if threads is not None and threads < 1:
+        raise EdgepruneError(f"--threads must be >= 1, got {threads}")
     sizes = parse_hidden(hidden, layers)
+    ds = data.load(dataset, data_dir)
     epochs = DEFAULT_EPOCHS.get(ds.name, 10) if epochs is None else epochs
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise EdgepruneError("--epochs and --batch-size must be >= 1 and --lr > 0")
     config = ModelConfig(cell, ds.features, sizes, ds.num_classes, feedback)
+    threads = use_threads(threads, check_model_fits(config))  # refuses what cannot be allocated, with its size
     console.print(f"{ds.describe()}\nmodel: {config.describe()}")
-    from ..train import seed_everything
-
     seed_everything(seed)
     model = SequenceClassifier(config)
     result = run_training(model, ds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
@@ -63,7 +71,7 @@ def train(dataset, data_dir, cell, hidden, layers, feedback, epochs, lr, batch_s
         "dataset": dataset,
         "sequence_length": ds.steps,
         "training": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                     "max_train_samples": max_train_samples, "history": result.history},
+                     "max_train_samples": max_train_samples, "threads": threads, "history": result.history},
         "accuracy": result.test_accuracy,
     }
     checkpoint.save(model, output, meta)
