@@ -152,8 +152,9 @@ def _check_payload(path: Path, payload) -> tuple[ModelConfig, dict, dict, dict]:
         raise CheckpointError(f"{path}: damaged checkpoint (config or metadata is not a table)")
     try:
         dumps_json(meta)
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: damaged checkpoint (metadata is not plain JSON: {e})") from None
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: damaged checkpoint (metadata is not plain JSON: NaN, infinity or "
+                              "non-JSON values)") from None
     if version >= 2:
         try:
             intact = payload.get("sha256") == payload_digest({**payload, "masks": masks, "meta": meta})
