@@ -167,7 +167,14 @@ def _check_payload(path: Path, payload) -> tuple[ModelConfig, dict, dict, dict]:
     except EdgepruneError as e:
         raise CheckpointError(f"{path}: {e}") from None
 
-    # Expected tensors from the config, without allocating them.
+    # Expected tensors from the config, without allocating them: first the count (plain integers,
+    # so a config claiming 10**12 units costs nothing), then every shape on torch's meta device.
+    from .train import parameter_count
+
+    stored = sum(t.numel() for t in state.values())
+    if parameter_count(config) > stored:
+        raise CheckpointError(f"{path}: damaged checkpoint (its {config.describe()} config needs "
+                              f"{parameter_count(config):,} weights, the file holds {stored:,})")
     with torch.device("meta"):
         skeleton = SequenceClassifier(config)
     expected = skeleton.state_dict()
