@@ -22,8 +22,8 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import numpy as np
 

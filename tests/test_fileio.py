@@ -1,7 +1,15 @@
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from edgeprune.fileio import atomic_directory, npz_bytes, write_bytes_atomic
+from edgeprune.errors import OutputError
+from edgeprune.fileio import (atomic_directory, check_writable, npz_bytes, remove_stale_temporaries,
+                              write_bytes_atomic)
 
 
 def test_failed_block_leaves_nothing(tmp_path):
@@ -54,16 +62,6 @@ def test_outputs_get_the_usual_permissions(tmp_path):
 
 
 # -- hardening (issue 18, item 4): no temporaries survive a kill or a failed replace ------------------
-
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from edgeprune.errors import OutputError  # noqa: E402
-from edgeprune.fileio import check_writable, remove_stale_temporaries  # noqa: E402
 
 _WRITER = """
 import sys, time

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, write_results  # noqa: E402
+from common import markdown_table, write_results
 
 
 def main() -> int:

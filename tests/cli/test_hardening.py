@@ -21,8 +21,7 @@ READ_ONLY = Path("/sys/edgeprune-test")  # no process, root included, can create
 def no_training(monkeypatch):
     """Any training or pruning reached by a command that should have failed first is a test failure."""
     import edgeprune.cli.train as cli_train
-    import edgeprune.demo as demo
-    import edgeprune.prune as prune
+    from edgeprune import demo, prune
 
     def forbidden(*a, **k):
         raise AssertionError("slow work started before the input was checked")

@@ -18,12 +18,20 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from edgeprune import checkpoint, data, ir
+from edgeprune import checkpoint, data
 from edgeprune.compiler import load_source
 from edgeprune.models import SequenceClassifier
 
-from .mutations import (array_mutation, byte_mutation, check_load, examples, fresh_dir, json_mutation,
-                        npz_mutation, write)
+from .mutations import (
+    array_mutation,
+    byte_mutation,
+    check_load,
+    examples,
+    fresh_dir,
+    json_mutation,
+    npz_mutation,
+    write,
+)
 
 LONG = "EDGEPRUNE_FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(deadline=None, database=None, derandomize=not LONG, print_blob=True,
