@@ -184,7 +184,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     if lo < 0.0 or hi > 1.0:  # scale with the training split's range so test data sees the same map
         scale = (hi - lo) or 1.0
         X = (X - lo) / scale
-        X_test = None if X_test is None else np.clip((X_test.astype(np.float64) - lo) / scale, 0.0, 1.0)
+        X_test = None if X_test is None else (X_test.astype(np.float64) - lo) / scale
+    if X_test is not None:  # test values beyond the training range are clipped to it (inputs stay in [0, 1])
+        X_test = np.clip(X_test, 0.0, 1.0)
     name = path.stem
     if X_test is None:
         counts = np.bincount(y.astype(np.int64))

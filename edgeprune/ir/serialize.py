@@ -92,6 +92,8 @@ def load(path: str | os.PathLike) -> Model:
         return a.astype(dtype, copy=False)
 
     def csr(prefix: str, shape) -> CSR:
+        if not isinstance(shape, list) or len(shape) != 2:
+            raise IRError(f"{json_path}: {prefix} weight_shape must be [rows, columns], got {shape!r}")
         return CSR(take(f"{prefix}.data", np.float32), take(f"{prefix}.indices", np.int32),
                    take(f"{prefix}.indptr", np.int32), tuple(int(s) for s in shape))
 
@@ -109,6 +111,6 @@ def load(path: str | os.PathLike) -> Model:
         ]
         head = Head(csr("head.weight", doc["head"]["weight_shape"]), take("head.bias", np.float32))
         model = Model(int(doc["input_size"]), layers, head, dict(doc.get("meta", {})))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise IRError(f"{json_path}: malformed IR description ({type(e).__name__}: {e})") from None
     return model.validate()
