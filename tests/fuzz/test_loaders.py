@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,12 @@ LONG = "EDGEPRUNE_FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(deadline=None, database=None, derandomize=not LONG, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
-WORK = Path(tempfile.mkdtemp(prefix="edgeprune-fuzz-"))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """Where examples write their mutated files (one directory per test, emptied per example)."""
+    return tmp_path_factory.mktemp("fuzz")
 
 
 def _valid_source(src) -> None:
@@ -68,16 +72,16 @@ def _valid_dataset(ds) -> None:
 # -- checkpoints ---------------------------------------------------------------------------------------
 @settings(FUZZ, max_examples=examples(60))
 @given(st.data())
-def test_checkpoint_bytes(seeds, data_):
+def test_checkpoint_bytes(seeds, work, data_):
     raw = seeds["ckpt"].read_bytes()
-    d = fresh_dir(WORK, "ckpt-bytes")
+    d = fresh_dir(work, "ckpt-bytes")
     path = write(d / "m.pt", data_.draw(byte_mutation(raw)))
     check_load("checkpoint", lambda: checkpoint.load_with_meta(path), d, _valid_checkpoint)
 
 
 @settings(FUZZ, max_examples=examples(60))
 @given(st.data())
-def test_checkpoint_payload(seeds, data_):
+def test_checkpoint_payload(seeds, work, data_):
     """Structured damage a byte flip rarely reaches: wrong tensors, configs and metadata, re-signed or not."""
     payload = torch.load(seeds["ckpt"], weights_only=True)
     part = data_.draw(st.sampled_from(["state", "masks", "config", "meta"]))
@@ -93,14 +97,14 @@ def test_checkpoint_payload(seeds, data_):
             payload["sha256"] = checkpoint.payload_digest(payload)
         except (TypeError, ValueError, RuntimeError, KeyError):
             pass
-    d = fresh_dir(WORK, "ckpt-payload")
+    d = fresh_dir(work, "ckpt-payload")
     torch.save(payload, d / "m.pt")
     check_load("checkpoint", lambda: checkpoint.load_with_meta(d / "m.pt"), d, _valid_checkpoint)
 
 
 # -- IR directories --------------------------------------------------------------------------------------
-def _ir_copy(seeds, name: str) -> Path:
-    d = fresh_dir(WORK, name)
+def _ir_copy(seeds, work: Path, name: str) -> Path:
+    d = fresh_dir(work, name)
     for f in ("model.json", "weights.npz"):
         (d / f).write_bytes((seeds["ir"] / f).read_bytes())
     return d
@@ -108,8 +112,8 @@ def _ir_copy(seeds, name: str) -> Path:
 
 @settings(FUZZ, max_examples=examples(60))
 @given(st.data())
-def test_ir_model_json(seeds, data_):
-    d = _ir_copy(seeds, "ir-json")
+def test_ir_model_json(seeds, work, data_):
+    d = _ir_copy(seeds, work, "ir-json")
     doc = json.loads((d / "model.json").read_text())
     mutated = data_.draw(st.one_of(json_mutation(doc), byte_mutation((d / "model.json").read_bytes()).map(
         lambda b: b.decode("utf-8", "replace"))))
@@ -119,8 +123,8 @@ def test_ir_model_json(seeds, data_):
 
 @settings(FUZZ, max_examples=examples(60))
 @given(st.data())
-def test_ir_weights_npz(seeds, data_):
-    d = _ir_copy(seeds, "ir-npz")
+def test_ir_weights_npz(seeds, work, data_):
+    d = _ir_copy(seeds, work, "ir-npz")
     with np.load(d / "weights.npz") as f:
         arrays = {k: f[k] for k in f.files}
     raw = (d / "weights.npz").read_bytes()
@@ -131,7 +135,7 @@ def test_ir_weights_npz(seeds, data_):
 # -- ONNX files ------------------------------------------------------------------------------------------
 @settings(FUZZ, max_examples=examples(40))
 @given(st.data())
-def test_onnx_file(seeds, data_):
+def test_onnx_file(seeds, work, data_):
     if seeds["onnx"] is None:
         pytest.skip("needs the onnx extra (onnx, onnxruntime)")
     import onnx
@@ -160,7 +164,7 @@ def test_onnx_file(seeds, data_):
             if attr.type == onnx.AttributeProto.INT:
                 attr.i = data_.draw(st.sampled_from([0, -1, 2**40, 7]))
         mutated = proto.SerializeToString()
-    d = fresh_dir(WORK, "onnx")
+    d = fresh_dir(work, "onnx")
     path = write(d / "model.onnx", mutated)
     check_load("ONNX", lambda: load_source(path), d, _valid_source)
 
@@ -168,9 +172,9 @@ def test_onnx_file(seeds, data_):
 # -- .npz datasets ---------------------------------------------------------------------------------------
 @settings(FUZZ, max_examples=examples(60))
 @given(st.data())
-def test_npz_dataset(seeds, data_):
+def test_npz_dataset(seeds, work, data_):
     arrays = seeds["data"]
-    d = fresh_dir(WORK, "npz")
+    d = fresh_dir(work, "npz")
     good = write(d / "seed.npz", b"")
     np.savez(good, **arrays)
     raw = good.read_bytes()
@@ -179,13 +183,13 @@ def test_npz_dataset(seeds, data_):
     check_load("dataset", lambda: data.load(str(path)), d, _valid_dataset)
 
 
-def test_the_seeds_themselves_load(seeds):
+def test_the_seeds_themselves_load(seeds, work):
     """The unmutated inputs load: a fuzz run that refuses everything would prove nothing."""
     d = seeds["ckpt"].parent
     assert check_load("seed", lambda: checkpoint.load_with_meta(seeds["ckpt"]), d, _valid_checkpoint) == "loaded"
     assert check_load("seed", lambda: load_source(seeds["ir"]), d, _valid_source) == "loaded"
     if seeds["onnx"] is not None:
         assert check_load("seed", lambda: load_source(seeds["onnx"]), d, _valid_source) == "loaded"
-    np.savez(WORK / "seed-data.npz", **seeds["data"])
-    assert check_load("seed", lambda: data.load(str(WORK / "seed-data.npz")), WORK, _valid_dataset) == "loaded"
-    (WORK / "seed-data.npz").unlink()
+    np.savez(work / "seed-data.npz", **seeds["data"])
+    assert check_load("seed", lambda: data.load(str(work / "seed-data.npz")), work, _valid_dataset) == "loaded"
+    (work / "seed-data.npz").unlink()
