@@ -280,7 +280,7 @@ def generate(p: ModelPlan) -> dict[str, str]:
     files = {f"{prefix}.h": header, f"{prefix}.c": source}
     for name in RUNTIME_FILES:
         files[name] = (runtime / name).read_text()
-    names = {"PREFIX_UPPER": upper, "PREFIX": prefix}
+    names = {"PREFIX_UPPER": upper, "PREFIX": prefix, "CLASSIFY": int(model.task == "classify")}
     files[HARNESS] = fill((runtime / HARNESS_TEMPLATE).read_text(), names)
     for name, template in (("Makefile", "Makefile.in"), ("CMakeLists.txt", "CMakeLists.txt.in"), (EXAMPLE, "main.c.in")):
         files[name] = fill((runtime / "templates" / template).read_text(), names)
