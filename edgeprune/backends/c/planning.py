@@ -422,7 +422,7 @@ def plan(model: ir.Model, prefix: str = "model", kernel: str = "auto", activatio
         if sp.output_offset is None and not (i == last and sp.tail):
             if hasattr(stage, "weight"):
                 # 1x4 blocks read up to 3 floats past z: zeros, never the output being written
-                arena.take("0", ARENA_PAD)
+                arena.take("pad", ARENA_PAD)
             sp.output_offset = arena.take(label, stage.output_size)
         if hasattr(stage, "weight"):
             values, pattern, sp.scales = _values(stage.weight, qmodel.stages[i] if qmodel else None)
