@@ -61,8 +61,8 @@ def _array(name: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[{len(items)}] = {{\n    {body}\n}};\n"
 
 
-def _matrix_tables(m: MatrixPlan, bias: np.ndarray, scales: np.ndarray | None) -> str:
-    out = [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
+def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | None) -> str:
+    out = [] if bias is None else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
     if scales is not None and m.tiles:
         out.append(_array(f"{m.name}_scales", np.asarray(scales, np.float32)))
     for k, t in enumerate(m.tiles):
@@ -77,10 +77,11 @@ def _offset(pointer: str, offset: int) -> str:
     return f"{pointer} + {offset}" if offset else pointer
 
 
-def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str) -> list[str]:
-    """bias copy + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
+def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str,
+                  bias: bool = True) -> list[str]:
+    """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
     rows = m.shape[0]
-    lines = [f"ep_copy({y}, {m.name}_bias, {rows});"]
+    lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
     for k, t in enumerate(m.tiles):
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())
@@ -128,7 +129,7 @@ def _matrix_stage(p: ModelPlan, sp: StagePlan, y: str) -> list[str]:
     lines, scale_vars = ([], [])
     if p.dtype == "int8":
         lines, scale_vars = _quantize_calls(m, "a", sp.z_offset, "q", "")
-    lines += _matvec_calls(m, y, "a", sp.z_offset, scale_vars, "")
+    lines += _matvec_calls(m, y, "a", sp.z_offset, scale_vars, "", bias=sp.stage.bias is not None)
     return lines
 
 
@@ -195,9 +196,8 @@ def _tables(p: ModelPlan, sp: StagePlan) -> str:
                     + ("" if stage.bias is not None else ", no bias"))
         else:
             what = f"{sp.name}: {stage.describe()}"
-        bias = stage.bias if stage.bias is not None else np.zeros(m.shape[0], np.float32)
         return (f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n"
-                + _matrix_tables(m, bias, sp.scales))
+                + _matrix_tables(m, stage.bias, sp.scales))
     arrays = stage.arrays()
     if not arrays:
         return ""

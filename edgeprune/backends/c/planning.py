@@ -326,7 +326,7 @@ class ModelPlan:
         return [sp.matrix for sp in self.stages if sp.matrix is not None]
 
     def weight_bytes(self) -> dict[str, int]:
-        biases = 4 * sum(sp.matrix.shape[0] for sp in self.stages if sp.matrix is not None)
+        biases = 4 * sum(sp.matrix.shape[0] for sp in self.stages if sp.matrix is not None and sp.stage.bias is not None)
         vectors = 4 * sum(v.size for sp in self.stages for v in sp.stage.arrays().values()
                           if sp.matrix is None)  # layernorm / normalize tables
         weights = sum(m.weight_bytes for m in self.matrices())

@@ -163,7 +163,7 @@ def test_the_bench_program_runs_v2_models(tmp_path, name):
     from edgeprune.bench.toolchains import normalize_arch
 
     model, X = _model(name), _inputs(name, n=2, steps=6)
-    artifact, _ = build(model, tmp_path / "out")
+    build(model, tmp_path / "out")
     settings = ProgramSettings(warmup=1, min_reps=3, max_reps=3, budget_ns=0)
     program = build_program(tmp_path / "out", "model", normalize_arch(platform.machine()), X, settings,
                             tmp_path / "bench", ["-O2"])
