@@ -204,3 +204,28 @@ def test_kws_for_cortex_m4_verified_on_the_emulated_board(tmp_path, dtype):
     expected = (ir.ReferenceExecutor(source.model) if dtype == "f32" else QuantizedExecutor(quantize(source.model)))
     with BACKEND.runner(artifact, tmp_path, c_options(arch="cortex-m4", dtype=dtype)) as runner:
         assert np.max(np.abs(runner.run(X) - expected.run(X))) <= (2e-5 if dtype == "f32" else 1e-4)
+
+
+@pytest.mark.parametrize("text,output", [
+    ("conv:8:k1:tanh,dense:4", "every"),  # a conv without history; no state at all: every stage is output-only
+    ("dense:8:relu,dense:3:softmax", "last"),
+    ("gru:8,pool:max", "last"),  # the model ends in a stage with state: its output is copied out
+    ("rnn:6:nobias,lstm:5,layernorm", "every"),
+    ("conv:6:k4:d3,conv:5:k2:sigmoid,lstm:7", "last"),  # two windows, one dilated
+])
+def test_edge_shapes_match_torch_and_the_reference(tmp_path, text, output):
+    import torch
+
+    from edgeprune import modelspec
+    from edgeprune.models import SequenceModel
+
+    torch.manual_seed(3)
+    net = SequenceModel(modelspec.parse(text, 5, output=output)).eval()
+    model = frontend.lower(net)
+    X = np.random.default_rng(2).normal(0, 1, (4, 13, 5)).astype(np.float32)
+    artifact, options = build(model, tmp_path)
+    whole, streamed = _run_and_stream(artifact, tmp_path, options, X)
+    reference = ir.ReferenceExecutor(model)
+    assert np.max(np.abs(whole - torch_logits(net, X))) <= 1e-4
+    assert np.max(np.abs(whole - reference.run(X))) <= 2e-5
+    assert np.max(np.abs(streamed - reference.run(X, all_steps=True))) <= 2e-5
