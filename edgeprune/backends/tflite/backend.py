@@ -45,6 +45,10 @@ class TFLiteBackend(Backend):
             return "needs a LiteRT interpreter (pip install ai-edge-litert)"
         return None
 
+    def declines(self, model: ir.Model) -> str | None:
+        """Every IR v2 stage has an exact graph here (docs/tflite.md); nothing is declined."""
+        return None
+
     def _steps(self, model: ir.Model, options: dict) -> int:
         steps = options.get("tflite_steps") or model.meta.get("sequence_length")
         if not steps:
