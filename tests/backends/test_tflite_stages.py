@@ -173,3 +173,14 @@ def test_int8_weights_of_every_matrix_stage(tmp_path, name):
     (tmp_path / "q.tflite").write_bytes(data)
     out = T.LiteRTRunner(tmp_path / "q.tflite").run(X)
     assert np.max(np.abs(out - ir.ReferenceExecutor(irm).run(X))) <= 3e-2
+
+
+@pytest.mark.parametrize("name", ["gru-nobias", "relu-rnn-every"])
+def test_stages_without_bias_get_no_bias_tensor(name):
+    irm = frontend.lower(build(name))
+    without = {f"{n}.bias" for n, s in irm.named_stages() if hasattr(s, "bias") and s.bias is None}
+    assert without  # (and the files still match torch: test_every_file_matches_torch_...)
+    constants = T.summarize(T.build_step_model(irm))["constants"]
+    assert not without & set(constants)
+    with_bias = {f"{n}.bias" for n, s in irm.named_stages() if getattr(s, "bias", None) is not None}
+    assert with_bias and {k for k in constants if k.endswith(".bias")} == with_bias

@@ -33,11 +33,11 @@ def prepare(model: ir.Model, dtype: str, mode: str) -> list[_Prepared | None]:
             order = _emitted_rows(stage)
             m = ir.CSR.from_scipy(stage.weight.to_scipy()[order])
             parts = tuple(p for p in (stage.input_size, stage.hidden_size, stage.feedback_size) if p)
-            out.append(_Prepared(encode_weight(f"{name}.weight", m, parts, dtype, mode), stage.bias_or_zeros()[order]))
+            bias = None if stage.bias is None else stage.bias[order]
+            out.append(_Prepared(encode_weight(f"{name}.weight", m, parts, dtype, mode), bias))
         elif isinstance(stage, (ir.Dense, ir.Conv1d)):
             parts = (stage.in_channels,) * stage.kernel if isinstance(stage, ir.Conv1d) else (stage.input_size,)
-            bias = np.zeros(stage.output_size, np.float32) if stage.bias is None else stage.bias
-            out.append(_Prepared(encode_weight(f"{name}.weight", stage.weight, parts, dtype, mode), bias))
+            out.append(_Prepared(encode_weight(f"{name}.weight", stage.weight, parts, dtype, mode), stage.bias))
         else:
             out.append(None)
     return out
@@ -293,7 +293,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
     opts.shrinkAxisMask = 2  # drop the time axis
     g.op("STRIDED_SLICE", [inp, w._int_const("begin", [0, steps - 1, 0]), w._int_const("end", [1, steps, H]),
                            w._int_const("strides", [1, 1, 1])], [last], opts)
-    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias_or_zeros())
+    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias)
     logits = w.fully_connected(last, head, "logits")
     weights["head.weight"] = head.weight.info()
     meta = _metadata("micro", model, steps, 1, ["x"], ["logits"], weights, "f32")

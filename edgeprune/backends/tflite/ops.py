@@ -18,10 +18,12 @@ ACTIVATION_OPS = {"relu": "RELU", "tanh": "TANH", "sigmoid": "LOGISTIC", "softma
 
 @dataclass
 class _Prepared:
-    """A matrix stage's weight in the row/column order the graph uses, stored as ``weight``, and its bias."""
+    """A matrix stage's weight in the row/column order the graph uses, stored as ``weight``, and its bias
+    (None: the FC gets no bias input, which every kernel here - LiteRT's dense, sparse and hybrid FCs,
+    XNNPACK and TFLite Micro - treats as zero)."""
 
     weight: Weight
-    bias: np.ndarray
+    bias: np.ndarray | None
 
 
 class _Writer:
@@ -205,7 +207,8 @@ class _Writer:
         # FC takes batch = x.size / cols, so a width mismatch would be silently "valid": refuse it here.
         assert self.g.shapes[x][1] == w.layout.cols, (name, self.g.shapes[x], w.layout.cols)
         if w.name not in self._weights:
-            bias = self.g.const(w.name.replace("weight", "bias"), prepared.bias.astype(np.float32))
+            bias = -1 if prepared.bias is None else self.g.const(w.name.replace("weight", "bias"),
+                                                                 prepared.bias.astype(np.float32))
             self._weights[w.name] = (self._filter(w), bias)
         filt, bias = self._weights[w.name]
         out = self.g.activation(name, [self.g.shapes[x][0], w.rows])
