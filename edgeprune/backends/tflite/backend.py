@@ -13,10 +13,11 @@ from .flatbuffer import MICRO_FILE, SEQUENCE_FILE, STEP_FILE, read_metadata, spa
 from .graphs import build_micro_model, build_sequence_model, build_step_model
 from .runners import RESOLVERS, RUNTIME_MODULES, LiteRTRunner, MicroRunner, importable, litert_label, package_version
 
-# Int8 weights (float activations): the logits move by the weight rounding and the per-step dynamic
-# quantization of each FC's input, so the gate holds these files to their predictions; the error
-# bound only catches garbage (the silent wrong-kernel traps are off by 10-1000s).
-INT8_TOLERANCE = {"max_abs": 1.0, "min_agreement": 0.97}
+# Int8 weights (float activations): the outputs move by the weight rounding and the per-step dynamic
+# quantization of each FC's input, so the gate holds these files to their predictions (classify) or to
+# 5% of the reference outputs' range (regress: measured <= 1.3% on the zoo's regression shapes); the
+# absolute bound only catches garbage (the silent wrong-kernel traps are off by 10-1000s).
+INT8_TOLERANCE = {"max_abs": 1.0, "min_agreement": 0.97, "max_rel": 0.05}
 
 
 class TFLiteBackend(Backend):
