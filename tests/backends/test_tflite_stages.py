@@ -4,6 +4,8 @@ non-recurrent matrices, and the ops each stage becomes."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -205,3 +207,15 @@ def test_same_stage_chain_gives_the_same_bytes():
         a, b = frontend.lower(build(name)), frontend.lower(build(name))
         for make in (T.build_step_model, lambda m: T.build_sequence_model(m, 4), lambda m: T.build_micro_model(m, 4)):
             assert make(a) == make(b)
+
+
+def test_cli_compiles_a_v2_checkpoint_to_every_tflite_file(run_cli, tmp_path):
+    from edgeprune import checkpoint
+
+    checkpoint.save(build("feedback-every"), tmp_path / "m.pt", {"sequence_length": STEPS})
+    result = run_cli("compile", tmp_path / "m.pt", "--target", "tflite", "-o", tmp_path / "out",
+                     "--verify-data", "random", "--verify-samples", "16")
+    assert result.code == 0, result.err
+    doc = json.loads((tmp_path / "out" / "compile.json").read_text())
+    runs = {(r["artifact"], r["mode"]) for r in doc["verification"] if r["passed"]}
+    assert {(T.STEP_FILE, "step"), (T.SEQUENCE_FILE, "sequence")} <= runs and len(doc["verification"]) == 2 + HAVE_MICRO
