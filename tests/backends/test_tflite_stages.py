@@ -23,8 +23,12 @@ from .test_tflite import HAVE_MICRO, RESOLVERS  # noqa: E402
 
 STEPS = 7
 # Shapes the zoo does not cover: a 1-tap conv (no window state), a wide dilated conv, a max pool over raw
-# (negative) inputs with nothing recurrent, a chain without any state, a relu rnn without bias at every step.
+# (negative) inputs with nothing recurrent, a chain without any state, a relu rnn without bias at every step,
+# chains ending in a stateful stage (its state and the output are the same values: two named outputs).
 EXTRA = {
+    "ends-lstm": ("lstm:6", 4, "every", "regress"),
+    "ends-maxpool": ("conv:4:k2,pool:max", 4, "last", "regress"),
+    "ends-meanpool": ("gru:5:fb,gru:3,pool:mean", 4, "last", "regress"),
     "conv-k1": ("conv:6:k1,lstm:8,dense:3", 4, "last", "classify"),
     "conv-dilated": ("conv:5:k4:d3:tanh,conv:4:k2:sigmoid,rnn:8,dense:3:sigmoid", 3, "every", "regress"),
     "maxpool-raw": ("normalize,pool:max,dense:4", 5, "last", "classify"),
