@@ -223,3 +223,26 @@ def test_cli_compiles_a_v2_checkpoint_to_every_tflite_file(run_cli, tmp_path):
     doc = json.loads((tmp_path / "out" / "compile.json").read_text())
     runs = {(r["artifact"], r["mode"]) for r in doc["verification"] if r["passed"]}
     assert {(T.STEP_FILE, "step"), (T.SEQUENCE_FILE, "sequence")} <= runs and len(doc["verification"]) == 2 + HAVE_MICRO
+
+
+def test_block_1x4_masks_on_conv_and_dense_stages_use_the_1x4_kernel(tmp_path):
+    """A conv's taps and a dense stage's input are column parts like a recurrent layer's [x ; h]: blocks
+    that stay inside one tap (8 channels) are stored as 1x4 blocks and run by the 1x4 kernel."""
+    torch.manual_seed(0)
+    irm = frontend.lower(SequenceModel(modelspec.parse("dense:8:tanh,conv:12:k3:d2:relu,gru:8,dense:4", 8)).eval(),
+                         {"sequence_length": STEPS})
+    rng = np.random.default_rng(5)
+    for stage in irm.stages:
+        if isinstance(stage, (ir.Dense, ir.Conv1d)):
+            rows, cols = stage.weight.shape
+            keep = np.repeat(rng.random((rows, cols // 4)) >= 0.6, 4, axis=1)
+            stage.weight = ir.CSR.from_dense(stage.weight.to_dense(), keep)
+    X = np.random.default_rng(6).normal(0, 1, (5, STEPS, 8)).astype(np.float32)
+    expected = ir.ReferenceExecutor(irm).run(X)
+    for build_file in (T.build_step_model, lambda m, **kw: T.build_sequence_model(m, STEPS, **kw)):
+        data = build_file(irm, mode="sparse")
+        formats = {k: v.get("format") for k, v in T.summarize(data)["constants"].items() if k.endswith("weight")}
+        assert formats["layers.0.weight"] == formats["layers.1.weight"] == formats["head.weight"] == "block1x4"
+        (tmp_path / "b.tflite").write_bytes(data)
+        for resolver in RESOLVERS:
+            assert np.max(np.abs(T.LiteRTRunner(tmp_path / "b.tflite", resolver).run(X) - expected)) <= 1e-5
