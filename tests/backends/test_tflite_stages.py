@@ -30,6 +30,7 @@ EXTRA = {
     "ends-maxpool": ("conv:4:k2,pool:max", 4, "last", "regress"),
     "ends-meanpool": ("gru:5:fb,gru:3,pool:mean", 4, "last", "regress"),
     "conv-k1": ("conv:6:k1,lstm:8,dense:3", 4, "last", "classify"),
+    "conv-k1-tail": ("gru:6,conv:4:k1:relu,dense:3", 4, "last", "classify"),  # after the last state: once
     "conv-dilated": ("conv:5:k4:d3:tanh,conv:4:k2:sigmoid,rnn:8,dense:3:sigmoid", 3, "every", "regress"),
     "maxpool-raw": ("normalize,pool:max,dense:4", 5, "last", "classify"),
     "stateless": ("dense:8:relu,layernorm,dense:4:softmax", 5, "every", "classify"),

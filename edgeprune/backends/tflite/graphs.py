@@ -189,7 +189,7 @@ def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: 
     stateful = [i for i, s in enumerate(model.stages) if s.state_sizes()]
     every = model.output == "every"
     state: dict[int, tuple[int, ...] | None] = {i: None for i in range(len(model.stages))}  # None: zeros
-    history: dict[int, list[int]] = {i: [] for i, s in enumerate(model.stages) if isinstance(s, ir.Conv1d)}
+    inputs_at: dict[tuple[int, int], int] = {}  # (conv stage, step) -> its input then: the taps of later steps
     outputs = []
     for t, x in enumerate(_unpack_steps(w, x_seq, steps, model.input_size)):
         final = t == steps - 1
@@ -202,9 +202,9 @@ def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: 
                 state[i] = w.recurrent(stage, p, x, old[i], fb, tag)
                 x = state[i][0]
             elif isinstance(stage, ir.Conv1d):
-                history[i].append(x)
+                inputs_at[i, t] = x
                 back = [t - (stage.kernel - 1 - tap) * stage.dilation for tap in range(stage.kernel)]
-                x = w.conv(stage, p, [history[i][s] if s >= 0 else None for s in back], tag)
+                x = w.conv(stage, p, [inputs_at[i, s] if s >= 0 else None for s in back], tag)
             elif isinstance(stage, ir.Pool):  # the running sum / max; its value is read only at the end
                 op = "ADD" if stage.mode == "mean" else "MAXIMUM"
                 acc = x if old[i] is None else w.binary(op, old[i][0], x, tag)
