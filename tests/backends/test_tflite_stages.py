@@ -247,3 +247,19 @@ def test_block_1x4_masks_on_conv_and_dense_stages_use_the_1x4_kernel(tmp_path):
         (tmp_path / "b.tflite").write_bytes(data)
         for resolver in RESOLVERS:
             assert np.max(np.abs(T.LiteRTRunner(tmp_path / "b.tflite", resolver).run(X) - expected)) <= 1e-5
+
+
+def test_a_stage_kind_without_an_emitter_is_declined_in_one_line():
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class Fancy:  # a stage kind added to the IR later, which the tflite writer does not know yet
+        kind: str = field(default="fancy", init=False)
+        input_size: int = 4
+        output_size: int = 4
+
+    irm = frontend.lower(build("normalize"))
+    assert get("tflite").declines(irm) is None
+    irm.stages.insert(1, Fancy())
+    reason = get("tflite").declines(irm)
+    assert reason == "target tflite does not support a fancy stage (layers.1)"

@@ -10,7 +10,7 @@ from ...fileio import write_bytes_atomic
 from ...options import Option
 from ..base import Artifact, Backend, Runner
 from .flatbuffer import MICRO_FILE, SEQUENCE_FILE, STEP_FILE, read_metadata, sparse_tensors
-from .graphs import build_micro_model, build_sequence_model, build_step_model
+from .graphs import STAGE_KINDS, build_micro_model, build_sequence_model, build_step_model
 from .runners import RESOLVERS, RUNTIME_MODULES, LiteRTRunner, MicroRunner, importable, litert_label, package_version
 
 # Int8 weights (float activations): the outputs move by the weight rounding and the per-step dynamic
@@ -47,7 +47,11 @@ class TFLiteBackend(Backend):
         return None
 
     def declines(self, model: ir.Model) -> str | None:
-        """Every IR v2 stage has an exact graph here (docs/tflite.md); nothing is declined."""
+        """Every IR v2 stage kind has an exact graph here (docs/tflite.md); a kind added later is declined
+        until its emitter exists."""
+        for name, stage in model.named_stages():
+            if not isinstance(stage, STAGE_KINDS):
+                return f"target {self.name} does not support a {stage.kind} stage ({name})"
         return None
 
     def _steps(self, model: ir.Model, options: dict) -> int:

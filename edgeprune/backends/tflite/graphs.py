@@ -13,8 +13,13 @@ from .flatbuffer import FORMAT, Graph, schema
 from .ops import _Prepared, _Writer
 from .weights import DENSE_FC_VERSION, Weight, encode_weight
 
-__all__ = ["_Prepared", "_VersionedWeight", "_Writer", "build_linear_model", "build_micro_model",
+__all__ = ["STAGE_KINDS", "_Prepared", "_VersionedWeight", "_Writer", "build_linear_model", "build_micro_model",
            "build_sequence_model", "build_step_model", "micro_uses_sequence_lstm", "prepare", "state_layout"]
+
+
+# The stage kinds the emitters below handle; the backend declines any other (docs/architecture.md,
+# "Adding a stage kind").
+STAGE_KINDS = (ir.Dense, ir.Conv1d, ir.Recurrent, ir.LayerNorm, ir.Normalize, ir.Pool)
 
 
 def _emitted_rows(layer: ir.Recurrent) -> np.ndarray:
