@@ -201,7 +201,8 @@ def test_int8_regression_files_are_held_to_a_relative_error(tmp_path):
     model = build("denoiser")
     irm = frontend.lower(model, {"sequence_length": STEPS})
     source = Source("denoiser", irm, lambda X: predict_logits(model, X), "torch")
-    report = compile_source(source, ["tflite"], tmp_path / "out", options={"dtype": "int8"}, X_verify=inputs("denoiser"))
+    report = compile_source(source, ["tflite"], tmp_path / "out", options={"dtype": "int8"},
+                            X_verify=inputs("denoiser"))
     int8 = [r for r in report.results if r.artifact != T.MICRO_FILE]
     assert report.passed and len(int8) == 2
     assert all(r.tolerance.max_rel == 0.05 and r.max_rel_error <= 0.05 and r.max_abs_error > 1e-6 for r in int8)

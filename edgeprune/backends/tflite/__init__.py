@@ -8,17 +8,17 @@ verification gate (see docs/tflite.md for what each is for and what was measured
   window, a pool's running value and count) an explicit input and output (streaming). Each matrix
   stage is one ``FULLY_CONNECTED``: a recurrent layer's over ``z = [x ; h ; feedback]`` with the IR's
   fused gate matrix, followed by LOGISTIC/TANH/MUL/ADD/SUB (there is no builtin GRU op, and the
-  builtin LSTM/RNN ops ignore sparsity); a conv's over its k taps; a dense stage's over its input. Sparse matrices are stored as TFLite sparse tensors (CSR,
-  or 1x4 blocks when the pattern is exactly 1x4-blocked; the buffer holds only the stored entries)
-  and their FC is written as op version 8 - the one version the XNNPACK delegate declines, so the
-  builtin sparse kernel runs it (a sparse FC of any other version is taken by XNNPACK, which reads
+  builtin LSTM/RNN ops ignore sparsity); a conv's over its k taps; a dense stage's over its input.
+  Sparse matrices are stored as TFLite sparse tensors (CSR, or 1x4 blocks when the pattern is
+  exactly 1x4-blocked; the buffer holds only the stored entries) and their FC is written as op
+  version 8 - the one version the XNNPACK delegate declines, so the builtin sparse kernel runs it (a sparse FC of any other version is taken by XNNPACK, which reads
   the nonzero array as a dense matrix and silently computes garbage).
 * ``model.tflite`` - whole sequence, unrolled over a fixed number of steps (the IR's
   ``sequence_length``): the last step's output, or every step's ([N, T, C]). Same stages and
   weights (each weight is stored once).
 * ``model_dense.tflite`` - for TensorFlow Lite Micro, which ignores sparsity (a sparse file runs and
-  returns garbage): dense fp32 weights, batch 1, ``UNIDIRECTIONAL_SEQUENCE_LSTM`` for v1 LSTM models
-  without feedback, the FC-built cell otherwise.
+  returns garbage): the sequence model with dense fp32 weights and batch 1, or
+  ``UNIDIRECTIONAL_SEQUENCE_LSTM`` for v1 LSTM stacks without feedback.
 
 Every file has dynamic batch except the micro one, and carries an ``edgeprune`` metadata entry
 (JSON: kind, steps, inputs/outputs, per-matrix weight encodings) that the runners read.

@@ -97,7 +97,8 @@ class _Stages(_Writer):
 
     def conv(self, stage: ir.Conv1d, prepared: _Prepared, taps: list[int | None], tag: str) -> int:
         """One FC over the k taps [x_{t-(k-1)d} ; ... ; x_t] (None = before the sequence start: zeros)."""
-        return self.activate(self.fully_connected_over(taps, prepared, tag), stage.activation, f"{tag}/{stage.activation}")
+        y = self.fully_connected_over(taps, prepared, tag)
+        return self.activate(y, stage.activation, f"{tag}/{stage.activation}")
 
     def stateless(self, name: str, stage, prepared: _Prepared | None, x: int, tag: str) -> int:
         if isinstance(stage, ir.Dense):
