@@ -11,8 +11,9 @@ verification gate (see docs/tflite.md for what each is for and what was measured
   builtin LSTM/RNN ops ignore sparsity); a conv's over its k taps; a dense stage's over its input.
   Sparse matrices are stored as TFLite sparse tensors (CSR, or 1x4 blocks when the pattern is
   exactly 1x4-blocked; the buffer holds only the stored entries) and their FC is written as op
-  version 8 - the one version the XNNPACK delegate declines, so the builtin sparse kernel runs it (a sparse FC of any other version is taken by XNNPACK, which reads
-  the nonzero array as a dense matrix and silently computes garbage).
+  version 8 - the one version the XNNPACK delegate declines, so the builtin sparse kernel runs it
+  (a sparse FC of any other version is taken by XNNPACK, which reads the nonzero array as a dense
+  matrix and silently computes garbage).
 * ``model.tflite`` - whole sequence, unrolled over a fixed number of steps (the IR's
   ``sequence_length``): the last step's output, or every step's ([N, T, C]). Same stages and
   weights (each weight is stored once).
