@@ -16,7 +16,7 @@ from ..errors import PruneError
 from ..models import CELL_GATES, SequenceClassifier
 from ..options import resolve
 from ..train import accuracy, train
-from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method
+from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method, keep_count
 
 
 def describe_weights(model: SequenceClassifier) -> dict[str, WeightInfo]:
@@ -102,6 +102,7 @@ def prune_model(
     )
     result = m.fn(ctx, sparsity)
     _check_result(result, ctx, method)
+    per_matrix = check_reached(result, ctx, sparsity, method, accept=resolved["accept_reached"])
     if result.reinitialize:  # the mask was drawn for training from scratch: fresh weights under it
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -115,6 +116,8 @@ def prune_model(
         "include_head": include_head,
         "sparsity_requested": sparsity,
         "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
+        "sparsity_per_matrix": per_matrix,
+        **({"sparsity_limits": result.limits} if result.limits else {}),
         "method_report": result.report,
         "finetune_epochs": result.finetuned_epochs + finetune_epochs,
         "reinitialized": result.reinitialize,
@@ -128,6 +131,41 @@ def prune_model(
         report["accuracy_finetuned"] = ft.test_accuracy
     pruned.eval()
     return PruneOutcome(pruned, report)
+
+
+def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None, method: str, *,
+                  accept: bool) -> dict[str, float]:
+    """Refuse masks that miss the requested sparsity; return each matrix's achieved sparsity.
+
+    A matrix misses when its kept count differs from ``round((1 − s) · size)`` by more than one
+    granule (one entry, or one tile of a block mask); with ``scope == "global"`` the total count is
+    checked instead. ``accept`` (``--accept-reached``) keeps a miss, recorded in the report. A
+    matrix left with no weight is refused always: its layer would compute a constant.
+    """
+    achieved = {name: float(1.0 - np.count_nonzero(m) / m.size) for name, m in result.masks.items()}
+    for name, mask in result.masks.items():
+        if not np.any(mask):
+            why = result.limits.get(name) or (f"{round((1 - sparsity) * mask.size) if sparsity is not None else 0} "
+                                              f"of its {mask.size} entries")
+            raise PruneError(f"{method}{'' if sparsity is None else f' at sparsity {sparsity:g}'} leaves no weight in "
+                             f"{name} ({why}); a matrix needs at least one (lower the sparsity)")
+    if sparsity is None:
+        return achieved
+    granule = result.block[0] * result.block[1]
+    if result.scope == "global":
+        size = sum(m.size for m in result.masks.values())
+        kept = sum(int(np.count_nonzero(m)) for m in result.masks.values())
+        misses = {"all matrices": (kept, size)} if abs(kept - keep_count(size, sparsity)) > granule else {}
+    else:
+        misses = {name: (int(np.count_nonzero(m)), m.size) for name, m in result.masks.items()
+                  if abs(int(np.count_nonzero(m)) - keep_count(m.size, sparsity)) > granule}
+    if misses and not accept:
+        name, (kept, size) = next(iter(misses.items()))
+        why = result.limits.get(name, "")
+        more = f" (and {len(misses) - 1} more matrices)" if len(misses) > 1 else ""
+        raise PruneError(f"{method} cannot reach sparsity {sparsity:g} on {name}: it reaches {1 - kept / size:.4f} "
+                         f"({kept} of {size} kept{'; ' + why if why else ''}){more}; pass --accept-reached to keep it")
+    return achieved
 
 
 def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:

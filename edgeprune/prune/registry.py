@@ -76,6 +76,10 @@ class MaskResult:
     report: dict = field(default_factory=dict)
     finetuned_epochs: int = 0  # epochs the method already spent fine-tuning (iterative methods)
     reinitialize: bool = False  # sparse training from scratch: re-draw the weights under the masks
+    # How ``prune_model`` checks the requested sparsity (see ``api.check_reached``):
+    scope: str = "matrix"  # "matrix": every matrix within one granule of its count; "global": the total
+    block: tuple[int, int] = (1, 1)  # the granule: one entry, or one tile of a block mask
+    limits: dict[str, str] = field(default_factory=dict)  # matrix -> why it cannot reach the request
 
 
 MethodFn = Callable[[PruneContext, float | None], MaskResult]
@@ -93,11 +97,17 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
+# Every method takes it; ``prune_model`` reads it (a method never has to).
+ACCEPT_REACHED = Option(
+    "accept_reached", False, "keep the sparsity the method can reach when it differs from --sparsity "
+    "(default: refuse in one line, saying what it can reach and why)", bool)
+
+
 def register(name: str, *, help: str, options: tuple[Option, ...] = (), fixed_sparsity: bool = True):
     def decorate(fn: MethodFn) -> MethodFn:
         if name in _REGISTRY:
             raise RuntimeError(f"pruning method '{name}' registered twice")
-        _REGISTRY[name] = Method(name, fn, help, tuple(options), fixed_sparsity)
+        _REGISTRY[name] = Method(name, fn, help, (*options, ACCEPT_REACHED), fixed_sparsity)
         return fn
 
     return decorate
