@@ -82,9 +82,27 @@ def prune_model(
     described = describe_weights(pruned)
     prunable = [n for n in described if include_head or n != "head.weight"]
 
-    def finetune(masks: dict[str, np.ndarray], epochs: int) -> dict[str, np.ndarray]:
+    rewind_points: dict[int, dict] = {}
+
+    def rewind_state(epochs: int) -> dict:
+        """Initial weights re-drawn from ``seed`` — the model's own initial weights when edgeprune
+        trained it with that seed (``train.seed_everything`` then the constructor) — after
+        ``epochs`` of dense training from them (0: the initial weights themselves)."""
+        if epochs not in rewind_points:
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                start = SequenceClassifier(pruned.config)
+            if epochs:
+                train(start, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
+                      progress=progress, description="rewind point")
+            rewind_points[epochs] = copy.deepcopy(start.state_dict())
+        return rewind_points[epochs]
+
+    def finetune(masks: dict[str, np.ndarray], epochs: int, rewind: int | None = None) -> dict[str, np.ndarray]:
         if dataset is None:
             raise PruneError(f"method '{method}' fine-tunes while pruning and needs a dataset")
+        if rewind is not None:  # lottery-ticket style: every weight back to the rewind point, then train
+            pruned.load_state_dict(rewind_state(rewind))
         pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in masks.items()})
         if epochs:
             train(pruned, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,

@@ -54,7 +54,10 @@ class WeightInfo:
         return [self.values[g * self.units : (g + 1) * self.units] for g in range(self.gates)]
 
 
-FinetuneHook = Callable[[dict[str, np.ndarray], int], dict[str, np.ndarray]]
+# finetune(masks, epochs, rewind=None): apply masks, train ``epochs``, return the new weights. With
+# ``rewind=k`` every weight is first reset to the model's initial weights after k dense epochs
+# (k = 0: the initial weights), as lottery-ticket pruning does.
+FinetuneHook = Callable[..., dict[str, np.ndarray]]
 
 
 @dataclass
@@ -64,7 +67,7 @@ class PruneContext:
     config: dict  # the model's config (cell, sizes, feedback)
     options: dict[str, Any]
     rng: np.random.Generator
-    finetune: FinetuneHook | None = None  # apply masks, train N epochs, return the new weights
+    finetune: FinetuneHook | None = None  # apply masks (optionally rewind), train N epochs, return the weights
 
     def all_weights(self) -> dict[str, WeightInfo]:
         return {**self.weights, **self.frozen}
