@@ -69,7 +69,7 @@ def test_binary_and_continuous_natural_modes_differ_as_documented():
     # its poset is an ordinal sum of antichains, every unit is meet-irreducible and the natural
     # mode keeps every connection. The binary adjacency keeps at most 1 - quantile of each matrix.
     model = make_model("lstm", (12, 9), True)
-    cont = prune.prune_model(model, "lattice", None, options={"adjacency": "continuous"}).report
+    cont = prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": 0.0}).report
     assert cont["sparsity"] == 0.0
     groups = cont["method_report"]["groups"]
     assert all(g["meet_irreducible"] == g["units"] for g in groups.values())
@@ -78,7 +78,7 @@ def test_binary_and_continuous_natural_modes_differ_as_documented():
         assert binary["sparsity"] >= q - 0.02
         assert any(g["meet_irreducible"] < g["units"] for g in binary["method_report"]["groups"].values())
     # A cut on the normalised strength makes the continuous reading sparse.
-    cuts = [prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "min_strength": m}
+    cuts = [prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": m}
                               ).report["sparsity"] for m in (0.3, 0.7)]
     assert 0 < cuts[0] < cuts[1]
 
@@ -192,7 +192,8 @@ def test_prune_model_passes_none_only_to_outcome_methods():
 
     try:
         report = prune.prune_model(make_model(), "test-outcome", None).report
-        prune.prune_model(make_model(), "test-outcome", 0.25)
+        # (it keeps everything: only --accept-reached lets that stand for a 0.25 request)
+        prune.prune_model(make_model(), "test-outcome", 0.25, options={"accept_reached": True})
         assert seen == [None, 0.25] and report["sparsity_requested"] is None
     finally:
         del _REGISTRY["test-outcome"]
@@ -203,7 +204,7 @@ def test_prune_model_passes_none_only_to_outcome_methods():
 def test_analysis_of_a_users_module_names_its_units():
     torch.manual_seed(0)
     gru, head = nn.GRU(4, 6, batch_first=True), nn.Linear(6, 3)
-    a = lattice_analysis(gru, head=head, adjacency="continuous")
+    a = lattice_analysis(gru, head=head, adjacency="continuous", theta=0.0)
     names = a.graph.node_names()
     assert len(names) == 4 + 6 + 6 + 3 and names[0] == "x[0]" and names[-1] == "y[2]"
     assert a.meet_irreducible.all()  # dense: every unit shares its successors with its group
