@@ -163,8 +163,12 @@ def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None,
     achieved = {name: float(1.0 - np.count_nonzero(m) / m.size) for name, m in result.masks.items()}
     for name, mask in result.masks.items():
         if not np.any(mask):
-            why = result.limits.get(name) or (f"{round((1 - sparsity) * mask.size) if sparsity is not None else 0} "
-                                              f"of its {mask.size} entries")
+            if result.limits.get(name):
+                why = result.limits[name]
+            elif sparsity is None or result.scope == "global":
+                why = f"the method keeps none of its {mask.size} entries"
+            else:
+                why = f"{round((1 - sparsity) * mask.size)} of its {mask.size} entries"
             raise PruneError(f"{method}{'' if sparsity is None else f' at sparsity {sparsity:g}'} leaves no weight in "
                              f"{name} ({why}); a matrix needs at least one (lower the sparsity)")
     if sparsity is None:
