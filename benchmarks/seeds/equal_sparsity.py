@@ -2,11 +2,12 @@
 magnitude and random, every row with the sparsity it actually reached.
 
 The smallest grid that answers each claim on a 2-core machine shared with other jobs:
-mnist5k, LSTM-128 (``benchmarks.common.standard_dense_model``, seeds 0 1 2), one-shot methods at
-s = 0.5 / 0.9 / 0.95 (0.5 only for the baselines and the default readings: everything is near
-dense there), then masked fine-tuning, 2 epochs, Adam 1e-3, batch 64, on the 4,000 training
-images; accuracy on the 1,000 test images, clean and with Gaussian input noise (σ = 0.3, a fixed
-draw). Methods that cannot be told a sparsity (lattice natural mode, ramanujan-imp which stops at
+LSTM-128 on mnist5k and fashion-mnist (``benchmarks.common.standard_dense_model``, seeds 0 1 2),
+one-shot methods at s = 0.5 / 0.9 / 0.95 (0.5 only for the baselines and the default readings:
+everything is near dense there), then masked fine-tuning, 2 epochs, Adam 1e-3, batch 64, on
+mnist5k's 4,000 training images / a fixed 5,000-image subset of fashion-mnist's; accuracy on the
+test set (mnist5k 1,000 images, fashion-mnist 10,000), clean and with Gaussian input noise
+(σ = 0.3, a fixed draw, on at most 2,000 test images). Methods that cannot be told a sparsity (lattice natural mode, ramanujan-imp which stops at
 the Ramanujan bound) are paired with ``magnitude`` at *their* per-matrix kept counts
 (``magnitude-at-<label>``), so every comparison is at equal sparsity.
 
@@ -45,7 +46,10 @@ import numpy as np  # noqa: E402
 from benchmarks.common import CACHE, markdown_table, standard_dense_model, write_results  # noqa: E402
 
 PROTOCOL = "equal-sparsity/1"
-DATASET, CELL, HIDDEN = "mnist5k", "lstm", 128
+DATASETS = ("mnist5k", "fashion-mnist")
+CELL, HIDDEN = "lstm", 128
+# fine-tuning set: mnist5k's 4,000 training images; fashion-mnist: a fixed 5,000-image subset
+FT_SUBSET = {"mnist5k": None, "fashion-mnist": 5000}
 SEEDS = (0, 1, 2)
 FT = {"epochs": 2, "lr": 1e-3, "batch_size": 64}
 IMP_ROUND_SUBSET = 500
@@ -93,16 +97,27 @@ def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
-def key(label: str, method: str, options: dict, sparsity, seed: int) -> str:
-    spec = {"protocol": PROTOCOL, "dataset": DATASET, "cell": CELL, "hidden": HIDDEN, "ft": FT, "method": method,
+def key(label: str, method: str, options: dict, sparsity, seed: int, dataset: str = "mnist5k") -> str:
+    spec = {"protocol": PROTOCOL, "dataset": dataset, "cell": CELL, "hidden": HIDDEN, "ft": FT, "method": method,
             "options": options, "sparsity": sparsity, "seed": seed, "noise": NOISE_SIGMA, "imp": IMP_ROUND_SUBSET}
+    if dataset != "mnist5k":
+        spec["ft_subset"] = FT_SUBSET[dataset]
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-    return f"{label}-s{seed}-{sparsity}-{digest}"
+    prefix = "" if dataset == "mnist5k" else f"{dataset}-"
+    return f"{prefix}{label}-s{seed}-{sparsity}-{digest}"
 
 
 def noisy_test(ds):
     rng = np.random.default_rng(307)
-    return (ds.X_test + rng.normal(0.0, NOISE_SIGMA, ds.X_test.shape)).astype(np.float32), ds.y_test
+    X, y = ds.X_test[:2000], ds.y_test[:2000]  # at most 2,000 test images
+    return (X + rng.normal(0.0, NOISE_SIGMA, X.shape)).astype(np.float32), y
+
+
+def train_subset(ds, size):
+    if size is None or size >= len(ds.X_train):
+        return ds
+    pick = np.sort(np.random.default_rng(12345).permutation(len(ds.X_train))[:size])
+    return dataclasses.replace(ds, X_train=ds.X_train[pick], y_train=ds.y_train[pick])
 
 
 def evaluate(model, ds, noisy) -> dict:
@@ -119,12 +134,12 @@ def magnitude_masks_like(dense, masks: dict) -> dict:
     return {n: top_k_mask(np.abs(weights[n].values), int(m.sum())) for n, m in masks.items()}
 
 
-def finish(model, masks_np: dict, dense, ds, noisy, seed: int, magnitude: dict | None) -> dict:
+def finish(model, masks_np: dict, dense, ds, noisy, seed: int, magnitude: dict | None, ft_ds=None) -> dict:
     """Evaluate, fine-tune, evaluate; overlap with magnitude's mask at the same counts."""
     from edgeprune.train import train
 
     before = evaluate(model, ds, noisy)
-    train(model, ds, epochs=FT["epochs"], lr=FT["lr"], batch_size=FT["batch_size"], seed=seed, progress=False)
+    train(model, ft_ds or ds, epochs=FT["epochs"], lr=FT["lr"], batch_size=FT["batch_size"], seed=seed, progress=False)
     after = evaluate(model, ds, noisy)
     sizes = {n: m.size for n, m in masks_np.items()}
     out = {"pruned": before, "finetuned": after,
@@ -142,7 +157,7 @@ def run_cell(label, method, options, sparsity, seed, ctx) -> list[tuple[str, dic
 
     from edgeprune import prune
 
-    dense, ds, noisy = ctx["dense"], ctx["ds"], ctx["noisy"]
+    dense, ds, noisy, ft_ds, dataset = ctx["dense"], ctx["ds"], ctx["noisy"], ctx["ft_ds"], ctx["dataset"]
     t0 = time.perf_counter()
     kwargs = {}
     if method == "ramanujan-imp":
@@ -155,7 +170,7 @@ def run_cell(label, method, options, sparsity, seed, ctx) -> list[tuple[str, dic
     masks = {n: m.numpy().astype(bool) for n, m in outcome.model.masks().items()}
     magnitude = magnitude_masks_like(dense, masks)
     result = {"label": label, "seed": seed, "sparsity_requested": sparsity, "options": options,
-              **finish(outcome.model, masks, dense, ds, noisy, seed, magnitude)}
+              **finish(outcome.model, masks, dense, ds, noisy, seed, magnitude, ft_ds)}
     rep = outcome.report["method_report"]
     if method == "ramanujan-imp":
         result["imp"] = {"rounds": rep["rounds"], "finetune_epochs": outcome.report["finetune_epochs"],
@@ -166,15 +181,15 @@ def run_cell(label, method, options, sparsity, seed, ctx) -> list[tuple[str, dic
         result["lattice"] = {"groups": {g: v["meet_irreducible"] for g, v in rep["groups"].items()},
                              "components": rep.get("strongly_connected_components")}
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    out = [(key(label, method, options, sparsity, seed), result)]
+    out = [(key(label, method, options, sparsity, seed, dataset), result)]
     if label in OUTCOME:
         t0 = time.perf_counter()
         twin = copy_dense(dense)
         twin.set_masks({n: torch.from_numpy(m) for n, m in magnitude.items()})
         r = {"label": f"magnitude-at-{label}", "seed": seed, "sparsity_requested": result["sparsity"],
-             **finish(twin, magnitude, dense, ds, noisy, seed, None)}
+             **finish(twin, magnitude, dense, ds, noisy, seed, None, ft_ds)}
         r["seconds"] = round(time.perf_counter() - t0, 1)
-        out.append((key(f"magnitude-at-{label}", "magnitude", options, sparsity, seed), r))
+        out.append((key(f"magnitude-at-{label}", "magnitude", options, sparsity, seed, dataset), r))
     return out
 
 
@@ -186,7 +201,7 @@ def copy_dense(dense):
     return model
 
 
-def run(part: str, seeds) -> None:
+def run(part: str, seeds, dataset: str = "mnist5k") -> None:
     import torch
 
     from edgeprune import data, fileio
@@ -194,11 +209,11 @@ def run(part: str, seeds) -> None:
 
     torch.set_num_threads(1)
     CELL_DIR.mkdir(parents=True, exist_ok=True)
-    ds = data.load(DATASET)
-    ctx = {"ds": ds, "noisy": noisy_test(ds)}
+    ds = data.load(dataset)
+    ctx = {"ds": ds, "noisy": noisy_test(ds), "ft_ds": train_subset(ds, FT_SUBSET[dataset]), "dataset": dataset}
     for seed in seeds:  # seed outermost: an interrupted run has whole seeds
-        ctx["dense"], acc = standard_dense_model(DATASET, CELL, (HIDDEN,), seed=seed, log=log)
-        dense_path = CELL_DIR / f"dense-s{seed}.json"
+        ctx["dense"], acc = standard_dense_model(dataset, CELL, (HIDDEN,), seed=seed, log=log)
+        dense_path = CELL_DIR / f"{'' if dataset == 'mnist5k' else dataset + '-'}dense-s{seed}.json"
         if not dense_path.exists():
             fileio.write_text_atomic(dense_path, fileio.dumps_json({"seed": seed, **evaluate(ctx["dense"], ds,
                                                                                               ctx["noisy"])}))
@@ -206,7 +221,7 @@ def run(part: str, seeds) -> None:
             if label in SEED0_ONLY and seed != 0:
                 continue
             for s in sparsities:
-                path = CELL_DIR / f"{key(label, method, options, s, seed)}.json"
+                path = CELL_DIR / f"{key(label, method, options, s, seed, dataset)}.json"
                 if path.exists():
                     continue
                 try:
@@ -218,7 +233,7 @@ def run(part: str, seeds) -> None:
                     fileio.write_text_atomic(CELL_DIR / f"{k}.json", fileio.dumps_json(r))
                     if "refused" in r:
                         continue
-                    log(f"{part} seed {seed} {r['label']} @{s}: sparsity {r['sparsity']:.4f} "
+                    log(f"{dataset} {part} seed {seed} {r['label']} @{s}: sparsity {r['sparsity']:.4f} "
                         f"pruned {r['pruned']['clean']:.4f} ft {r['finetuned']['clean']:.4f} ({r['seconds']} s)")
 
 
@@ -234,18 +249,22 @@ def _sp(values) -> str:
     return f"{lo:.4f}" if hi - lo < 5e-5 else f"{lo:.4f}–{hi:.4f}"
 
 
-def report(part: str) -> None:
+def section(part: str, dataset: str) -> tuple[list[str], dict]:
     cells, refused = [], []
     for label, (method, options, sparsities) in PARTS[part].items():
         for s in sparsities:
             for seed in SEEDS:
-                for k in [key(label, method, options, s, seed)] + (
-                        [key(f"magnitude-at-{label}", "magnitude", options, s, seed)] if label in OUTCOME else []):
+                for k in [key(label, method, options, s, seed, dataset)] + (
+                        [key(f"magnitude-at-{label}", "magnitude", options, s, seed, dataset)]
+                        if label in OUTCOME else []):
                     path = CELL_DIR / f"{k}.json"
                     if path.exists():
                         cell = json.loads(path.read_text())
                         (refused if "refused" in cell else cells).append({**cell, "requested": s})
-    dense = [json.loads(p.read_text()) for p in sorted(CELL_DIR.glob("dense-s*.json"))]
+    prefix = "" if dataset == "mnist5k" else f"{dataset}-"
+    dense = [json.loads(p.read_text()) for p in sorted(CELL_DIR.glob(f"{prefix}dense-s*.json"))]
+    if not cells:
+        return [], {}
     rows, summary = [], []
     groups: dict = {}
     for c in cells:
@@ -265,10 +284,9 @@ def report(part: str) -> None:
     rows.sort(key=lambda r: (r[1] is None, r[1] if r[1] is not None else 0, r[0]))
     head = ["method", "requested s", "achieved s (overall)", "achieved s (per matrix)", "seeds", "pruned %",
             "fine-tuned %", f"fine-tuned, noise σ={NOISE_SIGMA} %", "kept entries not in magnitude's mask"]
-    dense_line = (f"Dense LSTM-{HIDDEN} on {DATASET}: {_ms([d['clean'] for d in dense])} % clean, "
+    dense_line = (f"Dense LSTM-{HIDDEN} on {dataset}: {_ms([d['clean'] for d in dense])} % clean, "
                   f"{_ms([d['noise'] for d in dense])} % with noise ({len(dense)} seeds).")
-    md = [f"# {part.capitalize()} methods at equal achieved sparsity ({DATASET}, LSTM-{HIDDEN})", "",
-          __doc__.split("\n\n")[1], "", dense_line, "",
+    md = [f"## {dataset}", "", dense_line, "",
           "Accuracy: mean ± std over seeds. `requested s` empty: the method decides its sparsity; "
           "`magnitude-at-X` is magnitude pruning at X's per-matrix kept counts (same seed).", "",
           markdown_table(head, rows), ""]
@@ -278,7 +296,7 @@ def report(part: str) -> None:
     if part == "expander":
         imp = [c for c in cells if "imp" in c]
         if imp:
-            md += ["## Where ramanujan-imp stopped (per matrix) and both Δs definitions of its final masks", "",
+            md += [f"### {dataset}: where ramanujan-imp stopped (per matrix) and both Δs definitions of its final masks", "",
                    "Δs = μ₀ − μ̂ (methods.md); Δs_code = 2√(μ₀ − 1) − μ̂ (ramanujan-on-pai `lib/graphs/scores.py`).", "",
                    markdown_table(["variant", "seed", "rounds", "matrix", "stopped", "sparsity", "Δr (as tested)",
                                    "Δs", "Δs_code"],
@@ -289,7 +307,19 @@ def report(part: str) -> None:
                                     _f(c["imp"]["spectral_gap"][n]["code_2sqrt_mu0_minus_1_minus_mu_hat"])]
                                    for c in sorted(imp, key=lambda c: (c["label"], c["seed"]))
                                    for n in c["imp"]["stopped"]]), ""]
-    write_results(f"{part}_equal", {"dense": dense, "summary": summary, "refused": refused}, "\n".join(md))
+    return md, {"dense": dense, "summary": summary, "refused": refused}
+
+
+def report(part: str) -> None:
+    md = [f"# {part.capitalize()} methods at equal achieved sparsity (LSTM-{HIDDEN})", "",
+          __doc__.split("\n\n")[1], ""]
+    payload = {}
+    for dataset in DATASETS:
+        lines, data = section(part, dataset)
+        md += lines
+        if data:
+            payload[dataset] = data
+    write_results(f"{part}_equal", payload, "\n".join(md))
 
 
 def _f(v) -> str:
@@ -300,12 +330,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=sorted(PARTS), action="append")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    p.add_argument("--dataset", choices=DATASETS, default="mnist5k")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
     parts = args.part or sorted(PARTS)
     if not args.report_only:
         for part in parts:
-            run(part, args.seeds)
+            run(part, args.seeds, args.dataset)
     for part in parts:
         report(part)
 
