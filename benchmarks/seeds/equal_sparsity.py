@@ -15,7 +15,8 @@ ramanujan-imp: rounds of 20%, each followed by 1 epoch on a fixed 500-sample sub
 with ``--accept-reached`` (it stops where the rule stops it), then the same 2-epoch fine-tune:
 ``ramanujan-imp`` = edgeprune's default (fine-tune, test the next round's mask, per gate block),
 ``ramanujan-imp-authors`` = as the authors' line of work runs it (rewind to the initial weights,
-test the current mask, whole matrix).
+test the current mask, whole matrix), and each of those three choices alone (``-rewind``,
+``-current``, ``-matrix``).
 
 Every cell is cached as JSON under ``$EDGEPRUNE_BENCH_CACHE/equal-cells/`` (resumable).
 
@@ -84,13 +85,18 @@ EXPANDER = {  # magnitude and random last: the lattice part computes them (same 
     "ramanujan-imp": ("ramanujan-imp", {"accept_reached": True}, (0.95,)),
     "ramanujan-imp-authors": ("ramanujan-imp", {"accept_reached": True, "rewind": "init", "test": "current",
                                                 "test_graph": "matrix"}, (0.95,)),
+    # one authors' choice at a time, to see which one moves the stopping point
+    "ramanujan-imp-rewind": ("ramanujan-imp", {"accept_reached": True, "rewind": "init"}, (0.95,)),
+    "ramanujan-imp-current": ("ramanujan-imp", {"accept_reached": True, "test": "current"}, (0.95,)),
+    "ramanujan-imp-matrix": ("ramanujan-imp", {"accept_reached": True, "test_graph": "matrix"}, (0.95,)),
     "magnitude": LATTICE["magnitude"],
     "random": LATTICE["random"],
 }
 PARTS = {"lattice": LATTICE, "expander": EXPANDER}
 SEED0_ONLY = {"lattice-source", "lattice-both", "lattice-recurrent-source"}
 # labels whose sparsity is the method's outcome: paired with magnitude at the same per-matrix counts
-OUTCOME = {"natural-binary", "natural-continuous", "natural-continuous-0.3", "ramanujan-imp", "ramanujan-imp-authors"}
+OUTCOME = {"natural-binary", "natural-continuous", "natural-continuous-0.3", "ramanujan-imp", "ramanujan-imp-authors",
+           "ramanujan-imp-rewind", "ramanujan-imp-current", "ramanujan-imp-matrix"}
 
 
 def log(msg: str) -> None:
