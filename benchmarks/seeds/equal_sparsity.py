@@ -56,6 +56,7 @@ FT = {"epochs": 2, "lr": 1e-3, "batch_size": 64}
 IMP_ROUND_SUBSET = 500
 NOISE_SIGMA = 0.3
 CELL_DIR = CACHE / "equal-cells"
+RUN_LOAD = "6 to 13 on 2 cores (`uptime` during the committed run)"
 
 # label -> (method, options, sparsities); None = the method decides the sparsity
 LATTICE = {
@@ -318,8 +319,10 @@ def section(part: str, dataset: str) -> tuple[list[str], dict]:
 
 def report(part: str) -> None:
     md = [f"# {part.capitalize()} methods at equal achieved sparsity (LSTM-{HIDDEN})", "",
-          __doc__.split("\n\n")[1], ""]
-    payload = {}
+          __doc__.split("\n\n")[1], "",
+          f"Load average while the cells ran (2026-12-07, shared machine): {RUN_LOAD}. Accuracies only; "
+          "no timing is compared.", ""]
+    payload = {"load_average": RUN_LOAD}
     for dataset in DATASETS:
         lines, data = section(part, dataset)
         md += lines
