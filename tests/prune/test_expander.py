@@ -147,3 +147,11 @@ def test_cli_declares_the_options(run_cli):
     r = run_cli("prune", "--help")
     for flag in ("--init", "--greedy-share", "--max-repairs", "--block", "--rate", "--round-epochs", "--reach-target"):
         assert flag in r.out, flag
+
+
+def test_help_says_expander_is_edgeprunes_own_and_imp_the_papers_kind(run_cli):
+    r = run_cli("prune", "--help")
+    text = " ".join(r.out.split())
+    assert r.code == 0
+    assert "expander = edgeprune's own one-shot construction (not the paper's method, which is ramanujan-imp)" in text
+    assert "ramanujan-imp = the paper's kind of method" in text
