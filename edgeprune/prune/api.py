@@ -16,7 +16,7 @@ from ..errors import PruneError
 from ..models import CELL_GATES, SequenceClassifier
 from ..options import resolve
 from ..train import accuracy, train
-from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method, keep_count
+from .registry import ACCEPT_REACHED, MaskResult, PruneContext, WeightInfo, check_sparsity, get_method, keep_count
 
 
 def describe_weights(model: SequenceClassifier) -> dict[str, WeightInfo]:
@@ -77,6 +77,7 @@ def prune_model(
     if finetune_epochs and dataset is None:
         raise PruneError("fine-tuning needs a dataset")
     resolved = resolve(m.options, options or {}, f"method '{method}'")
+    accept = resolved.pop(ACCEPT_REACHED.name)  # prune_model's choice, not the method's
     pruned = copy.deepcopy(model)
     pruned.clear_masks()
     described = describe_weights(pruned)
@@ -120,7 +121,7 @@ def prune_model(
     )
     result = m.fn(ctx, sparsity)
     _check_result(result, ctx, method)
-    per_matrix = check_reached(result, ctx, sparsity, method, accept=resolved["accept_reached"])
+    per_matrix = check_reached(result, ctx, sparsity, method, accept=accept)
     if result.reinitialize:  # the mask was drawn for training from scratch: fresh weights under it
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -135,6 +136,7 @@ def prune_model(
         "sparsity_requested": sparsity,
         "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
         "sparsity_per_matrix": per_matrix,
+        "accept_reached": accept,
         **({"sparsity_limits": result.limits} if result.limits else {}),
         "method_report": result.report,
         "finetune_epochs": result.finetuned_epochs + finetune_epochs,

@@ -17,7 +17,9 @@ def exploding_method():
     def explode(ctx, sparsity):
         if sparsity > 0.6:
             raise PruneError("cannot prune that far")
-        return MaskResult({n: np.ones(w.shape, bool) for n, w in ctx.weights.items()})
+        # the requested count by |w|: a mask that keeps everything is refused at s > 0
+        return MaskResult({n: registry.top_k_mask(np.abs(w.values), registry.keep_count(w.values.size, sparsity))
+                           for n, w in ctx.weights.items()})
 
     registry.register("test-explode", help="test method")(explode)
     yield "test-explode"
