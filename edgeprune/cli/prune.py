@@ -17,7 +17,8 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 
 @cli.command("prune")
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("--method", required=True, type=click.Choice(list(pruning.methods())), help="mask method")
+@click.option("--method", required=True, type=click.Choice(list(pruning.methods())),
+              help="mask method: " + "; ".join(f"{n} = {m.help}" for n, m in pruning.methods().items()))
 @click.option("--sparsity", type=float, default=None, help="fraction of recurrent weights to remove, in [0, 1)")
 @click.option("--finetune-epochs", type=int, default=0, show_default=True, help="masked fine-tuning epochs")
 @click.option("--lr", type=float, default=None, help="fine-tuning learning rate (default: the training rate, else 1e-3)")
