@@ -260,7 +260,8 @@ def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: lis
                                 keep_artifacts=keep_artifacts, compile_targets=device.builds_programs, log=log)
     try:
         if not prepared.specs:
-            raise BenchError("nothing to benchmark (no runtime matches)")
+            why = "; ".join(f"{f['id']}: {f.get('error') or f.get('reason')}" for f in prepared.failures[:3])
+            raise BenchError("nothing to benchmark (" + (why or "no runtime matches") + ")")
         return Bench(prepared, dataset, device, settings, json_path, log, command).run()
     finally:
         prepared.cleanup()

@@ -63,12 +63,13 @@ def torch_storage(model) -> dict:
     LayerNorm and normalize parameters); the state of every stage (from the same chain in the IR)."""
     from ..frontend import lower
 
-    tensors = [*model.parameters(), *model.buffers()]
+    # masks are not part of what a dense deployment holds (they are folded into the weights)
+    tensors = [*model.parameters(), *(b for name, b in model.named_buffers() if "mask_" not in name.rsplit(".", 1)[-1])]
     weight = sum(t.numel() * t.element_size() for t in tensors if t.dim() >= 2)
     vectors = sum(t.numel() * t.element_size() for t in tensors if t.dim() < 2)
     ir_model = lower(model)
     return {"weight_bytes": int(weight), "index_bytes": 0, "storage_bytes": int(weight), "bias_bytes": int(vectors),
-            "stored_values": int(sum(m.shape[0] * m.shape[1] for m in ir_model.matrices().values())),
+            "stored_values": int(sum(t.numel() for t in tensors if t.dim() >= 2)),
             "dtype": "float32", "state_bytes": state_bytes(ir_model), "scratch_bytes": scratch_bytes(ir_model)}
 
 

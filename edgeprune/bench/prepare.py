@@ -106,7 +106,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         specs, duplicates = dedupe([torch_spec(str(path))] + specs)
         failures += duplicates
         pruning = src.meta.get("pruning") or {}
-        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes), src.model.describe(),
+        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes, failures), src.model.describe(),
                                   src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
                                   src.reference, src.reference_name, failures, work)
         return prepared, dataset

@@ -48,14 +48,14 @@ def metric_name(doc_or_task) -> str:
 
 
 def fmt_metric(record: dict | None) -> str:
-    """An accuracy record's headline: "93.10%" (per step: "93.10%/step") or "MSE 0.0123"."""
+    """An accuracy record's headline: "93.10%" (per step: "93.10% per step") or "MSE 0.0123"."""
     if not record:
         return "-"
     if record.get("metric") == "mse":
         v = record.get("mse")
-        return "-" if v is None else f"MSE {v:.4g}" + ("/step" if record.get("per_step") else "")
+        return "-" if v is None else f"MSE {v:.4g}" + (" per step" if record.get("per_step") else "")
     v = record.get("accuracy")
-    return "-" if v is None else f"{v:.2%}" + ("/step" if record.get("per_step") else "")
+    return "-" if v is None else f"{v:.2%}" + (" per step" if record.get("per_step") else "")
 
 
 def accuracy_text(r: dict) -> str:
