@@ -67,9 +67,9 @@ def verification_inputs(source: Source, spec: str, samples: int, data_dir: str |
     name = source.model.meta.get("dataset") if spec == "auto" else spec
     if not name:
         raise EdgepruneError("the model records no dataset; pass --verify-data NAME|FILE.npz|random")
-    from .data import load
+    from .data import ANY_LAYOUT, load
 
-    ds = load(name, data_dir)
+    ds = load(name, data_dir, layouts=ANY_LAYOUT, variable_length=True)  # only X is used: any labels will do
     if ds.features != source.model.input_size:
         raise EdgepruneError(f"dataset {ds.name} has {ds.features} features but the model takes {source.model.input_size}")
     return ds.X_test[:samples], f"{min(samples, len(ds.X_test))} test samples of {ds.name}"

@@ -17,7 +17,8 @@ from edgeprune.bench.torch_runtime import TorchDenseRunner
 
 from .. import zoo
 from .conftest import quick_settings
-from .v2models import denoise_npz, labelling_npz, sequence_npz, torch_scores, trained_checkpoint
+from .v2models import (denoise_npz, labelling_npz, sequence_npz, torch_scores, trained_checkpoint,
+                       varlen_classes_npz)
 
 
 @pytest.fixture(scope="session")
@@ -157,3 +158,35 @@ def test_a_model_that_does_not_fit_the_data_is_refused_in_one_line(labelling, de
     np.savez(few, **arrays)
     with pytest.raises(BenchError, match="regression targets per step but the model"):
         bench(str(labelling), parse("local"), quick_settings(), runtimes=["ir"], data=str(few))
+
+
+def test_per_sequence_model_on_variable_lengths_reads_each_sequence_at_its_own_end(tmp_path):
+    """Output ``last`` on padded sequences: every runtime's output at the true last step (one ``run`` per
+    length, or the streamed output after that step), as torch gives with ``lengths``."""
+    npz = varlen_classes_npz(tmp_path / "v.npz", zoo.ZOO["meanpool"][1])
+    ckpt = trained_checkpoint("meanpool", npz, tmp_path / "m.pt", sparsity=0.85)
+    doc = bench(str(ckpt), parse("local"), quick_settings(accuracy_samples=24), runtimes=["torch", "ir", "onnx*"])
+    assert doc["data"]["labels"] == "sequence" and doc["data"]["min_length"] < doc["data"]["steps"]
+    expected = torch_scores(ckpt, 24)
+    for r in doc["runtimes"]:
+        for mode, acc in r["accuracy"].items():
+            assert not acc["per_step"] and acc["max_abs_vs_reference"] < 1e-5, (r["id"], mode)
+            assert acc["accuracy"] == pytest.approx(expected["accuracy"]), (r["id"], mode)
+            assert acc["macro_f1"] == pytest.approx(expected["macro_f1"]), (r["id"], mode)
+
+
+def test_a_compile_output_of_a_regression_model(denoiser, tmp_path):
+    """bench of what ``edgeprune compile`` wrote: its checkpoint is the torch baseline; without it, the IR's
+    numpy executor is the reference."""
+    from edgeprune.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compile", str(denoiser), "--target", "ir,onnx", "-o", str(out), "--verify-samples", "8"]) == 0
+    expected = torch_scores(denoiser, 24)
+    doc = bench(str(out), parse("local"), quick_settings(accuracy_samples=24))
+    validate(doc)
+    assert {"torch", "ir"} <= set(by_id(doc))
+    for r in doc["runtimes"]:
+        for acc in r["accuracy"].values():
+            assert acc["metric"] == "mse" and acc["mse"] == pytest.approx(expected["mse"], rel=1e-4)
+            assert acc["reference"] == "torch"

@@ -48,6 +48,19 @@ def denoise_npz(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def varlen_classes_npz(path: Path, features: int, classes: int = 5, seed: int = 0) -> Path:
+    """One class label per sequence of variable length: the class of the mean of feature 0 over its true steps."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in (("", 48), ("_test", 24)):
+        X, lengths = _split(rng, n, features)
+        mean = X[..., 0].sum(axis=1) / lengths
+        arrays.update({f"X{split}": X, f"y{split}": np.digitize(mean, np.linspace(-0.6, 0.6, classes - 1)),
+                       f"lengths{split}": lengths})
+    np.savez(path, **arrays)
+    return path
+
+
 def sequence_npz(path: Path, features: int, classes: int = 3, seed: int = 0) -> Path:
     """One class label per sequence: data a per-step model must be refused on."""
     rng = np.random.default_rng(seed)
