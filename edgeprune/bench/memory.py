@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 # Artifact.info keys read by bench (documented in docs/bench.md)
 INFO_KEYS = {
     "weight_bytes": "bytes of stored weight values, recurrent layers + head, as the runtime holds them",

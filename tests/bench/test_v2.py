@@ -17,8 +17,14 @@ from edgeprune.bench.torch_runtime import TorchDenseRunner
 
 from .. import zoo
 from .conftest import quick_settings
-from .v2models import (denoise_npz, labelling_npz, sequence_npz, torch_scores, trained_checkpoint,
-                       varlen_classes_npz)
+from .v2models import (
+    denoise_npz,
+    labelling_npz,
+    sequence_npz,
+    torch_scores,
+    trained_checkpoint,
+    varlen_classes_npz,
+)
 
 
 @pytest.fixture(scope="session")
