@@ -12,7 +12,8 @@ from ..train import train as run_training
 from . import cli
 from .common import console, show_progress
 
-DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5}
+DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5, "japanese-vowels": 30, "basic-motions": 60,
+                  "pickup-gesture": 60, "motion-stream": 30, "daphnet-predict": 30, "daphnet-denoise": 30}
 
 
 def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
@@ -51,7 +52,8 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 
 
 @cli.command()
-@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist or a .npz")
+@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist, japanese-vowels, basic-motions, pickup-gesture, motion-stream, "
+                   "daphnet-predict, daphnet-denoise, or a .npz (docs/tasks.md)")
 @click.option("--data-dir", default=None, help="directory with the fashion-mnist IDX files")
 @click.option("--model", "model_text", default=None,
               help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
@@ -65,7 +67,7 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 @click.option("--hidden", default="64", show_default=True, help="hidden size, or one size per layer: 128,64")
 @click.option("--layers", type=int, default=None, help="number of layers (repeats --hidden)")
 @click.option("--feedback/--no-feedback", default=False, help="top-down feedback from layer l+1 at t-1 to layer l")
-@click.option("--epochs", type=int, default=None, help="default: 30 digits, 15 mnist5k, 5 fashion-mnist")
+@click.option("--epochs", type=int, default=None, help="default: per dataset (30 digits, 15 mnist5k, 5 fashion-mnist, 30-60 recordings)")
 @click.option("--lr", type=float, default=1e-2, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-train-samples", type=int, default=None, help="train on a fixed random subset")
