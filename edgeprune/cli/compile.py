@@ -7,6 +7,7 @@ import click
 from .. import backends
 from ..compiler import compile_source, load_source, verification_inputs
 from ..errors import EdgepruneError
+from ..fileio import check_writable
 from . import cli
 from .common import console, human_bytes, plugin_options, split_options, table
 
@@ -66,6 +67,7 @@ def print_report(report) -> None:
 def compile_command(source, target_spec, output, verify_samples, verify_data, seq_len, data_dir, **kwargs):
     """Compile SOURCE (a checkpoint, IR directory or .onnx model) and verify every artifact against it."""
     backend_opts, _ = split_options(kwargs, _backend_options.names)
+    check_writable(output, directory=True)
     targets = parse_targets(target_spec)
     src = load_source(source)
     X, described = verification_inputs(src, verify_data, verify_samples, data_dir, seq_len)
