@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import metrics
 from ..errors import EdgepruneError
 from . import memory as memory_mod
 from .devices import Device, DeviceError, Job
@@ -205,6 +206,9 @@ class Bench:
         record["outputs"] = {mode: np.asarray(v, dtype=np.float64).tolist() for mode, v in m.outputs.items()}
         dev = self.dev
         for mode, outputs in m.outputs.items():
+            if dev.every and outputs.ndim == 2 and outputs.shape[0] == len(dev.y):
+                record["accuracy"][mode] = self._last_step_only(outputs, mode, reference)
+                continue
             expected = (len(dev.y), dev.X.shape[1]) if dev.every else (len(dev.y),)
             if tuple(outputs.shape[:len(expected)]) != expected or outputs.ndim != len(expected) + 1:
                 record.update(status="failed", error=f"the program returned outputs shaped {list(outputs.shape)} for "
@@ -212,6 +216,21 @@ class Bench:
                 continue
             record["accuracy"][mode] = accuracy_record(outputs, dev.y, mode, dev.task, dev.lengths, reference,
                                                        self.source.reference_name)
+
+    def _last_step_only(self, outputs: np.ndarray, mode: str, reference: np.ndarray | None) -> dict:
+        """A program that prints the outputs after the last step only, for a model with an output at
+        every step: checked against the reference's outputs at that step, not scored on the labels
+        (one step per sequence is not the per-step metric)."""
+        dev = self.dev
+        record = {"accuracy": None, "samples": int(len(outputs)), "mode": mode, "task": dev.task,
+                  "metric": "accuracy" if dev.task == "classify" else "mse", "per_step": False,
+                  "note": "the program prints the last step's outputs only: compared with the reference, not scored"}
+        if reference is not None:
+            last = reference[:, -1]
+            record["reference"] = self.source.reference_name
+            record["max_abs_vs_reference"] = metrics.max_abs(outputs, last)
+            record["agreement_vs_reference"] = metrics.agreement(outputs, last) if dev.task == "classify" else None
+        return record
 
     def _comparisons(self) -> None:
         """Python call path vs the same artifact's native program on this host (same kernel)."""

@@ -199,3 +199,18 @@ def test_a_compile_output_of_a_regression_model(denoiser, tmp_path):
         for acc in r["accuracy"].values():
             assert acc["metric"] == "mse" and acc["mse"] == pytest.approx(expected["mse"], rel=1e-4)
             assert acc["reference"] == "torch"
+
+
+def test_a_native_program_of_a_per_step_model_is_checked_not_scored(labelling):
+    """The C benchmark program prints the outputs after the last step only: bench compares them with the
+    reference's at that step (the run stays complete) and does not call them the per-step metric."""
+    if backends.get("c").unavailable() or backends.get("c").declines(frontend.lower(checkpoint.load(labelling))):
+        pytest.skip("the C target cannot build this model here")
+    doc = bench(str(labelling), parse("local"), quick_settings(accuracy_samples=8, device_samples=6),
+                runtimes=["c"], variants={"c": [{}]})
+    validate(doc)
+    native = by_id(doc)["c (native)"]
+    assert doc["complete"] and native["status"] == "ok" and native["latency"]["step"]["n"] > 0
+    for acc in native["accuracy"].values():
+        assert acc["accuracy"] is None and not acc["per_step"] and acc["samples"] == 6 and "last step" in acc["note"]
+        assert acc["max_abs_vs_reference"] < 1e-4 and acc["agreement_vs_reference"] == 1.0
