@@ -18,6 +18,30 @@ def valid_steps(shape: tuple[int, int], lengths: np.ndarray | None) -> np.ndarra
     return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
 
 
+def last_steps(outputs: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """[N, T, C] outputs of every step -> [N, C]: each sequence's output at its own last true step
+    (a causal model's outputs there do not depend on the padding after it)."""
+    if lengths is None:
+        return outputs[:, -1]
+    return outputs[np.arange(len(outputs)), np.asarray(lengths, np.int64) - 1]
+
+
+def by_length(run, X: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """``run`` (whole sequences -> one output per sequence [N, C]) on each sequence cut to its true
+    length: one call per distinct length, so every sequence ends where it really ends."""
+    if lengths is None or len(X) == 0 or bool(np.all(np.asarray(lengths) == X.shape[1])):
+        return np.asarray(run(X))
+    lengths = np.asarray(lengths, np.int64)
+    out = None
+    for length in np.unique(lengths):
+        pick = np.flatnonzero(lengths == length)
+        part = np.asarray(run(np.ascontiguousarray(X[pick, :length])))
+        if out is None:
+            out = np.empty((len(X),) + part.shape[1:], part.dtype)
+        out[pick] = part
+    return out
+
+
 def _flatten(outputs: np.ndarray, labels: np.ndarray, lengths: np.ndarray | None, per_step: bool):
     if not per_step:
         return outputs, labels
@@ -62,9 +86,21 @@ def describe(m: dict) -> str:
     return f"test MSE{where} {m['mse']:.4g} (SNR {m['snr_db']:.1f} dB)"
 
 
-def agreement(outputs: np.ndarray, reference: np.ndarray) -> float:
-    """Fraction of outputs (sequences, or every step of every sequence) whose argmax agrees."""
-    outputs, reference = np.asarray(outputs), np.asarray(reference)
+def _valid(outputs: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """The outputs that count: every row of [N, C]; the true steps of [N, T, C], flattened to [M, C]."""
+    return outputs[valid_steps(outputs.shape[:2], lengths)] if outputs.ndim == 3 else outputs
+
+
+def agreement(outputs: np.ndarray, reference: np.ndarray, lengths: np.ndarray | None = None) -> float:
+    """Fraction of outputs (sequences, or every true step of every sequence) whose argmax agrees."""
+    outputs, reference = _valid(np.asarray(outputs), lengths), _valid(np.asarray(reference), lengths)
     if reference.size == 0:
         return 1.0
     return float(np.mean(outputs.argmax(axis=-1) == reference.argmax(axis=-1)))
+
+
+def max_abs(outputs: np.ndarray, reference: np.ndarray, lengths: np.ndarray | None = None) -> float:
+    """Largest absolute difference over the outputs that count (padded steps excluded)."""
+    a = _valid(np.asarray(outputs, np.float64), lengths)
+    b = _valid(np.asarray(reference, np.float64), lengths)
+    return float(np.max(np.abs(a - b))) if a.size else 0.0

@@ -189,13 +189,15 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, lengths: np.ndarray
     return float(evaluate(model, X, y, lengths).get("accuracy", float("nan")))
 
 
+def _valid_steps(out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Boolean [N, T] of the steps inside each sequence (``metrics.valid_steps``, the one step-axis rule)."""
+    return torch.from_numpy(metrics.valid_steps(tuple(out.shape[:2]), None if lengths is None else lengths.numpy()))
+
+
 def _loss(model: nn.Module, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """Cross-entropy (classify) or mean squared error (regress), over valid steps only."""
-    every = out.dim() == 3
-    if every:
-        T = out.shape[1]
-        valid = (torch.ones(out.shape[:2], dtype=torch.bool) if lengths is None
-                 else torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1))
+    if out.dim() == 3:
+        valid = _valid_steps(out, lengths)
         out, y = out[valid], y[valid]
     if model.config.task == "classify":
         return nn.functional.cross_entropy(out, y)
@@ -261,7 +263,7 @@ def train(
                 if classify:
                     hits = out.argmax(-1) == yb
                     if hits.dim() == 2 and lb is not None:
-                        valid = torch.arange(hits.shape[1]).unsqueeze(0) < lb.unsqueeze(1)
+                        valid = _valid_steps(out, lb)
                         hits, n = hits[valid], int(valid.sum())
                     else:
                         n = hits.numel()

@@ -17,10 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from .. import metrics
 from ..errors import EdgepruneError
 from . import memory as memory_mod
 from .devices import Device, DeviceError, Job
-from .measure import accuracy_record
+from .measure import accuracy_record, reference_outputs
 from .prepare import Dataset, PreparedSource, prepare
 from .programs import ProgramSettings, provider_for
 from .records import ResultDocument, memory_record, runtime_record
@@ -36,16 +37,15 @@ class Bench:
     def __init__(self, source: PreparedSource, dataset: Dataset, device: Device, settings: BenchSettings,
                  json_path: str | None = None, log: Callable[[str], None] = lambda m: None, command: str | None = None):
         self.source, self.dataset, self.device, self.settings, self.log = source, dataset, device, settings, log
-        n = settings.accuracy_samples
-        self.X_acc = dataset.X if n is None else dataset.X[:n]
-        self.y_acc = dataset.y if n is None else dataset.y[:n]
-        self.X_lat = dataset.X[:max(1, settings.latency_sequences)]
-        self.X_dev = dataset.X[:max(1, settings.device_samples)]
-        self.y_dev = dataset.y[:len(self.X_dev)]
-        self.result = ResultDocument(json_path, device, device.url, source,
-                                     Dataset(dataset.name, self.X_acc, self.y_acc), settings, command)
-        self.reference_acc = source.reference(self.X_acc) if source.reference else None
-        self.reference_dev = source.reference(self.X_dev) if source.reference else None
+        self.acc = dataset.head(settings.accuracy_samples)
+        self.lat = dataset.head(max(1, settings.latency_sequences))
+        self.dev = _device_samples(dataset, max(1, settings.device_samples))
+        self.result = ResultDocument(json_path, device, device.url, source, self.acc, settings, command)
+        self.reference_acc = self._reference(self.acc)
+        self.reference_dev = self._reference(self.dev)
+
+    def _reference(self, ds: Dataset) -> np.ndarray | None:
+        return reference_outputs(self.source.reference, ds.X, ds.every, ds.lengths) if self.source.reference else None
 
     @property
     def doc(self) -> dict:
@@ -68,8 +68,8 @@ class Bench:
             with tempfile.TemporaryDirectory(prefix="edgeprune-bench-run-") as tmp:
                 work = Path(tmp)
                 data_path = work / "data.npz"
-                np.savez(data_path, X_latency=self.X_lat, X_accuracy=self.X_acc, y_accuracy=self.y_acc)
-                data = {"X_latency": self.X_lat, "X_accuracy": self.X_acc, "y_accuracy": self.y_acc}
+                data = job_data(self.lat, self.acc)
+                np.savez(data_path, **data)
                 if self.device.builds_programs:
                     for spec in self.source.specs:
                         self._measure_spec(spec, work, data_path, data)
@@ -142,8 +142,9 @@ class Bench:
         record["memory"]["peak_rss_bytes"] = result.get("peak_rss_bytes")
         record["memory"]["baseline_rss_bytes"] = result.get("baseline_rss_bytes")
         record["os_threads"] = result.get("os_threads")
-        for mode, lg in logits.items():
-            record["accuracy"][mode] = accuracy_record(lg, self.y_acc, mode, self.reference_acc, self.source.reference_name)
+        for mode, outputs in logits.items():
+            record["accuracy"][mode] = accuracy_record(outputs, self.acc.y, mode, self.acc.task, self.acc.lengths,
+                                                       self.reference_acc, self.source.reference_name)
         self.result.add(record)
 
     def _measure_program(self, spec: RuntimeSpec, provider, work: Path) -> None:
@@ -152,11 +153,11 @@ class Bench:
         record["memory"] = memory_record(spec, self.source.nnz)
         settings = self.settings.program_settings(spec.modes, emulated)
         try:
-            program = provider.build(spec, self.device.arch(), np.ascontiguousarray(self.X_dev, dtype=np.float32),
+            program = provider.build(spec, self.device.arch(), np.ascontiguousarray(self.dev.X, dtype=np.float32),
                                      settings, work)
             record["runtime"] = program.runtime
             record["memory"]["program"] = {**program.sizes, "kind": program.kind, "arch": program.arch}
-            job = Job(spec.id, program, self.X_dev, settings, self.settings.timeout_s)
+            job = Job(spec.id, program, self.dev.X, settings, self.settings.timeout_s)
             measurement = self.device.execute(job)
         except DeviceError as e:
             record.update(status="failed", error=str(e))
@@ -167,7 +168,7 @@ class Bench:
             record.update(status="failed", error=str(e))
             self.result.add(record)
             return
-        self._fill_from_measurement(record, measurement, self.y_dev, self.reference_dev)
+        self._fill_from_measurement(record, measurement, self.reference_dev)
         self.result.add(record)
 
     def _measure_firmware(self, work: Path) -> None:
@@ -180,17 +181,17 @@ class Bench:
         settings = ProgramSettings(settings.warmup, min(settings.min_reps, 200), min(settings.max_reps, 400),
                                    settings.budget_ns, settings.modes)
         try:
-            measurement = self.device.execute(Job("firmware", None, self.X_dev, settings, self.settings.timeout_s))
+            measurement = self.device.execute(Job("firmware", None, self.dev.X, settings, self.settings.timeout_s))
         except DeviceError as e:
             record.update(status="failed", error=str(e))
             self.doc["errors"].append(str(e))
             self.result.add(record)
             raise
         record["runtime"] = f"firmware '{measurement.info.get('model', '')}'"
-        self._fill_from_measurement(record, measurement, self.y_dev, self.reference_dev)
+        self._fill_from_measurement(record, measurement, self.reference_dev)
         self.result.add(record)
 
-    def _fill_from_measurement(self, record: dict, m, y: np.ndarray, reference: np.ndarray | None) -> None:
+    def _fill_from_measurement(self, record: dict, m, reference: np.ndarray | None) -> None:
         record["emulated"] = bool(m.emulated)
         record["info"] = dict(m.info)
         for mode, samples in m.samples.items():
@@ -203,11 +204,33 @@ class Bench:
             record["latency"][mode] = stat
         # the program's logits are small (device samples x classes): kept so runs can be compared
         record["outputs"] = {mode: np.asarray(v, dtype=np.float64).tolist() for mode, v in m.outputs.items()}
-        for mode, logits in m.outputs.items():
-            if logits.shape[0] != len(y):
-                record.update(status="failed", error=f"the program returned {logits.shape[0]} outputs for {len(y)} inputs")
+        dev = self.dev
+        for mode, outputs in m.outputs.items():
+            if dev.every and outputs.ndim == 2 and outputs.shape[0] == len(dev.y):
+                record["accuracy"][mode] = self._last_step_only(outputs, mode, reference)
                 continue
-            record["accuracy"][mode] = accuracy_record(logits, y, mode, reference, self.source.reference_name)
+            expected = (len(dev.y), dev.X.shape[1]) if dev.every else (len(dev.y),)
+            if tuple(outputs.shape[:len(expected)]) != expected or outputs.ndim != len(expected) + 1:
+                record.update(status="failed", error=f"the program returned outputs shaped {list(outputs.shape)} for "
+                                                     f"{'per-step' if dev.every else 'per-sequence'} labels {list(dev.y.shape)}")
+                continue
+            record["accuracy"][mode] = accuracy_record(outputs, dev.y, mode, dev.task, dev.lengths, reference,
+                                                       self.source.reference_name)
+
+    def _last_step_only(self, outputs: np.ndarray, mode: str, reference: np.ndarray | None) -> dict:
+        """A program that prints the outputs after the last step only, for a model with an output at
+        every step: checked against the reference's outputs at that step, not scored on the labels
+        (one step per sequence is not the per-step metric)."""
+        dev = self.dev
+        record = {"accuracy": None, "samples": int(len(outputs)), "mode": mode, "task": dev.task,
+                  "metric": "accuracy" if dev.task == "classify" else "mse", "per_step": False,
+                  "note": "the program prints the last step's outputs only: compared with the reference, not scored"}
+        if reference is not None:
+            last = reference[:, -1]
+            record["reference"] = self.source.reference_name
+            record["max_abs_vs_reference"] = metrics.max_abs(outputs, last)
+            record["agreement_vs_reference"] = metrics.agreement(outputs, last) if dev.task == "classify" else None
+        return record
 
     def _comparisons(self) -> None:
         """Python call path vs the same artifact's native program on this host (same kernel)."""
@@ -225,6 +248,28 @@ class Bench:
                                                     "native_p50_ns": b["p50"], "python_overhead_ns": a["p50"] - b["p50"]})
 
 
+def job_data(latency: Dataset, accuracy: Dataset) -> dict:
+    """What a worker measures on (saved as the job's .npz): sequences, labels, true lengths, layout."""
+    def lengths(ds: Dataset) -> np.ndarray:
+        return np.full(len(ds.X), ds.X.shape[1], np.int64) if ds.lengths is None else np.asarray(ds.lengths, np.int64)
+
+    return {"X_latency": latency.X, "lengths_latency": lengths(latency), "X_accuracy": accuracy.X,
+            "y_accuracy": accuracy.y, "lengths_accuracy": lengths(accuracy), "every": np.asarray(accuracy.every)}
+
+
+def _device_samples(dataset: Dataset, n: int) -> Dataset:
+    """The sequences a benchmark program embeds. A program runs every step it is given (it has no
+    length input), so for a per-sequence model on variable-length data it gets full-length sequences
+    when there are any: its output after the last step is then the sequence's own."""
+    if dataset.every or dataset.lengths is None:
+        return dataset.head(n)
+    full = np.flatnonzero(dataset.lengths == dataset.X.shape[1])
+    if len(full) == 0 or len(full) == len(dataset.X):
+        return dataset.head(n)
+    pick = full[:n]
+    return Dataset(dataset.name, dataset.X[pick], dataset.y[pick], dataset.lengths[pick], dataset.task, dataset.labels)
+
+
 def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: list[str] | None = None,
           variants: dict | None = None, data: str | None = None, data_dir: str | None = None,
           json_path: str | None = None, keep_artifacts: str | None = None, log=lambda m: None,
@@ -234,7 +279,8 @@ def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: lis
                                 keep_artifacts=keep_artifacts, compile_targets=device.builds_programs, log=log)
     try:
         if not prepared.specs:
-            raise BenchError("nothing to benchmark (no runtime matches)")
+            why = "; ".join(f"{f['id']}: {f.get('error') or f.get('reason')}" for f in prepared.failures[:3])
+            raise BenchError("nothing to benchmark (" + (why or "no runtime matches") + ")")
         return Bench(prepared, dataset, device, settings, json_path, log, command).run()
     finally:
         prepared.cleanup()

@@ -19,9 +19,26 @@ from .settings import BenchError
 
 @dataclass
 class Dataset:
+    """The test split as bench measures it: the dataset's own layout and true lengths."""
+
     name: str
-    X: np.ndarray  # test split (capped to accuracy_samples)
-    y: np.ndarray
+    X: np.ndarray  # [N, T, F] test split (capped to accuracy_samples), zero after each length
+    y: np.ndarray  # [N] | [N, T] class labels, or [N, C] | [N, T, C] regression targets
+    lengths: np.ndarray | None = None  # [N] true steps; None: every sequence has all T
+    task: str = "classify"  # "classify" | "regress"
+    labels: str = "sequence"  # "sequence" | "step"
+
+    @property
+    def every(self) -> bool:
+        """Outputs per step ([N, T, C]) rather than per sequence."""
+        return self.labels == "step"
+
+    def head(self, n: int | None) -> "Dataset":
+        """The first ``n`` sequences (all of them for None)."""
+        if n is None:
+            return self
+        return Dataset(self.name, self.X[:n], self.y[:n], None if self.lengths is None else self.lengths[:n],
+                       self.task, self.labels)
 
 
 @dataclass
@@ -67,7 +84,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         raise BenchError(f"{source}: no such file or directory")
     if _is_checkpoint(path):
         src = load_source(path)
-        dataset = _load_data(data or src.meta.get("dataset"), data_dir, src.model.input_size)
+        dataset = _load_data(data or src.meta.get("dataset"), data_dir, src.model)
         targets = _targets_for(runtimes)
         chosen = variants if variants is not None else default_variants(targets)
         chosen = {t: v for t, v in chosen.items() if t in targets or variants is not None}
@@ -89,7 +106,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         specs, duplicates = dedupe([torch_spec(str(path))] + specs)
         failures += duplicates
         pruning = src.meta.get("pruning") or {}
-        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes), src.model.describe(),
+        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes, failures), src.model.describe(),
                                   src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
                                   src.reference, src.reference_name, failures, work)
         return prepared, dataset
@@ -99,7 +116,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
     reports = sorted(path.glob("compile.json")) or sorted(path.glob("*/compile.json"))
     docs = [json.loads(r.read_text()) for r in reports]
     doc = docs[0]
-    reference = reference_name = input_size = None
+    reference = reference_name = model = None
     meta: dict = {}
     model_desc, nnz = doc.get("model", {}).get("description"), doc.get("model", {}).get("nnz_with_head")
     origin = Path(doc.get("source", ""))
@@ -111,7 +128,7 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         try:
             src = load_source(origin)
             reference, reference_name, meta = src.reference, src.reference_name, src.meta
-            input_size = src.model.input_size
+            model = src.model
             specs = [torch_spec(str(origin))] + specs
         except EdgepruneError as e:
             log(f"not using {origin} as reference ({e})")
@@ -120,23 +137,50 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         if ir_dirs:
             src = load_source(ir_dirs[0])
             reference, reference_name, meta = src.reference, src.reference_name, src.meta
-            input_size = src.model.input_size
+            model = src.model
     specs, duplicates = dedupe(specs)
     if not meta:
         for s in specs:
             if s.target == "ir":
                 meta = json.loads((Path(s.directory) / "model.json").read_text()).get("meta", {})
-    dataset = _load_data(data or meta.get("dataset"), data_dir, input_size)
+    dataset = _load_data(data or meta.get("dataset"), data_dir, model, doc.get("model") if not mixed else None)
     return PreparedSource(str(path), "artifacts", select(specs, runtimes), model_desc, nnz, meta, reference,
                           reference_name, duplicates), dataset
 
 
-def _load_data(name: str | None, data_dir: str | None, input_size: int | None) -> Dataset:
+def _load_data(name: str | None, data_dir: str | None, model=None, recorded: dict | None = None) -> Dataset:
+    """The test split in its own layout and true lengths, refused in one line when the model (an
+    ``ir.Model``, or the ``model`` entry of a compile report) does not fit it."""
     if not name:
         raise BenchError("the model records no dataset; pass --data NAME|FILE.npz")
-    from ..data import load
+    from ..data import ANY_LAYOUT, load
 
-    ds = load(name, data_dir)
-    if input_size is not None and ds.features != input_size:
-        raise BenchError(f"dataset {ds.name} has {ds.features} features but the model takes {input_size}")
-    return Dataset(ds.name, ds.X_test, ds.y_test)
+    ds = load(name, data_dir, layouts=ANY_LAYOUT, variable_length=True)
+    if model is not None:
+        shape = {"input_size": model.input_size, "output_size": model.output_size, "task": model.task,
+                 "output": model.output, "description": model.describe()}
+    else:
+        shape = dict(recorded or {})
+    check_fits(ds, shape)
+    return Dataset(ds.name, ds.X_test, ds.y_test, ds.test_lengths, ds.task, ds.labels)
+
+
+def check_fits(ds, shape: dict) -> None:
+    """One line when the model's inputs, task, output layout or output width do not fit the data."""
+    who = f"the model ({shape['description']})" if shape.get("description") else "the model"
+    if shape.get("input_size") is not None and ds.features != shape["input_size"]:
+        raise BenchError(f"dataset {ds.name} has {ds.features} features but {who} takes {shape['input_size']}")
+    task, output = shape.get("task"), shape.get("output")
+    if task is None or output is None:
+        return
+    try:
+        ds.require(task, "step" if output == "every" else "sequence", who)
+    except EdgepruneError as e:
+        raise BenchError(str(e)) from None
+    width = shape.get("output_size")
+    if width is None:
+        return
+    if task == "classify" and ds.num_classes > width:
+        raise BenchError(f"dataset {ds.name} has {ds.num_classes} classes but {who} gives {width} outputs")
+    if task == "regress" and ds.outputs != width:
+        raise BenchError(f"dataset {ds.name} has {ds.outputs} regression targets but {who} gives {width} outputs")

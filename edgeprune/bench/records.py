@@ -64,7 +64,11 @@ class ResultDocument:
             "data": {"dataset": dataset.name if dataset else None, "split": "test",
                      "accuracy_samples": int(len(dataset.X)) if dataset else None,
                      "latency_sequences": settings.latency_sequences, "device_samples": settings.device_samples,
-                     "steps": int(dataset.X.shape[1]) if dataset else None},
+                     "steps": int(dataset.X.shape[1]) if dataset else None,
+                     "task": dataset.task if dataset else None, "labels": dataset.labels if dataset else None,
+                     "metric": ("accuracy" if dataset.task == "classify" else "mse") if dataset else None,
+                     "min_length": int(np.min(dataset.lengths)) if dataset and dataset.lengths is not None
+                     and len(dataset.lengths) else None},
             "settings": {"threads": settings.threads, "isolated": settings.isolate, "budget": settings.budget.to_dict(),
                          "timeout_s": settings.timeout_s},
             "harness": {},

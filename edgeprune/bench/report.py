@@ -41,12 +41,30 @@ def fmt_bytes(n) -> str:
     return "-"
 
 
-def accuracy_text(r: dict) -> str:
-    """Accuracy of a runtime entry (sequence mode first); the sample count when it ran on a device."""
-    a = r["accuracy"].get("sequence") or r["accuracy"].get("step")
-    if not a or a.get("accuracy") is None:
+def metric_name(doc_or_task) -> str:
+    """Column/axis label of the task's metric: "accuracy" (classify) or "MSE" (regress)."""
+    task = doc_or_task if isinstance(doc_or_task, str) or doc_or_task is None else (doc_or_task.get("data") or {}).get("task")
+    return "MSE" if task == "regress" else "accuracy"
+
+
+def fmt_metric(record: dict | None) -> str:
+    """An accuracy record's headline: "93.10%" (per step: "93.10% per step") or "MSE 0.0123"."""
+    if not record:
         return "-"
-    return f"{a['accuracy']:.2%}" + (f" (n={a['samples']})" if r["call_path"] != "python" else "")
+    if record.get("metric") == "mse":
+        v = record.get("mse")
+        return "-" if v is None else f"MSE {v:.4g}" + (" per step" if record.get("per_step") else "")
+    v = record.get("accuracy")
+    return "-" if v is None else f"{v:.2%}" + (" per step" if record.get("per_step") else "")
+
+
+def accuracy_text(r: dict) -> str:
+    """The task metric of a runtime entry (sequence mode first); the sample count when it ran on a device."""
+    a = r["accuracy"].get("sequence") or r["accuracy"].get("step")
+    text = fmt_metric(a)
+    if text == "-":
+        return text
+    return text + (f" (n={a['samples']})" if r["call_path"] != "python" else "")
 
 
 def _err(r: dict) -> str:
@@ -82,11 +100,18 @@ COLUMNS = ["runtime", "path", "step p50", "step p99", "seq p50", "seq p99", "acc
            "weights+idx", "B/nnz", "peak RSS / flash"]
 
 
+def columns(doc: dict) -> list[str]:
+    """``COLUMNS`` with the metric column named after the task (accuracy or MSE)."""
+    return [metric_name(doc) if c == "accuracy" else c for c in COLUMNS]
+
+
 def title(doc: dict) -> str:
     src, dev, data = doc["source"], doc["device"], doc["data"]
     sparsity = f", sparsity {src['sparsity']:.0%}" if src.get("sparsity") is not None else ""
+    per = {"step": ", per step", "sequence": ""}.get(data.get("labels"), "")
+    metric = f" ({metric_name(doc)}{per})" if data.get("task") else ""
     return (f"{src.get('model') or src['path']}{sparsity} on {dev['url']}"
-            f"{' (emulated)' if dev.get('emulated') else ''}; {data['dataset']} test split, "
+            f"{' (emulated)' if dev.get('emulated') else ''}; {data['dataset']} test split{metric}, "
             f"{doc['settings']['threads']} thread(s), batch 1")
 
 
@@ -96,7 +121,7 @@ def console_table(doc: dict):
     from rich.text import Text
 
     t = Table(title=Text(title(doc)), title_justify="left", header_style="bold")
-    for i, c in enumerate(COLUMNS):
+    for i, c in enumerate(columns(doc)):
         if i == 0:
             t.add_column(c, justify="left", overflow="fold", min_width=12)
         else:
@@ -139,7 +164,7 @@ def markdown(doc: dict) -> str:
     head = [f"# edgeprune bench: {title(doc)}", "",
             f"Machine: {m['cpu']}, {m['cores']} cores ({m['machine']}); load average at start "
             f"{', '.join(f'{v:.2f}' for v in (m.get('load_average') or []))}.", f"Command: `{doc['command']}`", ""]
-    body = md_table(COLUMNS, rows(doc))
+    body = md_table(columns(doc), rows(doc))
     tail = [f"- {n}" for n in notes(doc)]
     return "\n".join(head) + body + "\n\n" + "\n".join(tail) + "\n"
 

@@ -224,12 +224,17 @@ def compile_checkpoint(checkpoint: str, work_dir: Path, variants: dict[str, list
     return specs, failures
 
 
-def select(specs: list[RuntimeSpec], patterns: list[str] | None) -> list[RuntimeSpec]:
-    """Keep runtimes whose id or target matches one of ``patterns`` (shell-style globs)."""
+def select(specs: list[RuntimeSpec], patterns: list[str] | None, skipped: list[dict] = ()) -> list[RuntimeSpec]:
+    """Keep runtimes whose id or target matches one of ``patterns`` (shell-style globs). A pattern that
+    names only ``skipped`` runtimes (a target that declined the model, a variant that did not compile)
+    is not an error: the skip and its reason are in the results."""
     if not patterns:
         return specs
     import fnmatch
 
+    skipped_ids = [s["id"] for s in skipped]
+    patterns = [p for p in patterns if not any(fnmatch.fnmatchcase(i, p) or i.split("[")[0] == p for i in skipped_ids)
+                or any(fnmatch.fnmatchcase(s.id, p) or s.target == p for s in specs)]
     chosen = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) or s.target == p or (p == "torch" and s.kind == "torch")
                                       for p in patterns)]
     unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(s.id, p) or s.target == p

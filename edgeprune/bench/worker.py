@@ -9,8 +9,10 @@ loading the model, so the difference is what the runtime and the model cost on t
 interpreter, numpy and edgeprune. The parent sets the thread environment (OMP_NUM_THREADS, ...)
 before this process starts.
 
-The job file names the runtime (a ``RuntimeSpec``), the data (.npz with X_latency, X_accuracy,
-y_accuracy), the budget and where to write the result (.json) and logits (.npz). The parent's side
+The job file names the runtime (a ``RuntimeSpec``), the data (.npz written by ``harness.job_data``:
+X_latency, lengths_latency, X_accuracy, y_accuracy, lengths_accuracy and ``every``, whether the
+model has an output per step), the budget and where to write the result (.json) and the outputs
+(.npz). The parent's side
 (``run_worker``: write the job, start this module, wait with a timeout, read the result) is here
 too, so that both ends of the job file's protocol are in one place.
 """
@@ -78,9 +80,7 @@ def make_runner(spec, threads: int):
         from .torch_runtime import TorchDenseRunner
 
         runner = TorchDenseRunner(spec.checkpoint)
-        state = {k: v for k, v in runner.model.state_dict().items()}
-        info = torch_storage(state, runner.config.hidden_sizes, runner.config.cell)
-        return runner, info
+        return runner, torch_storage(runner.model)
     from .. import backends
     from ..options import resolve
 
@@ -93,8 +93,8 @@ def make_runner(spec, threads: int):
 
 
 def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.ndarray]]:
-    """Latency per mode and logits per mode for ``spec``; runs in whatever process calls it."""
-    from .measure import LATENCY, logits_of
+    """Latency per mode and outputs per mode for ``spec``; runs in whatever process calls it."""
+    from .measure import LATENCY, outputs_of
 
     baseline = rss_now_bytes()
     runner, info = make_runner(spec, threads)
@@ -104,10 +104,11 @@ def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.
         for mode in spec.modes:
             if mode not in LATENCY:
                 continue
-            result["latency"][mode] = LATENCY[mode](runner, data["X_latency"], budget)
+            result["latency"][mode] = LATENCY[mode](runner, data["X_latency"], budget, data["lengths_latency"])
         for mode in spec.modes:
             if mode in LATENCY and len(data["X_accuracy"]):
-                logits[mode] = logits_of(runner, data["X_accuracy"], mode)
+                logits[mode] = outputs_of(runner, data["X_accuracy"], mode, bool(data["every"]),
+                                          data["lengths_accuracy"])
         result["os_threads"] = os_threads()
     finally:
         runner.close()

@@ -181,21 +181,24 @@ def _summary(outcome) -> None:
     from ..sweep.rundir import headline
 
     rows = []
+    metric = "accuracy"
     for key, r in outcome.records.items():
         h = headline(r)
+        if h["metric"] == "mse":
+            metric = "MSE"
         rows.append([r["method"], f"{r['sparsity']:g}", r["seed"],
                      "ok" if r["status"] == "ok" else f"FAILED ({r['stage']}): {r['error'][:70]}",
                      f"{h['achieved_sparsity']:.3f}" if h["achieved_sparsity"] is not None else "-",
-                     f"{h['accuracy']:.2%}" if h["accuracy"] is not None else "-", h["runtime"] or "-",
+                     h["metric_text"], h["runtime"] or "-",
                      fmt_bytes(h["storage_bytes"]), f"{h['wall_s']:.1f}" if h["wall_s"] else "-",
                      "" if key in outcome.ran else "earlier run"])
     console.print(table(f"sweep {outcome.run_dir} ({outcome.executor})",
-                        ["method", "sparsity", "seed", "status", "achieved", "accuracy", "via", "weights+idx", "s", ""],
+                        ["method", "sparsity", "seed", "status", "achieved", metric, "via", "weights+idx", "s", ""],
                         rows))
     if outcome.report:
         for name, key, label, front in pareto_sets(outcome.report):
             points = ", ".join(f"{p['method']} {p['sparsity']:.2f}" for p in front)
-            console.print(f"Pareto front, accuracy vs {label}: {points}", markup=False, highlight=False)
+            console.print(f"Pareto front, {metric} vs {label}: {points}", markup=False, highlight=False)
         console.print(f"report: {outcome.run_dir / 'report'} ({', '.join(p.name for p in outcome.report_files)})")
     failed = outcome.failed
     if failed:

@@ -125,7 +125,7 @@ def _prune(spec: SweepSpec, cell: Cell, checkpoint_bytes: bytes, tmp: Path, reco
     name = spec.data or meta.get("dataset")
     if not name:
         raise EdgepruneError("the checkpoint records no dataset; pass --data")
-    ds = data.load(name, spec.data_dir)
+    ds = data.load(name, spec.data_dir, layouts=data.ANY_LAYOUT, variable_length=True)
     declared = {o.name for o in methods()[cell.method].options}
     options = {k: v for k, v in spec.method_options.items() if k in declared and v is not None}
     lr = spec.finetune_lr if spec.finetune_lr is not None else float(meta.get("training", {}).get("lr", 1e-3))
@@ -135,7 +135,8 @@ def _prune(spec: SweepSpec, cell: Cell, checkpoint_bytes: bytes, tmp: Path, reco
     record["pruning"] = report
     record["model"] = {"config": outcome.model.config.to_dict(), "dataset": ds.name}
     new_meta = {**meta, "dataset": name if spec.data is None else spec.data, "pruning": report}
-    new_meta["accuracy"] = report.get("accuracy_finetuned", report.get("accuracy_pruned"))
+    if "accuracy_pruned" in report:  # a classifier; a regressor's metrics are in the report's test_* entries
+        new_meta["accuracy"] = report.get("accuracy_finetuned", report.get("accuracy_pruned"))
     checkpoint.save(outcome.model, tmp / "cell.pt", new_meta)
 
 
@@ -156,17 +157,15 @@ def _compile(spec: SweepSpec, pruned: Path, record: dict):
 
 
 def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
-    """Every runtime on the test split, whole-sequence and step by step; sizes from the artifacts."""
-    import numpy as np
-
+    """Every runtime on the test split, whole-sequence and step by step, scored with the task's metric;
+    sizes from the artifacts."""
+    from ..bench.measure import LATENCY, accuracy_record, outputs_of, reference_outputs
     from ..bench.records import memory_record, runtime_record
-    from ..bench.measure import LATENCY, accuracy_record, logits_of
     from ..bench.worker import make_runner
 
-    n = spec.accuracy_samples
-    X = dataset.X if n is None else dataset.X[:n]
-    y = dataset.y if n is None else dataset.y[:n]
-    reference = prepared.reference(X) if prepared.reference else None
+    test = dataset.head(spec.accuracy_samples)
+    record["model"].update(task=test.task, labels=test.labels)
+    reference = reference_outputs(prepared.reference, test.X, test.every, test.lengths) if prepared.reference else None
     for rt in prepared.specs:
         entry = runtime_record(rt, None, "python", False, 1)
         entry.pop("os_threads")
@@ -181,8 +180,9 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
                     entry["memory"] = memory_record(rt, prepared.nnz, info)
                 for mode in rt.modes:
                     if mode in LATENCY:
-                        logits = np.asarray(logits_of(runner, X, mode), dtype=np.float32)
-                        entry["accuracy"][mode] = accuracy_record(logits, y, mode, reference, prepared.reference_name)
+                        outputs = outputs_of(runner, test.X, mode, test.every, test.lengths)
+                        entry["accuracy"][mode] = accuracy_record(outputs, test.y, mode, test.task, test.lengths,
+                                                                  reference, prepared.reference_name)
             finally:
                 runner.close()
         except EdgepruneError as e:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..bench.measure import metric_value
 from ..bench.report import UNIT_SUFFIX, accuracy_text, fmt_bytes, fmt_latency, md_table, pyplot
 from ..fileio import dumps_json, write_text_atomic
 
@@ -121,13 +122,13 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
     # several seeds of one (method, sparsity): their mean, with the min-max range as error bars
     fig, ax = plt.subplots(figsize=(7, 4.5))
     by_method: dict[str, dict] = {}
-    for p in sweep_points(sweep):
-        if p["accuracy"] is not None:
-            by_method.setdefault(p["method"], {}).setdefault(p["sparsity_requested"], []).append(p)
+    scored = [p for p in sweep_points(sweep) if p["score"] is not None]
+    for p in scored:
+        by_method.setdefault(p["method"], {}).setdefault(p["sparsity_requested"], []).append(p)
     for method, groups in sorted(by_method.items()):
         xs, ys, lo, hi = [], [], [], []
         for _, pts in sorted(groups.items()):
-            acc = [p["accuracy"] for p in pts]
+            acc = [p["score"] for p in pts]
             xs.append(sum(p["sparsity"] for p in pts) / len(pts))
             ys.append(sum(acc) / len(acc))
             lo.append(ys[-1] - min(acc))
@@ -136,13 +137,14 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
         runtime = next(iter(groups.values()))[0]["runtime"]
         label = f"{method} (via {runtime}" + (f", mean of {seeds} seeds, min-max)" if seeds > 1 else ")")
         ax.errorbar(xs, ys, yerr=[lo, hi] if seeds > 1 else None, marker="o", capsize=3, label=label)
+    what = metric_label(scored)
     ax.set_xlabel("sparsity of recurrent weights")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(f"test {what}")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("accuracy vs sparsity per method", fontsize=10)
+    ax.set_title(f"{what} vs sparsity per method", fontsize=10)
     fig.tight_layout()
-    path = out_dir / "accuracy_vs_sparsity.png"
+    path = out_dir / ("mse_vs_sparsity.png" if what.startswith("MSE") else "accuracy_vs_sparsity.png")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     written.append(path)
@@ -180,11 +182,13 @@ def sweep_points(sweep: dict) -> list[dict]:
             continue
         chosen = next((r for r in runtimes if r["kind"] == "artifact"), runtimes[0])
         a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}
+        metric = a.get("metric", "accuracy")
         step = chosen["latency"].get("step")
         native = next((r for r in rows if r["status"] == "ok"
                        and r["id"] == f"{chosen['id']} (native)" and r["latency"].get("step")), None)
         out.append({"method": cell["method"], "sparsity_requested": cell["sparsity"], "sparsity": _sparsity(cell),
                     "seed": cell.get("seed", 0), "runtime": chosen["id"], "accuracy": a.get("accuracy"),
+                    "metric": metric, "score": metric_value(a), "per_step": bool(a.get("per_step")),
                     "storage_bytes": chosen["memory"].get("storage_bytes"),
                     "latency": (step["unit"], step["p50"]) if step else None,
                     "native_latency": (native["latency"]["step"]["unit"], native["latency"]["step"]["p50"])
@@ -192,28 +196,43 @@ def sweep_points(sweep: dict) -> list[dict]:
     return out
 
 
+def metric_label(points: list[dict]) -> str:
+    """What the points' score is: "accuracy" or "MSE" (and "per step" when the model labels every step)."""
+    if not points:
+        return "accuracy"
+    name = "MSE" if points[0]["metric"] == "mse" else "accuracy"
+    return name + (" per step" if points[0].get("per_step") else "")
+
+
+def _goodness(p: dict) -> float:
+    """Higher is better: accuracy as is, MSE negated (the front keeps the lowest error)."""
+    return -p["score"] if p["metric"] == "mse" else p["score"]
+
+
 def pareto_sets(sweep: dict) -> list[tuple[str, str, str, list[dict]]]:
-    """(name, point key of the cost, cost label, points on the front): for bytes, and per latency unit measured."""
-    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
+    """(name, point key of the cost, cost label, points on the front): for bytes, and per latency unit measured.
+    The front is over the task's metric: the highest accuracy or the lowest MSE for its cost."""
+    points = [p for p in sweep_points(sweep) if p["score"] is not None]
     out = []
     sized = [p for p in points if p["storage_bytes"] is not None]
     if sized:
-        front = pareto_front([(p["storage_bytes"], p["accuracy"]) for p in sized])
+        front = pareto_front([(p["storage_bytes"], _goodness(p)) for p in sized])
         out.append(("bytes", "storage_bytes", "weights + indices", [sized[i] for i in front]))
     for key, what in (("latency", "step p50"), ("native_latency", "step p50, native program")):
         timed = [p for p in points if p[key] is not None]
         for unit in sorted({p[key][0] for p in timed}):
             pts = [p for p in timed if p[key][0] == unit]
-            front = pareto_front([(p[key][1], p["accuracy"]) for p in pts])
+            front = pareto_front([(p[key][1], _goodness(p)) for p in pts])
             name = key if unit == "ns" else f"{key}_{unit}"
             out.append((name, key, f"{what} ({unit})", [pts[i] for i in front]))
     return out
 
 
 def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
-    """Accuracy vs cost, every cell a dot, the Pareto front a line: ``pareto_<cost>.png``."""
+    """Accuracy (or MSE) vs cost, every cell a dot, the Pareto front a line: ``pareto_<cost>.png``."""
     plt = pyplot()
-    points = [p for p in sweep_points(sweep) if p["accuracy"] is not None]
+    points = [p for p in sweep_points(sweep) if p["score"] is not None]
+    what = metric_label(points)
     written = []
     for name, key, label, front in pareto_sets(sweep):
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -228,20 +247,20 @@ def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
         pts_all = [p for p in points if p[key] is not None and (key == "storage_bytes" or p[key][0] == front[0][key][0])]
         for method in sorted({p["method"] for p in pts_all}):
             mine = [p for p in pts_all if p["method"] == method]
-            ax.scatter([cost(p) for p in mine], [p["accuracy"] for p in mine], label=method, alpha=0.7)
-        ax.step([cost(p) for p in front], [p["accuracy"] for p in front], where="post", color="black", linewidth=1,
+            ax.scatter([cost(p) for p in mine], [p["score"] for p in mine], label=method, alpha=0.7)
+        ax.step([cost(p) for p in front], [p["score"] for p in front], where="post", color="black", linewidth=1,
                 label="Pareto front")
         for p in front:
-            ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["accuracy"]), fontsize=7, xytext=(3, -9),
+            ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["score"]), fontsize=7, xytext=(3, -9),
                         textcoords="offset points")
         costs = [cost(p) for p in pts_all]
         if min(costs) > 0 and max(costs) / min(costs) > 20:
             ax.set_xscale("log")
         ax.set_xlabel(f"{label.split(' (')[0]} of {front[0]['runtime']} ({unit})")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(f"test {what}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        ax.set_title(f"accuracy vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front "
+        ax.set_title(f"{what} vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front "
                      "(labels: sparsity)", fontsize=10)
         fig.tight_layout()
         path = out_dir / f"pareto_{name}.png"
@@ -251,17 +270,22 @@ def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
     return written
 
 
+def fmt_score(p: dict) -> str:
+    return f"{p['score']:.4g}" if p["metric"] == "mse" else f"{p['score']:.2%}"
+
+
 def pareto_markdown(sweep: dict) -> str:
     parts = []
+    what = metric_label([p for p in sweep_points(sweep) if p["score"] is not None])
     for name, key, label, front in pareto_sets(sweep):
         body = []
         for p in front:
             lat = p["native_latency"] if key == "native_latency" else p["latency"]
-            body.append([p["method"], f"{p['sparsity']:.3f}", p["seed"], p["runtime"], f"{p['accuracy']:.2%}",
+            body.append([p["method"], f"{p['sparsity']:.3f}", p["seed"], p["runtime"], fmt_score(p),
                          fmt_bytes(p["storage_bytes"]),
                          fmt_latency({"unit": lat[0], "p50": lat[1]}) if lat else "-"])
-        parts.append(f"## Pareto front: accuracy vs {label}\n\n"
-                     + md_table(["method", "sparsity", "seed", "runtime", "accuracy", "weights+idx", "step p50"], body))
+        parts.append(f"## Pareto front: {what} vs {label}\n\n"
+                     + md_table(["method", "sparsity", "seed", "runtime", what, "weights+idx", "step p50"], body))
     return "\n\n".join(parts)
 
 
@@ -279,7 +303,8 @@ def sweep_markdown(sweep: dict) -> str:
             wi = r["memory"].get("storage_bytes")
             body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
                          fmt_latency(step, "p99"), accuracy_text(r), fmt_bytes(wi)])
-    lines.append(md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", "accuracy", "weights+idx"], body))
+    what = metric_label([p for p in sweep_points(sweep) if p["score"] is not None])
+    lines.append(md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", what, "weights+idx"], body))
     front = pareto_markdown(sweep)
     if front:
         lines += ["", front]

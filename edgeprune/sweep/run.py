@@ -128,7 +128,8 @@ def _line(record: dict, done: int, total: int) -> str:
     from .rundir import headline
 
     h = headline(record)
-    acc = f"accuracy {h['accuracy']:.2%} via {h['runtime']}" if h["accuracy"] is not None else "ok"
+    what = "accuracy " if h["metric"] == "accuracy" else ""  # "MSE ..." names itself
+    acc = f"{what}{h['metric_text']} via {h['runtime']}" if h["score"] is not None else "ok"
     return head + acc + (f", {record['timing']['wall_s']:.1f} s" if record["timing"].get("wall_s") else "")
 
 

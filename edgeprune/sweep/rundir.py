@@ -146,16 +146,19 @@ class RunDir:
 
 
 def headline(record: dict) -> dict:
-    """The figures a table of cells shows: achieved sparsity, accuracy and bytes of the first artifact."""
+    """The figures a table of cells shows: achieved sparsity, the task's metric (accuracy, or MSE for a
+    regression model; ``metric_text`` formats it) and bytes of the first artifact."""
+    from ..bench.measure import metric_value
+    from ..bench.report import fmt_metric
+
     pruning = record.get("pruning") or {}
     ok = [r for r in record.get("runtimes", []) if r["status"] == "ok"]
     chosen = next((r for r in ok if r["kind"] == "artifact"), ok[0] if ok else None)
-    acc = None
-    if chosen is not None:
-        a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}
-        acc = a.get("accuracy")
+    a = (chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}) if chosen else {}
     return {"achieved_sparsity": pruning.get("sparsity"),
             "accuracy_torch": pruning.get("accuracy_finetuned", pruning.get("accuracy_pruned")),
-            "runtime": chosen["id"] if chosen else None, "accuracy": acc,
+            "runtime": chosen["id"] if chosen else None, "accuracy": a.get("accuracy"),
+            "metric": a.get("metric", "accuracy") if a else None, "score": metric_value(a),
+            "metric_text": fmt_metric(a) if a else "-",
             "storage_bytes": chosen["memory"].get("storage_bytes") if chosen else None,
             "wall_s": (record.get("timing") or {}).get("wall_s")}

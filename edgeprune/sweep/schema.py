@@ -19,7 +19,8 @@ RUNTIME = {
         "accuracy": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["accuracy", "samples", "mode"],
             "properties": {"accuracy": _opt_num, "samples": {"type": "integer"}, "mode": {"enum": ["step", "sequence"]},
-                           "max_abs_vs_reference": _opt_num, "agreement_vs_reference": _opt_num}}},
+                           "max_abs_vs_reference": _opt_num, "agreement_vs_reference": _opt_num,
+                           "metric": {"enum": ["accuracy", "mse"]}, "mse": _opt_num, "macro_f1": _opt_num}}},
     },
 }
 

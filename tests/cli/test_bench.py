@@ -36,3 +36,20 @@ def test_bad_options_are_one_line(run_cli, pruned_checkpoint, ir_artifacts, tmp_
     for source in (ir_artifacts, pruned_checkpoint):  # the grid runner is `edgeprune sweep` (tests/cli/test_sweep.py)
         r = run_cli("bench", source, "--sweep")
         assert r.code != 0 and len(r.err_lines) == 1 and "bench --sweep is now `edgeprune sweep CHECKPOINT" in r.err
+
+
+def test_bench_a_per_step_model_and_refuse_data_it_does_not_fit(run_cli, tmp_path):
+    from ..bench.v2models import labelling_npz, sequence_npz, trained_checkpoint
+
+    ckpt = trained_checkpoint("labelling", labelling_npz(tmp_path / "labels.npz"), tmp_path / "l.pt", sparsity=0.8)
+    out = tmp_path / "r.json"
+    r = run_cli("bench", ckpt, "--quick", "--runtimes", "torch,ir,onnx*", "--accuracy-samples", "12",
+                "--latency-sequences", "2", "--no-isolate", "--json", out)
+    assert r.code == 0, r.err
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert doc["data"]["labels"] == "step" and all(a["per_step"] for x in doc["runtimes"] for a in x["accuracy"].values())
+    assert "accuracy, per step" in r.out
+    r = run_cli("bench", ckpt, "--quick", "--runtimes", "ir", "--data", sequence_npz(tmp_path / "s.npz", 5))
+    assert r.code != 0 and len(r.err_lines) == 1
+    assert "the data has class labels per sequence but the model" in r.err and "per step" in r.err

@@ -118,3 +118,20 @@ def test_bad_config_files_give_one_line(run_cli, digits_checkpoint, tmp_path, te
     _one_line(run_cli("sweep", digits_checkpoint, "--config", config, "-o", tmp_path / "run"), "sweep.toml", fragment)
     _one_line(run_cli("sweep", digits_checkpoint, "--config", tmp_path / "none.toml", "-o", tmp_path / "run"),
               "none.toml: no such file")
+
+
+def test_sweep_a_regression_model_labels_its_metric(run_cli, tmp_path):
+    from ..bench.v2models import denoise_npz, sequence_npz, trained_checkpoint
+
+    ckpt = trained_checkpoint("denoiser", denoise_npz(tmp_path / "noisy.npz"), tmp_path / "d.pt")
+    r = run_cli("sweep", ckpt, "--methods", "magnitude", "--sparsities", "0.5,0.9", "--targets", "ir,onnx",
+                "--accuracy-samples", "12", "--cluster", "serial", "--no-progress", "-o", tmp_path / "run")
+    assert r.code == 0, r.err
+    assert "MSE" in r.out and "Pareto front, MSE vs weights + indices" in r.out and "accuracy" not in r.out
+    record = json.loads((tmp_path / "run" / "cells" / "magnitude-s0.5-seed0.json").read_text())
+    assert record["model"]["task"] == "regress"
+    assert all(a["metric"] == "mse" and a["mse"] > 0 for x in record["runtimes"] for a in x["accuracy"].values())
+    r = run_cli("sweep", ckpt, "--methods", "magnitude", "--sparsities", "0.5", "--targets", "ir",
+                "--data", sequence_npz(tmp_path / "s.npz", 9), "--cluster", "serial", "--no-progress",
+                "-o", tmp_path / "bad")
+    _one_line(r, "in prune", "the data has class labels per sequence but the model gives regression targets per step")
