@@ -186,6 +186,13 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         """A spec as ``to_dict`` wrote it, or a v1 config (cell, input_size, hidden_sizes, num_classes)."""
+        v2_fields, v1_fields = {"input_size", "output", "task", "stages"}, {"cell", "input_size", "hidden_sizes",
+                                                                             "num_classes", "feedback"}
+        if not isinstance(d, dict):
+            raise ModelError("invalid model config: not a table")
+        stray = sorted(set(d) - (v2_fields if "stages" in d else v1_fields))
+        if stray:  # a damaged or foreign config: never ignore what we do not understand
+            raise ModelError(f"invalid model config: unknown field '{stray[0]}'")
         try:
             if "stages" not in d:
                 return ModelConfig(str(d["cell"]), int(d["input_size"]), tuple(d["hidden_sizes"]),
