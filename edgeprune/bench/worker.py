@@ -82,6 +82,7 @@ def make_runner(spec, threads: int):
         runner = TorchDenseRunner(spec.checkpoint)
         return runner, torch_storage(runner.model)
     from .. import backends
+    from ..backends.base import Backend
     from ..options import resolve
 
     backend = backends.get(spec.target)
@@ -89,7 +90,30 @@ def make_runner(spec, threads: int):
     if reason:
         raise RuntimeError(f"target {spec.target}: {reason}")
     options = resolve(backend.options, dict(spec.variant), f"target {spec.target}")
-    return backend.runner(spec.make_artifact(), Path(spec.directory), options), None
+    artifact, directory = spec.make_artifact(), Path(spec.directory)
+    if type(backend).build is not Backend.build:
+        # A target that builds (C) runs what it built in this run from the sources: a binary found in
+        # the artifact directory (which may come from someone else) is never loaded or executed.
+        directory = _private_copy(artifact, directory)
+        backend.build(artifact, directory, options)
+    return backend.runner(artifact, directory, options), None
+
+
+def _private_copy(artifact, directory: Path) -> Path:
+    """The artifact's source files, copied into a fresh directory removed when this process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="edgeprune-bench-"))
+    atexit.register(shutil.rmtree, work, True)
+    for name in artifact.files or [artifact.name]:
+        source = directory / name
+        if not source.is_file():
+            raise RuntimeError(f"{source}: missing (the artifact lists it; compile again)")
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, work / name)
+    return work
 
 
 def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.ndarray]]:
