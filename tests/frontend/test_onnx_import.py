@@ -207,18 +207,21 @@ REFUSALS = {
     "gru-linear_before_reset-0": (dict(op="GRU"), "linear_before_reset=0"),
     "clip": (dict(attrs={"clip": 3.0}), "clip=3.0"),
     "reverse": (dict(attrs={"direction": "reverse"}), "direction=reverse"),
-    "relu-rnn": (dict(op="RNN", attrs={"activations": ["Relu"]}), "activations=['Relu']"),
+    "leakyrelu-rnn": (dict(op="RNN", attrs={"activations": ["LeakyRelu"]}), "activations=['LeakyRelu']"),
     "input_forget": (dict(attrs={"input_forget": 1}), "input_forget=1"),
     "sequence_lens": (dict(inputs_override=["x_in", "W", "R", "B", "lens"]), "sequence_lens"),
     "nonzero-initial_h": (dict(initial=np.ones((1, 1, H), np.float32)), "initial_h must be zero"),
-    "softmax": (dict(extra_nodes=(helper.make_node("Softmax", ["y"], ["p"]),)), "unsupported op(s) on the path to "
-                                                                                   "the output: Softmax"),
-    "relu-then-softmax": (dict(extra_nodes=(helper.make_node("Relu", ["y"], ["r"]),
-                                            helper.make_node("Softmax", ["r"], ["p"]))), "Relu, Softmax"),
+    "elu": (dict(extra_nodes=(helper.make_node("Elu", ["y"], ["p"], name="act"),)), "unsupported op(s) on the path to "
+                                                                                      "the output: Elu 'act'"),
+    "elu-then-selu": (dict(extra_nodes=(helper.make_node("Elu", ["y"], ["r"], name="e1"),
+                                        helper.make_node("Relu", ["r"], ["r2"], name="fine"),
+                                        helper.make_node("Selu", ["r2"], ["p"], name="s1"))),
+                      "output: Elu 'e1', Selu 's1'"),
     "custom-domain": (dict(extra_nodes=(helper.make_node("Gelu", ["y"], ["p"], domain="com.microsoft"),)),
                       "com.microsoft::Gelu"),
     "int64-input": (dict(x_type=TensorProto.INT64), "only float32 inputs"),
-    "every-step": (dict(output_step=[helper.make_node("Identity", ["Y3"], ["h"])]), "every time step"),
+    "middle-step": (dict(output_step=[helper.make_node("Constant", [], ["mid"], value=numpy_helper.from_array(
+        np.array(2, np.int64))), helper.make_node("Gather", ["Y3", "mid"], ["h"], axis=0)]), "only the last step"),
     "first-step": (dict(output_step=[helper.make_node("Constant", [], ["first"], value=numpy_helper.from_array(
         np.array(0, np.int64))), helper.make_node("Gather", ["Y3", "first"], ["h"], axis=0)]), "only the last step"),
 }

@@ -10,27 +10,34 @@ import numpy as np
 
 from ... import ir
 from ...errors import EdgepruneError, first_line
+from .layers import StageOps
 from .ops import DataOps
 from .recurrent import RECURRENT, RecurrentOps
 from .source import OnnxModel
-from .values import (Const, Content, Data, ImportedLayer, OnnxImportError, Refused, ShapeVal, Unknown, Zeros,
-                     constant_value, describe_axes, fill_value, sparse_const)
+from .values import (Const, Content, Data, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal, Unknown,
+                     Zeros, constant_value, describe_axes, fill_value, sparse_const)
 
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
 ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Slice", "Gather", "Expand", "Cast",
                    "Tile", "Flatten", "Dropout"}
+# Ops read on shapes and constants (no handler on data needed): never named as unsupported on their own
+SHAPE_OPS = ZERO_PRESERVING | {"Shape", "Size", "ConstantOfShape", "Concat", "Constant", "Range", "Equal", "Where",
+                               "Add", "Sub", "Mul", "Div"}
+AXIS_NAMES = {"N": "batch", "T": "time", "C": "features"}
 
 
-class Importer(RecurrentOps, DataOps):
+class Importer(RecurrentOps, StageOps, DataOps):
     """Reads one ONNX graph into IR layers and a head (see the package docstring)."""
 
     def __init__(self, proto, file_name: str):
         self.proto, self.file = proto, file_name
         self.graph = proto.graph
         self.values: dict[str, object] = {}
-        self.layers: list[ImportedLayer] = []
-        self.unsupported: dict[str, list[str]] = {}  # op type -> node names
-        self.input_axes: dict | None = None
+        self.layers: list[ImportedLayer] = []  # the recurrent layers of a Scan (feedback models)
+        self.recurrent_ops = 0
+        self.unsupported: list[tuple[str, str]] = []  # (op type, node name), in graph order
+        self.meaning: dict[str, str] = {}  # raw input axis label ("x0".."x2") -> "N" | "T" | "C", as ops reveal it
+        self.dims: dict[str, int | None] = {}  # static sizes of the input's axes, by raw label then by meaning
         self.scan: dict | None = None  # while reading a Scan body: its loop variables and how layers bind them
         self.opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
 
@@ -57,27 +64,57 @@ class Importer(RecurrentOps, DataOps):
                                   f"{', '.join(o.name for o in g.output)}")
         inp, out = data_inputs[0], g.output[0]
         dims = self._check_input(inp)
+        self.dims = {f"x{i}": d for i, d in enumerate(dims)}
         self.values[inp.name] = Data(("x0", "x1", "x2"), Content("input"))
         needed = self._needed_nodes(g.node, [out.name])
         for k, node in enumerate(g.node):
             if k in needed:
                 self._node(node)
         if self.unsupported:
-            listed = ", ".join(f"{op} ({', '.join(sorted(set(n))[:3])})" if any(n) else op
-                               for op, n in sorted(self.unsupported.items()))
+            listed = ", ".join(f"{op} '{name}'" if name else op for op, name in self.unsupported)
             raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}")
-        model = self._model(out.name)
-        fixed = {}
-        for axis in ("batch", "time"):
-            d = dims[self.input_axes[axis]]
-            if isinstance(d, int):
-                fixed[axis] = d
-        f_dim = dims[self.input_axes["features"]]
+        self._default_axes()
+        model, output_labels = self._model(out.name)
+        axes = {AXIS_NAMES[self.meaning[f"x{i}"]]: i for i in range(3)}
+        fixed = {AXIS_NAMES[m]: self.dims[f"x{i}"] for i, m in ((i, self.meaning[f"x{i}"]) for i in range(3))
+                 if m != "C" and isinstance(self.dims[f"x{i}"], int)}
+        f_dim = dims[axes["features"]]
         if isinstance(f_dim, int) and f_dim != model.input_size:
             raise OnnxImportError(f"{self.file}: input has {f_dim} features but the first layer reads {model.input_size}")
         if "time" in fixed:
             model.meta.setdefault("sequence_length", fixed["time"])
-        return OnnxModel(model, Path(self.file), inp.name, out.name, dict(self.input_axes), fixed)
+        return OnnxModel(model, Path(self.file), inp.name, out.name, axes, fixed, output_labels=output_labels)
+
+    # -- the input's axes: each op that reads an axis of the raw input says what it is -------------------------
+    def _bind(self, node, label: str, meaning: str) -> None:
+        if not label.startswith("x"):
+            if label != meaning:
+                self.fail(node, f"reads the {AXIS_NAMES.get(label, label)} axis as {AXIS_NAMES[meaning]}")
+            return
+        known = self.meaning.get(label)
+        other = next((l for l, m in self.meaning.items() if m == meaning and l != label), None)
+        if (known is not None and known != meaning) or other is not None:
+            self.fail(node, f"reads input axis {label[1]} as {AXIS_NAMES[meaning]}, but another op reads it as "
+                            f"{AXIS_NAMES[known or self.meaning[other]]}")
+        self.meaning[label] = meaning
+
+    def _norm(self, v):
+        """``v`` with the raw input axis labels replaced by what they are known to be."""
+        if isinstance(v, Data) and any(l.startswith("x") and l in self.meaning for l in v.labels):
+            return Data(tuple(self.meaning.get(l, l) for l in v.labels), v.content)
+        return v
+
+    def _static(self, label: str) -> int | None:
+        """Static size of the batch or time axis (fixed by the exporter), else None."""
+        raw = next((l for l, m in self.meaning.items() if m == label), label)
+        return self.dims.get(raw)
+
+    def _default_axes(self) -> None:
+        """Axes no op has told apart are read as [batch, time, features] in the order left."""
+        free = [m for m in ("N", "T", "C") if m not in self.meaning.values()]
+        for label in ("x0", "x1", "x2"):
+            if label not in self.meaning:
+                self.meaning[label] = free.pop(0)
 
     def _check_input(self, value_info) -> list:
         from onnx import TensorProto
@@ -108,14 +145,14 @@ class Importer(RecurrentOps, DataOps):
     # one node
     def _node(self, node) -> None:
         op = node.op_type
-        ins = [self.values.get(name) if name else None for name in node.input]
+        ins = [self._norm(self.values.get(name)) if name else None for name in node.input]
         missing = [name for name, v in zip(node.input, ins) if name and v is None]
         if missing:  # an outer-scope or undefined name: the checker should have caught it
             self.fail(node, f"input '{missing[0]}' is not defined")
         if node.domain not in ("", "ai.onnx"):
             return self._unsupported(node, f"{node.domain}::{op}")
         if any(isinstance(v, Unknown) for v in ins):  # downstream of a refused op: name this one too if refused
-            if op not in RECURRENT and op != "Constant" and not hasattr(self, f"_op_{op}") and op not in ("Shape", "Size"):
+            if not self._known(op):
                 return self._unsupported(node, op)
             return self._set(node, [Unknown()] * len(node.output))
         refused = next((v for v in ins if isinstance(v, Refused)), None)
@@ -126,6 +163,8 @@ class Importer(RecurrentOps, DataOps):
             return self._set(node, [constant_value(node)])
         if op in RECURRENT:
             return self._recurrent(node, ins)
+        if any(isinstance(v, LayerNormPart) for v in present):
+            return self._set(node, [self._layernorm_part(node, ins)])
         if all(isinstance(v, Const) for v in present):
             return self._set(node, self._fold(node, ins))
         if op in ("Shape", "Size"):
@@ -142,8 +181,14 @@ class Importer(RecurrentOps, DataOps):
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             return self._unsupported(node, op)
+        padded = next((v for v in data if isinstance(v.content, Content) and v.content.pad), None)
+        if padded is not None and op not in ("Conv", "Identity", "Cast"):
+            self.fail(node, "reads a sequence padded on the left of time; only a Conv may read it (the causal pad)")
         result = handler(node, ins)
         self._set(node, result if isinstance(result, list) else [result])
+
+    def _known(self, op: str) -> bool:
+        return op in RECURRENT or op in SHAPE_OPS or hasattr(self, f"_op_{op}")
 
     def _set(self, node, values: list) -> None:
         for name, v in zip(node.output, values):
@@ -154,7 +199,7 @@ class Importer(RecurrentOps, DataOps):
                 self.values[name] = Unknown()
 
     def _unsupported(self, node, what: str) -> None:
-        self.unsupported.setdefault(what, []).append(node.name)
+        self.unsupported.append((what, node.name))
         self._set(node, [Unknown()] * len(node.output))
 
     def _fold(self, node, ins) -> list:
@@ -186,36 +231,38 @@ class Importer(RecurrentOps, DataOps):
         return self._unsupported(node, op)
 
     # -- the result ------------------------------------------------------------------------------------
-    def _model(self, output: str) -> ir.Model:
-        out = self.values.get(output)
+    def _model(self, output: str) -> tuple[ir.Model, tuple]:
+        out = self._norm(self.values.get(output))
         if isinstance(out, Zeros) or isinstance(out, (Const, ShapeVal)):
             raise OnnxImportError(f"{self.file}: the output '{output}' does not depend on the input")
-        if not isinstance(out, Data) or not self.layers:
-            raise OnnxImportError(f"{self.file}: no LSTM/GRU/RNN op feeds the output '{output}'")
+        if isinstance(out, LayerNormPart):
+            raise OnnxImportError(f"{self.file}: the output '{output}' is an unfinished layer norm ({out.kind})")
+        if not isinstance(out, Data):
+            raise OnnxImportError(f"{self.file}: the output '{output}' is not computed from the input step by step")
         content = out.content
         if not isinstance(content, Content):
-            raise OnnxImportError(f"{self.file}: the output '{output}' is several stacked states, not logits")
-        if content.source == "seq":
-            raise OnnxImportError(f"{self.file}: the output '{output}' has every time step; only classifiers on the "
-                                  "last step are supported")
-        if content.source != "last" or content.layer != len(self.layers) - 1:
-            raise OnnxImportError(f"{self.file}: the output reads layer {content.layer}, not the top recurrent layer")
-        if out.labels != ("N", "C"):
+            raise OnnxImportError(f"{self.file}: the output '{output}' is several stacked states, not one output")
+        if content.source not in ("input", "seq", "last"):
+            raise OnnxImportError(f"{self.file}: the output '{output}' is not a whole-sequence output")
+        every = content.source in ("input", "seq")
+        labels = tuple(l for l in out.labels if l != "S")
+        wanted = {"N", "T", "C"} if every else {"N", "C"}
+        for label in labels:
+            if label.startswith("x"):
+                self.meaning.setdefault(label, "N")  # unreachable in practice: _default_axes bound them all
+        if set(labels) != wanted or len(labels) != len(wanted):
             raise OnnxImportError(f"{self.file}: the output '{output}' has axes {describe_axes(out.labels)}, expected "
-                                  "[batch, classes]")
-        H = self.layers[-1].hidden_size
-        if content.affine is None:
-            W, b, pattern = np.eye(H), np.zeros(H), None
-        else:
-            W, b, pattern = content.affine
-        W = W.astype(np.float32)
-        head = ir.Head(ir.CSR.from_dense(W, pattern if pattern is not None else W != 0), b.astype(np.float32))
-        layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, l.weight, l.bias) for l in self.layers]
+                                  f"{'[batch, time, features]' if every else '[batch, features]'} (in any order)")
+        stages = list(self._materialize(None, content))
+        if not stages:
+            raise OnnxImportError(f"{self.file}: the output '{output}' is the input itself")
+        input_size = stages[0].input_size
         meta = self._meta()
         try:
-            return ir.Model(layers[0].input_size, [*layers, head], meta=meta).validate()
+            model = ir.Model(input_size, stages, output="every" if every else "last", meta=meta).validate()
         except EdgepruneError as e:
             raise OnnxImportError(f"{self.file}: {e}") from None
+        return model, out.labels
 
     def _meta(self) -> dict:
         props = {p.key: p.value for p in self.proto.metadata_props}

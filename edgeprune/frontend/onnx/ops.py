@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .values import Const, Content, Data, Unknown, axis_name
+from .values import Const, Content, Data, Unknown, axis_name, describe_axes
 
 LAST = -1
 BIG = 2**31 - 1  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
@@ -21,9 +21,15 @@ class DataOps:
         """Static size of the feature axis C for ``content``."""
         if content.affine is not None:
             return content.affine[0].shape[0]
+        if content.diag is not None:
+            return len(content.diag[0])
+        if content.source in ("new", "cell"):
+            return self.layers[content.layer].hidden_size
+        if content.stages:
+            return content.stages[-1].output_size
         if content.source == "input":
-            return None
-        return self.layers[content.layer].hidden_size
+            return self._static("C")
+        return None
 
     def _axes(self, node, ins, rank: int, attr_name="axes", input_index=1) -> list[int] | None:
         from onnx import helper
@@ -106,7 +112,7 @@ class DataOps:
         out, k = [], 0
         content = x.content
         for i, d in enumerate(dims):
-            if d == 1:
+            if d == 1 and not (k < len(real) and self._label_size(x, real[k][1]) == 1 and real[k][1] != "C"):
                 out.append("S")
                 continue
             if k >= len(real):
@@ -128,7 +134,14 @@ class DataOps:
             return len(x.content)
         if label == "C" and isinstance(x.content, Content):
             return self._size(x.content)
+        if label in ("N", "T"):  # fixed by the exporter (torch.onnx's default bakes the example's shape in)
+            return self._static(label)
         return None
+
+    def _is_last(self, index: int) -> bool:
+        """Is time index ``index`` the last step (-1, or T-1 when the exporter fixed T)?"""
+        steps = self._static("T")
+        return index == LAST or (steps is not None and index == steps - 1)
 
     def _op_Slice(self, node, ins):
         from onnx import helper
@@ -161,7 +174,9 @@ class DataOps:
                     self.fail(node, "selects no state")
                 labels[a], content = ("S", picked[0]) if len(picked) == 1 else ("K", picked)
             elif label == "T" and not full:
-                if not (s == LAST and e >= BIG and st == 1) or content.source != "seq":
+                steps = self._static("T")
+                at_end = e >= BIG or (steps is not None and e >= steps)
+                if not (self._is_last(s) and at_end and st == 1) or content.source not in ("seq", "input"):
                     self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected")
                 labels[a], content = "S", replace(content, source="last")
             elif label == "S":
@@ -190,7 +205,7 @@ class DataOps:
                 self.fail(node, f"index {i} out of range for {len(content)} stacked states")
             content = content[i]
         elif label == "T":
-            if i != LAST or content.source != "seq":
+            if not self._is_last(i) or content.source not in ("seq", "input"):
                 self.fail(node, f"gathers time step {i}; only the last step (-1) can be selected")
             content = replace(content, source="last")
         elif label == "S":
@@ -241,35 +256,57 @@ class DataOps:
             flat.extend(v.content.parts if v.content.source == "cols" else [v.content])
         return Data(parts[0].labels, Content("cols", parts=tuple(flat)))
 
-    # -- the head -------------------------------------------------------------------------------------
+    # -- linear maps (dense stages, pending until an activation or a non-linear op fixes them) ------------------
     def _affine_input(self, node, x: Data) -> Content:
         if not isinstance(x.content, Content):
             self.fail(node, "applies a linear map to stacked states")
-        if x.content.source == "input":
-            self.fail(node, "a linear layer before the first recurrent op is not supported")
-        if x.content.source not in ("seq", "last"):
-            self.fail(node, "a linear map inside the recurrence is not supported (only a head on the last step)")
+        if x.content.source not in ("input", "seq", "last"):
+            self.fail(node, "a linear map inside the recurrence of a Scan is not supported")
         return x.content
 
     def _compose(self, content: Content, M: np.ndarray, pattern: np.ndarray | None, bias=None) -> Content:
         """``content`` followed by ``y = M x (+ bias)``."""
         M = M.astype(np.float64)
-        if content.affine is None:
-            W, b, pat = M, np.zeros(M.shape[0]), pattern
-        else:
+        if content.affine is not None:
             W0, b0, _ = content.affine
             W, b, pat = M @ W0, M @ b0, None
+        elif content.diag is not None:
+            scale, shift = content.diag
+            W, b, pat = M * scale[None, :], M @ shift, pattern
+        else:
+            W, b, pat = M, np.zeros(M.shape[0]), pattern
         if bias is not None:
             b = b + bias
-        return replace(content, affine=(W, b, pat))
+        return replace(content, affine=(W, b, pat), diag=None)
+
+    def _feature_constant(self, node, x: Data, c: Const, what: str) -> np.ndarray:
+        """A constant broadcast against ``x`` that may vary only along the features: as a [C] vector."""
+        cv = np.asarray(c.value, np.float64)
+        if cv.ndim > len(x.labels):
+            self.fail(node, f"{what} a {list(cv.shape)} constant to data of axes {describe_axes(x.labels)}")
+        varying = [label for d, label in zip(cv.shape[::-1], x.labels[::-1]) if d != 1]
+        if varying:
+            self._bind(node, x.labels[-1], "C")
+            x = self._norm(x)
+        size = self._size(x.content) if isinstance(x.content, Content) else None
+        for d, label in zip(cv.shape[::-1], x.labels[::-1]):
+            if d != 1 and not (label == "C" and d == size):
+                self.fail(node, f"{what} a {list(cv.shape)} constant that varies along the {axis_name(label)} axis")
+        if size is None:
+            if cv.size != 1:
+                self.fail(node, f"{what} a constant to data whose feature size is not known")
+            self.fail(node, f"{what} a constant to the input, whose feature size is not fixed in the file")
+        return np.broadcast_to(cv.reshape(-1), (size,)).astype(np.float64)
 
     def _op_MatMul(self, node, ins):
         x, m = ins
         if not isinstance(x, Data) or not isinstance(m, Const):
             self.fail(node, "only data @ constant matrix is supported")
         content = self._affine_input(node, x)
+        self._bind(node, x.labels[-1], "C")
+        x = self._norm(x)
         M = m.value
-        if M.ndim != 2 or x.labels[-1] != "C" or M.shape[0] != self._size(content):
+        if M.ndim != 2 or x.labels[-1] != "C" or M.shape[0] != (self._size(content) or M.shape[0]):
             self.fail(node, f"multiplies {x.labels} by a {list(M.shape)} matrix; expected [..., features] @ "
                             f"[{self._size(content)}, out]")
         pattern = m.pattern.T if m.pattern is not None else None
@@ -285,11 +322,13 @@ class DataOps:
             self.fail(node, "only Gemm(data, constant B, constant C) is supported")
         content = self._affine_input(node, x)
         expected = ("C", "N") if a.get("transA", 0) else ("N", "C")
+        if len(x.labels) == 2 and x.labels[-1 if not a.get("transA", 0) else 0].startswith("x"):
+            self.fail(node, "reads the input [batch, time, features] as a matrix")
         if x.labels != expected:
             self.fail(node, f"A has axes {x.labels}, expected {expected}")
         M = m.value if a.get("transB", 0) else m.value.T  # -> [out, in]
         pattern = None if m.pattern is None else (m.pattern if a.get("transB", 0) else m.pattern.T)
-        if M.ndim != 2 or M.shape[1] != self._size(content):
+        if M.ndim != 2 or M.shape[1] != (self._size(content) or M.shape[1]):
             self.fail(node, f"B has shape {list(m.value.shape)}, which does not fit {self._size(content)} features")
         alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
         bias = None
@@ -305,21 +344,53 @@ class DataOps:
         x, c = ins
         if isinstance(x, Const) and isinstance(c, Data) and sign > 0:
             x, c = c, x
+        if isinstance(x, Const) and isinstance(c, Data):  # constant - data: negate, then add
+            return self._op_Add(node, [self._scaled(node, c, -1.0), x])
         if not isinstance(x, Data) or not isinstance(c, Const):
-            self.fail(node, "only data + constant (a bias) is supported")
+            self.fail(node, "only data + constant (a bias or a shift) is supported")
         content = self._affine_input(node, x)
-        size = self._size(content)
-        cv = np.asarray(c.value, np.float64)
-        if cv.ndim > len(x.labels) or x.labels[-1] != "C":
-            self.fail(node, f"adds a {list(cv.shape)} constant to {x.labels}")
-        for d, label in zip(cv.shape[::-1], x.labels[::-1]):
-            if d != 1 and not (label == "C" and d == size):
-                self.fail(node, f"adds a {list(cv.shape)} constant that varies along the {axis_name(label)} axis")
-        bias = sign * np.broadcast_to(cv.reshape(-1), (size,))
-        W, b, pattern = content.affine if content.affine is not None else (np.eye(size), np.zeros(size), None)
-        return Data(x.labels, replace(content, affine=(W, b + bias, pattern)))
+        shift = sign * self._feature_constant(node, x, c, "adds")
+        x = self._norm(x)
+        content = x.content
+        if content.affine is not None:
+            W, b, pattern = content.affine
+            return Data(x.labels, replace(content, affine=(W, b + shift, pattern)))
+        scale, old = content.diag if content.diag is not None else (np.ones(len(shift)), np.zeros(len(shift)))
+        return Data(x.labels, replace(content, diag=(scale, old + shift)))
 
     def _op_Sub(self, node, ins):
-        if not isinstance(ins[0], Data):
-            self.fail(node, "only data - constant is supported")
         return self._op_Add(node, ins, sign=-1.0)
+
+    def _op_Mul(self, node, ins, divide: bool = False):
+        x, c = ins
+        if isinstance(x, Const) and isinstance(c, Data) and not divide:
+            x, c = c, x
+        if not isinstance(x, Data) or not isinstance(c, Const):
+            self.fail(node, "only data * constant (a scale) is supported" if not divide else
+                            "only data / constant (a scale) is supported")
+        self._affine_input(node, x)
+        scale = self._feature_constant(node, x, c, "multiplies")
+        if divide:
+            if not np.all(scale):
+                self.fail(node, "divides by zero")
+            scale = 1.0 / scale
+        return self._scaled(node, self._norm(x), scale)
+
+    def _op_Div(self, node, ins):
+        return self._op_Mul(node, ins, divide=True)
+
+    def _op_Neg(self, node, ins):
+        return self._scaled(node, ins[0], -1.0)
+
+    def _scaled(self, node, x: Data, scale) -> Data:
+        content = self._affine_input(node, x)
+        if content.affine is not None:
+            W, b, pattern = content.affine
+            s = np.broadcast_to(np.asarray(scale, np.float64), (W.shape[0],))
+            return Data(x.labels, replace(content, affine=(W * s[:, None], b * s, pattern)))
+        size = self._size(content)
+        if size is None:
+            self.fail(node, "scales the input, whose feature size is not fixed in the file")
+        s = np.broadcast_to(np.asarray(scale, np.float64), (size,))
+        old_scale, old_shift = content.diag if content.diag is not None else (np.ones(size), np.zeros(size))
+        return Data(x.labels, replace(content, diag=(old_scale * s, old_shift * s)))

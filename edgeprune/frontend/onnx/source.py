@@ -24,10 +24,11 @@ class OnnxModel:
     input_axes: dict  # positions of "batch", "time", "features" in the graph input
     fixed: dict = field(default_factory=dict)  # static "batch"/"time" sizes of the graph input, if any
     runtime: str = "onnxruntime"
+    output_labels: tuple = ("N", "C")  # the output's axes in the file: N batch, T time, C features, S singleton
     _run = None
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C]."""
+        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C] (output last) or [N, T, C] (every)."""
         X = np.asarray(X, dtype=np.float32)
         if "time" in self.fixed and X.shape[1] != self.fixed["time"]:
             raise OnnxImportError(f"{self.path.name} has a fixed sequence length of {self.fixed['time']}, "
@@ -41,10 +42,20 @@ class OnnxModel:
             pad = step - len(chunk) if "batch" in self.fixed else 0
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.float32)])
-            y = self._runner()(np.ascontiguousarray(chunk.transpose(perm)))
-            out.append(np.asarray(y)[: len(chunk) - pad])
+            y = self._arranged(np.asarray(self._runner()(np.ascontiguousarray(chunk.transpose(perm)))))
+            out.append(y[: len(chunk) - pad])
         classes = self.model.num_classes
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, classes), np.float32)
+        empty = (0, X.shape[1], classes) if self.model.output == "every" else (0, classes)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(empty, np.float32)
+
+    def _arranged(self, y: np.ndarray) -> np.ndarray:
+        """The file's output with its singleton axes dropped and the rest ordered [batch, (time,) features]."""
+        labels = self.output_labels
+        if y.ndim != len(labels):
+            raise OnnxImportError(f"{self.path.name}: the output has rank {y.ndim} at run time, expected {len(labels)}")
+        y = y.reshape([d for d, l in zip(y.shape, labels) if l != "S"])
+        kept = [l for l in labels if l != "S"]
+        return y.transpose([kept.index(l) for l in ("N", "T", "C") if l in kept])
 
     def _runner(self):
         if self._run is None:
