@@ -10,7 +10,9 @@ import numpy as np
 from .values import Const, Content, Data, Unknown, axis_name, describe_axes
 
 LAST = -1
-BIG = 2**31 - 1  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
+BIG = 2**31 - 1
+UNROLLED = ("; a recurrence unrolled over fixed time steps (what torch's dynamo exporter writes for nn.RNN) is not "
+            "supported: export it with torch.onnx.export(..., dynamo=False)")  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
 
 
 class DataOps:
@@ -177,14 +179,15 @@ class DataOps:
                 steps = self._static("T")
                 at_end = e >= BIG or (steps is not None and e >= steps)
                 if not (self._is_last(s) and at_end and st == 1) or content.source not in ("seq", "input"):
-                    self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected")
+                    self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected"
+                                    f"{UNROLLED}")
                 labels[a], content = "S", replace(content, source="last")
             elif label == "S":
                 if not (s in (0, LAST) and (e >= 1 or e == BIG) and st == 1):
                     self.fail(node, f"slice [{s}:{e}:{st}] of a singleton axis selects nothing")
             elif not full:
                 self.fail(node, f"slices the {axis_name(label)} axis [{s}:{e}:{st}] (only the last time step or "
-                                "one of the stacked states can be selected)")
+                                f"one of the stacked states can be selected){UNROLLED if label.startswith('x') else ''}")
         return Data(tuple(labels), content)
 
     def _op_Gather(self, node, ins):

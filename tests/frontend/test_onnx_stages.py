@@ -1,0 +1,180 @@
+"""ONNX import onto IR v2 stages: torch modules exported by both torch exporters (the default dynamo one
+and the TorchScript one) and hand-built graphs, each imported, compared with torch AND with onnxruntime
+running the original file, then compiled to the ir and onnx targets (each verified in its runtime)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as Fn
+from torch import nn
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
+pytest.importorskip("onnxscript", reason="torch.onnx.export's default (dynamo) path needs onnxscript")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from edgeprune import ir  # noqa: E402
+from edgeprune.compiler import compile_source, load_source  # noqa: E402
+from edgeprune.frontend.onnx import OnnxImportError, import_onnx  # noqa: E402
+
+F, H, C, N, T = 5, 6, 3, 2, 7
+
+
+def _rnn(kind, **kw):
+    return getattr(nn, kind)(kw.pop("inputs", F), H, batch_first=True, **kw)
+
+
+class Last(nn.Module):
+    """recurrent op -> Linear on the last step (the usual classifier)."""
+
+    def __init__(self, kind, **kw):
+        super().__init__()
+        self.rnn, self.fc = _rnn(kind, **kw), nn.Linear(H, C)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1])
+
+
+class ConvFront(nn.Module):
+    """causal Conv1d (left pad (k-1)*d) -> ReLU -> recurrent op -> Linear."""
+
+    def __init__(self, kind, explicit_pad=True):
+        super().__init__()
+        self.explicit_pad = explicit_pad
+        self.conv = nn.Conv1d(F, 4, 3, dilation=2, padding=0 if explicit_pad else 0)
+        self.rnn, self.fc = _rnn(kind, inputs=4), nn.Linear(H, C)
+
+    def forward(self, x):
+        z = Fn.pad(x.transpose(1, 2), (4, 0))
+        z = torch.relu(self.conv(z)).transpose(1, 2)
+        return self.fc(self.rnn(z)[0][:, -1])
+
+
+class EveryStep(nn.Module):
+    """recurrent op -> Linear -> Tanh on every step (output every)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.rnn, self.fc = _rnn(kind), nn.Linear(H, C)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(self.rnn(x)[0]))
+
+
+class Deep(nn.Module):
+    """normalize -> Linear+ReLU -> LSTM -> LayerNorm -> mean over time -> Linear -> Softmax."""
+
+    def __init__(self, kind, pool="mean"):
+        super().__init__()
+        self.pool = pool
+        self.register_buffer("mu", torch.randn(F))
+        self.register_buffer("sigma", torch.rand(F) + 0.5)
+        self.front, self.rnn, self.norm, self.fc = nn.Linear(F, 8), _rnn(kind, inputs=8), nn.LayerNorm(H), nn.Linear(H, C)
+
+    def forward(self, x):
+        z = torch.relu(self.front((x - self.mu) / self.sigma))
+        z = self.norm(self.rnn(z)[0])
+        z = z.mean(dim=1) if self.pool == "mean" else z.amax(dim=1)
+        return torch.softmax(self.fc(z), dim=-1)
+
+
+class Normalized(nn.Module):
+    """(x - mu) / sigma -> recurrent op -> Linear."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.register_buffer("mu", torch.randn(F))
+        self.register_buffer("sigma", torch.rand(F) + 0.5)
+        self.rnn, self.fc = _rnn(kind), nn.Linear(H, C)
+
+    def forward(self, x):
+        return self.fc(self.rnn((x - self.mu) / self.sigma)[0][:, -1])
+
+
+class State(nn.Module):
+    """the model's output IS the recurrent op's final state h_n (a chain ending at the recurrent stage)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.rnn = _rnn(kind, bias=False)
+
+    def forward(self, x):
+        state = self.rnn(x)[1]
+        return (state[0] if isinstance(state, tuple) else state)[0]
+
+
+def _export(module, path, dynamo):
+    torch.manual_seed(1)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        if dynamo:  # exactly what a user writes: the default exporter, static shapes from the example
+            torch.onnx.export(module.eval(), (torch.randn(N, T, F),), str(path), verbose=False)
+        else:
+            torch.onnx.export(module.eval(), (torch.randn(N, T, F),), str(path), dynamo=False, input_names=["x"],
+                              dynamic_axes={"x": {0: "batch", 1: "time"}})
+    return path
+
+
+def _compiles(path, X, expected):
+    """Import, compare with the expected outputs (torch) and with the original file, and compile to ir+onnx."""
+    imported = import_onnx(path)
+    got = ir.ReferenceExecutor(imported.model).run(X)
+    assert got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    assert np.max(np.abs(imported.logits(X) - expected)) <= 1e-5  # the original file in onnxruntime
+    source = load_source(path)
+    report = compile_source(source, ["ir", "onnx"], path.parent / "out", X_verify=X)
+    assert report.passed and len(report.results) >= 3
+    assert all(r.max_abs_error <= 1e-4 for r in report.results), [r.describe() for r in report.results]
+    return imported
+
+
+def _torch(module, X):
+    with torch.no_grad():
+        return module(torch.from_numpy(X)).numpy()
+
+
+MODULES = {
+    "lstm": (lambda: Last("LSTM"), ["recurrent", "dense"]),
+    "gru": (lambda: Last("GRU"), ["recurrent", "dense"]),
+    "lstm-nobias": (lambda: Last("LSTM", bias=False), ["recurrent", "dense"]),
+    "gru-nobias": (lambda: Last("GRU", bias=False), ["recurrent", "dense"]),
+    "conv-gru": (lambda: ConvFront("GRU"), ["conv1d", "recurrent", "dense"]),
+    "every-lstm": (lambda: EveryStep("LSTM"), ["recurrent", "dense"]),
+    # the input scaling folds into the first Linear (one dense stage computing both)
+    "deep-lstm": (lambda: Deep("LSTM"), ["dense", "recurrent", "layernorm", "pool", "dense"]),
+    "deep-gru-max": (lambda: Deep("GRU", "max"), ["dense", "recurrent", "layernorm", "pool", "dense"]),
+    "norm-lstm": (lambda: Normalized("LSTM"), ["normalize", "recurrent", "dense"]),
+    "state-lstm": (lambda: State("LSTM"), ["recurrent"]),
+    "state-gru": (lambda: State("GRU"), ["recurrent"]),
+}
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+@pytest.mark.parametrize("name", list(MODULES))
+def test_torch_module_exports_compile_exactly(tmp_path, name, dynamo):
+    make, kinds = MODULES[name]
+    torch.manual_seed(0)
+    module = make().eval()
+    path = _export(module, tmp_path / "m.onnx", dynamo)
+    X = np.random.default_rng(0).standard_normal((4 if not dynamo else N, T, F)).astype(np.float32)
+    imported = _compiles(path, X, _torch(module, X))
+    assert [s.kind for s in imported.model.stages] == kinds
+    assert imported.model.output == ("every" if name.startswith("every") else "last")
+
+
+def test_decomposed_layer_norm_of_older_exporters(tmp_path):
+    """opset 14 has no LayerNormalization: torch writes ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add."""
+    torch.manual_seed(0)
+    module = Deep("LSTM").eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(N, T, F),), str(tmp_path / "m.onnx"), dynamo=False, opset_version=14,
+                          input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "time"}})
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
+    assert "LayerNormalization" not in ops and {"ReduceMean", "Pow", "Sqrt", "Div"} <= ops
+    X = np.random.default_rng(0).standard_normal((4, T, F)).astype(np.float32)
+    imported = _compiles(tmp_path / "m.onnx", X, _torch(module, X))
+    assert [s.kind for s in imported.model.stages] == ["dense", "recurrent", "layernorm", "pool", "dense"]
