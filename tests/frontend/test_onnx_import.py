@@ -327,3 +327,53 @@ def test_cli_refuses_bad_onnx_in_one_line_and_writes_nothing(run_cli, tmp_path, 
         r = run_cli(command, tmp_path / src, *args)
         assert r.code != 0 and len(r.err_lines) == 1 and message in r.err, r.err
         assert not out.exists()
+
+
+# -- optional inputs, constant states, and what used to be refused (issue 14 item 1, issue 19) --------------
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_omitted_bias_and_constant_zero_states(tmp_path, op):
+    """B omitted is no bias (not a shape error); initial_h/initial_c given as constant zeros are accepted."""
+    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    zeros = np.zeros((1, 1, H), np.float32)
+    inputs = ["x_in", "W", "R", "", "", "h0"] + (["h0"] if op == "LSTM" else [])
+    path = _save(_graph(op, attrs=attrs, initial=zeros, inputs_override=inputs), tmp_path / "m.onnx")
+    imported = import_onnx(path)
+    assert imported.model.layers[0].bias is None
+    assert imported.fixed == {"batch": 1}  # a constant [1, 1, H] state pins the batch: the file runs one by one
+    X = np.random.default_rng(3).standard_normal((4, 6, F)).astype(np.float32)
+    assert np.max(np.abs(_ir_logits(imported, X) - imported.logits(X))) <= 1e-5
+    X = X[:1]
+    assert np.max(np.abs(_ir_logits(imported, X) - _ort(path, X))) <= 1e-5
+
+
+def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
+    X = np.random.default_rng(3).standard_normal((3, 5, F)).astype(np.float32)
+    relu = _save(_graph("RNN", attrs={"activations": ["Relu"]}, extra_nodes=(helper.make_node("Softmax", ["y"], ["p"]),)),
+                 tmp_path / "relu.onnx")
+    imported = import_onnx(relu)
+    assert imported.model.layers[0].activation == "relu" and imported.model.head.activation == "softmax"
+    assert np.max(np.abs(_ir_logits(imported, X) - _ort(relu, X))) <= 1e-6
+    every = _save(_graph("GRU", attrs={"linear_before_reset": 1}, output_step=[helper.make_node("Identity", ["Y3"], ["h"])]),
+                  tmp_path / "every.onnx")
+    # the head runs on [time, batch, H]: the declared [batch, C] output shape is wrong, so drop it
+    model = onnx.load(str(every))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["time", "batch", C]))
+    _save(model, every)
+    imported = import_onnx(every)
+    assert imported.model.output == "every" and imported.output_labels == ("T", "N", "C")
+    expected = _ort(every, X).transpose(1, 0, 2)
+    assert np.max(np.abs(_ir_logits(imported, X) - expected)) <= 1e-5
+    assert np.max(np.abs(imported.logits(X) - expected)) == 0
+
+
+def test_dynamo_export_of_nn_rnn_is_refused_with_the_way_out(tmp_path):
+    """torch's dynamo exporter unrolls nn.RNN over the example's time steps: refused, naming dynamo=False."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    module = _TorchClassifier(nn.RNN(F, H, batch_first=True), False).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(2, 7, F),), str(tmp_path / "m.onnx"))
+    with pytest.raises(OnnxImportError, match="dynamo=False") as err:
+        import_onnx(tmp_path / "m.onnx")
+    assert "\n" not in str(err.value)

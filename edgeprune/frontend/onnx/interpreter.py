@@ -35,6 +35,7 @@ class Importer(RecurrentOps, StageOps, DataOps):
         self.values: dict[str, object] = {}
         self.layers: list[ImportedLayer] = []  # the recurrent layers of a Scan (feedback models)
         self.recurrent_ops = 0
+        self.fixed_batch: int | None = None  # set by a constant initial state
         self.unsupported: list[tuple[str, str]] = []  # (op type, node name), in graph order
         self.meaning: dict[str, str] = {}  # raw input axis label ("x0".."x2") -> "N" | "T" | "C", as ops reveal it
         self.dims: dict[str, int | None] = {}  # static sizes of the input's axes, by raw label then by meaning
@@ -78,6 +79,11 @@ class Importer(RecurrentOps, StageOps, DataOps):
         axes = {AXIS_NAMES[self.meaning[f"x{i}"]]: i for i in range(3)}
         fixed = {AXIS_NAMES[m]: self.dims[f"x{i}"] for i, m in ((i, self.meaning[f"x{i}"]) for i in range(3))
                  if m != "C" and isinstance(self.dims[f"x{i}"], int)}
+        if self.fixed_batch is not None:
+            if fixed.get("batch", self.fixed_batch) != self.fixed_batch:
+                raise OnnxImportError(f"{self.file}: the input's batch is {fixed['batch']} but a constant initial "
+                                      f"state's is {self.fixed_batch}")
+            fixed["batch"] = self.fixed_batch
         f_dim = dims[axes["features"]]
         if isinstance(f_dim, int) and f_dim != model.input_size:
             raise OnnxImportError(f"{self.file}: input has {f_dim} features but the first layer reads {model.input_size}")

@@ -66,6 +66,11 @@ class RecurrentOps:
         for name, v in (("initial_h", init_h), ("initial_c", init_c)):
             if v is not None and not is_zero(v):
                 self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
+            if isinstance(v, Const) and v.value.ndim == 3:  # a constant state [dirs, batch, H] fixes the batch size
+                batch = int(v.value.shape[1 if layout == 0 else 0])
+                if self.fixed_batch not in (None, batch):
+                    self.fail(node, f"{name} has batch {batch}, another constant state has {self.fixed_batch}")
+                self.fixed_batch = batch
         if not isinstance(X, Data) or not isinstance(X.content, Content) or X.content.source not in ("input", "seq"):
             self.fail(node, "its input X is not a sequence computed from the model input step by step")
         if len(X.labels) != 3:

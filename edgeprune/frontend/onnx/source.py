@@ -42,7 +42,13 @@ class OnnxModel:
             pad = step - len(chunk) if "batch" in self.fixed else 0
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.float32)])
-            y = self._arranged(np.asarray(self._runner()(np.ascontiguousarray(chunk.transpose(perm)))))
+            run = self._runner()
+            try:
+                y = run(np.ascontiguousarray(chunk.transpose(perm)))
+            except Exception as e:  # the file itself fails on [N, T, F] data (a shape it hard-codes, ...)
+                raise OnnxImportError(f"{self.path.name}: {self.runtime} cannot run the file on {list(chunk.shape)} "
+                                      f"inputs ({first_line(e)})") from None
+            y = self._arranged(np.asarray(y))
             out.append(y[: len(chunk) - pad])
         classes = self.model.num_classes
         empty = (0, X.shape[1], classes) if self.model.output == "every" else (0, classes)
