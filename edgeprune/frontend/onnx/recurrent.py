@@ -54,10 +54,10 @@ class RecurrentOps:
         init_h = ins[5] if len(ins) > 5 else None
         init_c = ins[6] if len(ins) > 6 and cell == "lstm" else None
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
+        if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
+            self.fail(node, "peephole weights P are not supported (the IR's LSTM has no peepholes)")
         if seq_lens is not None:
             self.fail(node, "sequence_lens is not supported (every sequence must run its full length)")
-        if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
-            self.fail(node, "peephole weights P are not supported")
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
                 self.fail(node, f"{name} must be a constant (an initializer)")
