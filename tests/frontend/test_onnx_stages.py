@@ -178,3 +178,40 @@ def test_decomposed_layer_norm_of_older_exporters(tmp_path):
     X = np.random.default_rng(0).standard_normal((4, T, F)).astype(np.float32)
     imported = _compiles(tmp_path / "m.onnx", X, _torch(module, X))
     assert [s.kind for s in imported.model.stages] == ["dense", "recurrent", "layernorm", "pool", "dense"]
+
+
+def test_non_causal_conv_is_refused_in_one_line(tmp_path):
+    """torch's Conv1d(padding=1) sees the future: refused, naming the pads a causal conv needs."""
+    module = nn.Sequential(nn.Conv1d(F, 4, 3, padding=1)).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(N, F, T),), str(tmp_path / "m.onnx"), dynamo=False, input_names=["x"])
+    with pytest.raises(OnnxImportError, match=r"left pad 1 and right pad 1 \(a causal conv pads \(k-1\)\*d = 2") as err:
+        import_onnx(tmp_path / "m.onnx")
+    assert "\n" not in str(err.value)
+
+
+def test_hand_built_scaling_conv_and_every_step_head_match_onnxruntime(tmp_path):
+    """x [batch, time, F] * s + b -> Transpose -> Conv(pads [2, 0]) -> Relu -> Transpose -> MatMul+Add per step."""
+    rng = np.random.default_rng(0)
+    inits = {"s": rng.random(F).astype(np.float32) + 0.5, "b": rng.standard_normal(F).astype(np.float32),
+             "Wc": rng.standard_normal((4, F, 3)).astype(np.float32), "bc": rng.standard_normal(4).astype(np.float32),
+             "Wd": rng.standard_normal((4, C)).astype(np.float32), "bd": rng.standard_normal(C).astype(np.float32)}
+    nodes = [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "b"], ["xn"]),
+             helper.make_node("Transpose", ["xn"], ["xt"], perm=[0, 2, 1]),
+             helper.make_node("Conv", ["xt", "Wc", "bc"], ["c"], pads=[2, 0], kernel_shape=[3]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["rt", "Wd"], ["m"]), helper.make_node("Add", ["m", "bd"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", F])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", C])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    X = rng.standard_normal((3, 9, F)).astype(np.float32)
+    import onnxruntime as ort
+
+    expected = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": X})[0]
+    imported = _compiles(tmp_path / "m.onnx", X, expected)
+    assert [s.kind for s in imported.model.stages] == ["normalize", "conv1d", "dense"]
+    assert imported.model.output == "every" and imported.model.stages[1].activation == "relu"
