@@ -14,7 +14,7 @@ from .layers import StageOps
 from .ops import DataOps
 from .recurrent import RECURRENT, RecurrentOps
 from .source import OnnxModel
-from .values import (Const, Content, Data, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal, Unknown,
+from .values import (Const, Content, Data, Dims, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal, Unknown,
                      Zeros, constant_value, describe_axes, fill_value, sparse_const)
 
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
@@ -23,6 +23,7 @@ ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "
 # Ops read on shapes and constants (no handler on data needed): never named as unsupported on their own
 SHAPE_OPS = ZERO_PRESERVING | {"Shape", "Size", "ConstantOfShape", "Concat", "Constant", "Range", "Equal", "Where",
                                "Add", "Sub", "Mul", "Div"}
+DIMS_OPS = {"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Concat", "Gather", "Slice", "Mul"}
 AXIS_NAMES = {"N": "batch", "T": "time", "C": "features"}
 
 
@@ -173,8 +174,13 @@ class Importer(RecurrentOps, StageOps, DataOps):
             return self._set(node, [self._layernorm_part(node, ins)])
         if all(isinstance(v, Const) for v in present):
             return self._set(node, self._fold(node, ins))
+        if op == "Shape" and isinstance(ins[0], Data):
+            return self._set(node, [self._shape_of(node, ins[0])])
         if op in ("Shape", "Size"):
             return self._set(node, [ShapeVal()])
+        if op in DIMS_OPS and (isinstance(ins[0], Dims) or op in ("Concat", "Mul")) \
+                and any(isinstance(v, Dims) for v in present) and all(isinstance(v, (Const, Dims)) for v in present):
+            return self._set(node, [self._dims_op(node, ins)])
         if all(isinstance(v, (Const, ShapeVal)) for v in present):
             if op == "ConstantOfShape":
                 return self._set(node, [Zeros() if fill_value(node) == 0 else ShapeVal()])
@@ -192,6 +198,56 @@ class Importer(RecurrentOps, StageOps, DataOps):
             self.fail(node, "reads a sequence padded on the left of time; only a Conv may read it (the causal pad)")
         result = handler(node, ins)
         self._set(node, result if isinstance(result, list) else [result])
+
+    # -- shapes known entry by entry (Shape -> Slice/Gather -> Mul -> Concat -> Reshape, as dynamo writes) --
+    def _shape_of(self, node, x: Data) -> ShapeVal:
+        from onnx import helper
+
+        entries = []
+        for label in x.labels:
+            if label == "S":
+                entries.append(1)
+            elif label == "K":
+                entries.append(len(x.content))
+            elif label == "C":
+                size = self._size(x.content) if isinstance(x.content, Content) else None
+                if size is None:
+                    return ShapeVal()
+                entries.append(size)
+            else:
+                entries.append(label)
+        a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
+        start, end = a.get("start", 0), a.get("end", len(entries))
+        return Dims(tuple(entries[start:end]))
+
+    def _dims_op(self, node, ins) -> ShapeVal:
+        """Shape arithmetic on known entries; anything else becomes an opaque run-time shape."""
+        op, first = node.op_type, ins[0]
+        vals = [None if v is None else (list(v.entries) if isinstance(v, Dims) else
+                                        [int(e) for e in np.asarray(v.value).reshape(-1)]) for v in ins]
+        try:
+            if op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape") and isinstance(first, Dims):
+                scalar = op == "Squeeze" or (op == "Reshape" and not vals[1])
+                return Dims(tuple(vals[0]), scalar and len(vals[0]) == 1)
+            if op == "Concat":
+                return Dims(tuple(e for v in vals if v is not None for e in v))
+            if op == "Gather" and isinstance(first, Dims) and isinstance(ins[1], Const):
+                index = np.asarray(ins[1].value)
+                picked = tuple(vals[0][int(i)] for i in index.reshape(-1))
+                return Dims(picked, index.ndim == 0)
+            if op == "Slice" and isinstance(first, Dims) and all(isinstance(v, Const) for v in ins[1:] if v is not None):
+                start, end = vals[1][0], vals[2][0]
+                step = vals[4][0] if len(vals) > 4 and vals[4] is not None else 1
+                return Dims(tuple(vals[0][start:end:step]))
+            if op == "Mul" and all(len(v) == 1 for v in vals if v is not None):
+                a, b = vals[0][0], vals[1][0]
+                if isinstance(a, int) and isinstance(b, int):
+                    return Dims((a * b,), all(isinstance(v, Dims) and v.scalar for v in ins))
+                if a == 1 or b == 1:
+                    return Dims((b if a == 1 else a,), all(isinstance(v, Dims) and v.scalar for v in ins))
+        except (IndexError, TypeError, ValueError):
+            pass
+        return ShapeVal()
 
     def _known(self, op: str) -> bool:
         return op in RECURRENT or op in SHAPE_OPS or hasattr(self, f"_op_{op}")

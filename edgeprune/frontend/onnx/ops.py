@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .values import Const, Content, Data, Unknown, axis_name, describe_axes
+from .values import Const, Content, Data, Dims, Unknown, axis_name, describe_axes
 
 LAST = -1
 BIG = 2**31 - 1
@@ -107,9 +107,13 @@ class DataOps:
 
     def _op_Reshape(self, node, ins):
         x, shape = ins[0], ins[1]
-        if not isinstance(shape, Const):
-            self.fail(node, "reshapes the data to a shape computed at run time (only constant shapes)")
-        dims = [int(d) for d in shape.value.reshape(-1)]
+        if isinstance(shape, Dims):  # entries that are axis labels stand for that axis' run-time size
+            dims = [self.meaning.get(d, d) if isinstance(d, str) else d for d in shape.entries]
+        elif isinstance(shape, Const):
+            dims = [int(d) for d in shape.value.reshape(-1)]
+        else:
+            self.fail(node, "reshapes the data to a shape computed at run time from more than the batch and time "
+                            "sizes")
         real = [(i, l) for i, l in enumerate(x.labels) if l != "S"]
         out, k = [], 0
         content = x.content
@@ -121,6 +125,12 @@ class DataOps:
                 self.fail(node, f"reshape {x.labels} -> {dims} merges or splits axes")
             pos, label = real[k]
             size = self._label_size(x, label)
+            if isinstance(d, str):
+                if d != label:
+                    self.fail(node, f"reshape {x.labels} -> {dims} moves or merges the {axis_name(d)} axis")
+                out.append(label)
+                k += 1
+                continue
             if d == 0 and i != pos:
                 self.fail(node, f"reshape {x.labels} -> {dims} moves an axis")
             if d > 1 and size != d:

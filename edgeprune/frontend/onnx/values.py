@@ -27,6 +27,15 @@ class ShapeVal:
 
 
 @dataclass
+class Dims(ShapeVal):
+    """A run-time shape whose entries are known: ints, or an axis label (``N``, ``T``, or a raw input axis
+    ``x0``..``x2``) standing for that axis' run-time size. ``scalar``: a 0-d entry (``Gather`` of one index)."""
+
+    entries: tuple = ()
+    scalar: bool = False
+
+
+@dataclass
 class Zeros:
     """An all-zero tensor of a run-time shape (the initial states exporters build)."""
 
