@@ -366,14 +366,22 @@ def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
     assert np.max(np.abs(imported.logits(X) - expected)) == 0
 
 
-def test_dynamo_export_of_nn_rnn_is_refused_with_the_way_out(tmp_path):
-    """torch's dynamo exporter unrolls nn.RNN over the example's time steps: refused, naming dynamo=False."""
+def test_dynamo_unrolled_rnn_reading_a_middle_step_is_refused(tmp_path):
+    """torch's dynamo exporter unrolls nn.RNN over the example's steps; a head on step 2 of 7 is refused."""
     pytest.importorskip("onnxscript")
     torch.manual_seed(0)
-    module = _TorchClassifier(nn.RNN(F, H, batch_first=True), False).eval()
+
+    class Middle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.fc = nn.RNN(F, H, batch_first=True), nn.Linear(H, C)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][:, 2])
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.randn(2, 7, F),), str(tmp_path / "m.onnx"))
-    with pytest.raises(OnnxImportError, match="dynamo=False") as err:
+        torch.onnx.export(Middle().eval(), (torch.randn(2, 7, F),), str(tmp_path / "m.onnx"))
+    with pytest.raises(OnnxImportError, match="time step 2; only the last step") as err:
         import_onnx(tmp_path / "m.onnx")
     assert "\n" not in str(err.value)

@@ -143,6 +143,8 @@ def _torch(module, X):
 MODULES = {
     "lstm": (lambda: Last("LSTM"), ["recurrent", "dense"]),
     "gru": (lambda: Last("GRU"), ["recurrent", "dense"]),
+    "rnn": (lambda: Last("RNN"), ["recurrent", "dense"]),  # dynamo unrolls nn.RNN over T: read back as one stage
+    "rnn-relu-2layers": (lambda: Last("RNN", nonlinearity="relu", num_layers=2), ["recurrent", "recurrent", "dense"]),
     "lstm-nobias": (lambda: Last("LSTM", bias=False), ["recurrent", "dense"]),
     "gru-nobias": (lambda: Last("GRU", bias=False), ["recurrent", "dense"]),
     "conv-gru": (lambda: ConvFront("GRU"), ["conv1d", "recurrent", "dense"]),
@@ -153,11 +155,13 @@ MODULES = {
     "norm-lstm": (lambda: Normalized("LSTM"), ["normalize", "recurrent", "dense"]),
     "state-lstm": (lambda: State("LSTM"), ["recurrent"]),
     "state-gru": (lambda: State("GRU"), ["recurrent"]),
+    "every-rnn": (lambda: EveryStep("RNN"), ["recurrent", "dense"]),
 }
 
 
 # torch.export specialises the time axis of these to the example's T even when asked for a dynamic one
-TIME_SPECIALIZED = {"conv-gru", "state-lstm", "state-gru"}
+# (nn.RNN is unrolled over the example's steps)
+TIME_SPECIALIZED = {"conv-gru", "state-lstm", "state-gru", "rnn", "rnn-relu-2layers", "every-rnn"}
 
 
 @pytest.mark.parametrize("mode", ["dynamo", "dynamo-dynamic", "torchscript"])
@@ -174,6 +178,8 @@ def test_torch_module_exports_compile_exactly(tmp_path, name, mode):
     imported = _compiles(path, X, _torch(module, X))
     assert [s.kind for s in imported.model.stages] == kinds
     assert imported.model.output == ("every" if name.startswith("every") else "last")
+    if name == "rnn-relu-2layers":
+        assert [s.activation for s in imported.model.stages[:2]] == ["relu", "relu"]
 
 
 def test_decomposed_layer_norm_of_older_exporters(tmp_path):

@@ -14,12 +14,13 @@ from .layers import StageOps
 from .ops import DataOps
 from .recurrent import RECURRENT, RecurrentOps
 from .source import OnnxModel
+from .unrolled import RECURRENCE, UnrolledOps
 from .values import (Const, Content, Data, Dims, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal, Unknown,
                      Zeros, constant_value, describe_axes, fill_value, sparse_const)
 
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
 ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Slice", "Gather", "Expand", "Cast",
-                   "Tile", "Flatten", "Dropout"}
+                   "Tile", "Flatten", "Dropout", "MatMul", "Mul"}
 # Ops read on shapes and constants (no handler on data needed): never named as unsupported on their own
 SHAPE_OPS = ZERO_PRESERVING | {"Shape", "Size", "ConstantOfShape", "Concat", "Constant", "Range", "Equal", "Where",
                                "Add", "Sub", "Mul", "Div"}
@@ -27,7 +28,7 @@ DIMS_OPS = {"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Concat", "Ga
 AXIS_NAMES = {"N": "batch", "T": "time", "C": "features"}
 
 
-class Importer(RecurrentOps, StageOps, DataOps):
+class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
     """Reads one ONNX graph into IR layers and a head (see the package docstring)."""
 
     def __init__(self, proto, file_name: str):
@@ -37,6 +38,7 @@ class Importer(RecurrentOps, StageOps, DataOps):
         self.layers: list[ImportedLayer] = []  # the recurrent layers of a Scan (feedback models)
         self.recurrent_ops = 0
         self.fixed_batch: int | None = None  # set by a constant initial state
+        self.unrolled: list[dict] = []  # the records of recurrences written out step by step (unrolled.py)
         self.unsupported: list[tuple[str, str]] = []  # (op type, node name), in graph order
         self.meaning: dict[str, str] = {}  # raw input axis label ("x0".."x2") -> "N" | "T" | "C", as ops reveal it
         self.dims: dict[str, int | None] = {}  # static sizes of the input's axes, by raw label then by meaning
@@ -185,7 +187,7 @@ class Importer(RecurrentOps, StageOps, DataOps):
             if op == "ConstantOfShape":
                 return self._set(node, [Zeros() if fill_value(node) == 0 else ShapeVal()])
             if op in ZERO_PRESERVING and isinstance(ins[0], Const) and not ins[0].value.any():
-                return self._set(node, [Zeros()])  # e.g. Expand(0, [1, batch, H])
+                return self._set(node, [Zeros(self._zeros_rank(node, ins))])  # e.g. Expand(0, [1, batch, H])
             return self._set(node, [ShapeVal()] * len(node.output))
         data = [v for v in present if isinstance(v, Data)]
         if not data:  # zeros (and shapes) being reshaped or broadcast
@@ -249,6 +251,27 @@ class Importer(RecurrentOps, StageOps, DataOps):
             pass
         return ShapeVal()
 
+    def _zeros_rank(self, node, ins) -> int | None:
+        """The rank of an all-zero result, where the op and its inputs tell it."""
+        from onnx import helper
+
+        op, first = node.op_type, ins[0]
+        rank = first.rank if isinstance(first, Zeros) else np.asarray(first.value).ndim if isinstance(first, Const) else None
+        if op == "Expand" and len(ins) > 1:
+            shape = ins[1]
+            n = len(shape.entries) if isinstance(shape, Dims) else shape.value.size if isinstance(shape, Const) else None
+            return None if n is None or rank is None else max(n, rank)
+        if rank is None or op in ("Reshape", "Flatten", "Tile", "Gather"):
+            return None
+        axes = next((list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "axes"), None)
+        if axes is None and len(ins) > 1 and isinstance(ins[1], Const) and op in ("Squeeze", "Unsqueeze"):
+            axes = list(np.asarray(ins[1].value).reshape(-1))
+        if op == "Squeeze":
+            return None if axes is None else rank - len(axes)
+        if op == "Unsqueeze":
+            return None if axes is None else rank + len(axes)
+        return rank  # Identity, Slice, Cast, Dropout, Transpose, MatMul by a matrix, Mul
+
     def _known(self, op: str) -> bool:
         return op in RECURRENT or op in SHAPE_OPS or hasattr(self, f"_op_{op}")
 
@@ -286,10 +309,15 @@ class Importer(RecurrentOps, StageOps, DataOps):
     def _zeros(self, node, ins) -> None:
         op, first = node.op_type, ins[0]
         if op in ZERO_PRESERVING and (isinstance(first, Zeros) or (isinstance(first, Const) and not first.value.any())):
-            return self._set(node, [Zeros()])
+            return self._set(node, [Zeros(self._zeros_rank(node, ins))])
         if op == "Concat" and all(isinstance(v, Zeros) or (isinstance(v, Const) and not v.value.any())
                                   for v in ins if v is not None):
             return self._set(node, [Zeros()])
+        if op == "Add" and isinstance(first, Zeros) and first.rank is not None and len(ins) == 2 \
+                and isinstance(ins[1], Const) and ins[1].value.ndim <= first.rank:
+            # 0 @ W_hh + b_hh of an unrolled recurrence's first step: b_hh, at the rank of the zeros
+            value = np.asarray(ins[1].value)
+            return self._set(node, [Const(value.reshape((1,) * (first.rank - value.ndim) + value.shape))])
         return self._unsupported(node, op)
 
     # -- the result ------------------------------------------------------------------------------------
@@ -301,7 +329,7 @@ class Importer(RecurrentOps, StageOps, DataOps):
             raise OnnxImportError(f"{self.file}: the output '{output}' is an unfinished layer norm ({out.kind})")
         if not isinstance(out, Data):
             raise OnnxImportError(f"{self.file}: the output '{output}' is not computed from the input step by step")
-        content = out.content
+        content = self._settle(None, out.content)
         if not isinstance(content, Content):
             raise OnnxImportError(f"{self.file}: the output '{output}' is several stacked states, not one output")
         if content.source not in ("input", "seq", "last"):

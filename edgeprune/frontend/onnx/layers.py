@@ -32,6 +32,7 @@ class StageOps:
 
     def _materialize(self, node, content: Content, activation: str = "none") -> tuple:
         """The stages of ``content`` with its pending map (and ``activation``) made into stages."""
+        content = self._settle(node, content)
         stages = content.stages
         if content.source not in ("input", "seq", "last"):
             self.fail(node, "a dense map or activation inside the recurrence of a Scan is not supported")
@@ -66,13 +67,15 @@ class StageOps:
             self.fail(node, f"{what} of stacked states is not supported")
         if self.scan is not None:
             self.fail(node, f"{what} inside the Scan body (the recurrence) is not supported")
-        return x.content
+        return self._settle(node, x.content)
 
     # -- activations ---------------------------------------------------------------------------------------
     def _activate(self, node, ins):
         x = ins[0]
-        content = self._per_step(node, x, node.op_type)
         act = ACTIVATIONS[node.op_type]
+        if isinstance(x.content, Content) and x.content.source == "pre":
+            return self._unrolled_activate(node, x, act)
+        content = self._per_step(node, x, node.op_type)
         if act == "softmax":
             axis = int(_attrs(node).get("axis", -1 if self.opset >= 13 else 1))
             axis = axis + len(x.labels) if axis < 0 else axis

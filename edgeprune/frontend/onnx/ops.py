@@ -27,6 +27,8 @@ class DataOps:
             return len(content.diag[0])
         if content.source in ("new", "cell"):
             return self.layers[content.layer].hidden_size
+        if content.source in ("pre", "unrolled"):
+            return None
         if content.stages:
             return content.stages[-1].output_size
         if content.source == "input":
@@ -185,9 +187,16 @@ class DataOps:
                 if not picked:
                     self.fail(node, "selects no state")
                 labels[a], content = ("S", picked[0]) if len(picked) == 1 else ("K", picked)
+            elif label.startswith("x") and not full and e == s + 1 and st == 1 and self._static(label) is not None:
+                self._bind(node, label, "T")  # one time step of the raw input (an unrolled recurrence)
+                labels[a], content = "S", self._step(node, x, a, s)
             elif label == "T" and not full:
                 steps = self._static("T")
                 at_end = e >= BIG or (steps is not None and e >= steps)
+                single = steps is not None and 0 <= s < steps and e == s + 1 and st == 1
+                if single and content.source in ("seq", "input"):  # one step of an unrolled recurrence
+                    labels[a], content = "S", self._step(node, x, a, s)
+                    continue
                 if not (self._is_last(s) and at_end and st == 1) or content.source not in ("seq", "input"):
                     self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected"
                                     f"{UNROLLED}")
@@ -242,6 +251,14 @@ class DataOps:
             self.fail(node, "concatenates data with constants")
         rank = len(parts[0].labels)
         axis = axis + rank if axis < 0 else axis
+        steps = [v.content for v in parts if isinstance(v.content, Content) and v.content.source == "unrolled"]
+        if len(steps) == len(parts) == self._static("T") and [c.var for c in steps] == list(range(len(steps))) \
+                and all(c.parts[0] is steps[0].parts[0] for c in steps) and parts[0].labels[axis] == "S":
+            # every step of an unrolled recurrence, in order: its output sequence Y
+            stages = self._unrolled_stages(node, self._record(steps[0].parts[0]))
+            labels = list(parts[0].labels)
+            labels[axis] = "T"
+            return Data(tuple(labels), Content("seq", stages=stages))
         stacked: list[Content] = []
         for v in parts:
             other = tuple(l for i, l in enumerate(v.labels) if i != axis)
@@ -273,7 +290,7 @@ class DataOps:
     def _affine_input(self, node, x: Data) -> Content:
         if not isinstance(x.content, Content):
             self.fail(node, "applies a linear map to stacked states")
-        if x.content.source not in ("input", "seq", "last"):
+        if x.content.source not in ("input", "seq", "last", "step", "unrolled"):
             self.fail(node, "a linear map inside the recurrence of a Scan is not supported")
         return x.content
 
@@ -335,8 +352,10 @@ class DataOps:
             self.fail(node, "only Gemm(data, constant B, constant C) is supported")
         content = self._affine_input(node, x)
         expected = ("C", "N") if a.get("transA", 0) else ("N", "C")
-        if len(x.labels) == 2 and x.labels[-1 if not a.get("transA", 0) else 0].startswith("x"):
-            self.fail(node, "reads the input [batch, time, features] as a matrix")
+        if len(x.labels) == 2:  # a matrix [batch, features] (or transposed)
+            for label, meaning in zip(x.labels, expected):
+                self._bind(node, label, meaning)
+            x = self._norm(x)
         if x.labels != expected:
             self.fail(node, f"A has axes {x.labels}, expected {expected}")
         M = m.value if a.get("transB", 0) else m.value.T  # -> [out, in]
@@ -355,6 +374,12 @@ class DataOps:
 
     def _op_Add(self, node, ins, sign: float = 1.0):
         x, c = ins
+        step = next((v.content for v in ins if isinstance(v, Data) and isinstance(v.content, Content)
+                     and v.content.source == "step" and self._is_step_of(v.content)), None)
+        # x'_t + (W_hh h_(t-1) + b_hh): an unrolled recurrence (its first step adds b_hh, a constant)
+        if sign > 0 and step is not None and (all(isinstance(v, Data) for v in ins) or
+                                               (step.var == 0 and (self._static("T") or 0) > 1)):
+            return self._unrolled_add(node, ins)
         if isinstance(x, Const) and isinstance(c, Data) and sign > 0:
             x, c = c, x
         if isinstance(x, Const) and isinstance(c, Data):  # constant - data: negate, then add

@@ -39,6 +39,8 @@ class Dims(ShapeVal):
 class Zeros:
     """An all-zero tensor of a run-time shape (the initial states exporters build)."""
 
+    rank: int | None = None  # when known (Expand to a shape of known length, then Slice/Squeeze/...)
+
 
 @dataclass
 class Refused:
