@@ -59,6 +59,12 @@ class StageOps:
             self.fail(node, "applies an activation to the input, whose feature size is not fixed in the file")
         return (*stages, ir.Dense(_csr(np.eye(size), None), None, activation))
 
+    def _feature_size(self, node, content: Content, what: str) -> int:
+        size = self._size(content)
+        if size is None:
+            self.fail(node, f"{what} the input, whose feature size is not fixed in the file")
+        return size
+
     def _stage_data(self, node, x: Data, stages: tuple, source: str | None = None, labels=None) -> Data:
         return Data(labels or x.labels, Content(source or x.content.source, stages=stages))
 
@@ -104,6 +110,8 @@ class StageOps:
                             (ins[3] if len(ins) > 3 else None, "axes")):
                 if v is not None and not isinstance(v, Const):
                     self.fail(node, f"{name} computed at run time")
+            if len(ins) < 2 or ins[1] is None:
+                self.fail(node, "has no pads")
             pads = [int(p) for p in ins[1].value.reshape(-1)]
             value = float(ins[2].value.reshape(-1)[0]) if len(ins) > 2 and ins[2] is not None and ins[2].value.size else 0.0
             if len(ins) > 3 and ins[3] is not None:  # opset 18: pads only for the listed axes
@@ -182,7 +190,7 @@ class StageOps:
         if not isinstance(gamma, Const) or (beta is not None and not isinstance(beta, Const)):
             self.fail(node, "scale and bias must be constants")
         stages = self._materialize(node, content)
-        size = self._size(content)
+        size = self._feature_size(node, content, "normalizes")
         g = np.broadcast_to(np.asarray(gamma.value, np.float32).reshape(-1), (size,)).copy()
         bt = np.zeros(size, np.float32) if beta is None else \
             np.broadcast_to(np.asarray(beta.value, np.float32).reshape(-1), (size,)).copy()
@@ -229,7 +237,7 @@ class StageOps:
 
     def _layernorm_done(self, node, base: Data, eps: float) -> Data:
         content = base.content
-        size = self._size(content)
+        size = self._feature_size(node, content, "normalizes")
         stages = self._materialize(node, content)
         norm = ir.LayerNorm(np.ones(size, np.float32), np.zeros(size, np.float32), eps)
         return Data(self._norm(base).labels, Content(content.source, stages=(*stages, norm)))
@@ -268,7 +276,7 @@ class StageOps:
         if x.labels[axes[0]] != "T" or content.source not in ("input", "seq"):
             self.fail(node, f"reduces over the {x.labels[axes[0]]} axis (only over time, or a layer norm's features)")
         stages = self._materialize(node, content)
-        size = self._size(content)
+        size = self._feature_size(node, content, "pools")
         pooled = (*stages, ir.Pool(size, mode))
         labels = tuple("S" if i == axes[0] else l for i, l in enumerate(x.labels) if keep or i != axes[0])
         return Data(labels, Content("last", stages=pooled))
