@@ -211,8 +211,8 @@ REFUSALS = {
     "input_forget": (dict(attrs={"input_forget": 1}), "input_forget=1"),
     "sequence_lens": (dict(inputs_override=["x_in", "W", "R", "B", "lens"]), "sequence_lens"),
     "nonzero-initial_h": (dict(initial=np.ones((1, 1, H), np.float32)), "initial_h must be zero"),
-    "elu": (dict(extra_nodes=(helper.make_node("Elu", ["y"], ["p"], name="act"),)), "unsupported op(s) on the path to "
-                                                                                      "the output: Elu 'act'"),
+    "elu": (dict(extra_nodes=(helper.make_node("Elu", ["y"], ["p"], name="act"),)),
+            "unsupported op(s) on the path to the output: Elu 'act'"),
     "elu-then-selu": (dict(extra_nodes=(helper.make_node("Elu", ["y"], ["r"], name="e1"),
                                         helper.make_node("Relu", ["r"], ["r2"], name="fine"),
                                         helper.make_node("Selu", ["r2"], ["p"], name="s1"))),

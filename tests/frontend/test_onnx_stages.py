@@ -40,10 +40,9 @@ class Last(nn.Module):
 class ConvFront(nn.Module):
     """causal Conv1d (left pad (k-1)*d) -> ReLU -> recurrent op -> Linear."""
 
-    def __init__(self, kind, explicit_pad=True):
+    def __init__(self, kind):
         super().__init__()
-        self.explicit_pad = explicit_pad
-        self.conv = nn.Conv1d(F, 4, 3, dilation=2, padding=0 if explicit_pad else 0)
+        self.conv = nn.Conv1d(F, 4, 3, dilation=2)
         self.rnn, self.fc = _rnn(kind, inputs=4), nn.Linear(H, C)
 
     def forward(self, x):

@@ -14,9 +14,9 @@ from .layers import StageOps
 from .ops import DataOps
 from .recurrent import RECURRENT, RecurrentOps
 from .source import OnnxModel
-from .unrolled import RECURRENCE, UnrolledOps
-from .values import (Const, Content, Data, Dims, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal, Unknown,
-                     Zeros, constant_value, describe_axes, fill_value, sparse_const)
+from .unrolled import UnrolledOps
+from .values import (Const, Content, Data, Dims, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal,
+                     Unknown, Zeros, constant_value, describe_axes, fill_value, sparse_const)
 
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
 ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Slice", "Gather", "Expand", "Cast",
@@ -323,7 +323,7 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
     # -- the result ------------------------------------------------------------------------------------
     def _model(self, output: str) -> tuple[ir.Model, tuple]:
         out = self._norm(self.values.get(output))
-        if isinstance(out, Zeros) or isinstance(out, (Const, ShapeVal)):
+        if isinstance(out, (Zeros, Const, ShapeVal)):
             raise OnnxImportError(f"{self.file}: the output '{output}' does not depend on the input")
         if isinstance(out, LayerNormPart):
             raise OnnxImportError(f"{self.file}: the output '{output}' is an unfinished layer norm ({out.kind})")

@@ -151,7 +151,7 @@ class StageOps:
         a = _attrs(node)
         W = np.asarray(w.value, np.float32)
         out_ch, in_ch, k = W.shape
-        d = int(list(a.get("dilations", [1]))[0])
+        d = int(next(iter(a.get("dilations", [1]))))
         problems = []
         if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             problems.append(f"auto_pad={a['auto_pad']}")
