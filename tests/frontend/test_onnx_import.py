@@ -330,6 +330,15 @@ def test_cli_refuses_bad_onnx_in_one_line_and_writes_nothing(run_cli, tmp_path, 
 
 
 # -- optional inputs, constant states, and what used to be refused (issue 14 item 1, issue 19) --------------
+def _compiles(path, X):
+    """compile to ir + onnx, each artifact verified against onnxruntime running the original file."""
+    from edgeprune.compiler import compile_source, load_source
+
+    report = compile_source(load_source(path), ["ir", "onnx"], path.parent / f"{path.stem}-out", X_verify=X)
+    assert report.passed and len(report.results) >= 3
+    assert all(r.max_abs_error <= 1e-5 for r in report.results), [r.describe() for r in report.results]
+
+
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
 def test_omitted_bias_and_constant_zero_states(tmp_path, op):
     """B omitted is no bias (not a shape error); initial_h/initial_c given as constant zeros are accepted."""
@@ -344,6 +353,7 @@ def test_omitted_bias_and_constant_zero_states(tmp_path, op):
     assert np.max(np.abs(_ir_logits(imported, X) - imported.logits(X))) <= 1e-5
     X = X[:1]
     assert np.max(np.abs(_ir_logits(imported, X) - _ort(path, X))) <= 1e-5
+    _compiles(path, X)
 
 
 def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
@@ -353,6 +363,7 @@ def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
     imported = import_onnx(relu)
     assert imported.model.layers[0].activation == "relu" and imported.model.head.activation == "softmax"
     assert np.max(np.abs(_ir_logits(imported, X) - _ort(relu, X))) <= 1e-6
+    _compiles(relu, X)
     every = _save(_graph("GRU", attrs={"linear_before_reset": 1}, output_step=[helper.make_node("Identity", ["Y3"], ["h"])]),
                   tmp_path / "every.onnx")
     # the head runs on [time, batch, H]: the declared [batch, C] output shape is wrong, so drop it
@@ -364,6 +375,7 @@ def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
     expected = _ort(every, X).transpose(1, 0, 2)
     assert np.max(np.abs(_ir_logits(imported, X) - expected)) <= 1e-5
     assert np.max(np.abs(imported.logits(X) - expected)) == 0
+    _compiles(every, X)
 
 
 def test_dynamo_unrolled_rnn_reading_a_middle_step_is_refused(tmp_path):
