@@ -123,3 +123,25 @@ def test_every_onnx_node_case_imports_checked_or_is_refused_in_one_line(tmp_path
             assert "\n" not in str(e), case.name
             refused += 1
     assert set(ACCEPTED) <= set(imported) and refused > 1000
+
+
+@pytest.mark.parametrize("name", ["test_lstm_batchwise", "test_simple_rnn_batchwise"])
+def test_output_Y_every_step_of_the_recurrent_op(tmp_path, name):
+    """The same cases keeping Y (every step, [batch, time, 1, hidden] with layout=1): a chain ending at the
+    recurrent stage with output every, exact against the case's expected Y."""
+    case = CASES[name]
+    model = onnx.ModelProto()
+    model.CopyFrom(case.model)
+    inputs, expected = case.data_sets[0]
+    for vi, value in list(zip(model.graph.input, inputs))[1:]:
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), vi.name))
+    del model.graph.input[1:]
+    del model.graph.output[1:]  # Y only
+    onnx.save(model, str(tmp_path / "y.onnx"))
+    X = np.asarray(inputs[0], np.float32)  # layout=1: already [batch, time, features]
+    want = np.asarray(expected[0], np.float32)[:, :, 0, :]
+    imported = import_onnx(tmp_path / "y.onnx")
+    assert imported.model.output == "every" and [s.kind for s in imported.model.stages] == ["recurrent"]
+    assert np.max(np.abs(ir.ReferenceExecutor(imported.model).run(X) - want)) <= 1e-5
+    report = compile_source(load_source(tmp_path / "y.onnx"), ["ir", "onnx"], tmp_path / "out", X_verify=X)
+    assert report.passed and all(r.max_abs_error <= 1e-5 for r in report.results)
