@@ -231,3 +231,23 @@ def test_hand_built_scaling_conv_and_every_step_head_match_onnxruntime(tmp_path)
     imported = _compiles(tmp_path / "m.onnx", X, expected)
     assert [s.kind for s in imported.model.stages] == ["normalize", "conv1d", "dense"]
     assert imported.model.output == "every" and imported.model.stages[1].activation == "relu"
+
+
+class LastBySlice(nn.Module):
+    """out[:, T-1:T] (a one-step slice at the fixed last index) -> ReLU -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = _rnn("GRU"), nn.Linear(H, C)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.rnn(x)[0][:, T - 1 : T]))[:, 0]
+
+
+def test_last_step_by_its_fixed_index_then_activation(tmp_path):
+    torch.manual_seed(0)
+    module = LastBySlice().eval()
+    path = _export(module, tmp_path / "m.onnx", "dynamo")
+    X = np.random.default_rng(0).standard_normal((4, T, F)).astype(np.float32)
+    imported = _compiles(path, X, _torch(module, X))
+    assert [s.kind for s in imported.model.stages] == ["recurrent", "dense", "dense"]

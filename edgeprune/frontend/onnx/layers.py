@@ -65,9 +65,6 @@ class StageOps:
             self.fail(node, f"{what} the input, whose feature size is not fixed in the file")
         return size
 
-    def _stage_data(self, node, x: Data, stages: tuple, source: str | None = None, labels=None) -> Data:
-        return Data(labels or x.labels, Content(source or x.content.source, stages=stages))
-
     def _per_step(self, node, x: Data, what: str) -> Content:
         if not isinstance(x, Data) or not isinstance(x.content, Content):
             self.fail(node, f"{what} of stacked states is not supported")
@@ -91,7 +88,7 @@ class StageOps:
             self._bind(node, x.labels[axis], "C")
             if self._norm(x).labels[axis] != "C":
                 self.fail(node, f"softmax over the {self._norm(x).labels[axis]} axis (only over the features)")
-        return self._stage_data(node, x, self._materialize(node, content, act))
+        return Data(x.labels, Content(content.source, stages=self._materialize(node, content, act)))
 
     _op_Relu = _op_Tanh = _op_Sigmoid = _op_Softmax = _activate
 
@@ -236,7 +233,7 @@ class StageOps:
                         "Add eps, Sqrt, Div)")
 
     def _layernorm_done(self, node, base: Data, eps: float) -> Data:
-        content = base.content
+        content = self._settle(node, base.content)
         size = self._feature_size(node, content, "normalizes")
         stages = self._materialize(node, content)
         norm = ir.LayerNorm(np.ones(size, np.float32), np.zeros(size, np.float32), eps)
