@@ -56,23 +56,37 @@ def load_source(path: str | os.PathLike) -> Source:
     return Source(str(path), model, lambda X: predict_logits(torch_model, X), "torch", meta)
 
 
-def verification_inputs(source: Source, spec: str, samples: int, data_dir: str | None = None) -> tuple[np.ndarray, str]:
-    """``spec``: 'auto' (the model's own test split), a dataset name or .npz path, or 'random'."""
+DEFAULT_RANDOM_STEPS = 16
+
+
+def verification_inputs(source: Source, spec: str, samples: int, data_dir: str | None = None,
+                        seq_len: int | None = None) -> tuple[np.ndarray, str]:
+    """``spec``: 'auto' (the model's own test split, or random inputs shaped from the model when it
+    records no dataset), a dataset name or .npz path, or 'random'. Random sequences have ``seq_len``
+    steps (default: the model's recorded sequence length, else 16); the length used is recorded in the
+    model's meta so that a target unrolled over a fixed T (TFLite's sequence model) uses the same."""
     if samples < 1:
         raise EdgepruneError(f"--verify-samples must be >= 1, got {samples}")
-    if spec == "random":
-        steps = int(source.model.meta.get("sequence_length") or 16)
-        X = np.random.default_rng(0).random((samples, steps, source.model.input_size), dtype=np.float32)
-        return X, f"{samples} random sequences of {steps} steps"
+    if seq_len is not None and seq_len < 1:
+        raise EdgepruneError(f"--seq-len must be >= 1, got {seq_len}")
     name = source.model.meta.get("dataset") if spec == "auto" else spec
-    if not name:
-        raise EdgepruneError("the model records no dataset; pass --verify-data NAME|FILE.npz|random")
-    from .data import load
+    if spec == "random" or not name:
+        steps = int(seq_len or source.model.meta.get("sequence_length") or DEFAULT_RANDOM_STEPS)
+        source.model.meta.setdefault("sequence_length", steps)
+        X = np.random.default_rng(0).random((samples, steps, source.model.input_size), dtype=np.float32)
+        why = "" if spec == "random" else " (the model records no dataset; --verify-data names one)"
+        return X, f"{samples} random sequences of {steps} steps{why}"
+    from .data import ANY_LAYOUT, load
 
-    ds = load(name, data_dir)
+    ds = load(name, data_dir, layouts=ANY_LAYOUT, variable_length=True)
     if ds.features != source.model.input_size:
         raise EdgepruneError(f"dataset {ds.name} has {ds.features} features but the model takes {source.model.input_size}")
-    return ds.X_test[:samples], f"{min(samples, len(ds.X_test))} test samples of {ds.name}"
+    if seq_len is not None and seq_len != ds.steps:
+        raise EdgepruneError(f"--seq-len {seq_len} does not fit {ds.name}, whose sequences have {ds.steps} steps")
+    source.model.meta.setdefault("sequence_length", ds.steps)
+    X = ds.X_test[:samples]
+    note = "" if len(X) == len(ds.X_test) else f" (of {len(ds.X_test)}; --verify-samples sets how many)"
+    return X, f"{len(X)} test samples of {ds.name}{note}"
 
 
 @dataclass

@@ -251,6 +251,8 @@ def check_split(where: str, names: tuple[str, str, str], X, y, lengths, task: st
     checked = y[valid] if labels == "step" else y  # labels at padded steps are ignored
     if task == "classify" and (checked < 0).any():
         raise DatasetError(f"{where}: {yname} must be non-negative integer class labels")
+    if task == "classify" and (checked >= MAX_CLASSES).any():
+        raise DatasetError(f"{where}: {yname} must be integer class labels in [0, {MAX_CLASSES})")
     if task == "regress" and not np.all(np.isfinite(checked)):
         raise DatasetError(f"{where}: {yname} must be finite numbers (found NaN or inf)")
     return lengths
@@ -362,6 +364,8 @@ BUILTIN = IMAGES + RECORDINGS
 LAST_STEP_CLASSIFIER = frozenset({("classify", "sequence")})
 ANY_LAYOUT = frozenset((task, labels) for task in TASKS for labels in LABEL_LAYOUTS)
 
+MAX_CLASSES = 1 << 20  # labels index the classifier head; beyond this a label is damage, not a class
+
 
 def load(name: str, data_dir: str | os.PathLike | None = None, *,
          layouts: frozenset = LAST_STEP_CLASSIFIER, variable_length: bool = False) -> Dataset:
@@ -397,6 +401,8 @@ def _load(name: str, data_dir) -> Dataset:
     if name.endswith(".npz"):
         if not Path(name).exists():
             raise DatasetError(f"{name}: no such file")
+        if Path(name).is_dir():
+            raise DatasetError(f"{name}: is a directory, not an .npz file")
         from .user_data import load_npz
 
         return load_npz(name)

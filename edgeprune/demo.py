@@ -8,7 +8,7 @@ from pathlib import Path
 from . import backends, checkpoint, data, prune
 from .compiler import CompileReport, compile_source, load_source, verification_inputs
 from .models import ModelConfig, SequenceClassifier
-from .train import seed_everything, train
+from .train import parameter_count, seed_everything, train, use_threads
 
 
 @dataclass
@@ -19,12 +19,14 @@ class DemoResult:
 
 
 def run_demo(out_dir: str | Path, *, seed: int = 0, hidden: int = 64, epochs: int = 30, sparsity: float = 0.9,
-             finetune_epochs: int = 15, progress: bool = False, log=print) -> DemoResult:
+             finetune_epochs: int = 15, progress: bool = False, log=print, threads: int | None = None) -> DemoResult:
     out_dir = Path(out_dir)
     ds = data.load("digits")
     log(ds.describe())
+    config = ModelConfig("lstm", ds.features, (hidden,), ds.num_classes)
+    use_threads(threads, parameter_count(config))
     seed_everything(seed)
-    model = SequenceClassifier(ModelConfig("lstm", ds.features, (hidden,), ds.num_classes))
+    model = SequenceClassifier(config)
     trained = train(model, ds, epochs=epochs, lr=1e-2, seed=seed, progress=progress, description="train LSTM")
     log(f"trained LSTM-{hidden}: test accuracy {trained.test_accuracy:.2%} ({trained.seconds:.1f} s)")
     meta = {"dataset": "digits", "sequence_length": ds.steps, "accuracy": trained.test_accuracy}

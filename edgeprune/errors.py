@@ -44,3 +44,7 @@ class BackendError(EdgepruneError):
 
 class VerificationError(EdgepruneError):
     pass
+
+
+class OutputError(EdgepruneError):
+    """An output path that cannot be written (checked before slow work where possible)."""

@@ -28,25 +28,30 @@ _TEST_FRACTION = 0.2
 
 def _read(path: Path) -> dict[str, np.ndarray]:
     try:
-        f = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
-    if not isinstance(f, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path}: not a .npz archive (a single .npy array?); save with numpy.savez")
-    arrays = {}
-    with f:
-        for key in f.files:
-            try:
-                arrays[key] = f[key]
-            except ValueError as e:
-                if "Object arrays" in str(e):  # np.savez of a list of different-length sequences
-                    raise DatasetError(
-                        f"{path}: '{key}' is ragged (an object array); pad the sequences to one length "
-                        "and give their true lengths as 'lengths' [N]"
-                    ) from None
-                raise DatasetError(f"{path}: cannot read '{key}' ({e})") from None
-            except (OSError, EOFError) as e:
-                raise DatasetError(f"{path}: cannot read '{key}' ({e})") from None
+        fh = open(path, "rb")  # ours to close: np.load leaks its own handle when the zip is damaged
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read it ({e.strerror or type(e).__name__})") from None
+    with fh:
+        try:
+            f = np.load(fh, allow_pickle=False)
+        except Exception:  # numpy/zipfile raise OSError, ValueError, BadZipFile, EOFError, ... on damage
+            raise DatasetError(f"{path}: not a readable .npz file (damaged or another format)") from None
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise DatasetError(f"{path}: not a .npz archive (a single .npy array?); save with numpy.savez")
+        arrays = {}
+        with f:
+            for key in f.files:
+                try:
+                    arrays[key] = f[key]
+                except ValueError as e:
+                    if "Object arrays" in str(e) or "allow_pickle" in str(e):  # e.g. np.savez of ragged lists
+                        raise DatasetError(
+                            f"{path}: '{key}' holds Python objects (not loaded: a pickle can run code); if it is "
+                            "ragged, pad the sequences to one length and give their true lengths as 'lengths' [N]"
+                        ) from None
+                    raise DatasetError(f"{path}: array '{key}' is damaged") from None
+                except Exception:  # a damaged member: CRC, truncation, bad header
+                    raise DatasetError(f"{path}: array '{key}' is damaged") from None
     return arrays
 
 
@@ -89,8 +94,8 @@ def _scale_to_unit(X, lengths, X_test, lengths_test):
     """The original layout's scaling: the training split's range (true steps only) maps to [0, 1]."""
     valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
     lo, hi = float(X[valid].min()), float(X[valid].max())
-    if lo >= 0.0 and hi <= 1.0:
-        return X, X_test
+    if lo >= 0.0 and hi <= 1.0:  # already in [0, 1]: test values beyond it are still clipped to it
+        return X, (None if X_test is None else np.clip(X_test, 0.0, 1.0))
     scale = (hi - lo) or 1.0
     X = (X - lo) / scale  # test data sees the same map, clipped to the range the model was trained on
     return X, (None if X_test is None else np.clip((X_test - lo) / scale, 0.0, 1.0))

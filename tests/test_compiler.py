@@ -80,3 +80,20 @@ def test_random_verification_inputs_need_no_dataset():
     src = _source(make_model())
     X, described = compiler.verification_inputs(src, "random", 8)
     assert X.shape == (8, 16, 5) and "random" in described
+
+
+def test_a_model_without_dataset_verifies_on_random_inputs_of_its_shape():
+    src = _source(make_model())
+    src.model.meta.pop("dataset", None)
+    src.model.meta.pop("sequence_length", None)
+    X, described = compiler.verification_inputs(src, "auto", 5, seq_len=7)
+    assert X.shape == (5, 7, src.model.input_size) and "records no dataset" in described
+    assert src.model.meta["sequence_length"] == 7  # what TFLite's sequence model is unrolled over
+
+
+def test_seq_len_is_checked():
+    from edgeprune.errors import EdgepruneError
+
+    src = _source(make_model())
+    with pytest.raises(EdgepruneError, match="--seq-len must be >= 1"):
+        compiler.verification_inputs(src, "random", 5, seq_len=0)

@@ -1,4 +1,5 @@
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -77,6 +78,38 @@ def test_bad_user_npz(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DatasetError, match=message):
         data.load(str(tmp_path / "bad.npz"))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"X": np.zeros((0, 2, 3)), "y": np.zeros(0, int)}, r"X is empty, shape \[0, 2, 3\]"),
+    ({"X": np.zeros((4, 0, 3)), "y": np.zeros(4, int)}, r"X is empty, shape \[4, 0, 3\]"),
+    ({"X": np.zeros((4, 2, 3), np.complex64), "y": np.zeros(4, int)}, r"X must be finite numbers, got dtype complex64"),
+    ({"X": np.zeros((4, 2, 3), bool), "y": np.zeros(4, int)}, r"X must be finite numbers, got dtype bool"),
+    ({"X": np.zeros((4, 2, 3)), "y": np.full(4, 2**40)}, r"class labels in \[0, 1048576\)"),
+    ({"X": np.zeros((4, 2, 3)), "y": np.zeros(4, int), "X_test": np.zeros((0, 2, 3)), "y_test": np.zeros(0, int)},
+     r"X_test is empty, shape \[0, 2, 3\]"),
+    ({"X": np.array([{"a": 1}] * 4, dtype=object), "y": np.zeros(4, int)}, "holds Python objects"),
+])
+def test_damaged_user_npz_is_one_line(tmp_path, arrays, message):
+    """Before: empty sets crashed inside scikit-learn or gave NaN accuracy (and NaN metadata), complex X printed a
+    ComplexWarning, a label of 2**40 made np.bincount try to allocate 8 TiB."""
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetError, match=message):
+        data.load(str(tmp_path / "bad.npz"))
+
+
+def test_foreign_or_truncated_npz_is_one_line(tmp_path):
+    np.savez(tmp_path / "good.npz", X=np.zeros((40, 2, 3)), y=np.arange(40) % 2)
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "good.npz").read_bytes()[:300])
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")
+    (tmp_path / "dir.npz").mkdir()
+    for name, message in (("cut.npz", r"not a readable .npz file \(damaged or another format\)"),
+                          ("single.npz", "a single .npy array"), ("dir.npz", "is a directory")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's leaked-handle ResourceWarning used to follow the error
+            with pytest.raises(DatasetError, match=message):
+                data.load(str(tmp_path / name))
 
 
 def test_unknown_dataset_lists_choices():

@@ -101,3 +101,11 @@ def _fmt(v) -> str:
             return "-"
         return f"{v:.4g}"
     return "-" if v is None else str(v)
+
+
+def threads_option(f):
+    """``--threads``: torch's threads for training/fine-tuning, set before torch runs."""
+    return click.option(
+        "--threads", type=int, default=None,
+        help="torch threads for training (default: this machine's cores, at most 4 and 1 per million parameters; "
+             "the same seed gives the same bytes only with the same thread count)")(f)

@@ -7,6 +7,7 @@ import click
 from .. import backends
 from ..compiler import compile_source, load_source, verification_inputs
 from ..errors import EdgepruneError
+from ..fileio import check_writable
 from . import cli
 from .common import console, human_bytes, plugin_options, split_options, table
 
@@ -33,8 +34,8 @@ def print_report(report) -> None:
     rows = []
     for r in report.results:
         info = infos.get(r.artifact, {})
-        row = [r.artifact, r.runtime, r.mode, f"{r.max_abs_error:.2e}", f"{r.argmax_agreement:.2%}",
-               human_bytes(sizes.get(r.artifact, 0))]
+        agreement = f"{r.argmax_agreement:.2%}" if r.task == "classify" else "-"
+        row = [r.artifact, r.runtime, r.mode, f"{r.max_abs_error:.2e}", agreement, human_bytes(sizes.get(r.artifact, 0))]
         if device:
             row += [human_bytes(info["flash_bytes"]) if "flash_bytes" in info else "-",
                     human_bytes(info["ram_bytes"]) if "ram_bytes" in info else "-",
@@ -59,15 +60,19 @@ def print_report(report) -> None:
 @click.option("--verify-samples", type=int, default=256, show_default=True, help="samples for the verification gate")
 @click.option("--verify-data", default="auto", show_default=True,
               help="auto (the model's dataset), a dataset name or .npz, or random")
+@click.option("--seq-len", type=int, default=None,
+              help="steps of random verification sequences (default: the model's recorded length, else 16)")
 @click.option("--data-dir", default=None)
 @_backend_options
-def compile_command(source, target_spec, output, verify_samples, verify_data, data_dir, **kwargs):
+def compile_command(source, target_spec, output, verify_samples, verify_data, seq_len, data_dir, **kwargs):
     """Compile SOURCE (a checkpoint, IR directory or .onnx model) and verify every artifact against it."""
     backend_opts, _ = split_options(kwargs, _backend_options.names)
+    check_writable(output, directory=True)
     targets = parse_targets(target_spec)
     src = load_source(source)
-    X, described = verification_inputs(src, verify_data, verify_samples, data_dir)
-    console.print(f"{src.path}: {src.model.describe()}, {src.model.nnz():,} recurrent nonzeros")
+    X, described = verification_inputs(src, verify_data, verify_samples, data_dir, seq_len)
+    what = "recurrent nonzeros" if src.model.is_v1() else "nonzeros (head excluded)"
+    console.print(f"{src.path}: {src.model.describe()}, {src.model.nnz():,} {what}")
     report = compile_source(src, targets, output, options=backend_opts, X_verify=X, data_description=described)
     print_report(report)
     console.print(f"wrote {len(report.artifacts)} artifact(s) to {output}")

@@ -6,16 +6,19 @@ import click
 
 from .. import checkpoint, data, prune as pruning
 from ..errors import DatasetError, EdgepruneError
+from ..fileio import check_writable
 from ..metrics import describe as describe_metrics
+from ..train import check_data_matches, check_learning_rate, parameter_count, use_threads
 from . import cli
-from .common import console, plugin_options, show_progress, split_options
+from .common import console, plugin_options, show_progress, split_options, threads_option
 
 _method_options = plugin_options((name, m.options) for name, m in pruning.methods().items())
 
 
 @cli.command("prune")
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("--method", required=True, type=click.Choice(list(pruning.methods())), help="mask method")
+@click.option("--method", required=True, type=click.Choice(list(pruning.methods())),
+              help="mask method: " + "; ".join(f"{n} = {m.help}" for n, m in pruning.methods().items()))
 @click.option("--sparsity", type=float, default=None, help="fraction of recurrent weights to remove, in [0, 1)")
 @click.option("--finetune-epochs", type=int, default=0, show_default=True, help="masked fine-tuning epochs")
 @click.option("--lr", type=float, default=None, help="fine-tuning learning rate (default: the training rate, else 1e-3)")
@@ -25,14 +28,23 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 @click.option("--data-dir", default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None)
+@threads_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
 @_method_options
 def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, prune_head, dataset, data_dir, seed,
-                  progress, output, **kwargs):
+                  progress, threads, output, **kwargs):
     """Prune SOURCE (a checkpoint or an .onnx model) with METHOD and write the masked checkpoint."""
     method_opts, _ = split_options(kwargs, _method_options.names)
+    # fail before any slow work
+    check_writable(output)
     if sparsity is not None:
-        pruning.check_sparsity(sparsity)  # fail before any slow work
+        pruning.check_sparsity(sparsity)
+    if lr is not None:
+        check_learning_rate(lr)
+    if finetune_epochs < 0 or batch_size < 1:
+        raise EdgepruneError("--finetune-epochs must be >= 0 and --batch-size >= 1")
+    if threads is not None and threads < 1:
+        raise EdgepruneError(f"--threads must be >= 1, got {threads}")
     if str(source).lower().endswith(".onnx"):
         from ..frontend.onnx import load_classifier
 
@@ -51,14 +63,17 @@ def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, pru
             console.print(f"[yellow]note:[/] no accuracy report ({e})")
     elif needs_data:
         raise EdgepruneError("the checkpoint records no dataset; pass --data")
+    if ds is not None:
+        check_data_matches(model.config, ds)
     if lr is None:
         lr = float(meta.get("training", {}).get("lr", 1e-3))
+    threads = use_threads(threads, parameter_count(model.config))
     outcome = pruning.prune_model(
         model, method, sparsity, seed=seed, options=method_opts, include_head=prune_head, dataset=ds,
         finetune_epochs=finetune_epochs, finetune_lr=lr, batch_size=batch_size, progress=show_progress(progress),
     )
     r = outcome.report
-    new_meta = {**meta, "pruning": r, "parent": str(source)}
+    new_meta = {**meta, "pruning": {**r, "threads": threads}, "parent": str(source)}
     if "accuracy_finetuned" in r or "accuracy_pruned" in r:
         new_meta["accuracy"] = r.get("accuracy_finetuned", r.get("accuracy_pruned"))
     checkpoint.save(outcome.model, output, new_meta)

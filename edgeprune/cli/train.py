@@ -7,12 +7,15 @@ import click
 from .. import checkpoint, data
 from ..errors import EdgepruneError
 from .. import modelspec
+from ..fileio import check_writable
 from ..models import CELLS, ModelConfig, SequenceClassifier
+from ..train import check_learning_rate, check_model_fits, fit_normalize, seed_everything, use_threads
 from ..train import train as run_training
 from . import cli
-from .common import console, show_progress
+from .common import console, show_progress, threads_option
 
-DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5}
+DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5, "japanese-vowels": 30, "basic-motions": 60,
+                  "pickup-gesture": 60, "motion-stream": 30, "daphnet-predict": 30, "daphnet-denoise": 30}
 
 
 def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
@@ -51,7 +54,8 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 
 
 @cli.command()
-@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist or a .npz")
+@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist, japanese-vowels, basic-motions, pickup-gesture, motion-stream, "
+                   "daphnet-predict, daphnet-denoise, or a .npz (docs/tasks.md)")
 @click.option("--data-dir", default=None, help="directory with the fashion-mnist IDX files")
 @click.option("--model", "model_text", default=None,
               help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
@@ -65,24 +69,31 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 @click.option("--hidden", default="64", show_default=True, help="hidden size, or one size per layer: 128,64")
 @click.option("--layers", type=int, default=None, help="number of layers (repeats --hidden)")
 @click.option("--feedback/--no-feedback", default=False, help="top-down feedback from layer l+1 at t-1 to layer l")
-@click.option("--epochs", type=int, default=None, help="default: 30 digits, 15 mnist5k, 5 fashion-mnist")
+@click.option("--epochs", type=int, default=None, help="default: per dataset (30 digits, 15 mnist5k, 5 fashion-mnist, 30-60 recordings)")
 @click.option("--lr", type=float, default=1e-2, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-train-samples", type=int, default=None, help="train on a fixed random subset")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@threads_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
 def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layers, feedback, epochs, lr, batch_size,
-          max_train_samples, seed, progress, output):
+          max_train_samples, seed, progress, threads, output):
     """Train a recurrent model (classifier or regressor) and save it as a checkpoint."""
+    check_writable(output)  # before minutes of training, not after
+    check_learning_rate(lr)
+    if (epochs is not None and epochs < 1) or batch_size < 1:
+        raise EdgepruneError("--epochs and --batch-size must be >= 1")
+    if max_train_samples is not None and max_train_samples < 1:
+        raise EdgepruneError(f"--max-train-samples must be >= 1, got {max_train_samples}")
+    if threads is not None and threads < 1:
+        raise EdgepruneError(f"--threads must be >= 1, got {threads}")
+    sizes = parse_hidden(hidden, layers)
     ds = data.load(dataset, data_dir, layouts=data.ANY_LAYOUT, variable_length=True)
     epochs = DEFAULT_EPOCHS.get(ds.name, 10) if epochs is None else epochs
-    if epochs < 1 or batch_size < 1 or not lr > 0:
-        raise EdgepruneError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    config = model_config(ds, model_text, outputs, normalize, cell, parse_hidden(hidden, layers), feedback)
+    config = model_config(ds, model_text, outputs, normalize, cell, sizes, feedback)
+    threads = use_threads(threads, check_model_fits(config))  # refuses what cannot be allocated, with its size
     console.print(f"{ds.describe()}\nmodel: {config.describe()}")
-    from ..train import fit_normalize, seed_everything
-
     seed_everything(seed)
     model = SequenceClassifier(config)
     fit_normalize(model, ds)
@@ -92,7 +103,7 @@ def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layer
         "dataset": dataset,
         "sequence_length": ds.steps,
         "training": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                     "max_train_samples": max_train_samples, "history": result.history},
+                     "max_train_samples": max_train_samples, "threads": threads, "history": result.history},
         "accuracy": result.test_accuracy,
         "test_metrics": result.test_metrics,
     }

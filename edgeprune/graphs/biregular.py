@@ -1,9 +1,11 @@
 """Biregular (expander) masks: magnitude-aware greedy + random configuration model (torch-free).
 
 A mask for a matrix with ``gates`` row blocks is built per gate block on a grid of ``block``-shaped
-tiles (``(1, 1)`` = element-wise). In every gate block, every block-row keeps exactly ``d`` tiles
-and every block-column keeps ``q`` or ``q + 1`` tiles (as equal as possible); the ``+1`` columns
-rotate across gates so the whole matrix is biregular too (column counts within 1).
+tiles (``(1, 1)`` = element-wise). The matrix keeps exactly the requested number of tiles, split
+over gate blocks and block-rows as equally as possible (``plan_degrees``: row degrees ``d`` or
+``d + 1``; ``row_degrees="equal"`` keeps exactly ``d`` per row instead and rounds the count);
+every block-column keeps ``q`` or ``q + 1`` tiles, the ``+1`` columns rotating across gates so the
+whole matrix is as biregular as its degrees allow (column counts within 1).
 
 Construction of one gate block, given row and column capacities:
 
@@ -45,22 +47,78 @@ REPAIRS = ("spectral", "bisect")
 _SVDS_DIRECTIONS = 12  # violating directions looked at in large matrices
 
 
+ROW_DEGREES = ("balanced", "equal")
+
+
 def degree_for(cols: int, sparsity: float) -> int:
-    """Tiles per block-row: ``round((1 − s) · cols)``, at least 1 (a unit with no input is dead)."""
+    """Tiles per block-row when every row keeps the same count: ``round((1 − s) · cols)``, at least 1
+    (0 would empty the matrix)."""
     return min(cols, max(1, int(round((1.0 - sparsity) * cols))))
 
 
-def column_capacities(rows: int, cols: int, degree: int, gates: int, order: np.ndarray) -> np.ndarray:
+def balanced(total: int, n: int, order: np.ndarray | None = None) -> np.ndarray:
+    """``total`` split over ``n`` slots as equally as possible: ``total // n`` each, and one more for
+    the first ``total % n`` slots of ``order`` (default: slot order)."""
+    q, r = divmod(int(total), n)
+    out = np.full(n, q, dtype=np.int64)
+    out[(np.arange(n) if order is None else np.asarray(order))[:r]] += 1
+    return out
+
+
+@dataclass(frozen=True)
+class DegreePlan:
+    """How many tiles each gate block and each of its block-rows keeps."""
+
+    gate_edges: np.ndarray  # [gates] tiles per gate block
+    row_degrees: list[np.ndarray]  # per gate, [block-rows]
+    limit: str  # why the plan misses the requested count ("" when it does not)
+
+
+def plan_degrees(gates: int, n_brows: int, n_bcols: int, sparsity: float, row_degrees: str = "balanced",
+                 row_order: list[np.ndarray] | None = None) -> DegreePlan:
+    """Tile counts for a ``gates × n_brows`` by ``n_bcols`` grid at ``sparsity``.
+
+    ``balanced`` (default): the matrix keeps exactly ``round((1 − s) · tiles)`` tiles, split over the
+    gate blocks and then over block-rows as equally as possible (row degrees differ by at most one;
+    ``row_order[g]`` says which rows of gate g get the extra tile). Below one tile per block-row some
+    rows keep none: the unit still has its other matrices' inputs, and the Ramanujan verdict of such
+    a sparse graph is undefined anyway (average degree < 3). ``equal``: every block-row keeps
+    ``degree_for(n_bcols, s)`` tiles (ELL without padding, at least one) — the count is then rounded
+    to a whole row degree, and ``limit`` says so when that misses the requested count.
+    """
+    tiles = gates * n_brows * n_bcols
+    want = int(round((1.0 - sparsity) * tiles))
+    if row_degrees == "equal":
+        d = degree_for(n_bcols, sparsity)
+        edges = np.full(gates, n_brows * d, dtype=np.int64)
+        rows = [np.full(n_brows, d, dtype=np.int64) for _ in range(gates)]
+        got = int(edges.sum())
+        limit = "" if got == want else (f"--row-degrees equal keeps {d} of {n_bcols} in every row, which is "
+                                        f"{1 - got / tiles:.4f}")
+        return DegreePlan(edges, rows, limit)
+    if row_degrees != "balanced":
+        raise ValueError(f"row_degrees must be one of {ROW_DEGREES}")
+    edges = balanced(want, gates)
+    rows = [balanced(int(e), n_brows, None if row_order is None else row_order[g]) for g, e in enumerate(edges)]
+    return DegreePlan(edges, rows, "")
+
+
+def column_capacities(edges: np.ndarray, cols: int, order: np.ndarray) -> np.ndarray:
     """[gates, cols] column degrees: ``q`` or ``q+1`` per gate, the ``+1``s rotating along ``order``.
 
-    Each gate has ``rows · degree = q · cols + r`` edges; gate g gives its ``r`` extra edges to the
-    columns at positions ``g·r … g·r + r − 1`` (mod cols) of ``order``, so summed over gates every
-    column gets ``⌊G·r/cols⌋`` or ``⌈G·r/cols⌉`` extras: the whole matrix is biregular as well.
+    Gate g has ``edges[g] = q·cols + r`` edges; it gives its ``r`` extra edges to the columns at
+    positions ``offset … offset + r − 1`` (mod cols) of ``order``, the offset advancing by ``r``
+    from gate to gate, so summed over gates every column gets ``⌊R/cols⌋`` or ``⌈R/cols⌉`` extras
+    (R = all extras): the whole matrix is biregular as well, as far as the degrees allow.
     """
-    q, r = divmod(rows * degree, cols)
-    caps = np.full((gates, cols), q, dtype=np.int64)
+    gates = len(edges)
+    caps = np.zeros((gates, cols), dtype=np.int64)
+    offset = 0
     for g in range(gates):
-        caps[g, order[(g * r + np.arange(r)) % cols]] += 1
+        q, r = divmod(int(edges[g]), cols)
+        caps[g] = q
+        caps[g, order[(offset + np.arange(r)) % cols]] += 1
+        offset += r
     return caps
 
 
@@ -203,8 +261,9 @@ class BiregularMask:
     mask: np.ndarray  # bool, the matrix's shape
     tile_masks: list[np.ndarray]  # per gate, [block-rows, block-cols]
     block: tuple[int, int]
-    row_degree: int  # tiles per block-row
+    row_degree: tuple[int, int]  # (min, max) tiles per block-row over the gate blocks
     gates: list[GateReport] = field(default_factory=list)
+    limit: str = ""  # why the mask misses the requested count ("" when it does not)
 
     @property
     def ramanujan_gap(self) -> float | None:
@@ -242,8 +301,10 @@ def expand_tiles(tiles: np.ndarray, block: tuple[int, int], shape: tuple[int, in
 
 def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator, *, gates: int = 1,
                    cell: str | None = None, block: tuple[int, int] = (1, 1), magnitude_aware: bool = True,
-                   greedy_share: float = 1.0, max_repairs: int = 8, repair: str = "spectral") -> BiregularMask:
-    """A biregular mask of ``values`` [gates·units, cols] at ``sparsity`` (see the module doc)."""
+                   greedy_share: float = 1.0, max_repairs: int = 8, repair: str = "spectral",
+                   row_degrees: str = "balanced") -> BiregularMask:
+    """A biregular mask of ``values`` [gates·units, cols] at ``sparsity`` (see the module doc and
+    ``plan_degrees`` for ``row_degrees``)."""
     if repair not in REPAIRS:
         raise ValueError(f"repair must be one of {REPAIRS}")
     if not 0.0 <= greedy_share <= 1.0:
@@ -256,25 +317,27 @@ def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator
     units = rows // gates
     br, bc = block
     n_brows, n_bcols = -(-units // br), -(-cols // bc)
-    degree = degree_for(n_bcols, sparsity)
     share = greedy_share if magnitude_aware else 0.0
 
     scores = [tile_scores(values[s], block) for s in slices]
-    if magnitude_aware:  # the most important input columns get the extra edges first
+    if magnitude_aware:  # the most important input columns (and rows) get the extra edges first
         order = np.lexsort((np.arange(n_bcols), -np.sum(scores, axis=(0, 1))))
+        row_order = [np.lexsort((np.arange(n_brows), -sc.sum(axis=1))) for sc in scores]
     else:
         order = rng.permutation(n_bcols)
-    caps = column_capacities(n_brows, n_bcols, degree, gates, order)
-    row_cap = np.full(n_brows, degree, dtype=np.int64)
+        row_order = [rng.permutation(n_brows) for _ in slices]
+    plan = plan_degrees(gates, n_brows, n_bcols, sparsity, row_degrees, row_order)
+    caps = column_capacities(plan.gate_edges, n_bcols, order)
 
     mask = np.zeros((rows, cols), dtype=bool)
     tiles_out, reports = [], []
     for g, (gname, rs) in enumerate(zip(gate_names(cell, gates), slices)):
+        row_cap = plan.row_degrees[g]
         order_kept = greedy_order(scores[g], row_cap, caps[g]) if share > 0 else np.zeros(0, dtype=np.int64)
         build = _repair_spectral if repair == "spectral" else _repair_bisect
         tiles, _, attempts, e = build(order_kept, row_cap, caps[g], share, max_repairs, rng)
         magnitude = np.zeros(tiles.size, dtype=bool)
-        magnitude[order_kept[: int(round(share * n_brows * degree))]] = True
+        magnitude[order_kept[: int(round(share * int(row_cap.sum())))]] = True
         n_greedy = int((magnitude & tiles.ravel()).sum())
         tiles_out.append(tiles)
         mask[rs] = expand_tiles(tiles, block, (units, cols))
@@ -282,7 +345,8 @@ def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator
         n_edges = int(tiles.sum())
         reports.append(GateReport(gname, n_greedy, n_edges - n_greedy, n_greedy / max(1, n_edges), attempts,
                                   e.ramanujan_gap, e.ramanujan, e.note))
-    return BiregularMask(mask, tiles_out, (br, bc), degree, reports)
+    degrees = np.concatenate(plan.row_degrees)
+    return BiregularMask(mask, tiles_out, (br, bc), (int(degrees.min()), int(degrees.max())), reports, plan.limit)
 
 
 def _start(order_kept, row_cap, col_cap, share, rng):

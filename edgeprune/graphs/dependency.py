@@ -7,13 +7,16 @@ The graph is acyclic: previous states are sources, the head's outputs sinks.
 
 From it (docs/lattice.md has each choice and which parts are our reading of the paper):
 
-- adjacency: *binary* (edge iff ``a > tau``, tau a quantile of the strengths, per matrix or over
-  all prunable matrices) or *continuous* (``A = a / max a``, edge iff ``A > min_strength``);
+- adjacency values: *binary* (``A = 1`` iff ``a > tau``, tau a quantile of the strengths, per
+  matrix or over all prunable matrices) or *continuous* (``A = a / max a``); one keep-threshold
+  ``theta`` for both: an edge exists iff ``A > theta``;
 - the reachability poset of that adjacency and the meet-irreducible units of its
-  Dedekind–MacNeille completion (``edgeprune.graphs.poset``);
+  Dedekind–MacNeille completion (``edgeprune.graphs.poset``) — of the one-step-unrolled graph, or
+  of the recurrent graph (``h@t-1`` and ``h@t`` one node) with its strongly connected components
+  collapsed;
 - unit centrality on the continuous adjacency (strength, PageRank, betweenness), in [0, 1];
 - the connection score ``|W| * (1 + beta*[u or v meet-irreducible] + gamma*c(u)*c(v))`` and the
-  natural-mode keep rule.
+  natural-mode keep rule, with irreducibility asked of either endpoint, the source, or both.
 
 numpy/scipy/networkx only (no torch): works on any matrices, e.g. weights of a user's model.
 """
@@ -32,6 +35,8 @@ from ..errors import EdgepruneError
 from . import poset as posets
 
 ADJACENCIES = ("binary", "continuous")
+GRAPHS = ("unrolled", "recurrent")  # the poset's graph: one unrolled step, or W_hh cycles collapsed
+ENDPOINTS = ("either", "source", "both")  # where a connection needs a critical unit
 CENTRALITIES = ("strength", "pagerank", "betweenness")
 SCOPES = ("layer", "global")
 
@@ -157,21 +162,25 @@ class Adjacency:
     present: list[np.ndarray]  # per connection, bool [units, cols]: the edge exists
     thresholds: dict[str, float]  # per prunable connection: strengths must exceed this
     normaliser: float  # max strength over the graph (continuous A = a / normaliser)
+    theta: float = 0.5  # keep-threshold on the adjacency values
 
 
 def adjacency(graph: DependencyGraph, kind: str = "binary", *, quantile: float = 0.5, scope: str = "layer",
-              min_strength: float = 0.0) -> Adjacency:
-    """Which unit edges exist under the ``binary`` or ``continuous`` reading.
+              theta: float = 0.5) -> Adjacency:
+    """Which unit edges exist under the ``binary`` or ``continuous`` reading: ``A > theta``.
 
-    Frozen (not prunable) connections, e.g. an unpruned head, keep every nonzero edge in the binary
-    adjacency: they are not being decided, only needed for the order.
+    The binary values are 0/1 (``a > tau``, tau the ``quantile`` of the strengths), so every
+    ``theta`` in [0, 1) gives the same edges; the continuous values are ``a / max a`` and ``theta``
+    cuts them (0: every nonzero connection, which makes a dense network's graph complete).
+    Frozen (not prunable) connections, e.g. an unpruned head, keep every nonzero edge: they are not
+    being decided, only needed for the order.
     """
     if kind not in ADJACENCIES:
         raise GraphError(f"adjacency must be one of {', '.join(ADJACENCIES)}, got '{kind}'")
     if scope not in SCOPES:
         raise GraphError(f"scope must be one of {', '.join(SCOPES)}, got '{scope}'")
     quantile = _check_fraction("quantile", quantile)
-    min_strength = _check_fraction("min_strength", min_strength)
+    theta = _check_fraction("theta", theta)
     normaliser = max((float(s.max(initial=0.0)) for s in graph.strengths), default=0.0)
     prunable = [k for k, c in enumerate(graph.connections) if c.prunable]
     thresholds: dict[str, float] = {}
@@ -184,13 +193,45 @@ def adjacency(graph: DependencyGraph, kind: str = "binary", *, quantile: float =
             thresholds = {graph.connections[k].name: shared for k in prunable}
         else:
             thresholds = {graph.connections[k].name: tau(graph.strengths[k]) for k in prunable}
-    else:
-        tau = min_strength * normaliser
-        thresholds = {graph.connections[k].name: tau for k in prunable}
+    else:  # A = a / max a > theta  <=>  a > theta * max a
+        thresholds = {graph.connections[k].name: theta * normaliser for k in prunable}
     present = []
     for c, s in zip(graph.connections, graph.strengths):
         present.append(s > thresholds[c.name] if c.prunable else s > 0)
-    return Adjacency(kind, present, thresholds, normaliser)
+    return Adjacency(kind, present, thresholds, normaliser, theta)
+
+
+def recurrent_condensation(graph: DependencyGraph, edges: sp.csr_matrix) -> tuple[np.ndarray, sp.csr_matrix]:
+    """The recurrent graph — each ``h{l}@t-1`` unit merged into its ``h{l}@t`` unit, so ``W_hh`` and
+    feedback close cycles — with its strongly connected components collapsed.
+
+    Returns ``component[i]`` for every node of the unrolled graph and the condensation (a DAG on the
+    components; an edge between two components iff some unit edge joins them).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    n = graph.n
+    merged = np.arange(n)
+    for g, r in graph.groups.items():
+        m = re.fullmatch(r"(h\d+)@t-1", g)
+        if m and f"{m.group(1)}@t" in graph.groups:
+            now = graph.groups[f"{m.group(1)}@t"]
+            merged[r.start : r.stop] = np.arange(now.start, now.stop)
+    coo = edges.tocoo()
+    recurrent = sp.csr_matrix((np.ones(coo.nnz), (merged[coo.row], merged[coo.col])), shape=(n, n))
+    _, labels = connected_components(recurrent, directed=True, connection="strong")
+    # compact the labels of the nodes that still exist (merged-away t-1 units are not nodes)
+    alive = np.unique(merged)
+    _, compact = np.unique(labels[alive], return_inverse=True)
+    label_of = np.zeros(n, dtype=np.int64)
+    label_of[alive] = compact
+    component = label_of[merged]
+    k = int(compact.max(initial=-1)) + 1
+    src, dst = component[coo.row], component[coo.col]
+    between = src != dst
+    condensed = sp.csr_matrix((np.ones(int(between.sum())), (src[between], dst[between])), shape=(k, k))
+    condensed.data[:] = 1.0  # duplicates summed: back to 0/1
+    return component, condensed
 
 
 def centrality(graph: DependencyGraph, measure: str = "strength", *, seed: int = 0,
@@ -257,35 +298,60 @@ class Analysis:
 
     graph: DependencyGraph
     adjacency: Adjacency
-    poset: posets.Poset
-    meet_irreducible: np.ndarray  # bool [n]
+    poset: posets.Poset  # of the unrolled graph, or of the condensation (graph_kind "recurrent")
+    meet_irreducible: np.ndarray  # bool [n]: per unit of the unrolled graph
     centrality: np.ndarray  # float [n] in [0, 1]
     centrality_measure: str
     seconds: dict[str, float] = field(default_factory=dict)
+    graph_kind: str = "unrolled"
+    components: np.ndarray | None = None  # graph_kind "recurrent": each unit's strongly connected component
 
     def per_group(self, values: np.ndarray) -> dict[str, np.ndarray]:
         return {g: values[r.start : r.stop] for g, r in self.graph.groups.items()}
 
 
 def analyze(graph: DependencyGraph, *, adjacency_kind: str = "binary", quantile: float = 0.5, scope: str = "layer",
-            min_strength: float = 0.0, centrality_measure: str = "strength", seed: int = 0,
-            betweenness_samples: int = 64) -> Analysis:
-    """Adjacency, reachability poset, meet-irreducibles and centrality, each timed."""
+            theta: float = 0.5, centrality_measure: str = "strength", seed: int = 0,
+            betweenness_samples: int = 64, graph_kind: str = "unrolled") -> Analysis:
+    """Adjacency, reachability poset, meet-irreducibles and centrality, each timed.
+
+    ``graph_kind="recurrent"``: the poset is that of the recurrent graph with its strongly
+    connected components collapsed (``recurrent_condensation``), and a unit is meet-irreducible
+    iff its component is.
+    """
+    if graph_kind not in GRAPHS:
+        raise GraphError(f"graph must be one of {', '.join(GRAPHS)}, got '{graph_kind}'")
     seconds = {}
     t = time.perf_counter()
-    adj = adjacency(graph, adjacency_kind, quantile=quantile, scope=scope, min_strength=min_strength)
+    adj = adjacency(graph, adjacency_kind, quantile=quantile, scope=scope, theta=theta)
     edges = graph.edge_matrix(adj.present)
+    components = None
+    if graph_kind == "recurrent":
+        components, edges = recurrent_condensation(graph, edges)
     seconds["adjacency"] = time.perf_counter() - t
     t = time.perf_counter()
     order = posets.reachability(edges)
     seconds["closure"] = time.perf_counter() - t
     t = time.perf_counter()
     irreducible = posets.meet_irreducible(order)
+    if components is not None:
+        irreducible = irreducible[components]
     seconds["irreducibles"] = time.perf_counter() - t
     t = time.perf_counter()
     c = centrality(graph, centrality_measure, seed=seed, betweenness_samples=betweenness_samples)
     seconds["centrality"] = time.perf_counter() - t
-    return Analysis(graph, adj, order, irreducible, c, centrality_measure, seconds)
+    return Analysis(graph, adj, order, irreducible, c, centrality_measure, seconds, graph_kind, components)
+
+
+def endpoint_rule(at_source: np.ndarray, at_destination: np.ndarray, endpoints: str) -> np.ndarray:
+    """Bool [dst units, src units]: the connection has a critical unit where ``endpoints`` asks."""
+    if endpoints == "either":
+        return at_destination[:, None] | at_source[None, :]
+    if endpoints == "source":
+        return np.broadcast_to(at_source[None, :], (at_destination.size, at_source.size))
+    if endpoints == "both":
+        return at_destination[:, None] & at_source[None, :]
+    raise GraphError(f"endpoints must be one of {', '.join(ENDPOINTS)}, got '{endpoints}'")
 
 
 def _unit_factors(analysis: Analysis, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -295,9 +361,11 @@ def _unit_factors(analysis: Analysis, k: int) -> tuple[np.ndarray, np.ndarray, n
     return irr[src.start : src.stop], irr[dst.start : dst.stop], cen[src.start : src.stop], cen[dst.start : dst.stop]
 
 
-def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1.0) -> dict[str, np.ndarray]:
+def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1.0,
+                      endpoints: str = "either") -> dict[str, np.ndarray]:
     """Per prunable weight entry ``W_g[v, u]``: ``|W| * (1 + beta*[u or v irreducible] + gamma*c(u)*c(v))``
-    (float32, like the weights: with beta = gamma = 0 it orders exactly as magnitude does)."""
+    (float32, like the weights: with beta = gamma = 0 it orders exactly as magnitude does);
+    ``endpoints`` = "source" / "both" asks irreducibility of u / of u and v instead."""
     if beta < 0 or gamma < 0:
         raise GraphError(f"beta and gamma must be >= 0, got beta={beta}, gamma={gamma}")
     scores = {}
@@ -305,7 +373,8 @@ def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1
         if not c.prunable:
             continue
         irr_u, irr_v, c_u, c_v = _unit_factors(analysis, k)
-        factor = (1.0 + beta * (irr_v[:, None] | irr_u[None, :]) + gamma * (c_v[:, None] * c_u[None, :])).astype(np.float32)
+        factor = (1.0 + beta * endpoint_rule(irr_u, irr_v, endpoints)
+                  + gamma * (c_v[:, None] * c_u[None, :])).astype(np.float32)
         magnitude = np.abs(np.asarray(c.values, dtype=np.float32)).reshape(c.gates, c.units, -1)
         scores[c.name] = (magnitude * factor).reshape(c.values.shape)
     return scores
@@ -320,17 +389,17 @@ def central_units(analysis: Analysis, fraction: float) -> np.ndarray:
     return out
 
 
-def natural_masks(analysis: Analysis, *, central_fraction: float = 0.1) -> dict[str, np.ndarray]:
+def natural_masks(analysis: Analysis, *, central_fraction: float = 0.1, endpoints: str = "either") -> dict[str, np.ndarray]:
     """The paper's rule as we read it: keep an edge iff it is in the adjacency and touches a
-    meet-irreducible or top-``central_fraction`` central unit. All gate entries of a kept unit edge
-    are kept, except entries that are exactly zero already."""
+    meet-irreducible or top-``central_fraction`` central unit (at the ``endpoints`` asked). All gate
+    entries of a kept unit edge are kept, except entries that are exactly zero already."""
     critical = analysis.meet_irreducible | central_units(analysis, central_fraction)
     masks = {}
     for k, c in enumerate(analysis.graph.connections):
         if not c.prunable:
             continue
         src, dst = analysis.graph.groups[c.src], analysis.graph.groups[c.dst]
-        touches = critical[dst.start : dst.stop][:, None] | critical[src.start : src.stop][None, :]
+        touches = endpoint_rule(critical[src.start : src.stop], critical[dst.start : dst.stop], endpoints)
         keep = analysis.adjacency.present[k] & touches
         masks[c.name] = np.tile(keep, (c.gates, 1)) & (np.asarray(c.values) != 0)
     return masks

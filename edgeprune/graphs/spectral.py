@@ -9,7 +9,10 @@ one.
 * Biregular Ramanujan bound (left degree d_L, right degree d_R): ``μ̂ ≤ √(d_L−1) + √(d_R−1)``.
 * Irregular graphs use the average degrees over non-isolated nodes:
   ``Δr = √(d̄_L−1) + √(d̄_R−1) − μ̂``; the layer is Ramanujan iff ``Δr ≥ 0``.
-* Spectral gap ``Δs = μ₀ − μ̂``.
+* Spectral gap, two definitions, both reported and labelled: ``Δs = μ₀ − μ̂`` (``spectral_gap``, the
+  textbook gap methods.md uses) and ``Δs_code = 2√(μ₀ − 1) − μ̂`` (``spectral_gap_code``: the
+  definition in the public code of the authors' line of work, VITA-Group/ramanujan-on-pai
+  ``lib/graphs/scores.py``, ``delta_s``; ``None`` when μ₀ < 1, where that code returns −1).
 * Cheeger (spectral bounds only; exact conductance is NP-hard): with ``σ̃₂`` the second singular
   value of the normalised biadjacency ``D_R^{-1/2} M D_L^{-1/2}`` (= the second eigenvalue of the
   graph's normalised adjacency), the conductance φ satisfies ``(1 − σ̃₂)/2 ≤ φ ≤ √(2(1 − σ̃₂))``.
@@ -90,6 +93,7 @@ class Expansion:
     sigma1: float  # μ₀
     sigma2: float  # μ̂
     spectral_gap: float  # Δs = μ₀ − μ̂
+    spectral_gap_code: float | None  # Δs as ramanujan-on-pai's code defines it: 2√(μ₀ − 1) − μ̂
     normalized_sigma2: float | None  # σ̃₂ of D_R^-1/2 M D_L^-1/2 (isolated nodes left out)
     conductance_bounds: tuple[float, float] | None  # Cheeger: (1 − σ̃₂)/2 ≤ φ ≤ √(2(1 − σ̃₂))
     bound: float | None  # √(d̄_L−1) + √(d̄_R−1)
@@ -168,6 +172,7 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
         sigma1=sigma1,
         sigma2=sigma2,
         spectral_gap=sigma1 - sigma2,
+        spectral_gap_code=code_spectral_gap(sigma1, sigma2),
         normalized_sigma2=normalized,
         conductance_bounds=None if normalized is None else
         ((1.0 - normalized) / 2.0, math.sqrt(2.0 * max(0.0, 1.0 - normalized))),
@@ -176,6 +181,12 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
         ramanujan=verdict,
         note=note,
     )
+
+
+def code_spectral_gap(mu0: float, mu_hat: float) -> float | None:
+    """``2√(μ₀ − 1) − μ̂``: Δs as defined by ramanujan-on-pai's ``delta_s`` (our re-statement; None
+    where that code gives up, μ₀ < 1)."""
+    return None if mu0 < 1.0 else 2.0 * math.sqrt(mu0 - 1.0) - mu_hat
 
 
 def _normalized_sigma2(matrix) -> float:

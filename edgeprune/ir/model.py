@@ -134,7 +134,7 @@ class Model:
         pooled = None
         named = self.named_stages()
         for i, (name, stage) in enumerate(named):
-            where = "head" if name == "head" else f"layer {i} ({stage.kind})"
+            where = "head" if name == "head" else f"layer {i}"
             if not isinstance(stage, (Dense, Conv1d, Recurrent, LayerNorm, Normalize, Pool)):
                 raise IRError(f"{name}: unknown stage type {type(stage).__name__}")
             if stage.input_size != expected:

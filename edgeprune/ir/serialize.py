@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,12 +79,12 @@ def load(path: str | os.PathLike) -> Model:
     try:
         with np.load(npz_path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise IRError(f"{npz_path}: cannot read weights ({e})") from None
+    except Exception as e:  # noqa: BLE001 - numpy/zipfile/zlib raise many types for a damaged archive
+        raise IRError(f"{npz_path}: cannot read weights ({type(e).__name__})") from None
     reader = _Arrays(arrays, npz_path)
     try:
         model = _read_v1(doc, reader) if doc["version"] == 1 else _read_v2(doc, reader)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise IRError(f"{json_path}: malformed IR description ({type(e).__name__}: {e})") from None
     return model.validate()
 
@@ -103,9 +102,15 @@ class _Arrays:
         a = self.arrays[key]
         if a.dtype.kind not in "fiu":
             raise IRError(f"{self.where}: array '{key}' has unsupported dtype {a.dtype}")
+        if a.dtype.kind in "iu" and a.size and np.dtype(dtype).kind == "i":  # no silent wrap-around in the cast
+            info = np.iinfo(dtype)
+            if a.min() < info.min or a.max() > info.max:
+                raise IRError(f"{self.where}: array '{key}' has values outside {np.dtype(dtype).name}")
         return a.astype(dtype, copy=False)
 
     def csr(self, prefix: str, shape) -> CSR:
+        if not isinstance(shape, list) or len(shape) != 2:
+            raise IRError(f"{self.where}: {prefix} weight_shape must be [rows, columns], got {shape!r}")
         return CSR(self.take(f"{prefix}.data", np.float32), self.take(f"{prefix}.indices", np.int32),
                    self.take(f"{prefix}.indptr", np.int32), tuple(int(s) for s in shape))
 

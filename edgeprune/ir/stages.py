@@ -47,8 +47,27 @@ def _f32(a) -> np.ndarray | None:
     return None if a is None else np.asarray(a, np.float32)
 
 
+class _Stage:
+    """Defaults for a stage without streaming state or matrices."""
+
+    def state_sizes(self) -> tuple[int, ...]:
+        return ()
+
+    def matrices(self) -> dict[str, CSR]:
+        return {}
+
+
+def _check_vectors(where: str, **vectors: np.ndarray) -> None:
+    """Per-feature vectors of one stage: non-empty, 1-D, equally long, finite."""
+    first, size = next(iter(vectors.items()))
+    if np.ndim(size) != 1 or np.size(size) < 1:
+        raise IRError(f"{where}: {first} must be a non-empty vector")
+    for name, v in vectors.items():
+        check_vector(v, np.size(size), f"{where} {name}")
+
+
 @dataclass
-class Dense:
+class Dense(_Stage):
     """``y = act(W x + b)``; W is [out, in]."""
 
     kind: ClassVar[str] = "dense"
@@ -63,9 +82,6 @@ class Dense:
     @property
     def output_size(self) -> int:
         return int(self.weight.shape[0])
-
-    def state_sizes(self) -> tuple[int, ...]:
-        return ()
 
     def matrices(self) -> dict[str, CSR]:
         return {"weight": self.weight}
@@ -94,7 +110,7 @@ class Dense:
 
 
 @dataclass
-class Conv1d:
+class Conv1d(_Stage):
     """Causal 1-D convolution over time, stride 1.
 
     ``y_t = act(W [x_{t-(k-1)d} ; ... ; x_{t-d} ; x_t] + b)``: column ``tap * in + c`` of W reads
@@ -161,7 +177,7 @@ class Conv1d:
 
 
 @dataclass
-class Recurrent:
+class Recurrent(_Stage):
     """One recurrent layer: one fused gate matrix in CSR over ``z_t = [x_t ; h_{t-1} ; f_{t-1}]``.
 
     ``x_t`` is the stage input, ``h_{t-1}`` its own previous state and ``f_{t-1}`` the previous
@@ -257,7 +273,7 @@ Layer = Recurrent  # the v1 name of a recurrent stage
 
 
 @dataclass
-class LayerNorm:
+class LayerNorm(_Stage):
     """``y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta`` over the features of one step."""
 
     kind: ClassVar[str] = "layernorm"
@@ -271,17 +287,8 @@ class LayerNorm:
 
     output_size = input_size
 
-    def state_sizes(self) -> tuple[int, ...]:
-        return ()
-
-    def matrices(self) -> dict[str, CSR]:
-        return {}
-
     def validate(self, where: str) -> None:
-        if self.gamma.ndim != 1 or self.gamma.size < 1:
-            raise IRError(f"{where}: gamma must be a non-empty vector")
-        check_vector(self.gamma, self.gamma.size, f"{where} gamma")
-        check_vector(self.beta, self.gamma.size, f"{where} beta")
+        _check_vectors(where, gamma=self.gamma, beta=self.beta)
         if not (np.isfinite(self.eps) and self.eps > 0):
             raise IRError(f"{where}: eps must be a positive number, got {self.eps}")
 
@@ -300,7 +307,7 @@ class LayerNorm:
 
 
 @dataclass
-class Normalize:
+class Normalize(_Stage):
     """Per-feature affine map ``y = x * scale + shift`` (standardisation fitted on training data)."""
 
     kind: ClassVar[str] = "normalize"
@@ -313,17 +320,8 @@ class Normalize:
 
     output_size = input_size
 
-    def state_sizes(self) -> tuple[int, ...]:
-        return ()
-
-    def matrices(self) -> dict[str, CSR]:
-        return {}
-
     def validate(self, where: str) -> None:
-        if self.scale.ndim != 1 or self.scale.size < 1:
-            raise IRError(f"{where}: scale must be a non-empty vector")
-        check_vector(self.scale, self.scale.size, f"{where} scale")
-        check_vector(self.shift, self.scale.size, f"{where} shift")
+        _check_vectors(where, scale=self.scale, shift=self.shift)
 
     def attributes(self) -> dict:
         return {"size": self.input_size}
@@ -343,7 +341,7 @@ POOL_MODES = ("mean", "max")
 
 
 @dataclass
-class Pool:
+class Pool(_Stage):
     """Running mean or max over time: after step t, the mean/max of the stage inputs 1..t.
 
     State: the running sum (mean) or max, and the step count. Valid only with output ``last``.
@@ -361,9 +359,6 @@ class Pool:
 
     def state_sizes(self) -> tuple[int, ...]:
         return (self.size, 1)  # accumulator, steps seen
-
-    def matrices(self) -> dict[str, CSR]:
-        return {}
 
     def validate(self, where: str) -> None:
         if self.size < 1:

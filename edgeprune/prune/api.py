@@ -16,7 +16,7 @@ from ..errors import PruneError
 from ..models import CELL_GATES, CausalConv1d, RecurrentLayer, SequenceClassifier, SequenceModel
 from ..options import resolve
 from ..train import evaluate, train
-from .registry import MaskResult, PruneContext, WeightInfo, check_sparsity, get_method
+from .registry import ACCEPT_REACHED, MaskResult, PruneContext, WeightInfo, check_sparsity, get_method, keep_count
 
 
 def describe_weights(model: SequenceModel) -> dict[str, WeightInfo]:
@@ -92,14 +92,33 @@ def prune_model(
     if dataset is not None:
         dataset.require(model.config.task, "step" if model.config.output == "every" else "sequence")
     resolved = resolve(m.options, options or {}, f"method '{method}'")
+    accept = resolved.pop(ACCEPT_REACHED.name)  # prune_model's choice, not the method's
     pruned = copy.deepcopy(model)
     pruned.clear_masks()
     described = describe_weights(pruned)
     prunable = [n for n in described if include_head or n != "head.weight"]
 
-    def finetune(masks: dict[str, np.ndarray], epochs: int) -> dict[str, np.ndarray]:
+    rewind_points: dict[int, dict] = {}
+
+    def rewind_state(epochs: int) -> dict:
+        """Initial weights re-drawn from ``seed`` — the model's own initial weights when edgeprune
+        trained it with that seed (``train.seed_everything`` then the constructor) — after
+        ``epochs`` of dense training from them (0: the initial weights themselves)."""
+        if epochs not in rewind_points:
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                start = SequenceClassifier(pruned.config)
+            if epochs:
+                train(start, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
+                      progress=progress, description="rewind point")
+            rewind_points[epochs] = copy.deepcopy(start.state_dict())
+        return rewind_points[epochs]
+
+    def finetune(masks: dict[str, np.ndarray], epochs: int, rewind: int | None = None) -> dict[str, np.ndarray]:
         if dataset is None:
             raise PruneError(f"method '{method}' fine-tunes while pruning and needs a dataset")
+        if rewind is not None:  # lottery-ticket style: every weight back to the rewind point, then train
+            pruned.load_state_dict(rewind_state(rewind))
         pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in masks.items()})
         if epochs:
             train(pruned, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
@@ -117,6 +136,7 @@ def prune_model(
     )
     result = m.fn(ctx, sparsity)
     _check_result(result, ctx, method)
+    per_matrix = check_reached(result, ctx, sparsity, method, accept=accept)
     if result.reinitialize:  # the mask was drawn for training from scratch: fresh weights under it
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -130,6 +150,9 @@ def prune_model(
         "include_head": include_head,
         "sparsity_requested": sparsity,
         "sparsity": sparsity_of({k: v for k, v in result.masks.items() if k != "head.weight"}),
+        "sparsity_per_matrix": per_matrix,
+        "accept_reached": accept,
+        **({"sparsity_limits": result.limits} if result.limits else {}),
         "method_report": result.report,
         "finetune_epochs": result.finetuned_epochs + finetune_epochs,
         "reinitialized": result.reinitialize,
@@ -150,6 +173,45 @@ def _record_test(report: dict, when: str, scores: dict) -> None:
     report[f"test_{when}"] = scores
     if "accuracy" in scores:
         report[f"accuracy_{when}"] = scores["accuracy"]
+
+
+def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None, method: str, *,
+                  accept: bool) -> dict[str, float]:
+    """Refuse masks that miss the requested sparsity; return each matrix's achieved sparsity.
+
+    A matrix misses when its kept count differs from ``round((1 − s) · size)`` by more than one
+    granule (one entry, or one tile of a block mask); with ``scope == "global"`` the total count is
+    checked instead. ``accept`` (``--accept-reached``) keeps a miss, recorded in the report. A
+    matrix left with no weight is refused always: its layer would compute a constant.
+    """
+    achieved = {name: float(1.0 - np.count_nonzero(m) / m.size) for name, m in result.masks.items()}
+    for name, mask in result.masks.items():
+        if not np.any(mask):
+            if result.limits.get(name):
+                why = result.limits[name]
+            elif sparsity is None or result.scope == "global":
+                why = f"the method keeps none of its {mask.size} entries"
+            else:
+                why = f"{round((1 - sparsity) * mask.size)} of its {mask.size} entries"
+            raise PruneError(f"{method}{'' if sparsity is None else f' at sparsity {sparsity:g}'} leaves no weight in "
+                             f"{name} ({why}); a matrix needs at least one (lower the sparsity)")
+    if sparsity is None:
+        return achieved
+    granule = result.block[0] * result.block[1]
+    if result.scope == "global":
+        size = sum(m.size for m in result.masks.values())
+        kept = sum(int(np.count_nonzero(m)) for m in result.masks.values())
+        misses = {"all matrices": (kept, size)} if abs(kept - keep_count(size, sparsity)) > granule else {}
+    else:
+        misses = {name: (int(np.count_nonzero(m)), m.size) for name, m in result.masks.items()
+                  if abs(int(np.count_nonzero(m)) - keep_count(m.size, sparsity)) > granule}
+    if misses and not accept:
+        name, (kept, size) = next(iter(misses.items()))
+        why = result.limits.get(name, "")
+        more = f" (and {len(misses) - 1} more matrices)" if len(misses) > 1 else ""
+        raise PruneError(f"{method} cannot reach sparsity {sparsity:g} on {name}: it reaches {1 - kept / size:.4f} "
+                         f"({kept} of {size} kept{'; ' + why if why else ''}){more}; pass --accept-reached to keep it")
+    return achieved
 
 
 def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:

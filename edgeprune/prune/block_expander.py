@@ -1,7 +1,8 @@
 """Block expander: the expander construction on a grid of tiles (1x4, 4x1, 8x1, 4x4, 1x16).
 
-Every block-row of every gate block keeps the same number of tiles and every block-column as
-equal a number as possible, so the mask is a biregular graph of tiles: fixed-size blocks (TFLite's
+Every block-row of every gate block keeps the same number of tiles, within one (exactly the same
+with ``--row-degrees equal``), and every block-column as equal a number as possible, so the mask is
+a (nearly) biregular graph of tiles: fixed-size blocks (TFLite's
 1x4 encoding, SIMD row kernels for 4x1/8x1) *and* the same count per block-row (ELL-style
 kernels, no padding). Tiles align at row 0 of each gate block and column 0 of each weight matrix;
 a side that is not a multiple of the tile ends in a partial tile (zero-padding semantics). See
@@ -24,7 +25,8 @@ def parse_block(text: str) -> tuple[int, int]:
 
 @register(
     "block-expander",
-    help="biregular mask of tiles (same tile count in every block-row), Ramanujan-checked at tile level",
+    help="edgeprune's own: biregular mask of tiles (tile counts per block-row within one), Ramanujan-checked at "
+         "tile level",
     options=(Option("block", "1x4", "block-expander: tile shape rows x cols", choices=BLOCKS), *EXPANDER_OPTIONS),
 )
 def block_expander(ctx: PruneContext, sparsity: float) -> MaskResult:

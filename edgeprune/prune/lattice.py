@@ -34,12 +34,17 @@ from .registry import MaskResult, PruneContext, keep_count, register, top_k_mask
 OPTIONS = (
     Option("mode", None, "lattice: 'target' (reach --sparsity, default when given) or 'natural' (sparsity is an "
            "outcome, default without --sparsity)", choices=("target", "natural")),
-    Option("adjacency", "binary", "lattice: binary (edge iff unit strength > its --quantile) or continuous "
-           "(edge iff strength / max > --min-strength)", choices=dependency.ADJACENCIES),
+    Option("adjacency", "binary", "lattice: binary (A = 1 iff unit strength > its --quantile) or continuous "
+           "(A = strength / max strength); an edge iff A > --theta", choices=dependency.ADJACENCIES),
     Option("scope", "layer", "rank per weight matrix or across all (lattice: its binary thresholds too)",
            choices=dependency.SCOPES),
     Option("quantile", 0.5, "lattice binary adjacency: strength quantile an edge must exceed", float),
-    Option("min_strength", 0.0, "lattice continuous adjacency: normalised strength an edge must exceed", float),
+    Option("theta", 0.5, "lattice: keep-threshold on the adjacency values, both kinds (binary 0/1: any theta "
+           "in [0, 1) is the same; continuous: 0 keeps every nonzero connection)", float),
+    Option("poset_graph", "unrolled", "lattice: poset of one unrolled step, or of the recurrent graph (h@t-1 = h@t) "
+           "with its strongly connected components collapsed", choices=dependency.GRAPHS),
+    Option("critical_at", "either", "lattice: a connection counts as touching a critical unit at either endpoint, "
+           "its source, or both", choices=dependency.ENDPOINTS),
     Option("centrality", "strength", "lattice: unit centrality on the continuous adjacency",
            choices=dependency.CENTRALITIES),
     Option("betweenness_samples", 64, "lattice betweenness: source nodes sampled (0 = exact)", int),
@@ -56,13 +61,13 @@ def resolve_mode(mode: str | None, sparsity: float | None) -> str:
         raise PruneError("lattice --mode target needs --sparsity (or use --mode natural: the sparsity is an outcome)")
     if mode == "natural" and sparsity is not None:
         raise PruneError("--sparsity does not apply to lattice --mode natural (the sparsity is an outcome; "
-                         "tune it with --quantile/--min-strength/--central-fraction)")
+                         "tune it with --quantile/--theta/--central-fraction)")
     return mode
 
 
 def check_options(o: dict) -> None:
     """Range checks for every option, whatever the mode (a bad value is an error even if unused)."""
-    for name, flag, closed in (("quantile", "--quantile", False), ("min_strength", "--min-strength", False),
+    for name, flag, closed in (("quantile", "--quantile", False), ("theta", "--theta", False),
                                ("central_fraction", "--central-fraction", True)):
         v = o[name]
         if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
@@ -77,9 +82,9 @@ def analyze_context(ctx: PruneContext) -> dependency.Analysis:
     o = ctx.options
     graph = dependency.build(dependency.connections_from(ctx.all_weights(), prunable=ctx.weights))
     return dependency.analyze(
-        graph, adjacency_kind=o["adjacency"], quantile=o["quantile"], scope=o["scope"], min_strength=o["min_strength"],
+        graph, adjacency_kind=o["adjacency"], quantile=o["quantile"], scope=o["scope"], theta=o["theta"],
         centrality_measure=o["centrality"], seed=int(ctx.rng.integers(2**31)),
-        betweenness_samples=o["betweenness_samples"],
+        betweenness_samples=o["betweenness_samples"], graph_kind=o["poset_graph"],
     )
 
 
@@ -92,10 +97,12 @@ def lattice(ctx: PruneContext, sparsity: float | None) -> MaskResult:
     try:
         analysis = analyze_context(ctx)
         if mode == "target":
-            scores = dependency.connection_scores(analysis, beta=o["beta"], gamma=o["gamma"])
+            scores = dependency.connection_scores(analysis, beta=o["beta"], gamma=o["gamma"],
+                                                  endpoints=o["critical_at"])
             masks = _top_scores(scores, sparsity, o["scope"])
         else:
-            masks = dependency.natural_masks(analysis, central_fraction=o["central_fraction"])
+            masks = dependency.natural_masks(analysis, central_fraction=o["central_fraction"],
+                                             endpoints=o["critical_at"])
     except dependency.GraphError as e:
         raise PruneError(f"lattice: {e}") from None
     masks = {name: masks[name] for name in ctx.weights}
@@ -104,12 +111,17 @@ def lattice(ctx: PruneContext, sparsity: float | None) -> MaskResult:
     report = {
         "mode": mode,
         "adjacency": o["adjacency"],
+        "theta": o["theta"],
+        "poset_graph": o["poset_graph"],
+        "critical_at": o["critical_at"],
         "thresholds": analysis.adjacency.thresholds,
         "groups": dependency.group_summary(analysis),
         "poset": poset.figures(analysis.poset, analysis.meet_irreducible),
         "outcome_sparsity": 1.0 - sum(int(m.sum()) for m in masks.values()) / total if total else 0.0,
     }
-    return MaskResult(masks, report)
+    if analysis.components is not None:
+        report["strongly_connected_components"] = int(analysis.components.max(initial=-1)) + 1
+    return MaskResult(masks, report, scope="global" if mode == "target" and o["scope"] == "global" else "matrix")
 
 
 def _top_scores(scores: dict[str, np.ndarray], sparsity: float, scope: str) -> dict[str, np.ndarray]:
@@ -172,7 +184,8 @@ def lattice_masks(module, sparsity: float | None = None, *, head=None, include_h
 
 
 def lattice_analysis(module, *, head=None, adjacency: str = "binary", quantile: float = 0.5, scope: str = "layer",
-                     min_strength: float = 0.0, centrality: str = "strength", seed: int = 0) -> dependency.Analysis:
+                     theta: float = 0.5, centrality: str = "strength", seed: int = 0,
+                     poset_graph: str = "unrolled") -> dependency.Analysis:
     """The dependency analysis (poset, meet-irreducible units, centrality) of an edgeprune model or
     of a user's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (+ ``head``), without pruning anything. The head
     is part of the graph, not prunable; ``analysis.graph.node_names()`` names the units."""
@@ -183,7 +196,7 @@ def lattice_analysis(module, *, head=None, adjacency: str = "binary", quantile: 
     weights = describe_weights(model)
     graph = dependency.build(dependency.connections_from(weights, prunable=[n for n in weights if n != "head.weight"]))
     return dependency.analyze(graph, adjacency_kind=adjacency, quantile=quantile, scope=scope,
-                              min_strength=min_strength, centrality_measure=centrality, seed=seed)
+                              theta=theta, centrality_measure=centrality, seed=seed, graph_kind=poset_graph)
 
 
 # -- inspect ------------------------------------------------------------------------------------------

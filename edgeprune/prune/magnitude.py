@@ -27,4 +27,4 @@ def magnitude(ctx: PruneContext, sparsity: float) -> MaskResult:
         size = ctx.weights[n].values.size
         masks[n] = keep[offset : offset + size].reshape(ctx.weights[n].shape)
         offset += size
-    return MaskResult(masks, {"scope": "global"})
+    return MaskResult(masks, {"scope": "global"}, scope="global")

@@ -54,7 +54,10 @@ class WeightInfo:
         return [self.values[g * self.units : (g + 1) * self.units] for g in range(self.gates)]
 
 
-FinetuneHook = Callable[[dict[str, np.ndarray], int], dict[str, np.ndarray]]
+# finetune(masks, epochs, rewind=None): apply masks, train ``epochs``, return the new weights. With
+# ``rewind=k`` every weight is first reset to the model's initial weights after k dense epochs
+# (k = 0: the initial weights), as lottery-ticket pruning does.
+FinetuneHook = Callable[..., dict[str, np.ndarray]]
 
 
 @dataclass
@@ -64,7 +67,7 @@ class PruneContext:
     config: dict  # the model's config (cell, sizes, feedback)
     options: dict[str, Any]
     rng: np.random.Generator
-    finetune: FinetuneHook | None = None  # apply masks, train N epochs, return the new weights
+    finetune: FinetuneHook | None = None  # apply masks (optionally rewind), train N epochs, return the weights
 
     def all_weights(self) -> dict[str, WeightInfo]:
         return {**self.weights, **self.frozen}
@@ -76,6 +79,10 @@ class MaskResult:
     report: dict = field(default_factory=dict)
     finetuned_epochs: int = 0  # epochs the method already spent fine-tuning (iterative methods)
     reinitialize: bool = False  # sparse training from scratch: re-draw the weights under the masks
+    # How ``prune_model`` checks the requested sparsity (see ``api.check_reached``):
+    scope: str = "matrix"  # "matrix": every matrix within one granule of its count; "global": the total
+    block: tuple[int, int] = (1, 1)  # the granule: one entry, or one tile of a block mask
+    limits: dict[str, str] = field(default_factory=dict)  # matrix -> why it cannot reach the request
 
 
 MethodFn = Callable[[PruneContext, float | None], MaskResult]
@@ -93,11 +100,17 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
+# Every method takes it; ``prune_model`` reads it (a method never has to).
+ACCEPT_REACHED = Option(
+    "accept_reached", False, "keep the sparsity the method can reach when it differs from --sparsity "
+    "(default: refuse in one line, saying what it can reach and why)", bool)
+
+
 def register(name: str, *, help: str, options: tuple[Option, ...] = (), fixed_sparsity: bool = True):
     def decorate(fn: MethodFn) -> MethodFn:
         if name in _REGISTRY:
             raise RuntimeError(f"pruning method '{name}' registered twice")
-        _REGISTRY[name] = Method(name, fn, help, tuple(options), fixed_sparsity)
+        _REGISTRY[name] = Method(name, fn, help, (*options, ACCEPT_REACHED), fixed_sparsity)
         return fn
 
     return decorate

@@ -2,8 +2,9 @@
 
     model = CompiledModel.build("out/")          # the directory `compile --target c` wrote
     model.reset()                                # one stream (reset(n): n independent streams)
-    logits = model.step(x_t)                     # [F] -> [C]   (or [n, F] -> [n, C])
-    logits = model.run(X)                        # [T, F] -> [C] or [N, T, F] -> [N, C]
+    y = model.step(x_t)                          # [F] -> [C]   (or [n, F] -> [n, C]): this step's output
+    y = model.run(X)                             # [T, F] -> [C] or [N, T, F] -> [N, C]; a model whose
+                                                 # output is `every` step: [T, C] or [N, T, C]
 
 Each stream's state is a ``<prefix>_state_t`` in a numpy buffer owned here; ``step`` of one
 stream is one C call (a few hundred nanoseconds of ctypes on top of the model), so ``bench`` can
@@ -39,15 +40,19 @@ def find_prefix(directory: Path) -> str:
     return found[0]
 
 
-def header_sizes(header: Path, prefix: str) -> tuple[int, int]:
+def header_sizes(header: Path, prefix: str) -> tuple[int, int, bool]:
+    """(inputs, outputs, an output every step) from the generated header's macros."""
     text = Path(header).read_text()
     sizes = []
-    for what in ("INPUT_SIZE", "NUM_CLASSES"):
-        m = re.search(rf"^#define {prefix.upper()}_{what} (\d+)", text, re.M)
+    for what in ("INPUT_SIZE", "OUTPUT_SIZE|NUM_CLASSES", "OUTPUT_EVERY"):
+        m = re.search(rf"^#define {prefix.upper()}_(?:{what}) (\d+)", text, re.M)
+        if not m and what == "OUTPUT_EVERY":  # a v1 header: the last step only
+            sizes.append(0)
+            continue
         if not m:
-            raise BackendError(f"{header}: no {prefix.upper()}_{what}")
+            raise BackendError(f"{header}: no {prefix.upper()}_{what.split('|')[0]}")
         sizes.append(int(m.group(1)))
-    return sizes[0], sizes[1]
+    return sizes[0], sizes[1], bool(sizes[2])
 
 
 def library_path(directory: str | os.PathLike, prefix: str) -> Path:
@@ -56,10 +61,13 @@ def library_path(directory: str | os.PathLike, prefix: str) -> Path:
 
 class CompiledModel:
     def __init__(self, library: str | os.PathLike, prefix: str = "model", input_size: int | None = None,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, every: bool | None = None):
         library = Path(library)
-        if input_size is None or num_classes is None:
-            input_size, num_classes = header_sizes(library.parent.parent / f"{prefix}.h", prefix)
+        if input_size is None or num_classes is None or every is None:
+            found = header_sizes(library.parent.parent / f"{prefix}.h", prefix)
+            input_size = found[0] if input_size is None else input_size
+            num_classes = found[1] if num_classes is None else num_classes
+            every = found[2] if every is None else every
         try:
             self._lib = ctypes.CDLL(str(library.resolve()))
         except OSError as e:
@@ -75,6 +83,8 @@ class CompiledModel:
         size.argtypes, size.restype = (), ctypes.c_size_t
         self.library, self.prefix = library, prefix
         self.input_size, self.num_classes = int(input_size), int(num_classes)
+        self.output_size = self.num_classes
+        self.every = bool(every)  # run returns every step's output
         self.state_bytes = int(size())
         self._states = np.zeros((0, self.state_bytes), np.uint8)
         self._logits = np.zeros((1, self.num_classes), np.float32)
@@ -144,7 +154,8 @@ class CompiledModel:
         return logits[0] if single else logits
 
     def run(self, X: np.ndarray) -> np.ndarray:
-        """Whole sequences: [T, F] -> [C] or [N, T, F] -> [N, C] (logits of the last step)."""
+        """Whole sequences: [T, F] -> [C] or [N, T, F] -> [N, C] (the output after the last step), or for a
+        model whose output is ``every`` step [T, F] -> [T, C] or [N, T, F] -> [N, T, C]."""
         X = np.ascontiguousarray(X, dtype=np.float32)
         single = X.ndim == 2
         X3 = X[None] if single else X
@@ -152,10 +163,11 @@ class CompiledModel:
             raise BackendError(f"expected inputs [N, T, {self.input_size}], got {list(X.shape)}")
         n, steps = X3.shape[:2]
         state = np.zeros(self.state_bytes, np.uint8)
-        out = np.zeros((n, self.num_classes), np.float32)
+        out = np.zeros((n, steps, self.num_classes) if self.every else (n, self.num_classes), np.float32)
+        per = 4 * self.num_classes * (steps if self.every else 1)
         sp, xp, op, stride = state.ctypes.data, X3.ctypes.data, out.ctypes.data, 4 * steps * self.input_size
         for i in range(n):
-            self._run(sp, xp + i * stride, steps, op + i * 4 * self.num_classes)
+            self._run(sp, xp + i * stride, steps, op + i * per)
         return out[0] if single else out
 
     def close(self) -> None:
@@ -172,4 +184,4 @@ class CompiledModel:
 
     def __repr__(self) -> str:
         return (f"CompiledModel({str(self.library)!r}, prefix={self.prefix!r}, inputs={self.input_size}, "
-                f"classes={self.num_classes}, state_bytes={self.state_bytes})")
+                f"outputs={self.num_classes}{' every step' if self.every else ''}, state_bytes={self.state_bytes})")

@@ -799,3 +799,34 @@ void ep_sell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsc
 }
 #undef COL_T
 #undef WIDTH
+
+/* --- the other stages ------------------------------------------------------------------------- */
+
+void ep_softmax(float *y, int n)
+{
+    float top = y[0], sum = 0.0f;
+    int j;
+    for (j = 1; j < n; ++j)
+        top = y[j] > top ? y[j] : top;
+    for (j = 0; j < n; ++j) {
+        y[j] = expf(y[j] - top); /* <= 1: no overflow */
+        sum += y[j];
+    }
+    for (j = 0; j < n; ++j)
+        y[j] /= sum;
+}
+
+void ep_layernorm(float *EP_RESTRICT y, const float *EP_RESTRICT x, const float *EP_RESTRICT gamma,
+                  const float *EP_RESTRICT beta, float eps, int n)
+{
+    float mean = 0.0f, var = 0.0f, inv;
+    int j;
+    for (j = 0; j < n; ++j)
+        mean += x[j];
+    mean /= (float)n;
+    for (j = 0; j < n; ++j) /* two passes: no cancellation when the mean is large */
+        var += (x[j] - mean) * (x[j] - mean);
+    inv = 1.0f / sqrtf(var / (float)n + eps);
+    for (j = 0; j < n; ++j)
+        y[j] = (x[j] - mean) * inv * gamma[j] + beta[j];
+}

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define EP_RUNTIME_VERSION 2
+#define EP_RUNTIME_VERSION 3
 
 /* Rows per dense panel, ELL/SELL slice and 8x1 block (the layout generated models use). */
 #define EP_SLICE 8
@@ -210,6 +210,88 @@ static inline void ep_rnn_libm(float *EP_RESTRICT h, const float *EP_RESTRICT pr
 #undef EP_LSTM_BODY
 #undef EP_GRU_BODY
 #undef EP_RNN_BODY
+
+/* nn.RNN(nonlinearity='relu') */
+static inline void ep_rnn_relu(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    for (j = 0; j < hidden; ++j)
+        h[j] = pre[j] > 0.0f ? pre[j] : 0.0f;
+}
+
+/* --- the other stages of a model (docs/c-backend.md, "Stages") -------------------------------- */
+
+/* Activations of a dense or conv1d stage, in place on y[0:n]. */
+static inline void ep_relu(float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = y[j] > 0.0f ? y[j] : 0.0f;
+}
+
+static inline void ep_tanh(float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = ep_tanhf(y[j]);
+}
+
+static inline void ep_sigmoid(float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = ep_sigmoidf(y[j]);
+}
+
+static inline void ep_tanh_libm(float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = tanhf(y[j]);
+}
+
+static inline void ep_sigmoid_libm(float *y, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = ep_sigmoidf_libm(y[j]);
+}
+
+/* y = exp(y - max y) / sum: the softmax of the final stage (expf from <math.h>). */
+void ep_softmax(float *y, int n);
+
+/* y = (x - mean x) / sqrt(var x + eps) * gamma + beta over the n features (sqrtf from <math.h>). */
+void ep_layernorm(float *EP_RESTRICT y, const float *EP_RESTRICT x, const float *EP_RESTRICT gamma,
+                  const float *EP_RESTRICT beta, float eps, int n);
+
+/* y = x * scale + shift, per feature (the normalize stage). */
+static inline void ep_affine(float *EP_RESTRICT y, const float *EP_RESTRICT x, const float *EP_RESTRICT scale,
+                             const float *EP_RESTRICT shift, int n)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        y[j] = x[j] * scale[j] + shift[j];
+}
+
+/* Running mean over time: acc += x, y = acc / steps (steps >= 1: the steps since reset, this one included). */
+static inline void ep_pool_mean(float *EP_RESTRICT y, float *EP_RESTRICT acc, const float *EP_RESTRICT x, int n,
+                                uint32_t steps)
+{
+    const float count = (float)steps;
+    int j;
+    for (j = 0; j < n; ++j) {
+        acc[j] += x[j];
+        y[j] = acc[j] / count;
+    }
+}
+
+/* Running max over time, in acc (which is the stage's output); first: the first step since reset. */
+static inline void ep_pool_max(float *EP_RESTRICT acc, const float *EP_RESTRICT x, int n, int first)
+{
+    int j;
+    for (j = 0; j < n; ++j)
+        acc[j] = first || x[j] > acc[j] ? x[j] : acc[j];
+}
 
 #ifdef __cplusplus
 }

@@ -52,3 +52,33 @@ def test_a_relative_output_directory_works_for_every_available_target(run_cli, t
     doc = json.loads((tmp_path / "relative" / "out" / "compile.json").read_text())
     assert {a["target"] for a in doc["artifacts"]} == set(available)
     assert not list((tmp_path / "relative").glob(".*tmp"))
+
+
+def test_foreign_model_compiles_to_every_target_with_no_other_flag(run_cli, tmp_path):
+    """An IR without a dataset or sequence length: random inputs shaped from the model, T for TFLite."""
+    from edgeprune import frontend
+
+    from ..conftest import make_model
+
+    graph = frontend.lower(make_model("gru", (6,)))
+    graph.meta.clear()
+    ir.save(graph, tmp_path / "src")
+    r = run_cli("compile", tmp_path / "src", "--target", "all", "-o", tmp_path / "out", "--seq-len", "5")
+    assert r.code == 0, r.err
+    assert "random sequences of 5 steps" in r.out and "records no dataset" in r.out
+    doc = json.loads((tmp_path / "out" / "compile.json").read_text())
+    assert doc["verification"] and all(v["passed"] for v in doc["verification"])
+
+
+def test_per_step_regression_model_compiles_and_shows_no_argmax(run_cli, tmp_path):
+    from edgeprune import frontend
+
+    from .. import zoo
+
+    graph = frontend.lower(zoo.build("denoiser", sparsity=0.8))
+    ir.save(graph, tmp_path / "src")
+    r = run_cli("compile", tmp_path / "src", "--target", "ir,onnx", "-o", tmp_path / "out")
+    assert r.code == 0, r.err
+    doc = json.loads((tmp_path / "out" / "compile.json").read_text())
+    assert doc["model"]["output"] == "every" and doc["model"]["task"] == "regress"
+    assert all(v["passed"] and v["argmax_agreement"] is None and v["task"] == "regress" for v in doc["verification"])

@@ -34,7 +34,7 @@ def test_vectorised_greedy_equals_the_sequential_greedy(seed):
     rows, cols = rng.integers(3, 30, size=2)
     d = int(rng.integers(1, cols + 1))
     order = rng.permutation(cols)
-    caps = column_capacities(rows, cols, d, 1, order)[0]
+    caps = column_capacities(np.full(1, rows * d), cols, order)[0]
     scores = rng.integers(0, 6, size=(rows, cols)).astype(float)  # many ties
     scores *= rng.random(cols) < 0.7  # some columns unattractive
     full = sequential_greedy(scores, [d] * rows, caps)
@@ -62,7 +62,7 @@ def sequential_greedy_restricted(scores, row_cap, col_cap, allowed):
 
 @pytest.mark.parametrize("rows,cols,degree,gates", [(12, 5, 2, 4), (128, 28, 3, 4), (9, 12, 7, 3), (10, 10, 10, 1)])
 def test_column_capacities_are_balanced_per_gate_and_overall(rows, cols, degree, gates):
-    caps = column_capacities(rows, cols, degree, gates, np.random.default_rng(0).permutation(cols))
+    caps = column_capacities(np.full(gates, rows * degree), cols, np.random.default_rng(0).permutation(cols))
     assert np.all(caps.sum(axis=1) == rows * degree)
     assert np.all(caps.max(axis=1) - caps.min(axis=1) <= 1)
     total = caps.sum(axis=0)
@@ -74,7 +74,7 @@ def test_column_capacities_are_balanced_per_gate_and_overall(rows, cols, degree,
 def test_random_completion_meets_every_deficit_with_a_simple_graph(seed):
     rng = np.random.default_rng(seed)
     rows, cols, d = 40, 30, 9
-    caps = column_capacities(rows, cols, d, 1, rng.permutation(cols))[0]
+    caps = column_capacities(np.full(1, rows * d), cols, rng.permutation(cols))[0]
     start = np.zeros((rows, cols), dtype=bool)
     kept = greedy_order(rng.random((rows, cols)), np.full(rows, d), caps)[: rows * d // 2]
     start.ravel()[kept] = True
@@ -107,12 +107,12 @@ def test_tile_scores_use_rms_and_partial_tiles():
 def test_biregular_mask_is_biregular_at_tile_level(block, sparsity):
     rng = np.random.default_rng(1)
     values = rng.standard_normal((4 * 32, 44))
-    b = biregular_mask(values, sparsity, rng, gates=4, cell="lstm", block=block)
+    b = biregular_mask(values, sparsity, rng, gates=4, cell="lstm", block=block, row_degrees="equal")
     br, bc = block
     n_bcols = -(-44 // bc)
-    assert b.row_degree == degree_for(n_bcols, sparsity)
+    assert b.row_degree == (degree_for(n_bcols, sparsity),) * 2
     for g, tiles in enumerate(b.tile_masks):
-        assert np.all(tiles.sum(1) == b.row_degree)
+        assert np.all(tiles.sum(1) == b.row_degree[0])
         assert tiles.sum(0).max() - tiles.sum(0).min() <= 1
         part = b.mask[g * 32 : (g + 1) * 32]
         expanded = np.repeat(np.repeat(tiles, br, 0), bc, 1)[:32, :44]
@@ -142,12 +142,13 @@ def test_without_repair_a_community_structured_mask_fails_the_bound():
 
 @pytest.mark.parametrize("repair", ["spectral", "bisect"])
 def test_repair_fixes_a_community_structured_mask(repair):
-    b = biregular_mask(community_weights(), 0.8, np.random.default_rng(0), max_repairs=8, repair=repair)
+    b = biregular_mask(community_weights(), 0.8, np.random.default_rng(0), max_repairs=8, repair=repair,
+                       row_degrees="equal")
     g = b.gates[0]
     assert b.ramanujan is True and expansion(b.mask).ramanujan is True
     assert g.attempts > 1 and 0 < g.greedy_share < 1
     # the reported share is the fraction of the mask's edges that the magnitude greedy chose
-    caps = column_capacities(64, 64, 13, 1, np.arange(64))
+    caps = column_capacities(np.full(1, 64 * 13), 64, np.arange(64))
     assert g.greedy_edges + g.random_edges == 64 * 13 and g.greedy_share == pytest.approx(g.greedy_edges / (64 * 13))
     assert caps.sum() == 64 * 13
     # a biregular mask still

@@ -35,6 +35,8 @@ def test_sigma2_and_gap_match_a_dense_eigendecomposition(shape, density, seed):
     assert e.sigma1 == pytest.approx(l1, abs=1e-9)
     assert e.sigma2 == pytest.approx(l2, abs=1e-9)
     assert e.spectral_gap == pytest.approx(l1 - l2, abs=1e-9)
+    # the authors' code's Δs (ramanujan-on-pai delta_s): 2√(μ₀ − 1) − μ̂, from the eigenvalues
+    assert e.spectral_gap_code == pytest.approx(2 * math.sqrt(l1 - 1) - l2, abs=1e-9)
     assert e.ramanujan_gap == pytest.approx(gap, abs=1e-9)
     assert e.ramanujan == (gap >= 0)
 
@@ -184,3 +186,9 @@ def test_cheeger_bounds_bracket_the_true_conductance(seed):
     low, high = e.conductance_bounds
     phi = brute_force_conductance(mask)
     assert low - 1e-12 <= phi <= high + 1e-12
+
+
+def test_code_spectral_gap_is_undefined_below_mu0_one():
+    e = expansion(np.eye(4, dtype=bool) * 1.0, min_degree=1)  # a perfect matching: μ₀ = 1
+    assert e.spectral_gap_code == pytest.approx(-1.0)  # 2√0 − 1
+    assert expansion(np.zeros((3, 3))).spectral_gap_code is None

@@ -36,7 +36,8 @@ def test_block_choices_are_structure_pass_shapes():
 @pytest.mark.parametrize("sparsity", [0.5, 0.9])
 def test_masks_are_regular_at_block_level(block, cell, sparsity):
     model = make_model(cell, (16, 8), True, input_size=12, seed=1)
-    out = prune.prune_model(model, "block-expander", sparsity, seed=0, options={"block": block})
+    out = prune.prune_model(model, "block-expander", sparsity, seed=0,
+                            options={"block": block, "row_degrees": "equal", "accept_reached": True})
     shape = parse_block(block)
     for name, mask in out.model.masks().items():
         mask = mask.numpy()
@@ -49,7 +50,26 @@ def test_masks_are_regular_at_block_level(block, cell, sparsity):
             assert t.sum(0).max() - t.sum(0).min() <= 1
         total = np.sum(per_gate, axis=0).sum(0)
         assert total.max() - total.min() <= 1
-        assert out.report["method_report"]["weights"][name]["row_degree"] == counts.pop()
+        assert out.report["method_report"]["weights"][name]["row_degree"] == [counts.pop()] * 2
+
+
+@pytest.mark.parametrize("block", ["1x4", "4x1", "8x1", "4x4"])
+@pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.95])
+def test_balanced_masks_keep_the_requested_tile_count_with_row_counts_within_one(block, sparsity):
+    model = make_model("lstm", (16, 8), True, input_size=16, seed=1)  # every side a multiple of the tiles
+    out = prune.prune_model(model, "block-expander", sparsity, seed=0, options={"block": block})
+    shape = parse_block(block)
+    for name, mask in out.model.masks().items():
+        mask = mask.numpy()
+        per_gate = [tiles_of(mask[rs], shape) for rs in gate_slices(mask.shape[0], 4)]
+        n_tiles = sum(t.size for t in per_gate)
+        assert sum(int(t.sum()) for t in per_gate) == round((1 - sparsity) * n_tiles), name
+        rows = np.concatenate([t.sum(1) for t in per_gate])
+        assert rows.max() - rows.min() <= 1, name
+        gate_totals = [int(t.sum()) for t in per_gate]
+        assert max(gate_totals) - min(gate_totals) <= 1, name
+        total = np.sum(per_gate, axis=0).sum(0)
+        assert total.max() - total.min() <= 1, name
 
 
 @pytest.mark.parametrize("block", ["1x4", "4x1", "8x1", "4x4"])
@@ -57,7 +77,8 @@ def test_the_fused_ir_matrix_is_exact_and_regular_when_sizes_align(block):
     # input 8, hidden 16: every weight's tiles line up with the fused [x | h] grid of the IR, so
     # the structure pass used by the backends sees exact, regular blocks.
     model = make_model("lstm", (16,), input_size=8, seed=0)
-    pruned = prune.prune_model(model, "block-expander", 0.75, seed=0, options={"block": block}).model
+    pruned = prune.prune_model(model, "block-expander", 0.75, seed=0,
+                               options={"block": block, "row_degrees": "equal", "accept_reached": True}).model
     stats = analyze(lower(pruned).layers[0].weight)
     b = stats.blocks[parse_block(block)]
     assert b.exact and b.regular, b
@@ -66,7 +87,8 @@ def test_the_fused_ir_matrix_is_exact_and_regular_when_sizes_align(block):
 def test_partial_edge_tiles_count_as_one_tile():
     # 10 input columns with 1x4 tiles: tiles [0:4], [4:8] and the partial [8:10].
     model = make_model("rnn", (8,), input_size=10, seed=0)
-    out = prune.prune_model(model, "block-expander", 0.6, seed=0, options={"block": "1x4"})
+    out = prune.prune_model(model, "block-expander", 0.6, seed=0,
+                            options={"block": "1x4", "row_degrees": "equal", "accept_reached": True})
     mask = out.model.masks()["layers.0.weight_ih"].numpy()
     tiles = tiles_of(mask, (1, 4))
     assert tiles.shape == (8, 3) and np.all(tiles.sum(1) == 1)  # round(0.4 * 3) = 1 tile per row

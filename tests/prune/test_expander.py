@@ -22,7 +22,8 @@ def numpy_gap(mask: np.ndarray) -> float:
 @pytest.mark.parametrize("sparsity", [0.5, 0.8, 0.9])
 def test_masks_are_exactly_biregular_per_gate_and_whole(cell, hidden, feedback, sparsity):
     model = make_model(cell, hidden, feedback, seed=2)
-    out = prune.prune_model(model, "expander", sparsity, seed=0)
+    out = prune.prune_model(model, "expander", sparsity, seed=0,
+                            options={"row_degrees": "equal", "accept_reached": True})
     gates = CELL_GATES[cell]
     for name, mask in out.model.masks().items():
         mask = mask.numpy()
@@ -36,7 +37,24 @@ def test_masks_are_exactly_biregular_per_gate_and_whole(cell, hidden, feedback, 
             assert c.max() - c.min() <= 1, name
         # the target sparsity, up to the per-row rounding
         assert abs((1 - mask.mean()) - sparsity) <= 0.5 / cols + 1e-12, name
-        assert out.report["method_report"]["weights"][name]["row_degree"] == degree
+        assert out.report["method_report"]["weights"][name]["row_degree"] == [degree, degree]
+
+
+@pytest.mark.parametrize("cell,hidden,feedback", CONFIG_CASES)
+@pytest.mark.parametrize("sparsity", [0.5, 0.8, 0.9])
+def test_balanced_masks_keep_the_exact_count_and_are_biregular_within_one(cell, hidden, feedback, sparsity):
+    model = make_model(cell, hidden, feedback, seed=2)
+    out = prune.prune_model(model, "expander", sparsity, seed=0)
+    gates = CELL_GATES[cell]
+    for name, mask in out.model.masks().items():
+        mask = mask.numpy()
+        assert int(mask.sum()) == round((1 - sparsity) * mask.size), name
+        for degrees in (mask.sum(1), mask.sum(0)):
+            assert degrees.max() - degrees.min() <= 1, name
+        for rs in gate_slices(mask.shape[0], gates):
+            for degrees in (mask[rs].sum(1), mask[rs].sum(0)):
+                assert degrees.max() - degrees.min() <= 1, name
+        assert out.report["sparsity_per_matrix"][name] == pytest.approx(1 - mask.mean())
 
 
 def test_reported_gaps_match_a_numpy_eigendecomposition():
@@ -113,7 +131,7 @@ def test_init_draws_a_random_biregular_mask_and_fresh_weights():
 def test_init_end_to_end_through_the_cli_trains_a_sparse_model_from_scratch(run_cli, digits_checkpoint, tmp_path):
     out = tmp_path / "sparse.pt"
     r = run_cli("prune", digits_checkpoint, "--method", "expander", "--init", "--sparsity", "0.7",
-                "--finetune-epochs", "3", "-o", out)
+                "--row-degrees", "equal", "--accept-reached", "--finetune-epochs", "3", "-o", out)
     assert r.code == 0, r.err
     model, meta = checkpoint.load_with_meta(out)
     rep = meta["pruning"]
@@ -129,3 +147,11 @@ def test_cli_declares_the_options(run_cli):
     r = run_cli("prune", "--help")
     for flag in ("--init", "--greedy-share", "--max-repairs", "--block", "--rate", "--round-epochs", "--reach-target"):
         assert flag in r.out, flag
+
+
+def test_help_says_expander_is_edgeprunes_own_and_imp_the_papers_kind(run_cli):
+    r = run_cli("prune", "--help")
+    text = " ".join(r.out.split())
+    assert r.code == 0
+    assert "expander = edgeprune's own one-shot construction (not the paper's method, which is ramanujan-imp)" in text
+    assert "ramanujan-imp = the paper's kind of method" in text

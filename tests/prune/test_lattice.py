@@ -69,7 +69,7 @@ def test_binary_and_continuous_natural_modes_differ_as_documented():
     # its poset is an ordinal sum of antichains, every unit is meet-irreducible and the natural
     # mode keeps every connection. The binary adjacency keeps at most 1 - quantile of each matrix.
     model = make_model("lstm", (12, 9), True)
-    cont = prune.prune_model(model, "lattice", None, options={"adjacency": "continuous"}).report
+    cont = prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": 0.0}).report
     assert cont["sparsity"] == 0.0
     groups = cont["method_report"]["groups"]
     assert all(g["meet_irreducible"] == g["units"] for g in groups.values())
@@ -78,7 +78,7 @@ def test_binary_and_continuous_natural_modes_differ_as_documented():
         assert binary["sparsity"] >= q - 0.02
         assert any(g["meet_irreducible"] < g["units"] for g in binary["method_report"]["groups"].values())
     # A cut on the normalised strength makes the continuous reading sparse.
-    cuts = [prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "min_strength": m}
+    cuts = [prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": m}
                               ).report["sparsity"] for m in (0.3, 0.7)]
     assert 0 < cuts[0] < cuts[1]
 
@@ -192,7 +192,8 @@ def test_prune_model_passes_none_only_to_outcome_methods():
 
     try:
         report = prune.prune_model(make_model(), "test-outcome", None).report
-        prune.prune_model(make_model(), "test-outcome", 0.25)
+        # (it keeps everything: only --accept-reached lets that stand for a 0.25 request)
+        prune.prune_model(make_model(), "test-outcome", 0.25, options={"accept_reached": True})
         assert seen == [None, 0.25] and report["sparsity_requested"] is None
     finally:
         del _REGISTRY["test-outcome"]
@@ -203,10 +204,67 @@ def test_prune_model_passes_none_only_to_outcome_methods():
 def test_analysis_of_a_users_module_names_its_units():
     torch.manual_seed(0)
     gru, head = nn.GRU(4, 6, batch_first=True), nn.Linear(6, 3)
-    a = lattice_analysis(gru, head=head, adjacency="continuous")
+    a = lattice_analysis(gru, head=head, adjacency="continuous", theta=0.0)
     names = a.graph.node_names()
     assert len(names) == 4 + 6 + 6 + 3 and names[0] == "x[0]" and names[-1] == "y[2]"
     assert a.meet_irreducible.all()  # dense: every unit shares its successors with its group
     binary = lattice_analysis(gru, head=head)  # the median: sources feeding several units become reducible
     assert binary.adjacency.thresholds.keys() == {"layers.0.weight_ih", "layers.0.weight_hh"}
     assert not binary.meet_irreducible.all()
+
+
+@pytest.fixture(scope="module")
+def trained_lstm():
+    """An LSTM-64 trained to ~98% on digits: weights with the heavy tail of a trained network."""
+    from edgeprune.models import ModelConfig, SequenceClassifier
+    from edgeprune.train import seed_everything, train
+
+    ds = data.load("digits")
+    seed_everything(0)
+    model = SequenceClassifier(ModelConfig("lstm", ds.features, (64,), ds.num_classes))
+    result = train(model, ds, epochs=10, lr=1e-2, progress=False)
+    assert result.test_accuracy > 0.95
+    return model
+
+
+def test_one_theta_reproduces_both_natural_outcomes_on_a_trained_lstm(trained_lstm):
+    # The paper's two outcomes: binary adjacency ~50% sparsity, continuous far higher.
+    binary = prune.prune_model(trained_lstm, "lattice", None).report
+    assert binary["sparsity"] == pytest.approx(0.5, abs=0.02)
+    continuous = prune.prune_model(trained_lstm, "lattice", None, options={"adjacency": "continuous"}).report
+    assert continuous["method_report"]["theta"] == 0.5
+    assert continuous["sparsity"] > 0.9
+    # ... it is the threshold that does it: at theta 0 the continuous graph is complete, nothing goes.
+    assert prune.prune_model(trained_lstm, "lattice", None,
+                             options={"adjacency": "continuous", "theta": 0.0}).report["sparsity"] == 0.0
+    # and the binary reading does not depend on theta (its values are 0/1)
+    again = prune.prune_model(trained_lstm, "lattice", None, options={"theta": 0.9}).model.masks()
+    first = prune.prune_model(trained_lstm, "lattice", None).model.masks()
+    assert all(torch.equal(again[n], first[n]) for n in first)
+
+
+def test_which_readings_move_the_masks_away_from_magnitude(trained_lstm):
+    # Structure term only (gamma = 0): at the binary median every current-state unit is
+    # irreducible and no source is, so the bonus is the same for every weight, whichever endpoint
+    # is asked: magnitude exactly. With the continuous adjacency at theta, previous-state units
+    # differ in irreducibility, and the source / both / recurrent readings reorder connections.
+    magnitude = prune.prune_model(trained_lstm, "magnitude", 0.9).model.masks()
+
+    def differs(options):
+        out = prune.prune_model(trained_lstm, "lattice", 0.9, options={**options, "gamma": 0.0})
+        masks = out.model.masks()
+        return sum(int((masks[n] & ~magnitude[n]).sum()) for n in masks) / sum(int(m.sum()) for m in masks.values())
+
+    for options in ({}, {"critical_at": "source"}, {"critical_at": "both"}, {"adjacency": "continuous"}):
+        assert differs(options) == 0.0, options
+    for options in ({"adjacency": "continuous", "critical_at": "source"}, {"adjacency": "continuous", "critical_at": "both"},
+                    {"adjacency": "continuous", "poset_graph": "recurrent"}):
+        assert differs(options) > 0.05, options
+
+
+def test_recurrent_poset_reports_its_components(trained_lstm):
+    r = prune.prune_model(trained_lstm, "lattice", 0.9, options={"poset_graph": "recurrent"}).report["method_report"]
+    assert r["poset_graph"] == "recurrent"
+    # x (8) + h (64) + y (10) nodes at most; the W_hh cycles merge some of them
+    assert 1 <= r["strongly_connected_components"] < 8 + 64 + 10
+    assert r["poset"]["elements"] == r["strongly_connected_components"]

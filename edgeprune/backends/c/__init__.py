@@ -94,6 +94,10 @@ class CBackend(Backend):
     def unavailable(self) -> str | None:
         return toolchain("host").missing()
 
+    def declines(self, model: ir.Model) -> str | None:
+        """Every IR v2 stage has kernels here (fp32 and int8), so every valid model compiles."""
+        return None
+
     @staticmethod
     def _setup(options: dict):
         tc = toolchain(options["arch"], options["c_cc"] or None)
@@ -114,7 +118,7 @@ class CBackend(Backend):
             write_text_atomic(out_dir / name, content)
         info = plan.describe()
         info.update({"arch": tc.arch, "cflags": text, "input_size": model.input_size,
-                     "num_classes": model.num_classes, "summary": plan.summary()})
+                     "num_classes": model.output_size, "summary": plan.summary()})
         runtime = tc.label(text) + (", in-process (ctypes)" if tc.arch == "host" and not _sanitized(cflags) else "")
         tolerance = INT8_TOLERANCE if options["dtype"] == "int8" else None
         return [Artifact(f"{plan.prefix}.c", self.name, runtime, ("sequence", "step"), sorted(files), info,
@@ -172,13 +176,15 @@ class CBackend(Backend):
         prefix = options["c_prefix"]
         library = out_dir / BUILD_DIR / f"lib{prefix}.so"
         info = artifact.info
+        every = info.get("output") == "every"
         if tc.arch == "host" and library.exists():
-            return BridgeRunner(CompiledModel(library, prefix, info["input_size"], info["num_classes"]))
+            return BridgeRunner(CompiledModel(library, prefix, info["input_size"], info["num_classes"], every))
         program = (out_dir / BUILD_DIR / PROGRAM).resolve()
         if not program.exists():
             raise BackendError(f"{program}: not built")
         command = [*tc.emulator, "-kernel", str(program)] if tc.board else [*tc.emulator, str(program)]
-        return HarnessRunner(command, info["input_size"], info["num_classes"], f"{PROGRAM} ({tc.arch})", io=tc.io)
+        return HarnessRunner(command, info["input_size"], info["num_classes"], f"{PROGRAM} ({tc.arch})", io=tc.io,
+                             every=every)
 
 
 BACKEND = CBackend()

@@ -7,12 +7,14 @@ offset and size comes from the plan.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ... import __version__, ir
 from ...runtime import source_dir
 from . import formats
-from .planning import ARENA_PAD, MatrixPlan, ModelPlan
+from .planning import ARENA_PAD, MatrixPlan, ModelPlan, StagePlan
 
 RUNTIME_FILES = ("edgeprune_rt.h", "edgeprune_rt.c")
 HARNESS_TEMPLATE = "edgeprune_run.c.in"
@@ -59,8 +61,8 @@ def _array(name: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[{len(items)}] = {{\n    {body}\n}};\n"
 
 
-def _matrix_tables(m: MatrixPlan, bias: np.ndarray, scales: np.ndarray | None) -> str:
-    out = [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
+def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | None) -> str:
+    out = [] if bias is None else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
     if scales is not None and m.tiles:
         out.append(_array(f"{m.name}_scales", np.asarray(scales, np.float32)))
     for k, t in enumerate(m.tiles):
@@ -75,10 +77,11 @@ def _offset(pointer: str, offset: int) -> str:
     return f"{pointer} + {offset}" if offset else pointer
 
 
-def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str) -> list[str]:
-    """bias copy + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
+def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str,
+                  bias: bool = True) -> list[str]:
+    """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
     rows = m.shape[0]
-    lines = [f"ep_copy({y}, {m.name}_bias, {rows});"]
+    lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
     for k, t in enumerate(m.tiles):
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())
@@ -112,82 +115,172 @@ def _percent(nnz: int, shape) -> str:
     return f"{nnz:,} of {size:,} weights kept ({1 - nnz / size:.1%} sparse)" if size else "no weights"
 
 
+def _vector_activation(activation: str, y: str, n: int, suffix: str) -> list[str]:
+    if activation == "none":
+        return []
+    if activation in ("relu", "softmax"):  # exact either way; softmax always uses expf
+        return [f"ep_{activation}({y}, {n});"]
+    return [f"ep_{activation}{suffix}({y}, {n});"]
+
+
+def _matrix_stage(p: ModelPlan, sp: StagePlan, y: str) -> list[str]:
+    """Quantize z (int8), bias + one kernel call per tile into ``y``."""
+    m = sp.matrix
+    lines, scale_vars = ([], [])
+    if p.dtype == "int8":
+        lines, scale_vars = _quantize_calls(m, "a", sp.z_offset, "q", "")
+    lines += _matvec_calls(m, y, "a", sp.z_offset, scale_vars, "", bias=sp.stage.bias is not None)
+    return lines
+
+
+def _recurrent(p: ModelPlan, sp: StagePlan, suffix: str) -> list[str]:
+    layer = sp.stage
+    lines = _matrix_stage(p, sp, "s->pre")
+    h = _offset("a", sp.state_offset)
+    if layer.cell == "lstm":
+        lines.append(f"ep_lstm{suffix}({h}, {_offset('s->cell', sp.cell_offset)}, s->pre, {layer.hidden_size});")
+    elif layer.cell == "rnn" and layer.activation == "relu":
+        lines.append(f"ep_rnn_relu({h}, s->pre, {layer.hidden_size});")
+    else:
+        lines.append(f"ep_{layer.cell}{suffix}({h}, s->pre, {layer.hidden_size});")
+    return lines
+
+
+def _conv(p: ModelPlan, sp: StagePlan, y: str, suffix: str) -> list[str]:
+    """Append the input to the window, gather the dilated taps, mat-vec, then shift the window by one step."""
+    conv = sp.stage
+    C, lines = conv.in_channels, []
+    if conv.history:
+        window = _offset("a", sp.state_offset)
+        lines.append(f"ep_copy({_offset('a', sp.state_offset + conv.history * C)}, {_offset('a', sp.input_offset)}, "
+                     f"{C}); /* x_t after the last {conv.history} inputs */")
+        if sp.gather_offset is not None:
+            for tap in range(conv.kernel):
+                lines.append(f"ep_copy({_offset('a', sp.gather_offset + tap * C)}, "
+                             f"{_offset('a', sp.state_offset + tap * conv.dilation * C)}, {C}); /* tap {tap} */")
+    lines += _matrix_stage(p, sp, y)
+    lines += _vector_activation(conv.activation, y, conv.output_size, suffix)
+    if conv.history:
+        lines.append(f"memmove({window}, {_offset('a', sp.state_offset + C)}, {conv.history * C} * sizeof(float));")
+    return lines
+
+
+def _stage_lines(p: ModelPlan, sp: StagePlan, y: str, suffix: str) -> list[str]:
+    """The C statements of one stage, writing its output to ``y``."""
+    stage, x = sp.stage, _offset("a", sp.input_offset)
+    n = stage.output_size
+    if isinstance(stage, ir.Recurrent):
+        return _recurrent(p, sp, suffix)
+    if isinstance(stage, ir.Conv1d):
+        return _conv(p, sp, y, suffix)
+    if isinstance(stage, ir.Dense):
+        return _matrix_stage(p, sp, y) + _vector_activation(stage.activation, y, n, suffix)
+    if isinstance(stage, ir.LayerNorm):
+        return [f"ep_layernorm({y}, {x}, {sp.stem}_gamma, {sp.stem}_beta, {_floats(np.float32([stage.eps]))[0]}, {n});"]
+    if isinstance(stage, ir.Normalize):
+        return [f"ep_affine({y}, {x}, {sp.stem}_scale, {sp.stem}_shift, {n});"]
+    if isinstance(stage, ir.Pool):
+        acc = _offset("a", sp.state_offset)
+        if stage.mode == "max":
+            return [f"ep_pool_max({acc}, {x}, {n}, s->steps == 1u);"]
+        return [f"ep_pool_mean({y}, {acc}, {x}, {n}, s->steps);"]
+    raise TypeError(f"no C for stage {type(stage).__name__}")  # model.validate() admits no other kind
+
+
+def _tables(p: ModelPlan, sp: StagePlan) -> str:
+    stage = sp.stage
+    if sp.matrix is not None:
+        m = sp.matrix
+        if isinstance(stage, ir.Recurrent):
+            what = (f"{sp.name}: {stage.cell.upper()} {stage.hidden_size}, gates {'/'.join(ir.GATE_NAMES[stage.cell])}"
+                    + ("" if stage.bias is not None else ", no bias"))
+        else:
+            what = f"{sp.name}: {stage.describe()}"
+        return (f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n"
+                + _matrix_tables(m, stage.bias, sp.scales))
+    arrays = stage.arrays()
+    if not arrays:
+        return ""
+    return f"/* {sp.name}: {stage.describe()} */\n" + "".join(
+        _array(f"{sp.stem}_{k}", np.asarray(v, np.float32)) for k, v in arrays.items())
+
+
+def _block(sp: StagePlan, lines: list[str]) -> list[str]:
+    what = sp.stage.describe()
+    return [f"    {{ /* {sp.name}: {what} */"] + [f"        {l}" for l in lines] + ["    }"]
+
+
+def _uses_arena(lines: list[str]) -> bool:
+    return any(re.search(r"\ba\b", l) for l in lines)
+
+
 def generate(p: ModelPlan) -> dict[str, str]:
     """The generated files (name -> text) for ``p``, runtime and harness included. Deterministic."""
     prefix, model = p.prefix, p.model
     upper = prefix.upper()
     banner = (f"/* Generated by edgeprune {__version__} (compile --target c --dtype {p.dtype} --kernel {p.kernel}). "
               f"Do not edit.\n * Model: {model.describe()}; {model.nnz(True):,} stored weights. */\n")
-    layout = " | ".join(["x " + str(model.input_size)] + [f"h{lp.index} {lp.layer.hidden_size}" for lp in p.layers])
+    layout = " | ".join(f"{label} {n}" for label, n in p.layout)
+    every = p.every
     runtime = source_dir("c")
     header = fill((runtime / "templates" / HEADER_TEMPLATE).read_text(), {
         "BANNER": banner.rstrip("\n"), "PREFIX_UPPER": upper, "PREFIX": prefix, "INPUT_SIZE": model.input_size,
-        "NUM_CLASSES": model.num_classes, "STATE_BYTES": p.state_bytes, "ARENA_SIZE": p.arena + ARENA_PAD,
-        "LAYOUT": layout, "ARENA_PAD": ARENA_PAD, "PRE_SIZE": p.pre,
+        "OUTPUT_SIZE": model.output_size, "OUTPUT_EVERY": int(every), "STATE_BYTES": p.state_bytes,
+        "ARENA_SIZE": p.arena + ARENA_PAD, "LAYOUT": layout, "ARENA_PAD": ARENA_PAD,
+        "RUN_OUT": f"out[steps][{upper}_OUTPUT_SIZE], the output of every step" if every
+        else f"out[{upper}_OUTPUT_SIZE], the output after the last step",
         "CELL_MEMBER": f"    float cell[{p.cell}]; /* LSTM cell states */" if p.cell else "",
+        "PRE_MEMBER": f"    float pre[{p.pre}]; /* gate pre-activations of the layer being computed */" if p.pre else "",
+        "STEPS_MEMBER": "    uint32_t steps; /* steps since reset (the pool's count) */" if p.pool else "",
         "ZQ_MEMBER": f"    int8_t zq[{p.zq}]; /* scratch: the quantized input of the matrix being computed */"
         if p.zq else "",
     })
 
-    tables, step = [], []
-    step.append(f"    ep_copy(a, x, {upper}_INPUT_SIZE);")
     suffix = "_libm" if p.activations == "libm" else ""
-    for lp in p.layers:
-        layer, m = lp.layer, lp.matrix
-        what = f"layer {lp.index}: {layer.cell.upper()} {layer.hidden_size}, gates {'/'.join(ir.GATE_NAMES[layer.cell])}"
-        tables.append(f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n")
-        tables.append(_matrix_tables(m, layer.bias_or_zeros(), lp.scales))
-        step.append(f"    {{ /* {what}: z = a[{lp.input_offset}:{lp.input_offset + layer.cols}] */")
-        scale_vars: list[str] = []
-        if p.dtype == "int8":
-            lines, scale_vars = _quantize_calls(m, "a", lp.input_offset, "q", "        ")
-            step += lines
-        step += _matvec_calls(m, "s->pre", "a", lp.input_offset, scale_vars, "        ")
-        h = _offset("a", lp.state_offset)
-        if layer.cell == "lstm":
-            step.append(f"        ep_lstm{suffix}({h}, {_offset('s->cell', lp.cell_offset)}, s->pre, "
-                        f"{layer.hidden_size});")
-        else:
-            step.append(f"        ep_{layer.cell}{suffix}({h}, s->pre, {layer.hidden_size});")
-        step.append("    }")
-    tables.append(f"/* head: {_percent(p.head.nnz, p.head.shape)}; {p.head.format} {p.dtype} */\n")
-    tables.append(_matrix_tables(p.head, model.head.bias_or_zeros(), p.head_scales))
-    head_lines: list[str] = []
-    scale_vars = []
-    if p.dtype == "int8":
-        head_lines, scale_vars = _quantize_calls(p.head, "s->arena", p.head_input_offset, "q", "    ")
-    head_lines += _matvec_calls(p.head, "logits", "s->arena", p.head_input_offset, scale_vars, "    ")
-    if not p.head.tiles:
-        head_lines.append("    (void)s; /* every head weight was pruned: the logits are the bias */")
-    head_signature = f"static void head({'' if p.dtype == 'int8' else 'const '}{prefix}_state_t *s, float *logits)"
-
+    tables = [_tables(p, sp) for sp in p.stages]
+    step = [f"    ep_copy(a, x, {upper}_INPUT_SIZE);"]
+    if p.pool:
+        step.append("    s->steps += 1u;")
+    tail: list[str] = []
+    for sp in p.stages:
+        y = "out" if sp.output_offset is None else _offset("a", sp.output_offset)
+        (tail if sp.tail else step).extend(_block(sp, _stage_lines(p, sp, y, suffix)))
+    final = p.stages[-1]
+    if final.output_offset is not None:  # the last stage keeps state: its output is in the arena
+        tail.append(f"    ep_copy(out, {_offset('a', final.output_offset)}, {upper}_OUTPUT_SIZE);")
+    tail_head = ["    float *const a = s->arena;"] + ([] if _uses_arena(tail) else ["    (void)a;"])
     source = (
         f"{banner}#include \"{prefix}.h\"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
         "#include \"edgeprune_rt.h\"\n\n"
         f"/* The tables below are laid out for slices of {formats.SLICE} rows and this size of the state. */\n"
         f"typedef char {prefix}_layout_check[EP_SLICE == {formats.SLICE} && "
         f"sizeof({prefix}_state_t) == {upper}_STATE_BYTES ? 1 : -1];\n\n"
-        + "\n".join(tables)
-        + f"\n{head_signature}\n{{\n" + "\n".join(head_lines) + "\n}\n\n"
+        + "\n".join(t for t in tables if t)
+        + "\n/* The stages after the last one with state: only when the step's output is wanted. */\n"
+        f"static void output({prefix}_state_t *s, float *out)\n{{\n" + "\n".join(tail_head + tail) + "\n}\n\n"
         f"void {prefix}_reset({prefix}_state_t *state)\n{{\n    memset(state, 0, sizeof *state);\n}}\n\n"
         f"size_t {prefix}_state_size(void)\n{{\n    return sizeof({prefix}_state_t);\n}}\n\n"
-        f"void {prefix}_step({prefix}_state_t *s, const float *x, float *logits)\n{{\n"
+        f"void {prefix}_step({prefix}_state_t *s, const float *x, float *out)\n{{\n"
         "    float *const a = s->arena;\n"
         + "\n".join(step)
-        + "\n    if (logits)\n        head(s, logits);\n}\n\n"
-        f"void {prefix}_run({prefix}_state_t *state, const float *x, int steps, float *logits)\n{{\n"
+        + "\n    if (out)\n        output(s, out);\n}\n\n"
+        f"void {prefix}_run({prefix}_state_t *state, const float *x, int steps, float *out)\n{{\n"
         "    int t;\n"
         f"    {prefix}_reset(state);\n"
-        "    for (t = 0; t < steps; ++t)\n"
-        f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, t + 1 == steps ? logits : NULL);\n"
-        "    if (steps < 1 && logits)\n"
-        "        head(state, logits); /* no step: the classifier of the zero state */\n"
-        "}\n"
+        + ("    for (t = 0; t < steps; ++t)\n"
+           f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, "
+           f"out ? out + (size_t)t * {upper}_OUTPUT_SIZE : NULL);\n"
+           if every else
+           "    for (t = 0; t < steps; ++t)\n"
+           f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, t + 1 == steps ? out : NULL);\n"
+           "    if (steps < 1 && out)\n"
+           "        output(state, out); /* no step: the output of the zero state */\n")
+        + "}\n"
     )
     files = {f"{prefix}.h": header, f"{prefix}.c": source}
     for name in RUNTIME_FILES:
         files[name] = (runtime / name).read_text()
-    names = {"PREFIX_UPPER": upper, "PREFIX": prefix}
+    names = {"PREFIX_UPPER": upper, "PREFIX": prefix, "CLASSIFY": int(model.task == "classify")}
     files[HARNESS] = fill((runtime / HARNESS_TEMPLATE).read_text(), names)
     for name, template in (("Makefile", "Makefile.in"), ("CMakeLists.txt", "CMakeLists.txt.in"), (EXAMPLE, "main.c.in")):
         files[name] = fill((runtime / "templates" / template).read_text(), names)

@@ -3,11 +3,16 @@
 Nothing here writes C (``codegen`` does, from the ``ModelPlan`` built here). The decisions
 (docs/c-backend.md has the reasoning and the measurements):
 
-* All vectors a step reads live in one arena ``[x | h_0 | h_1 | ...]``. Layer l's input vector
-  ``z = [input ; own state ; next layer's state]`` is then the contiguous window starting at its
-  input, so no step copies or concatenates anything but ``x``. Layers run in order and each
-  writes its new state only after its mat-vec, so layer l still sees layer l+1's state from the
-  previous step (top-down feedback) and layer l+1 sees layer l's new state.
+* All vectors a step reads live in one arena: ``x``, then each stage's output (and its state) in
+  chain order, every stage writing after the last vector allocated before it. A recurrent
+  stage's ``z = [input ; own state ; next stage's state]`` is then the contiguous window starting
+  at its input, so no step copies or concatenates anything but ``x`` (and a conv1d's input into
+  its window). Stages run in order and each writes its new state only after its mat-vec, so
+  layer l still sees layer l+1's state from the previous step (top-down feedback) and layer l+1
+  sees layer l's new state. A conv1d keeps a shifted window of its last (k-1)*d inputs (a
+  dilated one gathers its k taps into a scratch vector); a pool keeps its accumulator.
+* The stages after the last one with state (the "tail": the head, a final layernorm, ...) run
+  only when the caller asks for this step's output, and the final one writes straight into it.
 * Each matrix is cut into tiles: gate row blocks x column segments of z (input / state /
   feedback), each trimmed to the rows and columns it uses (a GRU's candidate blocks never store
   the columns they cannot read), and sparse tiles into chunks of at most 256 columns so that
@@ -27,7 +32,7 @@ import numpy as np
 
 from ... import ir
 from ...errors import BackendError
-from ...passes.quantize import QuantizedMatrix, quantize
+from ...passes.quantize import QuantizedMatrix, activation_bounds, quantize, segments
 from . import costs, formats
 
 KERNELS = ("auto", "dense", "csr", "ell", "bsr", "smallest")
@@ -251,15 +256,35 @@ def plan_matrix(name: str, label: str, values: np.ndarray, pattern: np.ndarray, 
                       family_totals, unit)
 
 
+# What carries state between steps: the tail of a model (see the module docstring) starts after the
+# last of these.
+def _stateful(stage) -> bool:
+    return bool(stage.state_sizes())
+
+
 @dataclass
-class LayerPlan:
+class StagePlan:
     index: int
-    layer: ir.Layer
-    matrix: MatrixPlan
-    input_offset: int  # arena offset of z (the layer's input)
-    state_offset: int  # arena offset of h
-    cell_offset: int | None  # offset in the LSTM cell array
-    scales: np.ndarray | None  # int8 row scales
+    name: str  # IR name: layers.{i} or head
+    stage: ir.Stage
+    input_offset: int  # arena offset of the stage's input vector
+    output_offset: int | None  # arena offset of its output; None: written straight to the caller's buffer
+    tail: bool  # runs only when the step's output is asked for
+    matrix: MatrixPlan | None = None
+    scales: np.ndarray | None = None  # int8 row scales
+    z_offset: int = 0  # arena offset of the matrix's input vector z
+    state_offset: int | None = None  # recurrent: h; conv1d: the window; pool: the accumulator
+    cell_offset: int | None = None  # LSTM: offset in the cell array
+    gather_offset: int | None = None  # dilated conv1d: the k taps gathered for the mat-vec
+
+    @property
+    def layer(self) -> ir.Stage:  # the v1 name
+        return self.stage
+
+    @property
+    def stem(self) -> str:
+        """C identifier stem of the stage's tables."""
+        return "head" if self.name == "head" else f"l{self.index}"
 
 
 @dataclass
@@ -270,28 +295,42 @@ class ModelPlan:
     kernel: str
     activations: str
     profile: str
-    layers: list[LayerPlan]
-    head: MatrixPlan
-    head_scales: np.ndarray | None
-    head_input_offset: int
+    stages: list[StagePlan]
     arena: int
     cell: int
     pre: int
     zq: int  # int8 scratch for the quantized z (0 for f32)
+    layout: list[tuple[str, int]] = field(default_factory=list)  # arena regions in order: (label, floats)
     notes: list[str] = field(default_factory=list)
 
     @property
+    def layers(self) -> list[StagePlan]:
+        """The recurrent stages (the v1 view)."""
+        return [sp for sp in self.stages if isinstance(sp.stage, ir.Recurrent)]
+
+    @property
+    def pool(self) -> bool:
+        """A pool stage needs the step count since reset."""
+        return any(isinstance(sp.stage, ir.Pool) for sp in self.stages)
+
+    @property
+    def every(self) -> bool:
+        return self.model.output == "every"
+
+    @property
     def state_bytes(self) -> int:
-        """sizeof(<prefix>_state_t): floats, then int8 scratch rounded up to the struct's alignment."""
-        return 4 * (self.arena + ARENA_PAD + self.cell + self.pre) + (-(-self.zq // 4) * 4)
+        """sizeof(<prefix>_state_t): floats, the step count, then int8 scratch rounded up to the struct's alignment."""
+        return 4 * (self.arena + ARENA_PAD + self.cell + self.pre + int(self.pool)) + (-(-self.zq // 4) * 4)
 
     def matrices(self) -> list[MatrixPlan]:
-        return [lp.matrix for lp in self.layers] + [self.head]
+        return [sp.matrix for sp in self.stages if sp.matrix is not None]
 
     def weight_bytes(self) -> dict[str, int]:
-        biases = 4 * (sum(lp.layer.rows for lp in self.layers) + self.model.num_classes)
+        biases = 4 * sum(sp.matrix.shape[0] for sp in self.stages if sp.matrix is not None and sp.stage.bias is not None)
+        vectors = 4 * sum(v.size for sp in self.stages for v in sp.stage.arrays().values()
+                          if sp.matrix is None)  # layernorm / normalize tables
         weights = sum(m.weight_bytes for m in self.matrices())
-        return {"weights": weights, "biases": biases, "total": weights + biases}
+        return {"weights": weights, "biases": biases + vectors, "total": weights + biases + vectors}
 
     def bytes_per_nonzero(self) -> float | None:
         nnz = sum(m.nnz for m in self.matrices())
@@ -304,12 +343,14 @@ class ModelPlan:
             "kernel": self.kernel,
             "activations": self.activations,
             "cost_profile": self.profile,
+            "output": self.model.output,
+            "output_size": self.model.output_size,
             "matrices": {m.label: m.describe() for m in self.matrices()},
             "weight_bytes": self.weight_bytes(),
             "bytes_per_nonzero": self.bytes_per_nonzero(),
             "state_bytes": self.state_bytes,
             "state": {"arena_floats": self.arena + ARENA_PAD, "cell_floats": self.cell, "pre_floats": self.pre,
-                      "zq_bytes": self.zq},
+                      "zq_bytes": self.zq, "step_count": self.pool},
         }
 
     def summary(self) -> list[str]:
@@ -328,6 +369,19 @@ class ModelPlan:
         return out
 
 
+class _Arena:
+    """Hands out arena regions in order (the order is what makes a recurrent stage's z contiguous)."""
+
+    def __init__(self, input_size: int):
+        self.size, self.layout = input_size, [("x", input_size)]
+
+    def take(self, label: str, floats: int) -> int:
+        offset = self.size
+        self.size += floats
+        self.layout.append((label, floats))
+        return offset
+
+
 def plan(model: ir.Model, prefix: str = "model", kernel: str = "auto", activations: str = "fast",
          dtype: str = "f32", profile: str = "generic", cache_bytes: int = costs.DEFAULT_CACHE_BYTES) -> ModelPlan:
     if kernel not in KERNELS:
@@ -342,30 +396,48 @@ def plan(model: ir.Model, prefix: str = "model", kernel: str = "auto", activatio
     # Dense weights that cannot stay in the cache are re-read from further away every step.
     dense_bytes = sum(m.shape[0] * m.shape[1] for m in model.matrices().values()) * (1 if qmodel else 4)
     cold = dense_bytes > cache_bytes
-    layers, state_offsets, offset, cell = [], [], model.input_size, 0
-    for layer in model.layers:  # arena: [x | h_0 | h_1 | ...]
-        state_offsets.append(offset)
-        offset += layer.hidden_size
-    arena = offset
-    for l, layer in enumerate(model.layers):
-        H = layer.hidden_size
-        segments = [(s.start, s.stop) for s in layer.column_slices().values() if s.stop > s.start]
-        values, pattern, scales = _values(layer.weight, qmodel.layers[l] if qmodel else None)
-        matrix = plan_matrix(f"l{l}", f"layers.{l}.weight", values, pattern,
-                             [(g * H, (g + 1) * H) for g in range(ir.IR_GATES[layer.cell])], segments,
-                             kernel=kernel, dtype=dtype, profile=profile, dense_cold=cold)
-        input_offset = state_offsets[l - 1] if l else 0
-        layers.append(LayerPlan(l, layer, matrix, input_offset, state_offsets[l],
-                                cell if layer.cell == "lstm" else None, scales))
-        cell += H if layer.cell == "lstm" else 0
-    hw = model.head.weight
-    values, pattern, head_scales = _values(hw, qmodel.head if qmodel else None)
-    head = plan_matrix("head", "head.weight", values, pattern, [(0, hw.shape[0])], [(0, hw.shape[1])],
-                       kernel=kernel, dtype=dtype, profile=profile, dense_cold=cold)
-    pre = max(layer.rows for layer in model.layers)
-    zq = (max(max(layer.cols for layer in model.layers), hw.shape[1]) + ARENA_PAD) if qmodel else 0
-    return ModelPlan(prefix, model, dtype, kernel, activations, profile, layers, head, head_scales, state_offsets[-1],
-                     arena, cell, pre, zq)
+    stateful = [i for i, s in enumerate(model.stages) if _stateful(s)]
+    tail_start = stateful[-1] + 1 if stateful else 0
+    arena = _Arena(model.input_size)
+    plans: list[StagePlan] = []
+    current, cell, zq = 0, 0, 0
+    last = len(model.stages) - 1
+    for i, (name, stage) in enumerate(model.named_stages()):
+        sp = StagePlan(i, name, stage, current, None, i >= tail_start, z_offset=current)
+        label = name.replace("layers.", "l")
+        if isinstance(stage, ir.Recurrent):
+            # the input is the last region handed out, so [input ; h ; next stage's h] is contiguous
+            sp.state_offset = sp.output_offset = arena.take(f"h{i}", stage.hidden_size)
+            if stage.cell == "lstm":
+                sp.cell_offset, cell = cell, cell + stage.hidden_size
+        elif isinstance(stage, ir.Conv1d) and stage.history:
+            C = stage.in_channels
+            sp.state_offset = sp.z_offset = arena.take(f"{label} window", (stage.history + 1) * C)
+            if stage.dilation > 1:
+                sp.gather_offset = sp.z_offset = arena.take(f"{label} taps", stage.kernel * C)
+        elif isinstance(stage, ir.Pool):
+            sp.state_offset = arena.take(f"{label} {stage.mode}", stage.size)
+            if stage.mode == "max":
+                sp.output_offset = sp.state_offset
+        if sp.output_offset is None and not (i == last and sp.tail):
+            if hasattr(stage, "weight"):
+                # 1x4 blocks read up to 3 floats past z: zeros, never the output being written
+                arena.take("pad", ARENA_PAD)
+            sp.output_offset = arena.take(label, stage.output_size)
+        if hasattr(stage, "weight"):
+            values, pattern, sp.scales = _values(stage.weight, qmodel.stages[i] if qmodel else None)
+            bounds = activation_bounds(stage)
+            seg = segments(stage.weight.shape[1], bounds)
+            rows = ([(g * stage.hidden_size, (g + 1) * stage.hidden_size) for g in range(ir.IR_GATES[stage.cell])]
+                    if isinstance(stage, ir.Recurrent) else [(0, stage.weight.shape[0])])
+            sp.matrix = plan_matrix(sp.stem, f"{name}.weight", values, pattern, rows, seg, kernel=kernel,
+                                    dtype=dtype, profile=profile, dense_cold=cold)
+            zq = max(zq, stage.weight.shape[1] + ARENA_PAD) if qmodel else 0
+        plans.append(sp)
+        current = sp.output_offset if sp.output_offset is not None else current
+    pre = max((s.rows for s in model.stages if isinstance(s, ir.Recurrent)), default=0)
+    return ModelPlan(prefix, model, dtype, kernel, activations, profile, plans, arena.size, cell, pre, zq,
+                     arena.layout)
 
 
 def _values(m: ir.CSR, q: QuantizedMatrix | None):

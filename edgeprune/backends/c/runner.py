@@ -144,8 +144,8 @@ class HarnessRunner(Runner):
     """Runs an artifact through its harness; the C code keeps the stream states between calls."""
 
     def __init__(self, command: list[str], input_size: int, num_classes: int, label: str = "edgeprune_run",
-                 io: str = "pipe"):
-        self.input_size, self.num_classes = input_size, num_classes
+                 io: str = "pipe", every: bool = False):
+        self.input_size, self.num_classes, self.every = input_size, num_classes, every
         self.transport = _Files(command, label) if io == "files" else _Pipe(command, label)
         self._streams = 0
 
@@ -154,8 +154,10 @@ class HarnessRunner(Runner):
         if X.ndim != 3 or X.shape[2] != self.input_size:
             raise BackendError(f"expected inputs [N, T, {self.input_size}], got {list(X.shape)}")
         header = b"X" + np.array([X.shape[0], X.shape[1]], dtype=np.int32).tobytes()
-        data = self.transport.ask(header + X.tobytes(), X.shape[0] * self.num_classes * 4, keep=False)
-        return self._logits(data, X.shape[0])
+        per = X.shape[1] if self.every else 1  # outputs per sequence
+        data = self.transport.ask(header + X.tobytes(), X.shape[0] * per * self.num_classes * 4, keep=False)
+        out = self._logits(data, X.shape[0] * per)
+        return out.reshape(X.shape[0], X.shape[1], self.num_classes) if self.every else out
 
     def reset(self, batch: int = 1) -> None:
         self.transport.send(b"R" + np.array([batch], dtype=np.int32).tobytes())

@@ -48,7 +48,8 @@ def _aligned_buffer(S, payload: bytes | None):
     return buffer
 
 
-_TENSOR_TYPES = {np.dtype(np.float32): "FLOAT32", np.dtype(np.int32): "INT32", np.dtype(np.int8): "INT8"}
+_TENSOR_TYPES = {np.dtype(np.float32): "FLOAT32", np.dtype(np.int32): "INT32", np.dtype(np.int8): "INT8",
+                 np.dtype(np.bool_): "BOOL"}
 
 
 class Graph:

@@ -1,5 +1,6 @@
-"""The ``tflite`` target's graphs: the recurrent cell built from FULLY_CONNECTED and elementwise ops,
-the step model, the unrolled sequence model, a single linear layer and the TFLite Micro model."""
+"""The ``tflite`` target's graphs: one emitter per IR stage kind, and the three models built from them
+(the streaming step model, the unrolled sequence model, the dense TFLite Micro model) plus a single
+linear layer for measuring kernels. Which op each stage becomes: docs/tflite.md."""
 
 from __future__ import annotations
 
@@ -9,180 +10,71 @@ import numpy as np
 
 from ... import ir
 from .flatbuffer import FORMAT, Graph, schema
-from .weights import DENSE_FC_VERSION, Weight, encode_weight, narrowest
+from .ops import _Prepared, _Writer
+from .weights import DENSE_FC_VERSION, Weight, encode_weight
+
+__all__ = ["STAGE_KINDS", "_Prepared", "_VersionedWeight", "_Writer", "build_linear_model", "build_micro_model",
+           "build_sequence_model", "build_step_model", "micro_uses_sequence_lstm", "prepare", "state_layout"]
 
 
-@dataclass
-class _Prepared:
-    """A layer's matrix and bias in the row order the graph uses, with its stored weight."""
-
-    weight: Weight
-    bias: np.ndarray
+# The stage kinds the emitters below handle; the backend declines any other (docs/architecture.md,
+# "Adding a stage kind").
+STAGE_KINDS = (ir.Dense, ir.Conv1d, ir.Recurrent, ir.LayerNorm, ir.Normalize, ir.Pool)
 
 
-def _emitted_rows(layer: ir.Layer) -> np.ndarray:
+def _emitted_rows(layer: ir.Recurrent) -> np.ndarray:
     """Row order of the emitted matrix: the cell table's ``tflite_rows`` (LSTM [i, f, o, g], so one
     LOGISTIC covers i, f, o)."""
     spec = ir.cell_spec(layer.cell)
     return ir.cells.block_rows(ir.cells.block_order(spec.ir_rows, spec.tflite_rows), layer.hidden_size)
 
 
-def prepare(model: ir.Model, dtype: str, mode: str) -> tuple[list[_Prepared], _Prepared]:
-    layers = []
-    for l, layer in enumerate(model.layers):
-        order = _emitted_rows(layer)
-        m = ir.CSR.from_scipy(layer.weight.to_scipy()[order])
-        parts = tuple(p for p in (layer.input_size, layer.hidden_size, layer.feedback_size) if p)
-        layers.append(_Prepared(encode_weight(f"layers.{l}.weight", m, parts, dtype, mode), layer.bias_or_zeros()[order]))
-    head = _Prepared(encode_weight("head.weight", model.head.weight, (model.head.weight.shape[1],), dtype, mode),
-                     model.head.bias_or_zeros())
-    return layers, head
-
-
-class _Writer:
-    """Emits the ops of a model into a ``Graph``; weights are created once and shared by every step."""
-
-    def __init__(self, graph: Graph):
-        self.g = graph
-        self.S = graph.S
-        self._weights: dict[str, tuple[int, int]] = {}
-        self._consts: dict[tuple, int] = {}
-
-    # ---- small helpers ----
-    def _int_const(self, name: str, values) -> int:
-        key = (name, tuple(np.ravel(values).tolist()), np.shape(values))
-        if key not in self._consts:
-            self._consts[key] = self.g.const(name, np.asarray(values, np.int32))
-        return self._consts[key]
-
-    def _same(self, name: str, like: int) -> int:
-        return self.g.activation(name, self.g.shapes[like])
-
-    def unary(self, code: str, x: int, name: str) -> int:
-        out = self._same(name, x)
-        self.g.op(code, [x], [out])
-        return out
-
-    def binary(self, code: str, a: int, b: int, name: str) -> int:
-        out = self._same(name, a)
-        options = {"ADD": self.S.AddOptionsT, "MUL": self.S.MulOptionsT, "SUB": self.S.SubOptionsT}[code]()
-        self.g.op(code, [a, b], [out], options)
-        return out
-
-    def split(self, x: int, sizes: list[int], name: str) -> list[int]:
-        """Split the last axis of a [batch, n] tensor."""
-        batch = self.g.shapes[x][0]
-        outs = [self.g.activation(f"{name}{k}", [batch, s]) for k, s in enumerate(sizes)]
-        axis = self._int_const("axis1", np.int32(1))
-        if len(set(sizes)) == 1:
-            opts = self.S.SplitOptionsT()
-            opts.numSplits = len(sizes)
-            self.g.op("SPLIT", [axis, x], outs, opts)
+def prepare(model: ir.Model, dtype: str, mode: str) -> list[_Prepared | None]:
+    """Per stage, its FC weight as stored (None for stages without a matrix). Column parts: a recurrent
+    layer's [x ; h ; feedback], a conv's k taps (oldest first), a dense stage's input."""
+    out: list[_Prepared | None] = []
+    for name, stage in model.named_stages():
+        if isinstance(stage, ir.Recurrent):
+            order = _emitted_rows(stage)
+            m = ir.CSR.from_scipy(stage.weight.to_scipy()[order])
+            parts = tuple(p for p in (stage.input_size, stage.hidden_size, stage.feedback_size) if p)
+            bias = None if stage.bias is None else stage.bias[order]
+            out.append(_Prepared(encode_weight(f"{name}.weight", m, parts, dtype, mode), bias))
+        elif isinstance(stage, (ir.Dense, ir.Conv1d)):
+            parts = (stage.in_channels,) * stage.kernel if isinstance(stage, ir.Conv1d) else (stage.input_size,)
+            out.append(_Prepared(encode_weight(f"{name}.weight", stage.weight, parts, dtype, mode), stage.bias))
         else:
-            opts = self.S.SplitVOptionsT()
-            opts.numSplits = len(sizes)
-            self.g.op("SPLIT_V", [x, self._int_const("split_sizes", sizes), axis], outs, opts)
-        return outs
+            out.append(None)
+    return out
 
-    def concat(self, parts: list[int], name: str) -> int:
-        if len(parts) == 1:
-            return parts[0]
-        batch = self.g.shapes[parts[0]][0]
-        out = self.g.activation(name, [batch, sum(self.g.shapes[p][1] for p in parts)])
-        opts = self.S.ConcatenationOptionsT()
-        opts.axis = 1
-        self.g.op("CONCATENATION", parts, [out], opts)
-        return out
 
-    def pad(self, x: int, right: int, name: str) -> int:
-        """Zeros appended on the right of a [batch, n] tensor."""
-        if right == 0:
-            return x
-        batch, n = self.g.shapes[x]
-        out = self.g.activation(name, [batch, n + right])
-        self.g.op("PAD", [x, self._int_const("pad", [[0, 0], [0, right]])], [out], self.S.PadOptionsT())
-        return out
+def state_layout(model: ir.Model) -> list[tuple[str, int, int]]:
+    """(name, stage index, width) of every state input of the step model, in order; outputs are the same
+    names + ``_next``. Recurrent ``h{i}`` (and ``c{i}``), conv ``conv{i}`` (the last (k-1)*d inputs, oldest
+    first), pool ``pool{i}`` (running sum or max) and ``count{i}`` (steps seen); ``i`` is the stage index,
+    so a v1 model keeps its v1 names (h0, c0, h1, ...)."""
+    out = []
+    for i, s in enumerate(model.stages):
+        if isinstance(s, ir.Recurrent):
+            out += [(f"{state}{i}", i, s.hidden_size) for state in ir.cell_spec(s.cell).states]
+        elif isinstance(s, ir.Conv1d) and s.history:
+            out.append((f"conv{i}", i, s.history * s.in_channels))
+        elif isinstance(s, ir.Pool):
+            out += [(f"pool{i}", i, s.size), (f"count{i}", i, 1)]
+    return out
 
-    # ---- weights and the fully connected layer ----
-    def _filter(self, w: Weight) -> int:
-        S, g = self.S, self.g
-        shape = [w.rows, w.layout.cols]
-        np_type = np.int8 if w.dtype == "int8" else np.float32
-        quant = None
-        if w.scales is not None:
-            quant = S.QuantizationParametersT()
-            quant.scale = [float(s) for s in w.scales]
-            quant.zeroPoint = [0] * w.rows
-            quant.quantizedDimension = 0
-        if not w.sparse:
-            return g.tensor(w.name, shape, np_type, data=w.values, quantization=quant)
-        sparsity = S.SparsityParametersT()
-        dims = [self._dim_dense(w.rows), self._dim_csr(w.segments, w.indices)]
-        if w.block > 1:
-            dims.append(self._dim_dense(w.block))
-            sparsity.traversalOrder, sparsity.blockMap = [0, 1, 2], [1]
-        else:
-            sparsity.traversalOrder = [0, 1]
-        sparsity.dimMetadata = dims
-        stored = g.tensor(w.name + ("/sparse" if w.densify else ""), shape, np_type, data=w.values,
-                          sparsity=sparsity, quantization=quant)
-        if not w.densify:
-            return stored
-        dense = g.tensor(w.name, shape, np_type)
-        g.op("DENSIFY", [stored], [dense], self.S.DensifyOptionsT())
-        return dense
 
-    def _dim_dense(self, size: int):
-        d = self.S.DimensionMetadataT()
-        d.format, d.denseSize = self.S.DimensionType.DENSE, int(size)
-        return d
+class _Stages(_Writer):
+    """The per-stage emitters, shared by the step and the sequence model."""
 
-    def _dim_csr(self, segments: np.ndarray, indices: np.ndarray):
-        d = self.S.DimensionMetadataT()
-        d.format = self.S.DimensionType.SPARSE_CSR
-        d.arraySegmentsType, d.arraySegments = self._index_vector(segments)
-        d.arrayIndicesType, d.arrayIndices = self._index_vector(indices)
-        return d
-
-    def _index_vector(self, values: np.ndarray):
-        """The narrowest index vector that holds ``values`` (Uint8, Uint16 or Int32)."""
-        S, dtype = self.S, narrowest(values)
-        kind = {"uint8": "Uint8Vector", "uint16": "Uint16Vector", "int32": "Int32Vector"}[dtype.name]
-        vector = getattr(S, kind + "T")()
-        vector.values = np.asarray(values).astype(dtype)
-        return getattr(S.SparseIndexVector, kind), vector
-
-    def fully_connected(self, x: int, prepared: _Prepared, name: str) -> int:
-        """x [batch, n] -> [batch, rows]; ``x`` is padded to the weight's column layout if needed."""
-        w = prepared.weight
-        x = self.pad(x, w.layout.cols - self.g.shapes[x][1], f"{name}/in")
-        # FC takes batch = x.size / cols, so a width mismatch would be silently "valid": refuse it here.
-        assert self.g.shapes[x][1] == w.layout.cols, (name, self.g.shapes[x], w.layout.cols)
-        if w.name not in self._weights:
-            bias = self.g.const(w.name.replace("weight", "bias"), prepared.bias.astype(np.float32))
-            self._weights[w.name] = (self._filter(w), bias)
-        filt, bias = self._weights[w.name]
-        out = self.g.activation(name, [self.g.shapes[x][0], w.rows])
-        opts = self.S.FullyConnectedOptionsT()
-        opts.asymmetricQuantizeInputs = w.dtype == "int8"
-        self.g.op("FULLY_CONNECTED", [x, filt, bias], [out], opts, w.fc_version)
-        return out
-
-    # ---- one step of one layer ----
-    def layer_step(self, layer: ir.Layer, prepared: _Prepared, x: int, state: tuple[int, ...] | None,
-                   feedback: int | None, tag: str) -> tuple[int, ...]:
+    def recurrent(self, layer: ir.Recurrent, prepared: _Prepared, x: int, state: tuple[int, ...] | None,
+                  feedback: int | None, tag: str) -> tuple[int, ...]:
         """New state of ``layer``; ``state``/``feedback`` None mean zeros (the first step)."""
-        H, layout = layer.hidden_size, prepared.weight.layout
-        if state is None and feedback is None:  # z = [x ; 0 ; 0]: one PAD, no concatenation
-            z = self.pad(x, layout.cols - layer.input_size, f"{tag}/z")
-        else:
-            pieces = [x, state[0]] + ([feedback] if layer.feedback_size else [])
-            padded = [self.pad(t, full - width, f"{tag}/z{k}")
-                      for k, (t, width, full) in enumerate(zip(pieces, layout.widths, layout.padded))]
-            z = self.concat(padded, f"{tag}/z")
-        pre = self.fully_connected(z, prepared, f"{tag}/pre")
+        H = layer.hidden_size
+        pieces = [x, None if state is None else state[0]] + ([feedback] if layer.feedback_size else [])
+        pre = self.fully_connected_over(pieces, prepared, f"{tag}/pre")
         if layer.cell == "rnn":
-            return (self.unary("TANH", pre, f"{tag}/h"),)
+            return (self.unary("RELU" if layer.activation == "relu" else "TANH", pre, f"{tag}/h"),)
         if layer.cell == "lstm":  # rows [i, f, o, g]
             sig_in, g_in = self.split(pre, [3 * H, H], f"{tag}/gates")
             i, f, o = self.split(self.unary("LOGISTIC", sig_in, f"{tag}/sigmoid"), [H, H, H], f"{tag}/ifo")
@@ -203,48 +95,82 @@ class _Writer:
                                                   f"{tag}/zhn"), f"{tag}/h")
         return (h,)
 
-    def all_layers_step(self, model: ir.Model, prepared: list[_Prepared], x: int, states, tag: str):
-        """One step of every layer; ``states`` None = zeros. Feedback reads the next layer's old state."""
-        new = []
-        inp = x
-        for l, layer in enumerate(model.layers):
-            old = states[l] if states is not None else None
-            fb = states[l + 1][0] if layer.feedback_size and states is not None else None
-            s = self.layer_step(layer, prepared[l], inp, old, fb, f"{tag}l{l}")
-            new.append(s)
-            inp = s[0]
-        return new
+    def conv(self, stage: ir.Conv1d, prepared: _Prepared, taps: list[int | None], tag: str) -> int:
+        """One FC over the k taps [x_{t-(k-1)d} ; ... ; x_t] (None = before the sequence start: zeros)."""
+        y = self.fully_connected_over(taps, prepared, tag)
+        return self.activate(y, stage.activation, f"{tag}/{stage.activation}")
 
-
-def _state_names(model: ir.Model) -> list[list[str]]:
-    return [[f"{state}{l}" for state in ir.cell_spec(layer.cell).states] for l, layer in enumerate(model.layers)]
+    def stateless(self, name: str, stage, prepared: _Prepared | None, x: int, tag: str) -> int:
+        if isinstance(stage, ir.Dense):
+            return self.activate(self.fully_connected(x, prepared, tag), stage.activation, f"{tag}/{stage.activation}")
+        if isinstance(stage, ir.Normalize):
+            scaled = self.binary("MUL", x, self.const(f"{name}.scale", stage.scale.astype(np.float32)), f"{tag}/scaled")
+            return self.binary("ADD", scaled, self.const(f"{name}.shift", stage.shift.astype(np.float32)), tag)
+        assert isinstance(stage, ir.LayerNorm), stage
+        centred = self.binary("SUB", x, self.mean_columns(x, f"{tag}/mean"), f"{tag}/centred")
+        var = self.mean_columns(self.binary("MUL", centred, centred, f"{tag}/sq"), f"{tag}/var")
+        eps = self.const(f"{name}.eps", np.full(1, stage.eps, np.float32))
+        inv = self.unary("RSQRT", self.binary("ADD", var, eps, f"{tag}/var_eps"), f"{tag}/inv_std")
+        scaled = self.binary("MUL", self.binary("MUL", centred, inv, f"{tag}/normed"),
+                             self.const(f"{name}.gamma", stage.gamma.astype(np.float32)), f"{tag}/scaled")
+        return self.binary("ADD", scaled, self.const(f"{name}.beta", stage.beta.astype(np.float32)), tag)
 
 
 def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outputs, weights, dtype: str) -> dict:
-    return {"format": FORMAT, "version": 1, "kind": kind, "steps": steps, "batch": batch, "dtype": dtype,
-            "cell": model.layers[0].cell if model.layers else None, "inputs": list(inputs), "outputs": list(outputs),
-            "state": _state_names(model) if kind == "step" else [], "weights": weights}
+    cells = [s.cell for s in model.stages if isinstance(s, ir.Recurrent)]
+    return {"format": FORMAT, "version": 2, "kind": kind, "steps": steps, "batch": batch, "dtype": dtype,
+            "output": model.output, "task": model.task, "cell": cells[0] if cells else None,
+            "stages": [s.kind for s in model.stages], "inputs": list(inputs), "outputs": list(outputs),
+            "state": [n for n, _, _ in state_layout(model)] if kind == "step" else [], "weights": weights}
+
+
+def _weights_info(prepared: list[_Prepared | None]) -> dict:
+    return {p.weight.name: p.weight.info() for p in prepared if p is not None}
 
 
 def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") -> bytes:
-    """model_step.tflite: inputs x [N, F] and each layer's state; outputs logits and the new states."""
-    prepared, head = prepare(model, dtype, mode)
+    """model_step.tflite: inputs x [N, F] and every state; outputs ``logits`` (this step's output) and the
+    new states (``{name}_next``)."""
+    prepared = prepare(model, dtype, mode)
     g = Graph(dynamic_batch=True)
-    w = _Writer(g)
-    x = g.activation("x", [1, model.input_size])
-    inputs, states = {"x": x}, []
-    for names, layer in zip(_state_names(model), model.layers):
-        layer_state = tuple(g.activation(n, [1, layer.hidden_size]) for n in names)
-        inputs.update(zip(names, layer_state))
-        states.append(layer_state)
-    new = w.all_layers_step(model, prepared, x, states, "")
-    logits = w.fully_connected(new[-1][0], head, "logits")
-    outputs = {"logits": logits}
-    for names, layer_state in zip(_state_names(model), new):
-        outputs.update({f"{n}_next": t for n, t in zip(names, layer_state)})
-    weights = {p.weight.name: p.weight.info() for p in prepared + [head]}
-    meta = _metadata("step", model, None, "dynamic", inputs, outputs, weights, dtype)
-    return g.finish(inputs, outputs, meta, f"edgeprune {model.describe()}: one step per invoke")
+    w = _Stages(g)
+    x = x_in = g.activation("x", [1, model.input_size])
+    layout = state_layout(model)
+    states = {n: g.activation(n, [1, width]) for n, _, width in layout}
+    new: dict[str, int] = {}
+    names = model.stage_names()
+    for i, stage in enumerate(model.stages):
+        tag, p = f"s{i}", prepared[i]
+        if isinstance(stage, ir.Recurrent):
+            mine = tuple(states[f"{k}{i}"] for k in ir.cell_spec(stage.cell).states)
+            fb = states[f"h{i + 1}"] if stage.feedback_size else None  # the next stage's state from t-1
+            out = w.recurrent(stage, p, x, mine, fb, tag)
+            new.update({f"{k}{i}": t for k, t in zip(ir.cell_spec(stage.cell).states, out)})
+            x = out[0]
+        elif isinstance(stage, ir.Conv1d):
+            C, d, taps = stage.in_channels, stage.dilation, [x]
+            if stage.history:  # the window [past ; x_t] drops its oldest input for the next step
+                past = states[f"conv{i}"]
+                window = w.concat([past, x], f"{tag}/window")
+                new[f"conv{i}"] = w.columns(window, C, stage.history * C, f"{tag}/shift")
+                taps = [w.columns(past, tap * d * C, C, f"{tag}/tap{tap}") for tap in range(stage.kernel - 1)] + [x]
+            x = w.conv(stage, p, taps, tag)
+        elif isinstance(stage, ir.Pool):
+            acc, count = states[f"pool{i}"], states[f"count{i}"]
+            new[f"count{i}"] = w.binary("ADD", count, w.const("one", np.ones(1, np.float32)), f"{tag}/count")
+            if stage.mode == "mean":
+                new[f"pool{i}"] = w.binary("ADD", acc, x, f"{tag}/sum")
+                x = w.binary("DIV", new[f"pool{i}"], new[f"count{i}"], tag)
+            else:  # the first step takes x as it is (the zero state is not a value seen)
+                seen = w.greater(count, w.const("zero", np.zeros(1, np.float32)), f"{tag}/seen")
+                x = new[f"pool{i}"] = w.select(seen, w.binary("MAXIMUM", acc, x, f"{tag}/max"), x, tag)
+        else:
+            x = w.stateless(names[i], stage, p, x, tag)
+    if x == x_in or x in new.values() or x in states.values():
+        x = w.copy(x, "output")
+    outputs = {"logits": x, **{f"{n}_next": new[n] for n, _, _ in layout}}
+    meta = _metadata("step", model, None, "dynamic", ["x", *states], outputs, _weights_info(prepared), dtype)
+    return g.finish({"x": x_in, **states}, outputs, meta, f"edgeprune {model.describe()}: one step per invoke")
 
 
 def _unpack_steps(w: _Writer, x: int, steps: int, features: int) -> list[int]:
@@ -259,19 +185,49 @@ def _unpack_steps(w: _Writer, x: int, steps: int, features: int) -> list[int]:
 
 def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: str = "auto",
                          dynamic_batch: bool = True, kind: str = "sequence") -> bytes:
-    """model.tflite: x [N, T, F] -> logits of the last step [N, C], unrolled over T steps."""
-    prepared, head = prepare(model, dtype, mode)
+    """model.tflite: x [N, T, F] -> ``logits`` [N, C] (output last) or [N, T, C] (every), unrolled over T
+    steps. With output last, the stages after the last stateful one run once, at the last step."""
+    prepared = prepare(model, dtype, mode)
     g = Graph(dynamic_batch=dynamic_batch)
-    w = _Writer(g)
-    x = g.activation("x", [1, steps, model.input_size])
-    states = None
-    for t, x_t in enumerate(_unpack_steps(w, x, steps, model.input_size)):
-        states = w.all_layers_step(model, prepared, x_t, states, f"t{t}/")
-    logits = w.fully_connected(states[-1][0], head, "logits")
-    weights = {p.weight.name: p.weight.info() for p in prepared + [head]}
-    meta = _metadata(kind, model, steps, "dynamic" if dynamic_batch else 1, ["x"], ["logits"], weights, dtype)
+    w = _Stages(g)
+    x_seq = g.activation("x", [1, steps, model.input_size])
+    names = model.stage_names()
+    stateful = [i for i, s in enumerate(model.stages) if s.state_sizes()]
+    every = model.output == "every"
+    state: dict[int, tuple[int, ...] | None] = {i: None for i in range(len(model.stages))}  # None: zeros
+    inputs_at: dict[tuple[int, int], int] = {}  # (conv stage, step) -> its input then: the taps of later steps
+    outputs = []
+    for t, x in enumerate(_unpack_steps(w, x_seq, steps, model.input_size)):
+        final = t == steps - 1
+        upto = len(model.stages) if every or final else (stateful[-1] + 1 if stateful else 0)
+        old = dict(state)
+        for i in range(upto):
+            stage, p, tag = model.stages[i], prepared[i], f"t{t}/s{i}"
+            if isinstance(stage, ir.Recurrent):
+                fb = old[i + 1][0] if stage.feedback_size and old[i + 1] is not None else None
+                state[i] = w.recurrent(stage, p, x, old[i], fb, tag)
+                x = state[i][0]
+            elif isinstance(stage, ir.Conv1d):
+                inputs_at[i, t] = x
+                back = [t - (stage.kernel - 1 - tap) * stage.dilation for tap in range(stage.kernel)]
+                x = w.conv(stage, p, [inputs_at[i, s] if s >= 0 else None for s in back], tag)
+            elif isinstance(stage, ir.Pool):  # the running sum / max; its value is read only at the end
+                op = "ADD" if stage.mode == "mean" else "MAXIMUM"
+                acc = x if old[i] is None else w.binary(op, old[i][0], x, tag)
+                state[i] = (acc,)
+                x = acc
+                if final and stage.mode == "mean":
+                    x = w.binary("MUL", acc, w.const(f"{names[i]}.inv_steps", np.full(1, 1 / steps, np.float32)),
+                                 f"{tag}/mean")
+            else:
+                x = w.stateless(names[i], stage, p, x, tag)
+        if every:
+            outputs.append(x)
+    y = w.pack_time(outputs, "logits") if every else x
+    meta = _metadata(kind, model, steps, "dynamic" if dynamic_batch else 1, ["x"], ["logits"],
+                     _weights_info(prepared), dtype)
     meta["cell_ops"] = "fully_connected"
-    return g.finish({"x": x}, {"logits": logits}, meta,
+    return g.finish({"x": x_seq}, {"logits": y}, meta,
                     f"edgeprune {model.describe()}: whole sequence of {steps} steps (unrolled)")
 
 
@@ -300,12 +256,14 @@ class _VersionedWeight(Weight):
 
 
 def micro_uses_sequence_lstm(model: ir.Model) -> bool:
-    """UNIDIRECTIONAL_SEQUENCE_LSTM fits LSTM layers without feedback (feedback crosses layers per step)."""
-    return all(layer.cell == "lstm" for layer in model.layers) and not model.feedback
+    """UNIDIRECTIONAL_SEQUENCE_LSTM fits v1 models of LSTM layers without feedback (feedback crosses layers
+    per step; other stages have no place in it)."""
+    return model.is_v1() and all(layer.cell == "lstm" for layer in model.layers) and not model.feedback
 
 
 def build_micro_model(model: ir.Model, steps: int) -> bytes:
-    """model_dense.tflite for TFLite Micro: dense fp32, batch 1, x [1, T, F] -> logits [1, C]."""
+    """model_dense.tflite for TFLite Micro: dense fp32, batch 1, x [1, T, F] -> logits [1, C] or [1, T, C]:
+    the sequence model with dense weights, or UNIDIRECTIONAL_SEQUENCE_LSTM where it fits."""
     if not micro_uses_sequence_lstm(model):
         return build_sequence_model(model, steps, "f32", "dense", dynamic_batch=False, kind="micro")
     S = schema()
@@ -341,7 +299,7 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
     opts.shrinkAxisMask = 2  # drop the time axis
     g.op("STRIDED_SLICE", [inp, w._int_const("begin", [0, steps - 1, 0]), w._int_const("end", [1, steps, H]),
                            w._int_const("strides", [1, 1, 1])], [last], opts)
-    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias_or_zeros())
+    head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias)
     logits = w.fully_connected(last, head, "logits")
     weights["head.weight"] = head.weight.info()
     meta = _metadata("micro", model, steps, 1, ["x"], ["logits"], weights, "f32")

@@ -116,13 +116,9 @@ class LiteRTRunner(Runner):
     def run(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
         if self.meta["kind"] not in ("step", "sequence", "micro"):
-            raise BackendError(f"{self.name} is a {self.meta['kind']} model, not a sequence classifier")
+            raise BackendError(f"{self.name} is a {self.meta['kind']} model, not a sequence model")
         if self.meta["kind"] == "step":
-            self.reset(len(X))
-            logits = None
-            for t in range(X.shape[1]):
-                logits = self.step(X[:, t])
-            return logits
+            return self.stream(X, self.meta.get("output") == "every")
         steps = self.meta["steps"]
         if X.ndim != 3 or X.shape[1] != steps:
             raise BackendError(f"{self.name} is unrolled over {steps} steps but got input of shape {list(X.shape)}; "
@@ -137,7 +133,7 @@ class LiteRTRunner(Runner):
             raise NotImplementedError(f"{self.name} runs whole sequences; {STEP_FILE} streams")
         self._resize(batch)
         widths = {d["name"]: int(d["shape"][-1]) for d in self.interpreter.get_input_details()}
-        self.state = {n: np.zeros((batch, widths[n]), np.float32) for names in self.meta["state"] for n in names}
+        self.state = {n: np.zeros((batch, widths[n]), np.float32) for n in self.meta["state"]}
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
         x_t = np.ascontiguousarray(x_t, dtype=np.float32)

@@ -6,10 +6,17 @@ needs only a POSIX shell, no scp/sftp server), runs it and parses its JSON. The 
 writes its pid first, so a timeout kills exactly that process; the directory is removed after.
 Authentication, host keys and jump hosts come from the user's SSH configuration (or
 ``ssh_config``, passed as ``ssh -F``); ``BatchMode`` is on, so nothing ever prompts.
+
+The host and user come from a URL a user may have been sent, and ``ssh`` reads any argument that
+starts with ``-`` as an option (``-oProxyCommand=...`` runs a command). So both are checked against
+the hostname and user-name grammars here, and every ``ssh`` argv ends its options with ``--``
+before the destination.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shlex
 import shutil
 
@@ -19,6 +26,32 @@ from .process import Timeout, describe_status, last_line, measurement_from_outpu
 
 EXIT_MARK = "edgeprune-exit-status"
 
+# RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens (an ssh_config
+# Host alias must follow it too); IP addresses are checked by the ipaddress module.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+# POSIX portable user names (plus the '$' some systems allow last); never a leading '-'.
+_USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}\$?\Z")
+
+
+def check_host(host: str) -> str:
+    """``host`` if it is a host name or IP address; anything else (``-o...``, ``;``, spaces) is refused."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if not host or len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise DeviceError(f"bad device host {host!r}: not a host name or IP address")
+    return host
+
+
+def check_user(user: str) -> str:
+    if not _USER.match(user):
+        raise DeviceError(f"bad device user {user!r}: a user name is letters, digits, '.', '_' and '-', "
+                          "not starting with '-'")
+    return user
+
 
 class SshDevice(Device):
     kind = "ssh"
@@ -26,7 +59,9 @@ class SshDevice(Device):
     def __init__(self, url: str, host: str, user: str | None = None, port: int | None = None,
                  ssh_config: str | None = None, connect_timeout: float = 10.0):
         super().__init__(url)
-        self.host, self.user, self.port = host, user, port
+        self.host = check_host(host)
+        self.user = None if user is None else check_user(user)
+        self.port = port
         self.ssh_config, self.connect_timeout = ssh_config, connect_timeout
         self._arch: str | None = None
         self._uname = ""
@@ -40,7 +75,8 @@ class SshDevice(Device):
             argv += ["-p", str(self.port)]
         argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(self.connect_timeout))}",
                  "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-T"]
-        argv += [f"{self.user}@{self.host}" if self.user else self.host, "--", command]
+        # '--' first: nothing after it is an option, whatever the destination looks like
+        argv += ["--", f"{self.user}@{self.host}" if self.user else self.host, command]
         return argv
 
     def _run(self, command: str, *, timeout: float, stdin: bytes | None = None, what: str):

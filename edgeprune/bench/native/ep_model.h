@@ -16,11 +16,12 @@ extern "C" {
 
 const char *ep_model_name(void); /* short id printed in reports, no spaces */
 int ep_model_inputs(void);       /* features per step */
-int ep_model_classes(void);      /* logits per output */
+int ep_model_classes(void);      /* floats per output (logits, or a regressor's values) */
 void ep_model_reset(void);       /* zero the recurrent state */
 /* one step: x [inputs] -> logits [classes] after this step; the state advances */
 void ep_model_step(const float *x, float *logits);
-/* a whole sequence from a zero state: x [steps][inputs] -> logits [classes] after the last step */
+/* a whole sequence from a zero state: x [steps][inputs] -> the output [classes] after the last step
+ * (also for models with an output at every step: the benchmark compares and times the last one) */
 void ep_model_run(const float *x, int steps, float *logits);
 
 #ifdef __cplusplus

@@ -36,7 +36,19 @@ int ep_model_inputs(void) {{ return {upper}_INPUT_SIZE; }}
 int ep_model_classes(void) {{ return {upper}_NUM_CLASSES; }}
 void ep_model_reset(void) {{ {prefix}_reset(&ep_state); }}
 void ep_model_step(const float *x, float *logits) {{ {prefix}_step(&ep_state, x, logits); }}
-void ep_model_run(const float *x, int steps, float *logits) {{ {prefix}_run(&ep_state, x, steps, logits); }}
+/* ep_model.h's run gives the output after the last step; a model with an output at every step
+ * (<prefix>_run writes steps of them) is streamed instead, with the output of the last step only. */
+void ep_model_run(const float *x, int steps, float *logits)
+{{
+#if {upper}_OUTPUT_EVERY
+    int t;
+    {prefix}_reset(&ep_state);
+    for (t = 0; t < steps; ++t)
+        {prefix}_step(&ep_state, x + (long)t * {upper}_INPUT_SIZE, t + 1 == steps ? logits : (float *)0);
+#else
+    {prefix}_run(&ep_state, x, steps, logits);
+#endif
+}}
 """
 
 
@@ -138,7 +150,7 @@ def memory_info(info: dict, directory=None, artifact=None) -> dict:
 
 
 def _classes(directory: Path, prefix: str) -> int:
-    m = re.search(rf"#define {prefix.upper()}_NUM_CLASSES (\d+)", (directory / f"{prefix}.h").read_text())
+    m = re.search(rf"#define {prefix.upper()}_(?:OUTPUT_SIZE|NUM_CLASSES) (\d+)", (directory / f"{prefix}.h").read_text())
     if not m:
         raise ToolchainError(f"{directory / (prefix + '.h')}: no {prefix.upper()}_NUM_CLASSES")
     return int(m.group(1))

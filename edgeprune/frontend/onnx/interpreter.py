@@ -55,7 +55,11 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
 
         g = self.graph
         for t in g.initializer:
-            self.values[t.name] = Const(numpy_helper.to_array(t))
+            try:
+                self.values[t.name] = Const(numpy_helper.to_array(t))
+            except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
+                raise OnnxImportError(f"{self.file}: initializer '{t.name}' is damaged (its data does not match "
+                                      "its type and shape)") from None
         for s in g.sparse_initializer:
             self.values[s.values.name] = sparse_const(s)
         data_inputs = [i for i in g.input if i.name not in self.values]

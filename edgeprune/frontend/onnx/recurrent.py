@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ir
-from .values import Const, Content, Data, ImportedLayer, Refused, Unknown, Zeros, is_zero
+from .values import Const, Content, Data, ImportedLayer, OnnxImportError, Refused, Unknown, Zeros, is_zero
 
 RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
 KNOWN_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
@@ -162,7 +162,11 @@ class RecurrentOps:
         outer = self.values
         self.values = dict(outer)
         for t in body.initializer:
-            self.values[t.name] = Const(numpy_helper.to_array(t))
+            try:
+                self.values[t.name] = Const(numpy_helper.to_array(t))
+            except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
+                raise OnnxImportError(f"{self.file}: initializer '{t.name}' is damaged (its data does not match "
+                                      "its type and shape)") from None
         sizes = {}
         for j, vi in enumerate(body.input[:n_state]):
             dims = vi.type.tensor_type.shape.dim

@@ -73,7 +73,12 @@ def check_against_source(imported: OnnxModel, samples: int = 4) -> float:
     """Largest logit difference between the IR and the source file on random sequences (raises if wrong)."""
     steps = imported.fixed.get("time") or 5
     X = np.random.default_rng(0).standard_normal((samples, steps, imported.model.input_size)).astype(np.float32)
-    expected = imported.logits(X)
+    try:
+        expected = imported.logits(X)
+    except OnnxImportError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged file the importer read but its runtime cannot run
+        raise OnnxImportError(f"{imported.path.name}: {imported.runtime} cannot run the file ({first_line(e)})") from None
     got = ir.ReferenceExecutor(imported.model).run(X)
     scale = max(1.0, float(np.max(np.abs(expected))))
     err = float(np.max(np.abs(got - expected)))

@@ -42,7 +42,7 @@ def test_generation_is_deterministic_and_self_describing():
     assert a == b
     assert sorted(a) == ["CMakeLists.txt", "Makefile", "edgeprune_rt.c", "edgeprune_rt.h", "edgeprune_run.c",
                          "kws.c", "kws.h", "main.c"]
-    assert "kws_step(kws_state_t *state, const float *x, float *logits)" in a["kws.h"]
+    assert "kws_step(kws_state_t *state, const float *x, float *out)" in a["kws.h"]
     assert "@PREFIX" not in "".join(a.values()) and "kws_run(" in a["edgeprune_run.c"]
     assert "float arena[29]; /* [x 5 | h0 12 | h1 9] and 3 zeros */" in a["kws.h"]
     assert f"#define KWS_STATE_BYTES {plan.state_bytes}" in a["kws.h"]

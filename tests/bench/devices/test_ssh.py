@@ -153,3 +153,48 @@ def test_timeouts_are_reported_with_the_device(sshd, ir_artifacts, ir_programs, 
         device.execute(job)
     assert time.monotonic() - start < 15
     assert list(sshd.remote_tmp.iterdir()) == []  # killed by pid, directory removed
+
+
+# -- issue 18, item 3: nothing from a device URL reaches ssh as an option --------------------------------
+
+def test_ssh_argv_ends_options_before_the_destination():
+    """Before: [..., 'pi@board', '--', command]: a destination starting with '-' was read as an option."""
+    device = parse("ssh://pi@board.local:2222", ssh_config="/dev/null")
+    argv = device._argv("uname -m")
+    assert argv[-3:] == ["--", "pi@board.local", "uname -m"]
+    options = argv[1:-3]
+    assert options[:4] == ["-F", "/dev/null", "-p", "2222"] and "-T" in options
+
+
+@pytest.mark.parametrize("url, what", [
+    ("ssh://-oProxyCommand=x", "host"),
+    ("ssh://-oProxyCommand=touch${IFS}pwned@127.0.0.1", "user"),
+    ("ssh://-lroot@board", "user"),
+    ("ssh://host;reboot", "host"),
+    ("ssh://ho$t", "host"),
+    ("ssh://user;id@host", "user"),
+    ("ssh://a`id`@host", "user"),
+    ("ssh://-board", "host"),
+    ("ssh://board-.local", "host"),
+    ("ssh://bo_ard", "host"),
+])
+def test_hosts_and_users_outside_their_grammar_are_refused(url, what):
+    """Before: all of these were accepted by the URL parser and handed to ssh."""
+    with pytest.raises(DeviceError, match=f"bad device {what} "):
+        parse(url)
+
+
+@pytest.mark.parametrize("url", ["ssh://pi@board.local", "ssh://10.0.0.2:22", "ssh://[::1]:2222", "ssh://ci.user@rpi-4",
+                                 "ssh://deploy_bot@build-01.example.org.", "ssh://board"])
+def test_ordinary_hosts_and_users_are_accepted(url):
+    assert parse(url).kind == "ssh"
+
+
+def test_an_option_injected_through_the_user_runs_nothing(run_cli, ir_artifacts, sshd, tmp_path, monkeypatch):
+    """Against the real sshd: a ProxyCommand smuggled in as the URL's user is refused by edgeprune itself."""
+    monkeypatch.chdir(tmp_path)  # where the injected command would create its file
+    port = sshd.url.rsplit(":", 1)[1]
+    url = f"ssh://-oProxyCommand=touch${{IFS}}pwned@127.0.0.1:{port}"
+    r = run_cli("bench", ir_artifacts, "--device", url, "--ssh-config", sshd.config, "--quick")
+    assert r.code == 1 and len(r.err_lines) == 1 and "bad device user '-oProxyCommand" in r.err, r.err
+    assert list(tmp_path.iterdir()) == []
