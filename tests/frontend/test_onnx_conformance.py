@@ -30,8 +30,15 @@ REFUSED = {
     "test_simple_rnn_reverse": "direction=reverse",
     "test_simple_rnn_bidirectional": "direction=bidirectional",
 }
-ACCEPTED = ["test_lstm_defaults", "test_lstm_with_initial_bias", "test_lstm_batchwise", "test_simple_rnn_defaults",
-            "test_simple_rnn_with_initial_bias", "test_rnn_seq_length", "test_simple_rnn_batchwise"]
+ACCEPTED = [
+    "test_lstm_defaults",
+    "test_lstm_with_initial_bias",
+    "test_lstm_batchwise",
+    "test_simple_rnn_defaults",
+    "test_simple_rnn_with_initial_bias",
+    "test_rnn_seq_length",
+    "test_simple_rnn_batchwise",
+]
 
 
 def _all_cases() -> list:
@@ -43,8 +50,11 @@ def _all_cases() -> list:
 
 
 def _cases() -> dict:
-    return {c.name: c for c in _all_cases() if c.model.graph.node
-            and c.model.graph.node[0].op_type in ("LSTM", "GRU", "RNN")}
+    return {
+        c.name: c
+        for c in _all_cases()
+        if c.model.graph.node and c.model.graph.node[0].op_type in ("LSTM", "GRU", "RNN")
+    }
 
 
 CASES = _cases()
@@ -56,7 +66,7 @@ def _fold_model(case, path):
     model.CopyFrom(case.model)
     graph = model.graph
     inputs = case.data_sets[0][0]
-    for vi, value in list(zip(graph.input, inputs))[1:]:
+    for vi, value in list(zip(graph.input, inputs, strict=False))[1:]:
         graph.initializer.append(numpy_helper.from_array(np.asarray(value), vi.name))
     del graph.input[1:]
     kept = graph.output[-1]
@@ -133,7 +143,7 @@ def test_output_Y_every_step_of_the_recurrent_op(tmp_path, name):
     model = onnx.ModelProto()
     model.CopyFrom(case.model)
     inputs, expected = case.data_sets[0]
-    for vi, value in list(zip(model.graph.input, inputs))[1:]:
+    for vi, value in list(zip(model.graph.input, inputs, strict=False))[1:]:
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), vi.name))
     del model.graph.input[1:]
     del model.graph.output[1:]  # Y only

@@ -70,7 +70,12 @@ class Deep(nn.Module):
         self.pool = pool
         self.register_buffer("mu", torch.randn(F))
         self.register_buffer("sigma", torch.rand(F) + 0.5)
-        self.front, self.rnn, self.norm, self.fc = nn.Linear(F, 8), _rnn(kind, inputs=8), nn.LayerNorm(H), nn.Linear(H, C)
+        self.front, self.rnn, self.norm, self.fc = (
+            nn.Linear(F, 8),
+            _rnn(kind, inputs=8),
+            nn.LayerNorm(H),
+            nn.Linear(H, C),
+        )
 
     def forward(self, x):
         z = torch.relu(self.front((x - self.mu) / self.sigma))
@@ -112,11 +117,18 @@ def _export(module, path, mode):
             torch.onnx.export(module.eval(), (torch.randn(N, T, F),), str(path), verbose=False)
         elif mode == "dynamo-dynamic":  # the default exporter with run-time batch and time (Shape/Concat/Reshape)
             dims = {"x": {0: torch.export.Dim("batch"), 1: torch.export.Dim("time")}}
-            torch.onnx.export(module.eval(), (torch.randn(N, T, F),), str(path), verbose=False, input_names=["x"],
-                              dynamic_shapes=dims)
+            torch.onnx.export(
+                module.eval(), (torch.randn(N, T, F),), str(path), verbose=False, input_names=["x"], dynamic_shapes=dims
+            )
         else:
-            torch.onnx.export(module.eval(), (torch.randn(N, T, F),), str(path), dynamo=False, input_names=["x"],
-                              dynamic_axes={"x": {0: "batch", 1: "time"}})
+            torch.onnx.export(
+                module.eval(),
+                (torch.randn(N, T, F),),
+                str(path),
+                dynamo=False,
+                input_names=["x"],
+                dynamic_axes={"x": {0: "batch", 1: "time"}},
+            )
     return path
 
 
@@ -184,8 +196,15 @@ def test_decomposed_layer_norm_of_older_exporters(tmp_path):
     module = Deep("LSTM").eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (torch.randn(N, T, F),), str(tmp_path / "m.onnx"), dynamo=False, opset_version=14,
-                          input_names=["x"], dynamic_axes={"x": {0: "batch", 1: "time"}})
+        torch.onnx.export(
+            module,
+            (torch.randn(N, T, F),),
+            str(tmp_path / "m.onnx"),
+            dynamo=False,
+            opset_version=14,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch", 1: "time"}},
+        )
     ops = {n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node}
     assert "LayerNormalization" not in ops and {"ReduceMean", "Pow", "Sqrt", "Div"} <= ops
     X = np.random.default_rng(0).standard_normal((4, T, F)).astype(np.float32)
@@ -207,17 +226,31 @@ def test_non_causal_conv_is_refused_in_one_line(tmp_path):
 def test_hand_built_scaling_conv_and_every_step_head_match_onnxruntime(tmp_path):
     """x [batch, time, F] * s + b -> Transpose -> Conv(pads [2, 0]) -> Relu -> Transpose -> MatMul+Add per step."""
     rng = np.random.default_rng(0)
-    inits = {"s": rng.random(F).astype(np.float32) + 0.5, "b": rng.standard_normal(F).astype(np.float32),
-             "Wc": rng.standard_normal((4, F, 3)).astype(np.float32), "bc": rng.standard_normal(4).astype(np.float32),
-             "Wd": rng.standard_normal((4, C)).astype(np.float32), "bd": rng.standard_normal(C).astype(np.float32)}
-    nodes = [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "b"], ["xn"]),
-             helper.make_node("Transpose", ["xn"], ["xt"], perm=[0, 2, 1]),
-             helper.make_node("Conv", ["xt", "Wc", "bc"], ["c"], pads=[2, 0], kernel_shape=[3]),
-             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 1]),
-             helper.make_node("MatMul", ["rt", "Wd"], ["m"]), helper.make_node("Add", ["m", "bd"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", F])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", C])],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    inits = {
+        "s": rng.random(F).astype(np.float32) + 0.5,
+        "b": rng.standard_normal(F).astype(np.float32),
+        "Wc": rng.standard_normal((4, F, 3)).astype(np.float32),
+        "bc": rng.standard_normal(4).astype(np.float32),
+        "Wd": rng.standard_normal((4, C)).astype(np.float32),
+        "bd": rng.standard_normal(C).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Mul", ["x", "s"], ["xs"]),
+        helper.make_node("Add", ["xs", "b"], ["xn"]),
+        helper.make_node("Transpose", ["xn"], ["xt"], perm=[0, 2, 1]),
+        helper.make_node("Conv", ["xt", "Wc", "bc"], ["c"], pads=[2, 0], kernel_shape=[3]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["rt", "Wd"], ["m"]),
+        helper.make_node("Add", ["m", "bd"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "time", F])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "time", C])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "m.onnx"))
@@ -276,8 +309,12 @@ def test_dynamo_dynamic_shapes_fold_the_run_time_reshape(tmp_path, kind):
     import sys
 
     path, weights = tmp_path / "m.onnx", tmp_path / "w.pt"
-    subprocess.run([sys.executable, "-c", EXPORT_DYNAMIC.format(kind=kind), str(path), str(weights)], check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", EXPORT_DYNAMIC.format(kind=kind), str(path), str(weights)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     graph = onnx.load(str(path)).graph
     assert not graph.input[0].type.tensor_type.shape.dim[1].HasField("dim_value")
     assert {"Shape", "Concat", "Reshape"} <= {n.op_type for n in graph.node}

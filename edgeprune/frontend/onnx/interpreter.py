@@ -15,15 +15,56 @@ from .ops import DataOps
 from .recurrent import RECURRENT, RecurrentOps
 from .source import OnnxModel
 from .unrolled import UnrolledOps
-from .values import (Const, Content, Data, Dims, ImportedLayer, LayerNormPart, OnnxImportError, Refused, ShapeVal,
-                     Unknown, Zeros, constant_value, describe_axes, fill_value, sparse_const)
+from .values import (
+    Const,
+    Content,
+    Data,
+    Dims,
+    ImportedLayer,
+    LayerNormPart,
+    OnnxImportError,
+    Refused,
+    ShapeVal,
+    Unknown,
+    Zeros,
+    constant_value,
+    describe_axes,
+    fill_value,
+    sparse_const,
+)
 
 # Ops that keep an all-zero tensor all zero whatever their other (shape) inputs
-ZERO_PRESERVING = {"Identity", "Squeeze", "Unsqueeze", "Reshape", "Transpose", "Slice", "Gather", "Expand", "Cast",
-                   "Tile", "Flatten", "Dropout", "MatMul", "Mul"}
+ZERO_PRESERVING = {
+    "Identity",
+    "Squeeze",
+    "Unsqueeze",
+    "Reshape",
+    "Transpose",
+    "Slice",
+    "Gather",
+    "Expand",
+    "Cast",
+    "Tile",
+    "Flatten",
+    "Dropout",
+    "MatMul",
+    "Mul",
+}
 # Ops read on shapes and constants (no handler on data needed): never named as unsupported on their own
-SHAPE_OPS = ZERO_PRESERVING | {"Shape", "Size", "ConstantOfShape", "Concat", "Constant", "Range", "Equal", "Where",
-                               "Add", "Sub", "Mul", "Div"}
+SHAPE_OPS = ZERO_PRESERVING | {
+    "Shape",
+    "Size",
+    "ConstantOfShape",
+    "Concat",
+    "Constant",
+    "Range",
+    "Equal",
+    "Where",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+}
 DIMS_OPS = {"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Concat", "Gather", "Slice", "Mul"}
 AXIS_NAMES = {"N": "batch", "T": "time", "C": "features"}
 
@@ -57,19 +98,24 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         for t in g.initializer:
             try:
                 self.values[t.name] = Const(numpy_helper.to_array(t))
-            except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
-                raise OnnxImportError(f"{self.file}: initializer '{t.name}' is damaged (its data does not match "
-                                      "its type and shape)") from None
+            except Exception:
+                raise OnnxImportError(
+                    f"{self.file}: initializer '{t.name}' is damaged (its data does not match its type and shape)"
+                ) from None
         for s in g.sparse_initializer:
             self.values[s.values.name] = sparse_const(s)
         data_inputs = [i for i in g.input if i.name not in self.values]
         if len(data_inputs) != 1:
             names = ", ".join(i.name for i in data_inputs) or "none"
-            raise OnnxImportError(f"{self.file}: expected one input (the sequences [batch, time, features]), "
-                                  f"found {len(data_inputs)}: {names}")
+            raise OnnxImportError(
+                f"{self.file}: expected one input (the sequences [batch, time, features]), "
+                f"found {len(data_inputs)}: {names}"
+            )
         if len(g.output) != 1:
-            raise OnnxImportError(f"{self.file}: expected one output (the logits), found {len(g.output)}: "
-                                  f"{', '.join(o.name for o in g.output)}")
+            raise OnnxImportError(
+                f"{self.file}: expected one output (the logits), found {len(g.output)}: "
+                f"{', '.join(o.name for o in g.output)}"
+            )
         inp, out = data_inputs[0], g.output[0]
         dims = self._check_input(inp)
         self.dims = {f"x{i}": d for i, d in enumerate(dims)}
@@ -84,16 +130,23 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         self._default_axes()
         model, output_labels = self._model(out.name)
         axes = {AXIS_NAMES[self.meaning[f"x{i}"]]: i for i in range(3)}
-        fixed = {AXIS_NAMES[m]: self.dims[f"x{i}"] for i, m in ((i, self.meaning[f"x{i}"]) for i in range(3))
-                 if m != "C" and isinstance(self.dims[f"x{i}"], int)}
+        fixed = {
+            AXIS_NAMES[m]: self.dims[f"x{i}"]
+            for i, m in ((i, self.meaning[f"x{i}"]) for i in range(3))
+            if m != "C" and isinstance(self.dims[f"x{i}"], int)
+        }
         if self.fixed_batch is not None:
             if fixed.get("batch", self.fixed_batch) != self.fixed_batch:
-                raise OnnxImportError(f"{self.file}: the input's batch is {fixed['batch']} but a constant initial "
-                                      f"state's is {self.fixed_batch}")
+                raise OnnxImportError(
+                    f"{self.file}: the input's batch is {fixed['batch']} but a constant initial "
+                    f"state's is {self.fixed_batch}"
+                )
             fixed["batch"] = self.fixed_batch
         f_dim = dims[axes["features"]]
         if isinstance(f_dim, int) and f_dim != model.input_size:
-            raise OnnxImportError(f"{self.file}: input has {f_dim} features but the first layer reads {model.input_size}")
+            raise OnnxImportError(
+                f"{self.file}: input has {f_dim} features but the first layer reads {model.input_size}"
+            )
         if "time" in fixed:
             model.meta.setdefault("sequence_length", fixed["time"])
         return OnnxModel(model, Path(self.file), inp.name, out.name, axes, fixed, output_labels=output_labels)
@@ -107,8 +160,11 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         known = self.meaning.get(label)
         other = next((l for l, m in self.meaning.items() if m == meaning and l != label), None)
         if (known is not None and known != meaning) or other is not None:
-            self.fail(node, f"reads input axis {label[1]} as {AXIS_NAMES[meaning]}, but another op reads it as "
-                            f"{AXIS_NAMES[known or self.meaning[other]]}")
+            self.fail(
+                node,
+                f"reads input axis {label[1]} as {AXIS_NAMES[meaning]}, but another op reads it as "
+                f"{AXIS_NAMES[known or self.meaning[other]]}",
+            )
         self.meaning[label] = meaning
 
     def _norm(self, v):
@@ -135,11 +191,15 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         t = value_info.type.tensor_type
         if not value_info.type.HasField("tensor_type") or t.elem_type != TensorProto.FLOAT:
             kind = TensorProto.DataType.Name(t.elem_type) if value_info.type.HasField("tensor_type") else "not a tensor"
-            raise OnnxImportError(f"{self.file}: input '{value_info.name}' is {kind}; only float32 inputs are supported")
+            raise OnnxImportError(
+                f"{self.file}: input '{value_info.name}' is {kind}; only float32 inputs are supported"
+            )
         if not t.HasField("shape") or len(t.shape.dim) != 3:
             rank = len(t.shape.dim) if t.HasField("shape") else "unknown"
-            raise OnnxImportError(f"{self.file}: input '{value_info.name}' has rank {rank}; expected 3 "
-                                  "(batch, time, features in some order)")
+            raise OnnxImportError(
+                f"{self.file}: input '{value_info.name}' has rank {rank}; expected 3 "
+                "(batch, time, features in some order)"
+            )
         return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
 
     @staticmethod
@@ -159,7 +219,7 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
     def _node(self, node) -> None:
         op = node.op_type
         ins = [self._norm(self.values.get(name)) if name else None for name in node.input]
-        missing = [name for name, v in zip(node.input, ins) if name and v is None]
+        missing = [name for name, v in zip(node.input, ins, strict=False) if name and v is None]
         if missing:  # an outer-scope or undefined name: the checker should have caught it
             self.fail(node, f"input '{missing[0]}' is not defined")
         if node.domain not in ("", "ai.onnx"):
@@ -184,8 +244,12 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             return self._set(node, [self._shape_of(node, ins[0])])
         if op in ("Shape", "Size"):
             return self._set(node, [ShapeVal()])
-        if op in DIMS_OPS and (isinstance(ins[0], Dims) or op in ("Concat", "Mul")) \
-                and any(isinstance(v, Dims) for v in present) and all(isinstance(v, (Const, Dims)) for v in present):
+        if (
+            op in DIMS_OPS
+            and (isinstance(ins[0], Dims) or op in ("Concat", "Mul"))
+            and any(isinstance(v, Dims) for v in present)
+            and all(isinstance(v, (Const, Dims)) for v in present)
+        ):
             return self._set(node, [self._dims_op(node, ins)])
         if all(isinstance(v, (Const, ShapeVal)) for v in present):
             if op == "ConstantOfShape":
@@ -229,8 +293,12 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
     def _dims_op(self, node, ins) -> ShapeVal:
         """Shape arithmetic on known entries; anything else becomes an opaque run-time shape."""
         op, first = node.op_type, ins[0]
-        vals = [None if v is None else (list(v.entries) if isinstance(v, Dims) else
-                                        [int(e) for e in np.asarray(v.value).reshape(-1)]) for v in ins]
+        vals = [
+            None
+            if v is None
+            else (list(v.entries) if isinstance(v, Dims) else [int(e) for e in np.asarray(v.value).reshape(-1)])
+            for v in ins
+        ]
         try:
             if op in ("Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape") and isinstance(first, Dims):
                 scalar = op == "Squeeze" or (op == "Reshape" and not vals[1])
@@ -241,7 +309,11 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
                 index = np.asarray(ins[1].value)
                 picked = tuple(vals[0][int(i)] for i in index.reshape(-1))
                 return Dims(picked, index.ndim == 0)
-            if op == "Slice" and isinstance(first, Dims) and all(isinstance(v, Const) for v in ins[1:] if v is not None):
+            if (
+                op == "Slice"
+                and isinstance(first, Dims)
+                and all(isinstance(v, Const) for v in ins[1:] if v is not None)
+            ):
                 start, end = vals[1][0], vals[2][0]
                 step = vals[4][0] if len(vals) > 4 and vals[4] is not None else 1
                 return Dims(tuple(vals[0][start:end:step]))
@@ -260,10 +332,22 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         from onnx import helper
 
         op, first = node.op_type, ins[0]
-        rank = first.rank if isinstance(first, Zeros) else np.asarray(first.value).ndim if isinstance(first, Const) else None
+        rank = (
+            first.rank
+            if isinstance(first, Zeros)
+            else np.asarray(first.value).ndim
+            if isinstance(first, Const)
+            else None
+        )
         if op == "Expand" and len(ins) > 1:
             shape = ins[1]
-            n = len(shape.entries) if isinstance(shape, Dims) else shape.value.size if isinstance(shape, Const) else None
+            n = (
+                len(shape.entries)
+                if isinstance(shape, Dims)
+                else shape.value.size
+                if isinstance(shape, Const)
+                else None
+            )
             return None if n is None or rank is None else max(n, rank)
         if rank is None or op in ("Reshape", "Flatten", "Tile", "Gather"):
             return None
@@ -280,10 +364,10 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         return op in RECURRENT or op in SHAPE_OPS or hasattr(self, f"_op_{op}")
 
     def _set(self, node, values: list) -> None:
-        for name, v in zip(node.output, values):
+        for name, v in zip(node.output, values, strict=False):
             if name:
                 self.values[name] = v
-        for name in node.output[len(values):]:
+        for name in node.output[len(values) :]:
             if name:
                 self.values[name] = Unknown()
 
@@ -297,12 +381,12 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         from onnx.reference import ReferenceEvaluator
 
         names = [f"in{k}" if i else "" for k, i in enumerate(node.input)]
-        folded = helper.make_node(node.op_type, names, [f"out{k}" for k in range(len(node.output))],
-                                  domain=node.domain)
+        folded = helper.make_node(node.op_type, names, [f"out{k}" for k in range(len(node.output))], domain=node.domain)
         folded.attribute.extend(node.attribute)
-        inits = [numpy_helper.from_array(np.asarray(v.value), n) for n, v in zip(names, ins) if n]
-        graph = helper.make_graph([folded], "fold", [], [helper.make_empty_tensor_value_info(o) for o in folded.output],
-                                  inits)
+        inits = [numpy_helper.from_array(np.asarray(v.value), n) for n, v in zip(names, ins, strict=False) if n]
+        graph = helper.make_graph(
+            [folded], "fold", [], [helper.make_empty_tensor_value_info(o) for o in folded.output], inits
+        )
         model = helper.make_model(graph, opset_imports=self.proto.opset_import)
         try:
             results = ReferenceEvaluator(model).run(None, {})
@@ -314,11 +398,18 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         op, first = node.op_type, ins[0]
         if op in ZERO_PRESERVING and (isinstance(first, Zeros) or (isinstance(first, Const) and not first.value.any())):
             return self._set(node, [Zeros(self._zeros_rank(node, ins))])
-        if op == "Concat" and all(isinstance(v, Zeros) or (isinstance(v, Const) and not v.value.any())
-                                  for v in ins if v is not None):
+        if op == "Concat" and all(
+            isinstance(v, Zeros) or (isinstance(v, Const) and not v.value.any()) for v in ins if v is not None
+        ):
             return self._set(node, [Zeros()])
-        if op == "Add" and isinstance(first, Zeros) and first.rank is not None and len(ins) == 2 \
-                and isinstance(ins[1], Const) and ins[1].value.ndim <= first.rank:
+        if (
+            op == "Add"
+            and isinstance(first, Zeros)
+            and first.rank is not None
+            and len(ins) == 2
+            and isinstance(ins[1], Const)
+            and ins[1].value.ndim <= first.rank
+        ):
             # 0 @ W_hh + b_hh of an unrolled recurrence's first step: b_hh, at the rank of the zeros
             value = np.asarray(ins[1].value)
             return self._set(node, [Const(value.reshape((1,) * (first.rank - value.ndim) + value.shape))])
@@ -345,8 +436,10 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             if label.startswith("x"):
                 self.meaning.setdefault(label, "N")  # unreachable in practice: _default_axes bound them all
         if set(labels) != wanted or len(labels) != len(wanted):
-            raise OnnxImportError(f"{self.file}: the output '{output}' has axes {describe_axes(out.labels)}, expected "
-                                  f"{'[batch, time, features]' if every else '[batch, features]'} (in any order)")
+            raise OnnxImportError(
+                f"{self.file}: the output '{output}' has axes {describe_axes(out.labels)}, expected "
+                f"{'[batch, time, features]' if every else '[batch, features]'} (in any order)"
+            )
         stages = list(self._materialize(None, content))
         if not stages:
             raise OnnxImportError(f"{self.file}: the output '{output}' is the input itself")
@@ -366,8 +459,11 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
                 meta = dict(json.loads(props["edgeprune.meta"]))
             except (ValueError, TypeError):
                 meta = {}
-        meta["onnx"] = {"file": self.file, "producer": f"{self.proto.producer_name} {self.proto.producer_version}".strip(),
-                        "opset": self.opset}
+        meta["onnx"] = {
+            "file": self.file,
+            "producer": f"{self.proto.producer_name} {self.proto.producer_version}".strip(),
+            "opset": self.opset,
+        }
         meta["source"] = "onnx"
         return meta
 

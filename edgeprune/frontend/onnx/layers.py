@@ -51,8 +51,11 @@ class StageOps:
         if activation == "none":
             return stages
         last = stages[-1] if stages else None
-        if isinstance(last, (ir.Dense, ir.Conv1d)) and last.activation == "none" and \
-                (activation != "softmax" or isinstance(last, ir.Dense)):
+        if (
+            isinstance(last, (ir.Dense, ir.Conv1d))
+            and last.activation == "none"
+            and (activation != "softmax" or isinstance(last, ir.Dense))
+        ):
             return (*stages[:-1], replace(last, activation=activation))
         size = self._size(content)
         if size is None:
@@ -103,14 +106,19 @@ class StageOps:
             pads = list(a["pads"])
             value = float(a.get("value", 0.0))
         else:
-            for v, name in ((ins[1], "pads"), (ins[2] if len(ins) > 2 else None, "constant_value"),
-                            (ins[3] if len(ins) > 3 else None, "axes")):
+            for v, name in (
+                (ins[1], "pads"),
+                (ins[2] if len(ins) > 2 else None, "constant_value"),
+                (ins[3] if len(ins) > 3 else None, "axes"),
+            ):
                 if v is not None and not isinstance(v, Const):
                     self.fail(node, f"{name} computed at run time")
             if len(ins) < 2 or ins[1] is None:
                 self.fail(node, "has no pads")
             pads = [int(p) for p in ins[1].value.reshape(-1)]
-            value = float(ins[2].value.reshape(-1)[0]) if len(ins) > 2 and ins[2] is not None and ins[2].value.size else 0.0
+            value = (
+                float(ins[2].value.reshape(-1)[0]) if len(ins) > 2 and ins[2] is not None and ins[2].value.size else 0.0
+            )
             if len(ins) > 3 and ins[3] is not None:  # opset 18: pads only for the listed axes
                 axes = [int(v) % len(x.labels) for v in ins[3].value.reshape(-1)]
                 full = [0] * (2 * len(x.labels))
@@ -140,7 +148,7 @@ class StageOps:
             self.fail(node, "the weights must be constants (initializers)")
         if len(x.labels) != 3 or w.value.ndim != 3:
             self.fail(node, "only 1-D convolutions over time ([batch, channels, time]) are supported")
-        for label, meaning in zip(x.labels, ("N", "C", "T")):
+        for label, meaning in zip(x.labels, ("N", "C", "T"), strict=False):
             self._bind(node, label, meaning)
         x = self._norm(x)
         if x.labels != ("N", "C", "T") or content.source not in ("input", "seq"):
@@ -159,8 +167,10 @@ class StageOps:
         pads = list(a.get("pads", [0, 0]))
         left = content.pad + pads[0]
         if pads[1] != 0 or left != (k - 1) * d:
-            problems.append(f"left pad {left} and right pad {pads[1]} (a causal conv pads (k-1)*d = {(k - 1) * d} "
-                            "zeros on the left only, so output step t reads inputs up to t)")
+            problems.append(
+                f"left pad {left} and right pad {pads[1]} (a causal conv pads (k-1)*d = {(k - 1) * d} "
+                "zeros on the left only, so output step t reads inputs up to t)"
+            )
         if problems:
             self.fail(node, "unsupported " + "; ".join(problems))
         size = self._size(content)
@@ -189,8 +199,11 @@ class StageOps:
         stages = self._materialize(node, content)
         size = self._feature_size(node, content, "normalizes")
         g = np.broadcast_to(np.asarray(gamma.value, np.float32).reshape(-1), (size,)).copy()
-        bt = np.zeros(size, np.float32) if beta is None else \
-            np.broadcast_to(np.asarray(beta.value, np.float32).reshape(-1), (size,)).copy()
+        bt = (
+            np.zeros(size, np.float32)
+            if beta is None
+            else np.broadcast_to(np.asarray(beta.value, np.float32).reshape(-1), (size,)).copy()
+        )
         norm = ir.LayerNorm(g, bt, float(a.get("epsilon", 1e-5)))
         return [Data(self._norm(x).labels, Content(content.source, stages=(*stages, norm)))]
 
@@ -203,14 +216,21 @@ class StageOps:
         consts = [v for v in ins if isinstance(v, Const)]
 
         def scalar(c):
-            return float(np.asarray(c.value).reshape(-1)[0]) if c is not None and np.asarray(c.value).size == 1 else None
+            return (
+                float(np.asarray(c.value).reshape(-1)[0]) if c is not None and np.asarray(c.value).size == 1 else None
+            )
 
         if op == "Sub" and p.kind == "mean" and isinstance(ins[0], Data) and ins[0].content is p.base.content:
             return LayerNormPart("centered", p.base)
         if op == "Pow" and p.kind == "centered" and ins[0] is p and scalar(ins[1] if consts else None) == 2.0:
             return LayerNormPart("square", p.base)
-        if op == "Mul" and p.kind == "centered" and len(parts) == 2 and parts[1].kind == "centered" \
-                and parts[1].base.content is p.base.content:
+        if (
+            op == "Mul"
+            and p.kind == "centered"
+            and len(parts) == 2
+            and parts[1].kind == "centered"
+            and parts[1].base.content is p.base.content
+        ):
             return LayerNormPart("square", p.base)
         if op in ("Add",) and p.kind == "var" and scalar(other if isinstance(other, Const) else None) is not None:
             return LayerNormPart("var+eps", p.base, scalar(other))
@@ -218,19 +238,31 @@ class StageOps:
             return LayerNormPart("std", p.base, p.eps)
         if op == "Reciprocal" and p.kind == "std":
             return LayerNormPart("rstd", p.base, p.eps)
-        if op == "Div" and len(parts) == 2 and ins[0].kind == "centered" and ins[1].kind == "std" \
-                and ins[1].base.content is p.base.content:
+        if (
+            op == "Div"
+            and len(parts) == 2
+            and ins[0].kind == "centered"
+            and ins[1].kind == "std"
+            and ins[1].base.content is p.base.content
+        ):
             return self._layernorm_done(node, p.base, ins[1].eps)
-        if op == "Mul" and len(parts) == 2 and {parts[0].kind, parts[1].kind} == {"centered", "rstd"} \
-                and parts[1].base.content is p.base.content:
+        if (
+            op == "Mul"
+            and len(parts) == 2
+            and {parts[0].kind, parts[1].kind} == {"centered", "rstd"}
+            and parts[1].base.content is p.base.content
+        ):
             return self._layernorm_done(node, p.base, next(q for q in parts if q.kind == "rstd").eps)
         if op == "ReduceMean" and p.kind == "square":
             self._reduce_axes_are_features(node, ins, p.base)
             return LayerNormPart("var", p.base)
         if op in ("Identity", "Cast"):
             return p
-        self.fail(node, f"{op} on the {p.kind} of a layer norm written out in ops (expected ReduceMean, Sub, Pow, "
-                        "Add eps, Sqrt, Div)")
+        self.fail(
+            node,
+            f"{op} on the {p.kind} of a layer norm written out in ops (expected ReduceMean, Sub, Pow, "
+            "Add eps, Sqrt, Div)",
+        )
 
     def _layernorm_done(self, node, base: Data, eps: float) -> Data:
         content = self._settle(node, base.content)

@@ -11,8 +11,10 @@ from .values import Const, Content, Data, Dims, Unknown, axis_name, describe_axe
 
 LAST = -1
 BIG = 2**31 - 1
-UNROLLED = ("; a recurrence unrolled over fixed time steps (what torch's dynamo exporter writes for nn.RNN) is not "
-            "supported: export it with torch.onnx.export(..., dynamo=False)")  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
+UNROLLED = (
+    "; a recurrence unrolled over fixed time steps (what torch's dynamo exporter writes for nn.RNN) is not "
+    "supported: export it with torch.onnx.export(..., dynamo=False)"
+)  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
 
 
 class DataOps:
@@ -60,16 +62,21 @@ class DataOps:
 
         to = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "to"), None)
         if to != TensorProto.FLOAT:
-            self.fail(node, f"casts the data to {TensorProto.DataType.Name(to) if to is not None else '?'} "
-                            "(only float32 data is supported)")
+            self.fail(
+                node,
+                f"casts the data to {TensorProto.DataType.Name(to) if to is not None else '?'} "
+                "(only float32 data is supported)",
+            )
         return ins[0]
 
     def _op_Transpose(self, node, ins):
         from onnx import helper
 
         x = ins[0]
-        perm = next((list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
-                    list(range(len(x.labels)))[::-1])
+        perm = next(
+            (list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
+            list(range(len(x.labels)))[::-1],
+        )
         return Data(tuple(x.labels[p] for p in perm), x.content)
 
     def _op_Squeeze(self, node, ins):
@@ -79,8 +86,11 @@ class DataOps:
             axes = [i for i, l in enumerate(x.labels) if l == "S"]
         for a in axes:
             if a >= len(x.labels) or x.labels[a] != "S":
-                self.fail(node, f"squeezes axis {a} ({x.labels[a] if a < len(x.labels) else 'out of range'}), "
-                                "which is not a singleton axis")
+                self.fail(
+                    node,
+                    f"squeezes axis {a} ({x.labels[a] if a < len(x.labels) else 'out of range'}), "
+                    "which is not a singleton axis",
+                )
         return Data(tuple(l for i, l in enumerate(x.labels) if i not in axes), x.content)
 
     def _op_Unsqueeze(self, node, ins):
@@ -114,8 +124,7 @@ class DataOps:
         elif isinstance(shape, Const):
             dims = [int(d) for d in shape.value.reshape(-1)]
         else:
-            self.fail(node, "reshapes the data to a shape computed at run time from more than the batch and time "
-                            "sizes")
+            self.fail(node, "reshapes the data to a shape computed at run time from more than the batch and time sizes")
         real = [(i, l) for i, l in enumerate(x.labels) if l != "S"]
         out, k = [], 0
         content = x.content
@@ -178,7 +187,7 @@ class DataOps:
             axes = axes if axes is not None else list(range(len(starts)))
             steps = steps if steps is not None else [1] * len(starts)
         labels, content = list(x.labels), x.content
-        for a, s, e, st in zip(axes, starts, ends, steps):
+        for a, s, e, st in zip(axes, starts, ends, steps, strict=False):
             a = a + rank if a < 0 else a
             label = labels[a]
             full = s == 0 and e >= BIG and st == 1
@@ -198,15 +207,19 @@ class DataOps:
                     labels[a], content = "S", self._step(node, x, a, s)
                     continue
                 if not (self._is_last(s) and at_end and st == 1) or content.source not in ("seq", "input"):
-                    self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected"
-                                    f"{UNROLLED}")
+                    self.fail(
+                        node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected{UNROLLED}"
+                    )
                 labels[a], content = "S", replace(content, source="last")
             elif label == "S":
                 if not (s in (0, LAST) and (e >= 1 or e == BIG) and st == 1):
                     self.fail(node, f"slice [{s}:{e}:{st}] of a singleton axis selects nothing")
             elif not full:
-                self.fail(node, f"slices the {axis_name(label)} axis [{s}:{e}:{st}] (only the last time step or "
-                                f"one of the stacked states can be selected){UNROLLED if label.startswith('x') else ''}")
+                self.fail(
+                    node,
+                    f"slices the {axis_name(label)} axis [{s}:{e}:{st}] (only the last time step or "
+                    f"one of the stacked states can be selected){UNROLLED if label.startswith('x') else ''}",
+                )
         return Data(tuple(labels), content)
 
     def _op_Gather(self, node, ins):
@@ -252,8 +265,12 @@ class DataOps:
         rank = len(parts[0].labels)
         axis = axis + rank if axis < 0 else axis
         steps = [v.content for v in parts if isinstance(v.content, Content) and v.content.source == "unrolled"]
-        if len(steps) == len(parts) == self._static("T") and [c.var for c in steps] == list(range(len(steps))) \
-                and all(c.parts[0] is steps[0].parts[0] for c in steps) and parts[0].labels[axis] == "S":
+        if (
+            len(steps) == len(parts) == self._static("T")
+            and [c.var for c in steps] == list(range(len(steps)))
+            and all(c.parts[0] is steps[0].parts[0] for c in steps)
+            and parts[0].labels[axis] == "S"
+        ):
             # every step of an unrolled recurrence, in order: its output sequence Y
             stages = self._unrolled_stages(node, self._record(steps[0].parts[0]))
             labels = list(parts[0].labels)
@@ -271,8 +288,9 @@ class DataOps:
             elif v.labels[axis] == "C" and all(p.labels[axis] == "C" for p in parts) and self.scan is not None:
                 return self._columns(node, parts)
             else:
-                self.fail(node, f"concatenates along the {axis_name(v.labels[axis])} axis (only final states can "
-                                "be stacked)")
+                self.fail(
+                    node, f"concatenates along the {axis_name(v.labels[axis])} axis (only final states can be stacked)"
+                )
         labels = list(parts[0].labels)
         labels[axis] = "K"
         return Data(tuple(labels), tuple(stacked))
@@ -314,12 +332,12 @@ class DataOps:
         cv = np.asarray(c.value, np.float64)
         if cv.ndim > len(x.labels):
             self.fail(node, f"{what} a {list(cv.shape)} constant to data of axes {describe_axes(x.labels)}")
-        varying = [label for d, label in zip(cv.shape[::-1], x.labels[::-1]) if d != 1]
+        varying = [label for d, label in zip(cv.shape[::-1], x.labels[::-1], strict=False) if d != 1]
         if varying:
             self._bind(node, x.labels[-1], "C")
             x = self._norm(x)
         size = self._size(x.content) if isinstance(x.content, Content) else None
-        for d, label in zip(cv.shape[::-1], x.labels[::-1]):
+        for d, label in zip(cv.shape[::-1], x.labels[::-1], strict=False):
             if d != 1 and not (label == "C" and d == size):
                 self.fail(node, f"{what} a {list(cv.shape)} constant that varies along the {axis_name(label)} axis")
         if size is None:
@@ -337,8 +355,11 @@ class DataOps:
         x = self._norm(x)
         M = m.value
         if M.ndim != 2 or x.labels[-1] != "C" or M.shape[0] != (self._size(content) or M.shape[0]):
-            self.fail(node, f"multiplies {x.labels} by a {list(M.shape)} matrix; expected [..., features] @ "
-                            f"[{self._size(content)}, out]")
+            self.fail(
+                node,
+                f"multiplies {x.labels} by a {list(M.shape)} matrix; expected [..., features] @ "
+                f"[{self._size(content)}, out]",
+            )
         pattern = m.pattern.T if m.pattern is not None else None
         return Data(x.labels, self._compose(content, M.T, pattern))
 
@@ -353,7 +374,7 @@ class DataOps:
         content = self._affine_input(node, x)
         expected = ("C", "N") if a.get("transA", 0) else ("N", "C")
         if len(x.labels) == 2:  # a matrix [batch, features] (or transposed)
-            for label, meaning in zip(x.labels, expected):
+            for label, meaning in zip(x.labels, expected, strict=False):
                 self._bind(node, label, meaning)
             x = self._norm(x)
         if x.labels != expected:
@@ -374,11 +395,23 @@ class DataOps:
 
     def _op_Add(self, node, ins, sign: float = 1.0):
         x, c = ins
-        step = next((v.content for v in ins if isinstance(v, Data) and isinstance(v.content, Content)
-                     and v.content.source == "step" and self._is_step_of(v.content)), None)
+        step = next(
+            (
+                v.content
+                for v in ins
+                if isinstance(v, Data)
+                and isinstance(v.content, Content)
+                and v.content.source == "step"
+                and self._is_step_of(v.content)
+            ),
+            None,
+        )
         # x'_t + (W_hh h_(t-1) + b_hh): an unrolled recurrence (its first step adds b_hh, a constant)
-        if sign > 0 and step is not None and (all(isinstance(v, Data) for v in ins) or
-                                               (step.var == 0 and (self._static("T") or 0) > 1)):
+        if (
+            sign > 0
+            and step is not None
+            and (all(isinstance(v, Data) for v in ins) or (step.var == 0 and (self._static("T") or 0) > 1))
+        ):
             return self._unrolled_add(node, ins)
         if isinstance(x, Const) and isinstance(c, Data) and sign > 0:
             x, c = c, x
@@ -404,8 +437,12 @@ class DataOps:
         if isinstance(x, Const) and isinstance(c, Data) and not divide:
             x, c = c, x
         if not isinstance(x, Data) or not isinstance(c, Const):
-            self.fail(node, "only data * constant (a scale) is supported" if not divide else
-                            "only data / constant (a scale) is supported")
+            self.fail(
+                node,
+                "only data * constant (a scale) is supported"
+                if not divide
+                else "only data / constant (a scale) is supported",
+            )
         self._affine_input(node, x)
         scale = self._feature_constant(node, x, c, "multiplies")
         if divide:

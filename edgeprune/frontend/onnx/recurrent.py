@@ -9,8 +9,17 @@ from ... import ir
 from .values import Const, Content, Data, ImportedLayer, OnnxImportError, Refused, Unknown, Zeros, is_zero
 
 RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
-KNOWN_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
-                    "layout", "input_forget", "linear_before_reset"}
+KNOWN_ATTRIBUTES = {
+    "activation_alpha",
+    "activation_beta",
+    "activations",
+    "clip",
+    "direction",
+    "hidden_size",
+    "layout",
+    "input_forget",
+    "linear_before_reset",
+}
 
 
 class RecurrentOps:
@@ -41,8 +50,10 @@ class RecurrentOps:
         if attrs.get("input_forget", 0):
             problems.append("input_forget=1 (coupled input-forget gate)")
         if cell == "gru" and attrs.get("linear_before_reset", 0) != 1:
-            problems.append("linear_before_reset=0 (the reset gate applied before the recurrent matmul cannot be "
-                            "expressed in the IR, whose GRU is torch's linear_before_reset=1)")
+            problems.append(
+                "linear_before_reset=0 (the reset gate applied before the recurrent matmul cannot be "
+                "expressed in the IR, whose GRU is torch's linear_before_reset=1)"
+            )
         layout = attrs.get("layout", 0)
         if layout not in (0, 1):
             problems.append(f"layout={layout}")
@@ -80,8 +91,11 @@ class RecurrentOps:
             self._bind(node, X.labels[pos], meaning)
         X = self._norm(X)
         if X.labels != (("T", "N", "C") if layout == 0 else ("N", "T", "C")):
-            self.fail(node, f"input X has axes {X.labels}, expected "
-                            f"{'[time, batch, features]' if layout == 0 else '[batch, time, features]'}")
+            self.fail(
+                node,
+                f"input X has axes {X.labels}, expected "
+                f"{'[time, batch, features]' if layout == 0 else '[batch, time, features]'}",
+            )
         stages = self._materialize(node, X.content)
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"))
         layer.activation = activation
@@ -101,8 +115,13 @@ class RecurrentOps:
         """A recurrent op inside a Scan body: one time step, states carried by the Scan's loop variables."""
         k = len(self.layers)
         time_pos = 0 if layout == 0 else 1
-        if not isinstance(X, Data) or not isinstance(X.content, Content) or len(X.labels) != 3 \
-                or X.labels[time_pos] != "S" or "C" != X.labels[2]:
+        if (
+            not isinstance(X, Data)
+            or not isinstance(X.content, Content)
+            or len(X.labels) != 3
+            or X.labels[time_pos] != "S"
+            or "C" != X.labels[2]
+        ):
             self.fail(node, "inside a Scan, X must be one time step [1, batch, features]")
         parts = X.content.parts if X.content.source == "cols" else (X.content,)
         main = [p for p in parts if p.source in ("input", "new")]
@@ -115,8 +134,12 @@ class RecurrentOps:
         for name, v, kind in (("initial_h", init_h, "h"), ("initial_c", init_c, "c")):
             if name == "initial_c" and cell != "lstm":
                 continue
-            if not isinstance(v, Data) or not isinstance(v.content, Content) or v.content.source != "prev" \
-                    or v.labels != state_labels:
+            if (
+                not isinstance(v, Data)
+                or not isinstance(v.content, Content)
+                or v.content.source != "prev"
+                or v.labels != state_labels
+            ):
                 self.fail(node, f"inside a Scan, {name} must be a loop variable (else the state restarts every step)")
             if v.content.var in self.scan["bind"]:
                 self.fail(node, f"Scan loop variable {v.content.var} is the state of two layers")
@@ -132,7 +155,9 @@ class RecurrentOps:
             start += size
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"), columns[False], columns.get(True))
         if k and layer.input_size != self.layers[-1].hidden_size:
-            self.fail(node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}")
+            self.fail(
+                node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}"
+            )
         self.layers.append(layer)
         self.scan["feedback"][k] = feedback[0].var if feedback else None
         seq = ("S", "S", "N", "C") if layout == 0 else ("N", "S", "S", "C")
@@ -152,8 +177,12 @@ class RecurrentOps:
         if any(a.get("scan_input_directions", [0])):
             self.fail(node, "reverse scanning is not supported")
         x = ins[n_state]
-        if not isinstance(x, Data) or x.content.source != "input" or x.content.diag is not None or any(not isinstance(v, (Zeros, Const)) or
-                                                                           not is_zero(v) for v in ins[:n_state]):
+        if (
+            not isinstance(x, Data)
+            or x.content.source != "input"
+            or x.content.diag is not None
+            or any(not isinstance(v, (Zeros, Const)) or not is_zero(v) for v in ins[:n_state])
+        ):
             self.fail(node, "the Scan must run over the model input from zero states")
         axis = int(a.get("scan_input_axes", [0])[0]) % 3
         rest = [l for i, l in enumerate(x.labels) if i != axis]
@@ -164,9 +193,10 @@ class RecurrentOps:
         for t in body.initializer:
             try:
                 self.values[t.name] = Const(numpy_helper.to_array(t))
-            except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
-                raise OnnxImportError(f"{self.file}: initializer '{t.name}' is damaged (its data does not match "
-                                      "its type and shape)") from None
+            except Exception:
+                raise OnnxImportError(
+                    f"{self.file}: initializer '{t.name}' is damaged (its data does not match its type and shape)"
+                ) from None
         sizes = {}
         for j, vi in enumerate(body.input[:n_state]):
             dims = vi.type.tensor_type.shape.dim
@@ -187,8 +217,12 @@ class RecurrentOps:
         bind = scan["bind"]
         for j, v in enumerate(results):
             kind = "h" if isinstance(v, Data) and v.content.source == "new" else "c"
-            if not isinstance(v, Data) or v.content.source not in ("new", "cell") or v.labels[-1] != "C" \
-                    or bind.get(j) != (v.content.layer, kind):
+            if (
+                not isinstance(v, Data)
+                or v.content.source not in ("new", "cell")
+                or v.labels[-1] != "C"
+                or bind.get(j) != (v.content.layer, kind)
+            ):
                 self.fail(node, f"Scan state {j} does not carry one layer's state from step to step")
         for k, j in scan["feedback"].items():
             if j is None:
@@ -203,13 +237,26 @@ class RecurrentOps:
         for j in range(n_state):
             k, kind = bind[j]
             labels = results[j].labels
-            finals.append(Data(labels, Content("last", stages=stages)) if kind == "h" and k == len(self.layers) - 1 else
-                          Refused("reads the LSTM cell state; only the hidden state can feed the head") if kind != "h"
-                          else Refused(f"reads recurrent layer {k}, not the top one (the head reads the top layer)"))
+            finals.append(
+                Data(labels, Content("last", stages=stages))
+                if kind == "h" and k == len(self.layers) - 1
+                else Refused("reads the LSTM cell state; only the hidden state can feed the head")
+                if kind != "h"
+                else Refused(f"reads recurrent layer {k}, not the top one (the head reads the top layer)")
+            )
         return finals + [Refused("per-step Scan outputs are not supported")] * (len(node.output) - n_state)
 
-    def _layer_weights(self, node, cell, W: Const, R: Const, B: Const | None, hidden,
-                       input_cols: np.ndarray | None = None, feedback_cols: np.ndarray | None = None) -> ImportedLayer:
+    def _layer_weights(
+        self,
+        node,
+        cell,
+        W: Const,
+        R: Const,
+        B: Const | None,
+        hidden,
+        input_cols: np.ndarray | None = None,
+        feedback_cols: np.ndarray | None = None,
+    ) -> ImportedLayer:
         spec = ir.cell_spec(cell)
         G = len(spec.onnx_gates)
         w, r = W.value, R.value
@@ -240,10 +287,16 @@ class RecurrentOps:
 
         def row(q, x=True, h=True):
             """IR rows over [x | h | feedback] from ONNX gate block q (input side: x and feedback)."""
-            vals = [block(wx, q) if x else np.zeros((H, I), np.float32), block(r, q) if h else np.zeros((H, H), np.float32),
-                    block(wf, q) if x else np.zeros((H, F), np.float32)]
-            keep = [block(wxk, q) if x else np.zeros((H, I), bool), block(rk, q) if h else np.zeros((H, H), bool),
-                    block(wfk, q) if x else np.zeros((H, F), bool)]
+            vals = [
+                block(wx, q) if x else np.zeros((H, I), np.float32),
+                block(r, q) if h else np.zeros((H, H), np.float32),
+                block(wf, q) if x else np.zeros((H, F), np.float32),
+            ]
+            keep = [
+                block(wxk, q) if x else np.zeros((H, I), bool),
+                block(rk, q) if h else np.zeros((H, H), bool),
+                block(wfk, q) if x else np.zeros((H, F), bool),
+            ]
             return np.hstack(vals), np.hstack(keep)
 
         # Each IR row block is ONNX gate block q read from both sides (bias Wb + Rb), or from one side

@@ -58,8 +58,13 @@ class UnrolledOps:
                 labels = ("S",) * (value.ndim - len(labels)) + labels
         else:
             h = other.content if isinstance(other, Data) else None
-            if not isinstance(h, Content) or h.source != "unrolled" or h.affine is None or h.parts[0] is not xp \
-                    or h.var != t - 1:
+            if (
+                not isinstance(h, Content)
+                or h.source != "unrolled"
+                or h.affine is None
+                or h.parts[0] is not xp
+                or h.var != t - 1
+            ):
                 self.fail(node, f"step {t} of an unrolled recurrence does not add W_hh h_(t-1) + b_hh of step {t - 1}")
             W, b, _ = h.affine
             if rec["W"] is None:
@@ -112,6 +117,7 @@ class UnrolledOps:
             self.fail(node, f"the unrolled recurrence's input map gives {W_ih.shape[0]} values for {H} states")
         weight = np.hstack([W_ih, W_hh]).astype(np.float32)
         bias = (b_ih + b_hh).astype(np.float32)
-        rnn = ir.Recurrent("rnn", W_ih.shape[1], H, 0, ir.CSR.from_dense(weight, weight != 0), bias,
-                           rec["act"] or "tanh")
+        rnn = ir.Recurrent(
+            "rnn", W_ih.shape[1], H, 0, ir.CSR.from_dense(weight, weight != 0), bias, rec["act"] or "tanh"
+        )
         return (*stages, rnn)

@@ -96,8 +96,9 @@ class ImportedLayer:
     activation: str = "tanh"  # rnn: tanh or relu
 
     def stage(self) -> ir.Recurrent:
-        return ir.Recurrent(self.cell, self.input_size, self.hidden_size, self.feedback_size, self.weight, self.bias,
-                            self.activation)
+        return ir.Recurrent(
+            self.cell, self.input_size, self.hidden_size, self.feedback_size, self.weight, self.bias, self.activation
+        )
 
 
 def is_zero(v) -> bool:
@@ -135,8 +136,9 @@ def constant_value(node) -> Const:
     if a.name == "value":
         return Const(numpy_helper.to_array(a.t))
     v = helper.get_attribute_value(a)
-    dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
-             "value_ints": np.int64}.get(a.name)
+    dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}.get(
+        a.name
+    )
     if dtype is None:
         raise OnnxImportError(f"Constant '{node.name}': {a.name} constants are not supported")
     return Const(np.asarray(v, dtype))
