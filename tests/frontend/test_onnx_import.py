@@ -51,13 +51,23 @@ def _export(module, example, path, dynamic=True):
     axes = {0: "batch", 1: "time"} if module.rnn.batch_first else {0: "time", 1: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(module.eval(), (example,), str(path), dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": axes} if dynamic else None)
+        torch.onnx.export(
+            module.eval(),
+            (example,),
+            str(path),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": axes} if dynamic else None,
+        )
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-@pytest.mark.parametrize("layers,batch_first,use_h_n", [(1, True, False), (2, False, True)],
-                         ids=["1layer-batchfirst-out[:,-1]", "2layers-timemajor-h_n[-1]"])
+@pytest.mark.parametrize(
+    "layers,batch_first,use_h_n",
+    [(1, True, False), (2, False, True)],
+    ids=["1layer-batchfirst-out[:,-1]", "2layers-timemajor-h_n[-1]"],
+)
 def test_torch_exports_import_exactly(tmp_path, kind, layers, batch_first, use_h_n):
     torch.manual_seed(0)
     module = _TorchClassifier(getattr(nn, kind)(F, H, num_layers=layers, batch_first=batch_first), use_h_n)
@@ -68,8 +78,9 @@ def test_torch_exports_import_exactly(tmp_path, kind, layers, batch_first, use_h
         expected = module(torch.from_numpy(X if batch_first else X.transpose(1, 0, 2).copy())).numpy()
     assert np.max(np.abs(_ir_logits(imported, X) - expected)) <= 1e-5
     assert [l.cell for l in imported.model.layers] == [kind.lower()] * layers
-    assert imported.input_axes == ({"batch": 0, "time": 1, "features": 2} if batch_first
-                                   else {"time": 0, "batch": 1, "features": 2})
+    assert imported.input_axes == (
+        {"batch": 0, "time": 1, "features": 2} if batch_first else {"time": 0, "batch": 1, "features": 2}
+    )
     assert np.max(np.abs(imported.logits(X) - expected)) <= 1e-5  # the source runs on [N, T, F] either way
 
 
@@ -96,8 +107,19 @@ def _weights(op, rng, hidden=H, inputs=F):
     return W, R, B
 
 
-def _graph(op="LSTM", layout=0, attrs=None, head="matmul", opset=17, extra_nodes=(), inputs_override=None,
-           initial="expand", output_step="Y_h", seed=0, x_type=TensorProto.FLOAT):
+def _graph(
+    op="LSTM",
+    layout=0,
+    attrs=None,
+    head="matmul",
+    opset=17,
+    extra_nodes=(),
+    inputs_override=None,
+    initial="expand",
+    output_step="Y_h",
+    seed=0,
+    x_type=TensorProto.FLOAT,
+):
     """x [batch, time, F] -> (Transpose) -> op -> last step -> head -> y [batch, C]."""
     rng = np.random.default_rng(seed)
     W, R, B = _weights(op, rng)
@@ -108,15 +130,21 @@ def _graph(op="LSTM", layout=0, attrs=None, head="matmul", opset=17, extra_nodes
         nodes.append(helper.make_node("Transpose", ["x"], ["x_tm"], perm=[1, 0, 2]))
         x = "x_tm"
     h0 = ""
-    if isinstance(initial, str) and initial == "expand":  # zeros [1, batch, H] built from the run-time batch size, tf2onnx style
-        inits += [numpy_helper.from_array(np.array([0], np.int64), "i0"),
-                  numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
-                  numpy_helper.from_array(np.array([1], np.int64), "one"),
-                  numpy_helper.from_array(np.array([H], np.int64), "hs")]
-        nodes += [helper.make_node("Shape", ["x"], ["xs"]),
-                  helper.make_node("Gather", ["xs", "i0"], ["n"], axis=0),
-                  helper.make_node("Concat", ["one", "n", "hs"] if layout == 0 else ["n", "one", "hs"], ["shp"], axis=0),
-                  helper.make_node("Expand", ["zero", "shp"], ["h0"])]
+    if (
+        isinstance(initial, str) and initial == "expand"
+    ):  # zeros [1, batch, H] built from the run-time batch size, tf2onnx style
+        inits += [
+            numpy_helper.from_array(np.array([0], np.int64), "i0"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([H], np.int64), "hs"),
+        ]
+        nodes += [
+            helper.make_node("Shape", ["x"], ["xs"]),
+            helper.make_node("Gather", ["xs", "i0"], ["n"], axis=0),
+            helper.make_node("Concat", ["one", "n", "hs"] if layout == 0 else ["n", "one", "hs"], ["shp"], axis=0),
+            helper.make_node("Expand", ["zero", "shp"], ["h0"]),
+        ]
         h0 = "h0"
     elif isinstance(initial, np.ndarray):
         inits.append(numpy_helper.from_array(initial, "h0"))
@@ -146,8 +174,13 @@ def _graph(op="LSTM", layout=0, attrs=None, head="matmul", opset=17, extra_nodes
         nodes.append(helper.make_node("Gemm", ["h", "Wd", "bd"], ["y"], transB=1, alpha=1.0, beta=1.0))
     nodes += list(extra_nodes)
     out = extra_nodes[-1].output[0] if extra_nodes else "y"
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", x_type, ["batch", "time", F])],
-                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", C])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", x_type, ["batch", "time", F])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", C])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
     return model
@@ -161,8 +194,10 @@ def _save(model, path):
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("head", ["matmul", "gemm"])
 def test_hand_built_graphs_match_onnxruntime(tmp_path, op, head):
-    attrs = {"activations": {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[op],
-             "direction": "forward"}  # the defaults, spelled out as some exporters do
+    attrs = {
+        "activations": {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}[op],
+        "direction": "forward",
+    }  # the defaults, spelled out as some exporters do
     if op == "GRU":
         attrs["linear_before_reset"] = 1
     path = _save(_graph(op, attrs=attrs, head=head), tmp_path / "m.onnx")
@@ -191,13 +226,18 @@ def test_layout_1_runs_in_onnx_reference_and_equals_layout_0(tmp_path, op):
 
 def test_last_step_selected_by_slice_or_gather(tmp_path):
     X = np.random.default_rng(3).standard_normal((3, 5, F)).astype(np.float32)
-    const = [numpy_helper.from_array(np.array(v, np.int64), n) for v, n in
-             (([-1], "s"), ([2**63 - 1], "e"), ([0], "a0"), (-1, "last"))]
+    const = [
+        numpy_helper.from_array(np.array(v, np.int64), n)
+        for v, n in (([-1], "s"), ([2**63 - 1], "e"), ([0], "a0"), (-1, "last"))
+    ]
     slice_last = [helper.make_node("Constant", [], [c.name], value=c) for c in const] + [
         helper.make_node("Slice", ["Y3", "s", "e", "a0"], ["Y_last"]),  # [-1:] keeps the axis
-        helper.make_node("Squeeze", ["Y_last", "a0"], ["h"])]
-    gather_last = [helper.make_node("Constant", [], ["last"], value=const[3]),
-                   helper.make_node("Gather", ["Y3", "last"], ["h"], axis=0)]
+        helper.make_node("Squeeze", ["Y_last", "a0"], ["h"]),
+    ]
+    gather_last = [
+        helper.make_node("Constant", [], ["last"], value=const[3]),
+        helper.make_node("Gather", ["Y3", "last"], ["h"], axis=0),
+    ]
     for name, steps in (("slice", slice_last), ("gather", gather_last)):
         path = _save(_graph("GRU", attrs={"linear_before_reset": 1}, output_step=steps), tmp_path / f"{name}.onnx")
         assert np.max(np.abs(_ir_logits(import_onnx(path), X) - _ort(path, X))) <= 1e-5
@@ -207,20 +247,47 @@ REFUSALS = {
     "gru-linear_before_reset-0": (dict(op="GRU"), "linear_before_reset=0"),
     "clip": (dict(attrs={"clip": 3.0}), "clip=3.0"),
     "reverse": (dict(attrs={"direction": "reverse"}), "direction=reverse"),
-    "relu-rnn": (dict(op="RNN", attrs={"activations": ["Relu"]}), "activations=['Relu']"),
+    "leakyrelu-rnn": (dict(op="RNN", attrs={"activations": ["LeakyRelu"]}), "activations=['LeakyRelu']"),
     "input_forget": (dict(attrs={"input_forget": 1}), "input_forget=1"),
     "sequence_lens": (dict(inputs_override=["x_in", "W", "R", "B", "lens"]), "sequence_lens"),
     "nonzero-initial_h": (dict(initial=np.ones((1, 1, H), np.float32)), "initial_h must be zero"),
-    "softmax": (dict(extra_nodes=(helper.make_node("Softmax", ["y"], ["p"]),)), "unsupported op(s) on the path to "
-                                                                                   "the output: Softmax"),
-    "relu-then-softmax": (dict(extra_nodes=(helper.make_node("Relu", ["y"], ["r"]),
-                                            helper.make_node("Softmax", ["r"], ["p"]))), "Relu, Softmax"),
-    "custom-domain": (dict(extra_nodes=(helper.make_node("Gelu", ["y"], ["p"], domain="com.microsoft"),)),
-                      "com.microsoft::Gelu"),
+    "elu": (
+        dict(extra_nodes=(helper.make_node("Elu", ["y"], ["p"], name="act"),)),
+        "unsupported op(s) on the path to the output: Elu 'act'",
+    ),
+    "elu-then-selu": (
+        dict(
+            extra_nodes=(
+                helper.make_node("Elu", ["y"], ["r"], name="e1"),
+                helper.make_node("Relu", ["r"], ["r2"], name="fine"),
+                helper.make_node("Selu", ["r2"], ["p"], name="s1"),
+            )
+        ),
+        "output: Elu 'e1', Selu 's1'",
+    ),
+    "custom-domain": (
+        dict(extra_nodes=(helper.make_node("Gelu", ["y"], ["p"], domain="com.microsoft"),)),
+        "com.microsoft::Gelu",
+    ),
     "int64-input": (dict(x_type=TensorProto.INT64), "only float32 inputs"),
-    "every-step": (dict(output_step=[helper.make_node("Identity", ["Y3"], ["h"])]), "every time step"),
-    "first-step": (dict(output_step=[helper.make_node("Constant", [], ["first"], value=numpy_helper.from_array(
-        np.array(0, np.int64))), helper.make_node("Gather", ["Y3", "first"], ["h"], axis=0)]), "only the last step"),
+    "middle-step": (
+        dict(
+            output_step=[
+                helper.make_node("Constant", [], ["mid"], value=numpy_helper.from_array(np.array(2, np.int64))),
+                helper.make_node("Gather", ["Y3", "mid"], ["h"], axis=0),
+            ]
+        ),
+        "only the last step",
+    ),
+    "first-step": (
+        dict(
+            output_step=[
+                helper.make_node("Constant", [], ["first"], value=numpy_helper.from_array(np.array(0, np.int64))),
+                helper.make_node("Gather", ["Y3", "first"], ["h"], axis=0),
+            ]
+        ),
+        "only the last step",
+    ),
 }
 
 
@@ -263,10 +330,12 @@ def test_round_trip_ir_onnx_ir(tmp_path, inputs, cell, hidden, feedback, sparsit
     low = frontend.lower(model, {"dataset": "digits", "sequence_length": 8})
     get("onnx").emit(low, tmp_path, {"opset": 17, "sparse_weights": storage})
     back = import_onnx(tmp_path / "model.onnx").model
-    np.testing.assert_allclose(ir.ReferenceExecutor(back).run(inputs), ir.ReferenceExecutor(low).run(inputs),
-                               rtol=0, atol=1e-6)
-    assert [(l.cell, l.input_size, l.hidden_size, l.feedback_size) for l in back.layers] == \
-        [(l.cell, l.input_size, l.hidden_size, l.feedback_size) for l in low.layers]
+    np.testing.assert_allclose(
+        ir.ReferenceExecutor(back).run(inputs), ir.ReferenceExecutor(low).run(inputs), rtol=0, atol=1e-6
+    )
+    assert [(l.cell, l.input_size, l.hidden_size, l.feedback_size) for l in back.layers] == [
+        (l.cell, l.input_size, l.hidden_size, l.feedback_size) for l in low.layers
+    ]
     for name, m in low.matrices().items():  # the stored pattern (the mask) survives, not just the values
         got = back.matrices()[name]
         np.testing.assert_array_equal(got.indptr, m.indptr, err_msg=name)
@@ -302,8 +371,18 @@ def test_cli_compile_and_prune_an_onnx_file(run_cli, tmp_path):
     torch.manual_seed(0)
     module = _TorchClassifier(nn.LSTM(F, H, num_layers=2, batch_first=True), False)
     _export(module, torch.randn(2, 7, F), tmp_path / "user.onnx")
-    r = run_cli("compile", tmp_path / "user.onnx", "--target", "ir,onnx", "-o", tmp_path / "c", "--verify-data",
-                "random", "--verify-samples", "16")
+    r = run_cli(
+        "compile",
+        tmp_path / "user.onnx",
+        "--target",
+        "ir,onnx",
+        "-o",
+        tmp_path / "c",
+        "--verify-data",
+        "random",
+        "--verify-samples",
+        "16",
+    )
     assert r.code == 0, r.err
     assert "onnxruntime running user.onnx" in r.out and "onnx/model_step.onnx" in r.out
     r = run_cli("prune", tmp_path / "user.onnx", "--method", "magnitude", "--sparsity", "0.75", "-o", tmp_path / "p.pt")
@@ -319,8 +398,85 @@ def test_cli_refuses_bad_onnx_in_one_line_and_writes_nothing(run_cli, tmp_path, 
     _save(_graph("GRU"), tmp_path / "lbr0.onnx")  # linear_before_reset=0
     for src, message in (("bad.onnx", "not a readable ONNX model"), ("lbr0.onnx", "linear_before_reset=0")):
         out = tmp_path / ("o" if command == "compile" else "o.pt")
-        args = ["-o", out, "--verify-data", "random"] if command == "compile" else \
-            ["--method", "magnitude", "--sparsity", "0.5", "-o", out]
+        args = (
+            ["-o", out, "--verify-data", "random"]
+            if command == "compile"
+            else ["--method", "magnitude", "--sparsity", "0.5", "-o", out]
+        )
         r = run_cli(command, tmp_path / src, *args)
         assert r.code != 0 and len(r.err_lines) == 1 and message in r.err, r.err
         assert not out.exists()
+
+
+# -- optional inputs, constant states, and what used to be refused (issue 14 item 1, issue 19) --------------
+def _compiles(path, X):
+    """compile to ir + onnx, each artifact verified against onnxruntime running the original file."""
+    from edgeprune.compiler import compile_source, load_source
+
+    report = compile_source(load_source(path), ["ir", "onnx"], path.parent / f"{path.stem}-out", X_verify=X)
+    assert report.passed and len(report.results) >= 3
+    assert all(r.max_abs_error <= 1e-5 for r in report.results), [r.describe() for r in report.results]
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_omitted_bias_and_constant_zero_states(tmp_path, op):
+    """B omitted is no bias (not a shape error); initial_h/initial_c given as constant zeros are accepted."""
+    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    zeros = np.zeros((1, 1, H), np.float32)
+    inputs = ["x_in", "W", "R", "", "", "h0"] + (["h0"] if op == "LSTM" else [])
+    path = _save(_graph(op, attrs=attrs, initial=zeros, inputs_override=inputs), tmp_path / "m.onnx")
+    imported = import_onnx(path)
+    assert imported.model.layers[0].bias is None
+    assert imported.fixed == {"batch": 1}  # a constant [1, 1, H] state pins the batch: the file runs one by one
+    X = np.random.default_rng(3).standard_normal((4, 6, F)).astype(np.float32)
+    assert np.max(np.abs(_ir_logits(imported, X) - imported.logits(X))) <= 1e-5
+    X = X[:1]
+    assert np.max(np.abs(_ir_logits(imported, X) - _ort(path, X))) <= 1e-5
+    _compiles(path, X)
+
+
+def test_relu_rnn_softmax_head_and_every_step_output(tmp_path):
+    X = np.random.default_rng(3).standard_normal((3, 5, F)).astype(np.float32)
+    relu = _save(
+        _graph("RNN", attrs={"activations": ["Relu"]}, extra_nodes=(helper.make_node("Softmax", ["y"], ["p"]),)),
+        tmp_path / "relu.onnx",
+    )
+    imported = import_onnx(relu)
+    assert imported.model.layers[0].activation == "relu" and imported.model.head.activation == "softmax"
+    assert np.max(np.abs(_ir_logits(imported, X) - _ort(relu, X))) <= 1e-6
+    _compiles(relu, X)
+    every = _save(
+        _graph("GRU", attrs={"linear_before_reset": 1}, output_step=[helper.make_node("Identity", ["Y3"], ["h"])]),
+        tmp_path / "every.onnx",
+    )
+    # the head runs on [time, batch, H]: the declared [batch, C] output shape is wrong, so drop it
+    model = onnx.load(str(every))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["time", "batch", C]))
+    _save(model, every)
+    imported = import_onnx(every)
+    assert imported.model.output == "every" and imported.output_labels == ("T", "N", "C")
+    expected = _ort(every, X).transpose(1, 0, 2)
+    assert np.max(np.abs(_ir_logits(imported, X) - expected)) <= 1e-5
+    assert np.max(np.abs(imported.logits(X) - expected)) == 0
+    _compiles(every, X)
+
+
+def test_dynamo_unrolled_rnn_reading_a_middle_step_is_refused(tmp_path):
+    """torch's dynamo exporter unrolls nn.RNN over the example's steps; a head on step 2 of 7 is refused."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+
+    class Middle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.fc = nn.RNN(F, H, batch_first=True), nn.Linear(H, C)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0][:, 2])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Middle().eval(), (torch.randn(2, 7, F),), str(tmp_path / "m.onnx"))
+    with pytest.raises(OnnxImportError, match="time step 2; only the last step") as err:
+        import_onnx(tmp_path / "m.onnx")
+    assert "\n" not in str(err.value)

@@ -1,30 +1,29 @@
-"""Import an ONNX recurrent classifier into the IR.
+"""Import an ONNX sequence model into an IR v2 chain of stages (docs/import.md lists what maps to what).
 
-Supported: a chain of forward ``LSTM``/``GRU``/``RNN`` ops (``layout`` 0 or 1, default
-activations, no ``clip``, zero initial states, GRU with ``linear_before_reset=1``) and a linear
-head (``Gemm``, ``MatMul``, ``Add``/``Sub`` of constants) on the last time step, with the glue
-that exporters put around them (torch.onnx, tf2onnx/Keras): ``Transpose``, ``Squeeze``,
-``Unsqueeze``, ``Reshape``, ``Flatten``, ``Slice``/``Gather`` of the last step or of a stacked
-``Y_h``, ``Concat`` of final states, ``Identity``/``Dropout``/``Cast``, shape arithmetic and
-``ConstantOfShape``/``Expand`` for the zero initial states, and anything computed from constants
-alone (folded with ``onnx.reference``). Top-down feedback is read from the form our exporter
-writes: one ``Scan`` over time whose body runs every layer for one step, the next layer's previous
-state joining a layer's input as extra columns (``Concat``).
+Recurrent ops (``LSTM``/``GRU``/``RNN``, forward, ``layout`` 0 or 1, optional inputs omitted or zero)
+become ``recurrent`` stages; ``Gemm``/``MatMul``/``Add`` dense stages; ``Relu``/``Tanh``/``Sigmoid``/
+``Softmax`` their activations; a causally padded 1-D ``Conv`` a ``conv1d``; ``LayerNormalization`` (or
+its written-out form) a ``layernorm``; ``ReduceMean``/``ReduceMax`` over time a ``pool``; scaling by
+constants a ``normalize``. The output may be the last step or every step, and may be a recurrent op's
+state itself. The glue exporters write around them (layout changes, last-step selection, shape
+arithmetic on the run-time batch/time sizes, zero initial states, constant subgraphs) is folded;
+torch dynamo's unrolled ``nn.RNN`` is read back as one stage; edgeprune's own ``Scan`` form of
+feedback models round-trips.
 
 The graph is read by abstract interpretation: every value is a constant, a shape computation, a
 zero tensor, or a data tensor whose axes are labelled (batch ``N``, time ``T``, features ``C``,
-singleton ``S``, stacked states ``K``) and whose content is known (the input, every step or the
-last step of layer k, possibly under an affine map). Whatever falls outside is refused in one line
-naming the op or attribute. The result is checked against onnxruntime running the source file
+singleton ``S``, stacked states ``K``) and whose content is known (the IR stages it went through,
+plus a pending linear map). Whatever falls outside is refused in one line naming the op (with its
+node) or attribute. The result is checked against the source file run in onnxruntime
 (onnx.reference where onnxruntime cannot run it, e.g. ``layout=1``).
 
 A sparse initializer (or a ``Constant`` with ``sparse_value``) keeps its stored pattern as the
 IR's pattern, so a pruned model keeps its mask; dense weights keep their nonzeros.
 
-The package, one concern per module: ``values`` (the abstract values), ``interpreter`` (the walk
-over the graph and the result), ``recurrent`` (LSTM/GRU/RNN and Scan), ``ops`` (glue and head
-ops), ``source`` (running the source file and checking the import against it). The entry points
-are here.
+One concern per module: ``values`` (the abstract values), ``interpreter`` (the walk over the graph,
+shapes, the result), ``recurrent`` (LSTM/GRU/RNN and Scan), ``unrolled`` (a recurrence written out step
+by step), ``layers`` (activations, conv, layer norm, pooling), ``ops`` (glue and linear maps),
+``source`` (running the source file and checking the import against it). The entry points are here.
 """
 
 from __future__ import annotations

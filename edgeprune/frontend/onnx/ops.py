@@ -7,10 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from .values import Const, Content, Data, Unknown, axis_name
+from .values import Const, Content, Data, Dims, Unknown, axis_name, describe_axes
 
 LAST = -1
-BIG = 2**31 - 1  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
+BIG = 2**31 - 1
+UNROLLED = (
+    "; a recurrence unrolled over fixed time steps (what torch's dynamo exporter writes for nn.RNN) is not "
+    "supported: export it with torch.onnx.export(..., dynamo=False)"
+)  # an ``ends`` at or beyond this means "to the end" (exporters write INT64_MAX or INT32_MAX)
 
 
 class DataOps:
@@ -21,9 +25,17 @@ class DataOps:
         """Static size of the feature axis C for ``content``."""
         if content.affine is not None:
             return content.affine[0].shape[0]
-        if content.source == "input":
+        if content.diag is not None:
+            return len(content.diag[0])
+        if content.source in ("new", "cell"):
+            return self.layers[content.layer].hidden_size
+        if content.source in ("pre", "unrolled"):
             return None
-        return self.layers[content.layer].hidden_size
+        if content.stages:
+            return content.stages[-1].output_size
+        if content.source == "input":
+            return self._static("C")
+        return None
 
     def _axes(self, node, ins, rank: int, attr_name="axes", input_index=1) -> list[int] | None:
         from onnx import helper
@@ -50,16 +62,21 @@ class DataOps:
 
         to = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "to"), None)
         if to != TensorProto.FLOAT:
-            self.fail(node, f"casts the data to {TensorProto.DataType.Name(to) if to is not None else '?'} "
-                            "(only float32 data is supported)")
+            self.fail(
+                node,
+                f"casts the data to {TensorProto.DataType.Name(to) if to is not None else '?'} "
+                "(only float32 data is supported)",
+            )
         return ins[0]
 
     def _op_Transpose(self, node, ins):
         from onnx import helper
 
         x = ins[0]
-        perm = next((list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
-                    list(range(len(x.labels)))[::-1])
+        perm = next(
+            (list(helper.get_attribute_value(a)) for a in node.attribute if a.name == "perm"),
+            list(range(len(x.labels)))[::-1],
+        )
         return Data(tuple(x.labels[p] for p in perm), x.content)
 
     def _op_Squeeze(self, node, ins):
@@ -69,8 +86,11 @@ class DataOps:
             axes = [i for i, l in enumerate(x.labels) if l == "S"]
         for a in axes:
             if a >= len(x.labels) or x.labels[a] != "S":
-                self.fail(node, f"squeezes axis {a} ({x.labels[a] if a < len(x.labels) else 'out of range'}), "
-                                "which is not a singleton axis")
+                self.fail(
+                    node,
+                    f"squeezes axis {a} ({x.labels[a] if a < len(x.labels) else 'out of range'}), "
+                    "which is not a singleton axis",
+                )
         return Data(tuple(l for i, l in enumerate(x.labels) if i not in axes), x.content)
 
     def _op_Unsqueeze(self, node, ins):
@@ -99,20 +119,29 @@ class DataOps:
 
     def _op_Reshape(self, node, ins):
         x, shape = ins[0], ins[1]
-        if not isinstance(shape, Const):
-            self.fail(node, "reshapes the data to a shape computed at run time (only constant shapes)")
-        dims = [int(d) for d in shape.value.reshape(-1)]
+        if isinstance(shape, Dims):  # entries that are axis labels stand for that axis' run-time size
+            dims = [self.meaning.get(d, d) if isinstance(d, str) else d for d in shape.entries]
+        elif isinstance(shape, Const):
+            dims = [int(d) for d in shape.value.reshape(-1)]
+        else:
+            self.fail(node, "reshapes the data to a shape computed at run time from more than the batch and time sizes")
         real = [(i, l) for i, l in enumerate(x.labels) if l != "S"]
         out, k = [], 0
         content = x.content
         for i, d in enumerate(dims):
-            if d == 1:
+            if d == 1 and not (k < len(real) and self._label_size(x, real[k][1]) == 1 and real[k][1] != "C"):
                 out.append("S")
                 continue
             if k >= len(real):
                 self.fail(node, f"reshape {x.labels} -> {dims} merges or splits axes")
             pos, label = real[k]
             size = self._label_size(x, label)
+            if isinstance(d, str):
+                if d != label:
+                    self.fail(node, f"reshape {x.labels} -> {dims} moves or merges the {axis_name(d)} axis")
+                out.append(label)
+                k += 1
+                continue
             if d == 0 and i != pos:
                 self.fail(node, f"reshape {x.labels} -> {dims} moves an axis")
             if d > 1 and size != d:
@@ -128,7 +157,14 @@ class DataOps:
             return len(x.content)
         if label == "C" and isinstance(x.content, Content):
             return self._size(x.content)
+        if label in ("N", "T"):  # fixed by the exporter (torch.onnx's default bakes the example's shape in)
+            return self._static(label)
         return None
+
+    def _is_last(self, index: int) -> bool:
+        """Is time index ``index`` the last step (-1, or T-1 when the exporter fixed T)?"""
+        steps = self._static("T")
+        return index == LAST or (steps is not None and index == steps - 1)
 
     def _op_Slice(self, node, ins):
         from onnx import helper
@@ -151,7 +187,7 @@ class DataOps:
             axes = axes if axes is not None else list(range(len(starts)))
             steps = steps if steps is not None else [1] * len(starts)
         labels, content = list(x.labels), x.content
-        for a, s, e, st in zip(axes, starts, ends, steps):
+        for a, s, e, st in zip(axes, starts, ends, steps, strict=False):
             a = a + rank if a < 0 else a
             label = labels[a]
             full = s == 0 and e >= BIG and st == 1
@@ -160,16 +196,30 @@ class DataOps:
                 if not picked:
                     self.fail(node, "selects no state")
                 labels[a], content = ("S", picked[0]) if len(picked) == 1 else ("K", picked)
+            elif label.startswith("x") and not full and e == s + 1 and st == 1 and self._static(label) is not None:
+                self._bind(node, label, "T")  # one time step of the raw input (an unrolled recurrence)
+                labels[a], content = "S", self._step(node, x, a, s)
             elif label == "T" and not full:
-                if not (s == LAST and e >= BIG and st == 1) or content.source != "seq":
-                    self.fail(node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected")
+                steps = self._static("T")
+                at_end = e >= BIG or (steps is not None and e >= steps)
+                single = steps is not None and 0 <= s < steps and e == s + 1 and st == 1
+                if single and content.source in ("seq", "input"):  # one step of an unrolled recurrence
+                    labels[a], content = "S", self._step(node, x, a, s)
+                    continue
+                if not (self._is_last(s) and at_end and st == 1) or content.source not in ("seq", "input"):
+                    self.fail(
+                        node, f"slices time steps [{s}:{e}:{st}]; only the last step ([-1:]) can be selected{UNROLLED}"
+                    )
                 labels[a], content = "S", replace(content, source="last")
             elif label == "S":
                 if not (s in (0, LAST) and (e >= 1 or e == BIG) and st == 1):
                     self.fail(node, f"slice [{s}:{e}:{st}] of a singleton axis selects nothing")
             elif not full:
-                self.fail(node, f"slices the {axis_name(label)} axis [{s}:{e}:{st}] (only the last time step or "
-                                "one of the stacked states can be selected)")
+                self.fail(
+                    node,
+                    f"slices the {axis_name(label)} axis [{s}:{e}:{st}] (only the last time step or "
+                    f"one of the stacked states can be selected){UNROLLED if label.startswith('x') else ''}",
+                )
         return Data(tuple(labels), content)
 
     def _op_Gather(self, node, ins):
@@ -190,7 +240,7 @@ class DataOps:
                 self.fail(node, f"index {i} out of range for {len(content)} stacked states")
             content = content[i]
         elif label == "T":
-            if i != LAST or content.source != "seq":
+            if not self._is_last(i) or content.source not in ("seq", "input"):
                 self.fail(node, f"gathers time step {i}; only the last step (-1) can be selected")
             content = replace(content, source="last")
         elif label == "S":
@@ -214,6 +264,18 @@ class DataOps:
             self.fail(node, "concatenates data with constants")
         rank = len(parts[0].labels)
         axis = axis + rank if axis < 0 else axis
+        steps = [v.content for v in parts if isinstance(v.content, Content) and v.content.source == "unrolled"]
+        if (
+            len(steps) == len(parts) == self._static("T")
+            and [c.var for c in steps] == list(range(len(steps)))
+            and all(c.parts[0] is steps[0].parts[0] for c in steps)
+            and parts[0].labels[axis] == "S"
+        ):
+            # every step of an unrolled recurrence, in order: its output sequence Y
+            stages = self._unrolled_stages(node, self._record(steps[0].parts[0]))
+            labels = list(parts[0].labels)
+            labels[axis] = "T"
+            return Data(tuple(labels), Content("seq", stages=stages))
         stacked: list[Content] = []
         for v in parts:
             other = tuple(l for i, l in enumerate(v.labels) if i != axis)
@@ -226,8 +288,9 @@ class DataOps:
             elif v.labels[axis] == "C" and all(p.labels[axis] == "C" for p in parts) and self.scan is not None:
                 return self._columns(node, parts)
             else:
-                self.fail(node, f"concatenates along the {axis_name(v.labels[axis])} axis (only final states can "
-                                "be stacked)")
+                self.fail(
+                    node, f"concatenates along the {axis_name(v.labels[axis])} axis (only final states can be stacked)"
+                )
         labels = list(parts[0].labels)
         labels[axis] = "K"
         return Data(tuple(labels), tuple(stacked))
@@ -241,37 +304,62 @@ class DataOps:
             flat.extend(v.content.parts if v.content.source == "cols" else [v.content])
         return Data(parts[0].labels, Content("cols", parts=tuple(flat)))
 
-    # -- the head -------------------------------------------------------------------------------------
+    # -- linear maps (dense stages, pending until an activation or a non-linear op fixes them) ------------------
     def _affine_input(self, node, x: Data) -> Content:
         if not isinstance(x.content, Content):
             self.fail(node, "applies a linear map to stacked states")
-        if x.content.source == "input":
-            self.fail(node, "a linear layer before the first recurrent op is not supported")
-        if x.content.source not in ("seq", "last"):
-            self.fail(node, "a linear map inside the recurrence is not supported (only a head on the last step)")
+        if x.content.source not in ("input", "seq", "last", "step", "unrolled"):
+            self.fail(node, "a linear map inside the recurrence of a Scan is not supported")
         return x.content
 
     def _compose(self, content: Content, M: np.ndarray, pattern: np.ndarray | None, bias=None) -> Content:
         """``content`` followed by ``y = M x (+ bias)``."""
         M = M.astype(np.float64)
-        if content.affine is None:
-            W, b, pat = M, np.zeros(M.shape[0]), pattern
-        else:
+        if content.affine is not None:
             W0, b0, _ = content.affine
             W, b, pat = M @ W0, M @ b0, None
+        elif content.diag is not None:
+            scale, shift = content.diag
+            W, b, pat = M * scale[None, :], M @ shift, pattern
+        else:
+            W, b, pat = M, np.zeros(M.shape[0]), pattern
         if bias is not None:
             b = b + bias
-        return replace(content, affine=(W, b, pat))
+        return replace(content, affine=(W, b, pat), diag=None)
+
+    def _feature_constant(self, node, x: Data, c: Const, what: str) -> np.ndarray:
+        """A constant broadcast against ``x`` that may vary only along the features: as a [C] vector."""
+        cv = np.asarray(c.value, np.float64)
+        if cv.ndim > len(x.labels):
+            self.fail(node, f"{what} a {list(cv.shape)} constant to data of axes {describe_axes(x.labels)}")
+        varying = [label for d, label in zip(cv.shape[::-1], x.labels[::-1], strict=False) if d != 1]
+        if varying:
+            self._bind(node, x.labels[-1], "C")
+            x = self._norm(x)
+        size = self._size(x.content) if isinstance(x.content, Content) else None
+        for d, label in zip(cv.shape[::-1], x.labels[::-1], strict=False):
+            if d != 1 and not (label == "C" and d == size):
+                self.fail(node, f"{what} a {list(cv.shape)} constant that varies along the {axis_name(label)} axis")
+        if size is None:
+            if cv.size != 1:
+                self.fail(node, f"{what} a constant to data whose feature size is not known")
+            self.fail(node, f"{what} a constant to the input, whose feature size is not fixed in the file")
+        return np.broadcast_to(cv.reshape(-1), (size,)).astype(np.float64)
 
     def _op_MatMul(self, node, ins):
         x, m = ins
         if not isinstance(x, Data) or not isinstance(m, Const):
             self.fail(node, "only data @ constant matrix is supported")
         content = self._affine_input(node, x)
+        self._bind(node, x.labels[-1], "C")
+        x = self._norm(x)
         M = m.value
-        if M.ndim != 2 or x.labels[-1] != "C" or M.shape[0] != self._size(content):
-            self.fail(node, f"multiplies {x.labels} by a {list(M.shape)} matrix; expected [..., features] @ "
-                            f"[{self._size(content)}, out]")
+        if M.ndim != 2 or x.labels[-1] != "C" or M.shape[0] != (self._size(content) or M.shape[0]):
+            self.fail(
+                node,
+                f"multiplies {x.labels} by a {list(M.shape)} matrix; expected [..., features] @ "
+                f"[{self._size(content)}, out]",
+            )
         pattern = m.pattern.T if m.pattern is not None else None
         return Data(x.labels, self._compose(content, M.T, pattern))
 
@@ -285,11 +373,15 @@ class DataOps:
             self.fail(node, "only Gemm(data, constant B, constant C) is supported")
         content = self._affine_input(node, x)
         expected = ("C", "N") if a.get("transA", 0) else ("N", "C")
+        if len(x.labels) == 2:  # a matrix [batch, features] (or transposed)
+            for label, meaning in zip(x.labels, expected, strict=False):
+                self._bind(node, label, meaning)
+            x = self._norm(x)
         if x.labels != expected:
             self.fail(node, f"A has axes {x.labels}, expected {expected}")
         M = m.value if a.get("transB", 0) else m.value.T  # -> [out, in]
         pattern = None if m.pattern is None else (m.pattern if a.get("transB", 0) else m.pattern.T)
-        if M.ndim != 2 or M.shape[1] != self._size(content):
+        if M.ndim != 2 or M.shape[1] != (self._size(content) or M.shape[1]):
             self.fail(node, f"B has shape {list(m.value.shape)}, which does not fit {self._size(content)} features")
         alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
         bias = None
@@ -303,23 +395,77 @@ class DataOps:
 
     def _op_Add(self, node, ins, sign: float = 1.0):
         x, c = ins
+        step = next(
+            (
+                v.content
+                for v in ins
+                if isinstance(v, Data)
+                and isinstance(v.content, Content)
+                and v.content.source == "step"
+                and self._is_step_of(v.content)
+            ),
+            None,
+        )
+        # x'_t + (W_hh h_(t-1) + b_hh): an unrolled recurrence (its first step adds b_hh, a constant)
+        if (
+            sign > 0
+            and step is not None
+            and (all(isinstance(v, Data) for v in ins) or (step.var == 0 and (self._static("T") or 0) > 1))
+        ):
+            return self._unrolled_add(node, ins)
         if isinstance(x, Const) and isinstance(c, Data) and sign > 0:
             x, c = c, x
+        if isinstance(x, Const) and isinstance(c, Data):  # constant - data: negate, then add
+            return self._op_Add(node, [self._scaled(node, c, -1.0), x])
         if not isinstance(x, Data) or not isinstance(c, Const):
-            self.fail(node, "only data + constant (a bias) is supported")
+            self.fail(node, "only data + constant (a bias or a shift) is supported")
         content = self._affine_input(node, x)
-        size = self._size(content)
-        cv = np.asarray(c.value, np.float64)
-        if cv.ndim > len(x.labels) or x.labels[-1] != "C":
-            self.fail(node, f"adds a {list(cv.shape)} constant to {x.labels}")
-        for d, label in zip(cv.shape[::-1], x.labels[::-1]):
-            if d != 1 and not (label == "C" and d == size):
-                self.fail(node, f"adds a {list(cv.shape)} constant that varies along the {axis_name(label)} axis")
-        bias = sign * np.broadcast_to(cv.reshape(-1), (size,))
-        W, b, pattern = content.affine if content.affine is not None else (np.eye(size), np.zeros(size), None)
-        return Data(x.labels, replace(content, affine=(W, b + bias, pattern)))
+        shift = sign * self._feature_constant(node, x, c, "adds")
+        x = self._norm(x)
+        content = x.content
+        if content.affine is not None:
+            W, b, pattern = content.affine
+            return Data(x.labels, replace(content, affine=(W, b + shift, pattern)))
+        scale, old = content.diag if content.diag is not None else (np.ones(len(shift)), np.zeros(len(shift)))
+        return Data(x.labels, replace(content, diag=(scale, old + shift)))
 
     def _op_Sub(self, node, ins):
-        if not isinstance(ins[0], Data):
-            self.fail(node, "only data - constant is supported")
         return self._op_Add(node, ins, sign=-1.0)
+
+    def _op_Mul(self, node, ins, divide: bool = False):
+        x, c = ins
+        if isinstance(x, Const) and isinstance(c, Data) and not divide:
+            x, c = c, x
+        if not isinstance(x, Data) or not isinstance(c, Const):
+            self.fail(
+                node,
+                "only data * constant (a scale) is supported"
+                if not divide
+                else "only data / constant (a scale) is supported",
+            )
+        self._affine_input(node, x)
+        scale = self._feature_constant(node, x, c, "multiplies")
+        if divide:
+            if not np.all(scale):
+                self.fail(node, "divides by zero")
+            scale = 1.0 / scale
+        return self._scaled(node, self._norm(x), scale)
+
+    def _op_Div(self, node, ins):
+        return self._op_Mul(node, ins, divide=True)
+
+    def _op_Neg(self, node, ins):
+        return self._scaled(node, ins[0], -1.0)
+
+    def _scaled(self, node, x: Data, scale) -> Data:
+        content = self._affine_input(node, x)
+        if content.affine is not None:
+            W, b, pattern = content.affine
+            s = np.broadcast_to(np.asarray(scale, np.float64), (W.shape[0],))
+            return Data(x.labels, replace(content, affine=(W * s[:, None], b * s, pattern)))
+        size = self._size(content)
+        if size is None:
+            self.fail(node, "scales the input, whose feature size is not fixed in the file")
+        s = np.broadcast_to(np.asarray(scale, np.float64), (size,))
+        old_scale, old_shift = content.diag if content.diag is not None else (np.ones(size), np.zeros(size))
+        return Data(x.labels, replace(content, diag=(old_scale * s, old_shift * s)))

@@ -9,8 +9,17 @@ from ... import ir
 from .values import Const, Content, Data, ImportedLayer, OnnxImportError, Refused, Unknown, Zeros, is_zero
 
 RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
-KNOWN_ATTRIBUTES = {"activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size",
-                    "layout", "input_forget", "linear_before_reset"}
+KNOWN_ATTRIBUTES = {
+    "activation_alpha",
+    "activation_beta",
+    "activations",
+    "clip",
+    "direction",
+    "hidden_size",
+    "layout",
+    "input_forget",
+    "linear_before_reset",
+}
 
 
 class RecurrentOps:
@@ -29,15 +38,22 @@ class RecurrentOps:
             problems.append(f"direction={attrs['direction']} (only forward: streaming runs one direction)")
         acts = attrs.get("activations")
         defaults = list(ir.cell_spec(cell).onnx_activations)
+        activation = "tanh"
         if acts is not None and [a.lower() for a in acts] != [a.lower() for a in defaults]:
-            problems.append(f"activations={acts} (only the defaults {defaults})")
+            if cell == "rnn" and [a.lower() for a in acts] == ["relu"]:
+                activation = "relu"
+            else:
+                allowed = f"the defaults {defaults}" + (" or ['Relu']" if cell == "rnn" else "")
+                problems.append(f"activations={acts} (only {allowed})")
         if "clip" in attrs:
             problems.append(f"clip={attrs['clip']} (cell clipping)")
         if attrs.get("input_forget", 0):
             problems.append("input_forget=1 (coupled input-forget gate)")
         if cell == "gru" and attrs.get("linear_before_reset", 0) != 1:
-            problems.append("linear_before_reset=0 (the reset gate applied before the recurrent matmul cannot be "
-                            "expressed in the IR, whose GRU is torch's linear_before_reset=1)")
+            problems.append(
+                "linear_before_reset=0 (the reset gate applied before the recurrent matmul cannot be "
+                "expressed in the IR, whose GRU is torch's linear_before_reset=1)"
+            )
         layout = attrs.get("layout", 0)
         if layout not in (0, 1):
             problems.append(f"layout={layout}")
@@ -49,10 +65,10 @@ class RecurrentOps:
         init_h = ins[5] if len(ins) > 5 else None
         init_c = ins[6] if len(ins) > 6 and cell == "lstm" else None
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
+        if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
+            self.fail(node, "peephole weights P are not supported (the IR's LSTM has no peepholes)")
         if seq_lens is not None:
             self.fail(node, "sequence_lens is not supported (every sequence must run its full length)")
-        if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
-            self.fail(node, "peephole weights P are not supported")
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
                 self.fail(node, f"{name} must be a constant (an initializer)")
@@ -61,38 +77,51 @@ class RecurrentOps:
         for name, v in (("initial_h", init_h), ("initial_c", init_c)):
             if v is not None and not is_zero(v):
                 self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
-        k = len(self.layers)
-        if not isinstance(X, Data) or not isinstance(X.content, Content) or X.content.affine is not None:
-            self.fail(node, "its input X is not the model input or the previous recurrent layer's sequence")
-        expected = "input" if k == 0 else "seq"
-        if X.content.source != expected or (k and X.content.layer != k - 1) or len(X.labels) != 3:
-            self.fail(node, "recurrent ops must form one chain: input -> layer 0 -> layer 1 -> ... -> head")
+            if isinstance(v, Const) and v.value.ndim == 3:  # a constant state [dirs, batch, H] fixes the batch size
+                batch = int(v.value.shape[1 if layout == 0 else 0])
+                if self.fixed_batch not in (None, batch):
+                    self.fail(node, f"{name} has batch {batch}, another constant state has {self.fixed_batch}")
+                self.fixed_batch = batch
+        if not isinstance(X, Data) or not isinstance(X.content, Content) or X.content.source not in ("input", "seq"):
+            self.fail(node, "its input X is not a sequence computed from the model input step by step")
+        if len(X.labels) != 3:
+            self.fail(node, f"input X has axes {X.labels}, expected 3 (time, batch, features)")
         time_pos, batch_pos = (0, 1) if layout == 0 else (1, 0)
-        if k == 0:
-            labels = X.labels
-            if not all(l.startswith("x") for l in labels):
-                self.fail(node, f"unexpected input layout {labels}")
-            self.input_axes = {"time": int(labels[time_pos][1]), "batch": int(labels[batch_pos][1]),
-                               "features": int(labels[2][1])}
-        elif X.labels != (("T", "N", "C") if layout == 0 else ("N", "T", "C")):
-            self.fail(node, f"input X has axes {X.labels}, expected {'[time, batch, features]' if layout == 0 else '[batch, time, features]'}")
+        for pos, meaning in ((time_pos, "T"), (batch_pos, "N"), (2, "C")):
+            self._bind(node, X.labels[pos], meaning)
+        X = self._norm(X)
+        if X.labels != (("T", "N", "C") if layout == 0 else ("N", "T", "C")):
+            self.fail(
+                node,
+                f"input X has axes {X.labels}, expected "
+                f"{'[time, batch, features]' if layout == 0 else '[batch, time, features]'}",
+            )
+        stages = self._materialize(node, X.content)
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"))
-        if k and layer.input_size != self.layers[-1].hidden_size:
-            self.fail(node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}")
-        self.layers.append(layer)
+        layer.activation = activation
+        given = self._size(X.content)
+        if given is not None and layer.input_size != given:
+            self.fail(node, f"reads {layer.input_size} features but its input X has {given}")
+        stages = (*stages, layer.stage())
+        self.recurrent_ops += 1
         seq = ("T", "S", "N", "C") if layout == 0 else ("N", "T", "S", "C")
         last = ("S", "N", "C") if layout == 0 else ("N", "S", "C")
-        outs = [Data(seq, Content("seq", k)), Data(last, Content("last", k))]
+        outs = [Data(seq, Content("seq", stages=stages)), Data(last, Content("last", stages=stages))]
         if cell == "lstm":
-            outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the head"))
+            outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the next op"))
         self._set(node, outs)
 
     def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c) -> None:
         """A recurrent op inside a Scan body: one time step, states carried by the Scan's loop variables."""
         k = len(self.layers)
         time_pos = 0 if layout == 0 else 1
-        if not isinstance(X, Data) or not isinstance(X.content, Content) or len(X.labels) != 3 \
-                or X.labels[time_pos] != "S" or "C" != X.labels[2]:
+        if (
+            not isinstance(X, Data)
+            or not isinstance(X.content, Content)
+            or len(X.labels) != 3
+            or X.labels[time_pos] != "S"
+            or "C" != X.labels[2]
+        ):
             self.fail(node, "inside a Scan, X must be one time step [1, batch, features]")
         parts = X.content.parts if X.content.source == "cols" else (X.content,)
         main = [p for p in parts if p.source in ("input", "new")]
@@ -105,8 +134,12 @@ class RecurrentOps:
         for name, v, kind in (("initial_h", init_h, "h"), ("initial_c", init_c, "c")):
             if name == "initial_c" and cell != "lstm":
                 continue
-            if not isinstance(v, Data) or not isinstance(v.content, Content) or v.content.source != "prev" \
-                    or v.labels != state_labels:
+            if (
+                not isinstance(v, Data)
+                or not isinstance(v.content, Content)
+                or v.content.source != "prev"
+                or v.labels != state_labels
+            ):
                 self.fail(node, f"inside a Scan, {name} must be a loop variable (else the state restarts every step)")
             if v.content.var in self.scan["bind"]:
                 self.fail(node, f"Scan loop variable {v.content.var} is the state of two layers")
@@ -122,7 +155,9 @@ class RecurrentOps:
             start += size
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"), columns[False], columns.get(True))
         if k and layer.input_size != self.layers[-1].hidden_size:
-            self.fail(node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}")
+            self.fail(
+                node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}"
+            )
         self.layers.append(layer)
         self.scan["feedback"][k] = feedback[0].var if feedback else None
         seq = ("S", "S", "N", "C") if layout == 0 else ("N", "S", "S", "C")
@@ -137,25 +172,31 @@ class RecurrentOps:
         a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
         body, n_scan = a["body"], int(a["num_scan_inputs"])
         n_state = len(ins) - n_scan
-        if n_scan != 1 or self.scan is not None or self.layers:
+        if n_scan != 1 or self.scan is not None or self.recurrent_ops:
             self.fail(node, "only one Scan over the model input, holding every recurrent layer, is supported")
         if any(a.get("scan_input_directions", [0])):
             self.fail(node, "reverse scanning is not supported")
         x = ins[n_state]
-        if not isinstance(x, Data) or x.content != Content("input") or any(not isinstance(v, (Zeros, Const)) or
-                                                                           not is_zero(v) for v in ins[:n_state]):
+        if (
+            not isinstance(x, Data)
+            or x.content.source != "input"
+            or x.content.diag is not None
+            or any(not isinstance(v, (Zeros, Const)) or not is_zero(v) for v in ins[:n_state])
+        ):
             self.fail(node, "the Scan must run over the model input from zero states")
         axis = int(a.get("scan_input_axes", [0])[0]) % 3
-        rest = [int(l[1]) for i, l in enumerate(x.labels) if i != axis]
-        self.input_axes = {"time": int(x.labels[axis][1]), "batch": rest[0], "features": rest[1]}
+        rest = [l for i, l in enumerate(x.labels) if i != axis]
+        for label, meaning in ((x.labels[axis], "T"), (rest[0], "N"), (rest[1], "C")):
+            self._bind(node, label, meaning)
         outer = self.values
         self.values = dict(outer)
         for t in body.initializer:
             try:
                 self.values[t.name] = Const(numpy_helper.to_array(t))
-            except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
-                raise OnnxImportError(f"{self.file}: initializer '{t.name}' is damaged (its data does not match "
-                                      "its type and shape)") from None
+            except Exception:
+                raise OnnxImportError(
+                    f"{self.file}: initializer '{t.name}' is damaged (its data does not match its type and shape)"
+                ) from None
         sizes = {}
         for j, vi in enumerate(body.input[:n_state]):
             dims = vi.type.tensor_type.shape.dim
@@ -176,8 +217,12 @@ class RecurrentOps:
         bind = scan["bind"]
         for j, v in enumerate(results):
             kind = "h" if isinstance(v, Data) and v.content.source == "new" else "c"
-            if not isinstance(v, Data) or v.content.source not in ("new", "cell") or v.labels[-1] != "C" \
-                    or bind.get(j) != (v.content.layer, kind):
+            if (
+                not isinstance(v, Data)
+                or v.content.source not in ("new", "cell")
+                or v.labels[-1] != "C"
+                or bind.get(j) != (v.content.layer, kind)
+            ):
                 self.fail(node, f"Scan state {j} does not carry one layer's state from step to step")
         for k, j in scan["feedback"].items():
             if j is None:
@@ -185,16 +230,33 @@ class RecurrentOps:
             if bind.get(j) != (k + 1, "h"):
                 self.fail(node, f"the feedback into layer {k} must be layer {k + 1}'s state from the previous step")
             self.layers[k].feedback_size = self.layers[k + 1].hidden_size  # its W columns were split already
+        # With feedback every layer depends on the one above it: only the top layer's state is a chain's output.
+        stages = tuple(layer.stage() for layer in self.layers)
+        self.recurrent_ops += len(self.layers)
         finals = []
         for j in range(n_state):
             k, kind = bind[j]
             labels = results[j].labels
-            finals.append(Data(labels, Content("last", k)) if kind == "h" else
-                          Refused("reads the LSTM cell state; only the hidden state can feed the head"))
+            finals.append(
+                Data(labels, Content("last", stages=stages))
+                if kind == "h" and k == len(self.layers) - 1
+                else Refused("reads the LSTM cell state; only the hidden state can feed the head")
+                if kind != "h"
+                else Refused(f"reads recurrent layer {k}, not the top one (the head reads the top layer)")
+            )
         return finals + [Refused("per-step Scan outputs are not supported")] * (len(node.output) - n_state)
 
-    def _layer_weights(self, node, cell, W: Const, R: Const, B: Const | None, hidden,
-                       input_cols: np.ndarray | None = None, feedback_cols: np.ndarray | None = None) -> ImportedLayer:
+    def _layer_weights(
+        self,
+        node,
+        cell,
+        W: Const,
+        R: Const,
+        B: Const | None,
+        hidden,
+        input_cols: np.ndarray | None = None,
+        feedback_cols: np.ndarray | None = None,
+    ) -> ImportedLayer:
         spec = ir.cell_spec(cell)
         G = len(spec.onnx_gates)
         w, r = W.value, R.value
@@ -207,7 +269,8 @@ class RecurrentOps:
             self.fail(node, f"W {list(w.shape)} and R {list(r.shape)} must have {G}*hidden_size = {G * H} rows")
         if w.dtype != np.float32 or r.dtype != np.float32:
             self.fail(node, f"weights are {w.dtype}; only float32 is supported")
-        b = np.zeros(2 * G * H, np.float32) if B is None else B.value
+        # An omitted B (torch's bias=False, ONNX's optional input) is no bias, not a zero [2*G*H] vector.
+        b = np.zeros((1, 2 * G * H), np.float32) if B is None else B.value
         if b.shape != (1, 2 * G * H):
             self.fail(node, f"B has shape {list(b.shape)}, expected [1, {2 * G * H}]")
         w, r, b = w[0], r[0], b.reshape(-1).astype(np.float32)
@@ -224,10 +287,16 @@ class RecurrentOps:
 
         def row(q, x=True, h=True):
             """IR rows over [x | h | feedback] from ONNX gate block q (input side: x and feedback)."""
-            vals = [block(wx, q) if x else np.zeros((H, I), np.float32), block(r, q) if h else np.zeros((H, H), np.float32),
-                    block(wf, q) if x else np.zeros((H, F), np.float32)]
-            keep = [block(wxk, q) if x else np.zeros((H, I), bool), block(rk, q) if h else np.zeros((H, H), bool),
-                    block(wfk, q) if x else np.zeros((H, F), bool)]
+            vals = [
+                block(wx, q) if x else np.zeros((H, I), np.float32),
+                block(r, q) if h else np.zeros((H, H), np.float32),
+                block(wf, q) if x else np.zeros((H, F), np.float32),
+            ]
+            keep = [
+                block(wxk, q) if x else np.zeros((H, I), bool),
+                block(rk, q) if h else np.zeros((H, H), bool),
+                block(wfk, q) if x else np.zeros((H, F), bool),
+            ]
             return np.hstack(vals), np.hstack(keep)
 
         # Each IR row block is ONNX gate block q read from both sides (bias Wb + Rb), or from one side
@@ -244,5 +313,5 @@ class RecurrentOps:
                 rows.append((*row(q, x=False), block(rb, q)))
         values = np.vstack([v for v, _, _ in rows])
         keep = np.vstack([kp for _, kp, _ in rows])
-        bias = np.concatenate([bb for _, _, bb in rows]).astype(np.float32)
+        bias = None if B is None else np.concatenate([bb for _, _, bb in rows]).astype(np.float32)
         return ImportedLayer(cell, I, H, ir.CSR.from_dense(values, keep), bias)

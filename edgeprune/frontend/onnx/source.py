@@ -24,14 +24,16 @@ class OnnxModel:
     input_axes: dict  # positions of "batch", "time", "features" in the graph input
     fixed: dict = field(default_factory=dict)  # static "batch"/"time" sizes of the graph input, if any
     runtime: str = "onnxruntime"
+    output_labels: tuple = ("N", "C")  # the output's axes in the file: N batch, T time, C features, S singleton
     _run = None
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C]."""
+        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C] (output last) or [N, T, C] (every)."""
         X = np.asarray(X, dtype=np.float32)
         if "time" in self.fixed and X.shape[1] != self.fixed["time"]:
-            raise OnnxImportError(f"{self.path.name} has a fixed sequence length of {self.fixed['time']}, "
-                                  f"the data has {X.shape[1]} steps")
+            raise OnnxImportError(
+                f"{self.path.name} has a fixed sequence length of {self.fixed['time']}, the data has {X.shape[1]} steps"
+            )
         order = sorted(self.input_axes, key=self.input_axes.get)  # our axis names in the file's order
         perm = [{"batch": 0, "time": 1, "features": 2}[a] for a in order]
         step = self.fixed.get("batch") or 1024
@@ -41,10 +43,28 @@ class OnnxModel:
             pad = step - len(chunk) if "batch" in self.fixed else 0
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.float32)])
-            y = self._runner()(np.ascontiguousarray(chunk.transpose(perm)))
-            out.append(np.asarray(y)[: len(chunk) - pad])
+            run = self._runner()
+            try:
+                y = run(np.ascontiguousarray(chunk.transpose(perm)))
+            except Exception as e:  # the file itself fails on [N, T, F] data (a shape it hard-codes, ...)
+                raise OnnxImportError(
+                    f"{self.path.name}: {self.runtime} cannot run the file on {list(chunk.shape)} "
+                    f"inputs ({first_line(e)})"
+                ) from None
+            y = self._arranged(np.asarray(y))
+            out.append(y[: len(chunk) - pad])
         classes = self.model.num_classes
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, classes), np.float32)
+        empty = (0, X.shape[1], classes) if self.model.output == "every" else (0, classes)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(empty, np.float32)
+
+    def _arranged(self, y: np.ndarray) -> np.ndarray:
+        """The file's output with its singleton axes dropped and the rest ordered [batch, (time,) features]."""
+        labels = self.output_labels
+        if y.ndim != len(labels):
+            raise OnnxImportError(f"{self.path.name}: the output has rank {y.ndim} at run time, expected {len(labels)}")
+        y = y.reshape([d for d, l in zip(y.shape, labels, strict=False) if l != "S"])
+        kept = [l for l in labels if l != "S"]
+        return y.transpose([kept.index(l) for l in ("N", "T", "C") if l in kept])
 
     def _runner(self):
         if self._run is None:
@@ -60,14 +80,18 @@ def check_against_source(imported: OnnxModel, samples: int = 4) -> float:
         expected = imported.logits(X)
     except OnnxImportError:
         raise
-    except Exception as e:  # noqa: BLE001 - a damaged file the importer read but its runtime cannot run
-        raise OnnxImportError(f"{imported.path.name}: {imported.runtime} cannot run the file ({first_line(e)})") from None
+    except Exception as e:
+        raise OnnxImportError(
+            f"{imported.path.name}: {imported.runtime} cannot run the file ({first_line(e)})"
+        ) from None
     got = ir.ReferenceExecutor(imported.model).run(X)
     scale = max(1.0, float(np.max(np.abs(expected))))
     err = float(np.max(np.abs(got - expected)))
     if not err <= 1e-4 * scale:
-        raise OnnxImportError(f"{imported.path.name}: the imported model disagrees with {imported.runtime} running "
-                              f"the file (max |err| {err:.2e}); this graph uses something the importer misreads")
+        raise OnnxImportError(
+            f"{imported.path.name}: the imported model disagrees with {imported.runtime} running "
+            f"the file (max |err| {err:.2e}); this graph uses something the importer misreads"
+        )
     return err
 
 
@@ -86,6 +110,8 @@ def _source_runner(path: Path, input_name: str, output_name: str):
         try:
             ref = ReferenceEvaluator(str(path))
         except Exception as e:
-            raise OnnxImportError(f"{path.name}: neither onnxruntime ({first_line(ort_error)}) nor onnx.reference "
-                                  f"({first_line(e)}) can run it") from None
+            raise OnnxImportError(
+                f"{path.name}: neither onnxruntime ({first_line(ort_error)}) nor onnx.reference "
+                f"({first_line(e)}) can run it"
+            ) from None
         return (lambda X: ref.run([output_name], {input_name: X})[0]), "onnx.reference"

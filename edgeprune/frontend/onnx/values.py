@@ -27,8 +27,19 @@ class ShapeVal:
 
 
 @dataclass
+class Dims(ShapeVal):
+    """A run-time shape whose entries are known: ints, or an axis label (``N``, ``T``, or a raw input axis
+    ``x0``..``x2``) standing for that axis' run-time size. ``scalar``: a 0-d entry (``Gather`` of one index)."""
+
+    entries: tuple = ()
+    scalar: bool = False
+
+
+@dataclass
 class Zeros:
     """An all-zero tensor of a run-time shape (the initial states exporters build)."""
+
+    rank: int | None = None  # when known (Expand to a shape of known length, then Slice/Squeeze/...)
 
 
 @dataclass
@@ -43,16 +54,29 @@ class Unknown:
     """Output of an op the importer cannot interpret (already reported)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Content:
-    # "input"; "seq" (every step of a layer's h) or "last" (its final h). Inside a Scan body (one step):
-    # "new" (layer's h at t), "cell" (its c at t), "prev" (loop variable ``var`` at t-1), "cols"
-    # (``parts`` concatenated along the features).
+    # "input"; "seq" (every step of ``stages`` applied to the input) or "last" (their value at the last
+    # step). Inside a Scan body (one step): "new" (layer's h at t), "cell" (its c at t), "prev" (loop
+    # variable ``var`` at t-1), "cols" (``parts`` concatenated along the features).
     source: str
     layer: int = -1
-    affine: tuple | None = None  # (W [out, in], b [out], pattern of W or None) applied to the features
+    affine: tuple | None = None  # pending (W [out, in], b [out], pattern of W or None) on the features
     var: int = -1
     parts: tuple = ()
+    stages: tuple = ()  # the IR stages (in order) this per-step value has gone through
+    diag: tuple | None = None  # pending elementwise (scale [C], shift [C]); never together with affine
+    pad: int = 0  # zeros padded on the left of the time axis, waiting for a Conv
+
+
+@dataclass
+class LayerNormPart:
+    """A piece of a layer norm written out as ReduceMean/Sub/Pow/Sqrt/Div over the features of ``base``:
+    ``mean`` E[x], ``centered`` x-E[x], ``square`` (x-E[x])^2, ``var``, ``var+eps``, ``std``, ``rstd``."""
+
+    kind: str
+    base: Data
+    eps: float = 0.0
 
 
 @dataclass
@@ -67,8 +91,14 @@ class ImportedLayer:
     input_size: int
     hidden_size: int
     weight: ir.CSR  # over [x | h | feedback]
-    bias: np.ndarray
+    bias: np.ndarray | None  # None: the op has no B
     feedback_size: int = 0
+    activation: str = "tanh"  # rnn: tanh or relu
+
+    def stage(self) -> ir.Recurrent:
+        return ir.Recurrent(
+            self.cell, self.input_size, self.hidden_size, self.feedback_size, self.weight, self.bias, self.activation
+        )
 
 
 def is_zero(v) -> bool:
@@ -106,8 +136,9 @@ def constant_value(node) -> Const:
     if a.name == "value":
         return Const(numpy_helper.to_array(a.t))
     v = helper.get_attribute_value(a)
-    dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
-             "value_ints": np.int64}.get(a.name)
+    dtype = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}.get(
+        a.name
+    )
     if dtype is None:
         raise OnnxImportError(f"Constant '{node.name}': {a.name} constants are not supported")
     return Const(np.asarray(v, dtype))
