@@ -98,9 +98,19 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def dense_model(dataset: str, cell: str, hidden: tuple[int, ...], *, feedback: bool = False, seed: int = 0,
-                epochs: int, lr: float = 3e-3, batch_size: int = 64, max_train_samples: int | None = None,
-                log=print):
+def dense_model(
+    dataset: str,
+    cell: str,
+    hidden: tuple[int, ...],
+    *,
+    feedback: bool = False,
+    seed: int = 0,
+    epochs: int,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    max_train_samples: int | None = None,
+    log=print,
+):
     """A trained dense ``SequenceClassifier`` (cached on disk by its recipe), and its test accuracy.
 
     Concurrent callers with the same recipe wait for one training instead of repeating it.
@@ -109,8 +119,17 @@ def dense_model(dataset: str, cell: str, hidden: tuple[int, ...], *, feedback: b
     from edgeprune.models import ModelConfig, SequenceClassifier
     from edgeprune.train import seed_everything, train
 
-    recipe = {"dataset": dataset, "cell": cell, "hidden": list(hidden), "feedback": feedback, "seed": seed,
-              "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_train_samples": max_train_samples}
+    recipe = {
+        "dataset": dataset,
+        "cell": cell,
+        "hidden": list(hidden),
+        "feedback": feedback,
+        "seed": seed,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_train_samples": max_train_samples,
+    }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     path = CACHE / f"dense-{dataset}-{cell}-{'x'.join(map(str, hidden))}{'-fb' if feedback else ''}-s{seed}-{key}.pt"
     with _locked(path.with_suffix(".lock")):
@@ -121,10 +140,26 @@ def dense_model(dataset: str, cell: str, hidden: tuple[int, ...], *, feedback: b
         seed_everything(seed)
         model = SequenceClassifier(ModelConfig(cell, ds.features, tuple(hidden), ds.num_classes, feedback))
         log(f"training dense {cell} {hidden} on {dataset} (seed {seed}, {epochs} epochs)")
-        result = train(model, ds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=False,
-                       max_train_samples=max_train_samples)
-        checkpoint.save(model, path, {"dataset": dataset, "sequence_length": ds.steps, "accuracy": result.test_accuracy,
-                                      "training": {**recipe, "history": result.history}})
+        result = train(
+            model,
+            ds,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            progress=False,
+            max_train_samples=max_train_samples,
+        )
+        checkpoint.save(
+            model,
+            path,
+            {
+                "dataset": dataset,
+                "sequence_length": ds.steps,
+                "accuracy": result.test_accuracy,
+                "training": {**recipe, "history": result.history},
+            },
+        )
         return model, result.test_accuracy
 
 
@@ -136,14 +171,21 @@ STANDARD_TRAINING = {
 }
 
 
-def standard_dense_model(dataset: str, cell: str, hidden: tuple[int, ...], *, feedback: bool = False, seed: int = 0,
-                         log=print):
+def standard_dense_model(
+    dataset: str, cell: str, hidden: tuple[int, ...], *, feedback: bool = False, seed: int = 0, log=print
+):
     """``dense_model`` with the project's standard recipe for ``dataset``."""
     return dense_model(dataset, cell, hidden, feedback=feedback, seed=seed, log=log, **STANDARD_TRAINING[dataset])
 
 
-def run_grid(checkpoint: Path, methods: list[str], sparsities: list[float], run_dir: Path, targets: list[str] | None,
-             **spec_options) -> dict:
+def run_grid(
+    checkpoint: Path,
+    methods: list[str],
+    sparsities: list[float],
+    run_dir: Path,
+    targets: list[str] | None,
+    **spec_options,
+) -> dict:
     """``edgeprune sweep`` of one checkpoint, cells one after another (--cluster serial): its report document.
     Every available target (the IR reference aside) with bench's default variants, unless ``targets`` names some."""
     from edgeprune.bench.runtimes import available_targets, default_variants
@@ -151,7 +193,7 @@ def run_grid(checkpoint: Path, methods: list[str], sparsities: list[float], run_
     from edgeprune.sweep.spec import SweepSpec
 
     targets = targets or [t for t in available_targets() if t != "ir"]
-    spec = SweepSpec(str(checkpoint), methods, sparsities, [0], targets=targets, variants=default_variants(targets),
-                     **spec_options)
+    spec = SweepSpec(
+        str(checkpoint), methods, sparsities, [0], targets=targets, variants=default_variants(targets), **spec_options
+    )
     return run_sweep(spec, run_dir, cluster="serial", log=print).report
-

@@ -1,6 +1,6 @@
 """The foundation's training budget: LSTM-64 on digits must reach >= 95% within a minute on 2 cores.
 
-    python benchmarks/train_digits.py [--seeds 3]
+python benchmarks/train_digits.py [--seeds 3]
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ def main() -> None:
         rows.append([seed, result.test_accuracy, round(time.perf_counter() - start, 1)])
         print(rows[-1])
     table = markdown_table(["seed", "test accuracy", "seconds (30 epochs)"], rows)
-    write_results("train_digits", {"threads": torch.get_num_threads(), "rows": rows},
-                  f"# LSTM-64 on digits: accuracy and training time\n\n{table}\n")
+    write_results(
+        "train_digits",
+        {"threads": torch.get_num_threads(), "rows": rows},
+        f"# LSTM-64 on digits: accuracy and training time\n\n{table}\n",
+    )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def payload_digest(payload: dict) -> str:
 def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None = None) -> Path:
     if not isinstance(model, SequenceClassifier):
         raise CheckpointError(
-            f"can only save a SequenceClassifier, got {type(model).__name__} (adopt it with edgeprune.models.from_torch)"
+            f"can only save a SequenceClassifier, got {type(model).__name__} "
+            "(adopt it with edgeprune.models.from_torch)"
         )
     payload = {
         "format": FORMAT,
@@ -68,8 +69,9 @@ def save(model: SequenceClassifier, path: str | os.PathLike, meta: dict | None =
         raise CheckpointError(f"{path}: checkpoint metadata must be plain JSON values ({e})") from None
     for name, t in payload["state"].items():
         if not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{path}: not saved: {name} has NaN/infinite values (training diverged; "
-                                  "try a smaller --lr)")
+            raise CheckpointError(
+                f"{path}: not saved: {name} has NaN/infinite values (training diverged; try a smaller --lr)"
+            )
     buf = io.BytesIO()
     torch.save(payload, buf)
     return write_bytes_atomic(path, buf.getvalue())
@@ -84,10 +86,13 @@ def _sniff(path: Path) -> None:
     if head.startswith(b"PK\x03\x04"):
         return
     if path.suffix.lower() == ".onnx":
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (an ONNX model; compile and prune read .onnx files)")
+        raise CheckpointError(
+            f"{path}: not a readable edgeprune checkpoint (an ONNX model; compile and prune read .onnx files)"
+        )
     if head[:1] == b"\x80":  # pickle protocol 2+ (also torch's legacy, pre-zip format)
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (a plain Python pickle, not loaded: a "
-                              "pickle can run code)")
+        raise CheckpointError(
+            f"{path}: not a readable edgeprune checkpoint (a plain Python pickle, not loaded: a pickle can run code)"
+        )
     if head.startswith(b"\x93NUMPY"):
         raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (a NumPy .npy array)")
     raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (not a zip archive written by torch.save)")
@@ -103,16 +108,22 @@ def _check_archive(path: Path) -> None:
             if not any(n.endswith("/data.pkl") for n in names):
                 if any(n.endswith(".npy") for n in names):
                     raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (a NumPy .npz archive)")
-                raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (a zip archive without torch's data.pkl)")
+                raise CheckpointError(
+                    f"{path}: not a readable edgeprune checkpoint (a zip archive without torch's data.pkl)"
+                )
             for info in infos:  # bounds what testzip reads: no zip bomb, no multi-GB member claims
                 if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
-                    raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (damaged: member {info.filename} "
-                                          "has an impossible size or compression)")
+                    raise CheckpointError(
+                        f"{path}: not a readable edgeprune checkpoint (damaged: member {info.filename} "
+                        "has an impossible size or compression)"
+                    )
             bad = zf.testzip()
     except CheckpointError:
         raise
     except Exception:  # zipfile raises BadZipFile, EOFError, OSError, ValueError, ... for damaged archives
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (damaged: its zip archive is truncated or corrupt)") from None
+        raise CheckpointError(
+            f"{path}: not a readable edgeprune checkpoint (damaged: its zip archive is truncated or corrupt)"
+        ) from None
     if bad is not None:
         raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (damaged: {bad} fails its CRC-32 check)")
 
@@ -124,9 +135,13 @@ def _torch_load(path: Path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or damaged files
         if "Weights only load failed" in str(e):
-            raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (it pickles Python objects other than "
-                                  "tensors; refused without running them)") from None
-        raise CheckpointError(f"{path}: not a readable edgeprune checkpoint (damaged: torch cannot read its archive)") from None
+            raise CheckpointError(
+                f"{path}: not a readable edgeprune checkpoint (it pickles Python objects other than "
+                "tensors; refused without running them)"
+            ) from None
+        raise CheckpointError(
+            f"{path}: not a readable edgeprune checkpoint (damaged: torch cannot read its archive)"
+        ) from None
 
 
 def _check_values(state: dict, where: str) -> None:
@@ -141,16 +156,18 @@ def _check_payload(path: Path, payload) -> tuple[ModelSpec, dict, dict, dict]:
     version = payload["version"]
     state, masks, meta = payload.get("state"), payload.get("masks", {}), payload.get("meta", {})
     for what, value in (("weights", state), ("masks", masks)):
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                  and v.layout == torch.strided for k, v in value.items()):
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) and v.layout == torch.strided for k, v in value.items()
+        ):
             raise CheckpointError(f"{path}: damaged checkpoint ({what} are not a table of dense tensors)")
     if not isinstance(meta, dict) or not isinstance(payload.get("config"), dict):
         raise CheckpointError(f"{path}: damaged checkpoint (config or metadata is not a table)")
     try:
         dumps_json(meta)
     except (TypeError, ValueError):
-        raise CheckpointError(f"{path}: damaged checkpoint (metadata is not plain JSON: NaN, infinity or "
-                              "non-JSON values)") from None
+        raise CheckpointError(
+            f"{path}: damaged checkpoint (metadata is not plain JSON: NaN, infinity or non-JSON values)"
+        ) from None
     if version >= 2:
         try:
             intact = payload.get("sha256") == payload_digest({**payload, "masks": masks, "meta": meta})
@@ -169,26 +186,34 @@ def _check_payload(path: Path, payload) -> tuple[ModelSpec, dict, dict, dict]:
 
     stored = sum(t.numel() for t in state.values())
     if parameter_count(config) > stored:
-        raise CheckpointError(f"{path}: damaged checkpoint (its {config.describe()} config needs "
-                              f"{parameter_count(config):,} weights, the file holds {stored:,})")
+        raise CheckpointError(
+            f"{path}: damaged checkpoint (its {config.describe()} config needs "
+            f"{parameter_count(config):,} weights, the file holds {stored:,})"
+        )
     with torch.device("meta"):
         skeleton = SequenceClassifier(config)
     expected = skeleton.state_dict()
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        raise CheckpointError(f"{path}: damaged checkpoint (weights do not match its {config.describe()} config: {what})")
+        raise CheckpointError(
+            f"{path}: damaged checkpoint (weights do not match its {config.describe()} config: {what})"
+        )
     for name, t in state.items():
         if t.dtype != torch.float32 or t.shape != expected[name].shape:
-            raise CheckpointError(f"{path}: damaged checkpoint ({name} is {str(t.dtype)[6:]} {list(t.shape)}, "
-                                  f"the config needs float32 {list(expected[name].shape)})")
+            raise CheckpointError(
+                f"{path}: damaged checkpoint ({name} is {str(t.dtype)[6:]} {list(t.shape)}, "
+                f"the config needs float32 {list(expected[name].shape)})"
+            )
     prunable = skeleton.prunable()
     for name, m in masks.items():
         if name not in prunable:
             raise CheckpointError(f"{path}: damaged checkpoint (a mask for '{name}', which is not a prunable weight)")
         if m.dtype != torch.bool or m.shape != prunable[name].shape:
-            raise CheckpointError(f"{path}: damaged checkpoint (the mask of {name} is {str(m.dtype)[6:]} "
-                                  f"{list(m.shape)}, not bool {list(prunable[name].shape)})")
+            raise CheckpointError(
+                f"{path}: damaged checkpoint (the mask of {name} is {str(m.dtype)[6:]} "
+                f"{list(m.shape)}, not bool {list(prunable[name].shape)})"
+            )
     _check_values(state, f"{path}: ")
     return config, state, masks, meta
 

@@ -7,9 +7,9 @@ passed the verification gate, so a failed compile leaves nothing behind.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -41,8 +41,13 @@ def load_source(path: str | os.PathLike) -> Source:
         from .frontend.onnx import import_onnx
 
         imported = import_onnx(p)
-        return Source(str(path), imported.model, imported.logits, f"{imported.runtime} running {p.name}",
-                      dict(imported.model.meta))
+        return Source(
+            str(path),
+            imported.model,
+            imported.logits,
+            f"{imported.runtime} running {p.name}",
+            dict(imported.model.meta),
+        )
     if p.is_dir() or p.name == ir.serialize.JSON_NAME:
         model = ir.load(p)
         executor = ir.ReferenceExecutor(model)
@@ -59,8 +64,9 @@ def load_source(path: str | os.PathLike) -> Source:
 DEFAULT_RANDOM_STEPS = 16
 
 
-def verification_inputs(source: Source, spec: str, samples: int, data_dir: str | None = None,
-                        seq_len: int | None = None) -> tuple[np.ndarray, str]:
+def verification_inputs(
+    source: Source, spec: str, samples: int, data_dir: str | None = None, seq_len: int | None = None
+) -> tuple[np.ndarray, str]:
     """``spec``: 'auto' (the model's own test split, or random inputs shaped from the model when it
     records no dataset), a dataset name or .npz path, or 'random'. Random sequences have ``seq_len``
     steps (default: the model's recorded sequence length, else 16); the length used is recorded in the
@@ -80,7 +86,9 @@ def verification_inputs(source: Source, spec: str, samples: int, data_dir: str |
 
     ds = load(name, data_dir, layouts=ANY_LAYOUT, variable_length=True)
     if ds.features != source.model.input_size:
-        raise EdgepruneError(f"dataset {ds.name} has {ds.features} features but the model takes {source.model.input_size}")
+        raise EdgepruneError(
+            f"dataset {ds.name} has {ds.features} features but the model takes {source.model.input_size}"
+        )
     if seq_len is not None and seq_len != ds.steps:
         raise EdgepruneError(f"--seq-len {seq_len} does not fit {ds.name}, whose sequences have {ds.steps} steps")
     source.model.meta.setdefault("sequence_length", ds.steps)
@@ -109,11 +117,14 @@ class CompileReport:
             "source": self.source,
             "reference": self.reference,
             "verification_data": self.data,
-            "model": {"description": model.describe(), "nnz": model.nnz(), "nnz_with_head": model.nnz(True),
-                      "output": model.output, "task": model.task},
-            "artifacts": [
-                {**a.to_dict(self.out_dir / sub), "directory": sub or "."} for sub, a in self.artifacts
-            ],
+            "model": {
+                "description": model.describe(),
+                "nnz": model.nnz(),
+                "nnz_with_head": model.nnz(True),
+                "output": model.output,
+                "task": model.task,
+            },
+            "artifacts": [{**a.to_dict(self.out_dir / sub), "directory": sub or "."} for sub, a in self.artifacts],
             "verification": [r.to_dict() for r in self.results],
         }
 
@@ -153,8 +164,11 @@ def compile_source(
             sub = "" if len(chosen) == 1 else backend.name
             target_dir = tmp / sub
             target_dir.mkdir(parents=True, exist_ok=True)
-            mine = resolve(backend.options, {k: v for k, v in given.items() if k in {o.name for o in backend.options}},
-                           f"target {backend.name}")
+            mine = resolve(
+                backend.options,
+                {k: v for k, v in given.items() if k in {o.name for o in backend.options}},
+                f"target {backend.name}",
+            )
             for artifact in backend.emit(source.model, target_dir, mine):
                 backend.build(artifact, target_dir, mine)
                 report.artifacts.append((sub, artifact))
@@ -164,8 +178,16 @@ def compile_source(
                 label = f"{sub}/{artifact.name}" if sub else artifact.name
                 with backend.runner(artifact, target_dir, mine) as runner:
                     for mode in artifact.modes:
-                        result = verify_runner(label, artifact.runtime, runner, X_verify, reference, tolerance,
-                                               streaming=(mode == "step"), task=source.model.task)
+                        result = verify_runner(
+                            label,
+                            artifact.runtime,
+                            runner,
+                            X_verify,
+                            reference,
+                            tolerance,
+                            streaming=(mode == "step"),
+                            task=source.model.task,
+                        )
                         report.results.append(result)
                         if on_result:
                             on_result(result)

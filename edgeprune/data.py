@@ -258,8 +258,19 @@ def check_split(where: str, names: tuple[str, str, str], X, y, lengths, task: st
     return lengths
 
 
-def build(name: str, X_train, y_train, X_test, y_test, *, task: str = "classify", labels: str = "sequence",
-          train_lengths=None, test_lengths=None, num_classes: int | None = None) -> Dataset:
+def build(
+    name: str,
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    task: str = "classify",
+    labels: str = "sequence",
+    train_lengths=None,
+    test_lengths=None,
+    num_classes: int | None = None,
+) -> Dataset:
     """The one way every loader makes a Dataset: checks both splits, zeroes padding, fixes dtypes."""
     if task not in TASKS or labels not in LABEL_LAYOUTS:
         raise DatasetError(f"{name}: unknown layout {task!r}/{labels!r}")
@@ -354,7 +365,14 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
 
 
 IMAGES = ("digits", "mnist5k", "fashion-mnist")
-RECORDINGS = ("japanese-vowels", "basic-motions", "pickup-gesture", "motion-stream", "daphnet-predict", "daphnet-denoise")
+RECORDINGS = (
+    "japanese-vowels",
+    "basic-motions",
+    "pickup-gesture",
+    "motion-stream",
+    "daphnet-predict",
+    "daphnet-denoise",
+)
 BUILTIN = IMAGES + RECORDINGS
 
 
@@ -367,8 +385,13 @@ ANY_LAYOUT = frozenset((task, labels) for task in TASKS for labels in LABEL_LAYO
 MAX_CLASSES = 1 << 20  # labels index the classifier head; beyond this a label is damage, not a class
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None, *,
-         layouts: frozenset = LAST_STEP_CLASSIFIER, variable_length: bool = False) -> Dataset:
+def load(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    layouts: frozenset = LAST_STEP_CLASSIFIER,
+    variable_length: bool = False,
+) -> Dataset:
     """Load a bundled dataset by name, or a user ``.npz`` by path.
 
     ``layouts`` and ``variable_length`` say what the caller can consume; anything else is refused

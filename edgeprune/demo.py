@@ -18,8 +18,18 @@ class DemoResult:
     out_dir: Path
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 0, hidden: int = 64, epochs: int = 30, sparsity: float = 0.9,
-             finetune_epochs: int = 15, progress: bool = False, log=print, threads: int | None = None) -> DemoResult:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    hidden: int = 64,
+    epochs: int = 30,
+    sparsity: float = 0.9,
+    finetune_epochs: int = 15,
+    progress: bool = False,
+    log=print,
+    threads: int | None = None,
+) -> DemoResult:
     out_dir = Path(out_dir)
     ds = data.load("digits")
     log(ds.describe())
@@ -32,13 +42,24 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, hidden: int = 64, epochs: in
     meta = {"dataset": "digits", "sequence_length": ds.steps, "accuracy": trained.test_accuracy}
     checkpoint.save(model, out_dir / "dense.pt", meta)
 
-    outcome = prune.prune_model(model, "magnitude", sparsity, seed=seed, dataset=ds, finetune_epochs=finetune_epochs,
-                                finetune_lr=1e-2, progress=progress)
+    outcome = prune.prune_model(
+        model,
+        "magnitude",
+        sparsity,
+        seed=seed,
+        dataset=ds,
+        finetune_epochs=finetune_epochs,
+        finetune_lr=1e-2,
+        progress=progress,
+    )
     r = outcome.report
-    log(f"pruned {r['sparsity']:.0%} (magnitude): {r['accuracy_pruned']:.2%} -> "
-        f"{r['accuracy_finetuned']:.2%} after {finetune_epochs} fine-tune epochs")
-    pruned_path = checkpoint.save(outcome.model, out_dir / "pruned.pt",
-                                  {**meta, "pruning": r, "accuracy": r["accuracy_finetuned"]})
+    log(
+        f"pruned {r['sparsity']:.0%} (magnitude): {r['accuracy_pruned']:.2%} -> "
+        f"{r['accuracy_finetuned']:.2%} after {finetune_epochs} fine-tune epochs"
+    )
+    pruned_path = checkpoint.save(
+        outcome.model, out_dir / "pruned.pt", {**meta, "pruning": r, "accuracy": r["accuracy_finetuned"]}
+    )
 
     targets = [b.name for b in backends.all_backends() if b.unavailable() is None]
     source = load_source(pruned_path)
@@ -47,7 +68,11 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, hidden: int = 64, epochs: in
     dense_nnz = sum(int(p.numel()) for p in model.prunable(include_head=False).values())
     rows = [
         ["dense", trained.test_accuracy, dense_nnz, 0.0],
-        [f"pruned (magnitude {sparsity:.0%} + {finetune_epochs} ep fine-tune)", r["accuracy_finetuned"],
-         source.model.nnz(), r["sparsity"]],
+        [
+            f"pruned (magnitude {sparsity:.0%} + {finetune_epochs} ep fine-tune)",
+            r["accuracy_finetuned"],
+            source.model.nnz(),
+            r["sparsity"],
+        ],
     ]
     return DemoResult(rows, report, out_dir)

@@ -30,8 +30,9 @@ def model_views(model: SequenceClassifier) -> tuple[dict[str, list[MatrixView]],
             for attr in stage.weight_names():
                 values, mask = _arrays(stage, attr)
                 parts.append((values, mask))
-                per_weight[f"{name}.{attr}"] = matrix_views(f"{name}.{attr}", values, mask, gates=gates,
-                                                            cell=stage.cell, layer=i)
+                per_weight[f"{name}.{attr}"] = matrix_views(
+                    f"{name}.{attr}", values, mask, gates=gates, cell=stage.cell, layer=i
+                )
             per_layer[i] = fused_views(i, parts, gates=gates, cell=stage.cell)
         elif hasattr(stage, "effective"):  # dense, conv, head: one matrix
             values, mask = _arrays(stage, "weight")
@@ -70,9 +71,20 @@ def _num(v):
 
 def _row(name: str, m: dict) -> list:
     b, w = m["mask"], m["weighted"]
-    return [_short(name), f"{b['rows']}x{b['cols']}", _num(b["left_degree"]), _num(b["right_degree"]),
-            "yes" if b["biregular"] else "no", _num(b["sigma1"]), _num(b["sigma2"]), _num(b["spectral_gap"]),
-            _num(b["ramanujan_gap"]), _verdict(b), _num(w["sigma2"]), _num(w["ramanujan_gap"])]
+    return [
+        _short(name),
+        f"{b['rows']}x{b['cols']}",
+        _num(b["left_degree"]),
+        _num(b["right_degree"]),
+        "yes" if b["biregular"] else "no",
+        _num(b["sigma1"]),
+        _num(b["sigma2"]),
+        _num(b["spectral_gap"]),
+        _num(b["ramanujan_gap"]),
+        _verdict(b),
+        _num(w["sigma2"]),
+        _num(w["ramanujan_gap"]),
+    ]
 
 
 @register_analysis("expansion")
@@ -103,8 +115,10 @@ def expansion_analysis(model: SequenceClassifier, doc: dict) -> list[Section]:
     if "head.weight" in per_weight:
         add_weight("head.weight")
     columns = ["graph", "shape", "d̄L", "d̄R", "bireg", "σ1", "σ2", "Δs", "Δr", "Ram.", "σ2|W|", "Δr|W|"]
-    title = ("expansion: bipartite graph per weight, gate and fused layer (left = inputs, right = outputs); "
-             "Ram. = Ramanujan (Δr ≥ 0), n/a when an average degree < 3; |W| scaled to mean 1")
+    title = (
+        "expansion: bipartite graph per weight, gate and fused layer (left = inputs, right = outputs); "
+        "Ram. = Ramanujan (Δr ≥ 0), n/a when an average degree < 3; |W| scaled to mean 1"
+    )
     return [Section(title, columns, rows)]
 
 

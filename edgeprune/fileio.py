@@ -255,8 +255,9 @@ def existing_file(path: str | os.PathLike, what: str, error: type[Exception]) ->
     return path
 
 
-def check_header(doc, path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], what: str, kind: str,
-                 error: type[Exception]) -> dict:
+def check_header(
+    doc, path: str | os.PathLike, fmt: str, version: int | tuple[int, ...], what: str, kind: str, error: type[Exception]
+) -> dict:
     """``doc``, the top level of a loaded file, must be a dict whose ``format`` is ``fmt`` and whose
     ``version`` is ``version`` (or one of them); else ``error`` naming ``what`` the file should be / its ``kind``."""
     if not isinstance(doc, dict) or doc.get("format") != fmt:

@@ -6,9 +6,9 @@ keys to the document (under ``layers[i]`` / ``weights[j]``) and may return extra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Callable
 
 import numpy as np
 
@@ -59,30 +59,47 @@ def _weight_entry(name: str, kind: str, layer: int | None, values: np.ndarray, m
     }
 
 
-def inspect_model(model: SequenceClassifier, meta: dict | None = None, source: str = "",
-                  analyses: bool = True) -> tuple[dict, list[Section]]:
+def inspect_model(
+    model: SequenceClassifier, meta: dict | None = None, source: str = "", analyses: bool = True
+) -> tuple[dict, list[Section]]:
     cfg = model.config
     kinds = {"weight_ih": "input", "weight_hh": "recurrent", "weight_fb": "feedback"}
     weights, layers, head = [], [], None
     for i, (name, stage) in enumerate(model.named_stages()):
         spec = cfg.stages[i]
         if name == "head":
-            head = _weight_entry("head.weight", "head", None, stage.effective("weight").detach().cpu().numpy(),
-                                 stage.get_mask("weight"))
+            head = _weight_entry(
+                "head.weight", "head", None, stage.effective("weight").detach().cpu().numpy(), stage.get_mask("weight")
+            )
             continue
         names = stage.weight_names() if hasattr(stage, "weight_names") else []
         kind_of = kinds if spec.recurrent else {"weight": spec.kind}
-        entries = [_weight_entry(f"{name}.{a}", kind_of[a], i, stage.effective(a).detach().cpu().numpy(),
-                                 stage.get_mask(a)) for a in names]
+        entries = [
+            _weight_entry(f"{name}.{a}", kind_of[a], i, stage.effective(a).detach().cpu().numpy(), stage.get_mask(a))
+            for a in names
+        ]
         weights += entries
         size = sum(e["size"] for e in entries)
         nnz = sum(e["nnz"] for e in entries)
-        entry = {"index": i, "kind": "recurrent" if spec.recurrent else spec.kind, "stage": spec.text(),
-                 "output_size": cfg.sizes[i], "weights": [e["name"] for e in entries], "size": size, "nnz": nnz,
-                 "sparsity": 1.0 - nnz / size if size else 0.0}
+        entry = {
+            "index": i,
+            "kind": "recurrent" if spec.recurrent else spec.kind,
+            "stage": spec.text(),
+            "output_size": cfg.sizes[i],
+            "weights": [e["name"] for e in entries],
+            "size": size,
+            "nnz": nnz,
+            "sparsity": 1.0 - nnz / size if size else 0.0,
+        }
         if spec.recurrent:
-            entry.update({"cell": spec.kind, "input_size": stage.input_size, "hidden_size": stage.hidden_size,
-                          "feedback_size": stage.feedback_size})
+            entry.update(
+                {
+                    "cell": spec.kind,
+                    "input_size": stage.input_size,
+                    "hidden_size": stage.hidden_size,
+                    "feedback_size": stage.feedback_size,
+                }
+            )
         layers.append(entry)
     recurrent = [e for e in weights if e["kind"] in kinds.values()]
     recurrent_size = sum(e["size"] for e in recurrent)

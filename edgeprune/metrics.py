@@ -68,8 +68,11 @@ def score(outputs: np.ndarray, labels: np.ndarray, task: str, lengths: np.ndarra
     out, lab = _flatten(outputs, np.asarray(labels), lengths, per_step)
     if task == "classify":
         pred = out.argmax(axis=-1)
-        return {"accuracy": float(np.mean(pred == lab)) if len(lab) else float("nan"),
-                "macro_f1": macro_f1(pred, lab, out.shape[-1]), "per_step": per_step}
+        return {
+            "accuracy": float(np.mean(pred == lab)) if len(lab) else float("nan"),
+            "macro_f1": macro_f1(pred, lab, out.shape[-1]),
+            "per_step": per_step,
+        }
     lab = lab.astype(np.float64)
     mse = float(np.mean((out - lab) ** 2)) if lab.size else float("nan")
     power = float(np.mean(lab**2)) if lab.size else float("nan")

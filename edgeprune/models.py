@@ -70,8 +70,15 @@ def _act(x: torch.Tensor, activation: str) -> torch.Tensor:
 class RecurrentLayer(_Masked):
     """One RNN/LSTM/GRU layer with torch's parameter layout plus optional feedback weights."""
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, feedback_size: int = 0, bias: bool = True,
-                 activation: str = "tanh"):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        feedback_size: int = 0,
+        bias: bool = True,
+        activation: str = "tanh",
+    ):
         super().__init__()
         gates = CELL_GATES[cell]
         self.cell, self.input_size, self.hidden_size, self.feedback_size = cell, input_size, hidden_size, feedback_size
@@ -152,8 +159,15 @@ class CausalConv1d(_Masked):
     """Causal Conv1d over time, stride 1. ``weight`` is [out, kernel * in] in the IR's column order
     (column ``tap * in + c``, tap 0 the oldest input), so masks and the IR need no reshaping."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, dilation: int = 1, bias: bool = True,
-                 activation: str = "none"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        dilation: int = 1,
+        bias: bool = True,
+        activation: str = "none",
+    ):
         super().__init__()
         self.in_channels, self.kernel, self.dilation, self.activation = in_channels, kernel, dilation, activation
         conv = nn.Conv1d(in_channels, out_channels, kernel, dilation=dilation, bias=bias)  # torch's initialisation
@@ -342,7 +356,9 @@ def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceModel:
             raise ModelError(f"expected exactly one nn.LSTM/GRU/RNN in {type(rnn).__name__}, found {len(found_rnn)}")
         if head is None:
             if len(found_head) != 1:
-                raise ModelError(f"expected exactly one nn.Linear head in {type(rnn).__name__}, found {len(found_head)}")
+                raise ModelError(
+                    f"expected exactly one nn.Linear head in {type(rnn).__name__}, found {len(found_head)}"
+                )
             head = found_head[0]
         rnn = found_rnn[0]
     if head is None or not isinstance(head, nn.Linear):

@@ -96,8 +96,15 @@ class ModelSpec:
                 raise ModelError(f"{where}: needs a positive size")
             if s.kind == "conv" and (s.kernel < 1 or s.dilation < 1):
                 raise ModelError(f"{where}: conv kernel and dilation must be >= 1")
-            allowed = {"rnn": ("tanh", "relu"), "lstm": ("none",), "gru": ("none",), "layernorm": ("none",),
-                       "normalize": ("none",), "pool": ("none",), "conv": ACTIVATIONS[:-1]}.get(s.kind, ACTIVATIONS)
+            allowed = {
+                "rnn": ("tanh", "relu"),
+                "lstm": ("none",),
+                "gru": ("none",),
+                "layernorm": ("none",),
+                "normalize": ("none",),
+                "pool": ("none",),
+                "conv": ACTIVATIONS[:-1],
+            }.get(s.kind, ACTIVATIONS)
             if s.activation not in allowed:
                 raise ModelError(f"{where}: activation '{s.activation}' is not allowed here")
             if s.activation == "softmax" and i + 1 < len(self.stages):
@@ -164,10 +171,14 @@ class ModelSpec:
 
     def is_v1_shape(self) -> bool:
         """One cell kind of recurrent layers read at the last step by a linear head (the v1 models)."""
-        return bool(self.cell and all(s.recurrent and s.bias and s.activation in ("none", "tanh")
-                                      for s in self.stages[:-1])
-                    and self.has_head() and self.stages[-1].activation == "none" and self.output == "last"
-                    and self.task == "classify")
+        return bool(
+            self.cell
+            and all(s.recurrent and s.bias and s.activation in ("none", "tanh") for s in self.stages[:-1])
+            and self.has_head()
+            and self.stages[-1].activation == "none"
+            and self.output == "last"
+            and self.task == "classify"
+        )
 
     def describe(self) -> str:
         cell = self.cell
@@ -180,14 +191,20 @@ class ModelSpec:
         return f"{self.text()}; {self.input_size} inputs, {self.output_size} {what}{per}"
 
     def to_dict(self) -> dict:
-        return {"input_size": self.input_size, "output": self.output, "task": self.task,
-                "stages": [asdict(s) for s in self.stages]}
+        return {
+            "input_size": self.input_size,
+            "output": self.output,
+            "task": self.task,
+            "stages": [asdict(s) for s in self.stages],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
+    def from_dict(cls, d: dict) -> ModelSpec:
         """A spec as ``to_dict`` wrote it, or a v1 config (cell, input_size, hidden_sizes, num_classes)."""
-        v2_fields, v1_fields = {"input_size", "output", "task", "stages"}, {"cell", "input_size", "hidden_sizes",
-                                                                             "num_classes", "feedback"}
+        v2_fields, v1_fields = (
+            {"input_size", "output", "task", "stages"},
+            {"cell", "input_size", "hidden_sizes", "num_classes", "feedback"},
+        )
         if not isinstance(d, dict):
             raise ModelError("invalid model config: not a table")
         stray = sorted(set(d) - (v2_fields if "stages" in d else v1_fields))
@@ -195,8 +212,13 @@ class ModelSpec:
             raise ModelError(f"invalid model config: unknown field '{stray[0]}'")
         try:
             if "stages" not in d:
-                return ModelConfig(str(d["cell"]), int(d["input_size"]), tuple(d["hidden_sizes"]),
-                                   int(d["num_classes"]), bool(d.get("feedback", False)))
+                return ModelConfig(
+                    str(d["cell"]),
+                    int(d["input_size"]),
+                    tuple(d["hidden_sizes"]),
+                    int(d["num_classes"]),
+                    bool(d.get("feedback", False)),
+                )
             stages = tuple(StageSpec(**{k: v for k, v in s.items()}) for s in d["stages"])
             return cls(int(d["input_size"]), stages, str(d.get("output", "last")), str(d.get("task", "classify")))
         except (KeyError, TypeError, ValueError) as e:
@@ -215,13 +237,15 @@ def ModelConfig(cell: str, input_size: int, hidden_sizes, num_classes: int, feed
     if feedback and len(hidden_sizes) < 2:
         raise ModelError("top-down feedback needs at least 2 layers")
     act = "tanh" if cell == "rnn" else "none"
-    stages = [StageSpec(cell, h, act, feedback=feedback and l + 1 < len(hidden_sizes))
-              for l, h in enumerate(hidden_sizes)]
+    stages = [
+        StageSpec(cell, h, act, feedback=feedback and l + 1 < len(hidden_sizes)) for l, h in enumerate(hidden_sizes)
+    ]
     return ModelSpec(int(input_size), (*stages, StageSpec("dense", int(num_classes))))
 
 
-def parse(text: str, input_size: int, output_size: int | None = None, *, output: str = "last",
-          task: str = "classify") -> ModelSpec:
+def parse(
+    text: str, input_size: int, output_size: int | None = None, *, output: str = "last", task: str = "classify"
+) -> ModelSpec:
     """Parse the ``--model`` syntax (module docstring); a final size-less dense gets ``output_size``."""
     stages = []
     items = [t.strip() for t in text.split(",")]
@@ -240,8 +264,10 @@ def parse(text: str, input_size: int, output_size: int | None = None, *, output:
         stages.append(s)
     spec = ModelSpec(int(input_size), tuple(stages), output, task)
     if output_size is not None and spec.output_size != output_size:
-        raise ModelError(f"--model ends with {spec.output_size} outputs but the data has {output_size} "
-                         f"{'classes' if task == 'classify' else 'targets'}")
+        raise ModelError(
+            f"--model ends with {spec.output_size} outputs but the data has {output_size} "
+            f"{'classes' if task == 'classify' else 'targets'}"
+        )
     return spec
 
 

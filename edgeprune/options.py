@@ -6,8 +6,9 @@ resolved values, so adding a method or backend never means editing the CLI.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import EdgepruneError
 

@@ -57,7 +57,9 @@ def _aeon_data_dir(name: str) -> Path:
 def _bundled(name: str, *parts: str) -> Path:
     path = _aeon_data_dir(name).joinpath(*parts)
     if not path.exists():
-        raise DatasetError(f"{name}: {'/'.join(parts)} is not in the installed aeon wheel (edgeprune reads it from aeon 1.6)")
+        raise DatasetError(
+            f"{name}: {'/'.join(parts)} is not in the installed aeon wheel (edgeprune reads it from aeon 1.6)"
+        )
     return path
 
 
@@ -84,8 +86,9 @@ def load_ts_problem(name: str) -> Dataset:
         y_test = np.array([index[c] for c in labels_test], np.int64)
     except KeyError as e:
         raise DatasetError(f"{name}: label {e} is not among the file's classes {classes}") from None
-    return build(name, X_train, y_train, X_test, y_test, train_lengths=len_train, test_lengths=len_test,
-                 num_classes=len(classes))
+    return build(
+        name, X_train, y_train, X_test, y_test, train_lengths=len_train, test_lengths=len_test, num_classes=len(classes)
+    )
 
 
 def _streams(X: np.ndarray, y: np.ndarray, per_stream: int, passes: int, rng: np.random.Generator):
@@ -97,15 +100,15 @@ def _streams(X: np.ndarray, y: np.ndarray, per_stream: int, passes: int, rng: np
     return streams, labels
 
 
-def load_motion_stream(seed: int = STREAM_SEED, per_stream: int = STREAM_RECORDINGS,
-                       train_passes: int = STREAM_TRAIN_PASSES) -> Dataset:
+def load_motion_stream(
+    seed: int = STREAM_SEED, per_stream: int = STREAM_RECORDINGS, train_passes: int = STREAM_TRAIN_PASSES
+) -> Dataset:
     motions = load_ts_problem("basic-motions")
     train_rng, test_rng = (np.random.default_rng([seed, k]) for k in (0, 1))
     X_train, y_train = _streams(motions.X_train, motions.y_train, per_stream, train_passes, train_rng)
     # one pass for the test streams: every test recording is scored exactly once
     X_test, y_test = _streams(motions.X_test, motions.y_test, per_stream, 1, test_rng)
-    return build("motion-stream", X_train, y_train, X_test, y_test, labels="step",
-                 num_classes=motions.num_classes)
+    return build("motion-stream", X_train, y_train, X_test, y_test, labels="step", num_classes=motions.num_classes)
 
 
 def read_daphnet() -> np.ndarray:
@@ -121,7 +124,9 @@ def _windows(signal: np.ndarray, window: int, stride: int, horizon: int):
     """Inputs signal[t : t+W] and targets signal[t+h : t+W+h] for every start t on the stride."""
     starts = np.arange(0, len(signal) - window - horizon + 1, stride)
     if len(starts) == 0:
-        raise DatasetError(f"daphnet: a part of {len(signal)} samples is shorter than one window of {window} + {horizon}")
+        raise DatasetError(
+            f"daphnet: a part of {len(signal)} samples is shorter than one window of {window} + {horizon}"
+        )
     index = starts[:, None] + np.arange(window)[None, :]
     return signal[index], signal[index + horizon]
 
@@ -135,14 +140,19 @@ def _daphnet_parts(window: int, horizon: int, test_fraction: float):
     return train, test
 
 
-def load_daphnet_predict(window: int = DAPHNET_WINDOW, horizon: int = 1,
-                         test_fraction: float = DAPHNET_TEST_FRACTION) -> Dataset:
+def load_daphnet_predict(
+    window: int = DAPHNET_WINDOW, horizon: int = 1, test_fraction: float = DAPHNET_TEST_FRACTION
+) -> Dataset:
     (X_train, y_train), (X_test, y_test) = _daphnet_parts(window, horizon, test_fraction)
     return build("daphnet-predict", X_train, y_train, X_test, y_test, task="regress", labels="step")
 
 
-def load_daphnet_denoise(window: int = DAPHNET_WINDOW, noise: float = DAPHNET_NOISE,
-                         test_fraction: float = DAPHNET_TEST_FRACTION, seed: int = STREAM_SEED) -> Dataset:
+def load_daphnet_denoise(
+    window: int = DAPHNET_WINDOW,
+    noise: float = DAPHNET_NOISE,
+    test_fraction: float = DAPHNET_TEST_FRACTION,
+    seed: int = STREAM_SEED,
+) -> Dataset:
     (clean_train, _), (clean_test, _) = _daphnet_parts(window, 0, test_fraction)
     sigma = noise * clean_train.reshape(-1, clean_train.shape[2]).std(axis=0)  # per channel, train part only
     train_rng, test_rng = (np.random.default_rng([seed, k]) for k in (0, 1))

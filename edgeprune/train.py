@@ -18,8 +18,8 @@ from torch import nn
 from . import metrics
 from .data import Dataset
 from .errors import DatasetError, EdgepruneError, ModelError
-from .modelspec import CELL_GATES, ModelSpec
 from .models import SequenceClassifier
+from .modelspec import CELL_GATES, ModelSpec
 
 MAX_DEFAULT_THREADS = 4
 # Below this many parameters the matrices are too small for intra-op threads to pay: measured on
@@ -89,8 +89,10 @@ def check_model_fits(config: ModelSpec) -> int:
     parameters = parameter_count(config)
     needed, have = parameters * TRAINING_BYTES_PER_PARAMETER, _memory_bytes()
     if have and needed > have:
-        raise ModelError(f"{config.describe()} has {parameters:,} parameters: training it needs about "
-                         f"{_human(needed)}, this machine has {_human(have)} of memory")
+        raise ModelError(
+            f"{config.describe()} has {parameters:,} parameters: training it needs about "
+            f"{_human(needed)}, this machine has {_human(have)} of memory"
+        )
     return parameters
 
 
@@ -109,11 +111,15 @@ def check_data_matches(config: ModelSpec, dataset: Dataset) -> None:
     """
     dataset.require(config.task, "step" if config.output == "every" else "sequence")
     if dataset.features != config.input_size:
-        raise DatasetError(f"{dataset.name} has {dataset.features} features per step, the model takes "
-                           f"{config.input_size}")
+        raise DatasetError(
+            f"{dataset.name} has {dataset.features} features per step, the model takes {config.input_size}"
+        )
     if dataset.outputs != config.output_size:
-        what = (f"{dataset.num_classes} classes (labels 0..{dataset.num_classes - 1})" if dataset.task == "classify"
-                else f"{dataset.outputs} regression targets")
+        what = (
+            f"{dataset.num_classes} classes (labels 0..{dataset.num_classes - 1})"
+            if dataset.task == "classify"
+            else f"{dataset.outputs} regression targets"
+        )
         unit = "classes" if config.task == "classify" else "outputs"
         raise DatasetError(f"{dataset.name} has {what}, the model has {config.output_size} {unit}")
 
@@ -149,8 +155,13 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, X: np.ndarray, batch_size: int = 1024, all_steps: bool | None = None,
-                   lengths: np.ndarray | None = None) -> np.ndarray:
+def predict_logits(
+    model: nn.Module,
+    X: np.ndarray,
+    batch_size: int = 1024,
+    all_steps: bool | None = None,
+    lengths: np.ndarray | None = None,
+) -> np.ndarray:
     """The model's outputs for ``X`` [N, T, F]: [N, C] (output ``last``, each sequence's own last step
     when ``lengths`` is given) or [N, T, C] (output ``every``, or ``all_steps``)."""
     model.eval()
@@ -253,8 +264,9 @@ def train(
                 out = model(xb, lengths=lb)
                 loss = _loss(model, out, yb, lb)
                 if not torch.isfinite(loss):
-                    raise EdgepruneError(f"training diverged in epoch {epoch + 1} (loss {loss.item()}); "
-                                         "try a smaller --lr")
+                    raise EdgepruneError(
+                        f"training diverged in epoch {epoch + 1} (loss {loss.item()}); try a smaller --lr"
+                    )
                 loss.backward()
                 if clip_norm:
                     nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
@@ -300,7 +312,9 @@ class _progress:
                 transient=True,
             )
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.description, total=self.total, loss=float("nan"), acc=self._acc, epoch=0)
+            self._task = self._bar.add_task(
+                self.description, total=self.total, loss=float("nan"), acc=self._acc, epoch=0
+            )
         return self
 
     def advance(self, **fields):

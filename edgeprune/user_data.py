@@ -73,9 +73,12 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         test_layout = layout_of(path, "y_test", y_test)
         if test_layout != (task, labels):
             raise DatasetError(f"{path}: y_test is {test_layout[0]}/{test_layout[1]} but y is {task}/{labels}")
-        lengths_test = check_split(path, ("X_test", "y_test", "lengths_test"), X_test, y_test,
-                                   arrays.get("lengths_test"), task, labels)
-        if X_test.shape[2] != X.shape[2] or (labels == "sequence" and "lengths" not in arrays and X_test.shape[1] != X.shape[1]):
+        lengths_test = check_split(
+            path, ("X_test", "y_test", "lengths_test"), X_test, y_test, arrays.get("lengths_test"), task, labels
+        )
+        if X_test.shape[2] != X.shape[2] or (
+            labels == "sequence" and "lengths" not in arrays and X_test.shape[1] != X.shape[1]
+        ):
             raise DatasetError(f"{path}: X_test steps/features {X_test.shape[1:]} differ from X {X.shape[1:]}")
         if task == "regress" and y_test.shape[-1] != y.shape[-1]:
             raise DatasetError(f"{path}: y_test has {y_test.shape[-1]} targets per entry, y has {y.shape[-1]}")
@@ -86,8 +89,7 @@ def load_npz(path: str | os.PathLike) -> Dataset:
     name = path.stem
     if X_test is None:
         return _hold_out(path, name, X, y, lengths, task, labels)
-    return build(name, X, y, X_test, y_test, task=task, labels=labels,
-                 train_lengths=lengths, test_lengths=lengths_test)
+    return build(name, X, y, X_test, y_test, task=task, labels=labels, train_lengths=lengths, test_lengths=lengths_test)
 
 
 def _scale_to_unit(X, lengths, X_test, lengths_test):
@@ -112,7 +114,17 @@ def _hold_out(path, name, X, y, lengths, task, labels) -> Dataset:
         stratify = y
     elif len(X) < 2:
         raise DatasetError(f"{path}: need at least 2 sequences to split off a test set (or give X_test)")
-    train, test = train_test_split(np.arange(len(X)), test_size=_TEST_FRACTION, stratify=stratify,
-                                   random_state=_SPLIT_SEED)
-    return build(name, X[train], y[train], X[test], y[test], task=task, labels=labels,
-                 train_lengths=lengths[train], test_lengths=lengths[test])
+    train, test = train_test_split(
+        np.arange(len(X)), test_size=_TEST_FRACTION, stratify=stratify, random_state=_SPLIT_SEED
+    )
+    return build(
+        name,
+        X[train],
+        y[train],
+        X[test],
+        y[test],
+        task=task,
+        labels=labels,
+        train_lengths=lengths[train],
+        test_lengths=lengths[test],
+    )

@@ -58,16 +58,33 @@ class VerificationResult:
         )
 
 
-def compare(artifact: str, runtime: str, outputs: np.ndarray, reference: np.ndarray,
-            tolerance: Tolerance = FP32, mode: str = "sequence", task: str = "classify") -> VerificationResult:
+def compare(
+    artifact: str,
+    runtime: str,
+    outputs: np.ndarray,
+    reference: np.ndarray,
+    tolerance: Tolerance = FP32,
+    mode: str = "sequence",
+    task: str = "classify",
+) -> VerificationResult:
     """Outputs [N, C] or [N, T, C] against the reference's: max-abs error, plus argmax agreement of every
     output (classify) or the error relative to the reference's range (regress)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     nan = float("nan")
     if outputs.shape != reference.shape or not np.all(np.isfinite(outputs)):
-        return VerificationResult(artifact, runtime, len(reference), float("inf"), 0.0 if task == "classify" else nan,
-                                  False, tolerance, mode, task, float("inf"))
+        return VerificationResult(
+            artifact,
+            runtime,
+            len(reference),
+            float("inf"),
+            0.0 if task == "classify" else nan,
+            False,
+            tolerance,
+            mode,
+            task,
+            float("inf"),
+        )
     err = float(np.max(np.abs(outputs - reference))) if outputs.size else 0.0
     span = float(np.ptp(reference)) if reference.size else 0.0
     rel = err / span if span > 0 else (0.0 if err == 0 else float("inf"))
@@ -77,16 +94,24 @@ def compare(artifact: str, runtime: str, outputs: np.ndarray, reference: np.ndar
     else:
         agreement = nan
         passed = err <= tolerance.max_abs and (tolerance.max_rel is None or rel <= tolerance.max_rel)
-    return VerificationResult(artifact, runtime, len(reference), err, agreement, bool(passed), tolerance, mode,
-                              task, rel)
+    return VerificationResult(
+        artifact, runtime, len(reference), err, agreement, bool(passed), tolerance, mode, task, rel
+    )
 
 
-def verify_runner(artifact: str, runtime: str, runner: Runner, X: np.ndarray, reference: np.ndarray,
-                  tolerance: Tolerance = FP32, streaming: bool = False, task: str = "classify") -> VerificationResult:
+def verify_runner(
+    artifact: str,
+    runtime: str,
+    runner: Runner,
+    X: np.ndarray,
+    reference: np.ndarray,
+    tolerance: Tolerance = FP32,
+    streaming: bool = False,
+    task: str = "classify",
+) -> VerificationResult:
     """Run ``runner`` on ``X`` (whole sequences, or one step per call) and compare with ``reference``,
     whose shape says whether outputs are per sequence [N, C] or per step [N, T, C]."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     every = np.asarray(reference).ndim == 3
     outputs = runner.stream(X, every) if streaming else runner.run(X)
     return compare(artifact, runtime, outputs, reference, tolerance, "step" if streaming else "sequence", task)
-

@@ -14,8 +14,10 @@ from edgeprune.models import ModelConfig, SequenceClassifier
 CELLS = ("rnn", "lstm", "gru")
 # (hidden sizes, feedback): 1 layer, 2 layers, 2 layers with top-down feedback
 LAYOUTS = (((12,), False), ((12, 9), False), ((12, 9), True))
-CONFIG_CASES = [pytest.param(c, h, f, id=f"{c}-{'x'.join(map(str, h))}{'-fb' if f else ''}")
-                for c, (h, f) in itertools.product(CELLS, LAYOUTS)]
+CONFIG_CASES = [
+    pytest.param(c, h, f, id=f"{c}-{'x'.join(map(str, h))}{'-fb' if f else ''}")
+    for c, (h, f) in itertools.product(CELLS, LAYOUTS)
+]
 
 
 def make_model(cell="lstm", hidden=(12,), feedback=False, input_size=5, classes=4, seed=0) -> SequenceClassifier:
@@ -61,6 +63,9 @@ def digits_checkpoint(tmp_path_factory):
     model = SequenceClassifier(ModelConfig("lstm", ds.features, (16,), ds.num_classes))
     result = train(model, ds, epochs=3, lr=1e-2, progress=False)
     path = tmp_path_factory.mktemp("ckpt") / "lstm16.pt"
-    checkpoint.save(model, path, {"dataset": "digits", "sequence_length": ds.steps, "accuracy": result.test_accuracy,
-                                  "training": {"lr": 1e-2}})
+    checkpoint.save(
+        model,
+        path,
+        {"dataset": "digits", "sequence_length": ds.steps, "accuracy": result.test_accuracy, "training": {"lr": 1e-2}},
+    )
     return path

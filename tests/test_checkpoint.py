@@ -32,10 +32,13 @@ def test_same_model_gives_same_bytes_whatever_the_name(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "not a readable edgeprune checkpoint"),
-    (b"garbage" * 100, "not a readable edgeprune checkpoint"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a readable edgeprune checkpoint"),
+        (b"garbage" * 100, "not a readable edgeprune checkpoint"),
+    ],
+)
 def test_corrupt_file_is_one_clear_error(tmp_path, content, message):
     (tmp_path / "bad.pt").write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
@@ -106,7 +109,7 @@ def test_flipped_bytes_are_caught(tmp_path):
     path = edgeprune.save(make_model(hidden=(32,)), tmp_path / "m.pt")
     raw = bytearray(path.read_bytes())
     mid = len(raw) // 2
-    raw[mid:mid + 64] = bytes(b ^ 0xFF for b in raw[mid:mid + 64])
+    raw[mid : mid + 64] = bytes(b ^ 0xFF for b in raw[mid : mid + 64])
     path.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="damaged"):
         edgeprune.load(path)
@@ -119,21 +122,27 @@ def test_a_tensor_changed_after_signing_is_caught(tmp_path):
         edgeprune.load(path)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda p: p["state"]["layers.0.weight_hh"].view(-1)[:15].fill_(float("nan")), r"weight_hh has 15 NaN"),
-    (lambda p: p["state"]["head.bias"].fill_(float("inf")), r"head.bias has 4 NaN/infinite"),
-    (lambda p: p["state"].update({"head.bias": torch.zeros(7)}), r"head.bias is float32 \[7\], the config needs"),
-    (lambda p: p["state"].update({"head.bias": torch.zeros(4, dtype=torch.float64)}), r"is float64"),
-    (lambda p: p["state"].pop("head.bias"), r"config needs 964 weights, the file holds 960"),
-    (lambda p: p["state"].update(extra=torch.zeros(1)), "unexpected extra"),
-    (lambda p: p["masks"].update({"layers.0.weight_hh": torch.ones(3, 3, dtype=torch.bool)}), r"mask of .* bool \[48, 12\]"),
-    (lambda p: p["masks"].update({"layers.0.weight_hh": torch.full((48, 12), 0.5)}), "mask of .* is float32"),
-    (lambda p: p["masks"].update({"layers.0.bias_ih": torch.ones(48, dtype=torch.bool)}), "not a prunable weight"),
-    (lambda p: p["meta"].update(accuracy=float("nan")), "metadata is not plain JSON"),
-    (lambda p: p.update(meta=[1]), "metadata is not a table"),
-    (lambda p: p["config"]["stages"][0].update(kind="transformer"), "unknown stage kind"),
-    (lambda p: p.update(version=99), "version 99 is not supported"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: p["state"]["layers.0.weight_hh"].view(-1)[:15].fill_(float("nan")), r"weight_hh has 15 NaN"),
+        (lambda p: p["state"]["head.bias"].fill_(float("inf")), r"head.bias has 4 NaN/infinite"),
+        (lambda p: p["state"].update({"head.bias": torch.zeros(7)}), r"head.bias is float32 \[7\], the config needs"),
+        (lambda p: p["state"].update({"head.bias": torch.zeros(4, dtype=torch.float64)}), r"is float64"),
+        (lambda p: p["state"].pop("head.bias"), r"config needs 964 weights, the file holds 960"),
+        (lambda p: p["state"].update(extra=torch.zeros(1)), "unexpected extra"),
+        (
+            lambda p: p["masks"].update({"layers.0.weight_hh": torch.ones(3, 3, dtype=torch.bool)}),
+            r"mask of .* bool \[48, 12\]",
+        ),
+        (lambda p: p["masks"].update({"layers.0.weight_hh": torch.full((48, 12), 0.5)}), "mask of .* is float32"),
+        (lambda p: p["masks"].update({"layers.0.bias_ih": torch.ones(48, dtype=torch.bool)}), "not a prunable weight"),
+        (lambda p: p["meta"].update(accuracy=float("nan")), "metadata is not plain JSON"),
+        (lambda p: p.update(meta=[1]), "metadata is not a table"),
+        (lambda p: p["config"]["stages"][0].update(kind="transformer"), "unknown stage kind"),
+        (lambda p: p.update(version=99), "version 99 is not supported"),
+    ],
+)
 def test_damaged_payloads_are_refused(tmp_path, edit, message):
     """Before: NaN weights and NaN metadata loaded silently (and failed later, inside compile's JSON writer)."""
     path = _resave(edgeprune.save(make_model(), tmp_path / "m.pt"), edit)
@@ -145,20 +154,24 @@ def test_a_huge_config_is_refused_without_allocating(tmp_path):
     """Before: hidden_sizes=[10000000] tried to allocate 1.6 PB (RuntimeError from the allocator)."""
     import resource
 
-    path = _resave(edgeprune.save(make_model(), tmp_path / "m.pt"),
-                   lambda p: p["config"]["stages"][0].update(size=10_000_000))
+    path = _resave(
+        edgeprune.save(make_model(), tmp_path / "m.pt"), lambda p: p["config"]["stages"][0].update(size=10_000_000)
+    )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CheckpointError, match=r"config needs 400,000,320,000,004 weights, the file holds 964"):
         edgeprune.load(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing big was touched
 
 
-@pytest.mark.parametrize("make, reason", [
-    (lambda f: f.write(pickle.dumps({"state": [1, 2]})), "a plain Python pickle, not loaded"),
-    (lambda p: np.savez(p, a=np.zeros(3)), "a NumPy .npz archive"),
-    (lambda p: np.save(p, np.zeros(3)), "a NumPy .npy array"),
-    (lambda f: f.write(b"\x08\x07\x12\x07pytorch"), "not a zip archive"),
-])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda f: f.write(pickle.dumps({"state": [1, 2]})), "a plain Python pickle, not loaded"),
+        (lambda p: np.savez(p, a=np.zeros(3)), "a NumPy .npz archive"),
+        (lambda p: np.save(p, np.zeros(3)), "a NumPy .npy array"),
+        (lambda f: f.write(b"\x08\x07\x12\x07pytorch"), "not a zip archive"),
+    ],
+)
 def test_foreign_files_get_our_own_reason_and_no_warning(tmp_path, make, reason):
     """Before: torch's UserWarning, then torch's 'Weights only load failed...' text cut at 160 characters."""
     path = tmp_path / "x.pt"

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from edgeprune import backends, compiler, frontend, ir, prune
@@ -46,8 +45,10 @@ def test_compile_writes_verified_artifacts_and_a_report(tmp_path, inputs):
     assert report.passed and [r.mode for r in report.results] == ["sequence", "step"]
     doc = json.loads((tmp_path / "out" / "compile.json").read_text())
     assert doc["verification"][0]["passed"] and doc["artifacts"][0]["bytes"] > 0
-    assert ir.load(tmp_path / "out").nnz() == model.masks()["layers.0.weight_ih"].sum() + \
-        model.masks()["layers.0.weight_hh"].sum()
+    assert (
+        ir.load(tmp_path / "out").nnz()
+        == model.masks()["layers.0.weight_ih"].sum() + model.masks()["layers.0.weight_hh"].sum()
+    )
 
 
 def test_failed_verification_leaves_nothing(tmp_path, monkeypatch, inputs):
@@ -72,8 +73,9 @@ def test_option_for_no_chosen_target_is_refused(tmp_path, inputs):
     from edgeprune.errors import EdgepruneError
 
     with pytest.raises(EdgepruneError, match="does not apply to target ir"):
-        compiler.compile_source(_source(make_model()), ["ir"], tmp_path / "o", options={"dtype": "int8"},
-                                X_verify=inputs)
+        compiler.compile_source(
+            _source(make_model()), ["ir"], tmp_path / "o", options={"dtype": "int8"}, X_verify=inputs
+        )
 
 
 def test_random_verification_inputs_need_no_dataset():

@@ -67,29 +67,45 @@ def test_user_npz_is_scaled_and_split(tmp_path):
     assert ds.X_train.min() >= 0.0 and ds.X_train.max() <= 1.0
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"X": np.zeros((4, 3))}, "missing array 'y'"),
-    ({"X": np.zeros((4, 3)), "y": np.zeros(4, int)}, r"must be \[N, T, F\]"),
-    ({"X": np.zeros((4, 2, 3)), "y": np.zeros(5, int)}, "must be"),
-    ({"X": np.full((4, 2, 3), np.nan), "y": np.zeros(4, int)}, "finite"),
-    ({"X": np.zeros((4, 2, 3)), "y": np.zeros(4)}, "integer class labels"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"X": np.zeros((4, 3))}, "missing array 'y'"),
+        ({"X": np.zeros((4, 3)), "y": np.zeros(4, int)}, r"must be \[N, T, F\]"),
+        ({"X": np.zeros((4, 2, 3)), "y": np.zeros(5, int)}, "must be"),
+        ({"X": np.full((4, 2, 3), np.nan), "y": np.zeros(4, int)}, "finite"),
+        ({"X": np.zeros((4, 2, 3)), "y": np.zeros(4)}, "integer class labels"),
+    ],
+)
 def test_bad_user_npz(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DatasetError, match=message):
         data.load(str(tmp_path / "bad.npz"))
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"X": np.zeros((0, 2, 3)), "y": np.zeros(0, int)}, r"X is empty, shape \[0, 2, 3\]"),
-    ({"X": np.zeros((4, 0, 3)), "y": np.zeros(4, int)}, r"X is empty, shape \[4, 0, 3\]"),
-    ({"X": np.zeros((4, 2, 3), np.complex64), "y": np.zeros(4, int)}, r"X must be finite numbers, got dtype complex64"),
-    ({"X": np.zeros((4, 2, 3), bool), "y": np.zeros(4, int)}, r"X must be finite numbers, got dtype bool"),
-    ({"X": np.zeros((4, 2, 3)), "y": np.full(4, 2**40)}, r"class labels in \[0, 1048576\)"),
-    ({"X": np.zeros((4, 2, 3)), "y": np.zeros(4, int), "X_test": np.zeros((0, 2, 3)), "y_test": np.zeros(0, int)},
-     r"X_test is empty, shape \[0, 2, 3\]"),
-    ({"X": np.array([{"a": 1}] * 4, dtype=object), "y": np.zeros(4, int)}, "holds Python objects"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"X": np.zeros((0, 2, 3)), "y": np.zeros(0, int)}, r"X is empty, shape \[0, 2, 3\]"),
+        ({"X": np.zeros((4, 0, 3)), "y": np.zeros(4, int)}, r"X is empty, shape \[4, 0, 3\]"),
+        (
+            {"X": np.zeros((4, 2, 3), np.complex64), "y": np.zeros(4, int)},
+            r"X must be finite numbers, got dtype complex64",
+        ),
+        ({"X": np.zeros((4, 2, 3), bool), "y": np.zeros(4, int)}, r"X must be finite numbers, got dtype bool"),
+        ({"X": np.zeros((4, 2, 3)), "y": np.full(4, 2**40)}, r"class labels in \[0, 1048576\)"),
+        (
+            {
+                "X": np.zeros((4, 2, 3)),
+                "y": np.zeros(4, int),
+                "X_test": np.zeros((0, 2, 3)),
+                "y_test": np.zeros(0, int),
+            },
+            r"X_test is empty, shape \[0, 2, 3\]",
+        ),
+        ({"X": np.array([{"a": 1}] * 4, dtype=object), "y": np.zeros(4, int)}, "holds Python objects"),
+    ],
+)
 def test_damaged_user_npz_is_one_line(tmp_path, arrays, message):
     """Before: empty sets crashed inside scikit-learn or gave NaN accuracy (and NaN metadata), complex X printed a
     ComplexWarning, a label of 2**40 made np.bincount try to allocate 8 TiB."""
@@ -104,8 +120,11 @@ def test_foreign_or_truncated_npz_is_one_line(tmp_path):
     np.save(tmp_path / "single.npy", np.zeros(3))
     (tmp_path / "single.npy").rename(tmp_path / "single.npz")
     (tmp_path / "dir.npz").mkdir()
-    for name, message in (("cut.npz", r"not a readable .npz file \(damaged or another format\)"),
-                          ("single.npz", "a single .npy array"), ("dir.npz", "is a directory")):
+    for name, message in (
+        ("cut.npz", r"not a readable .npz file \(damaged or another format\)"),
+        ("single.npz", "a single .npy array"),
+        ("dir.npz", "is a directory"),
+    ):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # numpy's leaked-handle ResourceWarning used to follow the error
             with pytest.raises(DatasetError, match=message):

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from edgeprune.errors import OutputError
-from edgeprune.fileio import (atomic_directory, check_writable, npz_bytes, remove_stale_temporaries,
-                              write_bytes_atomic)
+from edgeprune.fileio import atomic_directory, check_writable, npz_bytes, remove_stale_temporaries, write_bytes_atomic
 
 
 def test_failed_block_leaves_nothing(tmp_path):
@@ -74,9 +73,11 @@ def test_existing_file_and_check_header_say_what_is_wrong_in_one_line(tmp_path):
     assert existing_file(str(f), "a model file", IRError) == f
     doc = {"format": "edgeprune.x", "version": 1}
     assert check_header(doc, f, "edgeprune.x", 1, "an x file", "x", IRError) is doc
-    for bad, message in (([1], "not an x file (no 'edgeprune.x' header)"),
-                         ({"format": "other"}, "not an x file (no 'edgeprune.x' header)"),
-                         ({"format": "edgeprune.x", "version": 2}, "x version 2 is not supported (expected 1)")):
+    for bad, message in (
+        ([1], "not an x file (no 'edgeprune.x' header)"),
+        ({"format": "other"}, "not an x file (no 'edgeprune.x' header)"),
+        ({"format": "edgeprune.x", "version": 2}, "x version 2 is not supported (expected 1)"),
+    ):
         with pytest.raises(IRError) as e:
             check_header(bad, f, "edgeprune.x", 1, "an x file", "x", IRError)
         assert str(e.value) == f"{f}: {message}"
@@ -181,14 +182,17 @@ def test_write_errors_are_one_line_output_errors(tmp_path):
         write_bytes_atomic(Path("/sys/edgeprune-test.bin"), b"x")  # nobody, not even root, creates files there
 
 
-@pytest.mark.parametrize("make, directory, message", [
-    (lambda t: t / "file" / "m.pt", False, r"file is a file, not a directory"),
-    (lambda t: t / "file" / "a" / "b" / "m.pt", False, r"file is a file, not a directory"),
-    (lambda t: Path("/sys/edgeprune-test/m.pt"), False, r"cannot write in /sys \(Permission denied\)"),
-    (lambda t: t / "adir", False, "exists and is not a file"),
-    (lambda t: t / "file", True, "exists and is not a directory"),
-    (lambda t: Path(""), False, "not a usable output name"),
-])
+@pytest.mark.parametrize(
+    "make, directory, message",
+    [
+        (lambda t: t / "file" / "m.pt", False, r"file is a file, not a directory"),
+        (lambda t: t / "file" / "a" / "b" / "m.pt", False, r"file is a file, not a directory"),
+        (lambda t: Path("/sys/edgeprune-test/m.pt"), False, r"cannot write in /sys \(Permission denied\)"),
+        (lambda t: t / "adir", False, "exists and is not a file"),
+        (lambda t: t / "file", True, "exists and is not a directory"),
+        (lambda t: Path(""), False, "not a usable output name"),
+    ],
+)
 def test_check_writable_refuses_before_any_work(tmp_path, make, directory, message):
     (tmp_path / "file").write_text("x")
     (tmp_path / "adir").mkdir()

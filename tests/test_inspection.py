@@ -5,8 +5,13 @@ from .conftest import make_model
 
 
 def test_counts_and_degrees():
-    model = prune.prune_model(make_model("lstm", (12, 9), True), "random-regular", 0.75, seed=0,
-                              options={"row_degrees": "equal", "accept_reached": True}).model
+    model = prune.prune_model(
+        make_model("lstm", (12, 9), True),
+        "random-regular",
+        0.75,
+        seed=0,
+        options={"row_degrees": "equal", "accept_reached": True},
+    ).model
     doc, _ = inspect_model(model)
     by_name = {w["name"]: w for w in doc["weights"]}
     fb = by_name["layers.0.weight_fb"]

@@ -1,10 +1,9 @@
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from edgeprune.errors import ModelError
-from edgeprune.models import ModelConfig, SequenceClassifier, from_torch
+from edgeprune.models import ModelConfig, from_torch
 
 from .conftest import CONFIG_CASES, make_model
 
@@ -80,10 +79,13 @@ def test_from_torch_adopts_a_relu_rnn_exactly():
         torch.testing.assert_close(model(x), head(rnn(x)[0][:, -1]), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("module, message", [
-    (nn.LSTM(3, 8, bidirectional=True), "bidirectional"),
-    (nn.LSTM(3, 8, proj_size=4), "proj_size"),
-])
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (nn.LSTM(3, 8, bidirectional=True), "bidirectional"),
+        (nn.LSTM(3, 8, proj_size=4), "proj_size"),
+    ],
+)
 def test_from_torch_refuses_what_it_cannot_compile(module, message):
     with pytest.raises(ModelError, match=message):
         from_torch(module, nn.Linear(8, 2))

@@ -48,8 +48,9 @@ def build(name: str, seed: int = 0, sparsity: float = 0.0) -> SequenceModel:
                 module.scale.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, module.scale.shape).astype(np.float32)))
                 module.shift.copy_(torch.from_numpy(rng.normal(0, 1.0, module.shift.shape).astype(np.float32)))
     if sparsity:
-        model.set_masks({n: torch.from_numpy(rng.random(tuple(w.shape)) >= sparsity)
-                         for n, w in model.prunable().items()})
+        model.set_masks(
+            {n: torch.from_numpy(rng.random(tuple(w.shape)) >= sparsity) for n, w in model.prunable().items()}
+        )
     return model
 
 

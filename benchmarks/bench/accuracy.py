@@ -59,8 +59,11 @@ def pivot(dataset: str, dense_acc: float, sweep: dict) -> str:
             row.append(f"{a['accuracy']:.2%}" if a.get("accuracy") is not None else "-")
             gap = max(gap, a.get("max_abs_vs_reference") or 0.0)
         rows.append(row)
-    return (f"### {dataset} (dense: {dense_acc:.2%})\n\n" + markdown_table(["method", "sparsity", *ids], rows)
-            + f"\n\nLargest logit difference from torch over every runtime and cell: {gap:.1e}.")
+    return (
+        f"### {dataset} (dense: {dense_acc:.2%})\n\n"
+        + markdown_table(["method", "sparsity", *ids], rows)
+        + f"\n\nLargest logit difference from torch over every runtime and cell: {gap:.1e}."
+    )
 
 
 def main(argv=None) -> int:
@@ -83,19 +86,36 @@ def main(argv=None) -> int:
             from edgeprune import data
 
             ds = data.load(dataset)
-            checkpoint.save(model, ckpt, {"dataset": dataset, "sequence_length": ds.steps, "accuracy": dense_acc,
-                                          "training": {"lr": STANDARD_TRAINING[dataset]["lr"]}})
+            checkpoint.save(
+                model,
+                ckpt,
+                {
+                    "dataset": dataset,
+                    "sequence_length": ds.steps,
+                    "accuracy": dense_acc,
+                    "training": {"lr": STANDARD_TRAINING[dataset]["lr"]},
+                },
+            )
             print(f"== {dataset}: dense {cell} {hidden} at {dense_acc:.2%}")
-            sweep = run_grid(ckpt, methods, sparsities, Path(tmp) / f"run-{dataset}",
-                             args.runtimes.split(",") if args.runtimes else None, finetune_epochs=epochs)
+            sweep = run_grid(
+                ckpt,
+                methods,
+                sparsities,
+                Path(tmp) / f"run-{dataset}",
+                args.runtimes.split(",") if args.runtimes else None,
+                finetune_epochs=epochs,
+            )
             sweeps[dataset] = sweep
             plot_dir = RESULTS / f"{args.name}_{dataset}"
             plots += [p.relative_to(RESULTS) for p in sweep_plots(sweep, plot_dir) if "accuracy" in p.name]
             tables.append((dataset, dense_acc, sweep))
-    md = (f"Test accuracy through each runtime (whole test split, not through torch) after pruning and {epochs} "
-          f"masked fine-tuning epochs; dense starting points: benchmarks/common.py STANDARD_TRAINING.\n\n"
-          + "\n\n".join(pivot(dataset, dense_acc, sweep) for dataset, dense_acc, sweep in tables)
-          + "\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
+    md = (
+        f"Test accuracy through each runtime (whole test split, not through torch) after pruning and {epochs} "
+        f"masked fine-tuning epochs; dense starting points: benchmarks/common.py STANDARD_TRAINING.\n\n"
+        + "\n\n".join(pivot(dataset, dense_acc, sweep) for dataset, dense_acc, sweep in tables)
+        + "\n\n"
+        + "\n".join(f"![{p}]({p})" for p in plots)
+    )
     json_path, md_path = write_results(args.name, {"sweeps": sweeps, "finetune_epochs": epochs}, md)
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -47,7 +47,7 @@ def pivot(sweep: dict, what: str) -> str:
     from edgeprune.sweep.report import runtime_rows
 
     columns: dict[str, str] = {}  # runtime id -> column: its variant ("onnx") when it is that variant's only
-    ids: list[str] = []            # artifact with this mode, else the full id ("tflite[dense]/model.tflite")
+    ids: list[str] = []  # artifact with this mode, else the full id ("tflite[dense]/model.tflite")
     for c in sweep["cells"]:
         for r in runtime_rows(c):
             if r["id"] not in ids and (what == "bytes" or what in r["modes"]):
@@ -81,8 +81,8 @@ def main(argv=None) -> int:
     from edgeprune import checkpoint
     from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
-    from edgeprune.sweep.report import sweep_plots
     from edgeprune.models import ModelConfig, SequenceClassifier
+    from edgeprune.sweep.report import sweep_plots
 
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -90,8 +90,9 @@ def main(argv=None) -> int:
     sparsities = [float(s) for s in args.sparsities.split(",")]
     methods = args.methods.split(",")
     budget = Budget.quick() if args.quick else Budget(time_s=args.time_budget)
-    settings = BenchSettings(budget=budget, accuracy_samples=64, latency_sequences=8, device_samples=8,
-                             keep_samples=False)
+    settings = BenchSettings(
+        budget=budget, accuracy_samples=64, latency_sequences=8, device_samples=8, keep_samples=False
+    )
     device_tag = "" if args.device == "local" else "_" + args.device.split(":")[0].replace("/", "")
     name = args.name or f"bench_latency{device_tag}"
     sweeps = {}
@@ -102,9 +103,20 @@ def main(argv=None) -> int:
             ckpt = Path(tmp) / f"{args.cell}{h}.pt"
             checkpoint.save(model, ckpt, {"dataset": "mnist5k", "sequence_length": 28})
             runtimes = args.runtimes.split(",") if args.runtimes else None
-            print(f"== {args.cell.upper()} H={h}: {len(methods)} methods x {len(sparsities)} sparsities on {args.device}")
-            sweeps[h] = run_grid(ckpt, methods, sparsities, Path(tmp) / f"run-{h}", runtimes, accuracy_samples=64,
-                                 device=args.device, ssh_config=args.ssh_config, bench=settings)
+            print(
+                f"== {args.cell.upper()} H={h}: {len(methods)} methods x {len(sparsities)} sparsities on {args.device}"
+            )
+            sweeps[h] = run_grid(
+                ckpt,
+                methods,
+                sparsities,
+                Path(tmp) / f"run-{h}",
+                runtimes,
+                accuracy_samples=64,
+                device=args.device,
+                ssh_config=args.ssh_config,
+                bench=settings,
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections, plots = [], []
     for h, sweep in sweeps.items():
@@ -113,13 +125,23 @@ def main(argv=None) -> int:
         for mode in ("step", "sequence"):
             sections.append(f"### {args.cell.upper()} H={h}, {mode} latency p50 (p99)\n\n" + pivot(sweep, mode))
         sections.append(f"### {args.cell.upper()} H={h}, weights + indices as stored\n\n" + pivot(sweep, "bytes"))
-    md = (f"Latency per runtime, {args.cell.upper()} on 28 inputs x 28 steps, 10 classes; 1 thread, batch 1; device "
-          f"{args.device}. p50 (p99) of per-call timings; adaptive repetitions: until the 95% CI of the median is "
-          f"within {budget.rel_ci:.0%} of it, or {budget.time_s:g} s per runtime and mode. Python-path rows include "
-          f"the runner's call overhead, (native) rows are the kernel alone. Instruction counts (insn) are emulated, "
-          f"not time.\n\n" + "\n\n".join(sections) + "\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
-    payload = {"grid": {"hidden": hidden, "sparsities": sparsities, "methods": methods, "cell": args.cell,
-                        "device": args.device}, "sweeps": {str(h): s for h, s in sweeps.items()}}
+    md = (
+        f"Latency per runtime, {args.cell.upper()} on 28 inputs x 28 steps, 10 classes; 1 thread, batch 1; device "
+        f"{args.device}. p50 (p99) of per-call timings; adaptive repetitions: until the 95% CI of the median is "
+        f"within {budget.rel_ci:.0%} of it, or {budget.time_s:g} s per runtime and mode. Python-path rows include "
+        f"the runner's call overhead, (native) rows are the kernel alone. Instruction counts (insn) are emulated, "
+        f"not time.\n\n" + "\n\n".join(sections) + "\n\n" + "\n".join(f"![{p}]({p})" for p in plots)
+    )
+    payload = {
+        "grid": {
+            "hidden": hidden,
+            "sparsities": sparsities,
+            "methods": methods,
+            "cell": args.cell,
+            "device": args.device,
+        },
+        "sweeps": {str(h): s for h, s in sweeps.items()},
+    }
     json_path, md_path = write_results(name, payload, md)
     print(f"wrote {json_path} and {md_path}")
     return 0

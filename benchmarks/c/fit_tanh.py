@@ -35,8 +35,9 @@ def fit(p: int, q: int, clamp: float = CLAMP, iterations: int = 80) -> tuple[np.
         weights = weights * np.abs(x * P / Q - t)
         weights /= weights.sum()
     scale = clamp ** (-2.0 * np.arange(max(p, q) + 1))  # back to powers of s = x^2
-    return (coef[: p + 1] * scale[: p + 1]).astype(np.float32), \
-        np.concatenate([[1.0], coef[p + 1 :] * scale[1 : q + 1]]).astype(np.float32)
+    return (coef[: p + 1] * scale[: p + 1]).astype(np.float32), np.concatenate(
+        [[1.0], coef[p + 1 :] * scale[1 : q + 1]]
+    ).astype(np.float32)
 
 
 def evaluate_float32(P: np.ndarray, Q: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -59,8 +59,13 @@ def main() -> None:
             model = SequenceClassifier(ModelConfig(cell, ds.features, (args.hidden,), ds.num_classes))
             train(model, ds, epochs=args.epochs, lr=1e-2, progress=False)
             for s in (float(v) for v in args.sparsities.split(",")):
-                pruned = prune.prune_model(model, "magnitude", s, seed=0, dataset=ds, finetune_epochs=args.finetune,
-                                           finetune_lr=3e-3).model if s else model
+                pruned = (
+                    prune.prune_model(
+                        model, "magnitude", s, seed=0, dataset=ds, finetune_epochs=args.finetune, finetune_lr=3e-3
+                    ).model
+                    if s
+                    else model
+                )
                 graph = frontend.lower(pruned)
                 ref = ir.ReferenceExecutor(graph).run(X)
                 for kernel in args.kernels.split(","):
@@ -71,27 +76,59 @@ def main() -> None:
                     C.build(artifact, d, options)
                     got = CompiledModel.load(d).run(X)
                     err = np.abs(got - ref)
-                    r = {"cell": cell, "sparsity": s, "kernel": kernel,
-                         "formats": artifact.info["matrices"]["layers.0.weight"]["format"],
-                         "max_abs": float(err.max()), "mean_abs": float(err.mean()),
-                         "logit_range": float(np.abs(ref).max()),
-                         "agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
-                         "accuracy_f32": float((ref.argmax(1) == y).mean()),
-                         "accuracy_int8": float((got.argmax(1) == y).mean()), "samples": len(y)}
+                    r = {
+                        "cell": cell,
+                        "sparsity": s,
+                        "kernel": kernel,
+                        "formats": artifact.info["matrices"]["layers.0.weight"]["format"],
+                        "max_abs": float(err.max()),
+                        "mean_abs": float(err.mean()),
+                        "logit_range": float(np.abs(ref).max()),
+                        "agreement": float((got.argmax(1) == ref.argmax(1)).mean()),
+                        "accuracy_f32": float((ref.argmax(1) == y).mean()),
+                        "accuracy_int8": float((got.argmax(1) == y).mean()),
+                        "samples": len(y),
+                    }
                     results.append(r)
-                    rows.append([cell, f"{s:.0%}", kernel, r["formats"], f"{r['max_abs']:.4f}", f"{r['mean_abs']:.4f}",
-                                 f"{r['logit_range']:.1f}", f"{r['agreement']:.2%}", f"{r['accuracy_f32']:.2%}",
-                                 f"{r['accuracy_int8']:.2%}"])
+                    rows.append(
+                        [
+                            cell,
+                            f"{s:.0%}",
+                            kernel,
+                            r["formats"],
+                            f"{r['max_abs']:.4f}",
+                            f"{r['mean_abs']:.4f}",
+                            f"{r['logit_range']:.1f}",
+                            f"{r['agreement']:.2%}",
+                            f"{r['accuracy_f32']:.2%}",
+                            f"{r['accuracy_int8']:.2%}",
+                        ]
+                    )
                     print(*rows[-1], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     worst = max(r["max_abs"] for r in results)
     agree = min(r["agreement"] for r in results)
-    md = (f"{args.cells} with {args.hidden} units trained on digits ({len(y)} test samples), magnitude-pruned "
-          f"and fine-tuned {args.finetune} epochs, C build with `--dtype int8` vs the float model. Gate tolerance: "
-          f"{INT8_TOLERANCE}. Worst logit error {worst:.4f}, lowest argmax agreement {agree:.2%}.\n\n")
-    md += markdown_table(["cell", "sparsity", "--kernel", "gate formats", "max |err|", "mean |err|", "max |logit|",
-                          "argmax agreement", "accuracy f32", "accuracy int8"], rows)
+    md = (
+        f"{args.cells} with {args.hidden} units trained on digits ({len(y)} test samples), magnitude-pruned "
+        f"and fine-tuned {args.finetune} epochs, C build with `--dtype int8` vs the float model. Gate tolerance: "
+        f"{INT8_TOLERANCE}. Worst logit error {worst:.4f}, lowest argmax agreement {agree:.2%}.\n\n"
+    )
+    md += markdown_table(
+        [
+            "cell",
+            "sparsity",
+            "--kernel",
+            "gate formats",
+            "max |err|",
+            "mean |err|",
+            "max |logit|",
+            "argmax agreement",
+            "accuracy f32",
+            "accuracy int8",
+        ],
+        rows,
+    )
     write_results(args.name, {"args": vars(args), "results": results}, md)
 
 

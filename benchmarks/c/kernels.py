@@ -40,16 +40,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import RESULTS, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c import costs, formats  # noqa: E402
-from edgeprune.bench.toolchains import native_dir  # noqa: E402
 from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_FLAGS, WARNINGS  # noqa: E402
+from edgeprune.bench.toolchains import native_dir  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
 # rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
 # enough distinct row counts that the per-row and per-call terms are told apart
 SHAPES = ((16, 28), (64, 28), (64, 256), (128, 100), (256, 28), (256, 256))
 DENSITIES = (0.03, 0.1, 0.3, 1.0)
-MASKS = {"dense": "random", "csr": "random", "sell": "random", "ell": "regular", "ell16": "regular",
-         "bsr8x1": "block8x1", "bsr4x1": "block4x1", "bsr1x4": "block1x4"}
+MASKS = {
+    "dense": "random",
+    "csr": "random",
+    "sell": "random",
+    "ell": "regular",
+    "ell16": "regular",
+    "bsr8x1": "block8x1",
+    "bsr4x1": "block4x1",
+    "bsr1x4": "block1x4",
+}
 
 
 def pattern(rng, rows, cols, density, kind):
@@ -74,14 +82,21 @@ def tile_cases(fmt: str, dtype: str, seed: int = 0) -> list[dict]:
     cases = []
     shapes = ((64, 300), (256, 1024)) if fmt == "ell16" else SHAPES
     for rows, cols in shapes:
-        for density in ((1.0,) if fmt == "dense" else DENSITIES):
+        for density in (1.0,) if fmt == "dense" else DENSITIES:
             p = pattern(rng, rows, cols, density, MASKS[fmt])
             values = rng.normal(size=(rows, cols)).astype(np.float32) * p
             if dtype == "int8":
                 values = np.clip(np.rint(values * 40), -127, 127).astype(np.int8)
             enc = formats.encode(fmt, values, p)
-            cases.append({"rows": rows, "cols": cols, "density": density, "nnz": int(p.sum()),
-                          "tiles": [(0, 0, rows, cols, enc)]})
+            cases.append(
+                {
+                    "rows": rows,
+                    "cols": cols,
+                    "density": density,
+                    "nnz": int(p.sum()),
+                    "tiles": [(0, 0, rows, cols, enc)],
+                }
+            )
     return cases
 
 
@@ -93,9 +108,17 @@ def matrix_case(H: int, dtype: str) -> dict:
     if dtype == "int8":
         values = np.clip(np.rint(values * 40), -127, 127).astype(np.int8)
     full = np.ones((rows, cols), bool)
-    tiles = [(g * H, c0, H, c1 - c0, formats.encode("dense", values[g * H:(g + 1) * H, c0:c1],
-                                                    full[g * H:(g + 1) * H, c0:c1]))
-             for g in range(4) for c0, c1 in ((0, 28), (28, cols))]
+    tiles = [
+        (
+            g * H,
+            c0,
+            H,
+            c1 - c0,
+            formats.encode("dense", values[g * H : (g + 1) * H, c0:c1], full[g * H : (g + 1) * H, c0:c1]),
+        )
+        for g in range(4)
+        for c0, c1 in ((0, 28), (28, cols))
+    ]
     return {"rows": rows, "cols": cols, "density": 1.0, "nnz": rows * cols, "tiles": tiles, "matrix": H}
 
 
@@ -108,15 +131,19 @@ def _c_array(name, a):
 def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
     rows = max(c["rows"] for c in cases)
     cols = max(c["cols"] for c in cases) + 4
-    out = ['#define _POSIX_C_SOURCE 199309L\n#include <stdio.h>\n#include <stdint.h>\n#include <time.h>\n'
-           '#include "edgeprune_rt.h"\n']
+    out = [
+        "#define _POSIX_C_SOURCE 199309L\n#include <stdio.h>\n#include <stdint.h>\n#include <time.h>\n"
+        '#include "edgeprune_rt.h"\n'
+    ]
     out.append(f"static float y[{rows}], z[{cols}], scales[{rows}];\nstatic int8_t zq[{cols}];\n")
     if board:
         # board.c's SysTick counter: 25 MHz, 40 ns a tick (with -icount shift=0, 40 instructions)
         out.append('#include "ep_board.h"\nstatic double now_ns(void) { return (double)ep_board_cycles() * 40.0; }\n')
     else:
-        out.append("static double now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n"
-                   "    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec; }\n")
+        out.append(
+            "static double now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n"
+            "    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec; }\n"
+        )
     bodies = []
     for k, case in enumerate(cases):
         calls = []
@@ -125,13 +152,17 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
             for name, a in enc.arrays.items():
                 out.append(_c_array(f"k{k}_{j}_{name}", a))
                 names.append(f"k{k}_{j}_{name}")
-            tail = f"{trows}, {tcols}" if enc.format == "dense" else ", ".join(
-                [str(trows)] + [str(v) for v in enc.params.values()])
+            tail = (
+                f"{trows}, {tcols}"
+                if enc.format == "dense"
+                else ", ".join([str(trows)] + [str(v) for v in enc.params.values()])
+            )
             if dtype == "f32":
                 calls.append(f"ep_{enc.format}_f32(y + {r0}, {', '.join(names)}, z + {c0}, {tail});")
             else:
-                calls.append(f"ep_{enc.format}_i8(y + {r0}, scales + {r0}, 0.01f, {', '.join(names)}, zq + {c0}, "
-                             f"{tail});")
+                calls.append(
+                    f"ep_{enc.format}_i8(y + {r0}, scales + {r0}, 0.01f, {', '.join(names)}, zq + {c0}, {tail});"
+                )
         bodies.append(f"static void case{k}(void) {{ " + " ".join(calls) + " }")
     out.append("\n".join(bodies) + "\n")
     table = ", ".join(f"case{k}" for k in range(len(cases)))
@@ -171,10 +202,20 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
 
 def callgrind_counts(work: Path, calls: int, n: int) -> list[float]:
     """Instructions per call of each case function, from a callgrind run of ./bench (inclusive counts)."""
-    subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=cg.out", "./bench"], cwd=work, check=True,
-                   capture_output=True, timeout=3600)
-    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", "cg.out"], cwd=work,
-                          check=True, capture_output=True, text=True).stdout
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=cg.out", "./bench"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
+    text = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", "cg.out"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     counts = {}
     for line in text.splitlines():
         m = re.match(r"\s*([\d,]+)\s.*\bcase(\d+)\b", line)
@@ -192,15 +233,46 @@ def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int, 
     (work / "bench.c").write_text(program(cases, dtype, 1 if board else reps, board))
     if board:
         boards = rt / "boards" / "mps2-an386"
-        cmd = ["arm-none-eabi-gcc", *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *M4_FLAGS,
-               "-I", str(rt), "-I", str(native_dir()), "bench.c", str(rt / "edgeprune_rt.c"), str(boards / "startup.c"),
-               str(boards / "board.c"), "-T",
-               str(boards / "link.ld"), *SEMIHOSTING_FLAGS, "-nostartfiles", "-lm", "-o", "bench"]
+        cmd = [
+            "arm-none-eabi-gcc",
+            *WARNINGS,
+            "-Wno-missing-prototypes",
+            "-O2",
+            "-ffp-contract=fast",
+            *M4_FLAGS,
+            "-I",
+            str(rt),
+            "-I",
+            str(native_dir()),
+            "bench.c",
+            str(rt / "edgeprune_rt.c"),
+            str(boards / "startup.c"),
+            str(boards / "board.c"),
+            "-T",
+            str(boards / "link.ld"),
+            *SEMIHOSTING_FLAGS,
+            "-nostartfiles",
+            "-lm",
+            "-o",
+            "bench",
+        ]
         run = [*MPS2_AN386, "-icount", "shift=0", "-kernel", "bench"]
     else:
         flags = ["-march=native"] if profile == "x86-avx2" else ["-DEP_NO_SIMD"]
-        cmd = ["cc", "-std=c99", "-O2", "-ffp-contract=fast", *flags, "-I", str(rt), "bench.c",
-               str(rt / "edgeprune_rt.c"), "-lm", "-o", "bench"]
+        cmd = [
+            "cc",
+            "-std=c99",
+            "-O2",
+            "-ffp-contract=fast",
+            *flags,
+            "-I",
+            str(rt),
+            "bench.c",
+            str(rt / "edgeprune_rt.c"),
+            "-lm",
+            "-o",
+            "bench",
+        ]
         run = ["./bench"]
     subprocess.run(cmd, cwd=work, check=True, capture_output=True)
     if callgrind and not board:
@@ -225,11 +297,17 @@ def main() -> None:
     ap.add_argument("--dtypes", default="f32,int8")
     ap.add_argument("--reps", type=int, default=300, help="timing repetitions per kernel (host; min is kept)")
     ap.add_argument("--name", default="c_kernels")
-    ap.add_argument("--merge", action="store_true",
-                    help="keep the other profiles of an earlier results file (re-measure one profile alone)")
-    ap.add_argument("--callgrind", action="store_true",
-                    help="host profiles: also count instructions per call under callgrind and fit them the same way "
-                         "(a load-independent cross-check of the wall-clock fit)")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other profiles of an earlier results file (re-measure one profile alone)",
+    )
+    ap.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="host profiles: also count instructions per call under callgrind and fit them the same way "
+        "(a load-independent cross-check of the wall-clock fit)",
+    )
     args = ap.parse_args()
     profiles = [p for p in args.profiles.split(",") if p]
     if "cortex-m4" in profiles and not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
@@ -248,32 +326,71 @@ def main() -> None:
                     times = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}", args.reps)
                     samples = [(c["tiles"][0][4].stored, c["rows"], t) for c, t in zip(cases, times)]
                     coef = fit(samples)
-                    fits[fmt] = {"per_stored": round(coef[0], 4), "per_row": round(coef[1], 3),
-                                 "per_call": round(coef[2], 1),
-                                 "samples": [{"rows": c["rows"], "cols": c["cols"], "density": c["density"],
-                                              "nnz": c["nnz"], "stored": s, "bytes": c["tiles"][0][4].bytes,
-                                              "time": t} for c, (s, _, t) in zip(cases, samples)]}
+                    fits[fmt] = {
+                        "per_stored": round(coef[0], 4),
+                        "per_row": round(coef[1], 3),
+                        "per_call": round(coef[2], 1),
+                        "samples": [
+                            {
+                                "rows": c["rows"],
+                                "cols": c["cols"],
+                                "density": c["density"],
+                                "nnz": c["nnz"],
+                                "stored": s,
+                                "bytes": c["tiles"][0][4].bytes,
+                                "time": t,
+                            }
+                            for c, (s, _, t) in zip(cases, samples)
+                        ],
+                    }
                     if args.callgrind and profile != "cortex-m4":
                         counts = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}-cg", 1, callgrind=True)
                         icoef = fit([(s, r, n) for (s, r, _), n in zip(samples, counts)])
-                        fits[fmt]["callgrind"] = {"per_stored": round(icoef[0], 3), "per_row": round(icoef[1], 2),
-                                                  "per_call": round(icoef[2], 1), "instructions": counts}
+                        fits[fmt]["callgrind"] = {
+                            "per_stored": round(icoef[0], 3),
+                            "per_row": round(icoef[1], 2),
+                            "per_call": round(icoef[2], 1),
+                            "instructions": counts,
+                        }
                     worst = max(abs(coef[0] * s + coef[1] * r + coef[2] - t) / t for s, r, t in samples)
-                    print(profile, dtype, fmt, fits[fmt]["per_stored"], fits[fmt]["per_row"], fits[fmt]["per_call"],
-                          f"worst fit error {worst:.0%}", flush=True)
+                    print(
+                        profile,
+                        dtype,
+                        fmt,
+                        fits[fmt]["per_stored"],
+                        fits[fmt]["per_row"],
+                        fits[fmt]["per_call"],
+                        f"worst fit error {worst:.0%}",
+                        flush=True,
+                    )
                 if profile != "cortex-m4":
                     stream = []
                     for H in (256, 1024):
                         case = matrix_case(H, dtype)
-                        [t] = measure(profile, [case], dtype, work / f"{profile}-{dtype}-matrix{H}", max(20, args.reps // 10))
+                        [t] = measure(
+                            profile, [case], dtype, work / f"{profile}-{dtype}-matrix{H}", max(20, args.reps // 10)
+                        )
                         per = fits["dense"]
-                        hot = sum(per["per_stored"] * enc.stored + per["per_row"] * rows + per["per_call"]
-                                  for _, _, rows, _, enc in case["tiles"])
+                        hot = sum(
+                            per["per_stored"] * enc.stored + per["per_row"] * rows + per["per_call"]
+                            for _, _, rows, _, enc in case["tiles"]
+                        )
                         nbytes = sum(enc.bytes for *_, enc in case["tiles"])
-                        stream.append({"H": H, "time": t, "hot_estimate": hot, "bytes": nbytes,
-                                       "per_byte": max(0.0, (t - hot) / nbytes)})
-                        print(profile, dtype, f"dense LSTM-{H} gate matrix: {t:.0f} {unit} (fit on small tiles "
-                              f"{hot:.0f})", flush=True)
+                        stream.append(
+                            {
+                                "H": H,
+                                "time": t,
+                                "hot_estimate": hot,
+                                "bytes": nbytes,
+                                "per_byte": max(0.0, (t - hot) / nbytes),
+                            }
+                        )
+                        print(
+                            profile,
+                            dtype,
+                            f"dense LSTM-{H} gate matrix: {t:.0f} {unit} (fit on small tiles {hot:.0f})",
+                            flush=True,
+                        )
                     fits["stream"] = stream
                 results[profile][dtype] = fits
     finally:
@@ -282,8 +399,9 @@ def main() -> None:
     for profile, by_dtype in results.items():
         print(f'    "{profile}": {{')
         for dtype, fits in by_dtype.items():
-            items = ", ".join(f'"{f}": ({v["per_stored"]}, {v["per_row"]}, {v["per_call"]})'
-                              for f, v in fits.items() if f != "stream")
+            items = ", ".join(
+                f'"{f}": ({v["per_stored"]}, {v["per_row"]}, {v["per_call"]})' for f, v in fits.items() if f != "stream"
+            )
             print(f'        "{dtype}": {{{items}}},')
         print("    },")
     measured = {p: " ".join(sys.argv[1:]) or "(defaults)" for p in results}
@@ -291,9 +409,15 @@ def main() -> None:
     if args.merge and previous.exists():  # keep the profiles this run did not measure
         old = json.loads(previous.read_text())
         results = {**old["profiles"], **results}
-        measured = {**old.get("measured_by", {p: old.get("command", "?").split("kernels.py", 1)[-1].strip() for p in old["profiles"]}), **measured}
-    write_results(args.name, {"args": vars(args), "profiles": results, "measured_by": measured},
-                  markdown(results, measured))
+        measured = {
+            **old.get(
+                "measured_by", {p: old.get("command", "?").split("kernels.py", 1)[-1].strip() for p in old["profiles"]}
+            ),
+            **measured,
+        }
+    write_results(
+        args.name, {"args": vars(args), "profiles": results, "measured_by": measured}, markdown(results, measured)
+    )
 
 
 def markdown(results: dict, measured: dict) -> str:
@@ -306,21 +430,51 @@ def markdown(results: dict, measured: dict) -> str:
                 if fmt == "stream":
                     continue
                 samples = v["samples"]
-                worst = max(abs(v["per_stored"] * x["stored"] + v["per_row"] * x["rows"] + v["per_call"] - x["time"])
-                            / x["time"] for x in samples)
-                per_nnz = [x["time"] / x["nnz"] for x in samples if (x["rows"], x["cols"], x["density"]) == (256, 256, 0.1)]
+                worst = max(
+                    abs(v["per_stored"] * x["stored"] + v["per_row"] * x["rows"] + v["per_call"] - x["time"])
+                    / x["time"]
+                    for x in samples
+                )
+                per_nnz = [
+                    x["time"] / x["nnz"] for x in samples if (x["rows"], x["cols"], x["density"]) == (256, 256, 0.1)
+                ]
                 cg = v.get("callgrind")
-                rows.append([fmt, f"{v['per_stored']:.4f}", f"{v['per_row']:.3f}", f"{v['per_call']:.1f}",
-                             f"{per_nnz[0]:.3f}" if per_nnz else "-", f"{worst:.0%}",
-                             f"{cg['per_stored']:.3f} / {cg['per_row']:.2f} / {cg['per_call']:.0f}" if cg else "-"])
-            md.append(f"### {profile}, {dtype} ({unit} per kernel call; measured by `kernels.py "
-                      f"{measured.get(profile, '?')}`)\n\n" + markdown_table(
-                          ["format", "per stored weight", "per row", "per call", "per nonzero, 256x256 at 10%",
-                           "worst fit error", "callgrind instructions: per stored / row / call"], rows))
+                rows.append(
+                    [
+                        fmt,
+                        f"{v['per_stored']:.4f}",
+                        f"{v['per_row']:.3f}",
+                        f"{v['per_call']:.1f}",
+                        f"{per_nnz[0]:.3f}" if per_nnz else "-",
+                        f"{worst:.0%}",
+                        f"{cg['per_stored']:.3f} / {cg['per_row']:.2f} / {cg['per_call']:.0f}" if cg else "-",
+                    ]
+                )
+            md.append(
+                f"### {profile}, {dtype} ({unit} per kernel call; measured by `kernels.py "
+                f"{measured.get(profile, '?')}`)\n\n"
+                + markdown_table(
+                    [
+                        "format",
+                        "per stored weight",
+                        "per row",
+                        "per call",
+                        "per nonzero, 256x256 at 10%",
+                        "worst fit error",
+                        "callgrind instructions: per stored / row / call",
+                    ],
+                    rows,
+                )
+            )
             if "stream" in fits:
-                md.append("Whole dense LSTM gate matrices (more than the L2 cache holds): " + "; ".join(
-                    f"H={s['H']}: {s['time']:,.0f} {unit} vs {s['hot_estimate']:,.0f} from the small-tile fit "
-                    f"(+{s['per_byte']:.4f} {unit}/byte)" for s in fits["stream"]))
+                md.append(
+                    "Whole dense LSTM gate matrices (more than the L2 cache holds): "
+                    + "; ".join(
+                        f"H={s['H']}: {s['time']:,.0f} {unit} vs {s['hot_estimate']:,.0f} from the small-tile fit "
+                        f"(+{s['per_byte']:.4f} {unit}/byte)"
+                        for s in fits["stream"]
+                    )
+                )
     return "\n\n".join(md)
 
 

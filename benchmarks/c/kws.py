@@ -110,13 +110,21 @@ def main() -> None:
                 artifact = build(graph, d, dtype=dtype)
                 info = artifact.info
                 settings = ProgramSettings(warmup=STEPS, min_reps=args.reps, max_reps=args.reps, budget_ns=0)
-                program = build_program(d, info["prefix"], host, X, settings, d / "bench", shlex.split(info["cflags"]),
-                                        name=key)
+                program = build_program(
+                    d, info["prefix"], host, X, settings, d / "bench", shlex.split(info["cflags"]), name=key
+                )
                 programs[key] = (program, graph, dtype)
-                rows[key] = {"sparsity": sparsity, "dtype": dtype, "nnz": nnz, "weights": size,
-                             "formats": {k: v["format"] for k, v in info["matrices"].items()},
-                             "host_flash_bytes": info["flash_bytes"], "host_cflags": info["cflags"],
-                             "round_median_ns": [], "round_min_ns": []}
+                rows[key] = {
+                    "sparsity": sparsity,
+                    "dtype": dtype,
+                    "nnz": nnz,
+                    "weights": size,
+                    "formats": {k: v["format"] for k, v in info["matrices"].items()},
+                    "host_flash_bytes": info["flash_bytes"],
+                    "host_cflags": info["cflags"],
+                    "round_median_ns": [],
+                    "round_min_ns": [],
+                }
                 if not args.no_m4 and shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
                     rows[key].update(m4(graph, dtype, X, work / f"m4-{sparsity}-{dtype}", key))
                 print(key, "built", flush=True)
@@ -125,7 +133,9 @@ def main() -> None:
                 done = subprocess.run([str(program.path)], capture_output=True, text=True, timeout=1800, check=True)
                 parsed = parse_program_output(done.stdout)
                 if r == 0:
-                    rows[key]["host_max_abs_error"] = check(parsed["outputs"], expected_last(graph, dtype, X), dtype, key)
+                    rows[key]["host_max_abs_error"] = check(
+                        parsed["outputs"], expected_last(graph, dtype, X), dtype, key
+                    )
                 samples = sorted(parsed["latency"]["step"]["samples"])
                 rows[key]["round_median_ns"].append(float(samples[len(samples) // 2]))
                 rows[key]["round_min_ns"].append(float(samples[0]))
@@ -139,10 +149,20 @@ def main() -> None:
         dense, sparse = rows[f"0%/{dtype}"], rows[f"90%/{dtype}"]
         sparse["host_speedup_vs_0%"] = dense["us_per_step"] / sparse["us_per_step"]
         if "m4_instructions_per_step" in dense and "m4_instructions_per_step" in sparse:
-            sparse["m4_instructions_ratio_vs_0%"] = dense["m4_instructions_per_step"] / sparse["m4_instructions_per_step"]
+            sparse["m4_instructions_ratio_vs_0%"] = (
+                dense["m4_instructions_per_step"] / sparse["m4_instructions_per_step"]
+            )
     load = {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()]}
-    payload = {"spec": SPEC, "features": FEATURES, "classes": CLASSES, "steps": STEPS, "rounds": args.rounds,
-               "reps": args.reps, "load_average": load, "results": rows}
+    payload = {
+        "spec": SPEC,
+        "features": FEATURES,
+        "classes": CLASSES,
+        "steps": STEPS,
+        "rounds": args.rounds,
+        "reps": args.reps,
+        "load_average": load,
+        "results": rows,
+    }
     write_results(args.name, payload, report(payload))
     print(report(payload))
 
@@ -164,22 +184,34 @@ def m4(graph: ir.Model, dtype: str, X: np.ndarray, directory: Path, key: str) ->
         raise SystemExit(f"{key}: QEMU's instruction counter is unavailable ({m.clock})")
     err = check(m.outputs, expected_last(graph, dtype, X), dtype, f"{key} (cortex-m4)")
     counts = sorted(m.samples["step"])
-    return {"m4_flash_bytes": info["flash_bytes"], "m4_ram_bytes": info["ram_bytes"],
-            "m4_state_bytes": info["state_bytes"], "m4_instructions_per_step": float(np.median(counts)),
-            "m4_instructions_range": [float(counts[0]), float(counts[-1])], "m4_max_abs_error": err,
-            "m4_formats": {k: v["format"] for k, v in info["matrices"].items()}}
+    return {
+        "m4_flash_bytes": info["flash_bytes"],
+        "m4_ram_bytes": info["ram_bytes"],
+        "m4_state_bytes": info["state_bytes"],
+        "m4_instructions_per_step": float(np.median(counts)),
+        "m4_instructions_range": [float(counts[0]), float(counts[-1])],
+        "m4_max_abs_error": err,
+        "m4_formats": {k: v["format"] for k, v in info["matrices"].items()},
+    }
 
 
 def report(payload: dict) -> str:
     rows = payload["results"]
     table = []
     for key, r in rows.items():
-        table.append([key, f"{r['nnz']:,} / {r['weights']:,}", f"{r['us_per_step']:.2f}",
-                      f"{r['us_per_step_fastest_call']:.2f}", f"{r.get('host_speedup_vs_0%', 1.0):.2f}x",
-                      f"{r['m4_flash_bytes']:,}" if "m4_flash_bytes" in r else "",
-                      f"{r['m4_ram_bytes']:,}" if "m4_ram_bytes" in r else "",
-                      f"{r['m4_instructions_per_step']:,.0f}" if "m4_instructions_per_step" in r else "",
-                      ", ".join(sorted(set(r.get("m4_formats", r["formats"]).values())))])
+        table.append(
+            [
+                key,
+                f"{r['nnz']:,} / {r['weights']:,}",
+                f"{r['us_per_step']:.2f}",
+                f"{r['us_per_step_fastest_call']:.2f}",
+                f"{r.get('host_speedup_vs_0%', 1.0):.2f}x",
+                f"{r['m4_flash_bytes']:,}" if "m4_flash_bytes" in r else "",
+                f"{r['m4_ram_bytes']:,}" if "m4_ram_bytes" in r else "",
+                f"{r['m4_instructions_per_step']:,.0f}" if "m4_instructions_per_step" in r else "",
+                ", ".join(sorted(set(r.get("m4_formats", r["formats"]).values()))),
+            ]
+        )
     load = payload["load_average"]
     return (
         f"# Keyword spotting in C (IR v2): `{payload['spec']}`, {payload['features']} features, "
@@ -193,8 +225,20 @@ def report(payload: dict) -> str:
         "were checked against the float64 reference (fp32, <= 2e-5) or the int8 simulation (<= 1e-4).\n\n"
         f"Load average (1/5/15 min): before {load['before']}, after {load['after']} (a shared 2-core machine: "
         "ratios within this run are meaningful, absolute host figures are not).\n\n"
-        + markdown_table(["sparsity/dtype", "nnz / weights", "host µs/step", "fastest call µs", "vs 0%",
-                          "M4 flash B", "M4 RAM B", "M4 instr/step", "formats (M4)"], table)
+        + markdown_table(
+            [
+                "sparsity/dtype",
+                "nnz / weights",
+                "host µs/step",
+                "fastest call µs",
+                "vs 0%",
+                "M4 flash B",
+                "M4 RAM B",
+                "M4 instr/step",
+                "formats (M4)",
+            ],
+            table,
+        )
         + "\n"
     )
 

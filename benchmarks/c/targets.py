@@ -57,11 +57,24 @@ from edgeprune.runtime import CompiledModel  # noqa: E402
 
 C = get("c")
 INPUTS, CLASSES, STEPS = 28, 10, 28
-MASKS = ("magnitude", "random-regular", "expander", "block-expander-8x1", "block-expander-4x1",
-         "block-expander-1x4", "block8x1", "block4x1", "block1x4")
+MASKS = (
+    "magnitude",
+    "random-regular",
+    "expander",
+    "block-expander-8x1",
+    "block-expander-4x1",
+    "block-expander-1x4",
+    "block8x1",
+    "block4x1",
+    "block1x4",
+)
 SPARSITIES = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
-KERNELS_FOR = {"magnitude": ("auto", "csr", "ell"), "random-regular": ("auto", "ell"), "expander": ("auto", "ell"),
-               **{m: ("auto", "bsr") for m in MASKS if "block" in m}}
+KERNELS_FOR = {
+    "magnitude": ("auto", "csr", "ell"),
+    "random-regular": ("auto", "ell"),
+    "expander": ("auto", "ell"),
+    **{m: ("auto", "bsr") for m in MASKS if "block" in m},
+}
 ROUND_NS = 1e6
 # the issue's speed-up at 90% over the best dense: irregular 2x, regular (expander -> ELL) 3x,
 # block-regular (block-expander -> SIMD block kernels) 5x
@@ -69,6 +82,7 @@ TARGETS = {"magnitude": 2.0, "random-regular": 3.0, "expander": 3.0, **{m: 5.0 f
 
 
 # --- models and masks --------------------------------------------------------------------------
+
 
 def dense_lstm(H: int):
     import torch
@@ -89,9 +103,14 @@ def block_masked(graph: ir.Model, shape: tuple[int, int], sparsity: float, seed:
     for c0, c1 in ((0, layer.input_size), (layer.input_size, layer.cols)):
         grid = rng.random((w.shape[0] // br, (c1 - c0) // bc)) >= sparsity
         keep[:, c0:c1] = np.kron(grid, np.ones(shape, bool))
-    out = ir.Model(graph.input_size, [ir.Layer(layer.cell, layer.input_size, layer.hidden_size, 0,
-                                               ir.CSR.from_dense(w, keep), layer.bias), graph.head],
-                   meta=dict(graph.meta))
+    out = ir.Model(
+        graph.input_size,
+        [
+            ir.Layer(layer.cell, layer.input_size, layer.hidden_size, 0, ir.CSR.from_dense(w, keep), layer.bias),
+            graph.head,
+        ],
+        meta=dict(graph.meta),
+    )
     return out.validate()
 
 
@@ -100,8 +119,9 @@ def masked(model, mask: str, sparsity: float) -> ir.Model:
     if sparsity == 0:
         return graph
     if mask.startswith("block-expander-"):
-        pruned = prune.prune_model(model, "block-expander", sparsity, seed=0,
-                                   options={"block": mask[len("block-expander-"):]}).model
+        pruned = prune.prune_model(
+            model, "block-expander", sparsity, seed=0, options={"block": mask[len("block-expander-") :]}
+        ).model
         return frontend.lower(pruned)
     if mask.startswith("block"):
         return block_masked(graph, tuple(int(v) for v in mask[5:].split("x")), sparsity)
@@ -110,6 +130,7 @@ def masked(model, mask: str, sparsity: float) -> ir.Model:
 
 
 # --- our builds ----------------------------------------------------------------------------------
+
 
 def build(graph: ir.Model, directory: Path, **given):
     options = resolve(C.options, given, "target c")
@@ -147,6 +168,7 @@ def best_of(fn, rounds: int, n: int | None = None) -> tuple[float, float]:
 
 # --- baselines -----------------------------------------------------------------------------------
 
+
 def onnx_lstm(graph: ir.Model, step: bool) -> bytes:
     """The IR's LSTM as ONNX's fused LSTM op (+ the head); ``step``: one step with the state in and out."""
     import onnx
@@ -156,27 +178,32 @@ def onnx_lstm(graph: ir.Model, step: bool) -> bytes:
     H, I = layer.hidden_size, layer.input_size
     w = layer.weight.to_dense()
     order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 3, 1, 2)])  # IR i,f,g,o -> ONNX i,o,f,c
-    W, R = w[order, :I][None], w[order, I:I + H][None]
+    W, R = w[order, :I][None], w[order, I : I + H][None]
     B = np.concatenate([layer.bias[order], np.zeros(4 * H, np.float32)])[None]
     head_w, head_b = graph.head.weight.to_dense().T, graph.head.bias
-    inits = [numpy_helper.from_array(a.astype(np.float32), n) for a, n in
-             ((W, "W"), (R, "R"), (B, "B"), (head_w, "head_w"), (head_b, "head_b"))]
+    inits = [
+        numpy_helper.from_array(a.astype(np.float32), n)
+        for a, n in ((W, "W"), (R, "R"), (B, "B"), (head_w, "head_w"), (head_b, "head_b"))
+    ]
     T = 1 if step else "T"
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, 1, I])]
     lstm_in = ["x", "W", "R", "B"]
     if step:
         inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, H]) for n in ("h", "c")]
         lstm_in += ["", "h", "c"]
-    nodes = [helper.make_node("LSTM", lstm_in, ["", "h_next", "c_next"], hidden_size=H),
-             helper.make_node("Reshape", ["h_next", "shape"], ["h_flat"]),
-             helper.make_node("MatMul", ["h_flat", "head_w"], ["z"]),
-             helper.make_node("Add", ["z", "head_b"], ["logits"])]
+    nodes = [
+        helper.make_node("LSTM", lstm_in, ["", "h_next", "c_next"], hidden_size=H),
+        helper.make_node("Reshape", ["h_next", "shape"], ["h_flat"]),
+        helper.make_node("MatMul", ["h_flat", "head_w"], ["z"]),
+        helper.make_node("Add", ["z", "head_b"], ["logits"]),
+    ]
     inits.append(numpy_helper.from_array(np.array([1, H], np.int64), "shape"))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, CLASSES])]
     if step:
         outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, H]) for n in ("h_next", "c_next")]
-    model = helper.make_model(helper.make_graph(nodes, "lstm", inputs, outputs, inits),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "lstm", inputs, outputs, inits), opset_imports=[helper.make_opsetid("", 17)]
+    )
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
@@ -229,11 +256,20 @@ def baselines(graph: ir.Model, work: Path, rounds: int) -> dict:
 
 # --- the run -------------------------------------------------------------------------------------
 
+
 def step_program(directory: Path, info: dict, settings: ProgramSettings):
     """edgeprune.bench's benchmark program for this build, on this machine, stepping only."""
     X = np.random.default_rng(0).random((1, STEPS, INPUTS), dtype=np.float32)
-    return build_program(directory, info["prefix"], normalize_arch(platform.machine()), X, settings,
-                         directory / "bench", shlex.split(info["cflags"]), classes=CLASSES)
+    return build_program(
+        directory,
+        info["prefix"],
+        normalize_arch(platform.machine()),
+        X,
+        settings,
+        directory / "bench",
+        shlex.split(info["cflags"]),
+        classes=CLASSES,
+    )
 
 
 def time_per_step(directory: Path, info: dict, reps: int) -> dict:
@@ -251,9 +287,18 @@ def instructions_per_step(directory: Path, info: dict, reps: int = 200) -> float
     settings = ProgramSettings(warmup=0, min_reps=reps, max_reps=reps, budget_ns=0, modes=("step",))
     program = step_program(directory, info, settings)
     out = directory / "callgrind.out"
-    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                           f"--toggle-collect={info['prefix']}_step", str(program.path)],
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            f"--toggle-collect={info['prefix']}_step",
+            str(program.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     m = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not m:
         raise SystemExit(f"callgrind failed: {done.stderr.strip()[-200:]}")
@@ -264,10 +309,14 @@ def measure_ours(graph, directory: Path, args, **options) -> dict:
     artifact = build(graph, directory, **options)
     info = artifact.info
     timing = time_per_step(directory, info, args.reps)
-    row = {"ns": timing["ns_per_step"], "ns_median": timing["ns_per_step_median"],
-           "formats": {k: v["format"] for k, v in info["matrices"].items()},
-           "bytes_per_nonzero": info["bytes_per_nonzero"], "weight_bytes": info["weight_bytes"]["total"],
-           "nnz": graph.nnz(True)}
+    row = {
+        "ns": timing["ns_per_step"],
+        "ns_median": timing["ns_per_step_median"],
+        "formats": {k: v["format"] for k, v in info["matrices"].items()},
+        "bytes_per_nonzero": info["bytes_per_nonzero"],
+        "weight_bytes": info["weight_bytes"]["total"],
+        "nnz": graph.nnz(True),
+    }
     if args.callgrind:
         row["instructions"] = instructions_per_step(directory, info)
     return row
@@ -313,20 +362,30 @@ def main() -> None:
                     row = {"sparsity": s, "kernels": {}}
                     kernels = KERNELS_FOR[mask] + (("dense",) if mask == "magnitude" and H < 1024 else ())
                     for kernel in kernels:
-                        row["kernels"][kernel] = measure_ours(graph, work / f"{H}-{mask}-{s}-{kernel}", args,
-                                                              kernel=kernel)
+                        row["kernels"][kernel] = measure_ours(
+                            graph, work / f"{H}-{mask}-{s}-{kernel}", args, kernel=kernel
+                        )
                     auto_dir = work / f"{H}-{mask}-{s}-auto"
                     row["auto_python_ns"] = python_step_ns(auto_dir, max(10, args.rounds // 2))[0]
                     if s == 0.9:
-                        row["int8_auto"] = measure_ours(graph, work / f"{H}-{mask}-{s}-int8", args, kernel="auto",
-                                                        dtype="int8")
+                        row["int8_auto"] = measure_ours(
+                            graph, work / f"{H}-{mask}-{s}-int8", args, kernel="auto", dtype="int8"
+                        )
                     best = min(r["ns"] for k, r in row["kernels"].items() if k != "dense")
                     row["speedup_auto"] = best_dense / row["kernels"]["auto"]["ns"]
                     row["speedup_best_kernel"] = best_dense / best
                     rows.append(row)
-                    print(H, mask, s, {k: (round(r["ns"] / 1000, 2), r["formats"]["layers.0.weight"])
-                                       for k, r in row["kernels"].items()},
-                          f"auto x{row['speedup_auto']:.2f}", flush=True)
+                    print(
+                        H,
+                        mask,
+                        s,
+                        {
+                            k: (round(r["ns"] / 1000, 2), r["formats"]["layers.0.weight"])
+                            for k, r in row["kernels"].items()
+                        },
+                        f"auto x{row['speedup_auto']:.2f}",
+                        flush=True,
+                    )
                 entry["masks"][mask] = rows
             results["hidden"][H] = entry
         if not args.no_m4 and shutil.which("arm-none-eabi-gcc"):
@@ -346,9 +405,12 @@ def m4_flash(work: Path) -> dict:
         for dtype in ("f32", "int8"):
             for kernel in ("auto", "smallest"):
                 a = build(graph, work / f"m4-{mask}-{dtype}-{kernel}", arch="cortex-m4", dtype=dtype, kernel=kernel)
-                out[f"{mask}/{dtype}/{kernel}"] = {"flash_bytes": a.info["flash_bytes"], "ram_bytes": a.info["ram_bytes"],
-                                                   "bytes_per_nonzero": a.info["bytes_per_nonzero"],
-                                                   "formats": a.info["matrices"]["layers.0.weight"]["format"]}
+                out[f"{mask}/{dtype}/{kernel}"] = {
+                    "flash_bytes": a.info["flash_bytes"],
+                    "ram_bytes": a.info["ram_bytes"],
+                    "bytes_per_nonzero": a.info["bytes_per_nonzero"],
+                    "formats": a.info["matrices"]["layers.0.weight"]["format"],
+                }
                 print("m4", mask, dtype, kernel, out[f"{mask}/{dtype}/{kernel}"], flush=True)
     return out
 
@@ -378,8 +440,11 @@ def never_slower(H: int, entry: dict) -> list:
     if instr:
         text += f", {max(instr):.2f} in instructions"
     text += f"; {same} rows where auto kept dense (same code)"
-    return [f"H={H}: --kernel auto never slower than dense (all masks, 0..98%)", text,
-            "met" if worst <= 1.05 else "not met"]
+    return [
+        f"H={H}: --kernel auto never slower than dense (all masks, 0..98%)",
+        text,
+        "met" if worst <= 1.05 else "not met",
+    ]
 
 
 def _us(ns) -> str:
@@ -387,16 +452,22 @@ def _us(ns) -> str:
 
 
 def report(results: dict) -> str:
-    md = [f"LSTM, {INPUTS} inputs, {CLASSES} classes, batch 1, one thread. Times: microseconds per streaming step, the "
-          "fastest of many rounds (median in brackets). Load average {:.1f} before, {:.1f} after: on a shared "
-          "machine the fastest round is the better estimate, and only ratios within one run are comparable."
-          .format(results["load_before"][0], results.get("load_after", results["load_before"])[0])]
+    md = [
+        f"LSTM, {INPUTS} inputs, {CLASSES} classes, batch 1, one thread. Times: microseconds per streaming step, the "
+        "fastest of many rounds (median in brackets). Load average {:.1f} before, {:.1f} after: on a shared "
+        "machine the fastest round is the better estimate, and only ratios within one run are comparable.".format(
+            results["load_before"][0], results.get("load_after", results["load_before"])[0]
+        )
+    ]
     summary = []
     for H, entry in results["hidden"].items():
         base = entry["baselines"]
-        md.append(f"## H = {H}\n\nDense baselines (pruned zeros cost them the same):\n\n" + markdown_table(
-            ["implementation", "us/step"], [[k, f"{_us(v['ns'])} ({_us(v['ns_median'])})"] for k, v in base.items()]))
-        best_dense = min(v["ns"] for v in base.values())
+        md.append(
+            f"## H = {H}\n\nDense baselines (pruned zeros cost them the same):\n\n"
+            + markdown_table(
+                ["implementation", "us/step"], [[k, f"{_us(v['ns'])} ({_us(v['ns_median'])})"] for k, v in base.items()]
+            )
+        )
         ort_step = base.get("ORT one step per Run", {}).get("ns")
         for mask, rows in entry["masks"].items():
             kernels = list(rows[0]["kernels"]) if rows else []
@@ -405,8 +476,9 @@ def report(results: dict) -> str:
                 line = [f"{r['sparsity']:.0%}"]
                 for k in kernels:
                     got = r["kernels"][k]
-                    line.append(f"{_us(got['ns'])} ({got['formats']['layers.0.weight']}, "
-                                f"{got['bytes_per_nonzero']} B/nnz)")
+                    line.append(
+                        f"{_us(got['ns'])} ({got['formats']['layers.0.weight']}, {got['bytes_per_nonzero']} B/nnz)"
+                    )
                 line += [_us(r["auto_python_ns"]), f"{r['speedup_auto']:.2f}x", f"{r['speedup_best_kernel']:.2f}x"]
                 if ort_step:
                     line.append(f"{ort_step / r['kernels']['auto']['ns']:.1f}x")
@@ -416,8 +488,11 @@ def report(results: dict) -> str:
                 else:
                     line.append("-")
                 table.append(line)
-            columns = ["sparsity"] + [f"--kernel {k}" for k in kernels] + [
-                "auto via CompiledModel.step (Python)", "auto vs best dense", "best kernel vs best dense"]
+            columns = (
+                ["sparsity"]
+                + [f"--kernel {k}" for k in kernels]
+                + ["auto via CompiledModel.step (Python)", "auto vs best dense", "best kernel vs best dense"]
+            )
             columns += ["auto vs ORT step/Run"] if ort_step else []
             columns += ["int8 auto"]
             md.append(f"### {mask} mask, H = {H}\n\n" + markdown_table(columns, table))
@@ -428,34 +503,65 @@ def report(results: dict) -> str:
                     target = 5.0
                 if target and H in (256, 1024):
                     got = at90[0]["speedup_auto"]
-                    summary.append([f"H={H}, {mask}, 90%: >= {target:g}x vs best dense", f"{got:.2f}x",
-                                    "met" if got >= target else "not met"])
+                    summary.append(
+                        [
+                            f"H={H}, {mask}, 90%: >= {target:g}x vs best dense",
+                            f"{got:.2f}x",
+                            "met" if got >= target else "not met",
+                        ]
+                    )
                 if ort_step and H == 256:
                     got = ort_step / at90[0]["kernels"]["auto"]["ns"]
-                    summary.append([f"H={H}, {mask}, 90%: >= 5x vs ORT one step per Run", f"{got:.1f}x",
-                                    "met" if got >= 5 else "not met"])
+                    summary.append(
+                        [
+                            f"H={H}, {mask}, 90%: >= 5x vs ORT one step per Run",
+                            f"{got:.1f}x",
+                            "met" if got >= 5 else "not met",
+                        ]
+                    )
         summary.append(never_slower(H, entry))
     for H, entry in results["hidden"].items():
         for mask, rows in entry["masks"].items():
             for r in rows:
                 if r["sparsity"] == 0.9 and "int8_auto" in r and H == 256:
                     b = r["int8_auto"]["bytes_per_nonzero"]
-                    summary.append([f"int8 bytes per nonzero (H=256, 90%, {mask}) <= 2.2", f"{b}",
-                                    "met" if b <= 2.2 else "not met"])
+                    summary.append(
+                        [
+                            f"int8 bytes per nonzero (H=256, 90%, {mask}) <= 2.2",
+                            f"{b}",
+                            "met" if b <= 2.2 else "not met",
+                        ]
+                    )
                 if r["sparsity"] == 0.9 and H == 256:
                     b = r["kernels"]["auto"]["bytes_per_nonzero"]
-                    summary.append([f"fp32 bytes per nonzero (H=256, 90%, {mask}) <= 6", f"{b}",
-                                    "met" if b <= 6 else "not met"])
+                    summary.append(
+                        [f"fp32 bytes per nonzero (H=256, 90%, {mask}) <= 6", f"{b}", "met" if b <= 6 else "not met"]
+                    )
     if "m4_flash" in results:
-        rows = [[k, f"{v['flash_bytes'] / 1024:.1f} KiB", f"{v['ram_bytes']:,} B" if "ram_bytes" in v else "-",
-                 v["bytes_per_nonzero"], v["formats"]] for k, v in results["m4_flash"].items()]
-        md.append("## H = 256 at 90%, Cortex-M4 build (flash = model tables and code + the runtime functions it "
-                  "calls)\n\n" + markdown_table(["mask / dtype / kernel", "flash", "RAM", "B/nnz", "gate formats"], rows))
+        rows = [
+            [
+                k,
+                f"{v['flash_bytes'] / 1024:.1f} KiB",
+                f"{v['ram_bytes']:,} B" if "ram_bytes" in v else "-",
+                v["bytes_per_nonzero"],
+                v["formats"],
+            ]
+            for k, v in results["m4_flash"].items()
+        ]
+        md.append(
+            "## H = 256 at 90%, Cortex-M4 build (flash = model tables and code + the runtime functions it "
+            "calls)\n\n" + markdown_table(["mask / dtype / kernel", "flash", "RAM", "B/nnz", "gate formats"], rows)
+        )
         for k, v in results["m4_flash"].items():
             if k.endswith("/smallest"):
                 limit = 180 if "/f32/" in k else 64
-                summary.append([f"H=256 90% flash, {k}: <= {limit} KiB", f"{v['flash_bytes'] / 1024:.1f} KiB",
-                                "met" if v["flash_bytes"] <= limit * 1024 else "not met"])
+                summary.append(
+                    [
+                        f"H=256 90% flash, {k}: <= {limit} KiB",
+                        f"{v['flash_bytes'] / 1024:.1f} KiB",
+                        "met" if v["flash_bytes"] <= limit * 1024 else "not met",
+                    ]
+                )
     kernels_file = RESULTS / "c_kernels.json"
     if kernels_file.exists():
         fits = json.loads(kernels_file.read_text())["profiles"].get("cortex-m4", {})
@@ -463,8 +569,13 @@ def report(results: dict) -> str:
             for fmt, fit in fits.get(dtype, {}).items():
                 if fmt == "stream":
                     continue
-                summary.append([f"Cortex-M4 (QEMU, emulated instructions) {dtype} {fmt}: <= {limit} per weight",
-                                f"{fit['per_stored']:.2f}", "met" if fit["per_stored"] <= limit else "not met"])
+                summary.append(
+                    [
+                        f"Cortex-M4 (QEMU, emulated instructions) {dtype} {fmt}: <= {limit} per weight",
+                        f"{fit['per_stored']:.2f}",
+                        "met" if fit["per_stored"] <= limit else "not met",
+                    ]
+                )
     md.insert(1, "## Targets\n\n" + markdown_table(["target", "measured", ""], summary))
     return "\n\n".join(md)
 

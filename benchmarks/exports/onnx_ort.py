@@ -52,8 +52,9 @@ def _feeds(session, batch: int = 1, steps: int | None = None) -> dict:
     feeds = {}
     for i in session.get_inputs():
         shape = [batch if d == "batch" else (steps if d == "time" else d) for d in i.shape]
-        feeds[i.name] = rng.standard_normal(shape).astype(np.float32) if i.name in ("x", "x_t") else \
-            np.zeros(shape, np.float32)
+        feeds[i.name] = (
+            rng.standard_normal(shape).astype(np.float32) if i.name in ("x", "x_t") else np.zeros(shape, np.float32)
+        )
     return feeds
 
 
@@ -141,9 +142,29 @@ def _marker_library(directory: Path) -> Path:
 def _instructions_per_step(path: Path, calls: int, steps: int, steps_per_call: int, marker: Path) -> float:
     """Instructions inside the measured loop of ``calls`` calls (start-up and loading excluded), per step."""
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--collect-atstart=no", sys.executable, str(Path(__file__).resolve()),
-         "--worker", "calls", "--path", str(path), "--calls", str(calls), "--steps", str(steps), "--marker", str(marker)],
-        check=True, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}).stderr
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--collect-atstart=no",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            "calls",
+            "--path",
+            str(path),
+            "--calls",
+            str(calls),
+            "--steps",
+            str(steps),
+            "--marker",
+            str(marker),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    ).stderr
     return int(re.search(r"Collected : (\d+)", out).group(1)) / (calls * steps_per_call)
 
 
@@ -152,9 +173,12 @@ def _identity_model(path: Path, features: int) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["x_t"], ["y"])], "empty",
-                              [helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["batch", features])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", features])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x_t"], ["y"])],
+        "empty",
+        [helper.make_tensor_value_info("x_t", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", features])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -216,8 +240,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.instructions:
             marker = _marker_library(Path(tmp))
-            baseline = pool.submit(_instructions_per_step, _identity_model(Path(tmp) / "identity.onnx", args.features),
-                                   args.instruction_step_calls, 1, 1, marker)
+            baseline = pool.submit(
+                _instructions_per_step,
+                _identity_model(Path(tmp) / "identity.onnx", args.features),
+                args.instruction_step_calls,
+                1,
+                1,
+                marker,
+            )
         for sparsity in args.sparsity:
             model = prune.prune_model(dense, "magnitude", sparsity).model if sparsity else dense
             low = frontend.lower(model)
@@ -228,8 +258,13 @@ def main() -> None:
                 out.mkdir()
                 backend.emit(low, out, {"opset": 17, "sparse_weights": storage})
                 seq_path, step_path = out / "model.onnx", out / "model_step.onnx"
-                rec = {"sparsity": sparsity, "storage": storage, "recurrent_nnz": low.nnz(),
-                       "model_onnx_bytes": seq_path.stat().st_size, "model_step_onnx_bytes": step_path.stat().st_size}
+                rec = {
+                    "sparsity": sparsity,
+                    "storage": storage,
+                    "recurrent_nnz": low.nnz(),
+                    "model_onnx_bytes": seq_path.stat().st_size,
+                    "model_step_onnx_bytes": step_path.stat().st_size,
+                }
                 for name, path in (("step", step_path), ("sequence", seq_path)):
                     mem = json.loads(_subprocess("--worker", "load", "--path", path))
                     rec[f"{name}_load_rss_kib"] = mem["rss_added_kib"]
@@ -237,14 +272,32 @@ def main() -> None:
                 step_sess, seq_sess = make_session(step_path), make_session(seq_path)
                 rec["step_us"], rec["step_us_min"] = _latency_us(_stepper(step_sess), args.step_calls, args.rounds)
                 feeds = _feeds(seq_sess, 1, args.steps)
-                seq_us, seq_min = _latency_us(lambda: seq_sess.run(None, feeds), args.sequence_calls, args.rounds)
+                seq_us, seq_min = _latency_us(lambda: seq_sess.run(None, feeds), args.sequence_calls, args.rounds)  # noqa: B023 - called within this iteration
                 rec["sequence_us_per_step"], rec["sequence_us_per_step_min"] = seq_us / args.steps, seq_min / args.steps
                 if args.instructions:
-                    pending.append((rec, {
-                        "step": pool.submit(_instructions_per_step, step_path, args.instruction_step_calls, args.steps,
-                                            1, marker),
-                        "sequence": pool.submit(_instructions_per_step, seq_path, args.instruction_sequence_calls,
-                                                args.steps, args.steps, marker)}))
+                    pending.append(
+                        (
+                            rec,
+                            {
+                                "step": pool.submit(
+                                    _instructions_per_step,
+                                    step_path,
+                                    args.instruction_step_calls,
+                                    args.steps,
+                                    1,
+                                    marker,
+                                ),
+                                "sequence": pool.submit(
+                                    _instructions_per_step,
+                                    seq_path,
+                                    args.instruction_sequence_calls,
+                                    args.steps,
+                                    args.steps,
+                                    marker,
+                                ),
+                            },
+                        )
+                    )
                 records.append(rec)
                 print(json.dumps(rec), flush=True)
         for rec, futures in pending:  # wait for valgrind while the files still exist
@@ -254,24 +307,50 @@ def main() -> None:
         baseline = baseline.result() if baseline else None
     pool.shutdown()
     for rec in records:
-        rows.append([f"{rec['sparsity']:.0%}", rec["storage"], rec["recurrent_nnz"], rec["model_onnx_bytes"],
-                     rec["model_step_onnx_bytes"], rec["step_load_rss_kib"], rec["sequence_load_rss_kib"],
-                     round(rec["step_us"], 1), round(rec["sequence_us_per_step"], 2)]
-                    + ([round(rec["step_instructions_per_step"]), round(rec["sequence_instructions_per_step"])]
-                       if args.instructions else []))
-    columns = ["sparsity", "weights stored", "recurrent nnz", "model.onnx bytes", "model_step.onnx bytes",
-               "load RSS step (KiB)", "load RSS seq (KiB)", "µs/step (model_step)", "µs/step (model.onnx)"]
+        rows.append(
+            [
+                f"{rec['sparsity']:.0%}",
+                rec["storage"],
+                rec["recurrent_nnz"],
+                rec["model_onnx_bytes"],
+                rec["model_step_onnx_bytes"],
+                rec["step_load_rss_kib"],
+                rec["sequence_load_rss_kib"],
+                round(rec["step_us"], 1),
+                round(rec["sequence_us_per_step"], 2),
+            ]
+            + (
+                [round(rec["step_instructions_per_step"]), round(rec["sequence_instructions_per_step"])]
+                if args.instructions
+                else []
+            )
+        )
+    columns = [
+        "sparsity",
+        "weights stored",
+        "recurrent nnz",
+        "model.onnx bytes",
+        "model_step.onnx bytes",
+        "load RSS step (KiB)",
+        "load RSS seq (KiB)",
+        "µs/step (model_step)",
+        "µs/step (model.onnx)",
+    ]
     if args.instructions:
         columns += ["instr/step (model_step)", "instr/step (model.onnx)"]
     import onnxruntime
 
-    setup = (f"{args.cell.upper()} H={args.hidden}, {args.features} inputs, {args.classes} classes; batch 1; "
-             f"onnxruntime {onnxruntime.__version__}, CPU provider, 1 intra-op thread; model.onnx runs "
-             f"{args.steps}-step sequences (µs/step = per call / {args.steps}); medians of {args.rounds} rounds.")
+    setup = (
+        f"{args.cell.upper()} H={args.hidden}, {args.features} inputs, {args.classes} classes; batch 1; "
+        f"onnxruntime {onnxruntime.__version__}, CPU provider, 1 intra-op thread; model.onnx runs "
+        f"{args.steps}-step sequences (µs/step = per call / {args.steps}); medians of {args.rounds} rounds."
+    )
     md = f"# onnxruntime: dense vs pruned\n\n{setup}\n\n{markdown_table(columns, rows)}\n"
     if baseline is not None:
-        md += (f"\nA call of an Identity model with the same input costs {baseline:,.0f} instructions "
-               "(Python binding and onnxruntime's per-run work), included in the model_step column.\n")
+        md += (
+            f"\nA call of an Identity model with the same input costs {baseline:,.0f} instructions "
+            "(Python binding and onnxruntime's per-run work), included in the model_step column.\n"
+        )
     payload = {"setup": setup, "args": vars(args), "results": records, "identity_call_instructions": baseline}
     paths = write_results("exports_onnx_ort", payload, md)
     print(md)

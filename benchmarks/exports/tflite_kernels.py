@@ -22,7 +22,9 @@ from common import markdown_table, write_results  # noqa: E402
 
 from edgeprune import ir  # noqa: E402
 from edgeprune.backends import tflite as T  # noqa: E402
-from edgeprune.backends.tflite import flatbuffer as TF, graphs as TG, weights as TW  # noqa: E402
+from edgeprune.backends.tflite import flatbuffer as TF  # noqa: E402
+from edgeprune.backends.tflite import graphs as TG
+from edgeprune.backends.tflite import weights as TW
 
 ROWS, COLS, BATCH = 64, 320, 3
 RESOLVERS = ("xnnpack", "builtin", "builtin_ref")
@@ -51,8 +53,18 @@ def hybrid_model(W, encoding: str, version: int) -> tuple[bytes, np.ndarray]:
     else:  # int8 CSR: a format the kernels do not support (see the results)
         q, scales = int8_rows(W)
         qm = ir.CSR.from_dense(q.astype(np.float32), W != 0)
-        weight = TW.Weight("weight", ROWS, TW._Layout((COLS,)), "int8", "csr", qm.data.astype(np.int8), qm.nnz,
-                           qm.indptr.astype(np.int64), qm.indices.astype(np.int64), scales)
+        weight = TW.Weight(
+            "weight",
+            ROWS,
+            TW._Layout((COLS,)),
+            "int8",
+            "csr",
+            qm.data.astype(np.int8),
+            qm.nnz,
+            qm.indptr.astype(np.int64),
+            qm.indices.astype(np.int64),
+            scales,
+        )
     weight = TG._VersionedWeight(**vars(weight), forced_version=version)
     dense_q = np.zeros((ROWS, weight.layout.cols), np.float32)
     q, scales = int8_rows(W)
@@ -90,13 +102,15 @@ def full_int8_model(W, encoding: str, version: int, x_scale: float, y_scale: flo
         w = TG._Writer(g)
         sp.traversalOrder, sp.blockMap = [0, 1, 2], [1]
         sp.dimMetadata = [w._dim_dense(ROWS), w._dim_csr(segments, block_cols), w._dim_dense(16)]
-        filt = g.tensor("weight", [ROWS, COLS], np.int8, data=values.ravel().astype(np.int8), sparsity=sp,
-                        quantization=quant(scale))
+        filt = g.tensor(
+            "weight", [ROWS, COLS], np.int8, data=values.ravel().astype(np.int8), sparsity=sp, quantization=quant(scale)
+        )
     bias = g.tensor("bias", [ROWS], np.int32, data=np.zeros(ROWS, np.int32), quantization=quant(x_scale * scale))
     y = g.tensor("y", [1, ROWS], np.int8, batched=True, quantization=quant(y_scale))
     g.op("FULLY_CONNECTED", [x, filt, bias], [y], S.FullyConnectedOptionsT(), version)
-    return g.finish({"x": x}, {"y": y}, {"format": T.FORMAT, "kind": "linear", "batch": "dynamic"}, "probe"), \
-        q.astype(np.float32) * scale
+    return g.finish({"x": x}, {"y": y}, {"format": T.FORMAT, "kind": "linear", "batch": "dynamic"}, "probe"), q.astype(
+        np.float32
+    ) * scale
 
 
 def run_litert(data: bytes, X: np.ndarray, resolver: str) -> tuple[np.ndarray | None, str, str]:
@@ -156,8 +170,9 @@ def main():
         cells = []
         for resolver in RESOLVERS:
             y, error, delegated = run_litert(data, inputs, resolver)
-            cells.append(verdict(None if y is None else (dequant(y) if dequant else y), expected, tolerance, error,
-                                 delegated))
+            cells.append(
+                verdict(None if y is None else (dequant(y) if dequant else y), expected, tolerance, error, delegated)
+            )
         if micro:
             y, error = run_micro(data, inputs)
             cells.append(verdict(y, expected, tolerance, error))
@@ -175,7 +190,7 @@ def main():
             add(encoding, "f32", version, data, X @ W.T, 1e-5, micro=True)
     for encoding in ("dense", "csr", "block1x16"):
         W = masked(rng, 16 if encoding == "block1x16" else 1)
-        for version in ((1, 8, 9) if encoding == "dense" else (1, 8)):
+        for version in (1, 8, 9) if encoding == "dense" else (1, 8):
             data, Wq = hybrid_model(W, encoding, version)
             add(encoding, "int8 weights, f32 activations", version, data, X @ Wq.T, 3e-2)
     x_scale = float(np.abs(X).max() / 127)
@@ -188,18 +203,35 @@ def main():
             data, Wq = full_int8_model(W, encoding, version, x_scale, y_scale)
             expected = (Xq.astype(np.float32) * x_scale) @ Wq.T
             two_steps = 2.0 * y_scale / np.abs(expected).max()
-            add(encoding, "int8 activations (full int8)", version, data, expected, two_steps, inputs=Xq,
-                dequant=lambda y: y.astype(np.float32) * y_scale)
+            add(
+                encoding,
+                "int8 activations (full int8)",
+                version,
+                data,
+                expected,
+                two_steps,
+                inputs=Xq,
+                dequant=lambda y: y.astype(np.float32) * y_scale,  # noqa: B023 - called within this iteration
+            )
 
     from importlib.metadata import version as pkg_version
 
-    columns = ["weights", "dtype", "FC version", "LiteRT xnnpack", "LiteRT builtin", "LiteRT builtin_ref",
-               "TFLite Micro"]
-    md = (f"One FULLY_CONNECTED [{ROWS} x {COLS}], 90% sparse, batch {BATCH}; error = max |y - numpy| / max |numpy| "
-          f"on the weights the file stores (int8: dequantized; full int8: within 2 output steps). "
-          f"ai-edge-litert {pkg_version('ai-edge-litert')}, tflite-micro {pkg_version('tflite-micro')}. "
-          "With XNNPACK on, who ran the node: XNNPACK or the builtin kernel (XNNPACK declined it).\n\n"
-          + markdown_table(columns, rows))
+    columns = [
+        "weights",
+        "dtype",
+        "FC version",
+        "LiteRT xnnpack",
+        "LiteRT builtin",
+        "LiteRT builtin_ref",
+        "TFLite Micro",
+    ]
+    md = (
+        f"One FULLY_CONNECTED [{ROWS} x {COLS}], 90% sparse, batch {BATCH}; error = max |y - numpy| / max |numpy| "
+        f"on the weights the file stores (int8: dequantized; full int8: within 2 output steps). "
+        f"ai-edge-litert {pkg_version('ai-edge-litert')}, tflite-micro {pkg_version('tflite-micro')}. "
+        "With XNNPACK on, who ran the node: XNNPACK or the builtin kernel (XNNPACK declined it).\n\n"
+        + markdown_table(columns, rows)
+    )
     json_path, md_path = write_results("tflite_kernels", {"rows": [dict(zip(columns, r)) for r in rows]}, md)
     print(md)
     print(f"wrote {md_path}")

@@ -52,24 +52,40 @@ def callgrind_instructions(paths: list[Path], n: int = 200) -> list[dict]:
     sparse FC spends re-validating its index arrays on every invoke (``VerifySparsity``)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
-        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               "--toggle-collect=tflite::interpreter_wrapper::InterpreterWrapper::Invoke*",
-               "--dump-after=tflite::interpreter_wrapper::InterpreterWrapper::AllocateTensors*",
-               sys.executable, __file__, "--_count", str(n), *map(str, paths)]
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--toggle-collect=tflite::interpreter_wrapper::InterpreterWrapper::Invoke*",
+            "--dump-after=tflite::interpreter_wrapper::InterpreterWrapper::AllocateTensors*",
+            sys.executable,
+            __file__,
+            "--_count",
+            str(n),
+            *map(str, paths),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"valgrind failed: {proc.stderr[-500:]}")
-        parts = sorted(Path(tmp).glob("cg.out*"), key=lambda p: int(p.name.rsplit(".", 1)[-1]) if p.name[-1].isdigit()
-                       else 1 << 30)
+        parts = sorted(
+            Path(tmp).glob("cg.out*"), key=lambda p: int(p.name.rsplit(".", 1)[-1]) if p.name[-1].isdigit() else 1 << 30
+        )
         results = []
         for part in parts[1:]:  # part 1 ends at the first allocation: nothing invoked yet
-            annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(part)], capture_output=True,
-                                       text=True).stdout
+            annotated = subprocess.run(
+                ["callgrind_annotate", "--inclusive=yes", str(part)], capture_output=True, text=True
+            ).stdout
             total = re.search(r"^([\d,]+) \([^)]*\)\s+PROGRAM TOTALS", annotated, re.M)
-            verify = [int(m.group(1).replace(",", "")) for m in
-                      re.finditer(r"^\s*([\d,]+) \([^)]*\)\s+\S*VerifySparsity\(", annotated, re.M)]
-            results.append({"total": int(total.group(1).replace(",", "")) / (n + 1) if total else 0.0,
-                            "verify_sparsity": max(verify, default=0) / (n + 1)})
+            verify = [
+                int(m.group(1).replace(",", ""))
+                for m in re.finditer(r"^\s*([\d,]+) \([^)]*\)\s+\S*VerifySparsity\(", annotated, re.M)
+            ]
+            results.append(
+                {
+                    "total": int(total.group(1).replace(",", "")) / (n + 1) if total else 0.0,
+                    "verify_sparsity": max(verify, default=0) / (n + 1),
+                }
+            )
         if len(results) != len(paths):
             raise RuntimeError(f"expected {len(paths)} callgrind parts, got {len(results)}")
         return results
@@ -116,8 +132,8 @@ def main():
         return
 
     import torch
-
     from common import markdown_table, write_results
+
     from edgeprune import frontend, prune
     from edgeprune.backends import tflite as T
     from edgeprune.models import ModelConfig, SequenceClassifier
@@ -125,8 +141,15 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     base = SequenceClassifier(ModelConfig("lstm", INPUTS, (HIDDEN,), CLASSES)).eval()
-    masks = [("unstructured", 0.0), ("unstructured", 0.5), ("unstructured", 0.9), ("unstructured", 0.95),
-             ("1x4 blocks", 0.5), ("1x4 blocks", 0.9), ("1x4 blocks", 0.95)]
+    masks = [
+        ("unstructured", 0.0),
+        ("unstructured", 0.5),
+        ("unstructured", 0.9),
+        ("unstructured", 0.95),
+        ("1x4 blocks", 0.5),
+        ("1x4 blocks", 0.9),
+        ("1x4 blocks", 0.95),
+    ]
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="tflite_latency."))
     variants = []  # (mask, sparsity, weights, model kind, path)
@@ -136,9 +159,11 @@ def main():
         else:
             model = block_mask_model(base, sparsity)
         irm = frontend.lower(model, {"sequence_length": INPUTS})
-        for mode in (("dense",) if sparsity == 0 else ("dense", "sparse", "densify")):
-            for kind, data in (("step", T.build_step_model(irm, "f32", mode)),
-                               ("fc", T.build_linear_model(irm.layers[0].weight, "f32", mode))):
+        for mode in ("dense",) if sparsity == 0 else ("dense", "sparse", "densify"):
+            for kind, data in (
+                ("step", T.build_step_model(irm, "f32", mode)),
+                ("fc", T.build_linear_model(irm.layers[0].weight, "f32", mode)),
+            ):
                 path = work / f"{pattern[:4]}-{sparsity}-{mode}-{kind}.tflite"
                 path.write_bytes(data)
                 variants.append((pattern, sparsity, mode, kind, path))
@@ -158,11 +183,16 @@ def main():
             delegated = runner.delegated_weights()
             runners[key] = it
             reps[key] = max(2, args.reps // 10) if resolver == "builtin_ref" else args.reps
-            fc_by = ("XNNPACK" if any(v for k, v in delegated.items() if k.startswith(("layers.0", "weight")))
-                     else "builtin")
-            info[key] = {"encoding": weight["encoding"] + (" + DENSIFY" if weight.get("densify") else ""),
-                         "file_bytes": len(data), "weight_bytes": weight["bytes"], "fc_run_by": fc_by,
-                         "nnz": weight["nnz"]}
+            fc_by = (
+                "XNNPACK" if any(v for k, v in delegated.items() if k.startswith(("layers.0", "weight"))) else "builtin"
+            )
+            info[key] = {
+                "encoding": weight["encoding"] + (" + DENSIFY" if weight.get("densify") else ""),
+                "file_bytes": len(data),
+                "weight_bytes": weight["bytes"],
+                "fc_run_by": fc_by,
+                "nnz": weight["nnz"],
+            }
     print(f"timing {len(runners)} interpreters x {args.rounds} rounds ...", flush=True)
     times = timed(runners, args.rounds, reps)
     load_after = os.getloadavg()
@@ -181,8 +211,15 @@ def main():
             if k != kind:
                 continue
             first = info[(pattern, sparsity, mode, kind, "xnnpack")]
-            row = [pattern, f"{sparsity:.0%}", mode, first["encoding"], first["weight_bytes"], first["file_bytes"],
-                   first["fc_run_by"]]
+            row = [
+                pattern,
+                f"{sparsity:.0%}",
+                mode,
+                first["encoding"],
+                first["weight_bytes"],
+                first["file_bytes"],
+                first["fc_run_by"],
+            ]
             for resolver in RESOLVERS:
                 med, best = times[(pattern, sparsity, mode, kind, resolver)]
                 row.append(f"{med:.1f} ({best:.1f})")
@@ -190,28 +227,55 @@ def main():
                 counted = instructions[(pattern, sparsity, mode, kind, "xnnpack")]
                 row += [f"{counted['total'] / 1e3:.0f}k", f"{counted['verify_sparsity'] / 1e3:.0f}k"]
             rows.append(row)
-        columns = ["mask", "sparsity", "--tflite-weights", "stored as", "weight bytes", "file bytes",
-                   "FC run by (XNNPACK on)", "xnnpack us", "builtin us", "builtin_ref us"]
+        columns = [
+            "mask",
+            "sparsity",
+            "--tflite-weights",
+            "stored as",
+            "weight bytes",
+            "file bytes",
+            "FC run by (XNNPACK on)",
+            "xnnpack us",
+            "builtin us",
+            "builtin_ref us",
+        ]
         if instructions:
             columns += ["instructions/invoke (XNNPACK on)", "of which VerifySparsity"]
         return markdown_table(columns, rows)
 
     from importlib.metadata import version
 
-    md = (f"LSTM H={HIDDEN}, {INPUTS} inputs, {CLASSES} classes, batch 1, one thread, ai-edge-litert "
-          f"{version('ai-edge-litert')}. Times: median (best) microseconds per invoke over {args.rounds} interleaved "
-          f"rounds. **Noisy**: measured on a shared 2-core machine (load average {load_before[0]:.1f} before, "
-          f"{load_after[0]:.1f} after); the instruction counts (valgrind callgrind, when present) do not depend on "
-          "load.\n\n"
-          f"## One step (model_step.tflite)\n\n{table('step')}\n\n"
-          f"## The layer's FULLY_CONNECTED alone ([{4 * HIDDEN} x {INPUTS + HIDDEN}])\n\n{table('fc')}\n")
-    payload = {"hidden": HIDDEN, "inputs": INPUTS, "classes": CLASSES, "rounds": args.rounds, "reps": args.reps,
-               "load_average": {"before": load_before, "after": load_after},
-               "results": [{"mask": p, "sparsity": s, "weights": m, "model": k, "resolver": r,
-                            "median_us": times[(p, s, m, k, r)][0], "best_us": times[(p, s, m, k, r)][1],
-                            "instructions_per_invoke": instructions.get((p, s, m, k, r)),
-                            **info[(p, s, m, k, r)]}
-                           for (p, s, m, k, r) in times]}
+    md = (
+        f"LSTM H={HIDDEN}, {INPUTS} inputs, {CLASSES} classes, batch 1, one thread, ai-edge-litert "
+        f"{version('ai-edge-litert')}. Times: median (best) microseconds per invoke over {args.rounds} interleaved "
+        f"rounds. **Noisy**: measured on a shared 2-core machine (load average {load_before[0]:.1f} before, "
+        f"{load_after[0]:.1f} after); the instruction counts (valgrind callgrind, when present) do not depend on "
+        "load.\n\n"
+        f"## One step (model_step.tflite)\n\n{table('step')}\n\n"
+        f"## The layer's FULLY_CONNECTED alone ([{4 * HIDDEN} x {INPUTS + HIDDEN}])\n\n{table('fc')}\n"
+    )
+    payload = {
+        "hidden": HIDDEN,
+        "inputs": INPUTS,
+        "classes": CLASSES,
+        "rounds": args.rounds,
+        "reps": args.reps,
+        "load_average": {"before": load_before, "after": load_after},
+        "results": [
+            {
+                "mask": p,
+                "sparsity": s,
+                "weights": m,
+                "model": k,
+                "resolver": r,
+                "median_us": times[(p, s, m, k, r)][0],
+                "best_us": times[(p, s, m, k, r)][1],
+                "instructions_per_invoke": instructions.get((p, s, m, k, r)),
+                **info[(p, s, m, k, r)],
+            }
+            for (p, s, m, k, r) in times
+        ],
+    }
     _, md_path = write_results("tflite_latency", payload, md)
     print(md)
     print(f"wrote {md_path}")

@@ -55,11 +55,30 @@ def sizes() -> tuple[list, list]:
             for dtype in ("f32", "int8"):
                 step = T.build_step_model(irm, dtype)
                 weight = T.read_metadata(step)["weights"]["layers.0.weight"]
-                rows.append([cell, label, irm.layers[0].weight.nnz, dtype, weight["encoding"], weight["bytes"],
-                             len(step), len(T.build_sequence_model(irm, STEPS, dtype)),
-                             micro if dtype == "f32" else ""])
-    columns = ["cell", "mask", "layer nnz", "--dtype", "layer weight stored as", "layer weight bytes",
-               "model_step.tflite", f"model.tflite ({STEPS} steps)", "model_dense.tflite (TFLM)"]
+                rows.append(
+                    [
+                        cell,
+                        label,
+                        irm.layers[0].weight.nnz,
+                        dtype,
+                        weight["encoding"],
+                        weight["bytes"],
+                        len(step),
+                        len(T.build_sequence_model(irm, STEPS, dtype)),
+                        micro if dtype == "f32" else "",
+                    ]
+                )
+    columns = [
+        "cell",
+        "mask",
+        "layer nnz",
+        "--dtype",
+        "layer weight stored as",
+        "layer weight bytes",
+        "model_step.tflite",
+        f"model.tflite ({STEPS} steps)",
+        "model_dense.tflite (TFLM)",
+    ]
     return columns, rows
 
 
@@ -80,11 +99,24 @@ def int8_accuracy() -> tuple[list, list]:
                 outs[dtype] = T.LiteRTRunner(path).run(ds.X_test)
             for dtype, logits in outs.items():
                 size = (Path(tmp) / f"{dtype}.tflite").stat().st_size
-                rows.append([label, dtype, f"{np.mean(logits.argmax(1) == ds.y_test):.2%}",
-                             f"{np.mean(logits.argmax(1) == reference.argmax(1)):.2%}",
-                             f"{np.max(np.abs(logits - reference)):.2e}", size])
-    columns = ["digits LSTM 64", "--dtype", "test accuracy", "argmax = torch", "max |logit - torch|",
-               "model.tflite bytes"]
+                rows.append(
+                    [
+                        label,
+                        dtype,
+                        f"{np.mean(logits.argmax(1) == ds.y_test):.2%}",
+                        f"{np.mean(logits.argmax(1) == reference.argmax(1)):.2%}",
+                        f"{np.max(np.abs(logits - reference)):.2e}",
+                        size,
+                    ]
+                )
+    columns = [
+        "digits LSTM 64",
+        "--dtype",
+        "test accuracy",
+        "argmax = torch",
+        "max |logit - torch|",
+        "model.tflite bytes",
+    ]
     return columns, rows
 
 
@@ -92,13 +124,19 @@ def main():
     torch.set_num_threads(1)
     size_cols, size_rows = sizes()
     acc_cols, acc_rows = int8_accuracy()
-    md = (f"## File sizes (bytes)\n\nH={HIDDEN}, {INPUTS} inputs, {CLASSES} classes; `--tflite-weights auto` "
-          "(sparse only where that halves the bytes). The micro file is always dense fp32.\n\n"
-          + markdown_table(size_cols, size_rows)
-          + "\n\n## Int8 weights on a trained model (LiteRT, XNNPACK on)\n\n" + markdown_table(acc_cols, acc_rows)
-          + "\n")
-    write_results("tflite_sizes", {"sizes": [dict(zip(size_cols, r)) for r in size_rows],
-                                   "int8": [dict(zip(acc_cols, r)) for r in acc_rows]}, md)
+    md = (
+        f"## File sizes (bytes)\n\nH={HIDDEN}, {INPUTS} inputs, {CLASSES} classes; `--tflite-weights auto` "
+        "(sparse only where that halves the bytes). The micro file is always dense fp32.\n\n"
+        + markdown_table(size_cols, size_rows)
+        + "\n\n## Int8 weights on a trained model (LiteRT, XNNPACK on)\n\n"
+        + markdown_table(acc_cols, acc_rows)
+        + "\n"
+    )
+    write_results(
+        "tflite_sizes",
+        {"sizes": [dict(zip(size_cols, r)) for r in size_rows], "int8": [dict(zip(acc_cols, r)) for r in acc_rows]},
+        md,
+    )
     print(md)
 
 

@@ -86,7 +86,7 @@ def make_fixtures(root: Path) -> dict[str, Path]:
 
     flipped = bytearray(raw)
     mid = len(raw) // 2
-    flipped[mid:mid + 64] = bytes(b ^ 0xFF for b in flipped[mid:mid + 64])
+    flipped[mid : mid + 64] = bytes(b ^ 0xFF for b in flipped[mid : mid + 64])
     (root / "flipped.pt").write_bytes(bytes(flipped))
     f["flipped"] = root / "flipped.pt"
     (root / "truncated.pt").write_bytes(raw[: len(raw) // 3])
@@ -116,17 +116,22 @@ def make_fixtures(root: Path) -> dict[str, Path]:
     f["bad_cell"] = crafted("cell.pt", lambda p: p["config"].update(cell="transformer"))
     f["missing_key"] = crafted("missing.pt", lambda p: p["state"].pop("head.bias"))
     f["extra_key"] = crafted("extra.pt", lambda p: p["state"].update(extra=torch.zeros(3)))
-    f["mask_shape"] = crafted("mask_shape.pt", lambda p: p["masks"].update({"layers.0.weight_hh": torch.ones(3, 3).bool()}))
-    f["mask_values"] = crafted("mask_values.pt", lambda p: p["masks"].update(
-        {"layers.0.weight_hh": torch.full((32, 8), 0.5)}))
+    f["mask_shape"] = crafted(
+        "mask_shape.pt", lambda p: p["masks"].update({"layers.0.weight_hh": torch.ones(3, 3).bool()})
+    )
+    f["mask_values"] = crafted(
+        "mask_values.pt", lambda p: p["masks"].update({"layers.0.weight_hh": torch.full((32, 8), 0.5)})
+    )
     f["mask_name"] = crafted("mask_name.pt", lambda p: p["masks"].update({"layers.0.bias_ih": torch.ones(32).bool()}))
     f["version"] = crafted("version.pt", lambda p: p.update(version=99))
-    f["v1_renamed_weight"] = crafted("renamed.pt", lambda p: p["state"].update(
-        {"layers.0.weight_hx": p["state"].pop("layers.0.weight_hh")}))
+    f["v1_renamed_weight"] = crafted(
+        "renamed.pt", lambda p: p["state"].update({"layers.0.weight_hx": p["state"].pop("layers.0.weight_hh")})
+    )
     f["meta_nan"] = crafted("meta_nan.pt", lambda p: p["meta"].update(accuracy=float("nan")))
     f["meta_list"] = crafted("meta_list.pt", lambda p: p.update(meta=[1, 2]))
-    f["state_dtype"] = crafted("state_dtype.pt", lambda p: p["state"].update(
-        {"head.bias": p["state"]["head.bias"].to(torch.int64)}))
+    f["state_dtype"] = crafted(
+        "state_dtype.pt", lambda p: p["state"].update({"head.bias": p["state"]["head.bias"].to(torch.int64)})
+    )
     f["signed_tampered"] = root / "signed_tampered.pt"  # a valid v2 file whose weights were changed after signing
     payload = torch.load(f["ckpt"], weights_only=True)
     if "sha256" in payload:
@@ -188,8 +193,12 @@ def make_fixtures(root: Path) -> dict[str, Path]:
 
     f["ir_bad_json"] = ir_copy("ir_bad_json", lambda d: (d / "model.json").write_text("{not json"))
     f["ir_no_weights"] = ir_copy("ir_no_weights", lambda d: (d / "weights.npz").unlink())
-    f["ir_huge"] = ir_copy("ir_huge", lambda d: (d / "model.json").write_text(
-        (d / "model.json").read_text().replace('"input_size": 8', '"input_size": 8000000000', 1)))
+    f["ir_huge"] = ir_copy(
+        "ir_huge",
+        lambda d: (d / "model.json").write_text(
+            (d / "model.json").read_text().replace('"input_size": 8', '"input_size": 8000000000', 1)
+        ),
+    )
 
     def nan_weights(d: Path) -> None:
         with np.load(d / "weights.npz") as z:
@@ -242,28 +251,72 @@ def cases(f: dict[str, Path], out: Path) -> list[tuple[str, list]]:
         ("train --data nope", [*quick, "--data", "nope", "-o", out / "m.pt"]),
         ("train --data missing.npz", [*quick, "--data", out / "missing.npz", "-o", out / "m.pt"]),
         ("train --data a directory named .npz", [*quick, "--data", f["dir_npz"], "-o", out / "m.pt"]),
-        ("train --data fashion-mnist --data-dir /nonexistent",
-         [*quick, "--data", "fashion-mnist", "--data-dir", "/nonexistent", "-o", out / "m.pt"]),
+        (
+            "train --data fashion-mnist --data-dir /nonexistent",
+            [*quick, "--data", "fashion-mnist", "--data-dir", "/nonexistent", "-o", out / "m.pt"],
+        ),
         ("train -o under a file", [*quick, "-o", f["file"] / "m.pt"]),
         ("train -o into a read-only directory", [*quick, "-o", ro / "m.pt"]),
         ("train -o an existing directory", [*quick, "-o", f["existing_dir"]]),
         ("train -o ''", [*quick, "-o", ""]),
     ]
-    for key in ("npz_2d", "npz_nan", "npz_yfloat", "npz_yneg", "npz_len", "npz_noy", "npz_onlytest", "npz_single",
-                "npz_empty", "npz_empty_test", "npz_test_features", "npz_complex", "npz_bool", "npz_object",
-                "npz_text", "npz_truncated", "npz_huge_label"):
+    for key in (
+        "npz_2d",
+        "npz_nan",
+        "npz_yfloat",
+        "npz_yneg",
+        "npz_len",
+        "npz_noy",
+        "npz_onlytest",
+        "npz_single",
+        "npz_empty",
+        "npz_empty_test",
+        "npz_test_features",
+        "npz_complex",
+        "npz_bool",
+        "npz_object",
+        "npz_text",
+        "npz_truncated",
+        "npz_huge_label",
+    ):
         c.append((f"train --data {f[key].name} ({key[4:]})", [*quick, "--data", f[key], "-o", out / "m.pt"]))
-    for key in ("missing", "dir", "empty", "garbage", "truncated", "flipped", "plain_pickle", "object_pickle",
-                "foreign", "nan_weights", "inf_bias", "huge_config", "bad_cell", "missing_key", "extra_key",
-                "mask_shape", "mask_values", "mask_name", "version", "meta_nan", "meta_list", "state_dtype",
-                "v1_renamed_weight", "signed_tampered"):
+    for key in (
+        "missing",
+        "dir",
+        "empty",
+        "garbage",
+        "truncated",
+        "flipped",
+        "plain_pickle",
+        "object_pickle",
+        "foreign",
+        "nan_weights",
+        "inf_bias",
+        "huge_config",
+        "bad_cell",
+        "missing_key",
+        "extra_key",
+        "mask_shape",
+        "mask_values",
+        "mask_name",
+        "version",
+        "meta_nan",
+        "meta_list",
+        "state_dtype",
+        "v1_renamed_weight",
+        "signed_tampered",
+    ):
         src = {"missing": out / "nope.pt", "dir": f["existing_dir"]}.get(key) or f[key]
         c.append((f"prune {key}", ["prune", src, "--method", "random", "--sparsity", "0.5", "-o", out / "p.pt"]))
     c += [
-        ("prune an .npz as the checkpoint", ["prune", f["npz_5class"], "--method", "random", "--sparsity", "0.5",
-                                             "-o", out / "p.pt"]),
-        ("prune garbage .onnx", ["prune", f["onnx_garbage"], "--method", "random", "--sparsity", "0.5",
-                                 "-o", out / "p.pt"]),
+        (
+            "prune an .npz as the checkpoint",
+            ["prune", f["npz_5class"], "--method", "random", "--sparsity", "0.5", "-o", out / "p.pt"],
+        ),
+        (
+            "prune garbage .onnx",
+            ["prune", f["onnx_garbage"], "--method", "random", "--sparsity", "0.5", "-o", out / "p.pt"],
+        ),
         ("prune --sparsity nan", [*prune[:4], "--sparsity", "nan", "-o", out / "p.pt"]),
         ("prune --sparsity 1.0", [*prune[:4], "--sparsity", "1.0", "-o", out / "p.pt"]),
         ("prune --lr nan", [*ft, "--lr", "nan", "-o", out / "p.pt"]),
@@ -272,22 +325,43 @@ def cases(f: dict[str, Path], out: Path) -> list[tuple[str, list]]:
         ("prune --threads 0", [*prune, "--threads", "0", "-o", out / "p.pt"]),
         ("prune --data 20-class npz on a 10-class model", [*ft, "--data", f["npz_20class"], "-o", out / "p.pt"]),
         ("prune --data 5-class npz on a 10-class model", [*ft, "--data", f["npz_5class"], "-o", out / "p.pt"]),
-        ("prune --data npz with 3 features on an 8-feature model", [*ft, "--data", f["npz_features"],
-                                                                     "-o", out / "p.pt"]),
+        (
+            "prune --data npz with 3 features on an 8-feature model",
+            [*ft, "--data", f["npz_features"], "-o", out / "p.pt"],
+        ),
         ("prune -o under a file", [*ft, "-o", f["file"] / "p.pt"]),
         ("prune -o into a read-only directory", [*ft, "-o", ro / "p.pt"]),
         ("prune -o an existing directory", [*ft, "-o", f["existing_dir"]]),
     ]
-    for key in ("empty", "garbage", "plain_pickle", "object_pickle", "flipped", "nan_weights", "npz_5class",
-                "onnx_garbage"):
+    for key in (
+        "empty",
+        "garbage",
+        "plain_pickle",
+        "object_pickle",
+        "flipped",
+        "nan_weights",
+        "npz_5class",
+        "onnx_garbage",
+    ):
         c.append((f"inspect {key}", ["inspect", f[key]]))
     c.append(("inspect a directory", ["inspect", f["ir"]]))
     c.append(("inspect model.json", ["inspect", f["ir"] / "model.json"]))
     if f.get("onnx"):
         c.append(("inspect model.onnx", ["inspect", f["onnx"]]))
     co = ["compile", "--verify-samples", "8"]
-    for key in ("flipped", "nan_weights", "inf_bias", "meta_nan", "truncated", "ir_bad_json", "ir_no_weights",
-                "ir_huge", "ir_nan", "onnx_garbage", "onnx_truncated"):
+    for key in (
+        "flipped",
+        "nan_weights",
+        "inf_bias",
+        "meta_nan",
+        "truncated",
+        "ir_bad_json",
+        "ir_no_weights",
+        "ir_huge",
+        "ir_nan",
+        "onnx_garbage",
+        "onnx_truncated",
+    ):
         if key in f:
             c.append((f"compile {key}", [*co, f[key], "-o", out / "c"]))
     c += [
@@ -298,25 +372,56 @@ def cases(f: dict[str, Path], out: Path) -> list[tuple[str, list]]:
         ("compile --target ,", [*co, ck, "--target", ",", "-o", out / "c"]),
         ("compile --verify-samples 0", ["compile", ck, "--verify-samples", "0", "-o", out / "c"]),
         ("compile --verify-data nope", [*co, ck, "--verify-data", "nope", "-o", out / "c"]),
-        ("compile --verify-data npz with other features", [*co, ck, "--verify-data", f["npz_features"],
-                                                            "-o", out / "c"]),
+        (
+            "compile --verify-data npz with other features",
+            [*co, ck, "--verify-data", f["npz_features"], "-o", out / "c"],
+        ),
         ("compile --kernel with --target ir", [*co, ck, "--kernel", "csr", "-o", out / "c"]),
         ("demo -o under a file", ["demo", "--no-progress", "-o", f["file"] / "d"]),
         ("demo -o into a read-only directory", ["demo", "--no-progress", "-o", ro / "d"]),
         ("bench a missing directory", ["bench", out / "nope", "--quick"]),
-        ("bench --device ssh://-oProxyCommand=touch${IFS}X@127.0.0.1",
-         ["bench", f["ir"], "--quick", "--device", "ssh://-oProxyCommand=touch${IFS}" + str(out / "x") + "@127.0.0.1"]),
+        (
+            "bench --device ssh://-oProxyCommand=touch${IFS}X@127.0.0.1",
+            [
+                "bench",
+                f["ir"],
+                "--quick",
+                "--device",
+                "ssh://-oProxyCommand=touch${IFS}" + str(out / "x") + "@127.0.0.1",
+            ],
+        ),
         ("bench --device ssh://-oProxyCommand=x", ["bench", f["ir"], "--quick", "--device", "ssh://-oProxyCommand=x"]),
         ("bench --device ssh://host;reboot", ["bench", f["ir"], "--quick", "--device", "ssh://host;reboot"]),
-        ("bench --json under a file", ["bench", f["ir"], "--quick", "--runtimes", "ir", "--no-native",
-                                       "--json", f["file"] / "r.json"]),
-        ("bench --report into a read-only directory", ["bench", f["ir"], "--quick", "--runtimes", "ir", "--no-native",
-                                                       "--report", ro / "rep"]),
+        (
+            "bench --json under a file",
+            ["bench", f["ir"], "--quick", "--runtimes", "ir", "--no-native", "--json", f["file"] / "r.json"],
+        ),
+        (
+            "bench --report into a read-only directory",
+            ["bench", f["ir"], "--quick", "--runtimes", "ir", "--no-native", "--report", ro / "rep"],
+        ),
         ("bench --threads 0", ["bench", f["ir"], "--quick", "--threads", "0"]),
-        ("sweep -o under a file", ["sweep", ck, "--methods", "random", "--sparsities", "0.5", "--targets", "ir",
-                                   "--cluster", "serial", "-o", f["file"] / "s"]),
-        ("sweep --sparsities nan", ["sweep", ck, "--methods", "random", "--sparsities", "nan", "--targets", "ir",
-                                    "-o", out / "s"]),
+        (
+            "sweep -o under a file",
+            [
+                "sweep",
+                ck,
+                "--methods",
+                "random",
+                "--sparsities",
+                "0.5",
+                "--targets",
+                "ir",
+                "--cluster",
+                "serial",
+                "-o",
+                f["file"] / "s",
+            ],
+        ),
+        (
+            "sweep --sparsities nan",
+            ["sweep", ck, "--methods", "random", "--sparsities", "nan", "--targets", "ir", "-o", out / "s"],
+        ),
     ]
     return c
 
@@ -360,13 +465,15 @@ def main() -> int:
             seconds = time.perf_counter() - t0
             outcome = classify(code, stderr)
             left = sorted(p.name for p in out.iterdir()) + sorted(
-                p.name for p in set(fixtures["file"].parent.iterdir()) - before)
+                p.name for p in set(fixtures["file"].parent.iterdir()) - before
+            )
             if left and outcome != "silently accepted":
                 outcome += " + partial output"
             counts[outcome] = counts.get(outcome, 0) + 1
             first = next((l for l in stderr.splitlines() if l.strip()), "")
-            rows.append([description, code, outcome, f"{seconds:.1f}", first[:150].replace("|", "\\|"),
-                         ", ".join(left)[:60]])
+            rows.append(
+                [description, code, outcome, f"{seconds:.1f}", first[:150].replace("|", "\\|"), ", ".join(left)[:60]]
+            )
             print(f"{outcome:>18} rc={code:<3} {seconds:5.1f}s  {description}: {first[:200]}", flush=True)
             if outcome != "one-line error":
                 print("    " + stderr.strip().replace("\n", "\n    "), flush=True)
@@ -385,13 +492,22 @@ def main() -> int:
     wall = time.perf_counter() - start
     print(f"wall time {wall:.0f} s, load average {os.getloadavg()[0]:.1f}")
     if not args.no_write and not args.only:
-        md = (f"Bad inputs given to the CLI in-process (`edgeprune.cli.main`, {args.timeout:g} s per case before "
-              f"it counts as a hang), load average {os.getloadavg()[0]:.1f} at the end, wall time {wall:.0f} s.\n\n"
-              + "\n".join(f"- {k}: **{v}**" for k, v in summary.items()) + "\n\n"
-              + markdown_table(["input", "exit", "outcome", "s", "stderr (first line)", "left behind"], rows))
-        write_results(args.name, {"summary": summary, "load_average": os.getloadavg()[0],
-                                               "cases": [dict(zip(["input", "exit", "outcome", "seconds", "stderr",
-                                                                   "left"], r)) for r in rows]}, md)
+        md = (
+            f"Bad inputs given to the CLI in-process (`edgeprune.cli.main`, {args.timeout:g} s per case before "
+            f"it counts as a hang), load average {os.getloadavg()[0]:.1f} at the end, wall time {wall:.0f} s.\n\n"
+            + "\n".join(f"- {k}: **{v}**" for k, v in summary.items())
+            + "\n\n"
+            + markdown_table(["input", "exit", "outcome", "s", "stderr (first line)", "left behind"], rows)
+        )
+        write_results(
+            args.name,
+            {
+                "summary": summary,
+                "load_average": os.getloadavg()[0],
+                "cases": [dict(zip(["input", "exit", "outcome", "seconds", "stderr", "left"], r)) for r in rows],
+            },
+            md,
+        )
     return 0 if summary["bad inputs tried"] == summary["one-line errors"] else 1
 
 

@@ -60,10 +60,12 @@ def main() -> None:
         rows.append(row)
         print(" | ".join(row), flush=True)
     load = os.getloadavg()
-    text = (f"IR v2 zoo (tests/zoo.py: random weights, {args.sparsity:.0%} of every matrix pruned), "
-            f"{args.samples} random sequences of {args.steps} steps; the largest |error| against torch over "
-            f"every artifact of the target (whole sequences and one step per call). Load average "
-            f"{load[0]:.1f}.\n\n" + markdown_table(["model", "chain", *targets], rows))
+    text = (
+        f"IR v2 zoo (tests/zoo.py: random weights, {args.sparsity:.0%} of every matrix pruned), "
+        f"{args.samples} random sequences of {args.steps} steps; the largest |error| against torch over "
+        f"every artifact of the target (whole sequences and one step per call). Load average "
+        f"{load[0]:.1f}.\n\n" + markdown_table(["model", "chain", *targets], rows)
+    )
     write_results("zoo_errors", {"targets": targets, "cells": cells, "load_average": load}, text)
 
 

@@ -7,7 +7,8 @@ one-shot methods at s = 0.5 / 0.9 / 0.95 (0.5 only for the baselines and the def
 everything is near dense there), then masked fine-tuning, 2 epochs, Adam 1e-3, batch 64, on
 mnist5k's 4,000 training images / a fixed 5,000-image subset of fashion-mnist's; accuracy on the
 test set (mnist5k 1,000 images, fashion-mnist 10,000), clean and with Gaussian input noise
-(σ = 0.3, a fixed draw, on at most 2,000 test images). Methods that cannot be told a sparsity (lattice natural mode, ramanujan-imp which stops at
+(σ = 0.3, a fixed draw, on at most 2,000 test images). Methods that cannot be told a sparsity (lattice natural mode,
+ramanujan-imp which stops at
 the Ramanujan bound) are paired with ``magnitude`` at *their* per-matrix kept counts
 (``magnitude-at-<label>``), so every comparison is at equal sparsity.
 
@@ -20,8 +21,9 @@ test the current mask, whole matrix), and each of those three choices alone (``-
 
 Every cell is cached as JSON under ``$EDGEPRUNE_BENCH_CACHE/equal-cells/`` (resumable).
 
-    EDGEPRUNE_BENCH_CACHE=/work/bench-cache OMP_NUM_THREADS=1 nice python benchmarks/seeds/equal_sparsity.py --part lattice
-    EDGEPRUNE_BENCH_CACHE=/work/bench-cache OMP_NUM_THREADS=1 nice python benchmarks/seeds/equal_sparsity.py --part expander
+    export EDGEPRUNE_BENCH_CACHE=/work/bench-cache OMP_NUM_THREADS=1
+    nice python benchmarks/seeds/equal_sparsity.py --part lattice
+    nice python benchmarks/seeds/equal_sparsity.py --part expander
     python benchmarks/seeds/equal_sparsity.py --report-only
 
 Writes ``results/lattice_equal.{md,json}`` and ``results/expander_equal.{md,json}``.
@@ -84,8 +86,11 @@ EXPANDER = {  # magnitude and random last: the lattice part computes them (same 
     "expander-norepair": ("expander", {"max_repairs": 0}, (0.9, 0.95)),
     "block-expander-1x4": ("block-expander", {"block": "1x4"}, (0.9, 0.95)),
     "ramanujan-imp": ("ramanujan-imp", {"accept_reached": True}, (0.95,)),
-    "ramanujan-imp-authors": ("ramanujan-imp", {"accept_reached": True, "rewind": "init", "test": "current",
-                                                "test_graph": "matrix"}, (0.95,)),
+    "ramanujan-imp-authors": (
+        "ramanujan-imp",
+        {"accept_reached": True, "rewind": "init", "test": "current", "test_graph": "matrix"},
+        (0.95,),
+    ),
     # one authors' choice at a time, to see which one moves the stopping point
     "ramanujan-imp-rewind": ("ramanujan-imp", {"accept_reached": True, "rewind": "init"}, (0.95,)),
     "ramanujan-imp-current": ("ramanujan-imp", {"accept_reached": True, "test": "current"}, (0.95,)),
@@ -96,8 +101,16 @@ EXPANDER = {  # magnitude and random last: the lattice part computes them (same 
 PARTS = {"lattice": LATTICE, "expander": EXPANDER}
 SEED0_ONLY = {"lattice-source", "lattice-both", "lattice-recurrent-source"}
 # labels whose sparsity is the method's outcome: paired with magnitude at the same per-matrix counts
-OUTCOME = {"natural-binary", "natural-continuous", "natural-continuous-0.3", "ramanujan-imp", "ramanujan-imp-authors",
-           "ramanujan-imp-rewind", "ramanujan-imp-current", "ramanujan-imp-matrix"}
+OUTCOME = {
+    "natural-binary",
+    "natural-continuous",
+    "natural-continuous-0.3",
+    "ramanujan-imp",
+    "ramanujan-imp-authors",
+    "ramanujan-imp-rewind",
+    "ramanujan-imp-current",
+    "ramanujan-imp-matrix",
+}
 
 
 def log(msg: str) -> None:
@@ -105,8 +118,19 @@ def log(msg: str) -> None:
 
 
 def key(label: str, method: str, options: dict, sparsity, seed: int, dataset: str = "mnist5k") -> str:
-    spec = {"protocol": PROTOCOL, "dataset": dataset, "cell": CELL, "hidden": HIDDEN, "ft": FT, "method": method,
-            "options": options, "sparsity": sparsity, "seed": seed, "noise": NOISE_SIGMA, "imp": IMP_ROUND_SUBSET}
+    spec = {
+        "protocol": PROTOCOL,
+        "dataset": dataset,
+        "cell": CELL,
+        "hidden": HIDDEN,
+        "ft": FT,
+        "method": method,
+        "options": options,
+        "sparsity": sparsity,
+        "seed": seed,
+        "noise": NOISE_SIGMA,
+        "imp": IMP_ROUND_SUBSET,
+    }
     if dataset != "mnist5k":
         spec["ft_subset"] = FT_SUBSET[dataset]
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
@@ -149,9 +173,12 @@ def finish(model, masks_np: dict, dense, ds, noisy, seed: int, magnitude: dict |
     train(model, ft_ds or ds, epochs=FT["epochs"], lr=FT["lr"], batch_size=FT["batch_size"], seed=seed, progress=False)
     after = evaluate(model, ds, noisy)
     sizes = {n: m.size for n, m in masks_np.items()}
-    out = {"pruned": before, "finetuned": after,
-           "sparsity": 1 - sum(int(m.sum()) for m in masks_np.values()) / sum(sizes.values()),
-           "sparsity_per_matrix": {n: 1 - int(m.sum()) / m.size for n, m in masks_np.items()}}
+    out = {
+        "pruned": before,
+        "finetuned": after,
+        "sparsity": 1 - sum(int(m.sum()) for m in masks_np.values()) / sum(sizes.values()),
+        "sparsity_per_matrix": {n: 1 - int(m.sum()) / m.size for n, m in masks_np.items()},
+    }
     if magnitude is not None:  # fraction of kept entries not in magnitude's mask of the same counts
         kept = sum(int(m.sum()) for m in masks_np.values())
         out["differs_from_magnitude"] = sum(int((m & ~magnitude[n]).sum()) for n, m in masks_np.items()) / max(1, kept)
@@ -170,31 +197,46 @@ def run_cell(label, method, options, sparsity, seed, ctx) -> list[tuple[str, dic
     if method == "ramanujan-imp":
         # a fixed training subset for the rounds; a one-sample test split (we evaluate ourselves)
         pick = np.sort(np.random.default_rng(12345).permutation(len(ds.X_train))[:IMP_ROUND_SUBSET])
-        rounds = dataclasses.replace(ds, X_train=ds.X_train[pick], y_train=ds.y_train[pick],
-                                     X_test=ds.X_test[:1], y_test=ds.y_test[:1])
+        rounds = dataclasses.replace(
+            ds, X_train=ds.X_train[pick], y_train=ds.y_train[pick], X_test=ds.X_test[:1], y_test=ds.y_test[:1]
+        )
         kwargs = {"dataset": rounds, "finetune_lr": FT["lr"], "batch_size": FT["batch_size"]}
     outcome = prune.prune_model(dense, method, sparsity, seed=seed, options=options, **kwargs)
     masks = {n: m.numpy().astype(bool) for n, m in outcome.model.masks().items()}
     magnitude = magnitude_masks_like(dense, masks)
-    result = {"label": label, "seed": seed, "sparsity_requested": sparsity, "options": options,
-              **finish(outcome.model, masks, dense, ds, noisy, seed, magnitude, ft_ds)}
+    result = {
+        "label": label,
+        "seed": seed,
+        "sparsity_requested": sparsity,
+        "options": options,
+        **finish(outcome.model, masks, dense, ds, noisy, seed, magnitude, ft_ds),
+    }
     rep = outcome.report["method_report"]
     if method == "ramanujan-imp":
-        result["imp"] = {"rounds": rep["rounds"], "finetune_epochs": outcome.report["finetune_epochs"],
-                         "stopped": {n: w["stopped"] for n, w in rep["weights"].items()},
-                         "ramanujan_gap": {n: w["ramanujan_gap"] for n, w in rep["weights"].items()},
-                         "spectral_gap": {n: w["spectral_gap"]["matrix"] for n, w in rep["weights"].items()}}
+        result["imp"] = {
+            "rounds": rep["rounds"],
+            "finetune_epochs": outcome.report["finetune_epochs"],
+            "stopped": {n: w["stopped"] for n, w in rep["weights"].items()},
+            "ramanujan_gap": {n: w["ramanujan_gap"] for n, w in rep["weights"].items()},
+            "spectral_gap": {n: w["spectral_gap"]["matrix"] for n, w in rep["weights"].items()},
+        }
     if method == "lattice":
-        result["lattice"] = {"groups": {g: v["meet_irreducible"] for g, v in rep["groups"].items()},
-                             "components": rep.get("strongly_connected_components")}
+        result["lattice"] = {
+            "groups": {g: v["meet_irreducible"] for g, v in rep["groups"].items()},
+            "components": rep.get("strongly_connected_components"),
+        }
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out = [(key(label, method, options, sparsity, seed, dataset), result)]
     if label in OUTCOME:
         t0 = time.perf_counter()
         twin = copy_dense(dense)
         twin.set_masks({n: torch.from_numpy(m) for n, m in magnitude.items()})
-        r = {"label": f"magnitude-at-{label}", "seed": seed, "sparsity_requested": result["sparsity"],
-             **finish(twin, magnitude, dense, ds, noisy, seed, None, ft_ds)}
+        r = {
+            "label": f"magnitude-at-{label}",
+            "seed": seed,
+            "sparsity_requested": result["sparsity"],
+            **finish(twin, magnitude, dense, ds, noisy, seed, None, ft_ds),
+        }
         r["seconds"] = round(time.perf_counter() - t0, 1)
         out.append((key(f"magnitude-at-{label}", "magnitude", options, sparsity, seed, dataset), r))
     return out
@@ -222,8 +264,9 @@ def run(part: str, seeds, dataset: str = "mnist5k") -> None:
         ctx["dense"], acc = standard_dense_model(dataset, CELL, (HIDDEN,), seed=seed, log=log)
         dense_path = CELL_DIR / f"{'' if dataset == 'mnist5k' else dataset + '-'}dense-s{seed}.json"
         if not dense_path.exists():
-            fileio.write_text_atomic(dense_path, fileio.dumps_json({"seed": seed, **evaluate(ctx["dense"], ds,
-                                                                                              ctx["noisy"])}))
+            fileio.write_text_atomic(
+                dense_path, fileio.dumps_json({"seed": seed, **evaluate(ctx["dense"], ds, ctx["noisy"])})
+            )
         for label, (method, options, sparsities) in PARTS[part].items():
             if label in SEED0_ONLY and seed != 0:
                 continue
@@ -240,8 +283,10 @@ def run(part: str, seeds, dataset: str = "mnist5k") -> None:
                     fileio.write_text_atomic(CELL_DIR / f"{k}.json", fileio.dumps_json(r))
                     if "refused" in r:
                         continue
-                    log(f"{dataset} {part} seed {seed} {r['label']} @{s}: sparsity {r['sparsity']:.4f} "
-                        f"pruned {r['pruned']['clean']:.4f} ft {r['finetuned']['clean']:.4f} ({r['seconds']} s)")
+                    log(
+                        f"{dataset} {part} seed {seed} {r['label']} @{s}: sparsity {r['sparsity']:.4f} "
+                        f"pruned {r['pruned']['clean']:.4f} ft {r['finetuned']['clean']:.4f} ({r['seconds']} s)"
+                    )
 
 
 def _ms(values) -> str:
@@ -262,8 +307,8 @@ def section(part: str, dataset: str) -> tuple[list[str], dict]:
         for s in sparsities:
             for seed in SEEDS:
                 for k in [key(label, method, options, s, seed, dataset)] + (
-                        [key(f"magnitude-at-{label}", "magnitude", options, s, seed, dataset)]
-                        if label in OUTCOME else []):
+                    [key(f"magnitude-at-{label}", "magnitude", options, s, seed, dataset)] if label in OUTCOME else []
+                ):
                     path = CELL_DIR / f"{k}.json"
                     if path.exists():
                         cell = json.loads(path.read_text())
@@ -277,51 +322,109 @@ def section(part: str, dataset: str) -> tuple[list[str], dict]:
     for c in cells:
         groups.setdefault((c["label"], c["requested"]), []).append(c)
     for (label, s), cs in groups.items():
-        row = {"method": label, "requested": s, "seeds": len(cs),
-               "achieved": _sp([c["sparsity"] for c in cs]),
-               "achieved_per_matrix": _sp([v for c in cs for v in c["sparsity_per_matrix"].values()]),
-               "pruned": _ms([c["pruned"]["clean"] for c in cs]),
-               "finetuned": _ms([c["finetuned"]["clean"] for c in cs]),
-               "finetuned_noise": _ms([c["finetuned"]["noise"] for c in cs]),
-               "differs": (f"{100 * statistics.mean(c['differs_from_magnitude'] for c in cs):.2f}%"
-                           if all("differs_from_magnitude" in c for c in cs) else "")}
+        row = {
+            "method": label,
+            "requested": s,
+            "seeds": len(cs),
+            "achieved": _sp([c["sparsity"] for c in cs]),
+            "achieved_per_matrix": _sp([v for c in cs for v in c["sparsity_per_matrix"].values()]),
+            "pruned": _ms([c["pruned"]["clean"] for c in cs]),
+            "finetuned": _ms([c["finetuned"]["clean"] for c in cs]),
+            "finetuned_noise": _ms([c["finetuned"]["noise"] for c in cs]),
+            "differs": (
+                f"{100 * statistics.mean(c['differs_from_magnitude'] for c in cs):.2f}%"
+                if all("differs_from_magnitude" in c for c in cs)
+                else ""
+            ),
+        }
         summary.append({**row, "cells": cs})
-        rows.append([row[k] for k in ("method", "requested", "achieved", "achieved_per_matrix", "seeds", "pruned",
-                                      "finetuned", "finetuned_noise", "differs")])
+        rows.append(
+            [
+                row[k]
+                for k in (
+                    "method",
+                    "requested",
+                    "achieved",
+                    "achieved_per_matrix",
+                    "seeds",
+                    "pruned",
+                    "finetuned",
+                    "finetuned_noise",
+                    "differs",
+                )
+            ]
+        )
     rows.sort(key=lambda r: (r[1] is None, r[1] if r[1] is not None else 0, r[0]))
-    head = ["method", "requested s", "achieved s (overall)", "achieved s (per matrix)", "seeds", "pruned %",
-            "fine-tuned %", f"fine-tuned, noise σ={NOISE_SIGMA} %", "kept entries not in magnitude's mask"]
-    dense_line = (f"Dense LSTM-{HIDDEN} on {dataset}: {_ms([d['clean'] for d in dense])} % clean, "
-                  f"{_ms([d['noise'] for d in dense])} % with noise ({len(dense)} seeds).")
-    md = [f"## {dataset}", "", dense_line, "",
-          "Accuracy: mean ± std over seeds. `requested s` empty: the method decides its sparsity; "
-          "`magnitude-at-X` is magnitude pruning at X's per-matrix kept counts (same seed).", "",
-          markdown_table(head, rows), ""]
+    head = [
+        "method",
+        "requested s",
+        "achieved s (overall)",
+        "achieved s (per matrix)",
+        "seeds",
+        "pruned %",
+        "fine-tuned %",
+        f"fine-tuned, noise σ={NOISE_SIGMA} %",
+        "kept entries not in magnitude's mask",
+    ]
+    dense_line = (
+        f"Dense LSTM-{HIDDEN} on {dataset}: {_ms([d['clean'] for d in dense])} % clean, "
+        f"{_ms([d['noise'] for d in dense])} % with noise ({len(dense)} seeds)."
+    )
+    md = [
+        f"## {dataset}",
+        "",
+        dense_line,
+        "",
+        "Accuracy: mean ± std over seeds. `requested s` empty: the method decides its sparsity; "
+        "`magnitude-at-X` is magnitude pruning at X's per-matrix kept counts (same seed).",
+        "",
+        markdown_table(head, rows),
+        "",
+    ]
     if refused:
         md += ["Refused (one line each, as the CLI prints them):", ""]
         md += [f"- {c['label']} @ {c['requested']} (seed {c['seed']}): {c['refused']}" for c in refused] + [""]
     if part == "expander":
         imp = [c for c in cells if "imp" in c]
         if imp:
-            md += [f"### {dataset}: where ramanujan-imp stopped (per matrix) and both Δs definitions of its final masks", "",
-                   "Δs = μ₀ − μ̂ (methods.md); Δs_code = 2√(μ₀ − 1) − μ̂ (ramanujan-on-pai `lib/graphs/scores.py`).", "",
-                   markdown_table(["variant", "seed", "rounds", "matrix", "stopped", "sparsity", "Δr (as tested)",
-                                   "Δs", "Δs_code"],
-                                  [[c["label"], c["seed"], c["imp"]["rounds"], n, c["imp"]["stopped"][n],
-                                    f"{c['sparsity_per_matrix'][n]:.4f}",
-                                    _f(c["imp"]["ramanujan_gap"][n]),
-                                    _f(c["imp"]["spectral_gap"][n]["mu0_minus_mu_hat"]),
-                                    _f(c["imp"]["spectral_gap"][n]["code_2sqrt_mu0_minus_1_minus_mu_hat"])]
-                                   for c in sorted(imp, key=lambda c: (c["label"], c["seed"]))
-                                   for n in c["imp"]["stopped"]]), ""]
+            md += [
+                f"### {dataset}: where ramanujan-imp stopped (per matrix) and both Δs definitions of its final masks",
+                "",
+                "Δs = μ₀ − μ̂ (methods.md); Δs_code = 2√(μ₀ − 1) − μ̂ (ramanujan-on-pai `lib/graphs/scores.py`).",
+                "",
+                markdown_table(
+                    ["variant", "seed", "rounds", "matrix", "stopped", "sparsity", "Δr (as tested)", "Δs", "Δs_code"],
+                    [
+                        [
+                            c["label"],
+                            c["seed"],
+                            c["imp"]["rounds"],
+                            n,
+                            c["imp"]["stopped"][n],
+                            f"{c['sparsity_per_matrix'][n]:.4f}",
+                            _f(c["imp"]["ramanujan_gap"][n]),
+                            _f(c["imp"]["spectral_gap"][n]["mu0_minus_mu_hat"]),
+                            _f(c["imp"]["spectral_gap"][n]["code_2sqrt_mu0_minus_1_minus_mu_hat"]),
+                        ]
+                        for c in sorted(imp, key=lambda c: (c["label"], c["seed"]))
+                        for n in c["imp"]["stopped"]
+                    ],
+                ),
+                "",
+            ]
     return md, {"dense": dense, "summary": summary, "refused": refused}
 
 
 def report(part: str) -> None:
-    md = [f"# {part.capitalize()} methods at equal achieved sparsity (LSTM-{HIDDEN})", "",
-          __doc__.split("\n\n")[1], "",
-          f"Load average while the cells ran (2026-12-07, shared machine): {RUN_LOAD}. Accuracies only; "
-          "no timing is compared.", ""]
+    md = [
+        f"# {part.capitalize()} methods at equal achieved sparsity (LSTM-{HIDDEN})",
+        "",
+        __doc__.split("\n\n")[1],
+        "",
+        f"Load average while the cells ran (2026-12-07, shared machine): {RUN_LOAD}. Accuracies only; "
+        "no timing is compared.",
+        "",
+    ]
     payload = {"load_average": RUN_LOAD}
     for dataset in DATASETS:
         lines, data = section(part, dataset)

@@ -74,11 +74,22 @@ FINETUNE = {
 FT_LR, FT_BATCH = 1e-3, 64
 # The issue's target (fashion-mnist LSTM-128 at 90%, fine-tuned) rechecked with 4x the fine-tuning
 # samples of the grid, for the methods the target names (and random-regular).
-TARGET_CHECK = {"dataset": "fashion-mnist", "cell": "lstm", "sparsity": 0.9, "epochs": 2, "subset": 20000,
-                "labels": ("expander", "magnitude", "random", "random-regular")}
+TARGET_CHECK = {
+    "dataset": "fashion-mnist",
+    "cell": "lstm",
+    "sparsity": 0.9,
+    "epochs": 2,
+    "subset": 20000,
+    "labels": ("expander", "magnitude", "random", "random-regular"),
+}
 PROTOCOL = "expander-bench/3"  # bump when the protocol changes: cached cells are keyed by it
 # bump a method's version when its construction changes: only its cells are recomputed
-METHOD_VERSIONS = {"expander": 2, "expander-norepair": 2, "block-expander-1x4": 2, "ramanujan-imp": 1}  # 2: spectral repair
+METHOD_VERSIONS = {
+    "expander": 2,
+    "expander-norepair": 2,
+    "block-expander-1x4": 2,
+    "ramanujan-imp": 1,
+}  # 2: spectral repair
 CELL_DIR = CACHE / "expander-cells"
 
 
@@ -127,8 +138,18 @@ def mask_gaps(model) -> dict:
 
 
 def cell_key(dataset, cell, seed, label, sparsity) -> str:
-    spec = {"protocol": PROTOCOL, "dataset": dataset, "cell": cell, "seed": seed, "label": label,
-            "sparsity": sparsity, "method": METHODS[label], "version": METHOD_VERSIONS.get(label, 1), "finetune": FINETUNE[dataset], "noise": NOISE}
+    spec = {
+        "protocol": PROTOCOL,
+        "dataset": dataset,
+        "cell": cell,
+        "seed": seed,
+        "label": label,
+        "sparsity": sparsity,
+        "method": METHODS[label],
+        "version": METHOD_VERSIONS.get(label, 1),
+        "finetune": FINETUNE[dataset],
+        "noise": NOISE,
+    }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return f"{dataset}-{cell}-s{seed}-{label}-{sparsity}-{digest}"
 
@@ -148,35 +169,62 @@ def run_cell(dataset, cell, seed, label, sparsity, ctx) -> dict:
         # api's before/after accuracy report costs nothing (we evaluate below)
         rounds_ds = train_subset(ds, FINETUNE[dataset]["imp_round_subset"])
         rounds_ds = dataclasses.replace(rounds_ds, X_test=ds.X_test[:1], y_test=ds.y_test[:1])
-        tuned = prune.prune_model(dense, method, sparsity, seed=seed, options={**options, "round_epochs": 1},
-                                  dataset=rounds_ds, finetune_lr=FT_LR, batch_size=FT_BATCH)
+        tuned = prune.prune_model(
+            dense,
+            method,
+            sparsity,
+            seed=seed,
+            options={**options, "round_epochs": 1},
+            dataset=rounds_ds,
+            finetune_lr=FT_LR,
+            batch_size=FT_BATCH,
+        )
         train(tuned.model, ft_ds, epochs=epochs, lr=FT_LR, batch_size=FT_BATCH, seed=seed, progress=False)
-        result["noft"] = {"acc": evaluate(plain.model, ds, noisy), "sparsity": plain.report["sparsity"],
-                          "gaps": mask_gaps(plain.model), "report": _imp_summary(plain.report)}
-        result["ft"] = {"acc": evaluate(tuned.model, ds, noisy), "sparsity": tuned.report["sparsity"],
-                        "gaps": mask_gaps(tuned.model), "epochs": tuned.report["finetune_epochs"] + epochs,
-                        "report": _imp_summary(tuned.report)}
+        result["noft"] = {
+            "acc": evaluate(plain.model, ds, noisy),
+            "sparsity": plain.report["sparsity"],
+            "gaps": mask_gaps(plain.model),
+            "report": _imp_summary(plain.report),
+        }
+        result["ft"] = {
+            "acc": evaluate(tuned.model, ds, noisy),
+            "sparsity": tuned.report["sparsity"],
+            "gaps": mask_gaps(tuned.model),
+            "epochs": tuned.report["finetune_epochs"] + epochs,
+            "report": _imp_summary(tuned.report),
+        }
     else:
         out = prune.prune_model(dense, method, sparsity, seed=seed, options=options)
         gaps = mask_gaps(out.model)
         result["noft"] = {"acc": evaluate(out.model, ds, noisy), "sparsity": out.report["sparsity"], "gaps": gaps}
         train(out.model, ft_ds, epochs=epochs, lr=FT_LR, batch_size=FT_BATCH, seed=seed, progress=False)
-        result["ft"] = {"acc": evaluate(out.model, ds, noisy), "sparsity": out.report["sparsity"], "gaps": gaps,
-                        "epochs": epochs}
+        result["ft"] = {
+            "acc": evaluate(out.model, ds, noisy),
+            "sparsity": out.report["sparsity"],
+            "gaps": gaps,
+            "epochs": epochs,
+        }
         if method in ("expander", "block-expander"):  # includes expander-norepair
             weights = out.report["method_report"]["weights"]
-            result["construction"] = {n: {"greedy": sum(g["greedy_edges"] for g in w["gates"]),
-                                          "random": sum(g["random_edges"] for g in w["gates"]),
-                                          "attempts": [g["attempts"] for g in w["gates"]]}
-                                      for n, w in weights.items()}
+            result["construction"] = {
+                n: {
+                    "greedy": sum(g["greedy_edges"] for g in w["gates"]),
+                    "random": sum(g["random_edges"] for g in w["gates"]),
+                    "attempts": [g["attempts"] for g in w["gates"]],
+                }
+                for n, w in weights.items()
+            }
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
 
 def _imp_summary(report: dict) -> dict:
     r = report["method_report"]
-    return {"rounds": r["rounds"], "stopped": {n: (w["stopped"], round(w["sparsity"], 4)) for n, w in r["weights"].items()},
-            "violations": r["violations"]}
+    return {
+        "rounds": r["rounds"],
+        "stopped": {n: (w["stopped"], round(w["sparsity"], 4)) for n, w in r["weights"].items()},
+        "violations": r["violations"],
+    }
 
 
 def run_grid(datasets, cells, seeds, sparsities, labels) -> None:
@@ -189,33 +237,59 @@ def run_grid(datasets, cells, seeds, sparsities, labels) -> None:
     # the issue's target (fashion-mnist LSTM) first, then the other models; seeds inside
     for dataset in datasets:
         ds = data.load(dataset)
-        ctx = {"ds": ds, "ft_ds": train_subset(ds, FINETUNE[dataset]["subset"]),
-               "noisy": {s: noisy_test(ds, s) for s in NOISE}}
+        ctx = {
+            "ds": ds,
+            "ft_ds": train_subset(ds, FINETUNE[dataset]["subset"]),
+            "noisy": {s: noisy_test(ds, s) for s in NOISE},
+        }
         for cell in cells:
             for seed in seeds:
                 # 90% first: the issue's target is measured early for every seed
                 order = sorted(sparsities, key=lambda s: (s != 0.9, s))
-                todo = [(label, s) for s in order for label in labels
-                        if not (CELL_DIR / f"{cell_key(dataset, cell, seed, label, s)}.json").exists()]
+                todo = [
+                    (label, s)
+                    for s in order
+                    for label in labels
+                    if not (CELL_DIR / f"{cell_key(dataset, cell, seed, label, s)}.json").exists()
+                ]
                 dense_path = CELL_DIR / f"{cell_key(dataset, cell, seed, 'magnitude', 'dense')}.json"
                 if not todo and dense_path.exists():
                     continue
                 ctx["dense"], acc = standard_dense_model(dataset, cell, (HIDDEN,), seed=seed, log=log)
                 if not dense_path.exists():
-                    fileio.write_text_atomic(dense_path, fileio.dumps_json(
-                        {"dataset": dataset, "cell": cell, "seed": seed, "label": "dense",
-                         "acc": evaluate(ctx["dense"], ds, ctx["noisy"])}))
+                    fileio.write_text_atomic(
+                        dense_path,
+                        fileio.dumps_json(
+                            {
+                                "dataset": dataset,
+                                "cell": cell,
+                                "seed": seed,
+                                "label": "dense",
+                                "acc": evaluate(ctx["dense"], ds, ctx["noisy"]),
+                            }
+                        ),
+                    )
                 for label, s in todo:
                     r = run_cell(dataset, cell, seed, label, s, ctx)
-                    fileio.write_text_atomic(CELL_DIR / f"{cell_key(dataset, cell, seed, label, s)}.json",
-                                             fileio.dumps_json(r))
-                    log(f"{dataset} {cell} seed {seed} {label} @{s}: no-ft {r['noft']['acc']['clean']:.4f} "
-                        f"ft {r['ft']['acc']['clean']:.4f} ({r['seconds']} s)")
+                    fileio.write_text_atomic(
+                        CELL_DIR / f"{cell_key(dataset, cell, seed, label, s)}.json", fileio.dumps_json(r)
+                    )
+                    log(
+                        f"{dataset} {cell} seed {seed} {label} @{s}: no-ft {r['noft']['acc']['clean']:.4f} "
+                        f"ft {r['ft']['acc']['clean']:.4f} ({r['seconds']} s)"
+                    )
 
 
 def target_key(seed, label) -> str:
-    spec = {"protocol": PROTOCOL, "target_check": TARGET_CHECK, "seed": seed, "label": label,
-            "method": METHODS[label], "version": METHOD_VERSIONS.get(label, 1), "noise": NOISE}
+    spec = {
+        "protocol": PROTOCOL,
+        "target_check": TARGET_CHECK,
+        "seed": seed,
+        "label": label,
+        "method": METHODS[label],
+        "version": METHOD_VERSIONS.get(label, 1),
+        "noise": NOISE,
+    }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return f"target-{seed}-{label}-{digest}"
 
@@ -243,8 +317,13 @@ def run_target_check(seeds) -> None:
             t0 = time.perf_counter()
             out = prune.prune_model(dense, method, t["sparsity"], seed=seed, options=options)
             train(out.model, ft_ds, epochs=t["epochs"], lr=FT_LR, batch_size=FT_BATCH, seed=seed, progress=False)
-            r = {"seed": seed, "label": label, "acc": evaluate(out.model, ds, noisy), "sparsity": out.report["sparsity"],
-                 "seconds": round(time.perf_counter() - t0, 2)}
+            r = {
+                "seed": seed,
+                "label": label,
+                "acc": evaluate(out.model, ds, noisy),
+                "sparsity": out.report["sparsity"],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
             fileio.write_text_atomic(path, fileio.dumps_json(r))
             log(f"target check seed {seed} {label}: {r['acc']['clean']:.4f} ({r['seconds']} s)")
 
@@ -256,8 +335,13 @@ INIT_CHECK = {"dataset": "mnist5k", "cell": "lstm", "sparsity": 0.9, "labels": (
 
 
 def init_key(seed, label) -> str:
-    spec = {"protocol": PROTOCOL, "init_check": INIT_CHECK, "seed": seed, "label": label,
-            "version": METHOD_VERSIONS.get("expander", 1)}
+    spec = {
+        "protocol": PROTOCOL,
+        "init_check": INIT_CHECK,
+        "seed": seed,
+        "label": label,
+        "version": METHOD_VERSIONS.get("expander", 1),
+    }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return f"init-{seed}-{label}-{digest}"
 
@@ -289,12 +373,27 @@ def run_init_check(seeds) -> None:
                 model = out.model
             else:  # a uniform random mask on the same fresh weights
                 model = prune.prune_model(arch, "random", t["sparsity"], seed=seed).model
-            train(model, ds, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"], seed=seed,
-                  progress=False)
-            r = {"seed": seed, "label": label, "acc": evaluate(model, ds, noisy),
-                 "sparsity": float(1 - sum(int(m.sum()) for n, m in model.masks().items() if n != "head.weight")
-                                   / sum(m.numel() for n, m in model.masks().items() if n != "head.weight")),
-                 "epochs": recipe["epochs"], "seconds": round(time.perf_counter() - t0, 2)}
+            train(
+                model,
+                ds,
+                epochs=recipe["epochs"],
+                lr=recipe["lr"],
+                batch_size=recipe["batch_size"],
+                seed=seed,
+                progress=False,
+            )
+            r = {
+                "seed": seed,
+                "label": label,
+                "acc": evaluate(model, ds, noisy),
+                "sparsity": float(
+                    1
+                    - sum(int(m.sum()) for n, m in model.masks().items() if n != "head.weight")
+                    / sum(m.numel() for n, m in model.masks().items() if n != "head.weight")
+                ),
+                "epochs": recipe["epochs"],
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
             fileio.write_text_atomic(path, fileio.dumps_json(r))
             log(f"init check seed {seed} {label}: {r['acc']['clean']:.4f} ({r['seconds']} s)")
 
@@ -310,11 +409,16 @@ def init_check_section(seeds) -> tuple[list[str], dict]:
     if not found:
         return [], {}
     stats = {label: _stats(v) for label, v in found.items()}
-    lines = [f"## Sparse training from scratch: {t['dataset']} {t['cell'].upper()}-{HIDDEN} at s={t['sparsity']}", "",
-             "`expander --init` (random biregular mask, fresh weights) vs a uniformly random mask on the same fresh "
-             "weights, both trained with the dense recipe (same epochs and learning rate as the dense model). "
-             "Compare with the grid's prune-then-fine-tune rows above.", "",
-             markdown_table(["method", "accuracy"], [[k, _fmt_acc(*v)] for k, v in stats.items()]), ""]
+    lines = [
+        f"## Sparse training from scratch: {t['dataset']} {t['cell'].upper()}-{HIDDEN} at s={t['sparsity']}",
+        "",
+        "`expander --init` (random biregular mask, fresh weights) vs a uniformly random mask on the same fresh "
+        "weights, both trained with the dense recipe (same epochs and learning rate as the dense model). "
+        "Compare with the grid's prune-then-fine-tune rows above.",
+        "",
+        markdown_table(["method", "accuracy"], [[k, _fmt_acc(*v)] for k, v in stats.items()]),
+        "",
+    ]
     return lines, {"stats": stats}
 
 
@@ -329,22 +433,29 @@ def target_check_section(seeds) -> tuple[list[str], dict]:
     if not found:
         return [], {}
     stats = {label: _stats(v) for label, v in found.items()}
-    lines = [f"## Target recheck with longer fine-tuning ({t['epochs']} epochs on a fixed {t['subset']}-sample "
-             f"training subset, 4x the grid's)", "",
-             markdown_table(["method", f"accuracy at s={t['sparsity']}"], [[k, _fmt_acc(*v)] for k, v in stats.items()]),
-             ""]
+    lines = [
+        f"## Target recheck with longer fine-tuning ({t['epochs']} epochs on a fixed {t['subset']}-sample "
+        f"training subset, 4x the grid's)",
+        "",
+        markdown_table(["method", f"accuracy at s={t['sparsity']}"], [[k, _fmt_acc(*v)] for k, v in stats.items()]),
+        "",
+    ]
     summary = {"stats": stats}
     if all(k in stats for k in ("expander", "magnitude", "random")):
         e, m, r = stats["expander"], stats["magnitude"], stats["random"]
         diff = 100 * (e[0] - m[0])
         met = diff >= -0.5 and e[0] > r[0]
         summary.update({"diff_points": diff, "met": met})
-        lines += [f"expander − magnitude = {diff:+.2f} points; target {'met' if met else 'NOT met'} with the longer "
-                  "fine-tuning.", ""]
+        lines += [
+            f"expander − magnitude = {diff:+.2f} points; target {'met' if met else 'NOT met'} with the longer "
+            "fine-tuning.",
+            "",
+        ]
     return lines, summary
 
 
 # ---------------------------------------------------------------- report
+
 
 def load_cells(datasets, cells, seeds, sparsities, labels):
     found, dense = [], []
@@ -390,10 +501,14 @@ def summarise(cells, dense, sparsities, labels):
             for name, g in r["gaps"].items():
                 per_matrix.setdefault(name, []).append(g)
         gaps[(dataset, cell, label, phase, s)] = {
-            name: {"gap": _stats([g["gap"] for g in gs])[0],
-                   "ramanujan": sum(g["ramanujan"] is True for g in gs),
-                   "undefined": sum(g["ramanujan"] is None for g in gs), "n": len(gs)}
-            for name, gs in per_matrix.items()}
+            name: {
+                "gap": _stats([g["gap"] for g in gs])[0],
+                "ramanujan": sum(g["ramanujan"] is True for g in gs),
+                "undefined": sum(g["ramanujan"] is None for g in gs),
+                "n": len(gs),
+            }
+            for name, gs in per_matrix.items()
+        }
     dense_acc = {}
     for d in dense:
         dense_acc.setdefault((d["dataset"], d["cell"]), []).append(d["acc"])
@@ -431,26 +546,53 @@ def markdown_report(cells, dense, datasets, model_cells, sparsities, labels) -> 
                         m = acc.get((dataset, cell, label, phase, "clean", s))
                         row.append(_fmt_acc(*m) if m else "")
                     rows.append(row)
-                imp = [f"{achieved[(dataset, cell, 'ramanujan-imp', phase, s)][0]:.3f}"
-                       if (dataset, cell, "ramanujan-imp", phase, s) in achieved else "" for s in sparsities]
+                imp = [
+                    f"{achieved[(dataset, cell, 'ramanujan-imp', phase, s)][0]:.3f}"
+                    if (dataset, cell, "ramanujan-imp", phase, s) in achieved
+                    else ""
+                    for s in sparsities
+                ]
                 rows.append(["ramanujan-imp achieved sparsity"] + imp)
-                lines += [f"## {dataset}, {cell.upper()}-{HIDDEN}, {title}", "",
-                          f"Dense: {_fmt_acc(*dense_clean)}.", "", markdown_table(cols, rows), ""]
+                lines += [
+                    f"## {dataset}, {cell.upper()}-{HIDDEN}, {title}",
+                    "",
+                    f"Dense: {_fmt_acc(*dense_clean)}.",
+                    "",
+                    markdown_table(cols, rows),
+                    "",
+                ]
             # noise, with fine-tuning
             for sigma in NOISE:
                 metric = f"noise{sigma}"
                 dn = dense_stats.get((dataset, cell), {}).get(metric, (None, None, 0))
                 cols = ["method"] + [f"s={s}" for s in sparsities]
-                rows = [[label] + [_fmt_acc(*acc[(dataset, cell, label, "ft", metric, s)])
-                                   if (dataset, cell, label, "ft", metric, s) in acc else "" for s in sparsities]
-                        for label in labels]
-                lines += [f"### {dataset}, {cell.upper()}-{HIDDEN}, with fine-tuning, Gaussian input noise σ={sigma}",
-                          "", f"Dense: {_fmt_acc(*dn)}.", "", markdown_table(cols, rows), ""]
+                rows = [
+                    [label]
+                    + [
+                        _fmt_acc(*acc[(dataset, cell, label, "ft", metric, s)])
+                        if (dataset, cell, label, "ft", metric, s) in acc
+                        else ""
+                        for s in sparsities
+                    ]
+                    for label in labels
+                ]
+                lines += [
+                    f"### {dataset}, {cell.upper()}-{HIDDEN}, with fine-tuning, Gaussian input noise σ={sigma}",
+                    "",
+                    f"Dense: {_fmt_acc(*dn)}.",
+                    "",
+                    markdown_table(cols, rows),
+                    "",
+                ]
     # Δr table (masks do not depend on fine-tuning except for ramanujan-imp)
-    lines += ["## Ramanujan gap Δr of the masks", "",
-              "Worst gate block of each weight matrix (binary mask), mean over seeds; in brackets how many "
-              "seeds' masks are Ramanujan (Δr ≥ 0). n/a: average degree < 3, Δr undefined. "
-              "ramanujan-imp: the fine-tuned run's masks.", ""]
+    lines += [
+        "## Ramanujan gap Δr of the masks",
+        "",
+        "Worst gate block of each weight matrix (binary mask), mean over seeds; in brackets how many "
+        "seeds' masks are Ramanujan (Δr ≥ 0). n/a: average degree < 3, Δr undefined. "
+        "ramanujan-imp: the fine-tuned run's masks.",
+        "",
+    ]
     for dataset in datasets:
         for cell in model_cells:
             names = sorted({n for k, g in gaps.items() if k[0] == dataset and k[1] == cell for n in g})
@@ -473,33 +615,48 @@ def markdown_report(cells, dense, datasets, model_cells, sparsities, labels) -> 
         diff = 100 * (e[0] - m[0])
         met = diff >= -0.5 and e[0] > r[0]
         summary["target"] = {"expander": e, "magnitude": m, "random": r, "diff_points": diff, "met": met}
-        lines += ["## Target: fashion-mnist LSTM-128, 90% sparsity, with fine-tuning", "",
-                  f"expander {_fmt_acc(*e)}, magnitude {_fmt_acc(*m)}, random {_fmt_acc(*r)}: "
-                  f"expander − magnitude = {diff:+.2f} points; target (≥ −0.5 and above random) "
-                  f"{'met' if met else 'NOT met'}.", ""]
+        lines += [
+            "## Target: fashion-mnist LSTM-128, 90% sparsity, with fine-tuning",
+            "",
+            f"expander {_fmt_acc(*e)}, magnitude {_fmt_acc(*m)}, random {_fmt_acc(*r)}: "
+            f"expander − magnitude = {diff:+.2f} points; target (≥ −0.5 and above random) "
+            f"{'met' if met else 'NOT met'}.",
+            "",
+        ]
     lines += claim_section(acc, gaps, datasets, model_cells, sparsities)
-    return "\n".join(lines), {"accuracy": {"|".join(map(str, k)): v for k, v in acc.items()},
-                              "ramanujan_gap": {"|".join(map(str, k)): v for k, v in gaps.items()},
-                              "achieved_sparsity": {"|".join(map(str, k)): v for k, v in achieved.items()},
-                              "dense": {"|".join(k): v for k, v in dense_stats.items()}, **summary}
+    return "\n".join(lines), {
+        "accuracy": {"|".join(map(str, k)): v for k, v in acc.items()},
+        "ramanujan_gap": {"|".join(map(str, k)): v for k, v in gaps.items()},
+        "achieved_sparsity": {"|".join(map(str, k)): v for k, v in achieved.items()},
+        "dense": {"|".join(k): v for k, v in dense_stats.items()},
+        **summary,
+    }
 
 
 def claim_section(acc, gaps, datasets, model_cells, sparsities) -> list[str]:
     """Facts bearing on the paper's claim, computed from the table (no hand-written numbers)."""
-    lines = ["## The paper's claim, checked", "",
-             "Claim (arXiv 2403.11100, abstract): keeping each layer's bipartite graph a good expander "
-             "(Ramanujan) preserves accuracy at high sparsity. Differences in accuracy points, "
-             "expander-type method minus baseline, mean over seeds; ✓ = expander-type ahead by more than "
-             "the larger seed std, ✗ = behind by more than it, ~ = within noise.", ""]
+    lines = [
+        "## The paper's claim, checked",
+        "",
+        "Claim (arXiv 2403.11100, abstract): keeping each layer's bipartite graph a good expander "
+        "(Ramanujan) preserves accuracy at high sparsity. Differences in accuracy points, "
+        "expander-type method minus baseline, mean over seeds; ✓ = expander-type ahead by more than "
+        "the larger seed std, ✗ = behind by more than it, ~ = within noise.",
+        "",
+    ]
     cols = ["model", "phase", "comparison"] + [f"s={s}" for s in sparsities]
     rows = []
     for dataset in datasets:
         for cell in model_cells:
             for phase in ("noft", "ft"):
-                for ours, base in (("expander", "magnitude"), ("expander", "random"),
-                                   ("expander", "expander-norepair"),
-                                   ("expander", "random-regular"), ("ramanujan-imp", "magnitude"),
-                                   ("block-expander-1x4", "random-regular")):
+                for ours, base in (
+                    ("expander", "magnitude"),
+                    ("expander", "random"),
+                    ("expander", "expander-norepair"),
+                    ("expander", "random-regular"),
+                    ("ramanujan-imp", "magnitude"),
+                    ("block-expander-1x4", "random-regular"),
+                ):
                     row = [f"{dataset} {cell}", phase, f"{ours} − {base}"]
                     for s in sparsities:
                         a = acc.get((dataset, cell, ours, phase, "clean", s))
@@ -526,25 +683,32 @@ def plots(cells, dense, datasets, model_cells, sparsities, labels) -> list[Path]
     paths = []
     colors = dict(zip(labels, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for metric, name in (("clean", "expander_accuracy"), (f"noise{NOISE[-1]}", "expander_noise")):
-        fig, axes = plt.subplots(2, len(datasets) * len(model_cells), figsize=(4.2 * len(datasets) * len(model_cells), 7),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            2, len(datasets) * len(model_cells), figsize=(4.2 * len(datasets) * len(model_cells), 7), squeeze=False
+        )
         for j, (dataset, cell) in enumerate((d, c) for d in datasets for c in model_cells):
             for i, phase in enumerate(("noft", "ft")):
                 ax = axes[i][j]
                 for label in labels:
-                    pts = [(s, acc[(dataset, cell, label, phase, metric, s)]) for s in sparsities
-                           if (dataset, cell, label, phase, metric, s) in acc]
+                    pts = [
+                        (s, acc[(dataset, cell, label, phase, metric, s)])
+                        for s in sparsities
+                        if (dataset, cell, label, phase, metric, s) in acc
+                    ]
                     if not pts:
                         continue
-                    xs = [achieved[(dataset, cell, label, phase, s)][0] if label == "ramanujan-imp" else s for s, _ in pts]
+                    xs = [
+                        achieved[(dataset, cell, label, phase, s)][0] if label == "ramanujan-imp" else s for s, _ in pts
+                    ]
                     ys = np.array([100 * p[1][0] for p in pts])
                     es = np.array([100 * p[1][1] for p in pts])
                     ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, capsize=2, label=label, color=colors[label])
                 d = dense_stats.get((dataset, cell), {}).get(metric)
                 if d and d[0] is not None:
                     ax.axhline(100 * d[0], color="k", ls=":", lw=1, label="dense")
-                ax.set_title(f"{dataset} {cell.upper()}-{HIDDEN} {'fine-tuned' if phase == 'ft' else 'no fine-tune'}",
-                             fontsize=9)
+                ax.set_title(
+                    f"{dataset} {cell.upper()}-{HIDDEN} {'fine-tuned' if phase == 'ft' else 'no fine-tune'}", fontsize=9
+                )
                 ax.set_xlabel("sparsity")
                 ax.set_ylabel("accuracy (%)" + ("" if metric == "clean" else f", noise σ={NOISE[-1]}"))
                 ax.grid(alpha=0.3)
@@ -555,13 +719,17 @@ def plots(cells, dense, datasets, model_cells, sparsities, labels) -> list[Path]
         plt.close(fig)
         paths.append(path)
     # Δr of the recurrent matrix vs sparsity
-    fig, axes = plt.subplots(1, len(datasets) * len(model_cells), figsize=(4.2 * len(datasets) * len(model_cells), 3.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(datasets) * len(model_cells), figsize=(4.2 * len(datasets) * len(model_cells), 3.6), squeeze=False
+    )
     for j, (dataset, cell) in enumerate((d, c) for d in datasets for c in model_cells):
         ax = axes[0][j]
         for label in labels:
-            pts = [(s, gaps[(dataset, cell, label, "ft", s)].get("layers.0.weight_hh")) for s in sparsities
-                   if (dataset, cell, label, "ft", s) in gaps]
+            pts = [
+                (s, gaps[(dataset, cell, label, "ft", s)].get("layers.0.weight_hh"))
+                for s in sparsities
+                if (dataset, cell, label, "ft", s) in gaps
+            ]
             pts = [(s, g["gap"]) for s, g in pts if g and g["gap"] is not None]
             if pts:
                 ax.plot(*zip(*pts), marker="o", ms=3, label=label, color=colors[label])
@@ -586,10 +754,16 @@ def main(argv=None) -> int:
     p.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--report-only", action="store_true", help="tables and plots from the cached cells")
-    p.add_argument("--target-check", action="store_true",
-                   help="only run the target recheck with longer fine-tuning (fashion-mnist LSTM, 90%%)")
-    p.add_argument("--init-check", action="store_true",
-                   help="only run the sparse-from-scratch comparison (expander --init, mnist5k LSTM, 90%%)")
+    p.add_argument(
+        "--target-check",
+        action="store_true",
+        help="only run the target recheck with longer fine-tuning (fashion-mnist LSTM, 90%%)",
+    )
+    p.add_argument(
+        "--init-check",
+        action="store_true",
+        help="only run the sparse-from-scratch comparison (expander --init, mnist5k LSTM, 90%%)",
+    )
     args = p.parse_args(argv)
     if args.target_check:
         run_target_check(args.seeds)
@@ -612,8 +786,15 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     pngs = plots(cells, dense, args.datasets, args.cells, args.sparsities, args.methods)
     md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
-    payload["protocol"] = {"version": PROTOCOL, "finetune": FINETUNE, "lr": FT_LR, "batch_size": FT_BATCH,
-                           "noise": NOISE, "seeds": args.seeds, "hidden": HIDDEN}
+    payload["protocol"] = {
+        "version": PROTOCOL,
+        "finetune": FINETUNE,
+        "lr": FT_LR,
+        "batch_size": FT_BATCH,
+        "noise": NOISE,
+        "seeds": args.seeds,
+        "hidden": HIDDEN,
+    }
     payload["cells"] = cells
     write_results("expander", payload, md)
     print(md)

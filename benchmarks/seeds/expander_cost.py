@@ -55,18 +55,30 @@ def run_once(values, block, init, seed):
     check = expansion(built.mask, cheeger=False)  # σ₁, σ₂, Δr of the element graph
     t2 = time.process_time()
     g = built.gates[0]
-    return {"construct": t1 - t0, "check": t2 - t1, "total": t2 - t0, "wall": time.perf_counter() - w0,
-            "attempts": g.attempts,
-            "greedy_share": g.greedy_share, "tile_gap": g.ramanujan_gap, "element_gap": check.ramanujan_gap,
-            "sparsity": float(1 - built.mask.mean()), "biregular": check.biregular}
+    return {
+        "construct": t1 - t0,
+        "check": t2 - t1,
+        "total": t2 - t0,
+        "wall": time.perf_counter() - w0,
+        "attempts": g.attempts,
+        "greedy_share": g.greedy_share,
+        "tile_gap": g.ramanujan_gap,
+        "element_gap": check.ramanujan_gap,
+        "sparsity": float(1 - built.mask.mean()),
+        "biregular": check.biregular,
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
-    configs = [("expander", (1, 1), False), ("expander --init", (1, 1), True),
-               ("block-expander 1x4", (1, 4), False), ("block-expander 4x4", (4, 4), False)]
+    configs = [
+        ("expander", (1, 1), False),
+        ("expander --init", (1, 1), True),
+        ("block-expander 1x4", (1, 4), False),
+        ("block-expander 4x4", (4, 4), False),
+    ]
     rows, raw = [], []
     for kind in ("gaussian", "structured"):
         values = weights(kind)
@@ -74,28 +86,61 @@ def main(argv=None) -> int:
             runs = [run_once(values, block, init, seed) for seed in range(args.repeat)]
             totals = [r["total"] for r in runs]
             last = runs[-1]
-            rows.append([kind, label, f"{min(totals):.2f}", f"{statistics.median(totals):.2f}",
-                         f"{min(r['wall'] for r in runs):.2f}",
-                         f"{min(r['construct'] for r in runs):.2f}", f"{min(r['check'] for r in runs):.2f}",
-                         "/".join(str(r["attempts"]) for r in runs), f"{last['greedy_share']:.2f}",
-                         f"{last['tile_gap']:+.3f}" if last["tile_gap"] is not None else "n/a",
-                         f"{last['sparsity']:.4f}", "yes" if min(totals) <= TARGET_SECONDS else "NO"])
+            rows.append(
+                [
+                    kind,
+                    label,
+                    f"{min(totals):.2f}",
+                    f"{statistics.median(totals):.2f}",
+                    f"{min(r['wall'] for r in runs):.2f}",
+                    f"{min(r['construct'] for r in runs):.2f}",
+                    f"{min(r['check'] for r in runs):.2f}",
+                    "/".join(str(r["attempts"]) for r in runs),
+                    f"{last['greedy_share']:.2f}",
+                    f"{last['tile_gap']:+.3f}" if last["tile_gap"] is not None else "n/a",
+                    f"{last['sparsity']:.4f}",
+                    "yes" if min(totals) <= TARGET_SECONDS else "NO",
+                ]
+            )
             raw.append({"weights": kind, "config": label, "runs": runs})
             print(rows[-1], flush=True)
-    cols = ["weights", "method", "CPU min s", "CPU median s", "wall min s", "construct s", "check s", "attempts",
-            "greedy share",
-            "tile Δr", "sparsity", f"≤ {TARGET_SECONDS:g} s"]
+    cols = [
+        "weights",
+        "method",
+        "CPU min s",
+        "CPU median s",
+        "wall min s",
+        "construct s",
+        "check s",
+        "attempts",
+        "greedy share",
+        "tile Δr",
+        "sparsity",
+        f"≤ {TARGET_SECONDS:g} s",
+    ]
     load = os.getloadavg()
-    md = (f"# Expander mask construction + spectral check, {ROWS}x{COLS} at {SPARSITY:.0%} sparsity\n\n"
-          f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) on "
-          f"{os.cpu_count()} cores: wall times on a shared machine are upper bounds.\n\n"
-          f"Single thread (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), {args.repeat} runs each "
-          "(different RNG seeds). Times are process CPU seconds (= wall time on a dedicated core); `wall` is the "
-          "wall time under the load above. `construct` includes the per-gate Ramanujan check and any repair; "
-          "`check` is an independent σ₂/Δr of the final element mask (scipy svds). `attempts`: builds per run "
-          "(1 = the first graph passed). Target: ≤ 5 s.\n\n" + markdown_table(cols, rows) + "\n")
-    write_results("expander_cost", {"load_average": load, "rows": ROWS, "cols": COLS, "sparsity": SPARSITY, "target_seconds": TARGET_SECONDS,
-                                    "results": raw}, md)
+    md = (
+        f"# Expander mask construction + spectral check, {ROWS}x{COLS} at {SPARSITY:.0%} sparsity\n\n"
+        f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) on "
+        f"{os.cpu_count()} cores: wall times on a shared machine are upper bounds.\n\n"
+        f"Single thread (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), {args.repeat} runs each "
+        "(different RNG seeds). Times are process CPU seconds (= wall time on a dedicated core); `wall` is the "
+        "wall time under the load above. `construct` includes the per-gate Ramanujan check and any repair; "
+        "`check` is an independent σ₂/Δr of the final element mask (scipy svds). `attempts`: builds per run "
+        "(1 = the first graph passed). Target: ≤ 5 s.\n\n" + markdown_table(cols, rows) + "\n"
+    )
+    write_results(
+        "expander_cost",
+        {
+            "load_average": load,
+            "rows": ROWS,
+            "cols": COLS,
+            "sparsity": SPARSITY,
+            "target_seconds": TARGET_SECONDS,
+            "results": raw,
+        },
+        md,
+    )
     print(md)
     return 0
 

@@ -25,7 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.common import (  # noqa: E402
-    CACHE, RESULTS, STANDARD_TRAINING, _locked, markdown_table, standard_dense_model, write_results)
+    CACHE,
+    RESULTS,
+    STANDARD_TRAINING,
+    _locked,
+    markdown_table,
+    standard_dense_model,
+    write_results,
+)
 
 MODELS = {
     "lstm128": ("lstm", (128,), False),
@@ -62,14 +69,14 @@ def cell_key(recipe: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:20]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_dataset(name: str):
     from edgeprune import data
 
     return data.load(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_dense(dataset: str, model: str, seed: int):
     cell, hidden, feedback = MODELS[model]
     return standard_dense_model(dataset, cell, hidden, feedback=feedback, seed=seed)
@@ -104,13 +111,27 @@ def run_cell(recipe: dict, log, same_masks: dict) -> dict:
     digest = mask_digest(model.masks())
     twin = same_masks.get((recipe["dataset"], recipe["model"], recipe["seed"], digest))
     if twin is not None:
-        return {**twin, "recipe": recipe, "same_masks_as": f"{twin['recipe']['variant']} {twin['recipe']['level']}",
-                "prune_seconds": prune_seconds, "finetune_seconds": 0.0}
+        return {
+            **twin,
+            "recipe": recipe,
+            "same_masks_as": f"{twin['recipe']['variant']} {twin['recipe']['level']}",
+            "prune_seconds": prune_seconds,
+            "finetune_seconds": 0.0,
+        }
     acc_pruned = accuracy(model, ds.X_test, ds.y_test)
     ft = recipe["finetune"]
     t = time.perf_counter()
-    result = train(model, ds, epochs=ft["epochs"], lr=ft["lr"], batch_size=ft["batch_size"], seed=recipe["seed"],
-                   progress=False, max_train_samples=ft["max_train_samples"], description="fine-tune")
+    result = train(
+        model,
+        ds,
+        epochs=ft["epochs"],
+        lr=ft["lr"],
+        batch_size=ft["batch_size"],
+        seed=recipe["seed"],
+        progress=False,
+        max_train_samples=ft["max_train_samples"],
+        description="fine-tune",
+    )
     ft_seconds = time.perf_counter() - t
     # The masks must survive fine-tuning: every pruned weight is still exactly zero.
     weights = model.prunable(include_head=False)
@@ -127,8 +148,9 @@ def run_cell(recipe: dict, log, same_masks: dict) -> dict:
         "prune_seconds": prune_seconds,
         "finetune_seconds": ft_seconds,
         "mask_digest": digest,
-        "method_report": {k: v for k, v in report["method_report"].items() if k in ("mode", "poset", "groups",
-                                                                                     "outcome_sparsity")},
+        "method_report": {
+            k: v for k, v in report["method_report"].items() if k in ("mode", "poset", "groups", "outcome_sparsity")
+        },
     }
 
 
@@ -147,12 +169,23 @@ def recipes(args) -> list[dict]:
                         knob, values = NATURAL_LEVELS[options["adjacency"]]
                         levels = [(v, None, {knob: v}) for v in values]
                     for level, sparsity, extra in levels:
-                        out.append({
-                            "dataset": dataset, "model": model, "seed": seed, "variant": label, "method": method,
-                            "options": {**options, **extra}, "level": level, "sparsity": sparsity,
-                            "dense": {"training": STANDARD_TRAINING[dataset], "spec": list(map(str, MODELS[model]))},
-                            "finetune": FINETUNE[dataset],
-                        })
+                        out.append(
+                            {
+                                "dataset": dataset,
+                                "model": model,
+                                "seed": seed,
+                                "variant": label,
+                                "method": method,
+                                "options": {**options, **extra},
+                                "level": level,
+                                "sparsity": sparsity,
+                                "dense": {
+                                    "training": STANDARD_TRAINING[dataset],
+                                    "spec": list(map(str, MODELS[model])),
+                                },
+                                "finetune": FINETUNE[dataset],
+                            }
+                        )
     return out
 
 
@@ -197,13 +230,19 @@ def summarize(results: list[dict], args) -> tuple[dict, str]:
         groups.setdefault((rc["dataset"], rc["model"], rc["variant"], rc["level"]), []).append(r)
     summary = []
     for (dataset, model, variant, level), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        summary.append({
-            "dataset": dataset, "model": model, "variant": variant, "level": level, "seeds": len(rs),
-            "sparsity": mean_std([r["sparsity"] for r in rs]),
-            "accuracy_pruned": mean_std([r["accuracy_pruned"] for r in rs]),
-            "accuracy_finetuned": mean_std([r["accuracy_finetuned"] for r in rs]),
-            "dense_accuracy": mean_std([r["dense_accuracy"] for r in rs]),
-        })
+        summary.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "variant": variant,
+                "level": level,
+                "seeds": len(rs),
+                "sparsity": mean_std([r["sparsity"] for r in rs]),
+                "accuracy_pruned": mean_std([r["accuracy_pruned"] for r in rs]),
+                "accuracy_finetuned": mean_std([r["accuracy_finetuned"] for r in rs]),
+                "dense_accuracy": mean_std([r["dense_accuracy"] for r in rs]),
+            }
+        )
     md = [
         "# Lattice pruning vs magnitude and random",
         "",
@@ -216,34 +255,64 @@ def summarize(results: list[dict], args) -> tuple[dict, str]:
     ]
     for dataset in args.datasets:
         for model in args.models:
-            seeds = sorted({r["recipe"]["seed"] for r in results if r["recipe"]["dataset"] == dataset
-                            and r["recipe"]["model"] == model})
+            seeds = sorted(
+                {
+                    r["recipe"]["seed"]
+                    for r in results
+                    if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
+                }
+            )
             if not seeds:
                 continue
-            dense_by_seed = {r["recipe"]["seed"]: r["dense_accuracy"] for r in results
-                             if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model}
+            dense_by_seed = {
+                r["recipe"]["seed"]: r["dense_accuracy"]
+                for r in results
+                if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
+            }
             md += [f"## {dataset}, {model} (dense {fmt(list(dense_by_seed.values()))}, seeds {seeds})", ""]
+
             def select(variant, level):
-                return [r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-                        and r["recipe"]["variant"] == variant and r["recipe"]["level"] == level]
+                return [
+                    r
+                    for r in results
+                    if r["recipe"]["dataset"] == dataset  # noqa: B023 - called within this iteration
+                    and r["recipe"]["model"] == model  # noqa: B023 - called within this iteration
+                    and r["recipe"]["variant"] == variant
+                    and r["recipe"]["level"] == level
+                ]
 
             target = [v for v in args.variants if VARIANTS[v][2] == "target"]
             for ft_key, ft_label in (("accuracy_pruned", "no fine-tuning"), ("accuracy_finetuned", "fine-tuned")):
                 rows = [[v] + [fmt([r[ft_key] for r in select(v, s)]) for s in args.sparsities] for v in target]
                 if rows:
-                    md += [f"Target mode, {ft_label} (columns: sparsity):", "",
-                           markdown_table(["method"] + [f"{s:g}" for s in args.sparsities], rows), ""]
+                    md += [
+                        f"Target mode, {ft_label} (columns: sparsity):",
+                        "",
+                        markdown_table(["method"] + [f"{s:g}" for s in args.sparsities], rows),
+                        "",
+                    ]
             rows = []
             for v in (v for v in args.variants if VARIANTS[v][2] == "natural"):
                 knob, levels = NATURAL_LEVELS[VARIANTS[v][1]["adjacency"]]
                 for level in levels:
                     rs = select(v, level)
                     if rs:
-                        rows.append([v, f"{knob} = {level:g}", fmt([r["sparsity"] for r in rs]),
-                                     fmt([r["accuracy_pruned"] for r in rs]), fmt([r["accuracy_finetuned"] for r in rs])])
+                        rows.append(
+                            [
+                                v,
+                                f"{knob} = {level:g}",
+                                fmt([r["sparsity"] for r in rs]),
+                                fmt([r["accuracy_pruned"] for r in rs]),
+                                fmt([r["accuracy_finetuned"] for r in rs]),
+                            ]
+                        )
             if rows:
-                md += ["Natural mode (the sparsity is an outcome):", "",
-                       markdown_table(["method", "setting", "sparsity", "no fine-tuning", "fine-tuned"], rows), ""]
+                md += [
+                    "Natural mode (the sparsity is an outcome):",
+                    "",
+                    markdown_table(["method", "setting", "sparsity", "no fine-tuning", "fine-tuned"], rows),
+                    "",
+                ]
     md += claims(results, args)
     return {"cells": results, "summary": summary}, "\n".join(md)
 
@@ -259,10 +328,22 @@ def _paired(results, dataset, model, a, b, level, key):
 
 def _paired_natural(results, dataset, model, level, key):
     """Binary natural mode at quantile ``level`` minus magnitude at the sparsity it reached (within 0.5%)."""
-    nat = {r["recipe"]["seed"]: r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-           and r["recipe"]["variant"] == "lattice-binary-natural" and r["recipe"]["level"] == level}
-    mag = {r["recipe"]["seed"]: r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-           and r["recipe"]["variant"] == "magnitude" and r["recipe"]["level"] == level}
+    nat = {
+        r["recipe"]["seed"]: r
+        for r in results
+        if r["recipe"]["dataset"] == dataset
+        and r["recipe"]["model"] == model
+        and r["recipe"]["variant"] == "lattice-binary-natural"
+        and r["recipe"]["level"] == level
+    }
+    mag = {
+        r["recipe"]["seed"]: r
+        for r in results
+        if r["recipe"]["dataset"] == dataset
+        and r["recipe"]["model"] == model
+        and r["recipe"]["variant"] == "magnitude"
+        and r["recipe"]["level"] == level
+    }
     return [nat[s][key] - mag[s][key] for s in nat if s in mag and abs(nat[s]["sparsity"] - mag[s]["sparsity"]) < 0.005]
 
 
@@ -272,41 +353,81 @@ def claims(results: list[dict], args) -> list[str]:
     rows = []
     for dataset in args.datasets:
         for model in args.models:
-            rs = [r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-                  and r["recipe"]["variant"] == "lattice-binary-natural" and r["recipe"]["level"] == 0.5]
+            rs = [
+                r
+                for r in results
+                if r["recipe"]["dataset"] == dataset
+                and r["recipe"]["model"] == model
+                and r["recipe"]["variant"] == "lattice-binary-natural"
+                and r["recipe"]["level"] == 0.5
+            ]
             if rs:
                 dense = mean_std([r["dense_accuracy"] for r in rs])[0]
-                rows.append([dataset, model, f"{100 * mean_std([r['sparsity'] for r in rs])[0]:.1f}%", f"{100 * dense:.1f}",
-                             fmt([r["accuracy_pruned"] for r in rs]), fmt([r["accuracy_finetuned"] for r in rs]),
-                             f"{100 * (mean_std([r['accuracy_finetuned'] for r in rs])[0] - dense):+.1f}"])
+                rows.append(
+                    [
+                        dataset,
+                        model,
+                        f"{100 * mean_std([r['sparsity'] for r in rs])[0]:.1f}%",
+                        f"{100 * dense:.1f}",
+                        fmt([r["accuracy_pruned"] for r in rs]),
+                        fmt([r["accuracy_finetuned"] for r in rs]),
+                        f"{100 * (mean_std([r['accuracy_finetuned'] for r in rs])[0] - dense):+.1f}",
+                    ]
+                )
     if rows:
-        out += ["**Claim 1: binary adjacency (natural mode, median) gives ~50% sparsity at > 98% accuracy.** "
-                "Our datasets are harder than full MNIST for a 4000-sample training set, so compare the drop "
-                "from dense.", "",
-                markdown_table(["dataset", "model", "sparsity", "dense", "pruned", "fine-tuned", "drop (FT)"], rows), ""]
+        out += [
+            "**Claim 1: binary adjacency (natural mode, median) gives ~50% sparsity at > 98% accuracy.** "
+            "Our datasets are harder than full MNIST for a 4000-sample training set, so compare the drop "
+            "from dense.",
+            "",
+            markdown_table(["dataset", "model", "sparsity", "dense", "pruned", "fine-tuned", "drop (FT)"], rows),
+            "",
+        ]
     rows = []
     for dataset in args.datasets:
         for model in args.models:
-            rs = [r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-                  and r["recipe"]["variant"] == "lattice-continuous-natural"]
+            rs = [
+                r
+                for r in results
+                if r["recipe"]["dataset"] == dataset
+                and r["recipe"]["model"] == model
+                and r["recipe"]["variant"] == "lattice-continuous-natural"
+            ]
             for level in sorted({r["recipe"]["level"] for r in rs}):
                 sel = [r for r in rs if r["recipe"]["level"] == level]
-                rows.append([dataset, model, level, f"{100 * mean_std([r['sparsity'] for r in sel])[0]:.1f}%",
-                             fmt([r["accuracy_pruned"] for r in sel]), fmt([r["accuracy_finetuned"] for r in sel])])
+                rows.append(
+                    [
+                        dataset,
+                        model,
+                        level,
+                        f"{100 * mean_std([r['sparsity'] for r in sel])[0]:.1f}%",
+                        fmt([r["accuracy_pruned"] for r in sel]),
+                        fmt([r["accuracy_finetuned"] for r in sel]),
+                    ]
+                )
     if rows:
-        out += ["**Claim 2: continuous adjacency reaches far higher sparsity with a clear accuracy drop.** "
-                "`theta = 0` is the reading in methods.md (every nonzero connection is an edge).", "",
-                markdown_table(["dataset", "model", "theta", "sparsity", "pruned", "fine-tuned"], rows), ""]
+        out += [
+            "**Claim 2: continuous adjacency reaches far higher sparsity with a clear accuracy drop.** "
+            "`theta = 0` is the reading in methods.md (every nonzero connection is an edge).",
+            "",
+            markdown_table(["dataset", "model", "theta", "sparsity", "pruned", "fine-tuned"], rows),
+            "",
+        ]
     pairs = {}
     for r in results:
         rc = r["recipe"]
         if rc["variant"] in ("lattice-binary", "lattice-continuous"):
-            pairs.setdefault((rc["dataset"], rc["model"], rc["seed"], rc["level"]), {})[rc["variant"]] = r["mask_digest"]
+            pairs.setdefault((rc["dataset"], rc["model"], rc["seed"], rc["level"]), {})[rc["variant"]] = r[
+                "mask_digest"
+            ]
     both = [p for p in pairs.values() if len(p) == 2]
     if both:
         same = sum(p["lattice-binary"] == p["lattice-continuous"] for p in both)
-        out += [f"Target mode, binary vs continuous adjacency: identical masks in {same} of {len(both)} "
-                "(dataset, model, seed, sparsity) cells.", ""]
+        out += [
+            f"Target mode, binary vs continuous adjacency: identical masks in {same} of {len(both)} "
+            "(dataset, model, seed, sparsity) cells.",
+            "",
+        ]
     rows = []
     for dataset in args.datasets:
         for model in args.models:
@@ -321,10 +442,14 @@ def claims(results: list[dict], args) -> list[str]:
                     if any(cells):
                         rows.append([dataset, model, variant, label] + cells)
     if rows:
-        out += ["**Claim 3: structure beats magnitude.** Accuracy of lattice minus magnitude at equal sparsity, "
-                "in points, paired by seed (wins/seeds in brackets). The natural binary rows compare quantile q "
-                "with magnitude at sparsity q (the sparsity natural mode reached).", "",
-                markdown_table(["dataset", "model", "lattice", "FT"] + [f"{s:g}" for s in args.sparsities], rows), ""]
+        out += [
+            "**Claim 3: structure beats magnitude.** Accuracy of lattice minus magnitude at equal sparsity, "
+            "in points, paired by seed (wins/seeds in brackets). The natural binary rows compare quantile q "
+            "with magnitude at sparsity q (the sparsity natural mode reached).",
+            "",
+            markdown_table(["dataset", "model", "lattice", "FT"] + [f"{s:g}" for s in args.sparsities], rows),
+            "",
+        ]
     rows = []
     for dataset in args.datasets:
         for model in args.models:
@@ -336,8 +461,12 @@ def claims(results: list[dict], args) -> list[str]:
                 if any(cells):
                     rows.append([dataset, model, label] + cells)
     if rows:
-        out += ["Lattice-binary (target) minus random at equal sparsity (the strong RNN baseline):", "",
-                markdown_table(["dataset", "model", "FT"] + [f"{s:g}" for s in args.sparsities], rows), ""]
+        out += [
+            "Lattice-binary (target) minus random at equal sparsity (the strong RNN baseline):",
+            "",
+            markdown_table(["dataset", "model", "FT"] + [f"{s:g}" for s in args.sparsities], rows),
+            "",
+        ]
     return out
 
 
@@ -347,21 +476,41 @@ def plot(results: list[dict], args, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(d, m) for d in args.datasets for m in args.models
-              if any(r["recipe"]["dataset"] == d and r["recipe"]["model"] == m for r in results)]
+    panels = [
+        (d, m)
+        for d in args.datasets
+        for m in args.models
+        if any(r["recipe"]["dataset"] == d and r["recipe"]["model"] == m for r in results)
+    ]
     if not panels:
         return
     fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.6 * len(panels)), squeeze=False)
-    styles = {"lattice-binary": ("C0", "o-"), "lattice-continuous": ("C1", "s-"), "lattice-binary-q=s": ("C3", "x-"), "magnitude": ("C2", "^-"),
-              "random": ("C7", "v--"), "lattice-binary-natural": ("C0", "D:"), "lattice-continuous-natural": ("C1", "P:")}
+    styles = {
+        "lattice-binary": ("C0", "o-"),
+        "lattice-continuous": ("C1", "s-"),
+        "lattice-binary-q=s": ("C3", "x-"),
+        "magnitude": ("C2", "^-"),
+        "random": ("C7", "v--"),
+        "lattice-binary-natural": ("C0", "D:"),
+        "lattice-continuous-natural": ("C1", "P:"),
+    }
     for i, (dataset, model) in enumerate(panels):
         for j, (key, label) in enumerate((("accuracy_pruned", "no fine-tuning"), ("accuracy_finetuned", "fine-tuned"))):
             ax = axes[i][j]
-            dense = [r["dense_accuracy"] for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model]
+            dense = [
+                r["dense_accuracy"]
+                for r in results
+                if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
+            ]
             ax.axhline(100 * mean_std(dense)[0], color="k", lw=0.8, ls="--", label="dense")
             for variant in args.variants:
-                rs = [r for r in results if r["recipe"]["dataset"] == dataset and r["recipe"]["model"] == model
-                      and r["recipe"]["variant"] == variant]
+                rs = [
+                    r
+                    for r in results
+                    if r["recipe"]["dataset"] == dataset
+                    and r["recipe"]["model"] == model
+                    and r["recipe"]["variant"] == variant
+                ]
                 levels = sorted({r["recipe"]["level"] for r in rs})
                 xs, ys, es = [], [], []
                 for level in levels:
@@ -373,8 +522,17 @@ def plot(results: list[dict], args, path: Path) -> None:
                 if xs:
                     order = sorted(range(len(xs)), key=xs.__getitem__)
                     color, fmt_ = styles.get(variant, (None, "o-"))
-                    ax.errorbar([xs[k] for k in order], [ys[k] for k in order], yerr=[es[k] for k in order], fmt=fmt_,
-                                color=color, label=variant, ms=4, capsize=2, lw=1)
+                    ax.errorbar(
+                        [xs[k] for k in order],
+                        [ys[k] for k in order],
+                        yerr=[es[k] for k in order],
+                        fmt=fmt_,
+                        color=color,
+                        label=variant,
+                        ms=4,
+                        capsize=2,
+                        lw=1,
+                    )
             ax.set_title(f"{dataset}, {model}: {label}", fontsize=9)
             ax.set_xlabel("sparsity of recurrent weights (%)")
             ax.set_ylabel("test accuracy (%)")
@@ -395,8 +553,11 @@ def main(argv=None) -> int:
     p.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES))
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--report-only", action="store_true", help="only rebuild the table/plot from cached cells")
-    p.add_argument("--reverse", action="store_true",
-                   help="work through the cells from the end (run a second process with it to use two cores)")
+    p.add_argument(
+        "--reverse",
+        action="store_true",
+        help="work through the cells from the end (run a second process with it to use two cores)",
+    )
     p.add_argument("--name", default="lattice", help="results/<name>.{md,json,png}")
     args = p.parse_args(argv)
 
@@ -409,17 +570,20 @@ def main(argv=None) -> int:
     results, same_masks = [], {}
     started = time.perf_counter()
     order = list(enumerate(todo))
-    for i, recipe in (reversed(order) if args.reverse else order):
+    for i, recipe in reversed(order) if args.reverse else order:
         t = time.perf_counter()
         r = load_or_run(recipe, cells, log=print, run=not args.report_only, same_masks=same_masks)
         if r is None:
             continue
         results.append(r)
         if time.perf_counter() - t > 0.5:
-            print(f"[{i + 1}/{len(todo)}] {recipe['dataset']} {recipe['model']} s{recipe['seed']} {recipe['variant']} "
-                  f"{recipe['level']}: sparsity {r['sparsity']:.3f} acc {r['accuracy_pruned']:.4f} -> "
-                  f"{r['accuracy_finetuned']:.4f} ({time.perf_counter() - t:.0f}s, total "
-                  f"{time.perf_counter() - started:.0f}s)", flush=True)
+            print(
+                f"[{i + 1}/{len(todo)}] {recipe['dataset']} {recipe['model']} s{recipe['seed']} {recipe['variant']} "
+                f"{recipe['level']}: sparsity {r['sparsity']:.3f} acc {r['accuracy_pruned']:.4f} -> "
+                f"{r['accuracy_finetuned']:.4f} ({time.perf_counter() - t:.0f}s, total "
+                f"{time.perf_counter() - started:.0f}s)",
+                flush=True,
+            )
     results.sort(key=lambda r: todo.index(r["recipe"]) if r["recipe"] in todo else len(todo))
     payload, md = summarize(results, args)
     png = RESULTS / f"{args.name}.png"

@@ -6,7 +6,8 @@ centrality and the connection scores, for growing hidden sizes.
 
 Targets (issue 3): a 1-layer LSTM with H = 1024 and a 2-layer H = 512 model with top-down
 feedback in <= 10 s and <= 2 GiB. Each configuration runs in a fresh process (so its peak RSS is
-its own; no tracemalloc, which slows networkx down tenfold), ``--repeats`` times; the table shows the fastest run, since other work on a shared
+its own; no tracemalloc, which slows networkx down tenfold), ``--repeats`` times; the table shows the fastest run,
+since other work on a shared
 machine only ever adds time. Weights are random normal (the cost depends on the graph's size and
 density, not on training). Writes ``results/lattice_cost.{md,json}``.
 """
@@ -47,15 +48,40 @@ def connections(hidden: list[int], feedback: bool, seed: int = 0):
     for l, h in enumerate(hidden):
         src = "x" if l == 0 else f"h{l - 1}@t"
         cols = INPUTS if l == 0 else hidden[l - 1]
-        out.append(Connection(f"layers.{l}.weight_ih", rng.standard_normal((GATES * h, cols), dtype=np.float32), GATES,
-                              src, f"h{l}@t"))
-        out.append(Connection(f"layers.{l}.weight_hh", rng.standard_normal((GATES * h, h), dtype=np.float32), GATES,
-                              f"h{l}@t-1", f"h{l}@t"))
+        out.append(
+            Connection(
+                f"layers.{l}.weight_ih", rng.standard_normal((GATES * h, cols), dtype=np.float32), GATES, src, f"h{l}@t"
+            )
+        )
+        out.append(
+            Connection(
+                f"layers.{l}.weight_hh",
+                rng.standard_normal((GATES * h, h), dtype=np.float32),
+                GATES,
+                f"h{l}@t-1",
+                f"h{l}@t",
+            )
+        )
         if feedback and l + 1 < len(hidden):
-            out.append(Connection(f"layers.{l}.weight_fb", rng.standard_normal((GATES * h, hidden[l + 1]), dtype=np.float32),
-                                  GATES, f"h{l + 1}@t-1", f"h{l}@t"))
-    out.append(Connection("head.weight", rng.standard_normal((CLASSES, hidden[-1]), dtype=np.float32), 1,
-                          f"h{len(hidden) - 1}@t", "y", prunable=False))
+            out.append(
+                Connection(
+                    f"layers.{l}.weight_fb",
+                    rng.standard_normal((GATES * h, hidden[l + 1]), dtype=np.float32),
+                    GATES,
+                    f"h{l + 1}@t-1",
+                    f"h{l}@t",
+                )
+            )
+    out.append(
+        Connection(
+            "head.weight",
+            rng.standard_normal((CLASSES, hidden[-1]), dtype=np.float32),
+            1,
+            f"h{len(hidden) - 1}@t",
+            "y",
+            prunable=False,
+        )
+    )
     return out
 
 
@@ -67,8 +93,12 @@ def measure_one(spec: dict) -> dict:
     t0 = time.perf_counter()
     graph = dependency.build(conns)
     t_build = time.perf_counter() - t0
-    analysis = dependency.analyze(graph, adjacency_kind=spec["adjacency"], centrality_measure=spec["centrality"],
-                                  betweenness_samples=spec.get("betweenness_samples", 64))
+    analysis = dependency.analyze(
+        graph,
+        adjacency_kind=spec["adjacency"],
+        centrality_measure=spec["centrality"],
+        betweenness_samples=spec.get("betweenness_samples", 64),
+    )
     t = time.perf_counter()
     scores = dependency.connection_scores(analysis)
     t_scores = time.perf_counter() - t
@@ -91,21 +121,29 @@ def measure_one(spec: dict) -> dict:
 def run_isolated(spec: dict, timeout: float) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
-        out = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True,
-                             env=env, timeout=timeout, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=True,
+        )
     except subprocess.TimeoutExpired:
         return {**spec, "timeout": timeout}
     except subprocess.CalledProcessError as e:
-        raise SystemExit(f"{spec}: {e.stderr.strip().splitlines()[-1]}")
+        raise SystemExit(f"{spec}: {e.stderr.strip().splitlines()[-1]}") from None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def baseline_rss() -> int:
     """RSS of a process that imported what a measurement imports (networkx only comes in for
     betweenness) but ran nothing: subtracted to show the analysis' own memory."""
-    code = ("import resource, sys; sys.path.insert(0, %r); import numpy, scipy.sparse; "
-            "import edgeprune.graphs.dependency; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
-            % str(Path(__file__).resolve().parents[2]))
+    code = (
+        f"import resource, sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+        "import numpy, scipy.sparse; "
+        "import edgeprune.graphs.dependency; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+    )
     return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
@@ -130,8 +168,12 @@ def main(argv=None) -> int:
     repeats = 1 if args.quick else args.repeats
     specs = [{**c, "adjacency": a, "centrality": "strength"} for c in configs for a in ("binary", "continuous")]
     # The optional centralities, on the sizes where networkx stays practical.
-    specs += [{**c, "adjacency": "binary", "centrality": m} for c in configs[:3] if not args.quick
-              for m in ("pagerank", "betweenness")]
+    specs += [
+        {**c, "adjacency": "binary", "centrality": m}
+        for c in configs[:3]
+        if not args.quick
+        for m in ("pagerank", "betweenness")
+    ]
     runs = []
     for spec in specs:
         trials = [run_isolated(spec, args.timeout) for _ in range(repeats)]
@@ -143,38 +185,73 @@ def main(argv=None) -> int:
         if "timeout" in best:
             print(f"{label(spec)} {spec['adjacency']} {spec['centrality']}: over {args.timeout:.0f} s", flush=True)
         else:
-            print(f"{label(spec)} {spec['adjacency']} {spec['centrality']}: {best['seconds']['total']:.2f} s, "
-                  f"peak RSS {best['max_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+            print(
+                f"{label(spec)} {spec['adjacency']} {spec['centrality']}: {best['seconds']['total']:.2f} s, "
+                f"peak RSS {best['max_rss_bytes'] / 2**20:.0f} MiB",
+                flush=True,
+            )
 
     rows = []
     for r in runs:
         if "timeout" in r:
-            rows.append([label(r), r["adjacency"], r["centrality"], "", "", "", "", "", "", "", f"> {r['timeout']:.0f}", "", ""])
+            rows.append(
+                [label(r), r["adjacency"], r["centrality"], "", "", "", "", "", "", "", f"> {r['timeout']:.0f}", "", ""]
+            )
             continue
         s = r["seconds"]
         target = r["hidden"] in ([1024], [512, 512]) and r["centrality"] == "strength"
         ok = s["total"] <= TARGET_SECONDS and r["max_rss_bytes"] <= TARGET_BYTES
-        rows.append([label(r), r["adjacency"], r["centrality"], r["nodes"], f"{r['edges']:,}",
-                     f"{s['build'] + s['adjacency']:.3f}", f"{s['closure']:.3f}", f"{s['irreducibles']:.3f}",
-                     f"{s['centrality']:.3f}", f"{s['scores'] + s['natural']:.3f}", f"{s['total']:.2f}",
-                     f"{r['max_rss_bytes'] / 2**20:.0f} ({(r['max_rss_bytes'] - base) / 2**20:+.0f})",
-                     ("met" if ok else "MISSED") if target else ""])
-    md = "\n".join([
-        "# Lattice analysis cost",
-        "",
-        "Seconds per step (fastest of the repeats, each in a fresh single-threaded process) and the "
-        "process's peak RSS in MiB (in brackets: above a process that only imported the libraries, "
-        f"{base / 2**20:.0f} MiB). Random-normal weights, 28 inputs, 10 classes, LSTM gates; the binary "
-        "adjacency keeps the upper half of each matrix's unit strengths, the continuous one every edge. "
-        "`graph` = unit strengths + adjacency, `scores` = target-mode scores + natural-mode masks. "
-        f"Target: <= {TARGET_SECONDS:g} s and <= 2 GiB for LSTM 1024 and LSTM 512x512 + feedback "
-        "(strength centrality, the default).",
-        "",
-        markdown_table(["model", "adjacency", "centrality", "nodes", "edges", "graph", "closure", "irreducibles",
-                        "centrality s", "scores", "total s", "peak RSS MiB", "target"], rows),
-        "",
-        "Load average (1 min) while measuring: " + ", ".join(f"{r['load_average']:.1f}" for r in runs) + ".",
-    ])
+        rows.append(
+            [
+                label(r),
+                r["adjacency"],
+                r["centrality"],
+                r["nodes"],
+                f"{r['edges']:,}",
+                f"{s['build'] + s['adjacency']:.3f}",
+                f"{s['closure']:.3f}",
+                f"{s['irreducibles']:.3f}",
+                f"{s['centrality']:.3f}",
+                f"{s['scores'] + s['natural']:.3f}",
+                f"{s['total']:.2f}",
+                f"{r['max_rss_bytes'] / 2**20:.0f} ({(r['max_rss_bytes'] - base) / 2**20:+.0f})",
+                ("met" if ok else "MISSED") if target else "",
+            ]
+        )
+    md = "\n".join(
+        [
+            "# Lattice analysis cost",
+            "",
+            "Seconds per step (fastest of the repeats, each in a fresh single-threaded process) and the "
+            "process's peak RSS in MiB (in brackets: above a process that only imported the libraries, "
+            f"{base / 2**20:.0f} MiB). Random-normal weights, 28 inputs, 10 classes, LSTM gates; the binary "
+            "adjacency keeps the upper half of each matrix's unit strengths, the continuous one every edge. "
+            "`graph` = unit strengths + adjacency, `scores` = target-mode scores + natural-mode masks. "
+            f"Target: <= {TARGET_SECONDS:g} s and <= 2 GiB for LSTM 1024 and LSTM 512x512 + feedback "
+            "(strength centrality, the default).",
+            "",
+            markdown_table(
+                [
+                    "model",
+                    "adjacency",
+                    "centrality",
+                    "nodes",
+                    "edges",
+                    "graph",
+                    "closure",
+                    "irreducibles",
+                    "centrality s",
+                    "scores",
+                    "total s",
+                    "peak RSS MiB",
+                    "target",
+                ],
+                rows,
+            ),
+            "",
+            "Load average (1 min) while measuring: " + ", ".join(f"{r['load_average']:.1f}" for r in runs) + ".",
+        ]
+    )
     write_results("lattice_cost", {"baseline_rss_bytes": base, "runs": runs}, md)
     print(md)
     return 0

@@ -1,6 +1,7 @@
 """Wall time of one real `edgeprune sweep`, serial fallback vs a local Ray instance.
 
-    nice python benchmarks/sweep/wall_time.py                  # digits LSTM-64, magnitude,expander x 0.5,0.8,0.9 x seeds 0,1, 2 epochs
+    # digits LSTM-64, magnitude,expander x 0.5,0.8,0.9 x seeds 0,1, 2 epochs:
+    nice python benchmarks/sweep/wall_time.py
     nice python benchmarks/sweep/wall_time.py --clusters serial,local --repeat 2
 
 Each run is the whole command in a fresh process (`python -m edgeprune sweep ... --cluster X`):
@@ -60,14 +61,34 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgeprune-sweep-wall-") as tmp:
         ckpt = Path(tmp) / "dense.pt"
         ds = data.load(args.dataset)
-        checkpoint.save(model, ckpt, {"dataset": args.dataset, "sequence_length": ds.steps, "accuracy": dense_acc,
-                                      "training": {"lr": 1e-2}})
+        checkpoint.save(
+            model,
+            ckpt,
+            {"dataset": args.dataset, "sequence_length": ds.steps, "accuracy": dense_acc, "training": {"lr": 1e-2}},
+        )
         for rep in range(args.repeat):
             for cluster in args.clusters.split(","):
                 run_dir = Path(tmp) / f"{cluster}-{rep}"
-                cmd = [sys.executable, "-m", "edgeprune", "sweep", str(ckpt), "--methods", args.methods,
-                       "--sparsities", args.sparsities, "--seeds", args.seeds, "--finetune-epochs",
-                       str(args.finetune_epochs), "--cluster", cluster, "--no-progress", "-o", str(run_dir)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "edgeprune",
+                    "sweep",
+                    str(ckpt),
+                    "--methods",
+                    args.methods,
+                    "--sparsities",
+                    args.sparsities,
+                    "--seeds",
+                    args.seeds,
+                    "--finetune-epochs",
+                    str(args.finetune_epochs),
+                    "--cluster",
+                    cluster,
+                    "--no-progress",
+                    "-o",
+                    str(run_dir),
+                ]
                 env = {**os.environ, "PYTHONPATH": str(ROOT)}
                 load_before = os.getloadavg()
                 start = time.perf_counter()
@@ -80,35 +101,73 @@ def main(argv=None) -> int:
                 cells = [json.loads(p.read_text()) for p in (run_dir / "cells").glob("*.json")]
                 same = cells_without_timing(run_dir)
                 reference = reference or same
-                run = {"cluster": cluster, "repeat": rep, "wall_s": wall, "cells": len(cells),
-                       "executor": cells[0]["timing"]["executor"], "sum_cell_wall_s": sum(c["timing"]["wall_s"] for c in cells),
-                       "median_cell_wall_s": statistics.median(c["timing"]["wall_s"] for c in cells),
-                       "max_cell_wall_s": max(c["timing"]["wall_s"] for c in cells),
-                       "workers": len({c["timing"]["worker"]["pid"] for c in cells}),
-                       "load_average_before": list(load_before), "load_average_after": list(load_after),
-                       "same_cells_as_first_run": same == reference}
+                run = {
+                    "cluster": cluster,
+                    "repeat": rep,
+                    "wall_s": wall,
+                    "cells": len(cells),
+                    "executor": cells[0]["timing"]["executor"],
+                    "sum_cell_wall_s": sum(c["timing"]["wall_s"] for c in cells),
+                    "median_cell_wall_s": statistics.median(c["timing"]["wall_s"] for c in cells),
+                    "max_cell_wall_s": max(c["timing"]["wall_s"] for c in cells),
+                    "workers": len({c["timing"]["worker"]["pid"] for c in cells}),
+                    "load_average_before": list(load_before),
+                    "load_average_after": list(load_after),
+                    "same_cells_as_first_run": same == reference,
+                }
                 runs.append(run)
-                print(f"{cluster} (run {rep}): {wall:.1f} s wall for {len(cells)} cells "
-                      f"(sum of cell times {run['sum_cell_wall_s']:.1f} s, {run['workers']} worker process(es)); "
-                      f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}; same cells: {run['same_cells_as_first_run']}",
-                      flush=True)
+                print(
+                    f"{cluster} (run {rep}): {wall:.1f} s wall for {len(cells)} cells "
+                    f"(sum of cell times {run['sum_cell_wall_s']:.1f} s, {run['workers']} worker process(es)); "
+                    f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}; "
+                    f"same cells: {run['same_cells_as_first_run']}",
+                    flush=True,
+                )
     serial = [r["wall_s"] for r in runs if r["cluster"] == "serial"]
     rows = []
     for r in runs:
         speedup = (min(serial) / r["wall_s"]) if serial else None
-        rows.append([r["cluster"], r["executor"], r["repeat"], r["cells"], f"{r['wall_s']:.1f}",
-                     f"{r['sum_cell_wall_s']:.1f}", f"{r['median_cell_wall_s']:.1f} / {r['max_cell_wall_s']:.1f}", f"{speedup:.2f}x" if speedup else "-",
-                     " / ".join(f"{v:.2f}" for v in r["load_average_before"]),
-                     " / ".join(f"{v:.2f}" for v in r["load_average_after"]), "yes" if r["same_cells_as_first_run"] else "NO"])
-    grid = (f"{args.dataset} LSTM-{args.hidden} (dense accuracy {dense_acc:.2%}), methods {args.methods} x sparsities "
-            f"{args.sparsities} x seeds {args.seeds}, {args.finetune_epochs} fine-tune epochs, target c")
-    md = (f"# `edgeprune sweep` wall time: serial vs Ray local\n\n{grid}; {os.cpu_count()} cores.\n\n"
-          + markdown_table(["--cluster", "executor", "run", "cells", "wall s", "sum of cell s", "cell s median / max",
-                            "speed-up vs serial",
-                            "load avg before (1/5/15 min)", "load avg after", "same cells"], rows)
-          + "\n\nWall = the whole command in a fresh process (imports, Ray start-up and worker warm-up included). "
-            "Sum of cell s = the cells' own wall times added up (what one process would need without start-up costs). "
-            "A load average above the core count means other jobs shared the cores: rerun on a quiet machine.\n")
+        rows.append(
+            [
+                r["cluster"],
+                r["executor"],
+                r["repeat"],
+                r["cells"],
+                f"{r['wall_s']:.1f}",
+                f"{r['sum_cell_wall_s']:.1f}",
+                f"{r['median_cell_wall_s']:.1f} / {r['max_cell_wall_s']:.1f}",
+                f"{speedup:.2f}x" if speedup else "-",
+                " / ".join(f"{v:.2f}" for v in r["load_average_before"]),
+                " / ".join(f"{v:.2f}" for v in r["load_average_after"]),
+                "yes" if r["same_cells_as_first_run"] else "NO",
+            ]
+        )
+    grid = (
+        f"{args.dataset} LSTM-{args.hidden} (dense accuracy {dense_acc:.2%}), methods {args.methods} x sparsities "
+        f"{args.sparsities} x seeds {args.seeds}, {args.finetune_epochs} fine-tune epochs, target c"
+    )
+    md = (
+        f"# `edgeprune sweep` wall time: serial vs Ray local\n\n{grid}; {os.cpu_count()} cores.\n\n"
+        + markdown_table(
+            [
+                "--cluster",
+                "executor",
+                "run",
+                "cells",
+                "wall s",
+                "sum of cell s",
+                "cell s median / max",
+                "speed-up vs serial",
+                "load avg before (1/5/15 min)",
+                "load avg after",
+                "same cells",
+            ],
+            rows,
+        )
+        + "\n\nWall = the whole command in a fresh process (imports, Ray start-up and worker warm-up included). "
+        "Sum of cell s = the cells' own wall times added up (what one process would need without start-up costs). "
+        "A load average above the core count means other jobs shared the cores: rerun on a quiet machine.\n"
+    )
     write_results(args.name, {"grid": grid, "runs": runs}, md)
     print(md)
     return 0

@@ -54,8 +54,10 @@ def _summary(X, lengths):
 def _scores(y_true, y_pred) -> dict:
     from sklearn.metrics import f1_score
 
-    return {"accuracy": float(np.mean(y_true == y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0))}
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
 
 
 def classify(ds) -> list[dict]:
@@ -63,7 +65,10 @@ def classify(ds) -> list[dict]:
 
     majority = np.bincount(ds.y_train).argmax()
     rows = [{"baseline": "majority class", **_scores(ds.y_test, np.full_like(ds.y_test, majority))}]
-    scale = lambda X: (X - ds.feature_mean) / ds.feature_std
+
+    def scale(X):
+        return (X - ds.feature_mean) / ds.feature_std
+
     knn = KNeighborsClassifier(1).fit(_summary(scale(ds.X_train), ds.train_lengths), ds.y_train)
     pred = knn.predict(_summary(scale(ds.X_test), ds.test_lengths))
     rows.append({"baseline": "1-NN on per-sequence mean/std", **_scores(ds.y_test, pred)})
@@ -78,10 +83,14 @@ def per_step(ds) -> list[dict]:
     y_true = ds.y_test[test]
     majority = np.bincount(ds.y_train[train]).argmax()
     rows = [{"baseline": "majority class", **_scores(y_true, np.full_like(y_true, majority))}]
-    scale = lambda X: (X - ds.feature_mean) / ds.feature_std
+
+    def scale(X):
+        return (X - ds.feature_mean) / ds.feature_std
+
     knn = KNeighborsClassifier(1).fit(scale(ds.X_train[train]), ds.y_train[train])
-    rows.append({"baseline": "1-NN on the current sample (no memory)",
-                 **_scores(y_true, knn.predict(scale(ds.X_test[test])))})
+    rows.append(
+        {"baseline": "1-NN on the current sample (no memory)", **_scores(y_true, knn.predict(scale(ds.X_test[test])))}
+    )
     return rows
 
 
@@ -107,9 +116,11 @@ def _linear_filter(ds, k=8):
 
 def regress(ds, identity_name: str, identity) -> list[dict]:
     mean = np.broadcast_to(ds.target_mean, ds.y_test.shape)
-    return [{"baseline": identity_name, **_regression_scores(ds, identity)},
-            {"baseline": "training mean", **_regression_scores(ds, mean)},
-            {"baseline": "causal linear filter, 8 samples", **_regression_scores(ds, _linear_filter(ds))}]
+    return [
+        {"baseline": identity_name, **_regression_scores(ds, identity)},
+        {"baseline": "training mean", **_regression_scores(ds, mean)},
+        {"baseline": "causal linear filter, 8 samples", **_regression_scores(ds, _linear_filter(ds))},
+    ]
 
 
 def aeon_version() -> str:
@@ -127,16 +138,24 @@ def main() -> None:
     results["daphnet-denoise"] = regress(denoise, "noisy input unchanged", denoise.X_test)
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    parts = [(f"Model-free references on each task's test split; no timings, so the load average "
-             f"({load}) does not affect them. aeon {aeon_version()} supplies the recordings.\n")]
+    parts = [
+        (
+            f"Model-free references on each task's test split; no timings, so the load average "
+            f"({load}) does not affect them. aeon {aeon_version()} supplies the recordings.\n"
+        )
+    ]
     for name, rows in results.items():
         ds_line = _load(name).describe()
         if "mse" in rows[0]:
-            table = markdown_table(["baseline", "MSE", "SNR (dB)"],
-                                   [[r["baseline"], f"{r['mse']:.0f}", f"{r['snr_db']:.2f}"] for r in rows])
+            table = markdown_table(
+                ["baseline", "MSE", "SNR (dB)"],
+                [[r["baseline"], f"{r['mse']:.0f}", f"{r['snr_db']:.2f}"] for r in rows],
+            )
         else:
-            table = markdown_table(["baseline", "accuracy", "macro-F1"],
-                                   [[r["baseline"], f"{r['accuracy']:.1%}", f"{r['macro_f1']:.3f}"] for r in rows])
+            table = markdown_table(
+                ["baseline", "accuracy", "macro-F1"],
+                [[r["baseline"], f"{r['accuracy']:.1%}", f"{r['macro_f1']:.3f}"] for r in rows],
+            )
         parts.append(f"### {name}\n\n{ds_line}\n\n{table}\n")
     _, md = write_results("task_baselines", {"results": results}, "\n".join(parts))
     print(md.read_text())

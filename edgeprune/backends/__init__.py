@@ -15,7 +15,9 @@ _NOT_BACKENDS = {"base"}
 
 
 def names() -> list[str]:
-    found = [m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_BACKENDS and not m.name.startswith("_")]
+    found = [
+        m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_BACKENDS and not m.name.startswith("_")
+    ]
     order = {"ir": 0, "c": 1, "onnx": 2, "tflite": 3}
     return sorted(found, key=lambda n: (order.get(n, 99), n))
 

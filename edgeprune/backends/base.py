@@ -32,8 +32,14 @@ class Artifact:
         return sum((directory / f).stat().st_size for f in (self.files or [self.name]))
 
     def to_dict(self, directory: Path | None = None) -> dict:
-        d = {"name": self.name, "target": self.target, "runtime": self.runtime, "modes": list(self.modes),
-             "files": list(self.files or [self.name]), "info": self.info}
+        d = {
+            "name": self.name,
+            "target": self.target,
+            "runtime": self.runtime,
+            "modes": list(self.modes),
+            "files": list(self.files or [self.name]),
+            "info": self.info,
+        }
         if directory is not None:
             d["bytes"] = self.size_bytes(directory)
         return d

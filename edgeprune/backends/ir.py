@@ -38,8 +38,16 @@ class IRBackend(Backend):
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         ir.save(model, out_dir)
         files = [ir.serialize.JSON_NAME, ir.serialize.WEIGHTS_NAME]
-        return [Artifact(ir.serialize.JSON_NAME, self.name, "numpy reference", ("sequence", "step"), files,
-                         {"nnz": model.nnz(include_head=True)})]
+        return [
+            Artifact(
+                ir.serialize.JSON_NAME,
+                self.name,
+                "numpy reference",
+                ("sequence", "step"),
+                files,
+                {"nnz": model.nnz(include_head=True)},
+            )
+        ]
 
     def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:
         return ReferenceRunner(ir.load(out_dir))

@@ -12,8 +12,8 @@ document and its entries), ``worker`` (one Python runtime in its own process), `
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -34,8 +34,16 @@ from .worker import measure_python
 class Bench:
     """One benchmark run of a prepared source on one device."""
 
-    def __init__(self, source: PreparedSource, dataset: Dataset, device: Device, settings: BenchSettings,
-                 json_path: str | None = None, log: Callable[[str], None] = lambda m: None, command: str | None = None):
+    def __init__(
+        self,
+        source: PreparedSource,
+        dataset: Dataset,
+        device: Device,
+        settings: BenchSettings,
+        json_path: str | None = None,
+        log: Callable[[str], None] = lambda m: None,
+        command: str | None = None,
+    ):
         self.source, self.dataset, self.device, self.settings, self.log = source, dataset, device, settings, log
         self.acc = dataset.head(settings.accuracy_samples)
         self.lat = dataset.head(max(1, settings.latency_sequences))
@@ -105,15 +113,20 @@ class Bench:
     def _measure_spec(self, spec: RuntimeSpec, work: Path, data_path: Path, data: dict) -> None:
         local = self.device.kind == "local"
         if local and not spec.verified:
-            self.doc["skipped"].append({"id": spec.id, "reason": "compile could not run it on this host (no runtime here)"})
+            self.doc["skipped"].append(
+                {"id": spec.id, "reason": "compile could not run it on this host (no runtime here)"}
+            )
         elif local:
             self.log(f"measuring {spec.id} ({spec.runtime})")
             self._measure_python(spec, work, data_path, data)
         provider = provider_for(spec.target) if spec.kind == "artifact" else None
         if provider is None:
             if not local:
-                reason = ("a Python runtime: host only" if spec.kind == "torch"
-                          else f"target {spec.target} has no benchmark program (host only)")
+                reason = (
+                    "a Python runtime: host only"
+                    if spec.kind == "torch"
+                    else f"target {spec.target} has no benchmark program (host only)"
+                )
                 self.doc["skipped"].append({"id": spec.id, "reason": reason})
             return
         if local and not self.settings.native:
@@ -143,8 +156,15 @@ class Bench:
         record["memory"]["baseline_rss_bytes"] = result.get("baseline_rss_bytes")
         record["os_threads"] = result.get("os_threads")
         for mode, outputs in logits.items():
-            record["accuracy"][mode] = accuracy_record(outputs, self.acc.y, mode, self.acc.task, self.acc.lengths,
-                                                       self.reference_acc, self.source.reference_name)
+            record["accuracy"][mode] = accuracy_record(
+                outputs,
+                self.acc.y,
+                mode,
+                self.acc.task,
+                self.acc.lengths,
+                self.reference_acc,
+                self.source.reference_name,
+            )
         self.result.add(record)
 
     def _measure_program(self, spec: RuntimeSpec, provider, work: Path) -> None:
@@ -153,8 +173,9 @@ class Bench:
         record["memory"] = memory_record(spec, self.source.nnz)
         settings = self.settings.program_settings(spec.modes, emulated)
         try:
-            program = provider.build(spec, self.device.arch(), np.ascontiguousarray(self.dev.X, dtype=np.float32),
-                                     settings, work)
+            program = provider.build(
+                spec, self.device.arch(), np.ascontiguousarray(self.dev.X, dtype=np.float32), settings, work
+            )
             record["runtime"] = program.runtime
             record["memory"]["program"] = {**program.sizes, "kind": program.kind, "arch": program.arch}
             job = Job(spec.id, program, self.dev.X, settings, self.settings.timeout_s)
@@ -178,8 +199,13 @@ class Bench:
         record["id"] = "firmware"
         record["memory"] = memory_mod.record(None, None, self.source.nnz, {})
         settings = self.settings.program_settings(("step", "sequence"), False)
-        settings = ProgramSettings(settings.warmup, min(settings.min_reps, 200), min(settings.max_reps, 400),
-                                   settings.budget_ns, settings.modes)
+        settings = ProgramSettings(
+            settings.warmup,
+            min(settings.min_reps, 200),
+            min(settings.max_reps, 400),
+            settings.budget_ns,
+            settings.modes,
+        )
         try:
             measurement = self.device.execute(Job("firmware", None, self.dev.X, settings, self.settings.timeout_s))
         except DeviceError as e:
@@ -197,8 +223,14 @@ class Bench:
         for mode, samples in m.samples.items():
             if not samples:
                 continue
-            stat = summarize(samples, m.unit, clock=m.clock, stopped_by="program", warmup=m.warmup.get(mode, 0),
-                             keep_samples=self.settings.keep_samples)
+            stat = summarize(
+                samples,
+                m.unit,
+                clock=m.clock,
+                stopped_by="program",
+                warmup=m.warmup.get(mode, 0),
+                keep_samples=self.settings.keep_samples,
+            )
             if m.info.get("clock_hz"):
                 stat["clock_hz"] = float(m.info["clock_hz"])
             record["latency"][mode] = stat
@@ -210,21 +242,31 @@ class Bench:
                 record["accuracy"][mode] = self._last_step_only(outputs, mode, reference)
                 continue
             expected = (len(dev.y), dev.X.shape[1]) if dev.every else (len(dev.y),)
-            if tuple(outputs.shape[:len(expected)]) != expected or outputs.ndim != len(expected) + 1:
-                record.update(status="failed", error=f"the program returned outputs shaped {list(outputs.shape)} for "
-                                                     f"{'per-step' if dev.every else 'per-sequence'} labels {list(dev.y.shape)}")
+            if tuple(outputs.shape[: len(expected)]) != expected or outputs.ndim != len(expected) + 1:
+                record.update(
+                    status="failed",
+                    error=f"the program returned outputs shaped {list(outputs.shape)} for "
+                    f"{'per-step' if dev.every else 'per-sequence'} labels {list(dev.y.shape)}",
+                )
                 continue
-            record["accuracy"][mode] = accuracy_record(outputs, dev.y, mode, dev.task, dev.lengths, reference,
-                                                       self.source.reference_name)
+            record["accuracy"][mode] = accuracy_record(
+                outputs, dev.y, mode, dev.task, dev.lengths, reference, self.source.reference_name
+            )
 
     def _last_step_only(self, outputs: np.ndarray, mode: str, reference: np.ndarray | None) -> dict:
         """A program that prints the outputs after the last step only, for a model with an output at
         every step: checked against the reference's outputs at that step, not scored on the labels
         (one step per sequence is not the per-step metric)."""
         dev = self.dev
-        record = {"accuracy": None, "samples": int(len(outputs)), "mode": mode, "task": dev.task,
-                  "metric": "accuracy" if dev.task == "classify" else "mse", "per_step": False,
-                  "note": "the program prints the last step's outputs only: compared with the reference, not scored"}
+        record = {
+            "accuracy": None,
+            "samples": int(len(outputs)),
+            "mode": mode,
+            "task": dev.task,
+            "metric": "accuracy" if dev.task == "classify" else "mse",
+            "per_step": False,
+            "note": "the program prints the last step's outputs only: compared with the reference, not scored",
+        }
         if reference is not None:
             last = reference[:, -1]
             record["reference"] = self.source.reference_name
@@ -244,17 +286,31 @@ class Bench:
             for mode in ("step", "sequence"):
                 a, b = py["latency"].get(mode), r["latency"].get(mode)
                 if a and b and a["unit"] == b["unit"] == "ns":
-                    self.doc["comparisons"].append({"id": py["id"], "mode": mode, "python_p50_ns": a["p50"],
-                                                    "native_p50_ns": b["p50"], "python_overhead_ns": a["p50"] - b["p50"]})
+                    self.doc["comparisons"].append(
+                        {
+                            "id": py["id"],
+                            "mode": mode,
+                            "python_p50_ns": a["p50"],
+                            "native_p50_ns": b["p50"],
+                            "python_overhead_ns": a["p50"] - b["p50"],
+                        }
+                    )
 
 
 def job_data(latency: Dataset, accuracy: Dataset) -> dict:
     """What a worker measures on (saved as the job's .npz): sequences, labels, true lengths, layout."""
+
     def lengths(ds: Dataset) -> np.ndarray:
         return np.full(len(ds.X), ds.X.shape[1], np.int64) if ds.lengths is None else np.asarray(ds.lengths, np.int64)
 
-    return {"X_latency": latency.X, "lengths_latency": lengths(latency), "X_accuracy": accuracy.X,
-            "y_accuracy": accuracy.y, "lengths_accuracy": lengths(accuracy), "every": np.asarray(accuracy.every)}
+    return {
+        "X_latency": latency.X,
+        "lengths_latency": lengths(latency),
+        "X_accuracy": accuracy.X,
+        "y_accuracy": accuracy.y,
+        "lengths_accuracy": lengths(accuracy),
+        "every": np.asarray(accuracy.every),
+    }
 
 
 def _device_samples(dataset: Dataset, n: int) -> Dataset:
@@ -270,13 +326,31 @@ def _device_samples(dataset: Dataset, n: int) -> Dataset:
     return Dataset(dataset.name, dataset.X[pick], dataset.y[pick], dataset.lengths[pick], dataset.task, dataset.labels)
 
 
-def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: list[str] | None = None,
-          variants: dict | None = None, data: str | None = None, data_dir: str | None = None,
-          json_path: str | None = None, keep_artifacts: str | None = None, log=lambda m: None,
-          command: str | None = None) -> dict:
+def bench(
+    source: str,
+    device: Device,
+    settings: BenchSettings,
+    *,
+    runtimes: list[str] | None = None,
+    variants: dict | None = None,
+    data: str | None = None,
+    data_dir: str | None = None,
+    json_path: str | None = None,
+    keep_artifacts: str | None = None,
+    log=lambda m: None,
+    command: str | None = None,
+) -> dict:
     """Benchmark ``source`` (checkpoint or compile output) on ``device``; the result document."""
-    prepared, dataset = prepare(source, runtimes=runtimes, variants=variants, data=data, data_dir=data_dir,
-                                keep_artifacts=keep_artifacts, compile_targets=device.builds_programs, log=log)
+    prepared, dataset = prepare(
+        source,
+        runtimes=runtimes,
+        variants=variants,
+        data=data,
+        data_dir=data_dir,
+        keep_artifacts=keep_artifacts,
+        compile_targets=device.builds_programs,
+        log=log,
+    )
     try:
         if not prepared.specs:
             why = "; ".join(f"{f['id']}: {f.get('error') or f.get('reason')}" for f in prepared.failures[:3])
@@ -284,4 +358,3 @@ def bench(source: str, device: Device, settings: BenchSettings, *, runtimes: lis
         return Bench(prepared, dataset, device, settings, json_path, log, command).run()
     finally:
         prepared.cleanup()
-

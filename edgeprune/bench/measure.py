@@ -43,7 +43,7 @@ def step_latency(runner: Runner, X: np.ndarray, budget: Budget, lengths: np.ndar
 
 
 def sequence_latency(runner: Runner, X: np.ndarray, budget: Budget, lengths: np.ndarray | None = None) -> dict:
-    seqs = [np.ascontiguousarray(X[k:k + 1, :int(n)], dtype=np.float32) for k, n in enumerate(_lengths(X, lengths))]
+    seqs = [np.ascontiguousarray(X[k : k + 1, : int(n)], dtype=np.float32) for k, n in enumerate(_lengths(X, lengths))]
 
     def call(i: int) -> None:
         runner.run(seqs[i % len(seqs)])
@@ -55,15 +55,16 @@ def sequence_latency(runner: Runner, X: np.ndarray, budget: Budget, lengths: np.
 LATENCY = {"step": step_latency, "sequence": sequence_latency}
 
 
-def outputs_of(runner: Runner, X: np.ndarray, mode: str, every: bool, lengths: np.ndarray | None = None,
-               batch: int = 256) -> np.ndarray:
+def outputs_of(
+    runner: Runner, X: np.ndarray, mode: str, every: bool, lengths: np.ndarray | None = None, batch: int = 256
+) -> np.ndarray:
     """The model's outputs for every sequence in ``X``, driven whole-sequence (``run``) or one step per
     call (``Runner.stream``): [N, T, C] for a model with output ``every``, else [N, C] at each
     sequence's own last true step."""
     out = []
     for start in range(0, len(X), batch):
-        chunk = np.ascontiguousarray(X[start:start + batch], dtype=np.float32)
-        part_lengths = None if lengths is None else np.asarray(lengths[start:start + batch])
+        chunk = np.ascontiguousarray(X[start : start + batch], dtype=np.float32)
+        part_lengths = None if lengths is None else np.asarray(lengths[start : start + batch])
         if mode == "step":
             seq = np.asarray(runner.stream(chunk, every=True))  # every step's outputs: the last true one is picked
             part = seq if every else metrics.last_steps(seq, part_lengths)
@@ -80,22 +81,34 @@ def reference_outputs(reference, X: np.ndarray, every: bool, lengths: np.ndarray
     return np.asarray(reference(X) if every else metrics.by_length(reference, X, lengths), dtype=np.float64)
 
 
-def accuracy_record(outputs: np.ndarray, y: np.ndarray, mode: str, task: str = "classify",
-                    lengths: np.ndarray | None = None, reference: np.ndarray | None = None,
-                    reference_name: str | None = None) -> dict:
+def accuracy_record(
+    outputs: np.ndarray,
+    y: np.ndarray,
+    mode: str,
+    task: str = "classify",
+    lengths: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    reference_name: str | None = None,
+) -> dict:
     """The task's metric (``metrics.score``: accuracy and macro-F1, or MSE and SNR; per sequence or per
     true step) against the labels, and agreement / largest output gap against a reference runtime.
     ``accuracy`` is null for a regression model (its metric is ``mse``)."""
     outputs = np.asarray(outputs)
-    record: dict = {"accuracy": None, "samples": int(len(y)), "mode": mode, "task": task,
-                    "metric": "accuracy" if task == "classify" else "mse"}
+    record: dict = {
+        "accuracy": None,
+        "samples": int(len(y)),
+        "mode": mode,
+        "task": task,
+        "metric": "accuracy" if task == "classify" else "mse",
+    }
     if len(y):
         record.update(metrics.score(outputs, y, task, lengths))
     if reference is not None and reference.shape == outputs.shape:
         record["reference"] = reference_name
         record["max_abs_vs_reference"] = metrics.max_abs(outputs, reference, lengths)
-        record["agreement_vs_reference"] = (metrics.agreement(outputs, reference, lengths)
-                                            if task == "classify" and len(y) else None)
+        record["agreement_vs_reference"] = (
+            metrics.agreement(outputs, reference, lengths) if task == "classify" and len(y) else None
+        )
     return record
 
 

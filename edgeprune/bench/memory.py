@@ -21,7 +21,7 @@ INFO_KEYS = {
     "scratch_bytes": "RAM for scratch buffers of one step (z_t, gate pre-activations, ...)",
     "code_bytes": "machine code of the model's kernels, when known (e.g. .text of the object)",
     "dtype": "storage type of the weights: float32, int8, ...",
-    "kernels": "kernel chosen per matrix, e.g. {\"layers.0.weight\": \"sell8\"}",
+    "kernels": 'kernel chosen per matrix, e.g. {"layers.0.weight": "sell8"}',
 }
 
 
@@ -51,9 +51,15 @@ def ir_storage(model) -> dict:
     weight = sum(m.data.size * 4 for m in mats.values())
     index = sum(m.indices.size * 4 + m.indptr.size * 4 for m in mats.values())
     vectors = sum(v.size * 4 for s in model.stages for v in s.arrays().values())
-    return {"weight_bytes": int(weight), "index_bytes": int(index), "bias_bytes": int(vectors),
-            "stored_values": int(sum(m.nnz for m in mats.values())), "state_bytes": state_bytes(model),
-            "scratch_bytes": scratch_bytes(model), "dtype": "float32"}
+    return {
+        "weight_bytes": int(weight),
+        "index_bytes": int(index),
+        "bias_bytes": int(vectors),
+        "stored_values": int(sum(m.nnz for m in mats.values())),
+        "state_bytes": state_bytes(model),
+        "scratch_bytes": scratch_bytes(model),
+        "dtype": "float32",
+    }
 
 
 def torch_storage(model) -> dict:
@@ -66,9 +72,16 @@ def torch_storage(model) -> dict:
     weight = sum(t.numel() * t.element_size() for t in tensors if t.dim() >= 2)
     vectors = sum(t.numel() * t.element_size() for t in tensors if t.dim() < 2)
     ir_model = lower(model)
-    return {"weight_bytes": int(weight), "index_bytes": 0, "storage_bytes": int(weight), "bias_bytes": int(vectors),
-            "stored_values": int(sum(t.numel() for t in tensors if t.dim() >= 2)),
-            "dtype": "float32", "state_bytes": state_bytes(ir_model), "scratch_bytes": scratch_bytes(ir_model)}
+    return {
+        "weight_bytes": int(weight),
+        "index_bytes": 0,
+        "storage_bytes": int(weight),
+        "bias_bytes": int(vectors),
+        "stored_values": int(sum(t.numel() for t in tensors if t.dim() >= 2)),
+        "dtype": "float32",
+        "state_bytes": state_bytes(ir_model),
+        "scratch_bytes": scratch_bytes(ir_model),
+    }
 
 
 def record(artifact: dict | None, directory: str | None, model_nnz: int | None, info: dict | None = None) -> dict:
@@ -81,15 +94,25 @@ def record(artifact: dict | None, directory: str | None, model_nnz: int | None, 
             out["artifact_bytes"] = int(sum((Path(directory) / f).stat().st_size for f in files))
         except OSError:
             out["artifact_bytes"] = artifact.get("bytes")
-    for key in ("weight_bytes", "index_bytes", "storage_bytes", "bias_bytes", "stored_values", "state_bytes",
-                "scratch_bytes", "code_bytes"):
+    for key in (
+        "weight_bytes",
+        "index_bytes",
+        "storage_bytes",
+        "bias_bytes",
+        "stored_values",
+        "state_bytes",
+        "scratch_bytes",
+        "code_bytes",
+    ):
         v = info.get(key)
         out[key] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
     if out["storage_bytes"] is None and out["weight_bytes"] is not None and out["index_bytes"] is not None:
         out["storage_bytes"] = out["weight_bytes"] + out["index_bytes"]
     out["dtype"] = info.get("dtype") if isinstance(info.get("dtype"), str) else None
     out["nnz"] = int(model_nnz) if model_nnz is not None else None
-    out["bytes_per_nonzero"] = out["storage_bytes"] / out["nnz"] if out["storage_bytes"] is not None and out["nnz"] else None
+    out["bytes_per_nonzero"] = (
+        out["storage_bytes"] / out["nnz"] if out["storage_bytes"] is not None and out["nnz"] else None
+    )
     if out["state_bytes"] is not None or out["scratch_bytes"] is not None:
         out["ram_bytes"] = (out["state_bytes"] or 0) + (out["scratch_bytes"] or 0)
     else:

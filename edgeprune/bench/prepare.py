@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..errors import EdgepruneError
-from .runtimes import (RuntimeSpec, available_targets, compile_checkpoint, dedupe, default_variants, select,
-                       specs_from_compile_dir, torch_spec)
+from .runtimes import (
+    RuntimeSpec,
+    available_targets,
+    compile_checkpoint,
+    dedupe,
+    default_variants,
+    select,
+    specs_from_compile_dir,
+    torch_spec,
+)
 from .settings import BenchError
 
 
@@ -33,12 +41,18 @@ class Dataset:
         """Outputs per step ([N, T, C]) rather than per sequence."""
         return self.labels == "step"
 
-    def head(self, n: int | None) -> "Dataset":
+    def head(self, n: int | None) -> Dataset:
         """The first ``n`` sequences (all of them for None)."""
         if n is None:
             return self
-        return Dataset(self.name, self.X[:n], self.y[:n], None if self.lengths is None else self.lengths[:n],
-                       self.task, self.labels)
+        return Dataset(
+            self.name,
+            self.X[:n],
+            self.y[:n],
+            None if self.lengths is None else self.lengths[:n],
+            self.task,
+            self.labels,
+        )
 
 
 @dataclass
@@ -73,9 +87,17 @@ def _targets_for(patterns: list[str] | None) -> list[str]:
     return [t for t in avail if any(fnmatch.fnmatchcase(t, p.split("[")[0].split("/")[0]) for p in patterns)]
 
 
-def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | None = None,
-            data: str | None = None, data_dir: str | None = None, keep_artifacts: str | None = None,
-            compile_targets: bool = True, log: Callable[[str], None] = lambda m: None) -> tuple[PreparedSource, Dataset]:
+def prepare(
+    source: str,
+    *,
+    runtimes: list[str] | None = None,
+    variants: dict | None = None,
+    data: str | None = None,
+    data_dir: str | None = None,
+    keep_artifacts: str | None = None,
+    compile_targets: bool = True,
+    log: Callable[[str], None] = lambda m: None,
+) -> tuple[PreparedSource, Dataset]:
     """Compile a checkpoint (or read a compile output) and load the test split to measure on."""
     from ..compiler import load_source
 
@@ -101,17 +123,29 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
         X_verify = dataset.X[:64]
         if chosen:
             log(f"compiling {path.name} for {', '.join(sorted(chosen))}")
-        specs, failures = compile_checkpoint(str(path), out_dir, chosen, X_verify,
-                                             f"{len(X_verify)} test samples of {dataset.name}", log=log)
+        specs, failures = compile_checkpoint(
+            str(path), out_dir, chosen, X_verify, f"{len(X_verify)} test samples of {dataset.name}", log=log
+        )
         specs, duplicates = dedupe([torch_spec(str(path))] + specs)
         failures += duplicates
         pruning = src.meta.get("pruning") or {}
-        prepared = PreparedSource(str(path), "checkpoint", select(specs, runtimes, failures), src.model.describe(),
-                                  src.model.nnz(include_head=True), {**src.meta, "pruning": pruning},
-                                  src.reference, src.reference_name, failures, work)
+        prepared = PreparedSource(
+            str(path),
+            "checkpoint",
+            select(specs, runtimes, failures),
+            src.model.describe(),
+            src.model.nnz(include_head=True),
+            {**src.meta, "pruning": pruning},
+            src.reference,
+            src.reference_name,
+            failures,
+            work,
+        )
         return prepared, dataset
     if variants is not None:
-        raise BenchError("--variants applies to a checkpoint (bench compiles it); a compile output has its artifacts already")
+        raise BenchError(
+            "--variants applies to a checkpoint (bench compiles it); a compile output has its artifacts already"
+        )
     specs = specs_from_compile_dir(path)
     reports = sorted(path.glob("compile.json")) or sorted(path.glob("*/compile.json"))
     docs = [json.loads(r.read_text()) for r in reports]
@@ -144,8 +178,9 @@ def prepare(source: str, *, runtimes: list[str] | None = None, variants: dict | 
             if s.target == "ir":
                 meta = json.loads((Path(s.directory) / "model.json").read_text()).get("meta", {})
     dataset = _load_data(data or meta.get("dataset"), data_dir, model, doc.get("model") if not mixed else None)
-    return PreparedSource(str(path), "artifacts", select(specs, runtimes), model_desc, nnz, meta, reference,
-                          reference_name, duplicates), dataset
+    return PreparedSource(
+        str(path), "artifacts", select(specs, runtimes), model_desc, nnz, meta, reference, reference_name, duplicates
+    ), dataset
 
 
 def _load_data(name: str | None, data_dir: str | None, model=None, recorded: dict | None = None) -> Dataset:
@@ -157,8 +192,13 @@ def _load_data(name: str | None, data_dir: str | None, model=None, recorded: dic
 
     ds = load(name, data_dir, layouts=ANY_LAYOUT, variable_length=True)
     if model is not None:
-        shape = {"input_size": model.input_size, "output_size": model.output_size, "task": model.task,
-                 "output": model.output, "description": model.describe()}
+        shape = {
+            "input_size": model.input_size,
+            "output_size": model.output_size,
+            "task": model.task,
+            "output": model.output,
+            "description": model.describe(),
+        }
     else:
         shape = dict(recorded or {})
     check_fits(ds, shape)

@@ -43,7 +43,11 @@ def fmt_bytes(n) -> str:
 
 def metric_name(doc_or_task) -> str:
     """Column/axis label of the task's metric: "accuracy" (classify) or "MSE" (regress)."""
-    task = doc_or_task if isinstance(doc_or_task, str) or doc_or_task is None else (doc_or_task.get("data") or {}).get("task")
+    task = (
+        doc_or_task
+        if isinstance(doc_or_task, str) or doc_or_task is None
+        else (doc_or_task.get("data") or {}).get("task")
+    )
     return "MSE" if task == "regress" else "accuracy"
 
 
@@ -89,15 +93,37 @@ def rows(doc: dict) -> list[list[str]]:
         rss = mem.get("peak_rss_bytes")
         program = mem.get("program") or {}
         flash = program.get("flash_bytes") if program.get("kind") == "semihosting" else None
-        out.append([r["id"], r["call_path"] + (" (emulated)" if r["emulated"] else ""), fmt_latency(step, "p50"),
-                    fmt_latency(step, "p99"), fmt_latency(seq, "p50"), fmt_latency(seq, "p99"), accuracy_text(r), _err(r),
-                    fmt_bytes(weights), _bpn(r),
-                    fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-")])
+        out.append(
+            [
+                r["id"],
+                r["call_path"] + (" (emulated)" if r["emulated"] else ""),
+                fmt_latency(step, "p50"),
+                fmt_latency(step, "p99"),
+                fmt_latency(seq, "p50"),
+                fmt_latency(seq, "p99"),
+                accuracy_text(r),
+                _err(r),
+                fmt_bytes(weights),
+                _bpn(r),
+                fmt_bytes(rss) if rss is not None else (f"flash {fmt_bytes(flash)}" if flash else "-"),
+            ]
+        )
     return out
 
 
-COLUMNS = ["runtime", "path", "step p50", "step p99", "seq p50", "seq p99", "accuracy", "max|Δ| vs ref",
-           "weights+idx", "B/nnz", "peak RSS / flash"]
+COLUMNS = [
+    "runtime",
+    "path",
+    "step p50",
+    "step p99",
+    "seq p50",
+    "seq p99",
+    "accuracy",
+    "max|Δ| vs ref",
+    "weights+idx",
+    "B/nnz",
+    "peak RSS / flash",
+]
 
 
 def columns(doc: dict) -> list[str]:
@@ -110,9 +136,11 @@ def title(doc: dict) -> str:
     sparsity = f", sparsity {src['sparsity']:.0%}" if src.get("sparsity") is not None else ""
     per = {"step": ", per step", "sequence": ""}.get(data.get("labels"), "")
     metric = f" ({metric_name(doc)}{per})" if data.get("task") else ""
-    return (f"{src.get('model') or src['path']}{sparsity} on {dev['url']}"
-            f"{' (emulated)' if dev.get('emulated') else ''}; {data['dataset']} test split{metric}, "
-            f"{doc['settings']['threads']} thread(s), batch 1")
+    return (
+        f"{src.get('model') or src['path']}{sparsity} on {dev['url']}"
+        f"{' (emulated)' if dev.get('emulated') else ''}; {data['dataset']} test split{metric}, "
+        f"{doc['settings']['threads']} thread(s), batch 1"
+    )
 
 
 def console_table(doc: dict):
@@ -139,11 +167,15 @@ def notes(doc: dict) -> list[str]:
     if "cycles" in units:
         out.append("cyc = the board's own counter per call (see each runtime's clock).")
     for c in doc.get("comparisons", []):
-        out.append(f"{c['id']} {c['mode']}: Python call path adds {c['python_overhead_ns'] / 1e3:.1f} µs per call "
-                   f"over the native program ({c['python_p50_ns'] / 1e3:.1f} vs {c['native_p50_ns'] / 1e3:.1f} µs p50).")
+        out.append(
+            f"{c['id']} {c['mode']}: Python call path adds {c['python_overhead_ns'] / 1e3:.1f} µs per call "
+            f"over the native program ({c['python_p50_ns'] / 1e3:.1f} vs {c['native_p50_ns'] / 1e3:.1f} µs p50)."
+        )
     timer = doc.get("harness", {}).get("timer")
     if timer and any(r["call_path"] == "python" for r in doc["runtimes"]):
-        out.append(f"Timing an empty Python call costs {timer['empty_call_ns_p50']:.0f} ns (included in Python-path figures).")
+        out.append(
+            f"Timing an empty Python call costs {timer['empty_call_ns_p50']:.0f} ns (included in Python-path figures)."
+        )
     for s in doc.get("skipped", []):
         out.append(f"skipped {s['id']}: {s['reason']}")
     for e in doc.get("errors", []):
@@ -161,9 +193,14 @@ def md_table(columns: list[str], body: list[list]) -> str:
 
 def markdown(doc: dict) -> str:
     m = doc["machine"]
-    head = [f"# edgeprune bench: {title(doc)}", "",
-            f"Machine: {m['cpu']}, {m['cores']} cores ({m['machine']}); load average at start "
-            f"{', '.join(f'{v:.2f}' for v in (m.get('load_average') or []))}.", f"Command: `{doc['command']}`", ""]
+    head = [
+        f"# edgeprune bench: {title(doc)}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores ({m['machine']}); load average at start "
+        f"{', '.join(f'{v:.2f}' for v in (m.get('load_average') or []))}.",
+        f"Command: `{doc['command']}`",
+        "",
+    ]
     body = md_table(columns(doc), rows(doc))
     tail = [f"- {n}" for n in notes(doc)]
     return "\n".join(head) + body + "\n\n" + "\n".join(tail) + "\n"
@@ -195,8 +232,12 @@ def latency_chart(doc: dict, out: Path) -> Path | None:
         scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
         names = [i[0] for i in items]
         ax.barh(names, [s["p50"] / scale for _, s in items], color="#4c72b0", label="p50")
-        ax.scatter([s["p90"] / scale for _, s in items], names, marker="|", s=200, color="#dd8452", label="p90", zorder=3)
-        ax.scatter([s["p99"] / scale for _, s in items], names, marker="|", s=200, color="#c44e52", label="p99", zorder=3)
+        ax.scatter(
+            [s["p90"] / scale for _, s in items], names, marker="|", s=200, color="#dd8452", label="p90", zorder=3
+        )
+        ax.scatter(
+            [s["p99"] / scale for _, s in items], names, marker="|", s=200, color="#c44e52", label="p99", zorder=3
+        )
         mode = "step" if any("step" in r["latency"] for r in doc["runtimes"]) else "sequence"
         ax.set_xlabel(f"{mode} latency ({label})" + (" — emulated" if unit == "instructions" else ""))
         ax.invert_yaxis()

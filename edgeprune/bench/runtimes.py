@@ -49,16 +49,31 @@ class RuntimeSpec:
 
     def make_artifact(self) -> Artifact:
         a = self.artifact or {}
-        return Artifact(a["name"], a["target"], a.get("runtime", ""), tuple(a.get("modes", ("sequence",))),
-                        list(a.get("files", [])), dict(a.get("info", {})))
+        return Artifact(
+            a["name"],
+            a["target"],
+            a.get("runtime", ""),
+            tuple(a.get("modes", ("sequence",))),
+            list(a.get("files", [])),
+            dict(a.get("info", {})),
+        )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "runtime": self.runtime, "modes": list(self.modes),
-                "target": self.target, "artifact": (self.artifact or {}).get("name"), "variant": self.variant}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "runtime": self.runtime,
+            "modes": list(self.modes),
+            "target": self.target,
+            "artifact": (self.artifact or {}).get("name"),
+            "variant": self.variant,
+        }
 
 
 def torch_spec(checkpoint: str) -> RuntimeSpec:
-    return RuntimeSpec("torch", "torch", "torch (dense, fused kernels)", ("sequence", "step"), checkpoint=str(checkpoint))
+    return RuntimeSpec(
+        "torch", "torch", "torch (dense, fused kernels)", ("sequence", "step"), checkpoint=str(checkpoint)
+    )
 
 
 def _label(target: str, variant: dict) -> str:
@@ -77,7 +92,9 @@ def compile_reports(root: Path) -> list[Path]:
         return [root / REPORT_NAME]
     found = sorted(p for p in root.glob(f"*/{REPORT_NAME}") if p.is_file())
     if not found:
-        raise EdgepruneError(f"{root}: no {REPORT_NAME} here or in its sub-directories (is it an 'edgeprune compile' output?)")
+        raise EdgepruneError(
+            f"{root}: no {REPORT_NAME} here or in its sub-directories (is it an 'edgeprune compile' output?)"
+        )
     return found
 
 
@@ -104,10 +121,20 @@ def specs_from_compile_dir(root: Path) -> list[RuntimeSpec]:
                 rid += "/" + a["name"]
             sub = a.get("directory", ".")
             label = a["name"] if sub in (".", "") else f"{sub}/{a['name']}"
-            specs.append(RuntimeSpec(rid, "artifact", a.get("runtime", target), tuple(a.get("modes", ["sequence"])),
-                                     target=target, artifact=a, directory=str(directory), variant=variant,
-                                     verified=label in verified_labels,
-                                     nnz=doc.get("model", {}).get("nnz_with_head")))
+            specs.append(
+                RuntimeSpec(
+                    rid,
+                    "artifact",
+                    a.get("runtime", target),
+                    tuple(a.get("modes", ["sequence"])),
+                    target=target,
+                    artifact=a,
+                    directory=str(directory),
+                    variant=variant,
+                    verified=label in verified_labels,
+                    nnz=doc.get("model", {}).get("nnz_with_head"),
+                )
+            )
     seen: dict[str, int] = {}
     for s in specs:  # two compile dirs may hold the same target: keep ids unique
         if s.id in seen:
@@ -194,8 +221,9 @@ def available_targets() -> list[str]:
     return [n for n in backends.names() if backends.get(n).unavailable() is None]
 
 
-def compile_checkpoint(checkpoint: str, work_dir: Path, variants: dict[str, list[dict]], X_verify, described: str,
-                       log=lambda msg: None) -> tuple[list[RuntimeSpec], list[dict]]:
+def compile_checkpoint(
+    checkpoint: str, work_dir: Path, variants: dict[str, list[dict]], X_verify, described: str, log=lambda msg: None
+) -> tuple[list[RuntimeSpec], list[dict]]:
     """Compile ``checkpoint`` once per (target, variant) into ``work_dir``; return the runtimes and failures.
 
     A variant that fails to compile (e.g. a kernel that does not support this model) is recorded
@@ -211,7 +239,9 @@ def compile_checkpoint(checkpoint: str, work_dir: Path, variants: dict[str, list
             label = _label(target, options)
             out = Path(work_dir) / re.sub(r"[^\w.=,-]+", "_", label)
             try:
-                compile_source(source, [target], out, options=dict(options), X_verify=X_verify, data_description=described)
+                compile_source(
+                    source, [target], out, options=dict(options), X_verify=X_verify, data_description=described
+                )
             except EdgepruneError as e:
                 failures.append({"id": label, "stage": "compile", "error": str(e)})
                 log(f"{label}: not benchmarked ({e})")
@@ -233,12 +263,22 @@ def select(specs: list[RuntimeSpec], patterns: list[str] | None, skipped: list[d
     import fnmatch
 
     skipped_ids = [s["id"] for s in skipped]
-    patterns = [p for p in patterns if not any(fnmatch.fnmatchcase(i, p) or i.split("[")[0] == p for i in skipped_ids)
-                or any(fnmatch.fnmatchcase(s.id, p) or s.target == p for s in specs)]
-    chosen = [s for s in specs if any(fnmatch.fnmatchcase(s.id, p) or s.target == p or (p == "torch" and s.kind == "torch")
-                                      for p in patterns)]
-    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(s.id, p) or s.target == p
-                                                or (p == "torch" and s.kind == "torch") for s in specs)]
+    patterns = [
+        p
+        for p in patterns
+        if not any(fnmatch.fnmatchcase(i, p) or i.split("[")[0] == p for i in skipped_ids)
+        or any(fnmatch.fnmatchcase(s.id, p) or s.target == p for s in specs)
+    ]
+    chosen = [
+        s
+        for s in specs
+        if any(fnmatch.fnmatchcase(s.id, p) or s.target == p or (p == "torch" and s.kind == "torch") for p in patterns)
+    ]
+    unmatched = [
+        p
+        for p in patterns
+        if not any(fnmatch.fnmatchcase(s.id, p) or s.target == p or (p == "torch" and s.kind == "torch") for s in specs)
+    ]
     if unmatched:
         have = ", ".join(s.id for s in specs) or "none"
         raise EdgepruneError(f"--runtimes: '{unmatched[0]}' matches no runtime (available: {have})")

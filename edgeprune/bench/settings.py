@@ -35,7 +35,8 @@ class BenchSettings:
         if emulated:
             return ProgramSettings.emulated(modes)
         if self.program is not None:
-            return ProgramSettings(self.program.warmup, self.program.min_reps, self.program.max_reps,
-                                   self.program.budget_ns, tuple(modes))
+            return ProgramSettings(
+                self.program.warmup, self.program.min_reps, self.program.max_reps, self.program.budget_ns, tuple(modes)
+            )
         b = self.budget
         return ProgramSettings(max(b.warmup, 1), b.min_reps, b.max_reps, int(b.time_s * 1e9), tuple(modes))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Budget:
         return asdict(self)
 
     @classmethod
-    def quick(cls) -> "Budget":
+    def quick(cls) -> Budget:
         """For tests and smoke runs: few repetitions, same statistics."""
         return cls(warmup=2, warmup_s=0.0, min_reps=20, max_reps=200, time_s=0.2, rel_ci=0.05)
 
@@ -60,8 +60,15 @@ def relative_ci(sorted_samples: np.ndarray) -> float:
     return (hi - lo) / 2 / med if med > 0 else (0.0 if hi == lo else math.inf)
 
 
-def summarize(samples: Sequence[float] | np.ndarray, unit: str, *, clock: str = "", stopped_by: str = "",
-              warmup: int = 0, keep_samples: bool = True) -> dict:
+def summarize(
+    samples: Sequence[float] | np.ndarray,
+    unit: str,
+    *,
+    clock: str = "",
+    stopped_by: str = "",
+    warmup: int = 0,
+    keep_samples: bool = True,
+) -> dict:
     """The latency record of the JSON schema, computed from ``samples``.
 
     Percentiles use numpy's default (linear interpolation between order statistics), so anyone can
@@ -103,8 +110,13 @@ class Sampled:
     stopped_by: str  # "ci" | "time" | "max_reps"
 
 
-def sample_calls(call: Callable[[int], object], budget: Budget, *, between: Callable[[int], object] | None = None,
-                 clock: Callable[[], int] = time.perf_counter_ns) -> Sampled:
+def sample_calls(
+    call: Callable[[int], object],
+    budget: Budget,
+    *,
+    between: Callable[[int], object] | None = None,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> Sampled:
     """Time ``call(i)`` one call at a time, adaptively.
 
     ``between(i)`` runs before call ``i`` outside the timed region (e.g. a state reset at a
@@ -154,7 +166,11 @@ def timer_overhead_ns(reps: int = 2000, clock: Callable[[], int] = time.perf_cou
     def nothing(_i):
         return None
 
-    measured = sample_calls(nothing, Budget(warmup=50, warmup_s=0.0, min_reps=reps, max_reps=reps, time_s=60, rel_ci=0),
-                            clock=clock)
-    return {"empty_call_ns_p50": float(np.median(measured.samples)), "clock": "time.perf_counter_ns",
-            "n": len(measured.samples)}
+    measured = sample_calls(
+        nothing, Budget(warmup=50, warmup_s=0.0, min_reps=reps, max_reps=reps, time_s=60, rel_ci=0), clock=clock
+    )
+    return {
+        "empty_call_ns_p50": float(np.median(measured.samples)),
+        "clock": "time.perf_counter_ns",
+        "n": len(measured.samples),
+    }

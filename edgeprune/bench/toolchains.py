@@ -13,12 +13,29 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..backends.c.toolchain import (SEMIHOSTING_FLAGS, SERIAL_FLAGS, WARNINGS, ToolchainError, device_toolchain,
-                                    elf_sizes, normalize_arch)
+from ..backends.c.toolchain import (
+    SEMIHOSTING_FLAGS,
+    SERIAL_FLAGS,
+    WARNINGS,
+    ToolchainError,
+    device_toolchain,
+    elf_sizes,
+    normalize_arch,
+)
 from ..runtime import source_dir
 
-__all__ = ["BuildRequest", "ToolchainError", "build_bench_program", "build_linux", "build_m4_firmware", "elf_sizes",
-           "native_dir", "normalize_arch", "toolchain_problem", "WARNINGS"]
+__all__ = [
+    "BuildRequest",
+    "ToolchainError",
+    "build_bench_program",
+    "build_linux",
+    "build_m4_firmware",
+    "elf_sizes",
+    "native_dir",
+    "normalize_arch",
+    "toolchain_problem",
+    "WARNINGS",
+]
 
 BASE_CFLAGS = ("-O2",)
 # Linux programs are linked statically: one binary runs on any board of that architecture.
@@ -39,7 +56,9 @@ def board_dir() -> Path:
 def run_compiler(argv: list[str], what: str) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
-        first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip().splitlines()[:1] or [""])
+        first = next(
+            (l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip().splitlines()[:1] or [""]
+        )
         first = first if isinstance(first, str) else (first[0] if first else "")
         raise ToolchainError(f"building {what} failed: {first.strip()[:300]}")
 
@@ -69,9 +88,20 @@ def build_m4_firmware(request: BuildRequest, out: Path, *, semihosting: bool) ->
     tc = device_toolchain("cortex-m4")
     port = board_dir()
     specs = SEMIHOSTING_FLAGS if semihosting else SERIAL_FLAGS
-    argv = [*tc.cc, *BASE_CFLAGS, *tc.target_flags, *WARNINGS, *request.extra_cflags, *specs, *tc.link_flags,
-            "-T", str(port / "link.ld")]
-    argv += [f"-I{d}" for d in [*request.include_dirs, native_dir()]] + [f"-D{k}={v}" for k, v in request.defines.items()]
+    argv = [
+        *tc.cc,
+        *BASE_CFLAGS,
+        *tc.target_flags,
+        *WARNINGS,
+        *request.extra_cflags,
+        *specs,
+        *tc.link_flags,
+        "-T",
+        str(port / "link.ld"),
+    ]
+    argv += [f"-I{d}" for d in [*request.include_dirs, native_dir()]] + [
+        f"-D{k}={v}" for k, v in request.defines.items()
+    ]
     argv += [str(port / "startup.c"), *(str(s) for s in request.sources), "-o", str(out), "-lm"]
     run_compiler(argv, "the Cortex-M4 firmware")
     return out

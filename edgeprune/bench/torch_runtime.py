@@ -72,8 +72,9 @@ class TorchDenseRunner(Runner):
             elif spec.kind == "conv":
                 window = torch.cat([self.state[i], x[:, None]], dim=1)  # oldest first
                 self.state[i] = window[:, 1:]
-                y = torch.nn.functional.conv1d(window.transpose(1, 2), stage.torch_weight(), stage.bias,
-                                               dilation=stage.dilation)  # exactly one output position
+                y = torch.nn.functional.conv1d(
+                    window.transpose(1, 2), stage.torch_weight(), stage.bias, dilation=stage.dilation
+                )  # exactly one output position
                 x = activate(y[:, :, 0], stage.activation)
             elif spec.kind == "pool":
                 if self.state[i] is None:
@@ -103,4 +104,3 @@ class TorchDenseRunner(Runner):
         else:
             self.state[i] = (torch.rnn_tanh_cell(x, self.state[i][0], *args),)
         return self.state[i][0]
-

@@ -131,8 +131,9 @@ def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.
             result["latency"][mode] = LATENCY[mode](runner, data["X_latency"], budget, data["lengths_latency"])
         for mode in spec.modes:
             if mode in LATENCY and len(data["X_accuracy"]):
-                logits[mode] = outputs_of(runner, data["X_accuracy"], mode, bool(data["every"]),
-                                          data["lengths_accuracy"])
+                logits[mode] = outputs_of(
+                    runner, data["X_accuracy"], mode, bool(data["every"]), data["lengths_accuracy"]
+                )
         result["os_threads"] = os_threads()
     finally:
         runner.close()
@@ -142,8 +143,14 @@ def measure(spec, data: dict, budget, threads: int) -> tuple[dict, dict[str, np.
 # -- the parent's side -----------------------------------------------------------------------------
 def thread_env(threads: int) -> dict:
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "EDGEPRUNE_NUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "EDGEPRUNE_NUM_THREADS",
+    ):
         env[var] = str(threads)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -152,15 +159,25 @@ def thread_env(threads: int) -> dict:
 
 def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work: Path) -> tuple[dict, dict]:
     """Measure ``spec`` in a fresh interpreter; returns (result, logits per mode)."""
-    job = {"spec": {**spec.__dict__, "modes": list(spec.modes)}, "data": str(data_path),
-           "budget": settings.budget.to_dict(), "threads": settings.threads,
-           "result": str(work / f"{spec.id.replace('/', '_')}.json"), "logits": str(work / "logits.npz")}
+    job = {
+        "spec": {**spec.__dict__, "modes": list(spec.modes)},
+        "data": str(data_path),
+        "budget": settings.budget.to_dict(),
+        "threads": settings.threads,
+        "result": str(work / f"{spec.id.replace('/', '_')}.json"),
+        "logits": str(work / "logits.npz"),
+    }
     job_path = work / "job.json"
     job_path.write_text(json.dumps(job))
     Path(job["result"]).unlink(missing_ok=True)
     with open(work / "worker.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "edgeprune.bench.worker", str(job_path)], stdout=log,
-                                stderr=subprocess.STDOUT, env=thread_env(settings.threads), start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeprune.bench.worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=thread_env(settings.threads),
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=settings.timeout_s)
         except subprocess.TimeoutExpired:
@@ -174,7 +191,11 @@ def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work
     result_path = Path(job["result"])
     if not result_path.exists():
         tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        how = f"was killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exited with status {proc.returncode}"
+        how = (
+            f"was killed by signal {-proc.returncode}"
+            if proc.returncode < 0
+            else f"exited with status {proc.returncode}"
+        )
         raise BenchError(f"{spec.id}: the worker {how}" + (f" ({tail[0][:200]})" if tail[0] else ""))
     result = json.loads(result_path.read_text())
     if "error" in result:
@@ -184,7 +205,9 @@ def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work
     return result, logits
 
 
-def measure_python(spec: RuntimeSpec, data_path: Path, data: dict, settings: BenchSettings, work: Path) -> tuple[dict, dict]:
+def measure_python(
+    spec: RuntimeSpec, data_path: Path, data: dict, settings: BenchSettings, work: Path
+) -> tuple[dict, dict]:
     """In a worker process (default), or in this one (``isolate=False``: no RSS figures)."""
     if settings.isolate:
         return run_worker(spec, data_path, settings, work)

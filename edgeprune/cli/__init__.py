@@ -51,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         if debug or e.filename is None or not e.strerror:
             if debug:
                 raise
-            print(f"edgeprune: internal error: {type(e).__name__}: {e} (set EDGEPRUNE_DEBUG=1 for the traceback)",
-                  file=sys.stderr)
+            print(
+                f"edgeprune: internal error: {type(e).__name__}: {e} (set EDGEPRUNE_DEBUG=1 for the traceback)",
+                file=sys.stderr,
+            )
             code = 70
         else:  # a path the system refused (read-only, not a directory, disk full): the user's to fix, not a bug
             print(f"edgeprune: error: {e.filename}: {e.strerror}", file=sys.stderr)
@@ -60,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line unless asked for the traceback
         if debug:
             raise
-        print(f"edgeprune: internal error: {type(e).__name__}: {e} (set EDGEPRUNE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"edgeprune: internal error: {type(e).__name__}: {e} (set EDGEPRUNE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         code = 70
     return code
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import click
 from rich.console import Console
@@ -106,6 +106,9 @@ def _fmt(v) -> str:
 def threads_option(f):
     """``--threads``: torch's threads for training/fine-tuning, set before torch runs."""
     return click.option(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="torch threads for training (default: this machine's cores, at most 4 and 1 per million parameters; "
-             "the same seed gives the same bytes only with the same thread count)")(f)
+        "the same seed gives the same bytes only with the same thread count)",
+    )(f)

@@ -35,11 +35,20 @@ def print_report(report) -> None:
     for r in report.results:
         info = infos.get(r.artifact, {})
         agreement = f"{r.argmax_agreement:.2%}" if r.task == "classify" else "-"
-        row = [r.artifact, r.runtime, r.mode, f"{r.max_abs_error:.2e}", agreement, human_bytes(sizes.get(r.artifact, 0))]
+        row = [
+            r.artifact,
+            r.runtime,
+            r.mode,
+            f"{r.max_abs_error:.2e}",
+            agreement,
+            human_bytes(sizes.get(r.artifact, 0)),
+        ]
         if device:
-            row += [human_bytes(info["flash_bytes"]) if "flash_bytes" in info else "-",
-                    human_bytes(info["ram_bytes"]) if "ram_bytes" in info else "-",
-                    f"{info['bytes_per_nonzero']:.2f}" if info.get("bytes_per_nonzero") else "-"]
+            row += [
+                human_bytes(info["flash_bytes"]) if "flash_bytes" in info else "-",
+                human_bytes(info["ram_bytes"]) if "ram_bytes" in info else "-",
+                f"{info['bytes_per_nonzero']:.2f}" if info.get("bytes_per_nonzero") else "-",
+            ]
         rows.append(row + ["ok" if r.passed else "FAILED"])
     columns = ["artifact", "runtime", "mode", "max |err|", "argmax agree", "size"]
     columns += ["flash", "RAM", "B/nnz"] if device else []
@@ -54,14 +63,27 @@ def print_report(report) -> None:
 
 @cli.command("compile")
 @click.argument("source", type=click.Path())
-@click.option("--target", "target_spec", default="ir", show_default=True,
-              help=f"one of {', '.join(backends.names())}, a comma list, or all")
+@click.option(
+    "--target",
+    "target_spec",
+    default="ir",
+    show_default=True,
+    help=f"one of {', '.join(backends.names())}, a comma list, or all",
+)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--verify-samples", type=int, default=256, show_default=True, help="samples for the verification gate")
-@click.option("--verify-data", default="auto", show_default=True,
-              help="auto (the model's dataset), a dataset name or .npz, or random")
-@click.option("--seq-len", type=int, default=None,
-              help="steps of random verification sequences (default: the model's recorded length, else 16)")
+@click.option(
+    "--verify-data",
+    default="auto",
+    show_default=True,
+    help="auto (the model's dataset), a dataset name or .npz, or random",
+)
+@click.option(
+    "--seq-len",
+    type=int,
+    default=None,
+    help="steps of random verification sequences (default: the model's recorded length, else 16)",
+)
 @click.option("--data-dir", default=None)
 @_backend_options
 def compile_command(source, target_spec, output, verify_samples, verify_data, seq_len, data_dir, **kwargs):

@@ -20,8 +20,12 @@ def demo(output, seed, progress, threads):
     """Train an LSTM on digits, prune it 90%, compile it for every target and verify each artifact."""
     check_writable(output, directory=True)  # before training, not after
     result = run_demo(output, seed=seed, progress=show_progress(progress), log=console.print, threads=threads)
-    console.print(table("dense vs pruned (digits, LSTM-64)",
-                        ["model", "test accuracy", "recurrent nnz", "sparsity"],
-                        ([name, f"{acc:.2%}", f"{nnz:,}", f"{sp:.0%}"] for name, acc, nnz, sp in result.rows)))
+    console.print(
+        table(
+            "dense vs pruned (digits, LSTM-64)",
+            ["model", "test accuracy", "recurrent nnz", "sparsity"],
+            ([name, f"{acc:.2%}", f"{nnz:,}", f"{sp:.0%}"] for name, acc, nnz, sp in result.rows),
+        )
+    )
     print_report(result.compile_report)
     console.print(f"outputs in {result.out_dir}/")

@@ -24,10 +24,23 @@ def inspect_command(source, as_json, analysis):
         return
     t = doc["totals"]
     console.print(f"{source}: {model.config.describe()}")
-    console.print(table(None, ["weight", "shape", "nnz", "sparsity", "row deg min", "row deg max"], (
-        [w["name"], "x".join(map(str, w["shape"])), w["nnz"], f"{w['sparsity']:.2%}",
-         w["row_degree"]["min"], w["row_degree"]["max"]] for w in doc["weights"]
-    )))
+    console.print(
+        table(
+            None,
+            ["weight", "shape", "nnz", "sparsity", "row deg min", "row deg max"],
+            (
+                [
+                    w["name"],
+                    "x".join(map(str, w["shape"])),
+                    w["nnz"],
+                    f"{w['sparsity']:.2%}",
+                    w["row_degree"]["min"],
+                    w["row_degree"]["max"],
+                ]
+                for w in doc["weights"]
+            ),
+        )
+    )
     what = "recurrent weights" if t["matrix_weights"] == t["recurrent_weights"] else "weights (head excluded)"
     console.print(
         f"parameters {t['parameters']:,} ({t['nonzero_parameters']:,} nonzero); {what} "

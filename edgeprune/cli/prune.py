@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import checkpoint, data, prune as pruning
+from .. import checkpoint, data
+from .. import prune as pruning
 from ..errors import DatasetError, EdgepruneError
 from ..fileio import check_writable
 from ..metrics import describe as describe_metrics
@@ -17,11 +18,17 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 
 @cli.command("prune")
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("--method", required=True, type=click.Choice(list(pruning.methods())),
-              help="mask method: " + "; ".join(f"{n} = {m.help}" for n, m in pruning.methods().items()))
+@click.option(
+    "--method",
+    required=True,
+    type=click.Choice(list(pruning.methods())),
+    help="mask method: " + "; ".join(f"{n} = {m.help}" for n, m in pruning.methods().items()),
+)
 @click.option("--sparsity", type=float, default=None, help="fraction of recurrent weights to remove, in [0, 1)")
 @click.option("--finetune-epochs", type=int, default=0, show_default=True, help="masked fine-tuning epochs")
-@click.option("--lr", type=float, default=None, help="fine-tuning learning rate (default: the training rate, else 1e-3)")
+@click.option(
+    "--lr", type=float, default=None, help="fine-tuning learning rate (default: the training rate, else 1e-3)"
+)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--prune-head/--no-prune-head", default=False, help="also mask the classifier head")
 @click.option("--data", "dataset", default=None, help="dataset for fine-tuning/accuracy (default: the model's)")
@@ -31,8 +38,22 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 @threads_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
 @_method_options
-def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, prune_head, dataset, data_dir, seed,
-                  progress, threads, output, **kwargs):
+def prune_command(
+    source,
+    method,
+    sparsity,
+    finetune_epochs,
+    lr,
+    batch_size,
+    prune_head,
+    dataset,
+    data_dir,
+    seed,
+    progress,
+    threads,
+    output,
+    **kwargs,
+):
     """Prune SOURCE (a checkpoint or an .onnx model) with METHOD and write the masked checkpoint."""
     method_opts, _ = split_options(kwargs, _method_options.names)
     # fail before any slow work
@@ -69,8 +90,17 @@ def prune_command(source, method, sparsity, finetune_epochs, lr, batch_size, pru
         lr = float(meta.get("training", {}).get("lr", 1e-3))
     threads = use_threads(threads, parameter_count(model.config))
     outcome = pruning.prune_model(
-        model, method, sparsity, seed=seed, options=method_opts, include_head=prune_head, dataset=ds,
-        finetune_epochs=finetune_epochs, finetune_lr=lr, batch_size=batch_size, progress=show_progress(progress),
+        model,
+        method,
+        sparsity,
+        seed=seed,
+        options=method_opts,
+        include_head=prune_head,
+        dataset=ds,
+        finetune_epochs=finetune_epochs,
+        finetune_lr=lr,
+        batch_size=batch_size,
+        progress=show_progress(progress),
     )
     r = outcome.report
     new_meta = {**meta, "pruning": {**r, "threads": threads}, "parent": str(source)}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import checkpoint, data
+from .. import checkpoint, data, modelspec
 from ..errors import EdgepruneError
-from .. import modelspec
 from ..fileio import check_writable
 from ..models import CELLS, ModelConfig, SequenceClassifier
 from ..train import check_learning_rate, check_model_fits, fit_normalize, seed_everything, use_threads
@@ -14,8 +13,17 @@ from ..train import train as run_training
 from . import cli
 from .common import console, show_progress, threads_option
 
-DEFAULT_EPOCHS = {"digits": 30, "mnist5k": 15, "fashion-mnist": 5, "japanese-vowels": 30, "basic-motions": 60,
-                  "pickup-gesture": 60, "motion-stream": 30, "daphnet-predict": 30, "daphnet-denoise": 30}
+DEFAULT_EPOCHS = {
+    "digits": 30,
+    "mnist5k": 15,
+    "fashion-mnist": 5,
+    "japanese-vowels": 30,
+    "basic-motions": 60,
+    "pickup-gesture": 60,
+    "motion-stream": 30,
+    "daphnet-predict": 30,
+    "daphnet-denoise": 30,
+}
 
 
 def parse_hidden(hidden: str, layers: int | None) -> tuple[int, ...]:
@@ -54,22 +62,44 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 
 
 @cli.command()
-@click.option("--data", "dataset", default="digits", show_default=True, help="digits, mnist5k, fashion-mnist, japanese-vowels, basic-motions, pickup-gesture, motion-stream, "
-                   "daphnet-predict, daphnet-denoise, or a .npz (docs/tasks.md)")
+@click.option(
+    "--data",
+    "dataset",
+    default="digits",
+    show_default=True,
+    help="digits, mnist5k, fashion-mnist, japanese-vowels, basic-motions, pickup-gesture, motion-stream, "
+    "daphnet-predict, daphnet-denoise, or a .npz (docs/tasks.md)",
+)
 @click.option("--data-dir", default=None, help="directory with the fashion-mnist IDX files")
-@click.option("--model", "model_text", default=None,
-              help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
-                   "replaces --cell/--hidden/--layers/--feedback")
-@click.option("--outputs", type=click.Choice(["last", "every"]), default=None,
-              help="one output per sequence or one per step (default: from the labels' shape)")
-@click.option("--normalize/--no-normalize", "normalize", default=None,
-              help="start with a normalize stage fitted on the training split (default: when the data "
-                   "leaves [0, 1])")
+@click.option(
+    "--model",
+    "model_text",
+    default=None,
+    help="a chain of stages, e.g. 'dense:64:relu,gru:64,dense:12' (see docs/architecture.md); "
+    "replaces --cell/--hidden/--layers/--feedback",
+)
+@click.option(
+    "--outputs",
+    type=click.Choice(["last", "every"]),
+    default=None,
+    help="one output per sequence or one per step (default: from the labels' shape)",
+)
+@click.option(
+    "--normalize/--no-normalize",
+    "normalize",
+    default=None,
+    help="start with a normalize stage fitted on the training split (default: when the data leaves [0, 1])",
+)
 @click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
 @click.option("--hidden", default="64", show_default=True, help="hidden size, or one size per layer: 128,64")
 @click.option("--layers", type=int, default=None, help="number of layers (repeats --hidden)")
 @click.option("--feedback/--no-feedback", default=False, help="top-down feedback from layer l+1 at t-1 to layer l")
-@click.option("--epochs", type=int, default=None, help="default: per dataset (30 digits, 15 mnist5k, 5 fashion-mnist, 30-60 recordings)")
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help="default: per dataset (30 digits, 15 mnist5k, 5 fashion-mnist, 30-60 recordings)",
+)
 @click.option("--lr", type=float, default=1e-2, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--max-train-samples", type=int, default=None, help="train on a fixed random subset")
@@ -77,8 +107,25 @@ def model_config(ds, model_text, outputs, normalize, cell, sizes, feedback) -> m
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 @threads_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
-def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layers, feedback, epochs, lr, batch_size,
-          max_train_samples, seed, progress, threads, output):
+def train(
+    dataset,
+    data_dir,
+    model_text,
+    outputs,
+    normalize,
+    cell,
+    hidden,
+    layers,
+    feedback,
+    epochs,
+    lr,
+    batch_size,
+    max_train_samples,
+    seed,
+    progress,
+    threads,
+    output,
+):
     """Train a recurrent model (classifier or regressor) and save it as a checkpoint."""
     check_writable(output)  # before minutes of training, not after
     check_learning_rate(lr)
@@ -97,13 +144,28 @@ def train(dataset, data_dir, model_text, outputs, normalize, cell, hidden, layer
     seed_everything(seed)
     model = SequenceClassifier(config)
     fit_normalize(model, ds)
-    result = run_training(model, ds, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                          progress=show_progress(progress), max_train_samples=max_train_samples)
+    result = run_training(
+        model,
+        ds,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        progress=show_progress(progress),
+        max_train_samples=max_train_samples,
+    )
     meta = {
         "dataset": dataset,
         "sequence_length": ds.steps,
-        "training": {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                     "max_train_samples": max_train_samples, "threads": threads, "history": result.history},
+        "training": {
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "seed": seed,
+            "max_train_samples": max_train_samples,
+            "threads": threads,
+            "history": result.history,
+        },
         "accuracy": result.test_accuracy,
         "test_metrics": result.test_metrics,
     }

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .. import ir
-from ..modelspec import ModelSpec, StageSpec
 from ..models import SequenceModel
+from ..modelspec import ModelSpec, StageSpec
 
 
 def _pattern(m: ir.CSR) -> np.ndarray:
@@ -22,7 +22,7 @@ def _pattern(m: ir.CSR) -> np.ndarray:
 def spec_of(model: ir.Model) -> ModelSpec:
     """The torch spec of an IR chain."""
     stages = []
-    for i, s in enumerate(model.stages):
+    for _i, s in enumerate(model.stages):
         if isinstance(s, ir.Recurrent):
             act = s.activation if s.cell == "rnn" else "none"
             stages.append(StageSpec(s.cell, s.hidden_size, act, bias=s.bias is not None, feedback=s.feedback_size > 0))
@@ -46,14 +46,20 @@ def _recurrent_params(name: str, layer: ir.Recurrent, params: dict, masks: dict)
     # torch's ih/fb side reads each gate's input-side IR block, its hh side the state-side one;
     # a gate split in the IR (GRU n) keeps its state-side bias in bias_hh (ir/cells.py).
     spec = ir.cell_spec(layer.cell)
-    blocks = {side: [layer.gate_rows(spec.ir_rows[spec.ir_block(g, side)]) for g in spec.torch_gates]
-              for side in ir.cells.SIDES}
-    parts = {"weight_ih": (blocks["input"], "input"), "weight_hh": (blocks["state"], "state"),
-             "weight_fb": (blocks["input"], "feedback")}
+    blocks = {
+        side: [layer.gate_rows(spec.ir_rows[spec.ir_block(g, side)]) for g in spec.torch_gates]
+        for side in ir.cells.SIDES
+    }
+    parts = {
+        "weight_ih": (blocks["input"], "input"),
+        "weight_hh": (blocks["state"], "state"),
+        "weight_fb": (blocks["input"], "feedback"),
+    }
     if layer.bias is not None:
         params[f"{name}.bias_ih"] = np.concatenate([layer.bias[rows] for rows in blocks["input"]])
-        params[f"{name}.bias_hh"] = np.concatenate([layer.bias[s] if s != i else np.zeros(H, np.float32)
-                                                    for i, s in zip(blocks["input"], blocks["state"])])
+        params[f"{name}.bias_hh"] = np.concatenate(
+            [layer.bias[s] if s != i else np.zeros(H, np.float32) for i, s in zip(blocks["input"], blocks["state"])]
+        )
     for attr, (row_blocks, col) in parts.items():
         if attr == "weight_fb" and not layer.feedback_size:
             continue

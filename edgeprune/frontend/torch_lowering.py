@@ -40,10 +40,13 @@ def lower_recurrent(layer: RecurrentLayer) -> ir.Recurrent:
     def fused(rows: slice, parts=("ih", "hh", "fb")):
         """Rows of the gate blocks laid out over [x | h | fb]; parts not listed stay empty."""
         n = rows.stop - rows.start
-        vals = [blocks[p][rows] if p in parts and p in blocks else np.zeros((n, widths[p]), np.float32)
-                for p in ("ih", "hh", "fb")]
-        keep = [keeps[p][rows] if p in parts and p in keeps else np.zeros((n, widths[p]), bool)
-                for p in ("ih", "hh", "fb")]
+        vals = [
+            blocks[p][rows] if p in parts and p in blocks else np.zeros((n, widths[p]), np.float32)
+            for p in ("ih", "hh", "fb")
+        ]
+        keep = [
+            keeps[p][rows] if p in parts and p in keeps else np.zeros((n, widths[p]), bool) for p in ("ih", "hh", "fb")
+        ]
         return np.hstack(vals), np.hstack(keep)
 
     b_ih, b_hh = _np(layer.bias_ih), _np(layer.bias_hh)
@@ -61,8 +64,9 @@ def lower_recurrent(layer: RecurrentLayer) -> ir.Recurrent:
             bias_blocks.append({None: b_ih[rows] + b_hh[rows], "input": b_ih[rows], "state": b_hh[rows]}[side])
     bias = np.concatenate(bias_blocks) if bias_blocks else None
     weight = ir.CSR.from_dense(np.vstack([p[0] for p in pieces]), np.vstack([p[1] for p in pieces]))
-    return ir.Recurrent(layer.cell, I, H, Fb, weight, None if bias is None else bias.astype(np.float32),
-                        layer.activation)
+    return ir.Recurrent(
+        layer.cell, I, H, Fb, weight, None if bias is None else bias.astype(np.float32), layer.activation
+    )
 
 
 def lower_stage(stage: nn.Module):
@@ -71,8 +75,9 @@ def lower_stage(stage: nn.Module):
     if isinstance(stage, MaskedLinear):
         return ir.Dense(_matrix(stage), _np(stage.bias), stage.activation)
     if isinstance(stage, CausalConv1d):
-        return ir.Conv1d(stage.in_channels, stage.kernel, stage.dilation, _matrix(stage), _np(stage.bias),
-                         stage.activation)
+        return ir.Conv1d(
+            stage.in_channels, stage.kernel, stage.dilation, _matrix(stage), _np(stage.bias), stage.activation
+        )
     if isinstance(stage, nn.LayerNorm):
         return ir.LayerNorm(_np(stage.weight), _np(stage.bias), float(stage.eps))
     if isinstance(stage, Normalize):

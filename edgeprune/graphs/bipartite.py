@@ -48,8 +48,15 @@ def gate_names(cell: str | None, gates: int) -> tuple[str, ...]:
     return names if len(names) == gates else tuple(str(g) for g in range(gates))
 
 
-def matrix_views(name: str, values: np.ndarray, mask: np.ndarray | None, *, gates: int = 1,
-                 cell: str | None = None, layer: int | None = None) -> list[MatrixView]:
+def matrix_views(
+    name: str,
+    values: np.ndarray,
+    mask: np.ndarray | None,
+    *,
+    gates: int = 1,
+    cell: str | None = None,
+    layer: int | None = None,
+) -> list[MatrixView]:
     """The whole matrix, then its gate blocks (when there is more than one gate)."""
     mask = (values != 0) if mask is None else np.asarray(mask, dtype=bool)
     values = np.where(mask, values, 0.0)
@@ -60,8 +67,9 @@ def matrix_views(name: str, values: np.ndarray, mask: np.ndarray | None, *, gate
     return views
 
 
-def fused_views(layer: int, parts: list[tuple[np.ndarray, np.ndarray | None]], *, gates: int,
-                cell: str | None) -> list[MatrixView]:
+def fused_views(
+    layer: int, parts: list[tuple[np.ndarray, np.ndarray | None]], *, gates: int, cell: str | None
+) -> list[MatrixView]:
     """The time-unfolded layer ``[W_ih | W_hh | W_fb]``: whole, then per gate (if several)."""
     masks = [(v != 0) if m is None else np.asarray(m, dtype=bool) for v, m in parts]
     mask = np.hstack(masks)

@@ -31,7 +31,6 @@ matrix is treated as if zero-padded to a multiple of the tile (what a block kern
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,8 +73,14 @@ class DegreePlan:
     limit: str  # why the plan misses the requested count ("" when it does not)
 
 
-def plan_degrees(gates: int, n_brows: int, n_bcols: int, sparsity: float, row_degrees: str = "balanced",
-                 row_order: list[np.ndarray] | None = None) -> DegreePlan:
+def plan_degrees(
+    gates: int,
+    n_brows: int,
+    n_bcols: int,
+    sparsity: float,
+    row_degrees: str = "balanced",
+    row_order: list[np.ndarray] | None = None,
+) -> DegreePlan:
     """Tile counts for a ``gates × n_brows`` by ``n_bcols`` grid at ``sparsity``.
 
     ``balanced`` (default): the matrix keeps exactly ``round((1 − s) · tiles)`` tiles, split over the
@@ -93,8 +98,11 @@ def plan_degrees(gates: int, n_brows: int, n_bcols: int, sparsity: float, row_de
         edges = np.full(gates, n_brows * d, dtype=np.int64)
         rows = [np.full(n_brows, d, dtype=np.int64) for _ in range(gates)]
         got = int(edges.sum())
-        limit = "" if got == want else (f"--row-degrees equal keeps {d} of {n_bcols} in every row, which is "
-                                        f"{1 - got / tiles:.4f}")
+        limit = (
+            ""
+            if got == want
+            else (f"--row-degrees equal keeps {d} of {n_bcols} in every row, which is {1 - got / tiles:.4f}")
+        )
         return DegreePlan(edges, rows, limit)
     if row_degrees != "balanced":
         raise ValueError(f"row_degrees must be one of {ROW_DEGREES}")
@@ -170,8 +178,9 @@ def greedy_order(scores: np.ndarray, row_cap: np.ndarray, col_cap: np.ndarray) -
     return kept[np.lexsort((kept, -flat[kept]))]  # the order the sequential greedy keeps them
 
 
-def complete_random(mask: np.ndarray, row_deficit: np.ndarray, col_deficit: np.ndarray,
-                    rng: np.random.Generator) -> np.ndarray:
+def complete_random(
+    mask: np.ndarray, row_deficit: np.ndarray, col_deficit: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Add edges so rows/columns gain exactly their deficits: a random configuration model.
 
     Row and column stubs are paired by a random permutation and every pair landing on a free entry
@@ -299,10 +308,20 @@ def expand_tiles(tiles: np.ndarray, block: tuple[int, int], shape: tuple[int, in
     return np.repeat(np.repeat(tiles, br, axis=0), bc, axis=1)[: shape[0], : shape[1]]
 
 
-def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator, *, gates: int = 1,
-                   cell: str | None = None, block: tuple[int, int] = (1, 1), magnitude_aware: bool = True,
-                   greedy_share: float = 1.0, max_repairs: int = 8, repair: str = "spectral",
-                   row_degrees: str = "balanced") -> BiregularMask:
+def biregular_mask(
+    values: np.ndarray,
+    sparsity: float,
+    rng: np.random.Generator,
+    *,
+    gates: int = 1,
+    cell: str | None = None,
+    block: tuple[int, int] = (1, 1),
+    magnitude_aware: bool = True,
+    greedy_share: float = 1.0,
+    max_repairs: int = 8,
+    repair: str = "spectral",
+    row_degrees: str = "balanced",
+) -> BiregularMask:
     """A biregular mask of ``values`` [gates·units, cols] at ``sparsity`` (see the module doc and
     ``plan_degrees`` for ``row_degrees``)."""
     if repair not in REPAIRS:
@@ -343,8 +362,18 @@ def biregular_mask(values: np.ndarray, sparsity: float, rng: np.random.Generator
         mask[rs] = expand_tiles(tiles, block, (units, cols))
         # share = fraction of the final edges that the magnitude greedy chose (random draws may hit some)
         n_edges = int(tiles.sum())
-        reports.append(GateReport(gname, n_greedy, n_edges - n_greedy, n_greedy / max(1, n_edges), attempts,
-                                  e.ramanujan_gap, e.ramanujan, e.note))
+        reports.append(
+            GateReport(
+                gname,
+                n_greedy,
+                n_edges - n_greedy,
+                n_greedy / max(1, n_edges),
+                attempts,
+                e.ramanujan_gap,
+                e.ramanujan,
+                e.note,
+            )
+        )
     degrees = np.concatenate(plan.row_degrees)
     return BiregularMask(mask, tiles_out, (br, bc), (int(degrees.min()), int(degrees.max())), reports, plan.limit)
 
@@ -398,7 +427,7 @@ def _repair_spectral(order_kept, row_cap, col_cap, share, max_repairs, rng):
         if e.ramanujan is not False or attempt == max_repairs:
             break
         u, sig, vt = _violating_directions(tiles, e.bound)
-        tau = max(0.0, 1.0 - 0.05 * 2 ** attempt)
+        tau = max(0.0, 1.0 - 0.05 * 2**attempt)
         need = float(np.sum(sig * (sig - tau * e.bound)))
         flat_idx = np.flatnonzero(tiles)
         i, j = np.divmod(flat_idx, cols)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,7 +57,7 @@ class Connection:
     prunable: bool = True
 
     @classmethod
-    def of(cls, info, prunable: bool = True) -> "Connection":
+    def of(cls, info, prunable: bool = True) -> Connection:
         """From anything with ``name, values, gates, src, dst`` (e.g. ``prune.WeightInfo``)."""
         return cls(info.name, np.asarray(info.values), int(info.gates), info.src, info.dst, prunable)
 
@@ -128,8 +128,9 @@ def build(connections: Iterable[Connection]) -> DependencyGraph:
 
     def claim(group: str, size: int, who: str):
         if group in sizes and sizes[group][0] != size:
-            raise GraphError(f"node group '{group}' has {sizes[group][0]} units in {sizes[group][1]} "
-                             f"but {size} in {who}")
+            raise GraphError(
+                f"node group '{group}' has {sizes[group][0]} units in {sizes[group][1]} but {size} in {who}"
+            )
         sizes.setdefault(group, (size, who))
 
     for c in connections:
@@ -165,8 +166,9 @@ class Adjacency:
     theta: float = 0.5  # keep-threshold on the adjacency values
 
 
-def adjacency(graph: DependencyGraph, kind: str = "binary", *, quantile: float = 0.5, scope: str = "layer",
-              theta: float = 0.5) -> Adjacency:
+def adjacency(
+    graph: DependencyGraph, kind: str = "binary", *, quantile: float = 0.5, scope: str = "layer", theta: float = 0.5
+) -> Adjacency:
     """Which unit edges exist under the ``binary`` or ``continuous`` reading: ``A > theta``.
 
     The binary values are 0/1 (``a > tau``, tau the ``quantile`` of the strengths), so every
@@ -185,6 +187,7 @@ def adjacency(graph: DependencyGraph, kind: str = "binary", *, quantile: float =
     prunable = [k for k, c in enumerate(graph.connections) if c.prunable]
     thresholds: dict[str, float] = {}
     if kind == "binary":
+
         def tau(strengths: np.ndarray) -> float:  # quantile 0 keeps every nonzero edge
             return float(np.quantile(strengths, quantile)) if quantile > 0 and strengths.size else 0.0
 
@@ -234,8 +237,9 @@ def recurrent_condensation(graph: DependencyGraph, edges: sp.csr_matrix) -> tupl
     return component, condensed
 
 
-def centrality(graph: DependencyGraph, measure: str = "strength", *, seed: int = 0,
-               betweenness_samples: int = 64) -> np.ndarray:
+def centrality(
+    graph: DependencyGraph, measure: str = "strength", *, seed: int = 0, betweenness_samples: int = 64
+) -> np.ndarray:
     """Unit centrality on the continuous adjacency (every nonzero edge, weight ``a / max a``), in [0, 1].
 
     ``strength``: weighted in + out degree. ``pagerank``: PageRank along the edges (dependencies
@@ -310,9 +314,18 @@ class Analysis:
         return {g: values[r.start : r.stop] for g, r in self.graph.groups.items()}
 
 
-def analyze(graph: DependencyGraph, *, adjacency_kind: str = "binary", quantile: float = 0.5, scope: str = "layer",
-            theta: float = 0.5, centrality_measure: str = "strength", seed: int = 0,
-            betweenness_samples: int = 64, graph_kind: str = "unrolled") -> Analysis:
+def analyze(
+    graph: DependencyGraph,
+    *,
+    adjacency_kind: str = "binary",
+    quantile: float = 0.5,
+    scope: str = "layer",
+    theta: float = 0.5,
+    centrality_measure: str = "strength",
+    seed: int = 0,
+    betweenness_samples: int = 64,
+    graph_kind: str = "unrolled",
+) -> Analysis:
     """Adjacency, reachability poset, meet-irreducibles and centrality, each timed.
 
     ``graph_kind="recurrent"``: the poset is that of the recurrent graph with its strongly
@@ -361,8 +374,9 @@ def _unit_factors(analysis: Analysis, k: int) -> tuple[np.ndarray, np.ndarray, n
     return irr[src.start : src.stop], irr[dst.start : dst.stop], cen[src.start : src.stop], cen[dst.start : dst.stop]
 
 
-def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1.0,
-                      endpoints: str = "either") -> dict[str, np.ndarray]:
+def connection_scores(
+    analysis: Analysis, *, beta: float = 1.0, gamma: float = 1.0, endpoints: str = "either"
+) -> dict[str, np.ndarray]:
     """Per prunable weight entry ``W_g[v, u]``: ``|W| * (1 + beta*[u or v irreducible] + gamma*c(u)*c(v))``
     (float32, like the weights: with beta = gamma = 0 it orders exactly as magnitude does);
     ``endpoints`` = "source" / "both" asks irreducibility of u / of u and v instead."""
@@ -373,8 +387,9 @@ def connection_scores(analysis: Analysis, *, beta: float = 1.0, gamma: float = 1
         if not c.prunable:
             continue
         irr_u, irr_v, c_u, c_v = _unit_factors(analysis, k)
-        factor = (1.0 + beta * endpoint_rule(irr_u, irr_v, endpoints)
-                  + gamma * (c_v[:, None] * c_u[None, :])).astype(np.float32)
+        factor = (1.0 + beta * endpoint_rule(irr_u, irr_v, endpoints) + gamma * (c_v[:, None] * c_u[None, :])).astype(
+            np.float32
+        )
         magnitude = np.abs(np.asarray(c.values, dtype=np.float32)).reshape(c.gates, c.units, -1)
         scores[c.name] = (magnitude * factor).reshape(c.values.shape)
     return scores
@@ -389,7 +404,9 @@ def central_units(analysis: Analysis, fraction: float) -> np.ndarray:
     return out
 
 
-def natural_masks(analysis: Analysis, *, central_fraction: float = 0.1, endpoints: str = "either") -> dict[str, np.ndarray]:
+def natural_masks(
+    analysis: Analysis, *, central_fraction: float = 0.1, endpoints: str = "either"
+) -> dict[str, np.ndarray]:
     """The paper's rule as we read it: keep an edge iff it is in the adjacency and touches a
     meet-irreducible or top-``central_fraction`` central unit (at the ``endpoints`` asked). All gate
     entries of a kept unit edge are kept, except entries that are exactly zero already."""
@@ -413,8 +430,11 @@ def group_summary(analysis: Analysis) -> dict[str, dict]:
         g: {
             "units": int(len(irr[g])),
             "meet_irreducible": int(irr[g].sum()),
-            "centrality": {"min": float(cen[g].min(initial=0.0)), "mean": float(cen[g].mean()) if len(cen[g]) else 0.0,
-                           "max": float(cen[g].max(initial=0.0))},
+            "centrality": {
+                "min": float(cen[g].min(initial=0.0)),
+                "mean": float(cen[g].mean()) if len(cen[g]) else 0.0,
+                "max": float(cen[g].max(initial=0.0)),
+            },
         }
         for g in analysis.graph.groups
     }

@@ -11,8 +11,8 @@ numpy and scipy only (no torch): usable on any DAG, not only on networks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,9 +62,14 @@ def _singletons(nodes: np.ndarray, words: int) -> np.ndarray:
     return out
 
 
-def _segmented_reduce(graph: sp.csr_matrix, rows: np.ndarray, table: np.ndarray, op: np.ufunc,
-                      empty: np.ndarray, transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-                      ) -> np.ndarray:
+def _segmented_reduce(
+    graph: sp.csr_matrix,
+    rows: np.ndarray,
+    table: np.ndarray,
+    op: np.ufunc,
+    empty: np.ndarray,
+    transform: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """For each node r in ``rows``: ``op``-reduce ``table[s]`` over its neighbours s in ``graph``.
 
     Nodes without neighbours get ``empty``. ``transform(gathered, neighbours)`` may edit the
@@ -172,8 +177,9 @@ def _row_classes(graph: sp.csr_matrix, nodes: np.ndarray) -> tuple[np.ndarray, n
     return np.asarray(reps, dtype=np.int64), inverse
 
 
-def _union_of_successors(edges: sp.csr_matrix, nodes: np.ndarray, up: np.ndarray, sizes: np.ndarray,
-                         n: int) -> np.ndarray:
+def _union_of_successors(
+    edges: sp.csr_matrix, nodes: np.ndarray, up: np.ndarray, sizes: np.ndarray, n: int
+) -> np.ndarray:
     """OR of ``up[s]`` over each node's successors s, by the cheaper of two exact routes:
     bitset ORs along the edges (edges * words word operations) or, when the successors' up-sets
     are small, a sparse product of the edges with those sets (sum of their sizes)."""

@@ -109,8 +109,9 @@ class Expansion:
         return d
 
 
-def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGREE, tolerance: float = 1e-9,
-              cheeger: bool = True) -> Expansion:
+def expansion(
+    biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGREE, tolerance: float = 1e-9, cheeger: bool = True
+) -> Expansion:
     """Measures of the bipartite graph of ``biadjacency`` [rows = outputs, cols = inputs].
 
     Binary (default): the support of ``biadjacency`` is the graph. ``weighted=True``: the entries'
@@ -121,7 +122,7 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
     is_sparse = sp.issparse(biadjacency)
     m = sp.csr_array(biadjacency) if is_sparse else np.asarray(biadjacency)
     rows, cols = m.shape
-    support = (m != 0)
+    support = m != 0
     if is_sparse:
         support = sp.csr_array(support)
         row_deg = np.asarray(support.sum(axis=1)).ravel().astype(np.int64)
@@ -143,8 +144,13 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
     live_rows, live_cols = row_deg[row_deg > 0], col_deg[col_deg > 0]
     d_right = float(live_rows.mean()) if live_rows.size else 0.0
     d_left = float(live_cols.mean()) if live_cols.size else 0.0
-    biregular = bool(edges and live_rows.size == rows and live_cols.size == cols
-                     and live_rows.min() == live_rows.max() and live_cols.min() == live_cols.max())
+    biregular = bool(
+        edges
+        and live_rows.size == rows
+        and live_cols.size == cols
+        and live_rows.min() == live_rows.max()
+        and live_cols.min() == live_cols.max()
+    )
     if edges == 0:
         bound = gap = verdict = None
         note = "no edges"
@@ -174,8 +180,9 @@ def expansion(biadjacency, *, weighted: bool = False, min_degree: int = MIN_DEGR
         spectral_gap=sigma1 - sigma2,
         spectral_gap_code=code_spectral_gap(sigma1, sigma2),
         normalized_sigma2=normalized,
-        conductance_bounds=None if normalized is None else
-        ((1.0 - normalized) / 2.0, math.sqrt(2.0 * max(0.0, 1.0 - normalized))),
+        conductance_bounds=None
+        if normalized is None
+        else ((1.0 - normalized) / 2.0, math.sqrt(2.0 * max(0.0, 1.0 - normalized))),
         bound=bound,
         ramanujan_gap=gap,
         ramanujan=verdict,

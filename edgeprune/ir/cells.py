@@ -67,15 +67,37 @@ class CellSpec:
 CELLS: dict[str, CellSpec] = {
     spec.name: spec
     for spec in (
-        CellSpec("lstm", torch_gates=("i", "f", "g", "o"), ir_rows=("i", "f", "g", "o"), states=("h", "c"),
-                 onnx_op="LSTM", onnx_gates=("i", "o", "f", "g"), onnx_activations=("Sigmoid", "Tanh", "Tanh"),
-                 # one LOGISTIC covers i, f, o; the candidate g is last
-                 tflite_rows=("i", "f", "o", "g")),
-        CellSpec("gru", torch_gates=("r", "z", "n"), ir_rows=("r", "z", "n_x", "n_h"), states=("h",),
-                 onnx_op="GRU", onnx_gates=("z", "r", "n"), onnx_activations=("Sigmoid", "Tanh"),
-                 tflite_rows=("r", "z", "n_x", "n_h")),
-        CellSpec("rnn", torch_gates=("h",), ir_rows=("h",), states=("h",),
-                 onnx_op="RNN", onnx_gates=("h",), onnx_activations=("Tanh",), tflite_rows=("h",)),
+        CellSpec(
+            "lstm",
+            torch_gates=("i", "f", "g", "o"),
+            ir_rows=("i", "f", "g", "o"),
+            states=("h", "c"),
+            onnx_op="LSTM",
+            onnx_gates=("i", "o", "f", "g"),
+            onnx_activations=("Sigmoid", "Tanh", "Tanh"),
+            # one LOGISTIC covers i, f, o; the candidate g is last
+            tflite_rows=("i", "f", "o", "g"),
+        ),
+        CellSpec(
+            "gru",
+            torch_gates=("r", "z", "n"),
+            ir_rows=("r", "z", "n_x", "n_h"),
+            states=("h",),
+            onnx_op="GRU",
+            onnx_gates=("z", "r", "n"),
+            onnx_activations=("Sigmoid", "Tanh"),
+            tflite_rows=("r", "z", "n_x", "n_h"),
+        ),
+        CellSpec(
+            "rnn",
+            torch_gates=("h",),
+            ir_rows=("h",),
+            states=("h",),
+            onnx_op="RNN",
+            onnx_gates=("h",),
+            onnx_activations=("Tanh",),
+            tflite_rows=("h",),
+        ),
     )
 }
 ONNX_OPS = {spec.onnx_op: spec for spec in CELLS.values()}

@@ -6,12 +6,13 @@ whose value happens to be 0 is still stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import IRError
+
 
 @dataclass
 class CSR:
@@ -23,7 +24,7 @@ class CSR:
     shape: tuple[int, int]
 
     @classmethod
-    def from_dense(cls, dense: np.ndarray, keep: np.ndarray | None = None) -> "CSR":
+    def from_dense(cls, dense: np.ndarray, keep: np.ndarray | None = None) -> CSR:
         """Store the entries where ``keep`` is true (default: where ``dense`` is nonzero)."""
         dense = np.asarray(dense, dtype=np.float32)
         keep = dense != 0 if keep is None else np.asarray(keep, dtype=bool)
@@ -33,7 +34,7 @@ class CSR:
         return cls(dense[rows, cols].astype(np.float32), cols.astype(np.int32), indptr, tuple(dense.shape))
 
     @classmethod
-    def from_scipy(cls, m) -> "CSR":
+    def from_scipy(cls, m) -> CSR:
         m = sp.csr_array(m)
         m.sum_duplicates()
         m.sort_indices()

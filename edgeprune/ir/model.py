@@ -113,15 +113,16 @@ class Model:
             cells = {s.cell for s in self.layers}
             sizes = "x".join(str(s.hidden_size) for s in self.layers)
             fb = " + feedback" if self.feedback else ""
-            return (f"{'/'.join(sorted(cells)).upper()} {sizes}{fb}, {self.input_size} inputs, "
-                    f"{self.output_size} classes")
+            return (
+                f"{'/'.join(sorted(cells)).upper()} {sizes}{fb}, {self.input_size} inputs, {self.output_size} classes"
+            )
         chain = " -> ".join(s.describe() for s in self.stages)
         what = "classes" if self.task == "classify" else "outputs"
         per = ", every step" if self.output == "every" else ""
         return f"{chain}; {self.input_size} inputs, {self.output_size} {what}{per}"
 
     # -- validation ------------------------------------------------------------------------------
-    def validate(self) -> "Model":
+    def validate(self) -> Model:
         if not self.stages:
             raise IRError("model has no stages")
         if self.input_size < 1:
@@ -151,7 +152,9 @@ class Model:
             if isinstance(stage, Recurrent) and stage.feedback_size:
                 nxt = self.stages[i + 1] if i + 1 < len(self.stages) else None
                 if not isinstance(nxt, Recurrent) or nxt.hidden_size != stage.feedback_size:
-                    raise IRError(f"{where}: feedback size {stage.feedback_size} must be the hidden size of a "
-                                  "recurrent stage right after it")
+                    raise IRError(
+                        f"{where}: feedback size {stage.feedback_size} must be the hidden size of a "
+                        "recurrent stage right after it"
+                    )
             expected = stage.output_size
         return self

@@ -36,9 +36,7 @@ class ReferenceExecutor:
         model.validate()
         self.model, self.dtype = model, dtype
         # W.T so that a batch [N, cols] @ W.T -> [N, rows] stays a sparse-dense product
-        self._weights_t = [
-            s.weight.to_scipy(dtype).T.tocsr() if hasattr(s, "weight") else None for s in model.stages
-        ]
+        self._weights_t = [s.weight.to_scipy(dtype).T.tocsr() if hasattr(s, "weight") else None for s in model.stages]
         self._biases = [self._bias(s) for s in model.stages]
 
     def _bias(self, stage):

@@ -111,8 +111,12 @@ class _Arrays:
     def csr(self, prefix: str, shape) -> CSR:
         if not isinstance(shape, list) or len(shape) != 2:
             raise IRError(f"{self.where}: {prefix} weight_shape must be [rows, columns], got {shape!r}")
-        return CSR(self.take(f"{prefix}.data", np.float32), self.take(f"{prefix}.indices", np.int32),
-                   self.take(f"{prefix}.indptr", np.int32), tuple(int(s) for s in shape))
+        return CSR(
+            self.take(f"{prefix}.data", np.float32),
+            self.take(f"{prefix}.indices", np.int32),
+            self.take(f"{prefix}.indptr", np.int32),
+            tuple(int(s) for s in shape),
+        )
 
 
 def _read_v2(doc: dict, reader: _Arrays) -> Model:
@@ -122,8 +126,11 @@ def _read_v2(doc: dict, reader: _Arrays) -> Model:
         cls = STAGE_TYPES.get(kind)
         if cls is None:
             raise IRError(f"{reader.where}: stage {name} has unknown kind '{kind}'")
-        matrices = {m[: -len("_shape")]: reader.csr(f"{name}.{m[: -len('_shape')]}", entry[m])
-                    for m in entry if m.endswith("_shape")}
+        matrices = {
+            m[: -len("_shape")]: reader.csr(f"{name}.{m[: -len('_shape')]}", entry[m])
+            for m in entry
+            if m.endswith("_shape")
+        }
         vectors = {}
         for aname in ("bias", "gamma", "beta", "scale", "shift"):
             key = f"{name}.{aname}"
@@ -132,8 +139,13 @@ def _read_v2(doc: dict, reader: _Arrays) -> Model:
         if entry.get("bias") and "bias" not in vectors:
             raise IRError(f"{reader.where}: missing array '{name}.bias'")
         stages.append(cls.from_arrays(entry, matrices, vectors))
-    model = Model(int(doc["input_size"]), stages, str(doc.get("output", "last")), str(doc.get("task", "classify")),
-                  dict(doc.get("meta", {})))
+    model = Model(
+        int(doc["input_size"]),
+        stages,
+        str(doc.get("output", "last")),
+        str(doc.get("task", "classify")),
+        dict(doc.get("meta", {})),
+    )
     names = [str(e["name"]) for e in doc["stages"]]
     if names != model.stage_names():
         raise IRError(f"{reader.where}: stage names {names} do not follow the chain ({model.stage_names()})")
@@ -143,8 +155,14 @@ def _read_v2(doc: dict, reader: _Arrays) -> Model:
 def _read_v1(doc: dict, reader: _Arrays) -> Model:
     """Version 1: recurrent layers + a linear head read at the last step."""
     stages: list = [
-        Recurrent(str(spec["cell"]), int(spec["input_size"]), int(spec["hidden_size"]), int(spec["feedback_size"]),
-                  reader.csr(f"layers.{l}.weight", spec["weight_shape"]), reader.take(f"layers.{l}.bias", np.float32))
+        Recurrent(
+            str(spec["cell"]),
+            int(spec["input_size"]),
+            int(spec["hidden_size"]),
+            int(spec["feedback_size"]),
+            reader.csr(f"layers.{l}.weight", spec["weight_shape"]),
+            reader.take(f"layers.{l}.bias", np.float32),
+        )
         for l, spec in enumerate(doc["layers"])
     ]
     stages.append(Dense(reader.csr("head.weight", doc["head"]["weight_shape"]), reader.take("head.bias", np.float32)))

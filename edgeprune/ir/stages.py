@@ -101,7 +101,7 @@ class Dense(_Stage):
         return {} if self.bias is None else {"bias": self.bias}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "Dense":
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Dense:
         return cls(matrices["weight"], _f32(arrays.get("bias")), str(attrs.get("activation", "none")))
 
     def describe(self) -> str:
@@ -153,23 +153,36 @@ class Conv1d(_Stage):
         if self.in_channels < 1:
             raise IRError(f"{where}: conv1d input channels must be >= 1")
         if self.weight.shape[1] != self.kernel * self.in_channels:
-            raise IRError(f"{where}: weight has {self.weight.shape[1]} columns, expected kernel x inputs = "
-                          f"{self.kernel * self.in_channels}")
+            raise IRError(
+                f"{where}: weight has {self.weight.shape[1]} columns, expected kernel x inputs = "
+                f"{self.kernel * self.in_channels}"
+            )
         self.weight.validate(f"{where} weight")
         check_vector(self.bias, self.output_size, f"{where} bias", optional=True)
         _check_activation(self.activation, where, ("none", "relu", "tanh", "sigmoid"))
 
     def attributes(self) -> dict:
-        return {"in_channels": self.in_channels, "kernel": self.kernel, "dilation": self.dilation,
-                "activation": self.activation, "bias": self.bias is not None}
+        return {
+            "in_channels": self.in_channels,
+            "kernel": self.kernel,
+            "dilation": self.dilation,
+            "activation": self.activation,
+            "bias": self.bias is not None,
+        }
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {} if self.bias is None else {"bias": self.bias}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "Conv1d":
-        return cls(int(attrs["in_channels"]), int(attrs["kernel"]), int(attrs["dilation"]), matrices["weight"],
-                   _f32(arrays.get("bias")), str(attrs.get("activation", "none")))
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Conv1d:
+        return cls(
+            int(attrs["in_channels"]),
+            int(attrs["kernel"]),
+            int(attrs["dilation"]),
+            matrices["weight"],
+            _f32(arrays.get("bias")),
+            str(attrs.get("activation", "none")),
+        )
 
     def describe(self) -> str:
         act = "" if self.activation == "none" else f" {self.activation}"
@@ -252,17 +265,29 @@ class Recurrent(_Stage):
                 raise IRError(f"{where}: GRU gate {gate} has weights in columns it must not read")
 
     def attributes(self) -> dict:
-        return {"cell": self.cell, "input_size": self.input_size, "hidden_size": self.hidden_size,
-                "feedback_size": self.feedback_size, "activation": self.activation, "bias": self.bias is not None}
+        return {
+            "cell": self.cell,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "feedback_size": self.feedback_size,
+            "activation": self.activation,
+            "bias": self.bias is not None,
+        }
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {} if self.bias is None else {"bias": self.bias}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "Recurrent":
-        return cls(str(attrs["cell"]), int(attrs["input_size"]), int(attrs["hidden_size"]),
-                   int(attrs.get("feedback_size", 0)), matrices["weight"], _f32(arrays.get("bias")),
-                   str(attrs.get("activation", "tanh")))
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Recurrent:
+        return cls(
+            str(attrs["cell"]),
+            int(attrs["input_size"]),
+            int(attrs["hidden_size"]),
+            int(attrs.get("feedback_size", 0)),
+            matrices["weight"],
+            _f32(arrays.get("bias")),
+            str(attrs.get("activation", "tanh")),
+        )
 
     def describe(self) -> str:
         extra = (" relu" if self.activation == "relu" else "") + (" no-bias" if self.bias is None else "")
@@ -299,7 +324,7 @@ class LayerNorm(_Stage):
         return {"gamma": self.gamma, "beta": self.beta}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "LayerNorm":
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> LayerNorm:
         return cls(_f32(arrays["gamma"]), _f32(arrays["beta"]), float(attrs.get("eps", 1e-5)))
 
     def describe(self) -> str:
@@ -330,7 +355,7 @@ class Normalize(_Stage):
         return {"scale": self.scale, "shift": self.shift}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "Normalize":
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Normalize:
         return cls(_f32(arrays["scale"]), _f32(arrays["shift"]))
 
     def describe(self) -> str:
@@ -373,7 +398,7 @@ class Pool(_Stage):
         return {}
 
     @classmethod
-    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> "Pool":
+    def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Pool:
         return cls(int(attrs["size"]), str(attrs.get("mode", "mean")))
 
     def describe(self) -> str:

@@ -74,8 +74,9 @@ class QuantizedModel:
 def quantize(model: Model) -> QuantizedModel:
     """Per-row int8 weights for every stage's matrix; biases and vectors stay float32."""
     model.validate()
-    return QuantizedModel(model, tuple(quantize_matrix(s.weight) if hasattr(s, "weight") else None
-                                       for s in model.stages))
+    return QuantizedModel(
+        model, tuple(quantize_matrix(s.weight) if hasattr(s, "weight") else None for s in model.stages)
+    )
 
 
 def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

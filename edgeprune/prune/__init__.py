@@ -18,15 +18,30 @@ from .registry import (
 
 # Each module registers one method on import.
 METHOD_MODULES = (
-    "magnitude", "random_uniform", "random_regular",
+    "magnitude",
+    "random_uniform",
+    "random_regular",
     "lattice",
-    "expander", "block_expander", "ramanujan_imp",
+    "expander",
+    "block_expander",
+    "ramanujan_imp",
 )
 for _module in METHOD_MODULES:
     import_module(f"{__name__}.{_module}")
 
 __all__ = [
-    "MaskResult", "Method", "PruneContext", "PruneOutcome", "WeightInfo", "check_sparsity",
-    "describe_weights", "get_method", "keep_count", "methods", "prune_model", "register",
-    "sparsity_of", "top_k_mask",
+    "MaskResult",
+    "Method",
+    "PruneContext",
+    "PruneOutcome",
+    "WeightInfo",
+    "check_sparsity",
+    "describe_weights",
+    "get_method",
+    "keep_count",
+    "methods",
+    "prune_model",
+    "register",
+    "sparsity_of",
+    "top_k_mask",
 ]

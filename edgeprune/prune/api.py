@@ -109,8 +109,16 @@ def prune_model(
                 torch.manual_seed(seed)
                 start = SequenceClassifier(pruned.config)
             if epochs:
-                train(start, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
-                      progress=progress, description="rewind point")
+                train(
+                    start,
+                    dataset,
+                    epochs=epochs,
+                    lr=finetune_lr,
+                    batch_size=batch_size,
+                    seed=seed,
+                    progress=progress,
+                    description="rewind point",
+                )
             rewind_points[epochs] = copy.deepcopy(start.state_dict())
         return rewind_points[epochs]
 
@@ -121,8 +129,16 @@ def prune_model(
             pruned.load_state_dict(rewind_state(rewind))
         pruned.set_masks({k: torch.from_numpy(np.asarray(v, dtype=bool)) for k, v in masks.items()})
         if epochs:
-            train(pruned, dataset, epochs=epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
-                  progress=progress, description=f"fine-tune ({method})")
+            train(
+                pruned,
+                dataset,
+                epochs=epochs,
+                lr=finetune_lr,
+                batch_size=batch_size,
+                seed=seed,
+                progress=progress,
+                description=f"fine-tune ({method})",
+            )
         now = describe_weights(pruned)
         return {k: now[k].values for k in prunable}
 
@@ -161,8 +177,16 @@ def prune_model(
         _record_test(report, "before", evaluate(model, dataset.X_test, dataset.y_test, dataset.test_lengths))
         _record_test(report, "pruned", evaluate(pruned, dataset.X_test, dataset.y_test, dataset.test_lengths))
     if finetune_epochs:
-        ft = train(pruned, dataset, epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, seed=seed,
-                   progress=progress, description="fine-tune")
+        ft = train(
+            pruned,
+            dataset,
+            epochs=finetune_epochs,
+            lr=finetune_lr,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+            description="fine-tune",
+        )
         _record_test(report, "finetuned", ft.test_metrics)
     pruned.eval()
     return PruneOutcome(pruned, report)
@@ -175,8 +199,9 @@ def _record_test(report: dict, when: str, scores: dict) -> None:
         report[f"accuracy_{when}"] = scores["accuracy"]
 
 
-def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None, method: str, *,
-                  accept: bool) -> dict[str, float]:
+def check_reached(
+    result: MaskResult, ctx: PruneContext, sparsity: float | None, method: str, *, accept: bool
+) -> dict[str, float]:
     """Refuse masks that miss the requested sparsity; return each matrix's achieved sparsity.
 
     A matrix misses when its kept count differs from ``round((1 − s) · size)`` by more than one
@@ -193,8 +218,10 @@ def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None,
                 why = f"the method keeps none of its {mask.size} entries"
             else:
                 why = f"{round((1 - sparsity) * mask.size)} of its {mask.size} entries"
-            raise PruneError(f"{method}{'' if sparsity is None else f' at sparsity {sparsity:g}'} leaves no weight in "
-                             f"{name} ({why}); a matrix needs at least one (lower the sparsity)")
+            raise PruneError(
+                f"{method}{'' if sparsity is None else f' at sparsity {sparsity:g}'} leaves no weight in "
+                f"{name} ({why}); a matrix needs at least one (lower the sparsity)"
+            )
     if sparsity is None:
         return achieved
     granule = result.block[0] * result.block[1]
@@ -203,14 +230,19 @@ def check_reached(result: MaskResult, ctx: PruneContext, sparsity: float | None,
         kept = sum(int(np.count_nonzero(m)) for m in result.masks.values())
         misses = {"all matrices": (kept, size)} if abs(kept - keep_count(size, sparsity)) > granule else {}
     else:
-        misses = {name: (int(np.count_nonzero(m)), m.size) for name, m in result.masks.items()
-                  if abs(int(np.count_nonzero(m)) - keep_count(m.size, sparsity)) > granule}
+        misses = {
+            name: (int(np.count_nonzero(m)), m.size)
+            for name, m in result.masks.items()
+            if abs(int(np.count_nonzero(m)) - keep_count(m.size, sparsity)) > granule
+        }
     if misses and not accept:
         name, (kept, size) = next(iter(misses.items()))
         why = result.limits.get(name, "")
         more = f" (and {len(misses) - 1} more matrices)" if len(misses) > 1 else ""
-        raise PruneError(f"{method} cannot reach sparsity {sparsity:g} on {name}: it reaches {1 - kept / size:.4f} "
-                         f"({kept} of {size} kept{'; ' + why if why else ''}){more}; pass --accept-reached to keep it")
+        raise PruneError(
+            f"{method} cannot reach sparsity {sparsity:g} on {name}: it reaches {1 - kept / size:.4f} "
+            f"({kept} of {size} kept{'; ' + why if why else ''}){more}; pass --accept-reached to keep it"
+        )
     return achieved
 
 
@@ -218,7 +250,9 @@ def _check_result(result: MaskResult, ctx: PruneContext, method: str) -> None:
     missing = set(ctx.weights) - set(result.masks)
     extra = set(result.masks) - set(ctx.weights)
     if missing or extra:  # a method bug, not user input
-        raise RuntimeError(f"method '{method}' returned masks for {sorted(result.masks)}, expected {sorted(ctx.weights)}")
+        raise RuntimeError(
+            f"method '{method}' returned masks for {sorted(result.masks)}, expected {sorted(ctx.weights)}"
+        )
     for name, mask in result.masks.items():
         mask = np.asarray(mask)
         if mask.shape != ctx.weights[name].shape or mask.dtype != bool:

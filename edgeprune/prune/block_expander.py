@@ -12,7 +12,8 @@ docs/expander.md for when the fused IR matrix keeps exact blocks.
 from __future__ import annotations
 
 from ..options import Option
-from .expander import OPTIONS as EXPANDER_OPTIONS, build_masks
+from .expander import OPTIONS as EXPANDER_OPTIONS
+from .expander import build_masks
 from .registry import MaskResult, PruneContext, register
 
 BLOCKS = ("1x4", "4x1", "8x1", "4x4", "1x16")
@@ -26,7 +27,7 @@ def parse_block(text: str) -> tuple[int, int]:
 @register(
     "block-expander",
     help="edgeprune's own: biregular mask of tiles (tile counts per block-row within one), Ramanujan-checked at "
-         "tile level",
+    "tile level",
     options=(Option("block", "1x4", "block-expander: tile shape rows x cols", choices=BLOCKS), *EXPANDER_OPTIONS),
 )
 def block_expander(ctx: PruneContext, sparsity: float) -> MaskResult:

@@ -22,15 +22,24 @@ from ..options import Option
 from .registry import MaskResult, PruneContext, register
 
 ROW_DEGREES_OPTION = Option(
-    "row_degrees", "balanced", "balanced: row degrees differ by at most one so each matrix keeps exactly the "
+    "row_degrees",
+    "balanced",
+    "balanced: row degrees differ by at most one so each matrix keeps exactly the "
     "requested count; equal: every row the same count (ELL without padding), the sparsity rounded to a whole "
-    "row degree (refused unless --accept-reached when that misses the request)", choices=ROW_DEGREES)
+    "row degree (refused unless --accept-reached when that misses the request)",
+    choices=ROW_DEGREES,
+)
 OPTIONS = (
     Option("init", False, "random biregular mask + fresh weights, for sparse training from scratch", bool),
     Option("greedy_share", 1.0, "fraction of each gate block's edges chosen by |w| (the rest random)", float),
     Option("max_repairs", 8, "repair rounds for a gate block whose graph fails the Ramanujan bound", int),
-    Option("repair", "spectral", "re-randomise the edges carrying the violating singular directions (spectral), "
-           "or bisect the share of magnitude edges (bisect)", choices=REPAIRS),
+    Option(
+        "repair",
+        "spectral",
+        "re-randomise the edges carrying the violating singular directions (spectral), "
+        "or bisect the share of magnitude edges (bisect)",
+        choices=REPAIRS,
+    ),
     ROW_DEGREES_OPTION,
 )
 
@@ -44,10 +53,19 @@ def build_masks(ctx: PruneContext, sparsity: float, block: tuple[int, int]) -> M
         raise PruneError(f"--max-repairs must be >= 0, got {opts['max_repairs']}")
     masks, per_weight, limits = {}, {}, {}
     for name, w in ctx.weights.items():
-        built = biregular_mask(w.values, sparsity, ctx.rng, gates=w.gates, cell=w.cell, block=block,
-                               magnitude_aware=not opts["init"], greedy_share=opts["greedy_share"],
-                               max_repairs=opts["max_repairs"], repair=opts["repair"],
-                               row_degrees=opts["row_degrees"])
+        built = biregular_mask(
+            w.values,
+            sparsity,
+            ctx.rng,
+            gates=w.gates,
+            cell=w.cell,
+            block=block,
+            magnitude_aware=not opts["init"],
+            greedy_share=opts["greedy_share"],
+            max_repairs=opts["max_repairs"],
+            repair=opts["repair"],
+            row_degrees=opts["row_degrees"],
+        )
         masks[name] = built.mask
         if built.limit:
             limits[name] = built.limit
@@ -61,13 +79,15 @@ def build_masks(ctx: PruneContext, sparsity: float, block: tuple[int, int]) -> M
             "gates": [g.to_dict() for g in built.gates],
         }
     failed = sorted(n for n, r in per_weight.items() if r["ramanujan"] is False)
-    report = {"block": f"{block[0]}x{block[1]}", "init": opts["init"], "weights": per_weight,
-              "not_ramanujan": failed}
+    report = {"block": f"{block[0]}x{block[1]}", "init": opts["init"], "weights": per_weight, "not_ramanujan": failed}
     return MaskResult(masks, report, reinitialize=bool(opts["init"]), block=block, limits=limits)
 
 
-@register("expander", help="edgeprune's own one-shot construction (not the paper's method, which is "
-          "ramanujan-imp): magnitude-aware biregular mask per gate block, checked against the Ramanujan bound",
-          options=OPTIONS)
+@register(
+    "expander",
+    help="edgeprune's own one-shot construction (not the paper's method, which is "
+    "ramanujan-imp): magnitude-aware biregular mask per gate block, checked against the Ramanujan bound",
+    options=OPTIONS,
+)
 def expander(ctx: PruneContext, sparsity: float) -> MaskResult:
     return build_masks(ctx, sparsity, (1, 1))

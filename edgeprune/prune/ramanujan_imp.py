@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import PruneError
-from ..graphs.biregular import gated_gap
 from ..graphs.bipartite import gate_slices
+from ..graphs.biregular import gated_gap
 from ..graphs.spectral import expansion
 from ..options import Option
 from .registry import MaskResult, PruneContext, keep_count, register, top_k_mask
@@ -41,16 +41,32 @@ TEST_GRAPHS = ("gate", "matrix")
 OPTIONS = (
     Option("rate", 0.2, "ramanujan-imp: fraction of a matrix's remaining weights pruned per round", float),
     Option("round_epochs", 1, "ramanujan-imp: masked training epochs after every round", int),
-    Option("reach_target", False, "ramanujan-imp: prune past the Ramanujan rule to the target, reporting violations",
-           bool),
-    Option("rewind", "none", "ramanujan-imp: before each round's training keep the weights (none), reset them to "
-           "the initial weights drawn from --seed (init, lottery tickets as the authors run it) or to those after "
-           "--rewind-epochs of dense training (early)", choices=REWINDS),
+    Option(
+        "reach_target", False, "ramanujan-imp: prune past the Ramanujan rule to the target, reporting violations", bool
+    ),
+    Option(
+        "rewind",
+        "none",
+        "ramanujan-imp: before each round's training keep the weights (none), reset them to "
+        "the initial weights drawn from --seed (init, lottery tickets as the authors run it) or to those after "
+        "--rewind-epochs of dense training (early)",
+        choices=REWINDS,
+    ),
     Option("rewind_epochs", 1, "ramanujan-imp --rewind early: dense epochs from the initial weights", int),
-    Option("test", "next", "ramanujan-imp: test the round's mask before taking it (next) or prune while the "
-           "current mask passes (current, as the authors' code)", choices=TESTS),
-    Option("test_graph", "gate", "ramanujan-imp: Ramanujan test on every gate block (gate) or on the whole "
-           "matrix as one bipartite graph (matrix)", choices=TEST_GRAPHS),
+    Option(
+        "test",
+        "next",
+        "ramanujan-imp: test the round's mask before taking it (next) or prune while the "
+        "current mask passes (current, as the authors' code)",
+        choices=TESTS,
+    ),
+    Option(
+        "test_graph",
+        "gate",
+        "ramanujan-imp: Ramanujan test on every gate block (gate) or on the whole "
+        "matrix as one bipartite graph (matrix)",
+        choices=TEST_GRAPHS,
+    ),
 )
 
 
@@ -64,6 +80,7 @@ def check(mask: np.ndarray, gates: int, graph: str) -> tuple[float | None, bool 
 
 def spectral_gaps(mask: np.ndarray, gates: int) -> dict:
     """Both Δs definitions, labelled, for the whole matrix and each gate block."""
+
     def of(m):
         e = expansion(m, cheeger=False)
         return {"mu0_minus_mu_hat": e.spectral_gap, "code_2sqrt_mu0_minus_1_minus_mu_hat": e.spectral_gap_code}
@@ -71,8 +88,12 @@ def spectral_gaps(mask: np.ndarray, gates: int) -> dict:
     return {"matrix": of(mask), "gates": [of(mask[s]) for s in gate_slices(mask.shape[0], gates)]}
 
 
-@register("ramanujan-imp", help="the paper's kind of method: iterative magnitude pruning (20%/round, training "
-          "each round) where a matrix stops before its graph fails the Ramanujan bound", options=OPTIONS)
+@register(
+    "ramanujan-imp",
+    help="the paper's kind of method: iterative magnitude pruning (20%/round, training "
+    "each round) where a matrix stops before its graph fails the Ramanujan bound",
+    options=OPTIONS,
+)
 def ramanujan_imp(ctx: PruneContext, sparsity: float) -> MaskResult:
     o = ctx.options
     rate, epochs, reach = o["rate"], o["round_epochs"], o["reach_target"]
@@ -85,15 +106,23 @@ def ramanujan_imp(ctx: PruneContext, sparsity: float) -> MaskResult:
     if o["rewind"] != "none" and epochs == 0:
         raise PruneError(f"--rewind {o['rewind']} retrains from the rewound weights: it needs --round-epochs >= 1")
     if epochs and ctx.finetune is None:
-        raise PruneError("ramanujan-imp trains after every round and needs a dataset (--data), "
-                         "or pass --round-epochs 0")
+        raise PruneError(
+            "ramanujan-imp trains after every round and needs a dataset (--data), or pass --round-epochs 0"
+        )
     rewind = {"none": None, "init": 0, "early": o["rewind_epochs"]}[o["rewind"]]
 
     values = {n: w.values for n, w in ctx.weights.items()}
     masks = {n: np.ones(w.shape, dtype=bool) for n, w in ctx.weights.items()}
     target = {n: max(1, keep_count(w.values.size, sparsity)) for n, w in ctx.weights.items()}
-    state = {n: {"rounds": 0, "reason": "target" if masks[n].sum() <= target[n] else None, "violated": False,
-                 "rejected_gap": None} for n in ctx.weights}
+    state = {
+        n: {
+            "rounds": 0,
+            "reason": "target" if masks[n].sum() <= target[n] else None,
+            "violated": False,
+            "rejected_gap": None,
+        }
+        for n in ctx.weights
+    }
     history, rounds, trained = [], 0, 0
     while True:
         moved = []
@@ -123,8 +152,13 @@ def ramanujan_imp(ctx: PruneContext, sparsity: float) -> MaskResult:
         if epochs:
             values = ctx.finetune(masks, epochs, rewind=rewind)
             trained += epochs
-        history.append({"round": rounds, "pruned": moved,
-                        "sparsity": float(1 - sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values()))})
+        history.append(
+            {
+                "round": rounds,
+                "pruned": moved,
+                "sparsity": float(1 - sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())),
+            }
+        )
 
     per_weight, limits = {}, {}
     for name, w in ctx.weights.items():
@@ -143,10 +177,15 @@ def ramanujan_imp(ctx: PruneContext, sparsity: float) -> MaskResult:
         }
         if st["reason"] != "target":
             tested = "its next round's mask" if o["test"] == "next" else "its current mask"
-            why = (f"Δr {st['rejected_gap']:.3g} < 0" if st["reason"] == "ramanujan"
-                   else st.get("rejected_note") or "degree < 3")
-            limits[name] = (f"the Ramanujan rule stopped it after {st['rounds']} rounds: {tested} fails the "
-                            f"{o['test_graph']} test ({why}); --reach-target prunes past the rule")
+            why = (
+                f"Δr {st['rejected_gap']:.3g} < 0"
+                if st["reason"] == "ramanujan"
+                else st.get("rejected_note") or "degree < 3"
+            )
+            limits[name] = (
+                f"the Ramanujan rule stopped it after {st['rounds']} rounds: {tested} fails the "
+                f"{o['test_graph']} test ({why}); --reach-target prunes past the rule"
+            )
     report = {
         "rounds": rounds,
         "rate": rate,

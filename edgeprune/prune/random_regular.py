@@ -15,8 +15,11 @@ from .expander import ROW_DEGREES_OPTION
 from .registry import MaskResult, PruneContext, register
 
 
-@register("random-regular", help="every row keeps the same number of random entries (within one)",
-          options=(ROW_DEGREES_OPTION,))
+@register(
+    "random-regular",
+    help="every row keeps the same number of random entries (within one)",
+    options=(ROW_DEGREES_OPTION,),
+)
 def random_regular(ctx: PruneContext, sparsity: float) -> MaskResult:
     masks, degrees, limits = {}, {}, {}
     for name, w in ctx.weights.items():

@@ -14,8 +14,9 @@ when none was requested.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,12 @@ _REGISTRY: dict[str, Method] = {}
 
 # Every method takes it; ``prune_model`` reads it (a method never has to).
 ACCEPT_REACHED = Option(
-    "accept_reached", False, "keep the sparsity the method can reach when it differs from --sparsity "
-    "(default: refuse in one line, saying what it can reach and why)", bool)
+    "accept_reached",
+    False,
+    "keep the sparsity the method can reach when it differs from --sparsity "
+    "(default: refuse in one line, saying what it can reach and why)",
+    bool,
+)
 
 
 def register(name: str, *, help: str, options: tuple[Option, ...] = (), fixed_sparsity: bool = True):

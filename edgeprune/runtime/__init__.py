@@ -24,8 +24,10 @@ def source_dir(name: str = "c") -> Path:
     for candidate in (_HERE / name, _HERE.parents[1] / "runtimes" / name):
         if (candidate / marker).is_file():
             return candidate
-    raise EdgepruneError(f"the {name} runtime's sources are missing (looked in {_HERE / name} and "
-                         f"{_HERE.parents[1] / 'runtimes' / name}); reinstall edgeprune")
+    raise EdgepruneError(
+        f"the {name} runtime's sources are missing (looked in {_HERE / name} and "
+        f"{_HERE.parents[1] / 'runtimes' / name}); reinstall edgeprune"
+    )
 
 
 from .compiled import CompiledModel  # noqa: E402

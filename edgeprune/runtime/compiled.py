@@ -32,11 +32,16 @@ _P = ctypes.c_void_p
 
 def find_prefix(directory: Path) -> str:
     """The prefix of the one generated model header in ``directory``."""
-    found = sorted(p.stem for p in Path(directory).glob("*.h")
-                   if re.search(r"^#define \w+_STATE_BYTES ", p.read_text(errors="replace"), re.M))
+    found = sorted(
+        p.stem
+        for p in Path(directory).glob("*.h")
+        if re.search(r"^#define \w+_STATE_BYTES ", p.read_text(errors="replace"), re.M)
+    )
     if len(found) != 1:
-        raise BackendError(f"{directory}: expected one generated model header, found {len(found)}"
-                           + (f" ({', '.join(found)}); pass prefix=" if found else ""))
+        raise BackendError(
+            f"{directory}: expected one generated model header, found {len(found)}"
+            + (f" ({', '.join(found)}); pass prefix=" if found else "")
+        )
     return found[0]
 
 
@@ -60,8 +65,14 @@ def library_path(directory: str | os.PathLike, prefix: str) -> Path:
 
 
 class CompiledModel:
-    def __init__(self, library: str | os.PathLike, prefix: str = "model", input_size: int | None = None,
-                 num_classes: int | None = None, every: bool | None = None):
+    def __init__(
+        self,
+        library: str | os.PathLike,
+        prefix: str = "model",
+        input_size: int | None = None,
+        num_classes: int | None = None,
+        every: bool | None = None,
+    ):
         library = Path(library)
         if input_size is None or num_classes is None or every is None:
             found = header_sizes(library.parent.parent / f"{prefix}.h", prefix)
@@ -90,8 +101,15 @@ class CompiledModel:
         self._logits = np.zeros((1, self.num_classes), np.float32)
 
     @classmethod
-    def build(cls, directory: str | os.PathLike, prefix: str | None = None, *, cc: str | None = None,
-              cflags: str = DEFAULT_CFLAGS, output: str | os.PathLike | None = None) -> "CompiledModel":
+    def build(
+        cls,
+        directory: str | os.PathLike,
+        prefix: str | None = None,
+        *,
+        cc: str | None = None,
+        cflags: str = DEFAULT_CFLAGS,
+        output: str | os.PathLike | None = None,
+    ) -> CompiledModel:
         """Compile ``<prefix>.c`` and the runtime in ``directory`` into ``build/lib<prefix>.so`` and load it."""
         directory = Path(directory)
         prefix = prefix or find_prefix(directory)
@@ -100,8 +118,18 @@ class CompiledModel:
         compiler = shlex.split(cc or os.environ.get("CC") or "cc")
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         os.close(fd)
-        command = [*compiler, "-std=c99", *shlex.split(cflags), "-fPIC", "-shared", f"{prefix}.c", "edgeprune_rt.c",
-                   "-lm", "-o", tmp]
+        command = [
+            *compiler,
+            "-std=c99",
+            *shlex.split(cflags),
+            "-fPIC",
+            "-shared",
+            f"{prefix}.c",
+            "edgeprune_rt.c",
+            "-lm",
+            "-o",
+            tmp,
+        ]
         try:
             done = subprocess.run(command, cwd=directory, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
@@ -116,7 +144,7 @@ class CompiledModel:
         return cls(out, prefix)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, prefix: str | None = None) -> "CompiledModel":
+    def load(cls, directory: str | os.PathLike, prefix: str | None = None) -> CompiledModel:
         """The library a previous ``build`` (or ``compile --target c``) left in ``directory/build``."""
         prefix = prefix or find_prefix(Path(directory))
         return cls(library_path(directory, prefix), prefix)
@@ -183,5 +211,7 @@ class CompiledModel:
         return False
 
     def __repr__(self) -> str:
-        return (f"CompiledModel({str(self.library)!r}, prefix={self.prefix!r}, inputs={self.input_size}, "
-                f"outputs={self.num_classes}{' every step' if self.every else ''}, state_bytes={self.state_bytes})")
+        return (
+            f"CompiledModel({str(self.library)!r}, prefix={self.prefix!r}, inputs={self.input_size}, "
+            f"outputs={self.num_classes}{' every step' if self.every else ''}, state_bytes={self.state_bytes})"
+        )

@@ -37,12 +37,29 @@ def _now() -> str:
 
 
 def empty_record(cell: Cell) -> dict:
-    return {"format": CELL_FORMAT, "version": VERSION, "key": cell.key, "method": cell.method,
-            "sparsity": cell.sparsity, "seed": cell.seed, "status": "ok", "stage": None, "error": None,
-            "pruning": None, "model": None, "runtimes": [], "skipped": [],
-            "timing": {"started": _now(), "finished": None, "wall_s": None, "stages_s": {},
-                       "worker": {"host": socket.gethostname(), "pid": os.getpid(), "edgeprune": __version__},
-                       "latency": None}}
+    return {
+        "format": CELL_FORMAT,
+        "version": VERSION,
+        "key": cell.key,
+        "method": cell.method,
+        "sparsity": cell.sparsity,
+        "seed": cell.seed,
+        "status": "ok",
+        "stage": None,
+        "error": None,
+        "pruning": None,
+        "model": None,
+        "runtimes": [],
+        "skipped": [],
+        "timing": {
+            "started": _now(),
+            "finished": None,
+            "wall_s": None,
+            "stages_s": {},
+            "worker": {"host": socket.gethostname(), "pid": os.getpid(), "edgeprune": __version__},
+            "latency": None,
+        },
+    }
 
 
 def failed_record(cell: Cell, error: str, stage: str = "setup") -> dict:
@@ -129,8 +146,17 @@ def _prune(spec: SweepSpec, cell: Cell, checkpoint_bytes: bytes, tmp: Path, reco
     declared = {o.name for o in methods()[cell.method].options}
     options = {k: v for k, v in spec.method_options.items() if k in declared and v is not None}
     lr = spec.finetune_lr if spec.finetune_lr is not None else float(meta.get("training", {}).get("lr", 1e-3))
-    outcome = prune_model(model, cell.method, cell.sparsity, seed=cell.seed, options=options, dataset=ds,
-                          finetune_epochs=spec.finetune_epochs, finetune_lr=lr, batch_size=spec.batch_size)
+    outcome = prune_model(
+        model,
+        cell.method,
+        cell.sparsity,
+        seed=cell.seed,
+        options=options,
+        dataset=ds,
+        finetune_epochs=spec.finetune_epochs,
+        finetune_lr=lr,
+        batch_size=spec.batch_size,
+    )
     report = outcome.report
     record["pruning"] = report
     record["model"] = {"config": outcome.model.config.to_dict(), "dataset": ds.name}
@@ -181,8 +207,9 @@ def _accuracy(spec: SweepSpec, prepared, dataset, record: dict) -> None:
                 for mode in rt.modes:
                     if mode in LATENCY:
                         outputs = outputs_of(runner, test.X, mode, test.every, test.lengths)
-                        entry["accuracy"][mode] = accuracy_record(outputs, test.y, mode, test.task, test.lengths,
-                                                                  reference, prepared.reference_name)
+                        entry["accuracy"][mode] = accuracy_record(
+                            outputs, test.y, mode, test.task, test.lengths, reference, prepared.reference_name
+                        )
             finally:
                 runner.close()
         except EdgepruneError as e:
@@ -221,8 +248,14 @@ def _latency(spec: SweepSpec, cell: Cell, prepared, dataset, record: dict) -> No
             if program:
                 entry["program"] = program
             runtimes.append(entry)
-        record["timing"]["latency"] = {"device": doc["device"], "machine": doc["machine"], "settings": doc["settings"],
-                                       "runtimes": runtimes, "comparisons": doc["comparisons"],
-                                       "skipped": doc["skipped"], "errors": doc["errors"]}
+        record["timing"]["latency"] = {
+            "device": doc["device"],
+            "machine": doc["machine"],
+            "settings": doc["settings"],
+            "runtimes": runtimes,
+            "comparisons": doc["comparisons"],
+            "skipped": doc["skipped"],
+            "errors": doc["errors"],
+        }
     if error is not None and record["status"] == "ok":
         record.update(status="failed", stage="latency", error=f"{spec.device}: {error}")

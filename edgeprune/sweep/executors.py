@@ -14,17 +14,24 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import EdgepruneError
 from .cell import evaluate_cell, failed_record
 from .spec import Cell, SweepSpec
 
-CLUSTERS = "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine " \
-           "belongs to) or ray://HOST:PORT"
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "EDGEPRUNE_NUM_THREADS")
+CLUSTERS = (
+    "local (a Ray instance on this machine; serial without Ray), serial, auto (the Ray cluster this machine "
+    "belongs to) or ray://HOST:PORT"
+)
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "EDGEPRUNE_NUM_THREADS",
+)
 
 
 class ClusterError(EdgepruneError):
@@ -71,8 +78,15 @@ class SerialExecutor:
 class RayExecutor:
     """One Ray task per cell. ``address`` None: a fresh local instance sized to this machine."""
 
-    def __init__(self, address: str | None, *, num_cpus: int | None = None, parallel: int | None = None,
-                 ship_code: bool = True, log: Callable[[str], None] = lambda m: None):
+    def __init__(
+        self,
+        address: str | None,
+        *,
+        num_cpus: int | None = None,
+        parallel: int | None = None,
+        ship_code: bool = True,
+        log: Callable[[str], None] = lambda m: None,
+    ):
         import ray
 
         self.ray = ray
@@ -88,9 +102,15 @@ class RayExecutor:
             cpus = num_cpus or machine_cpus()
             try:
                 with _keep_python_signal_handlers(), _worker_environment():
-                    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                             logging_level="ERROR", _node_ip_address="127.0.0.1",
-                             object_store_memory=256 * 1024 * 1024)
+                    ray.init(
+                        address="local",
+                        num_cpus=cpus,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level="ERROR",
+                        _node_ip_address="127.0.0.1",
+                        object_store_memory=256 * 1024 * 1024,
+                    )
             except Exception as e:
                 raise ClusterError(f"could not start a local Ray instance ({type(e).__name__}: {_line(e)})") from None
         else:
@@ -106,11 +126,17 @@ class RayExecutor:
             except Exception as e:
                 # Ray >= 2.5x heads require a token by default, and a client without RAY_AUTH_MODE sends none:
                 # the connection then only times out, so say what to set
-                hint = "" if os.environ.get("RAY_AUTH_MODE") else (
-                    "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
-                    "(RAY_AUTH_TOKEN or ~/.ray/auth_token)")
-                raise ClusterError(f"could not connect to the Ray cluster at {address} ({type(e).__name__}: "
-                                   f"{_line(e)}){hint}") from None
+                hint = (
+                    ""
+                    if os.environ.get("RAY_AUTH_MODE")
+                    else (
+                        "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and its token "
+                        "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                    )
+                )
+                raise ClusterError(
+                    f"could not connect to the Ray cluster at {address} ({type(e).__name__}: {_line(e)}){hint}"
+                ) from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.parallel = max(1, parallel or cpus)
         self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
@@ -216,15 +242,18 @@ def _line(e: BaseException) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def make_executor(cluster: str, *, parallel: int | None = None, ship_code: bool = True,
-                  log: Callable[[str], None] = lambda m: None):
+def make_executor(
+    cluster: str, *, parallel: int | None = None, ship_code: bool = True, log: Callable[[str], None] = lambda m: None
+):
     check_cluster(cluster)
     if cluster == "serial":
         return SerialExecutor(log)
     if not ray_available():
         if cluster == "local":
-            log("Ray is not installed: running the cells one after another here (pip install 'edgeprune[sweep]' "
-                "for parallel cells)")
+            log(
+                "Ray is not installed: running the cells one after another here (pip install 'edgeprune[sweep]' "
+                "for parallel cells)"
+            )
             return SerialExecutor(log)
         raise ClusterError(f"--cluster {cluster} needs Ray (pip install 'edgeprune[sweep]')")
     if cluster == "local":
@@ -232,5 +261,13 @@ def make_executor(cluster: str, *, parallel: int | None = None, ship_code: bool 
     return RayExecutor(cluster, parallel=parallel, ship_code=ship_code, log=log)
 
 
-__all__ = ["ClusterError", "RayExecutor", "SerialExecutor", "check_cluster", "code_to_ship", "make_executor",
-           "ray_available", "machine_cpus"]
+__all__ = [
+    "ClusterError",
+    "RayExecutor",
+    "SerialExecutor",
+    "check_cluster",
+    "code_to_ship",
+    "make_executor",
+    "ray_available",
+    "machine_cpus",
+]

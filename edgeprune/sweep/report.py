@@ -30,8 +30,13 @@ def runtime_rows(record: dict) -> list[dict]:
             by_id[m["id"]]["memory"] = {**by_id[m["id"]]["memory"], "peak_rss_bytes": m.get("peak_rss_bytes")}
         else:  # a native program or firmware row
             base = by_id.get(m["id"].rsplit(" (", 1)[0]) or {}
-            row = {**base, **m, "kind": base.get("kind", "artifact"), "accuracy": {},
-                   "memory": {**(base.get("memory") or {}), "peak_rss_bytes": m.get("peak_rss_bytes")}}
+            row = {
+                **base,
+                **m,
+                "kind": base.get("kind", "artifact"),
+                "accuracy": {},
+                "memory": {**(base.get("memory") or {}), "peak_rss_bytes": m.get("peak_rss_bytes")},
+            }
             if m.get("program"):
                 row["memory"]["program"] = m["program"]
             rows.append(row)
@@ -66,16 +71,29 @@ def _lines_per_method(plt, data: dict[tuple[str, str], list], ylabel: str, title
         for rid in runtimes:
             pts = data.get((method, rid))
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, color=colour[rid],
-                        linestyle="--" if rid.endswith("(native)") else "-", label=rid)
+                ax.plot(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    marker="o",
+                    markersize=3,
+                    color=colour[rid],
+                    linestyle="--" if rid.endswith("(native)") else "-",
+                    label=rid,
+                )
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("sparsity of recurrent weights")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
     handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()}
-    fig.legend([handles[r] for r in runtimes if r in handles], [r for r in runtimes if r in handles],
-               loc="center left", bbox_to_anchor=(1.0 - 3.0 / fig.get_figwidth(), 0.5), fontsize=7, frameon=False)
+    fig.legend(
+        [handles[r] for r in runtimes if r in handles],
+        [r for r in runtimes if r in handles],
+        loc="center left",
+        bbox_to_anchor=(1.0 - 3.0 / fig.get_figwidth(), 0.5),
+        fontsize=7,
+        frameon=False,
+    )
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1.0 - 3.1 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=120)
@@ -114,8 +132,13 @@ def sweep_plots(sweep: dict, out_dir: Path) -> list[Path]:
         scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
         per_unit = {k: [(x, v[1] / scale) for x, v in pts if v[0] == unit] for k, pts in lat.items()}
         path = out_dir / f"latency_vs_sparsity{'' if unit == 'ns' else '_' + unit}.png"
-        _lines_per_method(plt, per_unit, f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""),
-                          "latency vs sparsity per runtime", path)
+        _lines_per_method(
+            plt,
+            per_unit,
+            f"step latency p50 ({label})" + (" — emulated" if unit == "instructions" else ""),
+            "latency vs sparsity per runtime",
+            path,
+        )
         written.append(path)
 
     # accuracy vs sparsity per method (through one runtime: the first artifact runtime, else torch);
@@ -184,15 +207,32 @@ def sweep_points(sweep: dict) -> list[dict]:
         a = chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}
         metric = a.get("metric", "accuracy")
         step = chosen["latency"].get("step")
-        native = next((r for r in rows if r["status"] == "ok"
-                       and r["id"] == f"{chosen['id']} (native)" and r["latency"].get("step")), None)
-        out.append({"method": cell["method"], "sparsity_requested": cell["sparsity"], "sparsity": _sparsity(cell),
-                    "seed": cell.get("seed", 0), "runtime": chosen["id"], "accuracy": a.get("accuracy"),
-                    "metric": metric, "score": metric_value(a), "per_step": bool(a.get("per_step")),
-                    "storage_bytes": chosen["memory"].get("storage_bytes"),
-                    "latency": (step["unit"], step["p50"]) if step else None,
-                    "native_latency": (native["latency"]["step"]["unit"], native["latency"]["step"]["p50"])
-                    if native else None})
+        native = next(
+            (
+                r
+                for r in rows
+                if r["status"] == "ok" and r["id"] == f"{chosen['id']} (native)" and r["latency"].get("step")
+            ),
+            None,
+        )
+        out.append(
+            {
+                "method": cell["method"],
+                "sparsity_requested": cell["sparsity"],
+                "sparsity": _sparsity(cell),
+                "seed": cell.get("seed", 0),
+                "runtime": chosen["id"],
+                "accuracy": a.get("accuracy"),
+                "metric": metric,
+                "score": metric_value(a),
+                "per_step": bool(a.get("per_step")),
+                "storage_bytes": chosen["memory"].get("storage_bytes"),
+                "latency": (step["unit"], step["p50"]) if step else None,
+                "native_latency": (native["latency"]["step"]["unit"], native["latency"]["step"]["p50"])
+                if native
+                else None,
+            }
+        )
     return out
 
 
@@ -238,21 +278,34 @@ def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7, 4.5))
 
         def cost(p):
-            v = p[key]
-            if key == "storage_bytes":
+            v = p[key]  # noqa: B023 - called within this iteration
+            if key == "storage_bytes":  # noqa: B023 - called within this iteration
                 return v / 1024
             return v[1] / 1e3 if v[0] == "ns" else v[1]
 
-        unit = "KiB" if key == "storage_bytes" else ("µs" if front[0][key][0] == "ns" else UNIT_SUFFIX.get(front[0][key][0]))
-        pts_all = [p for p in points if p[key] is not None and (key == "storage_bytes" or p[key][0] == front[0][key][0])]
+        unit = (
+            "KiB"
+            if key == "storage_bytes"
+            else ("µs" if front[0][key][0] == "ns" else UNIT_SUFFIX.get(front[0][key][0]))
+        )
+        pts_all = [
+            p for p in points if p[key] is not None and (key == "storage_bytes" or p[key][0] == front[0][key][0])
+        ]
         for method in sorted({p["method"] for p in pts_all}):
             mine = [p for p in pts_all if p["method"] == method]
             ax.scatter([cost(p) for p in mine], [p["score"] for p in mine], label=method, alpha=0.7)
-        ax.step([cost(p) for p in front], [p["score"] for p in front], where="post", color="black", linewidth=1,
-                label="Pareto front")
+        ax.step(
+            [cost(p) for p in front],
+            [p["score"] for p in front],
+            where="post",
+            color="black",
+            linewidth=1,
+            label="Pareto front",
+        )
         for p in front:
-            ax.annotate(f"{p['sparsity']:.2f}", (cost(p), p["score"]), fontsize=7, xytext=(3, -9),
-                        textcoords="offset points")
+            ax.annotate(
+                f"{p['sparsity']:.2f}", (cost(p), p["score"]), fontsize=7, xytext=(3, -9), textcoords="offset points"
+            )
         costs = [cost(p) for p in pts_all]
         if min(costs) > 0 and max(costs) / min(costs) > 20:
             ax.set_xscale("log")
@@ -260,8 +313,10 @@ def pareto_plots(sweep: dict, out_dir: Path) -> list[Path]:
         ax.set_ylabel(f"test {what}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        ax.set_title(f"{what} vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front "
-                     "(labels: sparsity)", fontsize=10)
+        ax.set_title(
+            f"{what} vs {'bytes' if key == 'storage_bytes' else 'latency'}: Pareto front (labels: sparsity)",
+            fontsize=10,
+        )
         fig.tight_layout()
         path = out_dir / f"pareto_{name}.png"
         fig.savefig(path, dpi=120)
@@ -277,15 +332,25 @@ def fmt_score(p: dict) -> str:
 def pareto_markdown(sweep: dict) -> str:
     parts = []
     what = metric_label([p for p in sweep_points(sweep) if p["score"] is not None])
-    for name, key, label, front in pareto_sets(sweep):
+    for _name, key, label, front in pareto_sets(sweep):
         body = []
         for p in front:
             lat = p["native_latency"] if key == "native_latency" else p["latency"]
-            body.append([p["method"], f"{p['sparsity']:.3f}", p["seed"], p["runtime"], fmt_score(p),
-                         fmt_bytes(p["storage_bytes"]),
-                         fmt_latency({"unit": lat[0], "p50": lat[1]}) if lat else "-"])
-        parts.append(f"## Pareto front: {what} vs {label}\n\n"
-                     + md_table(["method", "sparsity", "seed", "runtime", what, "weights+idx", "step p50"], body))
+            body.append(
+                [
+                    p["method"],
+                    f"{p['sparsity']:.3f}",
+                    p["seed"],
+                    p["runtime"],
+                    fmt_score(p),
+                    fmt_bytes(p["storage_bytes"]),
+                    fmt_latency({"unit": lat[0], "p50": lat[1]}) if lat else "-",
+                ]
+            )
+        parts.append(
+            f"## Pareto front: {what} vs {label}\n\n"
+            + md_table(["method", "sparsity", "seed", "runtime", what, "weights+idx", "step p50"], body)
+        )
     return "\n\n".join(parts)
 
 
@@ -294,15 +359,35 @@ def sweep_markdown(sweep: dict) -> str:
     body = []
     for cell in sweep["cells"]:
         if cell["status"] != "ok":
-            body.append([cell["method"], f"{cell['sparsity']:.2f}", cell["seed"], "FAILED: " + (cell.get("error") or "")[:80],
-                         "", "", "", ""])
+            body.append(
+                [
+                    cell["method"],
+                    f"{cell['sparsity']:.2f}",
+                    cell["seed"],
+                    "FAILED: " + (cell.get("error") or "")[:80],
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
             continue
         sparsity = _sparsity(cell)
         for r in runtime_rows(cell):
             step = r["latency"].get("step")
             wi = r["memory"].get("storage_bytes")
-            body.append([cell["method"], f"{sparsity:.3f}", cell["seed"], r["id"], fmt_latency(step, "p50"),
-                         fmt_latency(step, "p99"), accuracy_text(r), fmt_bytes(wi)])
+            body.append(
+                [
+                    cell["method"],
+                    f"{sparsity:.3f}",
+                    cell["seed"],
+                    r["id"],
+                    fmt_latency(step, "p50"),
+                    fmt_latency(step, "p99"),
+                    accuracy_text(r),
+                    fmt_bytes(wi),
+                ]
+            )
     what = metric_label([p for p in sweep_points(sweep) if p["score"] is not None])
     lines.append(md_table(["method", "sparsity", "seed", "runtime", "step p50", "step p99", what, "weights+idx"], body))
     front = pareto_markdown(sweep)

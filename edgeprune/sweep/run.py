@@ -8,9 +8,9 @@ moment it arrives, and finally draws the bench report from all the cells of the 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .rundir import REPORT, RunDir
 from .spec import Cell, SweepSpec, check, file_sha256
@@ -46,9 +46,19 @@ class _NoProgress:
         pass
 
 
-def run_sweep(spec: SweepSpec, run_dir: str | Path, *, cluster: str = "local", parallel: int | None = None,
-              retry_failed: bool = False, report: bool = True, progress=None, ship_code: bool = True,
-              log: Callable[[str], None] = lambda m: None, executor=None) -> SweepOutcome:
+def run_sweep(
+    spec: SweepSpec,
+    run_dir: str | Path,
+    *,
+    cluster: str = "local",
+    parallel: int | None = None,
+    retry_failed: bool = False,
+    report: bool = True,
+    progress=None,
+    ship_code: bool = True,
+    log: Callable[[str], None] = lambda m: None,
+    executor=None,
+) -> SweepOutcome:
     """Run the cells of ``spec`` that ``run_dir`` does not hold yet; the outcome over the whole grid."""
     import importlib
 
@@ -136,9 +146,16 @@ def _line(record: dict, done: int, total: int) -> str:
 def report_document(spec: SweepSpec, rd: RunDir, keys: list[str], records: dict[str, dict]) -> dict:
     """What the report is drawn from (saved as report/result.json): the grid's cell records, in grid order."""
     cells = [records[k] for k in keys if k in records]
-    return {"format": REPORT_FORMAT, "version": REPORT_VERSION, "source": str(spec.checkpoint), "run_dir": str(rd.path),
-            "identity": spec.identity(), "complete": len(cells) == len(keys) and all(c["status"] == "ok" for c in cells),
-            "missing": [k for k in keys if k not in records], "cells": cells}
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "source": str(spec.checkpoint),
+        "run_dir": str(rd.path),
+        "identity": spec.identity(),
+        "complete": len(cells) == len(keys) and all(c["status"] == "ok" for c in cells),
+        "missing": [k for k in keys if k not in records],
+        "cells": cells,
+    }
 
 
 __all__ = ["Cell", "SweepOutcome", "report_document", "run_sweep"]

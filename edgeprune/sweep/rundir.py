@@ -56,8 +56,10 @@ class RunDir:
         if self.path.is_dir() and not manifest_path.exists():
             stray = [p.name for p in self.path.iterdir() if p.name != LOCK]
             if stray:
-                raise RunDirError(f"{self.path}: exists, is not empty and is not a sweep run directory "
-                                  f"(no {MANIFEST}); choose a new RUN_DIR")
+                raise RunDirError(
+                    f"{self.path}: exists, is not empty and is not a sweep run directory "
+                    f"(no {MANIFEST}); choose a new RUN_DIR"
+                )
         self.path.mkdir(parents=True, exist_ok=True)
         self._acquire()
         if manifest_path.exists():
@@ -73,11 +75,19 @@ class RunDir:
                     what = "the checkpoint's contents" if key == "checkpoint_sha256" else key
                     raise RunDirError(
                         f"{self.path} was made by a different sweep ({what}: {_describe(before.get(key))} there, "
-                        f"{_describe(identity.get(key))} here); resume it with the same settings or choose a new RUN_DIR")
+                        f"{_describe(identity.get(key))} here); resume it with the same settings or choose a new "
+                        "RUN_DIR"
+                    )
         else:
-            manifest = {"format": RUN_FORMAT, "version": VERSION, "edgeprune": __version__,
-                        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        "checkpoint": str(checkpoint), "identity": identity, "cells": keys}
+            manifest = {
+                "format": RUN_FORMAT,
+                "version": VERSION,
+                "edgeprune": __version__,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "checkpoint": str(checkpoint),
+                "identity": identity,
+                "cells": keys,
+            }
             write_text_atomic(manifest_path, dumps_json(manifest))
         self.manifest = manifest
         return self.finished(keys)
@@ -90,7 +100,9 @@ class RunDir:
             lock.seek(0)
             holder = lock.read().strip()
             lock.close()
-            raise RunDirError(f"{self.path}: another sweep is running here" + (f" (pid {holder})" if holder else ""))
+            raise RunDirError(
+                f"{self.path}: another sweep is running here" + (f" (pid {holder})" if holder else "")
+            ) from None
         lock.seek(0)
         lock.truncate()
         lock.write(str(os.getpid()))
@@ -135,13 +147,30 @@ class RunDir:
             if r is None:
                 rows.append({"key": key, "status": "pending"})
                 continue
-            rows.append({"key": key, "method": r["method"], "sparsity": r["sparsity"], "seed": r["seed"],
-                         "status": r["status"], "stage": r["stage"], "error": r["error"],
-                         "file": f"{CELLS}/{key}.json", **headline(r)})
+            rows.append(
+                {
+                    "key": key,
+                    "method": r["method"],
+                    "sparsity": r["sparsity"],
+                    "seed": r["seed"],
+                    "status": r["status"],
+                    "stage": r["stage"],
+                    "error": r["error"],
+                    "file": f"{CELLS}/{key}.json",
+                    **headline(r),
+                }
+            )
         done = [r for r in rows if r["status"] != "pending"]
-        index = {"format": INDEX_FORMAT, "version": VERSION, "running": running, "total": len(keys),
-                 "finished": len(done), "ok": sum(r["status"] == "ok" for r in done),
-                 "failed": sum(r["status"] == "failed" for r in done), "cells": rows}
+        index = {
+            "format": INDEX_FORMAT,
+            "version": VERSION,
+            "running": running,
+            "total": len(keys),
+            "finished": len(done),
+            "ok": sum(r["status"] == "ok" for r in done),
+            "failed": sum(r["status"] == "failed" for r in done),
+            "cells": rows,
+        }
         return write_text_atomic(self.path / INDEX, dumps_json(index))
 
 
@@ -155,10 +184,14 @@ def headline(record: dict) -> dict:
     ok = [r for r in record.get("runtimes", []) if r["status"] == "ok"]
     chosen = next((r for r in ok if r["kind"] == "artifact"), ok[0] if ok else None)
     a = (chosen["accuracy"].get("sequence") or chosen["accuracy"].get("step") or {}) if chosen else {}
-    return {"achieved_sparsity": pruning.get("sparsity"),
-            "accuracy_torch": pruning.get("accuracy_finetuned", pruning.get("accuracy_pruned")),
-            "runtime": chosen["id"] if chosen else None, "accuracy": a.get("accuracy"),
-            "metric": a.get("metric", "accuracy") if a else None, "score": metric_value(a),
-            "metric_text": fmt_metric(a) if a else "-",
-            "storage_bytes": chosen["memory"].get("storage_bytes") if chosen else None,
-            "wall_s": (record.get("timing") or {}).get("wall_s")}
+    return {
+        "achieved_sparsity": pruning.get("sparsity"),
+        "accuracy_torch": pruning.get("accuracy_finetuned", pruning.get("accuracy_pruned")),
+        "runtime": chosen["id"] if chosen else None,
+        "accuracy": a.get("accuracy"),
+        "metric": a.get("metric", "accuracy") if a else None,
+        "score": metric_value(a),
+        "metric_text": fmt_metric(a) if a else "-",
+        "storage_bytes": chosen["memory"].get("storage_bytes") if chosen else None,
+        "wall_s": (record.get("timing") or {}).get("wall_s"),
+    }

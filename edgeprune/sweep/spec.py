@@ -56,19 +56,28 @@ class SweepSpec:
     checkpoint_sha256: str = ""
 
     def cells(self) -> list[Cell]:
-        return [Cell(m, float(s), int(seed)) for m, s, seed in itertools.product(self.methods, self.sparsities, self.seeds)]
+        return [
+            Cell(m, float(s), int(seed)) for m, s, seed in itertools.product(self.methods, self.sparsities, self.seeds)
+        ]
 
     def identity(self) -> dict:
         """Everything that decides the cells' results (JSON-ready); the RUN_DIR keeps it."""
         budget = getattr(self.bench, "budget", None)
         return {
             "checkpoint_sha256": self.checkpoint_sha256,
-            "methods": list(self.methods), "sparsities": [float(s) for s in self.sparsities],
-            "seeds": [int(s) for s in self.seeds], "finetune_epochs": self.finetune_epochs,
-            "finetune_lr": self.finetune_lr, "batch_size": self.batch_size,
-            "method_options": dict(sorted(self.method_options.items())), "targets": list(self.targets),
-            "variants": self.variants, "data": self.data, "accuracy_samples": self.accuracy_samples,
-            "device": self.device, "latency_budget": budget.to_dict() if (budget is not None and self.device) else None,
+            "methods": list(self.methods),
+            "sparsities": [float(s) for s in self.sparsities],
+            "seeds": [int(s) for s in self.seeds],
+            "finetune_epochs": self.finetune_epochs,
+            "finetune_lr": self.finetune_lr,
+            "batch_size": self.batch_size,
+            "method_options": dict(sorted(self.method_options.items())),
+            "targets": list(self.targets),
+            "variants": self.variants,
+            "data": self.data,
+            "accuracy_samples": self.accuracy_samples,
+            "device": self.device,
+            "latency_budget": budget.to_dict() if (budget is not None and self.device) else None,
             "plugins": list(self.plugins),
         }
 
@@ -136,7 +145,13 @@ def read_toml(path: str | os.PathLike) -> dict:
         if key == "data" and value.endswith(".npz") and not Path(value).is_absolute():
             value = str(p.parent / value)
         out[key] = value
-    for key, kind in (("methods", str), ("targets", str), ("plugins", str), ("seeds", int), ("sparsities", (int, float))):
+    for key, kind in (
+        ("methods", str),
+        ("targets", str),
+        ("plugins", str),
+        ("seeds", int),
+        ("sparsities", (int, float)),
+    ):
         if key in out and not all(isinstance(v, kind) and not isinstance(v, bool) for v in out[key]):
             raise SweepConfigError(f"{p}: '{key}' must be {_TOML_KEYS[key][1]}, got {out[key]!r}")
     return out
@@ -158,7 +173,9 @@ def check(spec: SweepSpec) -> None:
         check_sparsity(s)
     for name, values in (("--methods", spec.methods), ("--sparsities", spec.sparsities), ("--seeds", spec.seeds)):
         if len(set(values)) != len(values):
-            raise SweepConfigError(f"{name}: {sorted(v for v in set(values) if values.count(v) > 1)[0]} is listed twice")
+            raise SweepConfigError(
+                f"{name}: {sorted(v for v in set(values) if values.count(v) > 1)[0]} is listed twice"
+            )
     for flag, v, low in (("--finetune-epochs", spec.finetune_epochs, 0), ("--batch-size", spec.batch_size, 1)):
         if v < low:
             raise SweepConfigError(f"{flag} must be >= {low}, got {v}")

@@ -11,7 +11,7 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed
 
 from edgeprune import compiler, frontend, ir, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
-from edgeprune.backends.onnx import STEP_FILE, SEQUENCE_FILE, build_models, state_names  # noqa: E402
+from edgeprune.backends.onnx import SEQUENCE_FILE, STEP_FILE, build_models, state_names  # noqa: E402
 from edgeprune.errors import BackendError  # noqa: E402
 
 from ..conftest import CONFIG_CASES, make_model  # noqa: E402
@@ -69,7 +69,13 @@ def test_step_file_interface_is_plain_states_in_and_out(tmp_path, inputs):
     assert names == ["h_0", "c_0", "h_1", "c_1"]
     assert [i.name for i in sess.get_inputs()] == ["x_t"] + names
     assert [o.name for o in sess.get_outputs()] == ["logits"] + [n + "_next" for n in names]
-    assert [i.shape for i in sess.get_inputs()] == [["batch", 5], ["batch", 12], ["batch", 12], ["batch", 9], ["batch", 9]]
+    assert [i.shape for i in sess.get_inputs()] == [
+        ["batch", 5],
+        ["batch", 12],
+        ["batch", 12],
+        ["batch", 9],
+        ["batch", 9],
+    ]
     reference = ir.ReferenceExecutor(low)
     ref_state = reference.init_state(len(inputs))
     feeds = {n: np.zeros((len(inputs), 12 if n.endswith("0") else 9), np.float32) for n in names}
@@ -114,9 +120,17 @@ def test_sparse_storage_keeps_exactly_the_mask_and_shrinks_the_file(tmp_path, in
             continue
         # every recurrent weight is <1/3 dense, so stored sparse; the head (unpruned rows) too at 90%
         assert {f"layers.{l}.{k}" for l in range(2) for k in "WR"} <= set(stored)
-        sparse = ([s for s in proto.graph.sparse_initializer] if mode == "initializer" else
-                  [a.sparse_tensor for n in proto.graph.node if n.op_type == "Constant" for a in n.attribute
-                   if a.name == "sparse_value"])
+        sparse = (
+            [s for s in proto.graph.sparse_initializer]
+            if mode == "initializer"
+            else [
+                a.sparse_tensor
+                for n in proto.graph.node
+                if n.op_type == "Constant"
+                for a in n.attribute
+                if a.name == "sparse_value"
+            ]
+        )
         total = sum(s.values.dims[0] for s in sparse if s.values.name.startswith("layers."))
         assert total == low.nnz()  # exactly the mask's entries, the stored zero included
         assert artifacts[0].info["checker"] == ("full" if mode == "constant" else "basic")
@@ -139,8 +153,9 @@ def test_sparse_initializer_full_check_limitation_is_still_there(tmp_path):
 
 
 def test_dense_weights_are_never_stored_sparse(tmp_path):
-    artifacts = BACKEND.emit(frontend.lower(make_model("lstm", (12,))), tmp_path,
-                             {**DEFAULTS, "sparse_weights": "constant"})
+    artifacts = BACKEND.emit(
+        frontend.lower(make_model("lstm", (12,))), tmp_path, {**DEFAULTS, "sparse_weights": "constant"}
+    )
     assert all(not a.info["stored_sparse"] for a in artifacts)
 
 
@@ -173,10 +188,12 @@ def test_runner_is_pinned_to_one_thread(tmp_path):
 
 def test_compile_verifies_both_files_in_both_modes(tmp_path, inputs):
     model = _pruned("lstm", (12, 9), True, 0.9)
-    source = compiler.Source("mem", frontend.lower(model, {"dataset": "digits"}),
-                             lambda X: _torch_logits(model, X), "torch")
-    report = compiler.compile_source(source, ["onnx"], tmp_path / "out", X_verify=inputs,
-                                     options={"sparse_weights": "constant"})
+    source = compiler.Source(
+        "mem", frontend.lower(model, {"dataset": "digits"}), lambda X: _torch_logits(model, X), "torch"
+    )
+    report = compiler.compile_source(
+        source, ["onnx"], tmp_path / "out", X_verify=inputs, options={"sparse_weights": "constant"}
+    )
     assert [(r.artifact, r.mode) for r in report.results] == [(SEQUENCE_FILE, "sequence"), (STEP_FILE, "step")]
     assert all(r.passed and r.max_abs_error <= 1e-5 for r in report.results)
     doc = json.loads((tmp_path / "out" / "compile.json").read_text())

@@ -43,6 +43,7 @@ def test_every_backend_supports_or_declines_every_cell(target, tmp_path):
     from edgeprune.frontend.torch_lowering import lower
     from edgeprune.options import resolve
     from edgeprune.verify import FP32, Tolerance, verify_runner
+
     from ..conftest import make_model
 
     backend = backends.get(target)
@@ -68,8 +69,9 @@ def test_every_backend_supports_or_declines_every_cell(target, tmp_path):
             tolerance = Tolerance(**artifact.tolerance) if artifact.tolerance else FP32
             with backend.runner(artifact, out, options) as runner:
                 for mode in artifact.modes:
-                    result = verify_runner(artifact.name, artifact.runtime, runner, X, reference, tolerance,
-                                           streaming=mode == "step")
+                    result = verify_runner(
+                        artifact.name, artifact.runtime, runner, X, reference, tolerance, streaming=mode == "step"
+                    )
                     assert result.passed, f"{target} {cell}: {result.describe()}"
                     checked += 1
         assert checked, f"{target} emitted nothing it could run for {cell}"

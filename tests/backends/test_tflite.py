@@ -168,18 +168,26 @@ def dequantized(irm: ir.Model) -> ir.Model:
         top = np.zeros(w.shape[0], np.float32)
         np.maximum.at(top, rows, np.abs(w.data))
         scale = np.where(top > 0, top / 127, 1)[rows]
-        return ir.CSR((np.clip(np.rint(w.data / scale), -127, 127) * scale).astype(np.float32), w.indices, w.indptr,
-                      w.shape)
+        return ir.CSR(
+            (np.clip(np.rint(w.data / scale), -127, 127) * scale).astype(np.float32), w.indices, w.indptr, w.shape
+        )
 
-    layers = [ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, rounded(l.weight), l.bias)
-              for l in irm.layers]
+    layers = [
+        ir.Layer(l.cell, l.input_size, l.hidden_size, l.feedback_size, rounded(l.weight), l.bias) for l in irm.layers
+    ]
     return ir.Model(irm.input_size, [*layers, ir.Head(rounded(irm.head.weight), irm.head.bias)], meta=irm.meta)
 
 
-@pytest.mark.parametrize("cell,hidden,feedback,features", [
-    ("lstm", (32,), False, 16), ("gru", (32,), False, 16), ("rnn", (32,), False, 16),
-    ("lstm", (20, 12), True, 10),  # no part is a multiple of 16: every part of z and the head input get padded
-], ids=["lstm", "gru", "rnn", "lstm-padded-fb"])
+@pytest.mark.parametrize(
+    "cell,hidden,feedback,features",
+    [
+        ("lstm", (32,), False, 16),
+        ("gru", (32,), False, 16),
+        ("rnn", (32,), False, 16),
+        ("lstm", (20, 12), True, 10),  # no part is a multiple of 16: every part of z and the head input get padded
+    ],
+    ids=["lstm", "gru", "rnn", "lstm-padded-fb"],
+)
 def test_int8_block_1x16_weights_in_both_resolvers(tmp_path, cell, hidden, feedback, features):
     model = make_model(cell, hidden, feedback, input_size=features)
     block_masks(model, 16, 0.75, seed=3)
@@ -237,8 +245,11 @@ def test_sparse_files_are_refused_for_tflite_micro(tmp_path, inputs):
 
 def test_same_model_gives_the_same_bytes():
     model = prune.prune_model(make_model("lstm", (12, 9), True), "magnitude", 0.9).model
-    for build in (lambda m: T.build_step_model(m, "int8"), lambda m: T.build_sequence_model(m, 4),
-                  lambda m: T.build_micro_model(m, 4)):
+    for build in (
+        lambda m: T.build_step_model(m, "int8"),
+        lambda m: T.build_sequence_model(m, 4),
+        lambda m: T.build_micro_model(m, 4),
+    ):
         assert build(lowered(model)) == build(lowered(model))
 
 
@@ -270,8 +281,9 @@ def test_model_without_sequence_length_needs_steps(tmp_path):
 def test_compile_gate_verifies_every_file(tmp_path, inputs):
     model = prune.prune_model(make_model("gru", (12, 9), True), "magnitude", 0.9).model
     src = compiler.Source("mem", lowered(model), lambda X: torch_logits(model, X), "torch")
-    report = compiler.compile_source(src, ["tflite"], tmp_path / "out", X_verify=inputs,
-                                     options={"litert_resolver": "builtin_ref"})
+    report = compiler.compile_source(
+        src, ["tflite"], tmp_path / "out", X_verify=inputs, options={"litert_resolver": "builtin_ref"}
+    )
     assert report.passed
     runs = {(r.artifact, r.mode) for r in report.results}
     assert {(T.STEP_FILE, "step"), (T.SEQUENCE_FILE, "sequence")} <= runs

@@ -107,7 +107,7 @@ def test_step_file_states_follow_the_reference_at_every_step(tmp_path, name):
         expected, state = ref.step(X[:, t], state)
         assert np.max(np.abs(runner.step(X[:, t]) - expected)) <= 1e-5, t
         flat = [v for per_stage in state for v in per_stage]
-        for (n, i, _), value in zip(layout, flat):
+        for (n, _i, _), value in zip(layout, flat):
             assert np.max(np.abs(runner.state[n] - value)) <= 1e-5, (n, t)
 
 
@@ -145,15 +145,18 @@ def test_sparse_dense_stages_are_declined_by_xnnpack(tmp_path):
     assert np.max(np.abs(runner.run(X) - dense.run(X))) <= 1e-5
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("layernorm", {"MEAN/v1": 2, "RSQRT/v1": 1}),
-    ("softmax", {"SOFTMAX/v1": 1}),
-    ("denoiser", {"TANH/v1": 3, "LOGISTIC/v1": 3}),  # dense tanh, two GRUs (tanh n; sigmoid r,z), sigmoid out
-    ("relu-rnn", {"RELU/v1": 1}),
-    ("meanpool", {"DIV/v1": 1}),
-    ("maxpool", {"MAXIMUM/v1": 1, "SELECT_V2/v1": 1}),
-    ("normalize", {"MUL/v1": 4, "ADD/v1": 2}),  # normalize x*s+b; LSTM: f*c, i*g, o*tanh(c); f*c + i*g
-])
+@pytest.mark.parametrize(
+    "name,ops",
+    [
+        ("layernorm", {"MEAN/v1": 2, "RSQRT/v1": 1}),
+        ("softmax", {"SOFTMAX/v1": 1}),
+        ("denoiser", {"TANH/v1": 3, "LOGISTIC/v1": 3}),  # dense tanh, two GRUs (tanh n; sigmoid r,z), sigmoid out
+        ("relu-rnn", {"RELU/v1": 1}),
+        ("meanpool", {"DIV/v1": 1}),
+        ("maxpool", {"MAXIMUM/v1": 1, "SELECT_V2/v1": 1}),
+        ("normalize", {"MUL/v1": 4, "ADD/v1": 2}),  # normalize x*s+b; LSTM: f*c, i*g, o*tanh(c); f*c + i*g
+    ],
+)
 def test_each_stage_becomes_its_ops(name, ops):
     found = T.summarize(T.build_step_model(frontend.lower(build(name))))["ops"]
     assert {k: found.get(k) for k in ops} == ops
@@ -201,8 +204,9 @@ def test_int8_regression_files_are_held_to_a_relative_error(tmp_path):
     model = build("denoiser")
     irm = frontend.lower(model, {"sequence_length": STEPS})
     source = Source("denoiser", irm, lambda X: predict_logits(model, X), "torch")
-    report = compile_source(source, ["tflite"], tmp_path / "out", options={"dtype": "int8"},
-                            X_verify=inputs("denoiser"))
+    report = compile_source(
+        source, ["tflite"], tmp_path / "out", options={"dtype": "int8"}, X_verify=inputs("denoiser")
+    )
     int8 = [r for r in report.results if r.artifact != T.MICRO_FILE]
     assert report.passed and len(int8) == 2
     assert all(r.tolerance.max_rel == 0.05 and r.max_rel_error <= 0.05 and r.max_abs_error > 1e-6 for r in int8)
@@ -219,8 +223,18 @@ def test_cli_compiles_a_v2_checkpoint_to_every_tflite_file(run_cli, tmp_path):
     from edgeprune import checkpoint
 
     checkpoint.save(build("feedback-every"), tmp_path / "m.pt", {"sequence_length": STEPS})
-    result = run_cli("compile", tmp_path / "m.pt", "--target", "tflite", "-o", tmp_path / "out",
-                     "--verify-data", "random", "--verify-samples", "16")
+    result = run_cli(
+        "compile",
+        tmp_path / "m.pt",
+        "--target",
+        "tflite",
+        "-o",
+        tmp_path / "out",
+        "--verify-data",
+        "random",
+        "--verify-samples",
+        "16",
+    )
     assert result.code == 0, result.err
     doc = json.loads((tmp_path / "out" / "compile.json").read_text())
     runs = {(r["artifact"], r["mode"]) for r in doc["verification"] if r["passed"]}
@@ -231,8 +245,10 @@ def test_block_1x4_masks_on_conv_and_dense_stages_use_the_1x4_kernel(tmp_path):
     """A conv's taps and a dense stage's input are column parts like a recurrent layer's [x ; h]: blocks
     that stay inside one tap (8 channels) are stored as 1x4 blocks and run by the 1x4 kernel."""
     torch.manual_seed(0)
-    irm = frontend.lower(SequenceModel(modelspec.parse("dense:8:tanh,conv:12:k3:d2:relu,gru:8,dense:4", 8)).eval(),
-                         {"sequence_length": STEPS})
+    irm = frontend.lower(
+        SequenceModel(modelspec.parse("dense:8:tanh,conv:12:k3:d2:relu,gru:8,dense:4", 8)).eval(),
+        {"sequence_length": STEPS},
+    )
     rng = np.random.default_rng(5)
     for stage in irm.stages:
         if isinstance(stage, (ir.Dense, ir.Conv1d)):

@@ -22,8 +22,9 @@ from .cprogram import IRProgramProvider
 
 def quick_settings(**kw) -> BenchSettings:
     """Few repetitions, measured in this process: fast, same statistics."""
-    base = dict(budget=Budget.quick(), isolate=False, latency_sequences=4, accuracy_samples=64, device_samples=6,
-                timeout_s=120)
+    base = dict(
+        budget=Budget.quick(), isolate=False, latency_sequences=4, accuracy_samples=64, device_samples=6, timeout_s=120
+    )
     base.update(kw)
     return BenchSettings(**base)
 
@@ -98,9 +99,9 @@ def sshd(tmp_path_factory):
     port = free_port()
     (d / "sshd_config").write_text(f"""Port {port}
 ListenAddress 127.0.0.1
-HostKey {d / 'host_key'}
-AuthorizedKeysFile {d / 'authorized_keys'}
-PidFile {d / 'sshd.pid'}
+HostKey {d / "host_key"}
+AuthorizedKeysFile {d / "authorized_keys"}
+PidFile {d / "sshd.pid"}
 StrictModes no
 UsePAM no
 PasswordAuthentication no
@@ -110,9 +111,9 @@ SetEnv TMPDIR={remote_tmp}
 """)
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     (d / "ssh_config").write_text(f"""Host *
-  IdentityFile {d / 'user_key'}
+  IdentityFile {d / "user_key"}
   IdentitiesOnly yes
-  UserKnownHostsFile {d / 'known_hosts'}
+  UserKnownHostsFile {d / "known_hosts"}
   StrictHostKeyChecking accept-new
   LogLevel ERROR
 """)

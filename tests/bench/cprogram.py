@@ -15,8 +15,15 @@ import numpy as np
 
 from edgeprune import ir
 from edgeprune.bench.programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from edgeprune.bench.toolchains import (BuildRequest, board_dir, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
-                                        toolchain_problem)
+from edgeprune.bench.toolchains import (
+    BuildRequest,
+    board_dir,
+    build_bench_program,
+    build_m4_firmware,
+    elf_sizes,
+    native_dir,
+    toolchain_problem,
+)
 
 NATIVE = Path(__file__).parent / "native"
 CELLS = {"lstm": "EP_CELL_LSTM", "gru": "EP_CELL_GRU", "rnn": "EP_CELL_RNN"}
@@ -109,6 +116,8 @@ def build_serial_firmware(model: ir.Model, out: Path) -> Path:
     src.mkdir(parents=True, exist_ok=True)
     (src / "model_data.h").write_text(model_header(model, name="ir-interpreter-serial"))
     nd = native_dir()
-    request = BuildRequest([nd / "ep_serial.c", board_dir() / "board.c", board_dir() / "serial_main.c",
-                            NATIVE / "irmodel.c"], [src, NATIVE])
+    request = BuildRequest(
+        [nd / "ep_serial.c", board_dir() / "board.c", board_dir() / "serial_main.c", NATIVE / "irmodel.c"],
+        [src, NATIVE],
+    )
     return build_m4_firmware(request, out, semihosting=False)

@@ -32,16 +32,19 @@ def test_artifact_dir_with_torch_baseline(ir_artifacts, tmp_path):
             assert stat["unit"] == "ns" and stat["n"] == len(stat["samples"]) >= 20
             assert [stat["p50"], stat["p90"], stat["p99"]] == list(np.percentile(stat["samples"], [50, 90, 99]))
             assert stat["p50"] <= stat["p90"] <= stat["p99"]
-        for mode, acc in r["accuracy"].items():
+        for _mode, acc in r["accuracy"].items():
             assert acc["samples"] == 64 and acc["accuracy"] == pytest.approx(expected)
             assert acc["reference"] == "torch" and acc["max_abs_vs_reference"] < 1e-5
     mem = by_id(doc)["ir"]["memory"]
-    assert {k: mem[k] for k in ("weight_bytes", "index_bytes", "state_bytes")} == \
-        {k: ir_storage(model)[k] for k in ("weight_bytes", "index_bytes", "state_bytes")}
+    assert {k: mem[k] for k in ("weight_bytes", "index_bytes", "state_bytes")} == {
+        k: ir_storage(model)[k] for k in ("weight_bytes", "index_bytes", "state_bytes")
+    }
     assert mem["nnz"] == model.nnz(include_head=True)
     assert mem["storage_bytes"] == mem["weight_bytes"] + mem["index_bytes"]
     assert mem["bytes_per_nonzero"] == pytest.approx(mem["storage_bytes"] / mem["nnz"])
-    assert mem["artifact_bytes"] == sum(p.stat().st_size for p in (ir_artifacts / "model.json", ir_artifacts / "weights.npz"))
+    assert mem["artifact_bytes"] == sum(
+        p.stat().st_size for p in (ir_artifacts / "model.json", ir_artifacts / "weights.npz")
+    )
     torch_mem = by_id(doc)["torch"]["memory"]
     assert torch_mem["index_bytes"] == 0 and torch_mem["weight_bytes"] > mem["weight_bytes"]  # dense stores every zero
 

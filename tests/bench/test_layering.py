@@ -26,9 +26,11 @@ def test_bench_never_imports_the_sweep():
 
 
 def test_worker_and_devices_import_no_torch():
-    code = ("import sys, edgeprune.bench.worker, edgeprune.bench.devices.ssh, edgeprune.bench.devices.qemu, "
-            "edgeprune.bench.devices.serial, edgeprune.bench.report, edgeprune.bench.targets.c; "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, edgeprune.bench.worker, edgeprune.bench.devices.ssh, edgeprune.bench.devices.qemu, "
+        "edgeprune.bench.devices.serial, edgeprune.bench.report, edgeprune.bench.targets.c; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=BENCH.parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

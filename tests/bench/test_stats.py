@@ -23,8 +23,9 @@ def test_median_ci_covers_the_true_median():
     # the order-statistic interval is distribution-free: ~95% coverage on any continuous distribution
     rng = np.random.default_rng(1)
     true_median = np.log(2)  # exponential(1)
-    hits = sum(lo <= true_median <= hi for lo, hi in
-               (median_ci(np.sort(rng.exponential(size=200))) for _ in range(400)))
+    hits = sum(
+        lo <= true_median <= hi for lo, hi in (median_ci(np.sort(rng.exponential(size=200))) for _ in range(400))
+    )
     assert 0.90 <= hits / 400 <= 0.99
 
 
@@ -50,15 +51,18 @@ def test_sample_calls_times_each_call_for_real():
 
 
 def test_sample_calls_stops_when_the_median_is_pinned_down():
-    measured = sample_calls(lambda i: sum(range(50)), Budget(warmup=5, warmup_s=0, min_reps=100, max_reps=100000,
-                                                             time_s=30, rel_ci=0.2))
+    measured = sample_calls(
+        lambda i: sum(range(50)), Budget(warmup=5, warmup_s=0, min_reps=100, max_reps=100000, time_s=30, rel_ci=0.2)
+    )
     assert measured.stopped_by == "ci" and 100 <= len(measured.samples) < 100000
 
 
 def test_sample_calls_respects_the_time_budget():
     start = time.perf_counter()
-    measured = sample_calls(lambda i: time.sleep(0.002 if i % 3 else 0.0002),
-                            Budget(warmup=1, warmup_s=0, min_reps=10, max_reps=100000, time_s=0.3, rel_ci=0))
+    measured = sample_calls(
+        lambda i: time.sleep(0.002 if i % 3 else 0.0002),
+        Budget(warmup=1, warmup_s=0, min_reps=10, max_reps=100000, time_s=0.3, rel_ci=0),
+    )
     assert measured.stopped_by == "time"
     # Ignoring the budget would take 100000 calls (~140 s); the bound leaves room for a loaded machine
     # (3 s failed at load 18), not for a sampler that overruns its budget.
@@ -69,8 +73,9 @@ def test_between_runs_outside_the_timed_region():
     def between(i):
         time.sleep(0.005)
 
-    measured = sample_calls(lambda i: None, Budget(warmup=1, warmup_s=0, min_reps=10, max_reps=10, time_s=60, rel_ci=0),
-                            between=between)
+    measured = sample_calls(
+        lambda i: None, Budget(warmup=1, warmup_s=0, min_reps=10, max_reps=10, time_s=60, rel_ci=0), between=between
+    )
     assert max(measured.samples) < 5e6
 
 

@@ -19,8 +19,10 @@ def test_a_planted_library_in_the_artifact_directory_is_never_loaded(run_cli, pr
     assert r.code == 0, r.err
     marker = tmp_path / "pwned"
     planted = tmp_path / "evil.c"
-    planted.write_text('#include <stdio.h>\n__attribute__((constructor)) static void evil(void) {\n'
-                       f'    FILE *f = fopen("{marker}", "w"); if (f) fclose(f);\n}}\n')
+    planted.write_text(
+        "#include <stdio.h>\n__attribute__((constructor)) static void evil(void) {\n"
+        f'    FILE *f = fopen("{marker}", "w"); if (f) fclose(f);\n}}\n'
+    )
     for name in ("libmodel.so", "edgeprune_run"):  # the in-process library and the harness program
         target = out / "build" / name
         flags = ["-shared", "-fPIC"] if name.endswith(".so") else []

@@ -54,14 +54,19 @@ def test_torch_baseline_streams_every_zoo_shape_like_the_model(name, tmp_path):
         expected = model(torch.from_numpy(X), all_steps=True).numpy()
     runner = TorchDenseRunner(str(path))
     np.testing.assert_allclose(runner.stream(X, every=True), expected, atol=2e-5)
-    np.testing.assert_allclose(runner.run(X), expected if model.config.output == "every" else expected[:, -1], atol=2e-5)
+    np.testing.assert_allclose(
+        runner.run(X), expected if model.config.output == "every" else expected[:, -1], atol=2e-5
+    )
 
 
-@pytest.mark.parametrize("name, state_floats", [
-    ("conv", (3 - 1) * 2 * 6 + 24),  # conv k3 d2 over 6 inputs keeps 4 past inputs; GRU h
-    ("meanpool", 24 + 24 + 1),  # GRU h; pool sum + step count
-    ("lstm-feedback", 24 * 2 + 16 * 2),  # h and c of both LSTMs
-])
+@pytest.mark.parametrize(
+    "name, state_floats",
+    [
+        ("conv", (3 - 1) * 2 * 6 + 24),  # conv k3 d2 over 6 inputs keeps 4 past inputs; GRU h
+        ("meanpool", 24 + 24 + 1),  # GRU h; pool sum + step count
+        ("lstm-feedback", 24 * 2 + 16 * 2),  # h and c of both LSTMs
+    ],
+)
 def test_memory_counts_every_stage(name, state_floats):
     model = zoo.build(name, sparsity=0.5)
     lowered = frontend.lower(model)
@@ -97,8 +102,13 @@ def _check_metrics(doc, ckpt, samples, metric):
 
 
 def test_per_step_labelling_model(labelling, tmp_path):
-    doc = bench(str(labelling), parse("local"), quick_settings(accuracy_samples=20),
-                runtimes=["torch", "ir", "onnx*"], json_path=str(tmp_path / "r.json"))
+    doc = bench(
+        str(labelling),
+        parse("local"),
+        quick_settings(accuracy_samples=20),
+        runtimes=["torch", "ir", "onnx*"],
+        json_path=str(tmp_path / "r.json"),
+    )
     validate(doc)
     assert doc["complete"] and doc["data"]["task"] == "classify" and doc["data"]["labels"] == "step"
     assert doc["data"]["min_length"] < doc["data"]["steps"]  # true lengths kept, not padded ones
@@ -108,8 +118,12 @@ def test_per_step_labelling_model(labelling, tmp_path):
 
 
 def test_regression_model_records_mse(denoiser, tmp_path):
-    doc = bench(str(denoiser), parse("local"), quick_settings(accuracy_samples=24, isolate=True),
-                runtimes=["torch", "ir", "onnx*"])
+    doc = bench(
+        str(denoiser),
+        parse("local"),
+        quick_settings(accuracy_samples=24, isolate=True),
+        runtimes=["torch", "ir", "onnx*"],
+    )
     validate(doc)
     assert doc["complete"] and doc["data"]["metric"] == "mse"
     _check_metrics(doc, denoiser, 24, "mse")
@@ -122,8 +136,9 @@ def test_a_target_that_declines_is_skipped_with_its_reason(labelling, monkeypatc
     monkeypatch.setattr(onnx, "declines", lambda model: "target onnx does not support per-step outputs (test)")
     doc = bench(str(labelling), parse("local"), quick_settings(accuracy_samples=8), runtimes=["torch", "ir", "onnx"])
     assert set(by_id(doc)) == {"torch", "ir"}
-    assert {"id": "onnx", "reason": "target onnx does not support per-step outputs (test)"} in \
-        [{k: s[k] for k in ("id", "reason")} for s in doc["skipped"]]
+    assert {"id": "onnx", "reason": "target onnx does not support per-step outputs (test)"} in [
+        {k: s[k] for k in ("id", "reason")} for s in doc["skipped"]
+    ]
     with pytest.raises(BenchError, match=r"^nothing to benchmark \(onnx: target onnx does not support per-step"):
         bench(str(labelling), parse("local"), quick_settings(), runtimes=["onnx"])
 
@@ -134,8 +149,13 @@ def test_real_targets_either_run_or_say_why(labelling):
     if not wanted:
         pytest.skip("neither the C toolchain nor LiteRT is installed")
     lowered = frontend.lower(checkpoint.load(labelling))
-    doc = bench(str(labelling), parse("local"), quick_settings(accuracy_samples=8, native=False),
-                runtimes=["ir", *wanted], variants={t: [{}] for t in ["ir", *wanted]})
+    doc = bench(
+        str(labelling),
+        parse("local"),
+        quick_settings(accuracy_samples=8, native=False),
+        runtimes=["ir", *wanted],
+        variants={t: [{}] for t in ["ir", *wanted]},
+    )
     for t in wanted:
         reason = backends.get(t).declines(lowered)
         rows = [r for r in doc["runtimes"] if r["target"] == t]
@@ -162,8 +182,10 @@ def test_a_model_that_does_not_fit_the_data_is_refused_in_one_line(labelling, de
     few = tmp_path / "few.npz"
     labelling_npz(few)
     arrays = dict(np.load(few))
-    arrays["y"], arrays["y_test"] = arrays["y"][..., None].repeat(6, -1).astype(np.float32), \
-        arrays["y_test"][..., None].repeat(6, -1).astype(np.float32)
+    arrays["y"], arrays["y_test"] = (
+        arrays["y"][..., None].repeat(6, -1).astype(np.float32),
+        arrays["y_test"][..., None].repeat(6, -1).astype(np.float32),
+    )
     np.savez(few, **arrays)
     with pytest.raises(BenchError, match="regression targets per step but the model"):
         bench(str(labelling), parse("local"), quick_settings(), runtimes=["ir"], data=str(few))
@@ -206,8 +228,13 @@ def test_a_native_program_of_a_per_step_model_is_checked_not_scored(labelling):
     reference's at that step (the run stays complete) and does not call them the per-step metric."""
     if backends.get("c").unavailable() or backends.get("c").declines(frontend.lower(checkpoint.load(labelling))):
         pytest.skip("the C target cannot build this model here")
-    doc = bench(str(labelling), parse("local"), quick_settings(accuracy_samples=8, device_samples=6),
-                runtimes=["c"], variants={"c": [{}]})
+    doc = bench(
+        str(labelling),
+        parse("local"),
+        quick_settings(accuracy_samples=8, device_samples=6),
+        runtimes=["c"],
+        variants={"c": [{}]},
+    )
     validate(doc)
     native = by_id(doc)["c (native)"]
     assert doc["complete"] and native["status"] == "ok" and native["latency"]["step"]["n"] > 0

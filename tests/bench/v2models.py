@@ -55,8 +55,13 @@ def varlen_classes_npz(path: Path, features: int, classes: int = 5, seed: int = 
     for split, n in (("", 48), ("_test", 24)):
         X, lengths = _split(rng, n, features)
         mean = X[..., 0].sum(axis=1) / lengths
-        arrays.update({f"X{split}": X, f"y{split}": np.digitize(mean, np.linspace(-0.6, 0.6, classes - 1)),
-                       f"lengths{split}": lengths})
+        arrays.update(
+            {
+                f"X{split}": X,
+                f"y{split}": np.digitize(mean, np.linspace(-0.6, 0.6, classes - 1)),
+                f"lengths{split}": lengths,
+            }
+        )
     np.savez(path, **arrays)
     return path
 
@@ -75,8 +80,16 @@ def trained_checkpoint(name: str, npz: Path, out: Path, sparsity: float = 0.0) -
     seed_everything(0)
     model = zoo.build(name, sparsity=sparsity)
     result = train(model, ds, epochs=1, lr=1e-2, batch_size=16, progress=False)
-    checkpoint.save(model, out, {"dataset": str(npz), "sequence_length": ds.steps,
-                                 "training": {"epochs": 1, "lr": 1e-2}, "test_metrics": result.test_metrics})
+    checkpoint.save(
+        model,
+        out,
+        {
+            "dataset": str(npz),
+            "sequence_length": ds.steps,
+            "training": {"epochs": 1, "lr": 1e-2},
+            "test_metrics": result.test_metrics,
+        },
+    )
     return out
 
 

@@ -7,8 +7,22 @@ from ..bench.conftest import ir_artifacts, pruned_checkpoint  # noqa: F401  (sha
 
 def test_bench_a_checkpoint_end_to_end(run_cli, pruned_checkpoint, tmp_path):
     out, rep = tmp_path / "r.json", tmp_path / "rep"
-    r = run_cli("bench", pruned_checkpoint, "--quick", "--runtimes", "torch,ir", "--accuracy-samples", "32",
-                "--latency-sequences", "2", "--no-isolate", "--json", out, "--report", rep)
+    r = run_cli(
+        "bench",
+        pruned_checkpoint,
+        "--quick",
+        "--runtimes",
+        "torch,ir",
+        "--accuracy-samples",
+        "32",
+        "--latency-sequences",
+        "2",
+        "--no-isolate",
+        "--json",
+        out,
+        "--report",
+        rep,
+    )
     assert r.code == 0, r.err
     doc = json.loads(out.read_text())
     validate(doc)
@@ -43,12 +57,26 @@ def test_bench_a_per_step_model_and_refuse_data_it_does_not_fit(run_cli, tmp_pat
 
     ckpt = trained_checkpoint("labelling", labelling_npz(tmp_path / "labels.npz"), tmp_path / "l.pt", sparsity=0.8)
     out = tmp_path / "r.json"
-    r = run_cli("bench", ckpt, "--quick", "--runtimes", "torch,ir,onnx*", "--accuracy-samples", "12",
-                "--latency-sequences", "2", "--no-isolate", "--json", out)
+    r = run_cli(
+        "bench",
+        ckpt,
+        "--quick",
+        "--runtimes",
+        "torch,ir,onnx*",
+        "--accuracy-samples",
+        "12",
+        "--latency-sequences",
+        "2",
+        "--no-isolate",
+        "--json",
+        out,
+    )
     assert r.code == 0, r.err
     doc = json.loads(out.read_text())
     validate(doc)
-    assert doc["data"]["labels"] == "step" and all(a["per_step"] for x in doc["runtimes"] for a in x["accuracy"].values())
+    assert doc["data"]["labels"] == "step" and all(
+        a["per_step"] for x in doc["runtimes"] for a in x["accuracy"].values()
+    )
     assert "accuracy, per step" in r.out
     r = run_cli("bench", ckpt, "--quick", "--runtimes", "ir", "--data", sequence_npz(tmp_path / "s.npz", 5))
     assert r.code != 0 and len(r.err_lines) == 1

@@ -40,8 +40,9 @@ def test_unknown_target(run_cli, tmp_path, digits_checkpoint):
     assert r.code != 0 and len(r.err_lines) == 1 and "unknown target 'coreml'" in r.err
 
 
-def test_a_relative_output_directory_works_for_every_available_target(run_cli, tmp_path, digits_checkpoint,
-                                                                       monkeypatch):
+def test_a_relative_output_directory_works_for_every_available_target(
+    run_cli, tmp_path, digits_checkpoint, monkeypatch
+):
     from edgeprune import backends
 
     available = [b.name for b in backends.all_backends() if b.unavailable() is None]

@@ -19,7 +19,11 @@ def test_python_dash_m_and_console_script_agree(tmp_path):
 
 def test_error_exit_has_no_traceback(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    r = subprocess.run([sys.executable, "-m", "edgeprune", "inspect", str(tmp_path / "nope.pt")],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "edgeprune", "inspect", str(tmp_path / "nope.pt")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"edgeprune: error: {tmp_path / 'nope.pt'}: no such file"]

@@ -37,17 +37,36 @@ def _npz(path, classes, features=8, n=200):
     return path
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "-o", "{file}/m.pt"], "a_file is a file, not a directory"),
-    (["train", "-o", f"{READ_ONLY}/m.pt"], r"cannot write in /sys \(Permission denied\)"),
-    (["prune", "{ckpt}", "--method", "magnitude", "--sparsity", "0.5", "--finetune-epochs", "1", "-o", "{file}/p.pt"],
-     "a_file is a file, not a directory"),
-    (["prune", "{ckpt}", "--method", "magnitude", "--sparsity", "0.5", "-o", f"{READ_ONLY}/p.pt"], "cannot write in /sys"),
-    (["compile", "{ckpt}", "-o", "{file}/c"], "a_file is a file, not a directory"),
-    (["compile", "{ckpt}", "-o", f"{READ_ONLY}/c"], "cannot write in /sys"),
-    (["demo", "-o", "{file}/d"], "a_file is a file, not a directory"),
-    (["demo", "-o", f"{READ_ONLY}/d"], "cannot write in /sys"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "-o", "{file}/m.pt"], "a_file is a file, not a directory"),
+        (["train", "-o", f"{READ_ONLY}/m.pt"], r"cannot write in /sys \(Permission denied\)"),
+        (
+            [
+                "prune",
+                "{ckpt}",
+                "--method",
+                "magnitude",
+                "--sparsity",
+                "0.5",
+                "--finetune-epochs",
+                "1",
+                "-o",
+                "{file}/p.pt",
+            ],
+            "a_file is a file, not a directory",
+        ),
+        (
+            ["prune", "{ckpt}", "--method", "magnitude", "--sparsity", "0.5", "-o", f"{READ_ONLY}/p.pt"],
+            "cannot write in /sys",
+        ),
+        (["compile", "{ckpt}", "-o", "{file}/c"], "a_file is a file, not a directory"),
+        (["compile", "{ckpt}", "-o", f"{READ_ONLY}/c"], "cannot write in /sys"),
+        (["demo", "-o", "{file}/d"], "a_file is a file, not a directory"),
+        (["demo", "-o", f"{READ_ONLY}/d"], "cannot write in /sys"),
+    ],
+)
 def test_unwritable_outputs_fail_before_training(run_cli, tmp_path, digits_checkpoint, no_training, args, message):
     """Before: FileExistsError/PermissionError as 'internal error' (rc 70), after training the whole model."""
     (tmp_path / "a_file").write_text("x")
@@ -58,15 +77,21 @@ def test_unwritable_outputs_fail_before_training(run_cli, tmp_path, digits_check
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--hidden", "10000000"], r"has 400,000,500,000,010 parameters: training it needs about 7.1 PiB, this machine has"),
-    (["--hidden", "100000,100000"], r"training it needs about 2.2 TiB"),
-    (["--hidden", "64", "--layers", "100000"], r"training it needs about"),
-    (["--lr", "nan"], r"--lr must be a finite number > 0, got nan"),
-    (["--lr", "inf"], r"--lr must be a finite number > 0, got inf"),
-    (["--max-train-samples", "0"], r"--max-train-samples must be >= 1"),
-    (["--threads", "0"], r"--threads must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--hidden", "10000000"],
+            r"has 400,000,500,000,010 parameters: training it needs about 7.1 PiB, this machine has",
+        ),
+        (["--hidden", "100000,100000"], r"training it needs about 2.2 TiB"),
+        (["--hidden", "64", "--layers", "100000"], r"training it needs about"),
+        (["--lr", "nan"], r"--lr must be a finite number > 0, got nan"),
+        (["--lr", "inf"], r"--lr must be a finite number > 0, got inf"),
+        (["--max-train-samples", "0"], r"--max-train-samples must be >= 1"),
+        (["--threads", "0"], r"--threads must be >= 1, got 0"),
+    ],
+)
 def test_impossible_training_settings_are_one_line(run_cli, tmp_path, no_training, args, message):
     """Before: --hidden 10000000 and --lr nan ended as 'internal error' (allocator RuntimeError, NaN loss)."""
     r = run_cli("train", *args, "-o", tmp_path / "m.pt")
@@ -75,17 +100,32 @@ def test_impossible_training_settings_are_one_line(run_cli, tmp_path, no_trainin
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("classes, features, message", [
-    (20, 8, r"c has 20 classes \(labels 0..19\), the model has 10"),
-    (5, 8, r"c has 5 classes \(labels 0..4\), the model has 10"),
-    (10, 3, r"c has 3 features per step, the model takes 8"),
-])
+@pytest.mark.parametrize(
+    "classes, features, message",
+    [
+        (20, 8, r"c has 20 classes \(labels 0..19\), the model has 10"),
+        (5, 8, r"c has 5 classes \(labels 0..4\), the model has 10"),
+        (10, 3, r"c has 3 features per step, the model takes 8"),
+    ],
+)
 def test_data_must_match_the_model(run_cli, tmp_path, digits_checkpoint, classes, features, message):
     """Before: 20 classes on a 10-class model was an IndexError (internal error); 5 classes fine-tuned silently."""
     data = _npz(tmp_path / "c.npz", classes, features)
     out = tmp_path / "p.pt"
-    r = run_cli("prune", digits_checkpoint, "--method", "magnitude", "--sparsity", "0.5", "--finetune-epochs", "1",
-                "--data", data, "-o", out)
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "magnitude",
+        "--sparsity",
+        "0.5",
+        "--finetune-epochs",
+        "1",
+        "--data",
+        data,
+        "-o",
+        out,
+    )
     assert r.code == 1 and len(r.err_lines) == 1, r.err
     assert __import__("re").search(message, r.err), r.err
     assert not out.exists()
@@ -108,14 +148,25 @@ def test_threads_are_explicit_and_recorded(run_cli, tmp_path):
     before = torch.get_num_threads()
     try:
         out = tmp_path / "m.pt"
-        r = run_cli("train", "--hidden", "4", "--epochs", "1", "--max-train-samples", "64", "--threads", "1",
-                    "-o", out)
+        r = run_cli("train", "--hidden", "4", "--epochs", "1", "--max-train-samples", "64", "--threads", "1", "-o", out)
         assert r.code == 0, r.err
         assert torch.get_num_threads() == 1
         assert edgeprune.checkpoint.load_with_meta(out)[1]["training"]["threads"] == 1
         pruned = tmp_path / "p.pt"
-        r = run_cli("prune", out, "--method", "random", "--sparsity", "0.5", "--finetune-epochs", "1",
-                    "--threads", "2", "-o", pruned)
+        r = run_cli(
+            "prune",
+            out,
+            "--method",
+            "random",
+            "--sparsity",
+            "0.5",
+            "--finetune-epochs",
+            "1",
+            "--threads",
+            "2",
+            "-o",
+            pruned,
+        )
         assert r.code == 0, r.err
         assert torch.get_num_threads() == 2
         assert edgeprune.checkpoint.load_with_meta(pruned)[1]["pruning"]["threads"] == 2
@@ -151,9 +202,11 @@ def test_a_plain_pickle_is_one_line_on_the_real_stderr(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run([sys.executable, "-m", "edgeprune", "inspect", str(path)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeprune", "inspect", str(path)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"edgeprune: error: {path}: not a readable edgeprune checkpoint (a plain Python pickle, not loaded: a pickle "
-        "can run code)"]
+        "can run code)"
+    ]

@@ -23,8 +23,9 @@ def test_train_two_layers_with_feedback(run_cli, tmp_path):
 
 def test_prune_and_inspect(run_cli, tmp_path, digits_checkpoint):
     out = tmp_path / "p.pt"
-    r = run_cli("prune", digits_checkpoint, "--method", "magnitude", "--sparsity", "0.8",
-                "--finetune-epochs", "1", "-o", out)
+    r = run_cli(
+        "prune", digits_checkpoint, "--method", "magnitude", "--sparsity", "0.8", "--finetune-epochs", "1", "-o", out
+    )
     assert r.code == 0, r.err
     assert "sparsity 80.0" in r.out and "after 1 fine-tune epochs" in r.out
     j = run_cli("inspect", out, "--json")
@@ -47,16 +48,29 @@ def test_bad_sparsity_is_one_line_and_writes_nothing(run_cli, tmp_path, digits_c
 
 
 def test_method_option_on_the_wrong_method(run_cli, tmp_path, digits_checkpoint):
-    r = run_cli("prune", digits_checkpoint, "--method", "random", "--sparsity", "0.5", "--scope", "global",
-                "-o", tmp_path / "p.pt")
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "random",
+        "--sparsity",
+        "0.5",
+        "--scope",
+        "global",
+        "-o",
+        tmp_path / "p.pt",
+    )
     assert r.code != 0 and r.err_lines == ["edgeprune: error: --scope does not apply to method 'random'"]
 
 
 def test_corrupt_checkpoint_is_one_line(run_cli, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 64)
-    for args in (("inspect", bad), ("prune", bad, "--method", "random", "--sparsity", "0.5", "-o", tmp_path / "o.pt"),
-                 ("compile", bad, "-o", tmp_path / "c")):
+    for args in (
+        ("inspect", bad),
+        ("prune", bad, "--method", "random", "--sparsity", "0.5", "-o", tmp_path / "o.pt"),
+        ("compile", bad, "-o", tmp_path / "c"),
+    ):
         r = run_cli(*args)
         assert r.code != 0 and len(r.err_lines) == 1 and "not a readable edgeprune checkpoint" in r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt"]

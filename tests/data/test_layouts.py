@@ -27,13 +27,16 @@ def test_pad_sequences_keeps_content_and_zero_pads():
     assert X8.shape == (3, 8, 3) and not X8[:, 6:].any()
 
 
-@pytest.mark.parametrize("seqs, message", [
-    ([np.zeros((3, 2)), np.zeros((0, 2))], "sequence 1 is empty"),
-    ([np.zeros((3, 2)), np.zeros((3, 4))], "sequence 1 has 4 features, sequence 0 has 2"),
-    ([np.zeros((3, 2)), np.full((2, 2), np.nan)], "sequence 1 has a NaN"),
-    ([np.zeros(3)], r"must be \[T, F\]"),
-    ([], "no sequences"),
-])
+@pytest.mark.parametrize(
+    "seqs, message",
+    [
+        ([np.zeros((3, 2)), np.zeros((0, 2))], "sequence 1 is empty"),
+        ([np.zeros((3, 2)), np.zeros((3, 4))], "sequence 1 has 4 features, sequence 0 has 2"),
+        ([np.zeros((3, 2)), np.full((2, 2), np.nan)], "sequence 1 has a NaN"),
+        ([np.zeros(3)], r"must be \[T, F\]"),
+        ([], "no sequences"),
+    ],
+)
 def test_pad_sequences_refuses(seqs, message):
     with pytest.raises(DatasetError, match=message):
         data.pad_sequences("t", seqs)
@@ -129,10 +132,19 @@ def test_require_names_both_layouts(tmp_path):
 def test_default_load_takes_only_what_last_step_classifiers_consume(tmp_path):
     X = np.random.default_rng(4).random((10, 6, 2))
     cases = [
-        ({"X": X, "y": np.zeros((10, 6), int)}, "the data has class labels per step; this command takes class labels per sequence"),
-        ({"X": X, "y": np.zeros((10, 6, 2))}, "the data has regression targets per step; this command takes class labels"),
+        (
+            {"X": X, "y": np.zeros((10, 6), int)},
+            "the data has class labels per step; this command takes class labels per sequence",
+        ),
+        (
+            {"X": X, "y": np.zeros((10, 6, 2))},
+            "the data has regression targets per step; this command takes class labels",
+        ),
         ({"X": X, "y": np.zeros((10, 2))}, "the data has regression targets per sequence"),
-        ({"X": X, "y": np.arange(10) % 2, "lengths": np.array([3, 6] * 5)}, "sequences of 3-6 steps; this command needs sequences of one length"),
+        (
+            {"X": X, "y": np.arange(10) % 2, "lengths": np.array([3, 6] * 5)},
+            "sequences of 3-6 steps; this command needs sequences of one length",
+        ),
     ]
     for arrays, message in cases:
         path = _save(tmp_path, **arrays)
@@ -156,32 +168,65 @@ def _bad(tmp_path, **arrays):
 X4 = np.zeros((4, 6, 3))
 
 
-@pytest.mark.parametrize("arrays, expected", [
-    ({"X": np.zeros((0, 6, 3)), "y": np.zeros(0, int)}, "X is empty"),
-    ({"X": np.zeros((4, 0, 3)), "y": np.zeros(4, int)}, "X is empty"),
-    ({"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 0, 6, 6])}, r"sequence 1 of X is empty \(lengths\[1\] = 0\)"),
-    ({"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 7, 6, 6])}, r"lengths\[1\] = 7 exceeds the 6 steps of X"),
-    ({"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 6, 6])}, r"lengths must be integers \[N\] with N = 4"),
-    ({"X": X4, "y": np.zeros(4, int), "lengths": np.full(4, 6.0)}, "lengths must be integers"),
-    ({"X": np.where(np.arange(6)[None, :, None] == 2, np.nan, X4), "y": np.zeros(4, int)},
-     "NaN or inf at sequence 0, step 2, feature 0 .*give their true lengths as 'lengths'"),
-    ({"X": np.where(np.arange(6)[None, :, None] == 2, np.nan, X4), "y": np.zeros(4, int), "lengths": np.full(4, 4)},
-     "NaN or inf at sequence 0, step 2"),
-    ({"X": X4, "y": np.zeros(5, int)}, r"y must be \[N\] with N = 4 .*got shape \[5\]"),
-    ({"X": X4, "y": np.zeros((3, 6), int)}, r"y must be \[N, ...\] with N = 4"),
-    ({"X": X4, "y": np.zeros((4, 5), int)}, "y has 5 steps per sequence but X has 6"),
-    ({"X": X4, "y": -np.ones((4, 6), int)}, "non-negative integer class labels"),
-    ({"X": X4, "y": np.zeros((4, 6, 2, 1))}, r"float targets \[N, C\] or \[N, T, C\]"),
-    ({"X": X4, "y": np.zeros((4, 5, 2))}, "y has 5 steps per sequence but X has 6"),
-    ({"X": X4, "y": np.full((4, 2), np.nan)}, "y must be finite numbers"),
-    ({"X": X4, "y": np.zeros(4)}, r"integer class labels \[N\] \(regression targets are float"),
-    ({"X": X4, "y": np.zeros(4, int), "X_test": X4, "y_test": np.zeros((4, 6), int)},
-     "y_test is classify/step but y is classify/sequence"),
-    ({"X": X4, "y": np.zeros(4, int), "lengths_test": np.full(4, 6)}, "lengths_test given without X_test"),
-    ({"X": X4, "y": np.zeros((4, 6, 2)), "X_test": X4, "y_test": np.zeros((4, 6, 3))}, "y_test has 3 targets per entry, y has 2"),
-    ({"X": X4, "y": np.zeros(4, int), "X_test": np.zeros((2, 6, 3)), "y_test": np.zeros(2, int),
-          "lengths_test": np.array([3, 0])}, r"sequence 1 of X_test is empty \(lengths_test\[1\] = 0\)"),
-])
+@pytest.mark.parametrize(
+    "arrays, expected",
+    [
+        ({"X": np.zeros((0, 6, 3)), "y": np.zeros(0, int)}, "X is empty"),
+        ({"X": np.zeros((4, 0, 3)), "y": np.zeros(4, int)}, "X is empty"),
+        (
+            {"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 0, 6, 6])},
+            r"sequence 1 of X is empty \(lengths\[1\] = 0\)",
+        ),
+        (
+            {"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 7, 6, 6])},
+            r"lengths\[1\] = 7 exceeds the 6 steps of X",
+        ),
+        (
+            {"X": X4, "y": np.zeros(4, int), "lengths": np.array([6, 6, 6])},
+            r"lengths must be integers \[N\] with N = 4",
+        ),
+        ({"X": X4, "y": np.zeros(4, int), "lengths": np.full(4, 6.0)}, "lengths must be integers"),
+        (
+            {"X": np.where(np.arange(6)[None, :, None] == 2, np.nan, X4), "y": np.zeros(4, int)},
+            "NaN or inf at sequence 0, step 2, feature 0 .*give their true lengths as 'lengths'",
+        ),
+        (
+            {
+                "X": np.where(np.arange(6)[None, :, None] == 2, np.nan, X4),
+                "y": np.zeros(4, int),
+                "lengths": np.full(4, 4),
+            },
+            "NaN or inf at sequence 0, step 2",
+        ),
+        ({"X": X4, "y": np.zeros(5, int)}, r"y must be \[N\] with N = 4 .*got shape \[5\]"),
+        ({"X": X4, "y": np.zeros((3, 6), int)}, r"y must be \[N, ...\] with N = 4"),
+        ({"X": X4, "y": np.zeros((4, 5), int)}, "y has 5 steps per sequence but X has 6"),
+        ({"X": X4, "y": -np.ones((4, 6), int)}, "non-negative integer class labels"),
+        ({"X": X4, "y": np.zeros((4, 6, 2, 1))}, r"float targets \[N, C\] or \[N, T, C\]"),
+        ({"X": X4, "y": np.zeros((4, 5, 2))}, "y has 5 steps per sequence but X has 6"),
+        ({"X": X4, "y": np.full((4, 2), np.nan)}, "y must be finite numbers"),
+        ({"X": X4, "y": np.zeros(4)}, r"integer class labels \[N\] \(regression targets are float"),
+        (
+            {"X": X4, "y": np.zeros(4, int), "X_test": X4, "y_test": np.zeros((4, 6), int)},
+            "y_test is classify/step but y is classify/sequence",
+        ),
+        ({"X": X4, "y": np.zeros(4, int), "lengths_test": np.full(4, 6)}, "lengths_test given without X_test"),
+        (
+            {"X": X4, "y": np.zeros((4, 6, 2)), "X_test": X4, "y_test": np.zeros((4, 6, 3))},
+            "y_test has 3 targets per entry, y has 2",
+        ),
+        (
+            {
+                "X": X4,
+                "y": np.zeros(4, int),
+                "X_test": np.zeros((2, 6, 3)),
+                "y_test": np.zeros(2, int),
+                "lengths_test": np.array([3, 0]),
+            },
+            r"sequence 1 of X_test is empty \(lengths_test\[1\] = 0\)",
+        ),
+    ],
+)
 def test_bad_npz_is_one_line_naming_the_problem(tmp_path, arrays, expected):
     message = _bad(tmp_path, **arrays)
     assert re.search(expected, message), message
@@ -229,7 +274,9 @@ def test_recording_missing_from_the_wheel_is_named(tmp_path, monkeypatch):
     from edgeprune import recordings
 
     monkeypatch.setattr(recordings, "_aeon_data_dir", lambda name: tmp_path)  # an aeon without the files
-    with pytest.raises(DatasetError, match=r"daphnet: Daphnet_S06R02E0/S06R02E0.csv is not in the installed aeon wheel"):
+    with pytest.raises(
+        DatasetError, match=r"daphnet: Daphnet_S06R02E0/S06R02E0.csv is not in the installed aeon wheel"
+    ):
         load_any("daphnet-predict")
     with pytest.raises(DatasetError, match="JapaneseVowels/JapaneseVowels_TRAIN.ts is not in the installed aeon"):
         load_any("japanese-vowels")

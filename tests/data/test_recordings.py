@@ -113,8 +113,10 @@ def test_motion_stream_is_whole_recordings_back_to_back():
     motions, ds = load_any("basic-motions"), load_any("motion-stream")
     assert (ds.task, ds.labels, ds.num_classes) == ("classify", "step", 4)
     assert ds.X_train.shape == (50, 400, 6) and ds.y_train.shape == (50, 400) and ds.X_test.shape == (10, 400, 6)
-    for X, y, source, source_y, uses in ((ds.X_train, ds.y_train, motions.X_train, motions.y_train, 5),
-                                         (ds.X_test, ds.y_test, motions.X_test, motions.y_test, 1)):
+    for X, y, source, source_y, uses in (
+        (ds.X_train, ds.y_train, motions.X_train, motions.y_train, 5),
+        (ds.X_test, ds.y_test, motions.X_test, motions.y_test, 1),
+    ):
         seen = []
         for stream, labels in zip(X, y):
             for k in range(4):

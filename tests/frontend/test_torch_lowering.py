@@ -30,7 +30,9 @@ def test_gru_blocks_are_split_for_the_candidate_gate():
     np.testing.assert_array_equal(dense[3 * H :, cols["state"]], w_hh[2 * H :])
     assert not dense[3 * H :, cols["input"]].any() and not dense[3 * H :, cols["feedback"]].any()
     b_ih, b_hh = model.layers[0].bias_ih.detach().numpy(), model.layers[0].bias_hh.detach().numpy()
-    np.testing.assert_allclose(layer.bias, np.concatenate([b_ih[:2 * H] + b_hh[:2 * H], b_ih[2 * H:], b_hh[2 * H:]]))
+    np.testing.assert_allclose(
+        layer.bias, np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
+    )
 
 
 def test_lstm_bias_is_folded():

@@ -30,8 +30,12 @@ def seeds(tmp_path_factory):
     except ImportError:
         pass
     rng = np.random.default_rng(0)
-    data = {"X": rng.random((40, 7, 5), dtype=np.float32), "y": np.arange(40) % 3,
-            "X_test": rng.random((6, 7, 5), dtype=np.float32), "y_test": np.arange(6) % 3}
+    data = {
+        "X": rng.random((40, 7, 5), dtype=np.float32),
+        "y": np.arange(40) % 3,
+        "X_test": rng.random((6, 7, 5), dtype=np.float32),
+        "y_test": np.arange(6) % 3,
+    }
     return Seeds({"ckpt": ckpt, "ir": ir_dir, "onnx": onnx_path, "data": data})
 
 

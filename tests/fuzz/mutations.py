@@ -79,17 +79,17 @@ def byte_mutation(draw, data: bytes) -> bytes:
         for pos in draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=8)):
             out[pos] ^= 1 << draw(st.integers(0, 7))
     elif kind == "truncate":
-        del out[draw(st.integers(0, n - 1)):]
+        del out[draw(st.integers(0, n - 1)) :]
     elif kind == "overwrite":
         start = draw(st.integers(0, n - 1))
         chunk = draw(st.binary(min_size=1, max_size=64))
-        out[start:start + len(chunk)] = chunk
+        out[start : start + len(chunk)] = chunk
     elif kind == "insert":
         start = draw(st.integers(0, n))
         out[start:start] = draw(st.binary(min_size=1, max_size=64))
     else:
         start = draw(st.integers(0, n - 1))
-        out[start:start + draw(st.integers(1, 256))] = bytes(min(256, n - start))
+        out[start : start + draw(st.integers(1, 256))] = bytes(min(256, n - start))
     return bytes(out)
 
 
@@ -170,9 +170,15 @@ def npz_mutation(draw, arrays: dict[str, np.ndarray]) -> bytes:
 
 # -- JSON mutations (model.json) -----------------------------------------------------------------------
 JSON_VALUES = st.one_of(
-    st.none(), st.booleans(), st.sampled_from([0, -1, 1, 2**31, 2**63, 10**30, 1e308, 0.5]),
-    st.sampled_from([float("nan"), float("inf")]), st.text(max_size=8), st.just([]), st.just({}),
-    st.just(["lstm"]), st.just([10**12, 10**12]),
+    st.none(),
+    st.booleans(),
+    st.sampled_from([0, -1, 1, 2**31, 2**63, 10**30, 1e308, 0.5]),
+    st.sampled_from([float("nan"), float("inf")]),
+    st.text(max_size=8),
+    st.just([]),
+    st.just({}),
+    st.just(["lstm"]),
+    st.just([10**12, 10**12]),
 )
 
 

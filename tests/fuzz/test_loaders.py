@@ -33,9 +33,13 @@ from .mutations import (
 )
 
 LONG = "EDGEPRUNE_FUZZ_EXAMPLES" in os.environ
-FUZZ = settings(deadline=None, database=None, derandomize=not LONG, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    deadline=None,
+    database=None,
+    derandomize=not LONG,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +119,12 @@ def _ir_copy(seeds, work: Path, name: str) -> Path:
 def test_ir_model_json(seeds, work, data_):
     d = _ir_copy(seeds, work, "ir-json")
     doc = json.loads((d / "model.json").read_text())
-    mutated = data_.draw(st.one_of(json_mutation(doc), byte_mutation((d / "model.json").read_bytes()).map(
-        lambda b: b.decode("utf-8", "replace"))))
+    mutated = data_.draw(
+        st.one_of(
+            json_mutation(doc),
+            byte_mutation((d / "model.json").read_bytes()).map(lambda b: b.decode("utf-8", "replace")),
+        )
+    )
     write(d / "model.json", mutated)
     check_load("IR", lambda: load_source(d), d, _valid_source)
 

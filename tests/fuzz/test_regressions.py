@@ -25,6 +25,7 @@ def _ir_with(seeds, tmp_path, edit):
 @pytest.mark.parametrize("shape", ["[Infinity, 6]", '""', "[6]"])
 def test_ir_head_shape_that_is_not_two_integers(seeds, tmp_path, shape):
     """Was OverflowError (Infinity) and IndexError inside validate ("")."""
+
     def edit(d):
         doc = (d / "model.json").read_text()
         start = doc.index('"weight_shape"', doc.index('"head"'))

@@ -40,8 +40,9 @@ def test_fused_view_is_the_ir_matrix(cell, hidden, feedback):
     model = prune.prune_model(make_model(cell, hidden, feedback), "random", 0.6, seed=1).model
     ir_model = lower(model)
     for l, layer in enumerate(model.layers):
-        parts = [(layer.effective(a).detach().numpy(), layer.get_mask(a).numpy().astype(bool))
-                 for a in layer.weight_names()]
+        parts = [
+            (layer.effective(a).detach().numpy(), layer.get_mask(a).numpy().astype(bool)) for a in layer.weight_names()
+        ]
         views = fused_views(l, parts, gates=4 if cell == "lstm" else 1, cell=cell)
         pattern = ir_model.layers[l].weight.to_dense() != 0
         keep = np.zeros_like(pattern)
@@ -59,9 +60,12 @@ def test_graph_modules_import_no_torch():
     import sys
     from pathlib import Path
 
-    code = ("import sys, edgeprune.graphs.bipartite, edgeprune.graphs.spectral, edgeprune.graphs.biregular; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, edgeprune.graphs.bipartite, edgeprune.graphs.spectral, edgeprune.graphs.biregular; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2]
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

@@ -142,8 +142,9 @@ def test_without_repair_a_community_structured_mask_fails_the_bound():
 
 @pytest.mark.parametrize("repair", ["spectral", "bisect"])
 def test_repair_fixes_a_community_structured_mask(repair):
-    b = biregular_mask(community_weights(), 0.8, np.random.default_rng(0), max_repairs=8, repair=repair,
-                       row_degrees="equal")
+    b = biregular_mask(
+        community_weights(), 0.8, np.random.default_rng(0), max_repairs=8, repair=repair, row_degrees="equal"
+    )
     g = b.gates[0]
     assert b.ramanujan is True and expansion(b.mask).ramanujan is True
     assert g.attempts > 1 and 0 < g.greedy_share < 1
@@ -161,7 +162,10 @@ def test_spectral_repair_keeps_more_magnitude_than_bisection():
     spectral = biregular_mask(low_rank, 0.85, np.random.default_rng(0), repair="spectral")
     bisect = biregular_mask(low_rank, 0.85, np.random.default_rng(0), repair="bisect")
     assert spectral.ramanujan is True and bisect.ramanujan is True
-    mass = lambda m: float(np.abs(low_rank)[m].sum())
+
+    def mass(m):
+        return float(np.abs(low_rank)[m].sum())
+
     assert mass(spectral.mask) > mass(bisect.mask)
 
 

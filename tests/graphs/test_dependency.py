@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from edgeprune.graphs import dependency as dep, poset
+from edgeprune.graphs import dependency as dep
+from edgeprune.graphs import poset
 from edgeprune.graphs.dependency import Connection, GraphError
 
 # A 1-layer RNN (one gate) with 2 inputs, 2 units and 2 classes, small enough to order by hand.
@@ -16,11 +17,13 @@ W_HEAD = np.array([[1.0, 0.0], [0.5, 0.5]])  # rows y0 y1, columns c0 c1 (frozen
 
 
 def small_network():
-    return dep.build([
-        Connection("ih", W_IH, 1, "x", "h0@t"),
-        Connection("hh", W_HH, 1, "h0@t-1", "h0@t"),
-        Connection("head", W_HEAD, 1, "h0@t", "y", prunable=False),
-    ])
+    return dep.build(
+        [
+            Connection("ih", W_IH, 1, "x", "h0@t"),
+            Connection("hh", W_HH, 1, "h0@t-1", "h0@t"),
+            Connection("head", W_HEAD, 1, "h0@t", "y", prunable=False),
+        ]
+    )
 
 
 def named(analysis, values):
@@ -87,8 +90,12 @@ def test_pagerank_and_betweenness_follow_networkx():
     g.add_nodes_from(graph.node_names())
     for conn in graph.connections:
         for v, u in zip(*np.nonzero(conn.values)):
-            g.add_edge(f"{conn.src}[{u}]", f"{conn.dst}[{v}]", weight=abs(conn.values[v, u]),
-                       distance=1 / abs(conn.values[v, u]))
+            g.add_edge(
+                f"{conn.src}[{u}]",
+                f"{conn.dst}[{v}]",
+                weight=abs(conn.values[v, u]),
+                distance=1 / abs(conn.values[v, u]),
+            )
     names = graph.node_names()
     pr = nx.pagerank(g, weight="weight")
     expected = np.array([pr[n] for n in names])

@@ -29,6 +29,7 @@ def irreducibles(p):
 
 # --- hand-worked posets -------------------------------------------------------------------------
 
+
 def test_chain():
     # 0 < 1 < 2 < 3: every element but the top has one upper cover (meet-irreducible), every
     # element but the bottom one lower cover (join-irreducible).
@@ -73,6 +74,7 @@ def test_antichain_and_single_element():
 
 # --- brute-force Dedekind–MacNeille completion ------------------------------------------------
 
+
 def completion_irreducibles(leq: np.ndarray):
     """Reference: the completion as the set of cuts A^{ul}; an element p of P is meet-irreducible
     iff its cut ↓p has exactly one upper cover among the cuts (dually join-irreducible)."""
@@ -115,6 +117,7 @@ def test_irreducibles_match_a_brute_force_completion(seed):
 
 
 # --- closure, covers, figures ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n,density", [(70, 0.05), (300, 0.02), (130, 0.3)])
 def test_closure_equals_scipy_reachability(n, density, monkeypatch):

@@ -162,7 +162,7 @@ def brute_force_conductance(mask: np.ndarray) -> float:
     a[cols:, :cols] = mask
     deg = a.sum(1)
     best = np.inf
-    for bits in range(1, 2 ** n - 1):
+    for bits in range(1, 2**n - 1):
         s = np.array([(bits >> k) & 1 for k in range(n)], dtype=bool)
         vol = deg[s].sum()
         if 0 < vol <= deg.sum() / 2:

@@ -61,12 +61,19 @@ def _onnx_cell(spec, w_ih, w_hh, b_ih, b_hh, H):
     from onnx import TensorProto, helper, numpy_helper
 
     rows = block_rows(block_order(spec.torch_gates, spec.onnx_gates), H)
-    inits = [numpy_helper.from_array(a[None].astype(np.float32), n)
-             for a, n in ((w_ih[rows], "W"), (w_hh[rows], "R"), (np.concatenate([b_ih[rows], b_hh[rows]]), "B"))]
+    inits = [
+        numpy_helper.from_array(a[None].astype(np.float32), n)
+        for a, n in ((w_ih[rows], "W"), (w_hh[rows], "R"), (np.concatenate([b_ih[rows], b_hh[rows]]), "B"))
+    ]
     attrs = {"linear_before_reset": 1} if spec.name == "gru" else {}
     node = helper.make_node(spec.onnx_op, ["x", "W", "R", "B"], ["", "y_h"], hidden_size=H, **attrs)
-    graph = helper.make_graph([node], "cell", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 3])],
-                              [helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)], inits)
+    graph = helper.make_graph(
+        [node],
+        "cell",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 3])],
+        [helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)],
+        inits,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -78,8 +85,9 @@ def test_onnx_gate_order_matches_onnxruntime_against_torch(name):
     torch.manual_seed(0)
     module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[name](3, H)
     params = {k: v.detach().numpy() for k, v in module.named_parameters()}
-    proto = _onnx_cell(spec, params["weight_ih_l0"], params["weight_hh_l0"], params["bias_ih_l0"],
-                       params["bias_hh_l0"], H)
+    proto = _onnx_cell(
+        spec, params["weight_ih_l0"], params["weight_hh_l0"], params["bias_ih_l0"], params["bias_hh_l0"], H
+    )
     x = np.random.default_rng(0).standard_normal((7, 2, 3)).astype(np.float32)  # [time, batch, features]
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"x": x})[0][0]
@@ -88,7 +96,13 @@ def test_onnx_gate_order_matches_onnxruntime_against_torch(name):
     # a wrong order (any other permutation of the gates) gives a different cell
     if len(spec.onnx_gates) > 1:
         wrong = spec.torch_gates  # torch's own order differs from ONNX's for LSTM and GRU
-        bad = _onnx_cell(type(spec)(**{**spec.__dict__, "onnx_gates": wrong}), params["weight_ih_l0"],
-                         params["weight_hh_l0"], params["bias_ih_l0"], params["bias_hh_l0"], H)
+        bad = _onnx_cell(
+            type(spec)(**{**spec.__dict__, "onnx_gates": wrong}),
+            params["weight_ih_l0"],
+            params["weight_hh_l0"],
+            params["bias_ih_l0"],
+            params["bias_hh_l0"],
+            H,
+        )
         sess = ort.InferenceSession(bad.SerializeToString(), providers=["CPUExecutionProvider"])
         assert np.max(np.abs(sess.run(None, {"x": x})[0][0] - got)) > 1e-3

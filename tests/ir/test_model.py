@@ -51,17 +51,20 @@ def _broken(model, how):
     return m
 
 
-@pytest.mark.parametrize("how, message", [
-    ("index", "column index .* out of range"),
-    ("nan", "non-finite"),
-    ("shape", "weight shape"),
-    ("indptr", "monotonic"),
-    ("order", "strictly increasing"),
-    ("bias", "bias: shape"),
-    ("gru", "gate n_x"),
-    ("head", "head bias: contains non-finite"),
-    ("chain", "input size"),
-])
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("index", "column index .* out of range"),
+        ("nan", "non-finite"),
+        ("shape", "weight shape"),
+        ("indptr", "monotonic"),
+        ("order", "strictly increasing"),
+        ("bias", "bias: shape"),
+        ("gru", "gate n_x"),
+        ("head", "head bias: contains non-finite"),
+        ("chain", "input size"),
+    ],
+)
 def test_invalid_ir_is_refused_with_a_clear_message(model, how, message):
     model.validate()
     with pytest.raises(IRError, match=message):

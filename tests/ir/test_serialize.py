@@ -11,8 +11,9 @@ from ..conftest import make_model
 
 @pytest.fixture
 def model():
-    return frontend.lower(prune.prune_model(make_model("lstm", (12, 9), True), "magnitude", 0.8).model,
-                          {"dataset": "digits"})
+    return frontend.lower(
+        prune.prune_model(make_model("lstm", (12, 9), True), "magnitude", 0.8).model, {"dataset": "digits"}
+    )
 
 
 def test_round_trip_is_exact(tmp_path, model, inputs):
@@ -44,12 +45,15 @@ def test_tampered_weights_are_refused(tmp_path, model):
         ir.load(tmp_path)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "model.json").write_text("{"), "not valid JSON"),
-    (lambda d: (d / "model.json").write_text('{"format": "other"}'), "not an edgeprune IR"),
-    (lambda d: (d / "weights.npz").write_bytes(b"junk"), "cannot read weights"),
-    (lambda d: (d / "model.json").unlink(), "no model.json"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "model.json").write_text("{"), "not valid JSON"),
+        (lambda d: (d / "model.json").write_text('{"format": "other"}'), "not an edgeprune IR"),
+        (lambda d: (d / "weights.npz").write_bytes(b"junk"), "cannot read weights"),
+        (lambda d: (d / "model.json").unlink(), "no model.json"),
+    ],
+)
 def test_damaged_ir_directory(tmp_path, model, damage, message):
     ir.save(model, tmp_path)
     damage(tmp_path)

@@ -26,8 +26,9 @@ def case(request):
 def test_reference_equals_torch(case):
     name, model, graph, X = case
     expected = _torch(model, X)
-    assert expected.shape == ((len(X), X.shape[1], graph.output_size) if graph.output == "every"
-                              else (len(X), graph.output_size))
+    assert expected.shape == (
+        (len(X), X.shape[1], graph.output_size) if graph.output == "every" else (len(X), graph.output_size)
+    )
     np.testing.assert_allclose(ir.ReferenceExecutor(graph).run(X), expected, atol=2e-6)
 
 
@@ -69,16 +70,19 @@ def test_variable_lengths_pick_each_sequences_last_step():
         np.testing.assert_allclose(got[i], t, atol=2e-6)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("gru:8,dense:4:softmax,dense:3", "softmax is allowed only on the last stage"),
-    ("gru:8,pool:mean,gru:4,dense:3", "cannot follow"),
-    ("conv:8:k0,dense:3", "kernel and dilation"),
-    ("lstm:8:fb,dense:3", "feedback needs a recurrent stage"),
-    ("gru:8,dense:3:relu:foo", "cannot read 'foo'"),
-    ("gru:8,,dense:3", "empty stage"),
-    ("transformer:8,dense:3", "unknown kind"),
-    ("lstm:8:relu,dense:3", "not allowed"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("gru:8,dense:4:softmax,dense:3", "softmax is allowed only on the last stage"),
+        ("gru:8,pool:mean,gru:4,dense:3", "cannot follow"),
+        ("conv:8:k0,dense:3", "kernel and dilation"),
+        ("lstm:8:fb,dense:3", "feedback needs a recurrent stage"),
+        ("gru:8,dense:3:relu:foo", "cannot read 'foo'"),
+        ("gru:8,,dense:3", "empty stage"),
+        ("transformer:8,dense:3", "unknown kind"),
+        ("lstm:8:relu,dense:3", "not allowed"),
+    ],
+)
 def test_bad_specs_are_refused_naming_the_stage(spec, message):
     from edgeprune import modelspec
     from edgeprune.errors import ModelError
@@ -95,16 +99,26 @@ def test_pool_needs_output_last():
         modelspec.parse("gru:8,pool:mean,dense:3", 4, output="every")
 
 
-@pytest.mark.parametrize("name, mutate, message", [
-    ("conv", lambda g: g.stages.insert(1, ir.Pool(16, "mean")) or setattr(g, "output", "every"),
-     "needs output 'last'"),
-    ("kws", lambda g: setattr(g.stages[0], "activation", "softmax"), "softmax is allowed only on the last stage"),
-    ("conv", lambda g: setattr(g.stages[0], "activation", "softmax"), "unknown activation 'softmax'"),
-    ("conv", lambda g: setattr(g.stages[0], "kernel", 0), "kernel must be >= 1"),
-    ("conv", lambda g: g.stages.insert(1, ir.Dense(ir.CSR.from_dense(np.ones((3, 5), np.float32)))), "input size 5"),
-    ("conv", lambda g: g.stages[0].bias.__setitem__(0, np.nan), "non-finite"),
-    ("meanpool", lambda g: setattr(g.stages[1], "mode", "median"), "unknown pool mode"),
-])
+@pytest.mark.parametrize(
+    "name, mutate, message",
+    [
+        (
+            "conv",
+            lambda g: g.stages.insert(1, ir.Pool(16, "mean")) or setattr(g, "output", "every"),
+            "needs output 'last'",
+        ),
+        ("kws", lambda g: setattr(g.stages[0], "activation", "softmax"), "softmax is allowed only on the last stage"),
+        ("conv", lambda g: setattr(g.stages[0], "activation", "softmax"), "unknown activation 'softmax'"),
+        ("conv", lambda g: setattr(g.stages[0], "kernel", 0), "kernel must be >= 1"),
+        (
+            "conv",
+            lambda g: g.stages.insert(1, ir.Dense(ir.CSR.from_dense(np.ones((3, 5), np.float32)))),
+            "input size 5",
+        ),
+        ("conv", lambda g: g.stages[0].bias.__setitem__(0, np.nan), "non-finite"),
+        ("meanpool", lambda g: setattr(g.stages[1], "mode", "median"), "unknown pool mode"),
+    ],
+)
 def test_invalid_chains_are_refused_in_one_line(name, mutate, message):
     graph = frontend.lower(zoo.build(name))
     mutate(graph)

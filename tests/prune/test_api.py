@@ -4,7 +4,7 @@ import torch
 
 from edgeprune import data, prune
 from edgeprune.errors import PruneError
-from edgeprune.prune.registry import MaskResult, _REGISTRY, register
+from edgeprune.prune.registry import _REGISTRY, MaskResult, register
 
 from ..conftest import make_model
 

@@ -36,8 +36,13 @@ def test_block_choices_are_structure_pass_shapes():
 @pytest.mark.parametrize("sparsity", [0.5, 0.9])
 def test_masks_are_regular_at_block_level(block, cell, sparsity):
     model = make_model(cell, (16, 8), True, input_size=12, seed=1)
-    out = prune.prune_model(model, "block-expander", sparsity, seed=0,
-                            options={"block": block, "row_degrees": "equal", "accept_reached": True})
+    out = prune.prune_model(
+        model,
+        "block-expander",
+        sparsity,
+        seed=0,
+        options={"block": block, "row_degrees": "equal", "accept_reached": True},
+    )
     shape = parse_block(block)
     for name, mask in out.model.masks().items():
         mask = mask.numpy()
@@ -77,8 +82,9 @@ def test_the_fused_ir_matrix_is_exact_and_regular_when_sizes_align(block):
     # input 8, hidden 16: every weight's tiles line up with the fused [x | h] grid of the IR, so
     # the structure pass used by the backends sees exact, regular blocks.
     model = make_model("lstm", (16,), input_size=8, seed=0)
-    pruned = prune.prune_model(model, "block-expander", 0.75, seed=0,
-                               options={"block": block, "row_degrees": "equal", "accept_reached": True}).model
+    pruned = prune.prune_model(
+        model, "block-expander", 0.75, seed=0, options={"block": block, "row_degrees": "equal", "accept_reached": True}
+    ).model
     stats = analyze(lower(pruned).layers[0].weight)
     b = stats.blocks[parse_block(block)]
     assert b.exact and b.regular, b
@@ -87,8 +93,9 @@ def test_the_fused_ir_matrix_is_exact_and_regular_when_sizes_align(block):
 def test_partial_edge_tiles_count_as_one_tile():
     # 10 input columns with 1x4 tiles: tiles [0:4], [4:8] and the partial [8:10].
     model = make_model("rnn", (8,), input_size=10, seed=0)
-    out = prune.prune_model(model, "block-expander", 0.6, seed=0,
-                            options={"block": "1x4", "row_degrees": "equal", "accept_reached": True})
+    out = prune.prune_model(
+        model, "block-expander", 0.6, seed=0, options={"block": "1x4", "row_degrees": "equal", "accept_reached": True}
+    )
     mask = out.model.masks()["layers.0.weight_ih"].numpy()
     tiles = tiles_of(mask, (1, 4))
     assert tiles.shape == (8, 3) and np.all(tiles.sum(1) == 1)  # round(0.4 * 3) = 1 tile per row
@@ -106,5 +113,7 @@ def test_tile_graph_is_checked_and_element_graph_reported():
     element, tile = expansion(mask), expansion(tiles)
     assert element.sigma2 == pytest.approx(2 * tile.sigma2)
     assert element.ramanujan_gap < tile.ramanujan_gap
-    assert rep["whole_matrix_ramanujan_gap"] == pytest.approx(expansion(out.model.masks()["layers.0.weight_hh"].numpy()).ramanujan_gap)
+    assert rep["whole_matrix_ramanujan_gap"] == pytest.approx(
+        expansion(out.model.masks()["layers.0.weight_hh"].numpy()).ramanujan_gap
+    )
     assert out.report["method_report"]["block"] == "1x4"

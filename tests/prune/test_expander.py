@@ -22,8 +22,9 @@ def numpy_gap(mask: np.ndarray) -> float:
 @pytest.mark.parametrize("sparsity", [0.5, 0.8, 0.9])
 def test_masks_are_exactly_biregular_per_gate_and_whole(cell, hidden, feedback, sparsity):
     model = make_model(cell, hidden, feedback, seed=2)
-    out = prune.prune_model(model, "expander", sparsity, seed=0,
-                            options={"row_degrees": "equal", "accept_reached": True})
+    out = prune.prune_model(
+        model, "expander", sparsity, seed=0, options={"row_degrees": "equal", "accept_reached": True}
+    )
     gates = CELL_GATES[cell]
     for name, mask in out.model.masks().items():
         mask = mask.numpy()
@@ -130,8 +131,22 @@ def test_init_draws_a_random_biregular_mask_and_fresh_weights():
 
 def test_init_end_to_end_through_the_cli_trains_a_sparse_model_from_scratch(run_cli, digits_checkpoint, tmp_path):
     out = tmp_path / "sparse.pt"
-    r = run_cli("prune", digits_checkpoint, "--method", "expander", "--init", "--sparsity", "0.7",
-                "--row-degrees", "equal", "--accept-reached", "--finetune-epochs", "3", "-o", out)
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "expander",
+        "--init",
+        "--sparsity",
+        "0.7",
+        "--row-degrees",
+        "equal",
+        "--accept-reached",
+        "--finetune-epochs",
+        "3",
+        "-o",
+        out,
+    )
     assert r.code == 0, r.err
     model, meta = checkpoint.load_with_meta(out)
     rep = meta["pruning"]

@@ -47,9 +47,12 @@ def test_without_structure_terms_it_is_magnitude_pruning():
 
 def test_natural_mode_reports_the_outcome_and_is_deterministic(tmp_path):
     model = make_model("lstm", (12, 9), True)
-    runs = [prune.prune_model(model, "lattice", None, seed=3, options={"centrality": "betweenness",
-                                                                        "betweenness_samples": 8})
-            for _ in range(2)]
+    runs = [
+        prune.prune_model(
+            model, "lattice", None, seed=3, options={"centrality": "betweenness", "betweenness_samples": 8}
+        )
+        for _ in range(2)
+    ]
     a, b = (r.model.masks() for r in runs)
     assert all(torch.equal(a[n], b[n]) for n in a)
     assert runs[0].report == runs[1].report
@@ -78,8 +81,10 @@ def test_binary_and_continuous_natural_modes_differ_as_documented():
         assert binary["sparsity"] >= q - 0.02
         assert any(g["meet_irreducible"] < g["units"] for g in binary["method_report"]["groups"].values())
     # A cut on the normalised strength makes the continuous reading sparse.
-    cuts = [prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": m}
-                              ).report["sparsity"] for m in (0.3, 0.7)]
+    cuts = [
+        prune.prune_model(model, "lattice", None, options={"adjacency": "continuous", "theta": m}).report["sparsity"]
+        for m in (0.3, 0.7)
+    ]
     assert 0 < cuts[0] < cuts[1]
 
 
@@ -98,8 +103,9 @@ def test_pruned_weights_stay_zero_through_finetuning(sparsity, options):
     full = data.load("digits")
     ds = data.Dataset("digits-small", full.X_train[:256], full.y_train[:256], full.X_test[:64], full.y_test[:64], 10)
     model = make_model("lstm", (10, 6), True, input_size=8, classes=10)
-    out = prune.prune_model(model, "lattice", sparsity, options=options, dataset=ds, finetune_epochs=2,
-                            finetune_lr=1e-2)
+    out = prune.prune_model(
+        model, "lattice", sparsity, options=options, dataset=ds, finetune_epochs=2, finetune_lr=1e-2
+    )
     before = prune.prune_model(model, "lattice", sparsity, options=options).model.prunable(include_head=False)
     weights = out.model.prunable(include_head=False)
     for name, mask in out.model.masks().items():
@@ -109,8 +115,20 @@ def test_pruned_weights_stay_zero_through_finetuning(sparsity, options):
 
 def test_cli_prune_modes_and_inspect(run_cli, tmp_path, digits_checkpoint):
     target = tmp_path / "t.pt"
-    r = run_cli("prune", digits_checkpoint, "--method", "lattice", "--adjacency", "continuous", "--sparsity", "0.8",
-                "--centrality", "pagerank", "-o", target)
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "lattice",
+        "--adjacency",
+        "continuous",
+        "--sparsity",
+        "0.8",
+        "--centrality",
+        "pagerank",
+        "-o",
+        target,
+    )
     assert r.code == 0, r.err
     assert "lattice: sparsity 80.0" in r.out
     natural = tmp_path / "n.pt"
@@ -133,8 +151,9 @@ def test_cli_errors_are_one_line(run_cli, tmp_path, digits_checkpoint):
     out = tmp_path / "x.pt"
     r = run_cli("prune", digits_checkpoint, "--method", "lattice", "--mode", "target", "-o", out)
     assert r.code != 0 and len(r.err_lines) == 1 and "needs --sparsity" in r.err
-    r = run_cli("prune", digits_checkpoint, "--method", "lattice", "--sparsity", "0.5", "--central-fraction", "2",
-                "-o", out)
+    r = run_cli(
+        "prune", digits_checkpoint, "--method", "lattice", "--sparsity", "0.5", "--central-fraction", "2", "-o", out
+    )
     assert r.code != 0 and len(r.err_lines) == 1 and "--central-fraction must be in [0, 1]" in r.err
     assert not out.exists()
 
@@ -144,8 +163,10 @@ def test_inspect_counts_match_the_analysis():
     doc, sections = inspect_model(model)
     fig = doc["lattice"]["adjacency"]["binary"]
     assert fig["elements"] == 5 + 12 + 9 + 12 + 9 + 4
-    per_layer = sum(l["lattice"]["meet_irreducible"]["binary"]["t"] + l["lattice"]["meet_irreducible"]["binary"]["t-1"]
-                    for l in doc["layers"])
+    per_layer = sum(
+        l["lattice"]["meet_irreducible"]["binary"]["t"] + l["lattice"]["meet_irreducible"]["binary"]["t-1"]
+        for l in doc["layers"]
+    )
     assert per_layer <= fig["meet_irreducible"]
     assert len([s for s in sections if s.title.startswith("Lattice")]) == 2
 
@@ -235,8 +256,12 @@ def test_one_theta_reproduces_both_natural_outcomes_on_a_trained_lstm(trained_ls
     assert continuous["method_report"]["theta"] == 0.5
     assert continuous["sparsity"] > 0.9
     # ... it is the threshold that does it: at theta 0 the continuous graph is complete, nothing goes.
-    assert prune.prune_model(trained_lstm, "lattice", None,
-                             options={"adjacency": "continuous", "theta": 0.0}).report["sparsity"] == 0.0
+    assert (
+        prune.prune_model(trained_lstm, "lattice", None, options={"adjacency": "continuous", "theta": 0.0}).report[
+            "sparsity"
+        ]
+        == 0.0
+    )
     # and the binary reading does not depend on theta (its values are 0/1)
     again = prune.prune_model(trained_lstm, "lattice", None, options={"theta": 0.9}).model.masks()
     first = prune.prune_model(trained_lstm, "lattice", None).model.masks()
@@ -257,8 +282,11 @@ def test_which_readings_move_the_masks_away_from_magnitude(trained_lstm):
 
     for options in ({}, {"critical_at": "source"}, {"critical_at": "both"}, {"adjacency": "continuous"}):
         assert differs(options) == 0.0, options
-    for options in ({"adjacency": "continuous", "critical_at": "source"}, {"adjacency": "continuous", "critical_at": "both"},
-                    {"adjacency": "continuous", "poset_graph": "recurrent"}):
+    for options in (
+        {"adjacency": "continuous", "critical_at": "source"},
+        {"adjacency": "continuous", "critical_at": "both"},
+        {"adjacency": "continuous", "poset_graph": "recurrent"},
+    ):
         assert differs(options) > 0.05, options
 
 

@@ -26,12 +26,15 @@ def gate_gaps(mask: np.ndarray, gates: int) -> list[float | None]:
     return out
 
 
-@pytest.mark.parametrize("cell,hidden,feedback", [("lstm", (16,), False), ("gru", (12, 9), True), ("rnn", (24,), False)])
+@pytest.mark.parametrize(
+    "cell,hidden,feedback", [("lstm", (16,), False), ("gru", (12, 9), True), ("rnn", (24,), False)]
+)
 @pytest.mark.parametrize("sparsity", [0.8, 0.95])
 def test_never_leaves_a_matrix_below_the_bound(cell, hidden, feedback, sparsity):
     model = make_model(cell, hidden, feedback, input_size=10, seed=3)
-    out = prune.prune_model(model, "ramanujan-imp", sparsity, seed=0,
-                            options={"round_epochs": 0, "accept_reached": True})
+    out = prune.prune_model(
+        model, "ramanujan-imp", sparsity, seed=0, options={"round_epochs": 0, "accept_reached": True}
+    )
     rep = out.report["method_report"]
     assert rep["violations"] == []
     for name, mask in out.model.masks().items():
@@ -83,8 +86,9 @@ def test_fine_tunes_every_round_and_keeps_pruned_weights_zero():
     full = data.load("digits")
     ds = dataclasses.replace(full, X_train=full.X_train[:400], y_train=full.y_train[:400])  # keep it quick
     model = make_model("lstm", (16,), input_size=8, classes=10)
-    out = prune.prune_model(model, "ramanujan-imp", 0.5, seed=0, dataset=ds, finetune_lr=2e-2,
-                            options={"round_epochs": 1})
+    out = prune.prune_model(
+        model, "ramanujan-imp", 0.5, seed=0, dataset=ds, finetune_lr=2e-2, options={"round_epochs": 1}
+    )
     rep = out.report["method_report"]
     assert rep["rounds"] >= 4  # 0.8^4 ≈ 0.41 kept
     assert out.report["finetune_epochs"] == rep["rounds"]
@@ -100,24 +104,38 @@ def test_needs_a_dataset_to_fine_tune():
         prune.prune_model(make_model(), "ramanujan-imp", 0.5, options={"round_epochs": 1})
 
 
-@pytest.mark.parametrize("opts,match", [({"rate": 0.0}, "--rate"), ({"rate": 1.0}, "--rate"),
-                                        ({"round_epochs": -1}, "--round-epochs")])
+@pytest.mark.parametrize(
+    "opts,match", [({"rate": 0.0}, "--rate"), ({"rate": 1.0}, "--rate"), ({"round_epochs": -1}, "--round-epochs")]
+)
 def test_bad_options(opts, match):
     with pytest.raises(PruneError, match=match):
         prune.prune_model(make_model(), "ramanujan-imp", 0.5, options=opts)
 
 
 def test_cli_error_is_one_line(run_cli, digits_checkpoint, tmp_path):
-    r = run_cli("prune", digits_checkpoint, "--method", "ramanujan-imp", "--sparsity", "0.5", "--rate", "2",
-                "-o", tmp_path / "x.pt")
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "ramanujan-imp",
+        "--sparsity",
+        "0.5",
+        "--rate",
+        "2",
+        "-o",
+        tmp_path / "x.pt",
+    )
     assert r.code != 0 and len(r.err_lines) == 1 and "--rate" in r.err
     assert not (tmp_path / "x.pt").exists()
 
 
 def test_stopping_short_is_refused_in_one_line_unless_accepted():
     model = make_model("rnn", (32,), input_size=12, seed=1)
-    with pytest.raises(PruneError, match=r"ramanujan-imp cannot reach sparsity 0.97 on layers.0.weight_\w+: it "
-                                         r"reaches 0\.\d+ .*Ramanujan rule stopped it.*--accept-reached") as e:
+    with pytest.raises(
+        PruneError,
+        match=r"ramanujan-imp cannot reach sparsity 0.97 on layers.0.weight_\w+: it "
+        r"reaches 0\.\d+ .*Ramanujan rule stopped it.*--accept-reached",
+    ) as e:
         prune.prune_model(model, "ramanujan-imp", 0.97, seed=0, options={"round_epochs": 0})
     assert "\n" not in str(e.value)
     out = prune.prune_model(model, "ramanujan-imp", 0.97, seed=0, options={"round_epochs": 0, "accept_reached": True})
@@ -128,8 +146,12 @@ def test_stopping_short_is_refused_in_one_line_unless_accepted():
 
 def test_testing_the_current_mask_takes_one_round_more_than_testing_the_next():
     model = make_model("rnn", (32,), input_size=12, seed=1)
-    runs = {t: prune.prune_model(model, "ramanujan-imp", 0.97, seed=0, options={
-        "round_epochs": 0, "accept_reached": True, "test": t}) for t in ("next", "current")}
+    runs = {
+        t: prune.prune_model(
+            model, "ramanujan-imp", 0.97, seed=0, options={"round_epochs": 0, "accept_reached": True, "test": t}
+        )
+        for t in ("next", "current")
+    }
     nxt, cur = (runs[t].report["method_report"]["weights"] for t in ("next", "current"))
     stopped = [n for n in nxt if nxt[n]["stopped"] == "ramanujan"]
     assert stopped
@@ -143,8 +165,12 @@ def test_testing_the_current_mask_takes_one_round_more_than_testing_the_next():
 def test_whole_matrix_test_stops_earlier_than_per_gate_test():
     # The 4 gate blocks of an LSTM matrix pick correlated inputs: as one graph it fails sooner.
     model = make_model("lstm", (32,), input_size=24, seed=1)
-    runs = {g: prune.prune_model(model, "ramanujan-imp", 0.9, seed=0, options={
-        "round_epochs": 0, "accept_reached": True, "test_graph": g}) for g in ("gate", "matrix")}
+    runs = {
+        g: prune.prune_model(
+            model, "ramanujan-imp", 0.9, seed=0, options={"round_epochs": 0, "accept_reached": True, "test_graph": g}
+        )
+        for g in ("gate", "matrix")
+    }
     gate, whole = (runs[g].report["method_report"]["weights"] for g in ("gate", "matrix"))
     assert any(whole[n]["rounds"] != gate[n]["rounds"] for n in gate)
     a, b = runs["gate"].model.masks(), runs["matrix"].model.masks()
@@ -179,6 +205,7 @@ def test_rewind_to_init_resets_to_the_models_own_initial_weights_and_changes_the
         return prune.MaskResult(masks)
 
     from edgeprune.prune.registry import _REGISTRY
+
     try:
         prune.prune_model(trained, "test-rewind", 0.0, dataset=ds, seed=5)
     finally:
@@ -187,8 +214,18 @@ def test_rewind_to_init_resets_to_the_models_own_initial_weights_and_changes_the
     assert all(np.array_equal(seen[n], own[n]) for n in own)
     assert not all(np.array_equal(seen[n], trained.prunable()[n].detach().numpy()) for n in own)
 
-    runs = {r: prune.prune_model(trained, "ramanujan-imp", 0.6, seed=5, dataset=ds, finetune_lr=2e-2, options={
-        "round_epochs": 1, "rewind": r, "rewind_epochs": 1, "accept_reached": True}) for r in ("none", "init", "early")}
+    runs = {
+        r: prune.prune_model(
+            trained,
+            "ramanujan-imp",
+            0.6,
+            seed=5,
+            dataset=ds,
+            finetune_lr=2e-2,
+            options={"round_epochs": 1, "rewind": r, "rewind_epochs": 1, "accept_reached": True},
+        )
+        for r in ("none", "init", "early")
+    }
     masks = {r: o.model.masks() for r, o in runs.items()}
     for a, b in (("none", "init"), ("init", "early"), ("none", "early")):
         assert any(not torch.equal(masks[a][n], masks[b][n]) for n in masks[a]), (a, b)

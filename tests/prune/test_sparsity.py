@@ -33,8 +33,10 @@ MODELS = {
     # odd shapes: 36x5, 36x12, 36x9 (feedback), 27x12, 27x9; 5 columns end in a partial 1x4 tile
     "gru12x9-fb-in5": dict(cell="gru", hidden=(12, 9), feedback=True, input_size=5),
 }
-REFUSAL = re.compile(r"^[\w-]+ (cannot reach sparsity [\d.]+ on [\w.]+: it reaches \d\.\d{4} \(\d+ of \d+ kept.*\)"
-                     r".*; pass --accept-reached to keep it|at sparsity [\d.]+ leaves no weight in [\w.]+ .*)$")
+REFUSAL = re.compile(
+    r"^[\w-]+ (cannot reach sparsity [\d.]+ on [\w.]+: it reaches \d\.\d{4} \(\d+ of \d+ kept.*\)"
+    r".*; pass --accept-reached to keep it|at sparsity [\d.]+ leaves no weight in [\w.]+ .*)$"
+)
 
 
 def check_counts(masks: dict, sparsity: float, granule: int, scope: str) -> None:
@@ -97,12 +99,33 @@ def test_an_empty_matrix_is_refused_even_when_accepting():
 
 def test_cli_refuses_in_one_line_and_writes_nothing(run_cli, digits_checkpoint, tmp_path):
     out = tmp_path / "x.pt"
-    r = run_cli("prune", digits_checkpoint, "--method", "random-regular", "--row-degrees", "equal",
-                "--sparsity", "0.7", "-o", out)
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "random-regular",
+        "--row-degrees",
+        "equal",
+        "--sparsity",
+        "0.7",
+        "-o",
+        out,
+    )
     assert r.code != 0 and len(r.err_lines) == 1 and "cannot reach sparsity 0.7" in r.err
     assert "--accept-reached" in r.err and not out.exists()
-    r = run_cli("prune", digits_checkpoint, "--method", "random-regular", "--row-degrees", "equal",
-                "--sparsity", "0.7", "--accept-reached", "-o", out)
+    r = run_cli(
+        "prune",
+        digits_checkpoint,
+        "--method",
+        "random-regular",
+        "--row-degrees",
+        "equal",
+        "--sparsity",
+        "0.7",
+        "--accept-reached",
+        "-o",
+        out,
+    )
     assert r.code == 0, r.err
     from edgeprune import checkpoint
 

@@ -47,9 +47,26 @@ def rt(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"rt-{request.param}")
     (d / "wrappers.c").write_text(WRAPPERS)
     rt_dir = source_dir("c")
-    subprocess.run(["cc", *WARNINGS, "-O2", "-ffp-contract=fast", *BUILDS[request.param], "-fPIC", "-shared",
-                    "-I", str(rt_dir), str(rt_dir / "edgeprune_rt.c"), str(d / "wrappers.c"), "-lm", "-o",
-                    str(d / "librt.so")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "cc",
+            *WARNINGS,
+            "-O2",
+            "-ffp-contract=fast",
+            *BUILDS[request.param],
+            "-fPIC",
+            "-shared",
+            "-I",
+            str(rt_dir),
+            str(rt_dir / "edgeprune_rt.c"),
+            str(d / "wrappers.c"),
+            "-lm",
+            "-o",
+            str(d / "librt.so"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     lib = ctypes.CDLL(str(d / "librt.so"))
     lib.t_tanh.argtypes = lib.t_sigmoid.argtypes = [F32, F32, ctypes.c_int]
     lib.t_cell.argtypes = [ctypes.c_int, ctypes.c_int, F32, F32, F32, ctypes.c_int]
@@ -58,6 +75,7 @@ def rt(request, tmp_path_factory):
 
 
 # --- kernels -----------------------------------------------------------------------------------
+
 
 def _pattern(rng, rows, cols, density, kind):
     if kind == "regular":
@@ -76,13 +94,26 @@ def _pattern(rng, rows, cols, density, kind):
 
 # (format, rows, cols, density, pattern kind): tails of slices and blocks, empty rows, odd columns,
 # the widest tiles each index type allows, fully dense tiles, stored zeros.
-CASES = [(fmt, rows, cols, dens, kind)
-         for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
-         for rows, cols, dens, kind in ((13, 9, 0.5, "random"), (64, 256, 0.1, "random"), (24, 37, 1.0, "random"),
-                                        (19, 40, 0.3, "block8x1"), (16, 31, 0.4, "block4x1"))] + \
-        [("ell", 13, 9, 0.4, "regular"), ("ell", 64, 256, 0.1, "regular"), ("ell", 8, 28, 1.0, "regular"),
-         ("ell16", 21, 700, 0.05, "regular"), ("ell16", 16, 300, 0.5, "regular"),
-         ("bsr1x4", 13, 12, 0.5, "random"), ("bsr1x4", 40, 1024, 0.05, "block1x4"), ("bsr1x4", 9, 32, 1.0, "random")]
+CASES = [
+    (fmt, rows, cols, dens, kind)
+    for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
+    for rows, cols, dens, kind in (
+        (13, 9, 0.5, "random"),
+        (64, 256, 0.1, "random"),
+        (24, 37, 1.0, "random"),
+        (19, 40, 0.3, "block8x1"),
+        (16, 31, 0.4, "block4x1"),
+    )
+] + [
+    ("ell", 13, 9, 0.4, "regular"),
+    ("ell", 64, 256, 0.1, "regular"),
+    ("ell", 8, 28, 1.0, "regular"),
+    ("ell16", 21, 700, 0.05, "regular"),
+    ("ell16", 16, 300, 0.5, "regular"),
+    ("bsr1x4", 13, 12, 0.5, "random"),
+    ("bsr1x4", 40, 1024, 0.05, "block1x4"),
+    ("bsr1x4", 9, 32, 1.0, "random"),
+]
 
 
 def _case(fmt, rows, cols, density, kind, dtype, seed):
@@ -125,8 +156,7 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
 
 
 @pytest.mark.parametrize("dtype", ["f32", "int8"])
-@pytest.mark.parametrize("fmt,rows,cols,density,kind", CASES,
-                         ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[4]}" for c in CASES])
+@pytest.mark.parametrize("fmt,rows,cols,density,kind", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[4]}" for c in CASES])
 def test_kernel_adds_w_times_z(rt, fmt, rows, cols, density, kind, dtype):
     w, pattern, z, y0, scales, zscale = _case(fmt, rows, cols, density, kind, dtype, seed=rows * 1000 + cols)
     enc = formats.encode(fmt, w, pattern)
@@ -139,8 +169,12 @@ def test_kernel_adds_w_times_z(rt, fmt, rows, cols, density, kind, dtype):
 
 def test_quantize_matches_the_numpy_reference_and_handles_zeros(rt):
     rng = np.random.default_rng(0)
-    for x in (rng.normal(size=37).astype(np.float32), np.float32([0.5, -0.5, 1, -1, 0.25 / 127, 0]),
-              np.zeros(5, np.float32), rng.uniform(-3e-38, 3e-38, 9).astype(np.float32)):
+    for x in (
+        rng.normal(size=37).astype(np.float32),
+        np.float32([0.5, -0.5, 1, -1, 0.25 / 127, 0]),
+        np.zeros(5, np.float32),
+        rng.uniform(-3e-38, 3e-38, 9).astype(np.float32),
+    ):
         q = np.zeros(x.size, np.int8)
         scale = rt.ep_quantize(q.ctypes.data_as(ctypes.c_void_p), x.ctypes.data_as(ctypes.c_void_p), x.size)
         q_ref, s_ref = quantize_activations(x[None])
@@ -154,6 +188,7 @@ def test_quantize_matches_the_numpy_reference_and_handles_zeros(rt):
 
 # --- activations and cells ---------------------------------------------------------------------
 
+
 def _apply(fn, x):
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty_like(x)
@@ -162,8 +197,12 @@ def _apply(fn, x):
 
 
 def test_tanh_and_sigmoid_are_within_5e7_everywhere(rt):
-    x = np.concatenate([np.linspace(-20, 20, 2_000_001, dtype=np.float32),
-                        np.float32([0, 1e-30, -1e-30, 7.9, -7.9, 7.9000001, 1e30, -1e30, np.inf, -np.inf])])
+    x = np.concatenate(
+        [
+            np.linspace(-20, 20, 2_000_001, dtype=np.float32),
+            np.float32([0, 1e-30, -1e-30, 7.9, -7.9, 7.9000001, 1e30, -1e30, np.inf, -np.inf]),
+        ]
+    )
     t, s = _apply(rt.t_tanh, x), _apply(rt.t_sigmoid, x)
     x64 = x.astype(np.float64)
     assert np.max(np.abs(t - np.tanh(x64))) < 5e-7
@@ -204,6 +243,7 @@ def test_cells_follow_the_ir_equations(rt, kind, libm):
 
 # --- the same kernels on the emulated targets --------------------------------------------------
 
+
 def _c_array(name, a):
     ctype = formats.CTYPES[a.dtype]
     items = [repr(float(v)) + "f" for v in a] if a.dtype == np.float32 else [str(int(v)) for v in a]
@@ -230,20 +270,33 @@ def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
             body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")
         else:
             parts.append(_c_array(f"c{k}_scales", scales))
-            body.append(f"      ep_{enc.format}_i8(y, c{k}_scales, {float(zscale)!r}f, {', '.join(names)}, c{k}_z, "
-                        f"{tail});")
-        body.append(f"      for (i = 0; i < {rows}; ++i) printf(\"%.9g\\n\", (double)y[i]); }}")
+            body.append(
+                f"      ep_{enc.format}_i8(y, c{k}_scales, {float(zscale)!r}f, {', '.join(names)}, c{k}_z, {tail});"
+            )
+        body.append(f'      for (i = 0; i < {rows}; ++i) printf("%.9g\\n", (double)y[i]); }}')
         calls += body
         expected.append(_expected(w, z, y0, scales, zscale))
-    parts.append("int main(int argc, char **argv)\n{\n    (void)argc;\n    (void)argv;\n" + "\n".join(calls)
-                 + "\n    return 0;\n}\n")
+    parts.append(
+        "int main(int argc, char **argv)\n{\n    (void)argc;\n    (void)argv;\n"
+        + "\n".join(calls)
+        + "\n    return 0;\n}\n"
+    )
     return "".join(parts), expected
 
 
-EMULATED_CASES = [(fmt, 19, 40, 0.3, "random", dtype) for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
-                  for dtype in ("f32", "int8")] + \
-                 [(fmt, 12, 32, 0.3, kind, dtype) for fmt, kind in (("ell", "regular"), ("bsr1x4", "block1x4"))
-                  for dtype in ("f32", "int8")] + [("ell16", 9, 300, 0.05, "regular", "int8")]
+EMULATED_CASES = (
+    [
+        (fmt, 19, 40, 0.3, "random", dtype)
+        for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1")
+        for dtype in ("f32", "int8")
+    ]
+    + [
+        (fmt, 12, 32, 0.3, kind, dtype)
+        for fmt, kind in (("ell", "regular"), ("bsr1x4", "block1x4"))
+        for dtype in ("f32", "int8")
+    ]
+    + [("ell16", 9, 300, 0.05, "regular", "int8")]
+)
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "cortex-m4"])
@@ -258,9 +311,28 @@ def test_kernels_on_the_emulated_targets(tmp_path, arch):
     if tc.board:
         board = rt_dir / "boards" / tc.board
         extra = [str(board / "startup.c"), "-T", str(board / "link.ld"), *SEMIHOSTING_FLAGS]
-    subprocess.run([*tc.cc, *WARNINGS, "-Wno-missing-prototypes", "-O2", "-ffp-contract=fast", *tc.target_flags,
-                    "-I", str(rt_dir), "kernels.c", str(rt_dir / "edgeprune_rt.c"), *extra, *tc.link_flags,
-                    "-lm", "-o", "kernels"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [
+            *tc.cc,
+            *WARNINGS,
+            "-Wno-missing-prototypes",
+            "-O2",
+            "-ffp-contract=fast",
+            *tc.target_flags,
+            "-I",
+            str(rt_dir),
+            "kernels.c",
+            str(rt_dir / "edgeprune_rt.c"),
+            *extra,
+            *tc.link_flags,
+            "-lm",
+            "-o",
+            "kernels",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     command = [*tc.emulator, "-kernel", "kernels"] if tc.board else [*tc.emulator, "./kernels"]
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout
     values = np.array([float(v) for v in out.split()])
@@ -268,6 +340,7 @@ def test_kernels_on_the_emulated_targets(tmp_path, arch):
     assert values.size == want.size
     np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
     if arch == "cortex-m4":  # the DSP-extension int8 kernels were the ones compiled
-        probe = subprocess.run([*tc.cc, *tc.target_flags, "-dM", "-E", "-x", "c", "-"], input="", text=True,
-                               capture_output=True).stdout
+        probe = subprocess.run(
+            [*tc.cc, *tc.target_flags, "-dM", "-E", "-x", "c", "-"], input="", text=True, capture_output=True
+        ).stdout
         assert "__ARM_FEATURE_DSP" in probe

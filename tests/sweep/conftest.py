@@ -15,8 +15,14 @@ PLUGIN = "tests.sweep.explode_method"
 
 def small_spec(checkpoint, **kw) -> SweepSpec:
     """2 methods x 2 sparsities x 2 seeds, 1 fine-tune epoch, compiled for the C target."""
-    base = dict(methods=["magnitude", "expander"], sparsities=[0.5, 0.9], seeds=[0, 1], finetune_epochs=1,
-                targets=["c"], accuracy_samples=120)
+    base = dict(
+        methods=["magnitude", "expander"],
+        sparsities=[0.5, 0.9],
+        seeds=[0, 1],
+        finetune_epochs=1,
+        targets=["c"],
+        accuracy_samples=120,
+    )
     base.update(kw)
     return SweepSpec(str(checkpoint), **base)
 

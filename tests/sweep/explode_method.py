@@ -17,8 +17,12 @@ def explode(ctx, sparsity):
     if sparsity > 0.6:
         raise PruneError("cannot prune that far")
     # the requested count by |w|: a mask that keeps everything is refused at s > 0
-    return MaskResult({n: registry.top_k_mask(np.abs(w.values), registry.keep_count(w.values.size, sparsity))
-                       for n, w in ctx.weights.items()})
+    return MaskResult(
+        {
+            n: registry.top_k_mask(np.abs(w.values), registry.keep_count(w.values.size, sparsity))
+            for n, w in ctx.weights.items()
+        }
+    )
 
 
 if NAME not in registry._REGISTRY:

@@ -57,14 +57,48 @@ def ray_head():
     temp_dir = tempfile.mkdtemp(prefix="ep-ray-", dir="/tmp")  # short: Ray puts unix sockets under it
     marker = f"EDGEPRUNE_TEST_RAY_HEAD={uuid.uuid4().hex}"
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    env = {**os.environ, **auth, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0",
-           marker.split("=")[0]: marker.split("=")[1]}
-    args = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-            "--port", str(gcs), "--ray-client-server-port", str(client), "--node-manager-port", str(node_manager),
-            "--object-manager-port", str(object_manager), "--metrics-export-port", str(metrics),
-            "--dashboard-agent-listen-port", str(agent_listen), "--dashboard-agent-grpc-port", str(agent_grpc),
-            "--runtime-env-agent-port", str(runtime_env), "--include-dashboard", "false", "--num-cpus", "2",
-            "--object-store-memory", str(128 * 1024 * 1024), "--temp-dir", temp_dir, "--disable-usage-stats"]
+    env = {
+        **os.environ,
+        **auth,
+        "PYTHONPATH": str(ROOT),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        marker.split("=")[0]: marker.split("=")[1],
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address",
+        "127.0.0.1",
+        "--port",
+        str(gcs),
+        "--ray-client-server-port",
+        str(client),
+        "--node-manager-port",
+        str(node_manager),
+        "--object-manager-port",
+        str(object_manager),
+        "--metrics-export-port",
+        str(metrics),
+        "--dashboard-agent-listen-port",
+        str(agent_listen),
+        "--dashboard-agent-grpc-port",
+        str(agent_grpc),
+        "--runtime-env-agent-port",
+        str(runtime_env),
+        "--include-dashboard",
+        "false",
+        "--num-cpus",
+        "2",
+        "--object-store-memory",
+        str(128 * 1024 * 1024),
+        "--temp-dir",
+        temp_dir,
+        "--disable-usage-stats",
+    ]
     log = open(Path(temp_dir) / "head.log", "wb")
     head = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -113,11 +147,33 @@ def _stop(head: subprocess.Popen, marker: str) -> None:
 def _sweep(address: str, checkpoint, run_dir: Path, env: dict) -> tuple[subprocess.Popen, str, str]:
     """`edgeprune sweep --cluster ray://...` as a user runs it (this edgeprune shipped to the head's workers)."""
     # two cells of the small grid (tests/sweep/conftest.py small_spec), the serial run has them too
-    args = [sys.executable, "-m", "edgeprune", "sweep", str(checkpoint), "--methods", "magnitude,expander",
-            "--sparsities", "0.9", "--seeds", "1", "--finetune-epochs", "1", "--targets", "c",
-            "--accuracy-samples", "120", "--cluster", address, "--no-progress", "-o", str(run_dir)]
-    driver = subprocess.Popen(args, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "edgeprune",
+        "sweep",
+        str(checkpoint),
+        "--methods",
+        "magnitude,expander",
+        "--sparsities",
+        "0.9",
+        "--seeds",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--targets",
+        "c",
+        "--accuracy-samples",
+        "120",
+        "--cluster",
+        address,
+        "--no-progress",
+        "-o",
+        str(run_dir),
+    ]
+    driver = subprocess.Popen(
+        args, cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         out, err = driver.communicate(timeout=600)
     finally:

@@ -46,19 +46,24 @@ def test_ray_local_gives_the_serial_fallbacks_bytes(ray_executor, serial_run, di
     assert outcome.executor == "ray local"
 
 
-def test_failing_and_crashing_cells_on_ray_are_recorded_and_the_others_complete(ray_executor, digits_checkpoint,
-                                                                                 tmp_path):
+def test_failing_and_crashing_cells_on_ray_are_recorded_and_the_others_complete(
+    ray_executor, digits_checkpoint, tmp_path
+):
     from tests.sweep.explode_method import CRASH, NAME
 
-    spec = small_spec(digits_checkpoint, methods=["magnitude", NAME, CRASH], seeds=[0], finetune_epochs=0,
-                      plugins=[PLUGIN])
+    spec = small_spec(
+        digits_checkpoint, methods=["magnitude", NAME, CRASH], seeds=[0], finetune_epochs=0, plugins=[PLUGIN]
+    )
     outcome = run_sweep(spec, tmp_path / "run", executor=ray_executor, report=False)
     cells = cell_files(tmp_path / "run")
     crashed = cells.pop(f"{CRASH}-s0.9-seed0")
     assert {k: (r["status"], r["error"]) for k, r in cells.items()} == {
-        "magnitude-s0.5-seed0": ("ok", None), "magnitude-s0.9-seed0": ("ok", None),
-        f"{NAME}-s0.5-seed0": ("ok", None), f"{NAME}-s0.9-seed0": ("failed", "cannot prune that far"),
-        f"{CRASH}-s0.5-seed0": ("ok", None)}
+        "magnitude-s0.5-seed0": ("ok", None),
+        "magnitude-s0.9-seed0": ("ok", None),
+        f"{NAME}-s0.5-seed0": ("ok", None),
+        f"{NAME}-s0.9-seed0": ("failed", "cannot prune that far"),
+        f"{CRASH}-s0.5-seed0": ("ok", None),
+    }
     # its worker died (twice: Ray retries a dead worker's task once): recorded as the task's failure
     assert crashed["status"] == "failed" and crashed["error"].startswith("the Ray task failed: ")
     assert "\n" not in crashed["error"] and "\x1b" not in crashed["error"]
@@ -81,9 +86,30 @@ def test_sigterm_stops_a_ray_sweep_cleanly_and_it_resumes(digits_checkpoint, ser
     """A real `edgeprune sweep` on its own local Ray instance, stopped with SIGTERM after its first cell."""
     run_dir = tmp_path / "run"
     marker = f"EDGEPRUNE_TEST_MARKER={uuid.uuid4().hex}"
-    args = [sys.executable, "-m", "edgeprune", "sweep", str(digits_checkpoint), "--methods", "magnitude,expander",
-            "--sparsities", "0.5,0.9", "--seeds", "0,1", "--finetune-epochs", "1", "--accuracy-samples", "120",
-            "--cluster", "local", "--parallel", "1", "--no-progress", "-o", str(run_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "edgeprune",
+        "sweep",
+        str(digits_checkpoint),
+        "--methods",
+        "magnitude,expander",
+        "--sparsities",
+        "0.5,0.9",
+        "--seeds",
+        "0,1",
+        "--finetune-epochs",
+        "1",
+        "--accuracy-samples",
+        "120",
+        "--cluster",
+        "local",
+        "--parallel",
+        "1",
+        "--no-progress",
+        "-o",
+        str(run_dir),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), marker.split("=")[0]: marker.split("=")[1]}
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

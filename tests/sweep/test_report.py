@@ -34,11 +34,17 @@ def cell_record(doc: dict, method: str, sparsity: float, *, error: str | None = 
     else:
         record["pruning"] = {"method": method, "sparsity": sparsity, "seed": 0}
         record["model"] = {"nnz": doc["source"]["nnz"]}
-        record["runtimes"] = [{**{k: v for k, v in r.items() if k != "os_threads"}, "latency": {}}
-                              for r in doc["runtimes"] if r["call_path"] == "python"]
-        record["timing"]["latency"] = {"runtimes": [
-            {**{k: r.get(k) for k in LATENCY_KEYS}, "peak_rss_bytes": r["memory"].get("peak_rss_bytes")}
-            for r in doc["runtimes"]]}
+        record["runtimes"] = [
+            {**{k: v for k, v in r.items() if k != "os_threads"}, "latency": {}}
+            for r in doc["runtimes"]
+            if r["call_path"] == "python"
+        ]
+        record["timing"]["latency"] = {
+            "runtimes": [
+                {**{k: r.get(k) for k in LATENCY_KEYS}, "peak_rss_bytes": r["memory"].get("peak_rss_bytes")}
+                for r in doc["runtimes"]
+            ]
+        }
     validate(record)
     return record
 
@@ -59,8 +65,10 @@ def test_runtime_rows_merge_the_device_latency_into_the_cells_runtimes(doc):
 
 
 def test_sweep_plots(doc, tmp_path):
-    cells = [cell_record(doc, method, sparsity)
-             for method, sparsity in (("magnitude", 0.5), ("magnitude", 0.9), ("random", 0.5), ("random", 0.9))]
+    cells = [
+        cell_record(doc, method, sparsity)
+        for method, sparsity in (("magnitude", 0.5), ("magnitude", 0.9), ("random", 0.5), ("random", 0.9))
+    ]
     cells.append(cell_record(doc, "random", 0.95, error="boom"))
     names = {p.name for p in report.write_report(sweep_doc(cells, False), tmp_path)}
     assert {"latency_vs_sparsity.png", "accuracy_vs_sparsity.png", "bytes_vs_sparsity.png", "report.md"} <= names
@@ -71,14 +79,14 @@ def test_sweep_plots(doc, tmp_path):
 
 def test_pareto_front_matches_brute_force():
     rng = np.random.default_rng(0)
-    for trial in range(200):
+    for _trial in range(200):
         n = int(rng.integers(1, 12))
         # few distinct values, so ties in cost and in accuracy are common
         pts = [(float(rng.integers(1, 6)), float(rng.integers(0, 5)) / 4) for _ in range(n)]
         front = report.pareto_front(pts)
 
         def beaten(i):
-            return any((c <= pts[i][0] and a >= pts[i][1]) and (c < pts[i][0] or a > pts[i][1]) for c, a in pts)
+            return any((c <= pts[i][0] and a >= pts[i][1]) and (c < pts[i][0] or a > pts[i][1]) for c, a in pts)  # noqa: B023 - called within this iteration
 
         expected = {i for i in range(n) if not beaten(i)}
         assert {pts[i] for i in front} == {pts[i] for i in expected}  # exact duplicates keep one
@@ -88,8 +96,12 @@ def test_pareto_front_matches_brute_force():
 
 def test_sweep_pareto_table_and_plot(doc, tmp_path):
     cells = []
-    for method, sparsity, acc, storage in (("magnitude", 0.5, 0.9, 4000), ("magnitude", 0.9, 0.5, 1000),
-                                           ("random", 0.5, 0.8, 4000), ("random", 0.9, 0.6, 1000)):
+    for method, sparsity, acc, storage in (
+        ("magnitude", 0.5, 0.9, 4000),
+        ("magnitude", 0.9, 0.5, 1000),
+        ("random", 0.5, 0.8, 4000),
+        ("random", 0.9, 0.6, 1000),
+    ):
         record = cell_record(copy.deepcopy(doc), method, sparsity)
         for r in record["runtimes"]:
             r["memory"]["storage_bytes"] = storage

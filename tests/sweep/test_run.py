@@ -43,16 +43,21 @@ def test_run_dir_holds_every_cell_index_and_report(serial_run):
     assert size["magnitude-s0.9-seed0"] < size["magnitude-s0.5-seed0"]
     assert cells["magnitude-s0.5-seed0"]["pruning"]["sparsity"] == pytest.approx(0.5, abs=0.01)
     report = run_dir / "report"
-    assert {"report.md", "result.json", "accuracy_vs_sparsity.png", "bytes_vs_sparsity.png",
-            "pareto_bytes.png"} <= {p.name for p in report.iterdir()}
+    assert {"report.md", "result.json", "accuracy_vs_sparsity.png", "bytes_vs_sparsity.png", "pareto_bytes.png"} <= {
+        p.name for p in report.iterdir()
+    }
     md = (report / "report.md").read_text()
     assert "## Pareto front: accuracy vs weights + indices" in md and md.count("| expander |") >= 8
 
 
 def test_same_seed_same_bytes(serial_run, digits_checkpoint, tmp_path):
     run_dir, _ = serial_run
-    again = run_sweep(small_spec(digits_checkpoint, methods=["expander"], seeds=[1], sparsities=[0.9]),
-                      tmp_path / "again", cluster="serial", report=False)
+    again = run_sweep(
+        small_spec(digits_checkpoint, methods=["expander"], seeds=[1], sparsities=[0.9]),
+        tmp_path / "again",
+        cluster="serial",
+        report=False,
+    )
     key = "expander-s0.9-seed1"
     assert again.ran == [key]
     assert without_timing(cell_files(tmp_path / "again")[key]) == without_timing(cell_files(run_dir)[key])
@@ -87,7 +92,9 @@ def test_a_failing_cell_is_recorded_and_the_others_complete(digits_checkpoint, t
 
 def test_a_run_dir_refuses_another_grid_or_checkpoint(serial_run, digits_checkpoint, tmp_path):
     run_dir, _ = serial_run
-    with pytest.raises(RunDirError, match=r"made by a different sweep \(sparsities: \[0.5, 0.9\] there, \[0.5, 0.8\] here\)"):
+    with pytest.raises(
+        RunDirError, match=r"made by a different sweep \(sparsities: \[0.5, 0.9\] there, \[0.5, 0.8\] here\)"
+    ):
         run_sweep(small_spec(digits_checkpoint, sparsities=[0.5, 0.8]), run_dir, cluster="serial")
     with pytest.raises(RunDirError, match="finetune_epochs: 1 there, 2 here"):
         run_sweep(small_spec(digits_checkpoint, finetune_epochs=2), run_dir, cluster="serial")
@@ -109,9 +116,28 @@ def test_a_run_dir_refuses_another_grid_or_checkpoint(serial_run, digits_checkpo
 def test_killed_mid_run_then_resumed_runs_only_the_missing_cells(digits_checkpoint, tmp_path):
     """A real `edgeprune sweep` process, SIGKILLed after two cells, then the same command again."""
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "edgeprune", "sweep", str(digits_checkpoint), "--methods", "magnitude,random",
-            "--sparsities", "0.5,0.9", "--seeds", "0,1", "--finetune-epochs", "0", "--accuracy-samples", "120",
-            "--cluster", "serial", "--no-progress", "-o", str(run_dir)]
+    args = [
+        sys.executable,
+        "-m",
+        "edgeprune",
+        "sweep",
+        str(digits_checkpoint),
+        "--methods",
+        "magnitude,random",
+        "--sparsities",
+        "0.5,0.9",
+        "--seeds",
+        "0,1",
+        "--finetune-epochs",
+        "0",
+        "--accuracy-samples",
+        "120",
+        "--cluster",
+        "serial",
+        "--no-progress",
+        "-o",
+        str(run_dir),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -129,8 +155,9 @@ def test_killed_mid_run_then_resumed_runs_only_the_missing_cells(digits_checkpoi
     sessions = {json.loads(b)["timing"]["session"] for b in before.values()}
     assert len(sessions) == 1
 
-    outcome = run_sweep(small_spec(digits_checkpoint, methods=["magnitude", "random"], finetune_epochs=0), run_dir,
-                        cluster="serial")
+    outcome = run_sweep(
+        small_spec(digits_checkpoint, methods=["magnitude", "random"], finetune_epochs=0), run_dir, cluster="serial"
+    )
     after = cell_files(run_dir)
     assert len(after) == 8
     assert sorted(outcome.resumed) == sorted(n[:-5] for n in before)
@@ -160,9 +187,12 @@ def test_with_a_device_latency_is_measured_and_kept_apart(serial_run, digits_che
     from edgeprune.bench.settings import BenchSettings
     from edgeprune.bench.stats import Budget
 
-    settings = BenchSettings(budget=Budget.quick(), isolate=False, native=False, latency_sequences=2, keep_samples=False)
-    spec = small_spec(digits_checkpoint, methods=["magnitude"], sparsities=[0.9], seeds=[0], device="local",
-                      bench=settings)
+    settings = BenchSettings(
+        budget=Budget.quick(), isolate=False, native=False, latency_sequences=2, keep_samples=False
+    )
+    spec = small_spec(
+        digits_checkpoint, methods=["magnitude"], sparsities=[0.9], seeds=[0], device="local", bench=settings
+    )
     outcome = run_sweep(spec, tmp_path / "run", cluster="serial")
     record = cell_files(tmp_path / "run")["magnitude-s0.9-seed0"]
     validate(record)

@@ -30,8 +30,15 @@ def pruned_scores(ckpt, method: str, sparsity: float, seed: int) -> dict:
 
 
 def sweep(ckpt, run_dir):
-    spec = SweepSpec(str(ckpt), methods=["magnitude"], sparsities=[0.3, 0.9], seeds=[0], finetune_epochs=0,
-                     targets=["ir", "onnx"], accuracy_samples=SAMPLES)
+    spec = SweepSpec(
+        str(ckpt),
+        methods=["magnitude"],
+        sparsities=[0.3, 0.9],
+        seeds=[0],
+        finetune_epochs=0,
+        targets=["ir", "onnx"],
+        accuracy_samples=SAMPLES,
+    )
     outcome = run_sweep(spec, run_dir, cluster="serial")
     assert not outcome.failed, outcome.failed
     for record in outcome.records.values():
@@ -49,7 +56,10 @@ def check_cells(outcome, ckpt, metric: str) -> None:
             for mode, acc in r["accuracy"].items():
                 assert acc["metric"] == metric and acc["per_step"] and acc["samples"] == SAMPLES
                 if metric == "accuracy":
-                    assert acc["accuracy"] == pytest.approx(expected["accuracy"], abs=1 / (SAMPLES * 4)), (r["id"], mode)
+                    assert acc["accuracy"] == pytest.approx(expected["accuracy"], abs=1 / (SAMPLES * 4)), (
+                        r["id"],
+                        mode,
+                    )
                 else:
                     assert acc["accuracy"] is None
                     assert acc["mse"] == pytest.approx(expected["mse"], rel=1e-4), (r["id"], mode)
@@ -74,7 +84,7 @@ def test_sweep_of_a_regression_model_reports_mse(tmp_path):
     assert (out / "mse_vs_sparsity.png").stat().st_size > 0 and not (out / "accuracy_vs_sparsity.png").exists()
     points = [p for p in report.sweep_points(outcome.report) if p["score"] is not None]
     assert {p["metric"] for p in points} == {"mse"} and len(points) == 2
-    for name, key, label, front in report.pareto_sets(outcome.report):
+    for _name, key, _label, front in report.pareto_sets(outcome.report):
         if key == "storage_bytes":  # cheaper points on the front must have strictly higher error
             costs = [p["storage_bytes"] for p in front]
             errors = [p["score"] for p in front]

@@ -76,19 +76,41 @@ class CBackend(Backend):
     name = "c"
     help = "C99 source over the portable edgeprune runtime, built and verified natively or under QEMU"
     options = (
-        Option("dtype", "f32", "weights: f32, or int8 (per-row scales, int32 sums, activations quantized per "
-               "step)", choices=planning.DTYPES),
-        Option("kernel", "auto", "format per weight tile: auto = fastest by the measured cost model (dense where "
-               "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
-               "differ) or bsr (8x1/4x1/1x4 blocks)", choices=planning.KERNELS),
-        Option("arch", "host", "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
-               "a Cortex-M4F board under qemu-system-arm (cortex-m4)", choices=ARCHES),
+        Option(
+            "dtype",
+            "f32",
+            "weights: f32, or int8 (per-row scales, int32 sums, activations quantized per step)",
+            choices=planning.DTYPES,
+        ),
+        Option(
+            "kernel",
+            "auto",
+            "format per weight tile: auto = fastest by the measured cost model (dense where "
+            "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
+            "differ) or bsr (8x1/4x1/1x4 blocks)",
+            choices=planning.KERNELS,
+        ),
+        Option(
+            "arch",
+            "host",
+            "build and verify natively (host), for aarch64 Linux under qemu-aarch64, or for "
+            "a Cortex-M4F board under qemu-system-arm (cortex-m4)",
+            choices=ARCHES,
+        ),
         Option("c_prefix", "model", "prefix of the generated files and C symbols (<prefix>_step, ...)"),
-        Option("c_activations", "fast", "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
-               choices=planning.ACTIVATIONS),
+        Option(
+            "c_activations",
+            "fast",
+            "tanh/sigmoid: branch-free rational approximations (|err| < 5e-7) or libm",
+            choices=planning.ACTIVATIONS,
+        ),
         Option("c_cc", "", "C compiler (default: $CC or cc on the host, the arch's cross gcc otherwise)"),
-        Option("c_cflags", "", "optimisation flags (default per arch: host '-O2 -ffp-contract=fast "
-               "-march=native', otherwise '-O2 -ffp-contract=fast')"),
+        Option(
+            "c_cflags",
+            "",
+            "optimisation flags (default per arch: host '-O2 -ffp-contract=fast "
+            "-march=native', otherwise '-O2 -ffp-contract=fast')",
+        ),
     )
 
     def unavailable(self) -> str | None:
@@ -111,18 +133,35 @@ class CBackend(Backend):
     def emit(self, model: ir.Model, out_dir: Path, options: dict) -> list[Artifact]:
         tc, text, cflags = self._setup(options)
         profile = costs.profile_for(tc.arch, tc.cc, [*tc.target_flags, *cflags])
-        plan = planning.plan(model, options["c_prefix"], options["kernel"], options["c_activations"],
-                            options["dtype"], profile, costs.cache_bytes(tc.arch))
+        plan = planning.plan(
+            model,
+            options["c_prefix"],
+            options["kernel"],
+            options["c_activations"],
+            options["dtype"],
+            profile,
+            costs.cache_bytes(tc.arch),
+        )
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, content in files.items():
             write_text_atomic(out_dir / name, content)
         info = plan.describe()
-        info.update({"arch": tc.arch, "cflags": text, "input_size": model.input_size,
-                     "num_classes": model.output_size, "summary": plan.summary()})
+        info.update(
+            {
+                "arch": tc.arch,
+                "cflags": text,
+                "input_size": model.input_size,
+                "num_classes": model.output_size,
+                "summary": plan.summary(),
+            }
+        )
         runtime = tc.label(text) + (", in-process (ctypes)" if tc.arch == "host" and not _sanitized(cflags) else "")
         tolerance = INT8_TOLERANCE if options["dtype"] == "int8" else None
-        return [Artifact(f"{plan.prefix}.c", self.name, runtime, ("sequence", "step"), sorted(files), info,
-                         tolerance=tolerance)]
+        return [
+            Artifact(
+                f"{plan.prefix}.c", self.name, runtime, ("sequence", "step"), sorted(files), info, tolerance=tolerance
+            )
+        ]
 
     def build(self, artifact: Artifact, out_dir: Path, options: dict) -> None:
         tc, _, cflags = self._setup(options)
@@ -148,11 +187,17 @@ class CBackend(Backend):
             command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, "-c", source]
             _compile(command, source, obj, out_dir, f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
-        run_tool([*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
-                 out_dir, f"linking {PROGRAM} with {tc.cc[0]}")
+        run_tool(
+            [*tc.cc, *tc.target_flags, *cflags, *link, *map(str, objects), "-lm", "-o", str(build / PROGRAM)],
+            out_dir,
+            f"linking {PROGRAM} with {tc.cc[0]}",
+        )
         if shared:
-            run_tool([*tc.cc, *cflags, "-shared", *map(str, objects[:2]), "-lm", "-o", str(build / f"lib{prefix}.so")],
-                     out_dir, f"linking lib{prefix}.so with {tc.cc[0]}")
+            run_tool(
+                [*tc.cc, *cflags, "-shared", *map(str, objects[:2]), "-lm", "-o", str(build / f"lib{prefix}.so")],
+                out_dir,
+                f"linking lib{prefix}.so with {tc.cc[0]}",
+            )
         self._sizes(artifact, tc, objects[0], objects[1])
 
     @staticmethod
@@ -164,8 +209,11 @@ class CBackend(Backend):
         used = {name: n for name, n in runtime.items() if name in called or not name.startswith("ep_")}
         runtime_bytes = sum(used.values())
         info = artifact.info
-        info["object_bytes"] = {"model": model, "runtime_used": runtime_bytes,
-                                "runtime_functions": sorted(k for k in used if k.startswith("ep_"))}
+        info["object_bytes"] = {
+            "model": model,
+            "runtime_used": runtime_bytes,
+            "runtime_functions": sorted(k for k in used if k.startswith("ep_")),
+        }
         info["flash_bytes"] = model["text"] + model["rodata"] + model["data"] + runtime_bytes
         info["ram_bytes"] = info["state_bytes"] + model["data"] + model["bss"]
         nnz = sum(m["nnz"] for m in info["matrices"].values())
@@ -183,8 +231,9 @@ class CBackend(Backend):
         if not program.exists():
             raise BackendError(f"{program}: not built")
         command = [*tc.emulator, "-kernel", str(program)] if tc.board else [*tc.emulator, str(program)]
-        return HarnessRunner(command, info["input_size"], info["num_classes"], f"{PROGRAM} ({tc.arch})", io=tc.io,
-                             every=every)
+        return HarnessRunner(
+            command, info["input_size"], info["num_classes"], f"{PROGRAM} ({tc.arch})", io=tc.io, every=every
+        )
 
 
 BACKEND = CBackend()

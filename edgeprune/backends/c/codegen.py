@@ -28,8 +28,12 @@ def fill(template: str, values: dict[str, object]) -> str:
     lines = []
     for line in template.splitlines(keepends=True):
         stripped = line.strip()
-        if stripped.startswith("@") and stripped.endswith("@") and stripped[1:-1] in values \
-                and values[stripped[1:-1]] == "":
+        if (
+            stripped.startswith("@")
+            and stripped.endswith("@")
+            and stripped[1:-1] in values
+            and values[stripped[1:-1]] == ""
+        ):
             continue
         for name, value in values.items():
             line = line.replace(f"@{name}@", str(value))
@@ -38,6 +42,7 @@ def fill(template: str, values: dict[str, object]) -> str:
 
 
 # --- emission -----------------------------------------------------------------------------------
+
 
 def _floats(values: np.ndarray) -> list[str]:
     # str() of a float32 is its shortest round-trip form, so the C literal is the exact value.
@@ -66,8 +71,10 @@ def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | 
     if scales is not None and m.tiles:
         out.append(_array(f"{m.name}_scales", np.asarray(scales, np.float32)))
     for k, t in enumerate(m.tiles):
-        out.append(f"/* tile {k}: rows {t.row}..{t.row + t.rows - 1}, z columns {t.col}..{t.col + t.cols - 1}, "
-                   f"{t.format}, {t.nnz} nonzeros */\n")
+        out.append(
+            f"/* tile {k}: rows {t.row}..{t.row + t.rows - 1}, z columns {t.col}..{t.col + t.cols - 1}, "
+            f"{t.format}, {t.nnz} nonzeros */\n"
+        )
         for array, values in t.encoded.arrays.items():
             out.append(_array(f"{m.name}_t{k}_{array}", values))
     return "".join(out)
@@ -77,8 +84,9 @@ def _offset(pointer: str, offset: int) -> str:
     return f"{pointer} + {offset}" if offset else pointer
 
 
-def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str,
-                  bias: bool = True) -> list[str]:
+def _matvec_calls(
+    m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str, bias: bool = True
+) -> list[str]:
     """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
     rows = m.shape[0]
     lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
@@ -88,8 +96,10 @@ def _matvec_calls(m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list
         out = _offset(y, t.row)
         if m.dtype == "int8":
             params = f", {t.cols}" if t.format == "dense" else params
-            call = (f"ep_{t.format}_i8({out}, {_offset(m.name + '_scales', t.row)}, {scale_vars[t.segment]}, "
-                    f"{arrays}, {_offset('s->zq', t.col)}, {t.rows}{params});")
+            call = (
+                f"ep_{t.format}_i8({out}, {_offset(m.name + '_scales', t.row)}, {scale_vars[t.segment]}, "
+                f"{arrays}, {_offset('s->zq', t.col)}, {t.rows}{params});"
+            )
         elif t.format == "dense":
             call = f"ep_dense_f32({out}, {arrays}, {_offset(z, z_offset + t.col)}, {t.rows}, {t.cols});"
         else:
@@ -105,8 +115,10 @@ def _quantize_calls(m: MatrixPlan, z: str, z_offset: int, var: str, indent: str)
     for k, (c0, c1) in enumerate(m.segments):
         names.append(f"{var}{k}")
         if k in used:
-            lines.append(f"{indent}const float {var}{k} = ep_quantize({_offset('s->zq', c0)}, "
-                         f"{_offset(z, z_offset + c0)}, {c1 - c0});")
+            lines.append(
+                f"{indent}const float {var}{k} = ep_quantize({_offset('s->zq', c0)}, "
+                f"{_offset(z, z_offset + c0)}, {c1 - c0});"
+            )
     return lines, names
 
 
@@ -152,12 +164,16 @@ def _conv(p: ModelPlan, sp: StagePlan, y: str, suffix: str) -> list[str]:
     C, lines = conv.in_channels, []
     if conv.history:
         window = _offset("a", sp.state_offset)
-        lines.append(f"ep_copy({_offset('a', sp.state_offset + conv.history * C)}, {_offset('a', sp.input_offset)}, "
-                     f"{C}); /* x_t after the last {conv.history} inputs */")
+        lines.append(
+            f"ep_copy({_offset('a', sp.state_offset + conv.history * C)}, {_offset('a', sp.input_offset)}, "
+            f"{C}); /* x_t after the last {conv.history} inputs */"
+        )
         if sp.gather_offset is not None:
             for tap in range(conv.kernel):
-                lines.append(f"ep_copy({_offset('a', sp.gather_offset + tap * C)}, "
-                             f"{_offset('a', sp.state_offset + tap * conv.dilation * C)}, {C}); /* tap {tap} */")
+                lines.append(
+                    f"ep_copy({_offset('a', sp.gather_offset + tap * C)}, "
+                    f"{_offset('a', sp.state_offset + tap * conv.dilation * C)}, {C}); /* tap {tap} */"
+                )
     lines += _matrix_stage(p, sp, y)
     lines += _vector_activation(conv.activation, y, conv.output_size, suffix)
     if conv.history:
@@ -192,17 +208,21 @@ def _tables(p: ModelPlan, sp: StagePlan) -> str:
     if sp.matrix is not None:
         m = sp.matrix
         if isinstance(stage, ir.Recurrent):
-            what = (f"{sp.name}: {stage.cell.upper()} {stage.hidden_size}, gates {'/'.join(ir.GATE_NAMES[stage.cell])}"
-                    + ("" if stage.bias is not None else ", no bias"))
+            what = (
+                f"{sp.name}: {stage.cell.upper()} {stage.hidden_size}, gates {'/'.join(ir.GATE_NAMES[stage.cell])}"
+                + ("" if stage.bias is not None else ", no bias")
+            )
         else:
             what = f"{sp.name}: {stage.describe()}"
-        return (f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n"
-                + _matrix_tables(m, stage.bias, sp.scales))
+        return f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n" + _matrix_tables(
+            m, stage.bias, sp.scales
+        )
     arrays = stage.arrays()
     if not arrays:
         return ""
     return f"/* {sp.name}: {stage.describe()} */\n" + "".join(
-        _array(f"{sp.stem}_{k}", np.asarray(v, np.float32)) for k, v in arrays.items())
+        _array(f"{sp.stem}_{k}", np.asarray(v, np.float32)) for k, v in arrays.items()
+    )
 
 
 def _block(sp: StagePlan, lines: list[str]) -> list[str]:
@@ -218,23 +238,39 @@ def generate(p: ModelPlan) -> dict[str, str]:
     """The generated files (name -> text) for ``p``, runtime and harness included. Deterministic."""
     prefix, model = p.prefix, p.model
     upper = prefix.upper()
-    banner = (f"/* Generated by edgeprune {__version__} (compile --target c --dtype {p.dtype} --kernel {p.kernel}). "
-              f"Do not edit.\n * Model: {model.describe()}; {model.nnz(True):,} stored weights. */\n")
+    banner = (
+        f"/* Generated by edgeprune {__version__} (compile --target c --dtype {p.dtype} --kernel {p.kernel}). "
+        f"Do not edit.\n * Model: {model.describe()}; {model.nnz(True):,} stored weights. */\n"
+    )
     layout = " | ".join(f"{label} {n}" for label, n in p.layout)
     every = p.every
     runtime = source_dir("c")
-    header = fill((runtime / "templates" / HEADER_TEMPLATE).read_text(), {
-        "BANNER": banner.rstrip("\n"), "PREFIX_UPPER": upper, "PREFIX": prefix, "INPUT_SIZE": model.input_size,
-        "OUTPUT_SIZE": model.output_size, "OUTPUT_EVERY": int(every), "STATE_BYTES": p.state_bytes,
-        "ARENA_SIZE": p.arena + ARENA_PAD, "LAYOUT": layout, "ARENA_PAD": ARENA_PAD,
-        "RUN_OUT": f"out[steps][{upper}_OUTPUT_SIZE], the output of every step" if every
-        else f"out[{upper}_OUTPUT_SIZE], the output after the last step",
-        "CELL_MEMBER": f"    float cell[{p.cell}]; /* LSTM cell states */" if p.cell else "",
-        "PRE_MEMBER": f"    float pre[{p.pre}]; /* gate pre-activations of the layer being computed */" if p.pre else "",
-        "STEPS_MEMBER": "    uint32_t steps; /* steps since reset (the pool's count) */" if p.pool else "",
-        "ZQ_MEMBER": f"    int8_t zq[{p.zq}]; /* scratch: the quantized input of the matrix being computed */"
-        if p.zq else "",
-    })
+    header = fill(
+        (runtime / "templates" / HEADER_TEMPLATE).read_text(),
+        {
+            "BANNER": banner.rstrip("\n"),
+            "PREFIX_UPPER": upper,
+            "PREFIX": prefix,
+            "INPUT_SIZE": model.input_size,
+            "OUTPUT_SIZE": model.output_size,
+            "OUTPUT_EVERY": int(every),
+            "STATE_BYTES": p.state_bytes,
+            "ARENA_SIZE": p.arena + ARENA_PAD,
+            "LAYOUT": layout,
+            "ARENA_PAD": ARENA_PAD,
+            "RUN_OUT": f"out[steps][{upper}_OUTPUT_SIZE], the output of every step"
+            if every
+            else f"out[{upper}_OUTPUT_SIZE], the output after the last step",
+            "CELL_MEMBER": f"    float cell[{p.cell}]; /* LSTM cell states */" if p.cell else "",
+            "PRE_MEMBER": f"    float pre[{p.pre}]; /* gate pre-activations of the layer being computed */"
+            if p.pre
+            else "",
+            "STEPS_MEMBER": "    uint32_t steps; /* steps since reset (the pool's count) */" if p.pool else "",
+            "ZQ_MEMBER": f"    int8_t zq[{p.zq}]; /* scratch: the quantized input of the matrix being computed */"
+            if p.zq
+            else "",
+        },
+    )
 
     suffix = "_libm" if p.activations == "libm" else ""
     tables = [_tables(p, sp) for sp in p.stages]
@@ -250,8 +286,8 @@ def generate(p: ModelPlan) -> dict[str, str]:
         tail.append(f"    ep_copy(out, {_offset('a', final.output_offset)}, {upper}_OUTPUT_SIZE);")
     tail_head = ["    float *const a = s->arena;"] + ([] if _uses_arena(tail) else ["    (void)a;"])
     source = (
-        f"{banner}#include \"{prefix}.h\"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
-        "#include \"edgeprune_rt.h\"\n\n"
+        f'{banner}#include "{prefix}.h"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n'
+        '#include "edgeprune_rt.h"\n\n'
         f"/* The tables below are laid out for slices of {formats.SLICE} rows and this size of the state. */\n"
         f"typedef char {prefix}_layout_check[EP_SLICE == {formats.SLICE} && "
         f"sizeof({prefix}_state_t) == {upper}_STATE_BYTES ? 1 : -1];\n\n"
@@ -261,20 +297,20 @@ def generate(p: ModelPlan) -> dict[str, str]:
         f"void {prefix}_reset({prefix}_state_t *state)\n{{\n    memset(state, 0, sizeof *state);\n}}\n\n"
         f"size_t {prefix}_state_size(void)\n{{\n    return sizeof({prefix}_state_t);\n}}\n\n"
         f"void {prefix}_step({prefix}_state_t *s, const float *x, float *out)\n{{\n"
-        "    float *const a = s->arena;\n"
-        + "\n".join(step)
-        + "\n    if (out)\n        output(s, out);\n}\n\n"
+        "    float *const a = s->arena;\n" + "\n".join(step) + "\n    if (out)\n        output(s, out);\n}\n\n"
         f"void {prefix}_run({prefix}_state_t *state, const float *x, int steps, float *out)\n{{\n"
         "    int t;\n"
         f"    {prefix}_reset(state);\n"
-        + ("    for (t = 0; t < steps; ++t)\n"
-           f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, "
-           f"out ? out + (size_t)t * {upper}_OUTPUT_SIZE : NULL);\n"
-           if every else
-           "    for (t = 0; t < steps; ++t)\n"
-           f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, t + 1 == steps ? out : NULL);\n"
-           "    if (steps < 1 && out)\n"
-           "        output(state, out); /* no step: the output of the zero state */\n")
+        + (
+            "    for (t = 0; t < steps; ++t)\n"
+            f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, "
+            f"out ? out + (size_t)t * {upper}_OUTPUT_SIZE : NULL);\n"
+            if every
+            else "    for (t = 0; t < steps; ++t)\n"
+            f"        {prefix}_step(state, x + (size_t)t * {upper}_INPUT_SIZE, t + 1 == steps ? out : NULL);\n"
+            "    if (steps < 1 && out)\n"
+            "        output(state, out); /* no step: the output of the zero state */\n"
+        )
         + "}\n"
     )
     files = {f"{prefix}.h": header, f"{prefix}.c": source}
@@ -282,6 +318,10 @@ def generate(p: ModelPlan) -> dict[str, str]:
         files[name] = (runtime / name).read_text()
     names = {"PREFIX_UPPER": upper, "PREFIX": prefix, "CLASSIFY": int(model.task == "classify")}
     files[HARNESS] = fill((runtime / HARNESS_TEMPLATE).read_text(), names)
-    for name, template in (("Makefile", "Makefile.in"), ("CMakeLists.txt", "CMakeLists.txt.in"), (EXAMPLE, "main.c.in")):
+    for name, template in (
+        ("Makefile", "Makefile.in"),
+        ("CMakeLists.txt", "CMakeLists.txt.in"),
+        (EXAMPLE, "main.c.in"),
+    ):
         files[name] = fill((runtime / "templates" / template).read_text(), names)
     return files

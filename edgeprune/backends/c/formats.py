@@ -19,8 +19,12 @@ MAX_COLS = 256  # uint8 column indices
 MAX_COLS_1X4 = 4 * 256  # uint8 block-column indices
 FORMATS = ("dense", "csr", "ell", "ell16", "sell", "bsr8x1", "bsr4x1", "bsr1x4")
 BLOCK_SHAPES = {"bsr8x1": (8, 1), "bsr4x1": (4, 1), "bsr1x4": (1, 4)}
-CTYPES = {np.dtype(np.float32): "float", np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t",
-          np.dtype(np.uint16): "uint16_t"}
+CTYPES = {
+    np.dtype(np.float32): "float",
+    np.dtype(np.int8): "int8_t",
+    np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.uint16): "uint16_t",
+}
 
 
 @dataclass
@@ -76,7 +80,6 @@ def csr(values: np.ndarray, pattern: np.ndarray) -> Encoded:
 
 def _sliced(values: np.ndarray, lists: list[np.ndarray], order: np.ndarray, widths: np.ndarray, index_type):
     """Slices of SLICE rows (in ``order``), column-major, each row padded to its slice's width."""
-    rows = len(order)
     vals, idx = [], []
     for s, width in enumerate(widths):
         v = np.zeros((int(width), SLICE), values.dtype)
@@ -120,8 +123,9 @@ def sell(values: np.ndarray, pattern: np.ndarray) -> Encoded:
     order = np.argsort(-counts, kind="stable")
     widths = np.array([counts[order[s : s + SLICE]].max() for s in range(0, rows, SLICE)], np.uint16)
     vals, idx = _sliced(values, lists, order, widths, np.uint8)
-    return Encoded("sell", {"values": vals, "cols": idx, "widths": widths, "perm": order.astype(np.uint16)},
-                   stored=idx.size)
+    return Encoded(
+        "sell", {"values": vals, "cols": idx, "widths": widths, "perm": order.astype(np.uint16)}, stored=idx.size
+    )
 
 
 def block_grid(pattern: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -150,8 +154,11 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
             zero_last = True
         else:
             zero_last = False
-        blocks = np.stack([padded[b * br : (b + 1) * br, c * bc : (c + 1) * bc] for c in picks]) if len(picks) \
+        blocks = (
+            np.stack([padded[b * br : (b + 1) * br, c * bc : (c + 1) * bc] for c in picks])
+            if len(picks)
             else np.zeros((0, br, bc), values.dtype)
+        )
         if zero_last:
             blocks[-1] = 0
         if int8 and bc == 1:  # [pairs of blocks] as the int8 pair layout over `br` rows
@@ -161,8 +168,11 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
         idx.append(picks.astype(np.uint8))
         counts.append(len(picks))
         stored += len(picks) * br * bc
-    arrays = {"values": np.concatenate(vals + [np.zeros(0, values.dtype)]).astype(values.dtype),
-              "cols": np.concatenate(idx + [np.zeros(0, np.uint8)]), "blocks": np.array(counts, np.uint16)}
+    arrays = {
+        "values": np.concatenate(vals + [np.zeros(0, values.dtype)]).astype(values.dtype),
+        "cols": np.concatenate(idx + [np.zeros(0, np.uint8)]),
+        "blocks": np.array(counts, np.uint16),
+    }
     return Encoded(fmt, arrays, stored=stored)
 
 

@@ -40,8 +40,14 @@ DTYPES = ("f32", "int8")
 ACTIVATIONS = ("fast", "libm")
 ARENA_PAD = 3  # 1x4 blocks read up to 3 entries past a segment: keep them inside the arena
 # Which storage formats each --kernel value may use for a tile (auto/smallest: all that apply).
-FAMILIES = {"dense": ("dense",), "csr": ("csr",), "ell": ("ell", "sell"), "bsr": ("bsr8x1", "bsr4x1", "bsr1x4"),
-            "auto": formats.FORMATS, "smallest": formats.FORMATS}
+FAMILIES = {
+    "dense": ("dense",),
+    "csr": ("csr",),
+    "ell": ("ell", "sell"),
+    "bsr": ("bsr8x1", "bsr4x1", "bsr1x4"),
+    "auto": formats.FORMATS,
+    "smallest": formats.FORMATS,
+}
 _C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if inline int long "
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
@@ -74,8 +80,16 @@ class Tile:
         return self.encoded.format
 
     def describe(self) -> dict:
-        return {"row": self.row, "col": self.col, "rows": self.rows, "cols": self.cols, "format": self.format,
-                "nnz": self.nnz, "stored": self.encoded.stored, "bytes": self.encoded.bytes}
+        return {
+            "row": self.row,
+            "col": self.col,
+            "rows": self.rows,
+            "cols": self.cols,
+            "format": self.format,
+            "nnz": self.nnz,
+            "stored": self.encoded.stored,
+            "bytes": self.encoded.bytes,
+        }
 
 
 @dataclass
@@ -111,11 +125,18 @@ class MatrixPlan:
         return sum(t.cost for t in self.tiles)
 
     def describe(self) -> dict:
-        return {"shape": list(self.shape), "nnz": self.nnz, "format": self.format, "dtype": self.dtype,
-                "weight_bytes": self.weight_bytes,
-                "bytes_per_nonzero": round(self.weight_bytes / self.nnz, 3) if self.nnz else None,
-                "estimated_cost": round(self.cost, 1), "cost_unit": self.unit,
-                "candidates": self.candidates, "tiles": [t.describe() for t in self.tiles]}
+        return {
+            "shape": list(self.shape),
+            "nnz": self.nnz,
+            "format": self.format,
+            "dtype": self.dtype,
+            "weight_bytes": self.weight_bytes,
+            "bytes_per_nonzero": round(self.weight_bytes / self.nnz, 3) if self.nnz else None,
+            "estimated_cost": round(self.cost, 1),
+            "cost_unit": self.unit,
+            "candidates": self.candidates,
+            "tiles": [t.describe() for t in self.tiles],
+        }
 
 
 def _exact(tiles: list[Tile]) -> bool:
@@ -167,9 +188,19 @@ class _Region:
     pattern: np.ndarray
 
 
-def plan_matrix(name: str, label: str, values: np.ndarray, pattern: np.ndarray, row_blocks, segments, *,
-                kernel: str = "auto", dtype: str = "f32", profile: str = "generic",
-                dense_cold: bool = False) -> MatrixPlan:
+def plan_matrix(
+    name: str,
+    label: str,
+    values: np.ndarray,
+    pattern: np.ndarray,
+    row_blocks,
+    segments,
+    *,
+    kernel: str = "auto",
+    dtype: str = "f32",
+    profile: str = "generic",
+    dense_cold: bool = False,
+) -> MatrixPlan:
     """Tiles for one matrix ([rows, cols] values and stored pattern), each in its chosen format."""
     unit = costs.UNITS[profile]
     regions = []
@@ -195,14 +226,27 @@ def plan_matrix(name: str, label: str, values: np.ndarray, pattern: np.ndarray, 
             return None
         tiles = []
         for start, enc in encs:
-            width = p.shape[1] - start if fmt in ("dense", "ell16") else (
-                formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS)
+            width = (
+                p.shape[1] - start
+                if fmt in ("dense", "ell16")
+                else (formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS)
+            )
             sub = p[:, start : start + width]
             cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, sub.shape[0])
             if enc.format == "dense":
                 cost += stream * enc.bytes
-            tiles.append(Tile(region.row + r0, region.col + c0 + start, sub.shape[0], sub.shape[1], region.segment,
-                              int(sub.sum()), enc, cost))
+            tiles.append(
+                Tile(
+                    region.row + r0,
+                    region.col + c0 + start,
+                    sub.shape[0],
+                    sub.shape[1],
+                    region.segment,
+                    int(sub.sum()),
+                    enc,
+                    cost,
+                )
+            )
         return tiles
 
     chosen: list[Tile] = []
@@ -252,8 +296,9 @@ def plan_matrix(name: str, label: str, values: np.ndarray, pattern: np.ndarray, 
             chosen += best if total_cost(best) <= costs.SPARSE_MARGIN * total_cost(dense) else dense
         else:
             chosen += pick(opts, FAMILIES[kernel], total_cost)
-    return MatrixPlan(name, label, tuple(pattern.shape), int(pattern.sum()), dtype, chosen, list(segments),
-                      family_totals, unit)
+    return MatrixPlan(
+        name, label, tuple(pattern.shape), int(pattern.sum()), dtype, chosen, list(segments), family_totals, unit
+    )
 
 
 # What carries state between steps: the tail of a model (see the module docstring) starts after the
@@ -326,9 +371,12 @@ class ModelPlan:
         return [sp.matrix for sp in self.stages if sp.matrix is not None]
 
     def weight_bytes(self) -> dict[str, int]:
-        biases = 4 * sum(sp.matrix.shape[0] for sp in self.stages if sp.matrix is not None and sp.stage.bias is not None)
-        vectors = 4 * sum(v.size for sp in self.stages for v in sp.stage.arrays().values()
-                          if sp.matrix is None)  # layernorm / normalize tables
+        biases = 4 * sum(
+            sp.matrix.shape[0] for sp in self.stages if sp.matrix is not None and sp.stage.bias is not None
+        )
+        vectors = 4 * sum(
+            v.size for sp in self.stages for v in sp.stage.arrays().values() if sp.matrix is None
+        )  # layernorm / normalize tables
         weights = sum(m.weight_bytes for m in self.matrices())
         return {"weights": weights, "biases": biases + vectors, "total": weights + biases + vectors}
 
@@ -349,8 +397,13 @@ class ModelPlan:
             "weight_bytes": self.weight_bytes(),
             "bytes_per_nonzero": self.bytes_per_nonzero(),
             "state_bytes": self.state_bytes,
-            "state": {"arena_floats": self.arena + ARENA_PAD, "cell_floats": self.cell, "pre_floats": self.pre,
-                      "zq_bytes": self.zq, "step_count": self.pool},
+            "state": {
+                "arena_floats": self.arena + ARENA_PAD,
+                "cell_floats": self.cell,
+                "pre_floats": self.pre,
+                "zq_bytes": self.zq,
+                "step_count": self.pool,
+            },
         }
 
     def summary(self) -> list[str]:
@@ -363,9 +416,11 @@ class ModelPlan:
                 continue
             dense = m.candidates["dense"]["cost"]
             est = f"est. {m.cost:,.0f} {m.unit}" + (f" (dense {dense:,.0f})" if m.format != "dense" else "")
-            out.append(f"{m.label} {shape}, {m.nnz:,} nnz ({1 - m.nnz / (m.shape[0] * m.shape[1]):.0%} sparse): "
-                       f"{m.format} {self.dtype}, {len(m.tiles)} tile(s), {m.weight_bytes:,} B "
-                       f"({m.weight_bytes / m.nnz:.2f} B/nnz), {est}")
+            out.append(
+                f"{m.label} {shape}, {m.nnz:,} nnz ({1 - m.nnz / (m.shape[0] * m.shape[1]):.0%} sparse): "
+                f"{m.format} {self.dtype}, {len(m.tiles)} tile(s), {m.weight_bytes:,} B "
+                f"({m.weight_bytes / m.nnz:.2f} B/nnz), {est}"
+            )
         return out
 
 
@@ -382,8 +437,15 @@ class _Arena:
         return offset
 
 
-def plan(model: ir.Model, prefix: str = "model", kernel: str = "auto", activations: str = "fast",
-         dtype: str = "f32", profile: str = "generic", cache_bytes: int = costs.DEFAULT_CACHE_BYTES) -> ModelPlan:
+def plan(
+    model: ir.Model,
+    prefix: str = "model",
+    kernel: str = "auto",
+    activations: str = "fast",
+    dtype: str = "f32",
+    profile: str = "generic",
+    cache_bytes: int = costs.DEFAULT_CACHE_BYTES,
+) -> ModelPlan:
     if kernel not in KERNELS:
         raise BackendError(f"--kernel '{kernel}' is not one of {', '.join(KERNELS)}")
     if dtype not in DTYPES:
@@ -428,16 +490,28 @@ def plan(model: ir.Model, prefix: str = "model", kernel: str = "auto", activatio
             values, pattern, sp.scales = _values(stage.weight, qmodel.stages[i] if qmodel else None)
             bounds = activation_bounds(stage)
             seg = segments(stage.weight.shape[1], bounds)
-            rows = ([(g * stage.hidden_size, (g + 1) * stage.hidden_size) for g in range(ir.IR_GATES[stage.cell])]
-                    if isinstance(stage, ir.Recurrent) else [(0, stage.weight.shape[0])])
-            sp.matrix = plan_matrix(sp.stem, f"{name}.weight", values, pattern, rows, seg, kernel=kernel,
-                                    dtype=dtype, profile=profile, dense_cold=cold)
+            rows = (
+                [(g * stage.hidden_size, (g + 1) * stage.hidden_size) for g in range(ir.IR_GATES[stage.cell])]
+                if isinstance(stage, ir.Recurrent)
+                else [(0, stage.weight.shape[0])]
+            )
+            sp.matrix = plan_matrix(
+                sp.stem,
+                f"{name}.weight",
+                values,
+                pattern,
+                rows,
+                seg,
+                kernel=kernel,
+                dtype=dtype,
+                profile=profile,
+                dense_cold=cold,
+            )
             zq = max(zq, stage.weight.shape[1] + ARENA_PAD) if qmodel else 0
         plans.append(sp)
         current = sp.output_offset if sp.output_offset is not None else current
     pre = max((s.rows for s in model.stages if isinstance(s, ir.Recurrent)), default=0)
-    return ModelPlan(prefix, model, dtype, kernel, activations, profile, plans, arena.size, cell, pre, zq,
-                     arena.layout)
+    return ModelPlan(prefix, model, dtype, kernel, activations, profile, plans, arena.size, cell, pre, zq, arena.layout)
 
 
 def _values(m: ir.CSR, q: QuantizedMatrix | None):

@@ -1,7 +1,8 @@
 """Runners of a built C artifact: in-process through ctypes, or the built harness over its protocol.
 
 ``BridgeRunner`` (host builds) calls ``build/lib<prefix>.so`` via ``edgeprune.runtime.CompiledModel``.
-``HarnessRunner`` drives ``edgeprune_run`` (cross builds, sanitizer builds). Two transports: a long-lived process on stdin/stdout (native, qemu-user), or, for an emulated
+``HarnessRunner`` drives ``edgeprune_run`` (cross builds, sanitizer builds). Two transports: a long-lived process on
+stdin/stdout (native, qemu-user), or, for an emulated
 board whose I/O is semihosted files, one emulator run per request that replays the stream's
 commands so far (so step-by-step verification still exercises ``<prefix>_step`` on the board).
 """
@@ -38,8 +39,9 @@ class _Pipe:
         if self.proc is None:
             self.stderr = tempfile.TemporaryFile()  # a file, so a chatty child can never block on it
             try:
-                self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=self.stderr)
+                self.proc = subprocess.Popen(
+                    self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr
+                )
             except OSError as e:
                 raise BackendError(f"cannot start {self.label}: {e}") from None
         return self.proc
@@ -130,11 +132,13 @@ class _Files:
         expected = (before if keep else 0) + want
         if done.returncode != 0 or len(data) != expected:
             message = _first_line(done.stderr.decode(errors="replace") + "\n" + done.stdout.decode(errors="replace"))
-            raise BackendError(f"{self.label} failed (exit status {done.returncode}, {len(data)} of {expected} "
-                               f"output bytes){': ' + message if message else ''}")
+            raise BackendError(
+                f"{self.label} failed (exit status {done.returncode}, {len(data)} of {expected} "
+                f"output bytes){': ' + message if message else ''}"
+            )
         if keep:
             self.session, self.session_out = request, expected
-        return data[len(data) - want:] if want else b""
+        return data[len(data) - want :] if want else b""
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -143,8 +147,15 @@ class _Files:
 class HarnessRunner(Runner):
     """Runs an artifact through its harness; the C code keeps the stream states between calls."""
 
-    def __init__(self, command: list[str], input_size: int, num_classes: int, label: str = "edgeprune_run",
-                 io: str = "pipe", every: bool = False):
+    def __init__(
+        self,
+        command: list[str],
+        input_size: int,
+        num_classes: int,
+        label: str = "edgeprune_run",
+        io: str = "pipe",
+        every: bool = False,
+    ):
         self.input_size, self.num_classes, self.every = input_size, num_classes, every
         self.transport = _Files(command, label) if io == "files" else _Pipe(command, label)
         self._streams = 0

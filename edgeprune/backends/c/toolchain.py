@@ -19,8 +19,19 @@ from pathlib import Path
 from ...errors import BackendError
 
 # The generated code, the runtime and the harness must stay clean under all of these.
-WARNINGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wstrict-prototypes",
-            "-Wmissing-prototypes", "-Wdouble-promotion", "-Wcast-qual", "-Wconversion")
+WARNINGS = (
+    "-std=c99",
+    "-pedantic",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wdouble-promotion",
+    "-Wcast-qual",
+    "-Wconversion",
+)
 COMPILE_TIMEOUT = 300
 ARCHES = ("host", "aarch64", "cortex-m4")
 # -O2 rather than -O3: GCC 12 at -O3 vectorises the dense panels across columns as an in-order
@@ -33,11 +44,27 @@ M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16
 SEMIHOSTING_FLAGS = ("--specs=rdimon.specs",)
 SERIAL_FLAGS = ("--specs=nosys.specs", "-DEP_SERIAL=1")
 # `uname -m` (or our own names) -> the architecture a device's programs are built for
-ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64",
-                "armv8l": "aarch64", "cortex-m4": "cortex-m4"}
+ARCH_ALIASES = {
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "aarch64": "aarch64",
+    "arm64": "aarch64",
+    "armv8l": "aarch64",
+    "cortex-m4": "cortex-m4",
+}
 # QEMU's MPS2 AN386 board; semihosting carries the harness's file I/O and exit status.
-MPS2_AN386 = ("qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
-              "-semihosting-config", "enable=on,target=native")
+MPS2_AN386 = (
+    "qemu-system-arm",
+    "-M",
+    "mps2-an386",
+    "-nographic",
+    "-monitor",
+    "none",
+    "-serial",
+    "null",
+    "-semihosting-config",
+    "enable=on,target=native",
+)
 
 
 @dataclass(frozen=True)
@@ -69,16 +96,30 @@ class Toolchain:
 def toolchain(arch: str, cc: str | None = None) -> Toolchain:
     if arch == "host":
         spec = cc or os.environ.get("CC") or "cc"
-        return Toolchain("host", tuple(shlex.split(spec)), "nm", HOST_CFLAGS,
-                         install_hint="gcc, or set CC / --c-cc")
+        return Toolchain("host", tuple(shlex.split(spec)), "nm", HOST_CFLAGS, install_hint="gcc, or set CC / --c-cc")
     if arch == "aarch64":
-        return Toolchain("aarch64", tuple(shlex.split(cc or "aarch64-linux-gnu-gcc")), "aarch64-linux-gnu-nm", DEVICE_CFLAGS, link_flags=("-static",), emulator=("qemu-aarch64",),
-                         install_hint="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user")
+        return Toolchain(
+            "aarch64",
+            tuple(shlex.split(cc or "aarch64-linux-gnu-gcc")),
+            "aarch64-linux-gnu-nm",
+            DEVICE_CFLAGS,
+            link_flags=("-static",),
+            emulator=("qemu-aarch64",),
+            install_hint="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user",
+        )
     if arch == "cortex-m4":
-        return Toolchain("cortex-m4", tuple(shlex.split(cc or "arm-none-eabi-gcc")), "arm-none-eabi-nm",
-                         DEVICE_CFLAGS, target_flags=M4_FLAGS, link_flags=("-nostartfiles",),
-                         board="mps2-an386", emulator=MPS2_AN386, io="files",
-                         install_hint="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")
+        return Toolchain(
+            "cortex-m4",
+            tuple(shlex.split(cc or "arm-none-eabi-gcc")),
+            "arm-none-eabi-nm",
+            DEVICE_CFLAGS,
+            target_flags=M4_FLAGS,
+            link_flags=("-nostartfiles",),
+            board="mps2-an386",
+            emulator=MPS2_AN386,
+            io="files",
+            install_hint="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
+        )
     raise BackendError(f"--arch '{arch}' is not one of {', '.join(ARCHES)}")
 
 
@@ -135,11 +176,11 @@ def elf_sections(path: Path) -> list[tuple[str, int, int, int]]:
         raise ToolchainError(f"{path}: not an ELF file")
     is64, end = raw[4] == 2, "<" if raw[5] == 1 else ">"
     if is64:
-        shoff, = struct.unpack_from(end + "Q", raw, 0x28)
+        (shoff,) = struct.unpack_from(end + "Q", raw, 0x28)
         shentsize, shnum, shstrndx = struct.unpack_from(end + "HHH", raw, 0x3A)
         fmt = end + "IIQQQQIIQQ"
     else:
-        shoff, = struct.unpack_from(end + "I", raw, 0x20)
+        (shoff,) = struct.unpack_from(end + "I", raw, 0x20)
         shentsize, shnum, shstrndx = struct.unpack_from(end + "HHH", raw, 0x2E)
         fmt = end + "IIIIIIIIII"
     headers = [struct.unpack_from(fmt, raw, shoff + i * shentsize) for i in range(shnum)]
@@ -147,7 +188,7 @@ def elf_sections(path: Path) -> list[tuple[str, int, int, int]]:
 
     def name(offset: int) -> str:
         stop = raw.index(b"\0", names_at + offset)
-        return raw[names_at + offset:stop].decode("ascii", "replace")
+        return raw[names_at + offset : stop].decode("ascii", "replace")
 
     return [(name(h[0]), h[5], h[2], h[1]) for h in headers]
 
@@ -177,8 +218,14 @@ def elf_sizes(path: Path) -> dict:
             data += size
         else:
             text += size
-    return {"text_bytes": text, "data_bytes": data, "bss_bytes": bss, "flash_bytes": text + data,
-            "static_ram_bytes": data + bss, "file_bytes": Path(path).stat().st_size}
+    return {
+        "text_bytes": text,
+        "data_bytes": data,
+        "bss_bytes": bss,
+        "flash_bytes": text + data,
+        "static_ram_bytes": data + bss,
+        "file_bytes": Path(path).stat().st_size,
+    }
 
 
 def symbol_sizes(nm_tool: str, obj: Path, undefined: bool = False) -> dict[str, int]:

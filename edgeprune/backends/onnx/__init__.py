@@ -39,8 +39,17 @@ from .recurrent import onnx_tensors
 MIN_OPSET = 17
 SEQUENCE_FILE, STEP_FILE = "model.onnx", "model_step.onnx"
 
-__all__ = ["BACKEND", "MIN_OPSET", "SEQUENCE_FILE", "STEP_FILE", "build_models", "onnx_tensors",
-           "session", "state_names", "stored_pattern"]
+__all__ = [
+    "BACKEND",
+    "MIN_OPSET",
+    "SEQUENCE_FILE",
+    "STEP_FILE",
+    "build_models",
+    "onnx_tensors",
+    "session",
+    "state_names",
+    "stored_pattern",
+]
 
 
 def state_names(model: ir.Model) -> list[str]:
@@ -59,10 +68,13 @@ def _sequence_model(model: ir.Model, opset: int, sparse: str, meta: dict):
     out = g.node("Identity", [top], outputs=[g.name(output_name(model))], name="output")
     every = model.output == "every"
     shape = ["batch", "time", model.output_size] if every else ["batch", model.output_size]
-    doc = (f"edgeprune {model.describe()}: x [batch, time, {model.input_size}] -> {out} "
-           f"{'of every step [batch, time' if every else 'of the last step [batch'}, {model.output_size}]")
-    proto = model_proto(g, [float_value(x, ["batch", "time", model.input_size])], [float_value(out, shape)],
-                        opset, doc, meta)
+    doc = (
+        f"edgeprune {model.describe()}: x [batch, time, {model.input_size}] -> {out} "
+        f"{'of every step [batch, time' if every else 'of the last step [batch'}, {model.output_size}]"
+    )
+    proto = model_proto(
+        g, [float_value(x, ["batch", "time", model.input_size])], [float_value(out, shape)], opset, doc, meta
+    )
     return proto, g.stored_sparse
 
 
@@ -76,15 +88,19 @@ def _step_model(model: ir.Model, opset: int, sparse: str, meta: dict):
     new = {n: g.name(f"{n}_next") for n in names}
     top = step_graph(model, g, x_t, states, new)
     out = g.node("Identity", [top], outputs=[g.name(output_name(model))], name="output")
-    doc = (f"edgeprune {model.describe()}, one time step per call: x_t [batch, {model.input_size}] and states "
-           f"{', '.join(names) or '(none)'} -> {out} [batch, {model.output_size}] and "
-           f"{', '.join(n + '_next' for n in names) or 'no states'}. "
-           "Start every sequence from zero states; feed each *_next output back as the matching input.")
+    doc = (
+        f"edgeprune {model.describe()}, one time step per call: x_t [batch, {model.input_size}] and states "
+        f"{', '.join(names) or '(none)'} -> {out} [batch, {model.output_size}] and "
+        f"{', '.join(n + '_next' for n in names) or 'no states'}. "
+        "Start every sequence from zero states; feed each *_next output back as the matching input."
+    )
     proto = model_proto(
         g,
         [float_value(x_t, ["batch", model.input_size])] + [float_value(states[n], ["batch", sizes[n]]) for n in names],
         [float_value(out, ["batch", model.output_size])] + [float_value(new[n], ["batch", sizes[n]]) for n in names],
-        opset, doc, {**meta, "edgeprune.states": json.dumps(names)},
+        opset,
+        doc,
+        {**meta, "edgeprune.states": json.dumps(names)},
     )
     return proto, g.stored_sparse
 
@@ -127,11 +143,13 @@ def session(path: str | Path | bytes, threads: int = 1):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3  # errors reach the user through our exception, not ORT's log
     try:
-        return ort.InferenceSession(path if isinstance(path, bytes) else str(path), opts,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            path if isinstance(path, bytes) else str(path), opts, providers=["CPUExecutionProvider"]
+        )
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise BackendError(f"onnxruntime cannot load {path if not isinstance(path, bytes) else 'the model'}: "
-                           f"{first_line(e)}") from None
+        raise BackendError(
+            f"onnxruntime cannot load {path if not isinstance(path, bytes) else 'the model'}: {first_line(e)}"
+        ) from None
 
 
 class SequenceRunner(Runner):
@@ -185,12 +203,17 @@ class OnnxBackend(Backend):
 
     def declines(self, model: ir.Model) -> str | None:
         return None  # every stage kind has a standard-op form (chain.py)
+
     options = (
         Option("opset", MIN_OPSET, f"ONNX opset of the written models (>= {MIN_OPSET})", int),
-        Option("sparse_weights", "off",
-               "store pruned weights sparse where smaller: as Constant sparse_value nodes (constant) or "
-               "graph sparse_initializer (initializer); saves disk only, onnxruntime densifies at load", str,
-               SPARSE_WEIGHTS),
+        Option(
+            "sparse_weights",
+            "off",
+            "store pruned weights sparse where smaller: as Constant sparse_value nodes (constant) or "
+            "graph sparse_initializer (initializer); saves disk only, onnxruntime densifies at load",
+            str,
+            SPARSE_WEIGHTS,
+        ),
     )
 
     def unavailable(self) -> str | None:
@@ -210,10 +233,16 @@ class OnnxBackend(Backend):
         for name, (proto, stored_sparse) in build_models(model, opset, sparse).items():
             write_bytes_atomic(out_dir / name, proto.SerializeToString(deterministic=True))
             ops = sorted({n.op_type for n in proto.graph.node})
-            info = {"opset": opset, "ops": ops, "sparse_weights": sparse, "stored_sparse": stored_sparse,
-                    "checker": "basic" if proto.graph.sparse_initializer else "full",
-                    "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output],
-                    "nnz": model.nnz(include_head=True)}
+            info = {
+                "opset": opset,
+                "ops": ops,
+                "sparse_weights": sparse,
+                "stored_sparse": stored_sparse,
+                "checker": "basic" if proto.graph.sparse_initializer else "full",
+                "inputs": [i.name for i in proto.graph.input],
+                "outputs": [o.name for o in proto.graph.output],
+                "nnz": model.nnz(include_head=True),
+            }
             modes = ("step",) if name == STEP_FILE else ("sequence",)
             info["output"] = model.output
             artifacts.append(Artifact(name, self.name, "onnxruntime", modes, [name], info))

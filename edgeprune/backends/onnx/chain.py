@@ -61,9 +61,13 @@ def _vector_stage(g: Graph, name: str, prefix: str, stage, x: str, vector: bool)
     if isinstance(stage, ir.Dense):
         return _dense(g, name, prefix, stage, x, vector)
     if isinstance(stage, ir.LayerNorm):
-        return g.node("LayerNormalization", [x, g.weight(f"{name}.gamma", stage.gamma),
-                                             g.weight(f"{name}.beta", stage.beta)],
-                      name=prefix, axis=-1, epsilon=float(stage.eps))
+        return g.node(
+            "LayerNormalization",
+            [x, g.weight(f"{name}.gamma", stage.gamma), g.weight(f"{name}.beta", stage.beta)],
+            name=prefix,
+            axis=-1,
+            epsilon=float(stage.eps),
+        )
     scaled = g.node("Mul", [x, g.weight(f"{name}.scale", stage.scale)], name=f"{prefix}_scale")
     return g.node("Add", [scaled, g.weight(f"{name}.shift", stage.shift)], name=prefix)
 
@@ -78,8 +82,9 @@ class _Seq:
 
     def to(self, layout: str, prefix: str) -> str:
         if self.layout != layout:
-            self.tensor = self.g.node("Transpose", [self.tensor], name=f"{prefix}_to_{layout}",
-                                      perm=self.PERMS[(self.layout, layout)])
+            self.tensor = self.g.node(
+                "Transpose", [self.tensor], name=f"{prefix}_to_{layout}", perm=self.PERMS[(self.layout, layout)]
+            )
             self.layout = layout
         return self.tensor
 
@@ -97,7 +102,9 @@ def _conv_sequence(g: Graph, name: str, prefix: str, stage: ir.Conv1d, seq: _Seq
     if stage.history:
         x = g.node("Pad", [x, g.int64s([0, 0, stage.history, 0, 0, 0])], name=f"{prefix}_causal_pad")
     dense, keep = stage.weight.to_dense(), stored_pattern(stage.weight)  # columns tap * C + c
-    w = g.weight(f"{name}.weight", dense.reshape(-1, k, C).transpose(0, 2, 1), keep.reshape(-1, k, C).transpose(0, 2, 1))
+    w = g.weight(
+        f"{name}.weight", dense.reshape(-1, k, C).transpose(0, 2, 1), keep.reshape(-1, k, C).transpose(0, 2, 1)
+    )
     ins = [x, w] + ([g.weight(f"{name}.bias", stage.bias)] if stage.bias is not None else [])
     y = g.node("Conv", ins, name=prefix, kernel_shape=[k], dilations=[stage.dilation])
     y = _activate(g, y, stage.activation, prefix)
@@ -113,15 +120,20 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     from .graph import float_value
 
     layers = [model.stages[i] for i in group]
-    state = [(f"{k}_{i}", i, model.stages[i].hidden_size) for i in group
-             for k in ir.cell_spec(model.stages[i].cell).states]
+    state = [
+        (f"{k}_{i}", i, model.stages[i].hidden_size) for i in group for k in ir.cell_spec(model.stages[i].cell).states
+    ]
     batch = g.node("Shape", [seq.to("bt", f"s{group[0]}")], name=f"s{group[0]}_batch", start=0, end=1)
     zeros = {}
     for _, _, H in state:
         if H not in zeros:
             shape = g.node("Concat", [batch, g.int64s([H])], name=f"state_shape_{H}", axis=0)
-            zeros[H] = g.node("ConstantOfShape", [shape], name=f"zero_state_{H}",
-                              value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+            zeros[H] = g.node(
+                "ConstantOfShape",
+                [shape],
+                name=f"zero_state_{H}",
+                value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
+            )
     weights = [op_weights(g, names[i], layer) for i, layer in zip(group, layers)]
     body = Graph()
     body._names = g._names  # subgraph names must not shadow outer ones
@@ -142,14 +154,22 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     if per_step:
         scan_out = [body.node("Identity", [inp], name="body/top_h")]
     body_graph = helper.make_graph(
-        body.nodes, "step",
+        body.nodes,
+        "step",
         [float_value(b_in[n], ["batch", H]) for n, _, H in state] + [float_value(b_x, ["batch", layers[0].input_size])],
         [float_value(o, ["batch", H]) for o, (_, _, H) in zip(outs, state)]
         + [float_value(s, ["batch", layers[-1].hidden_size]) for s in scan_out],
     )
     n_out = len(state) + len(scan_out)
-    results = g.node("Scan", [zeros[H] for _, _, H in state] + [seq.tensor], n_out, name=f"s{group[0]}_over_time",
-                     body=body_graph, num_scan_inputs=1, scan_input_axes=[1])
+    results = g.node(
+        "Scan",
+        [zeros[H] for _, _, H in state] + [seq.tensor],
+        n_out,
+        name=f"s{group[0]}_over_time",
+        body=body_graph,
+        num_scan_inputs=1,
+        scan_input_axes=[1],
+    )
     results = results if n_out > 1 else [results]
     if per_step:
         seq.tensor, seq.layout = results[-1], "tb"
@@ -215,14 +235,21 @@ def step_graph(model: ir.Model, g: Graph, x_t: str, states: dict[str, str], new:
         elif isinstance(stage, ir.Conv1d):
             x = _conv_step(g, name, prefix, stage, x, states, new, i)
         elif isinstance(stage, ir.Pool):
-            count = g.node("Add", [states[f"count_{i}"], g.weight(f"{name}.one", np.ones(1, np.float32))],
-                           outputs=[new[f"count_{i}"]], name=f"{prefix}_count")
+            count = g.node(
+                "Add",
+                [states[f"count_{i}"], g.weight(f"{name}.one", np.ones(1, np.float32))],
+                outputs=[new[f"count_{i}"]],
+                name=f"{prefix}_count",
+            )
             if stage.mode == "mean":
                 acc = g.node("Add", [states[f"pool_{i}"], x], outputs=[new[f"pool_{i}"]], name=f"{prefix}_sum")
                 x = g.node("Div", [acc, count], name=prefix)
             else:
-                seen = g.node("Greater", [states[f"count_{i}"], g.weight(f"{name}.zero", np.zeros(1, np.float32))],
-                              name=f"{prefix}_seen")
+                seen = g.node(
+                    "Greater",
+                    [states[f"count_{i}"], g.weight(f"{name}.zero", np.zeros(1, np.float32))],
+                    name=f"{prefix}_seen",
+                )
                 larger = g.node("Max", [states[f"pool_{i}"], x], name=f"{prefix}_max")
                 x = g.node("Where", [seen, larger, x], outputs=[new[f"pool_{i}"]], name=prefix)
         else:
@@ -236,8 +263,12 @@ def _conv_step(g: Graph, name: str, prefix: str, stage: ir.Conv1d, x: str, state
     window = x
     if stage.history:
         window = g.node("Concat", [states[f"conv_{i}"], x], name=f"{prefix}_window", axis=1)
-        g.node("Slice", [window, g.int64s([C]), g.int64s([(stage.history + 1) * C]), g.int64s([1])],
-               outputs=[new[f"conv_{i}"]], name=f"{prefix}_shift")
+        g.node(
+            "Slice",
+            [window, g.int64s([C]), g.int64s([(stage.history + 1) * C]), g.int64s([1])],
+            outputs=[new[f"conv_{i}"]],
+            name=f"{prefix}_shift",
+        )
     taps = np.array([tap * d * C + c for tap in range(stage.kernel) for c in range(C)], np.int64)
     if stage.history:
         window = g.node("Gather", [window, g.int64s(taps)], name=f"{prefix}_taps", axis=1)

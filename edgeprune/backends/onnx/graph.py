@@ -66,13 +66,17 @@ class Graph:
             self.initializers.append(numpy_helper.from_array(values, name))
             return name
         flat = np.flatnonzero(keep.reshape(-1)).astype(np.int64)  # linear indices, ascending as ONNX requires
-        sparse = helper.make_sparse_tensor(numpy_helper.from_array(values.reshape(-1)[flat], name),
-                                           numpy_helper.from_array(flat, name + ".indices"), list(values.shape))
+        sparse = helper.make_sparse_tensor(
+            numpy_helper.from_array(values.reshape(-1)[flat], name),
+            numpy_helper.from_array(flat, name + ".indices"),
+            list(values.shape),
+        )
         if self.sparse == "initializer":
             self.sparse_initializers.append(sparse)
         else:  # a Constant node's sparse_value: a dense tensor to every consumer, so type inference accepts it
-            self.nodes.append(helper.make_node("Constant", [], [name], name=self.name(f"node/{name}"),
-                                               sparse_value=sparse))
+            self.nodes.append(
+                helper.make_node("Constant", [], [name], name=self.name(f"node/{name}"), sparse_value=sparse)
+            )
         self.stored_sparse.append(name)
         return name
 
@@ -80,11 +84,13 @@ class Graph:
 def model_proto(g: Graph, inputs, outputs, opset: int, doc: str, meta: dict):
     from onnx import helper
 
-    graph = helper.make_graph(g.nodes, "edgeprune", inputs, outputs, g.initializers,
-                              sparse_initializer=g.sparse_initializers)
+    graph = helper.make_graph(
+        g.nodes, "edgeprune", inputs, outputs, g.initializers, sparse_initializer=g.sparse_initializers
+    )
     opsets = [helper.make_opsetid("", opset)]
-    proto = helper.make_model(graph, opset_imports=opsets, producer_name="edgeprune", producer_version=__version__,
-                              doc_string=doc)
+    proto = helper.make_model(
+        graph, opset_imports=opsets, producer_name="edgeprune", producer_version=__version__, doc_string=doc
+    )
     # The oldest IR version that can carry this opset, so older runtimes load the file too.
     proto.ir_version = helper.find_min_ir_version_for(opsets)
     helper.set_model_props(proto, meta)
@@ -95,5 +101,3 @@ def float_value(name: str, shape) -> object:
     from onnx import TensorProto, helper
 
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
-
-

@@ -15,7 +15,6 @@ from ... import ir
 from .graph import Graph, stored_pattern
 
 
-
 def onnx_tensors(layer: ir.Recurrent) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``W`` [1, G*H, I+F], ``R`` [1, G*H, H] as (values, kept pattern) and ``B`` [1, 2*G*H] (pattern all
     true; absent for a bias-free layer).
@@ -36,8 +35,9 @@ def onnx_tensors(layer: ir.Recurrent) -> dict[str, tuple[np.ndarray, np.ndarray]
     r_blocks = [spec.ir_block(q, "state") for q in spec.onnx_gates]
     w_rows, r_rows = ir.cells.block_rows(w_blocks, H), ir.cells.block_rows(r_blocks, H)
     bias = layer.bias_or_zeros().astype(np.float32)
-    recurrent_bias = [bias[ir.cells.block_rows([r], H)] if r != w else np.zeros(H, np.float32)
-                      for w, r in zip(w_blocks, r_blocks)]
+    recurrent_bias = [
+        bias[ir.cells.block_rows([r], H)] if r != w else np.zeros(H, np.float32) for w, r in zip(w_blocks, r_blocks)
+    ]
     b = np.concatenate([bias[w_rows], *recurrent_bias])
     W = (values[np.ix_(w_rows, input_cols)], keep[np.ix_(w_rows, input_cols)])
     R = (values[np.ix_(r_rows, state_cols)], keep[np.ix_(r_rows, state_cols)])
@@ -64,8 +64,7 @@ def op_inputs(seq: str, weights: dict[str, str]) -> list[str]:
     return [seq, weights["W"], weights["R"], weights.get("B", "")]
 
 
-def op_sequence(g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: dict[str, str],
-                last_only: bool) -> str:
+def op_sequence(g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: dict[str, str], last_only: bool) -> str:
     """The op over a time-major sequence [T, N, I]: every step's state [T, N, H] or, when ``last_only``,
     the final state as a one-step sequence [1, N, H]."""
     op, attrs = ir.cell_spec(layer.cell).onnx_op, op_attrs(layer)
@@ -79,8 +78,15 @@ def op_sequence(g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: d
     return g.node("Squeeze", [y, g.int64s([1])], name=f"{prefix}_sequence")
 
 
-def op_step(g: Graph, prefix: str, layer: ir.Recurrent, weights: dict[str, str], x_l: str,
-            state: dict[str, str], new: dict[str, str]) -> str:
+def op_step(
+    g: Graph,
+    prefix: str,
+    layer: ir.Recurrent,
+    weights: dict[str, str],
+    x_l: str,
+    state: dict[str, str],
+    new: dict[str, str],
+) -> str:
     """One step with the standard op (the Scan body of feedback groups, which the importer reads back)."""
     ax0 = g.int64s([0])
     seq = g.node("Unsqueeze", [x_l, ax0], name=f"{prefix}_x")
@@ -97,8 +103,16 @@ def op_step(g: Graph, prefix: str, layer: ir.Recurrent, weights: dict[str, str],
     return g.node("Squeeze", [yh, ax0], outputs=[new["h"]], name=f"{prefix}_h_next")
 
 
-def gemm_step(g: Graph, name: str, prefix: str, layer: ir.Recurrent, x_l: str, state: dict[str, str],
-              feedback: str | None, new: dict[str, str]) -> str:
+def gemm_step(
+    g: Graph,
+    name: str,
+    prefix: str,
+    layer: ir.Recurrent,
+    x_l: str,
+    state: dict[str, str],
+    feedback: str | None,
+    new: dict[str, str],
+) -> str:
     """One step as the IR computes it: one Gemm of the fused matrix over ``[x ; h ; feedback]``, then the
     gate nonlinearities. Fewer instructions per call than a recurrent op run for one step
     (docs/exports.md), and only ops every ONNX runtime has."""
@@ -116,16 +130,26 @@ def gemm_step(g: Graph, name: str, prefix: str, layer: ir.Recurrent, x_l: str, s
         i, f, c_in, o = gates
         c_next = new["c"]
         forget = g.node("Mul", [g.node("Sigmoid", [f], name=f"{prefix}_f"), state["c"]], name=f"{prefix}_fc")
-        write = g.node("Mul", [g.node("Sigmoid", [i], name=f"{prefix}_i"), g.node("Tanh", [c_in], name=f"{prefix}_g")],
-                       name=f"{prefix}_ig")
+        write = g.node(
+            "Mul",
+            [g.node("Sigmoid", [i], name=f"{prefix}_i"), g.node("Tanh", [c_in], name=f"{prefix}_g")],
+            name=f"{prefix}_ig",
+        )
         g.node("Add", [forget, write], outputs=[c_next], name=f"{prefix}_c")
-        g.node("Mul", [g.node("Sigmoid", [o], name=f"{prefix}_o"), g.node("Tanh", [c_next], name=f"{prefix}_tanh_c")],
-               outputs=[h_next], name=f"{prefix}_h")
+        g.node(
+            "Mul",
+            [g.node("Sigmoid", [o], name=f"{prefix}_o"), g.node("Tanh", [c_next], name=f"{prefix}_tanh_c")],
+            outputs=[h_next],
+            name=f"{prefix}_h",
+        )
         return h_next
     r, zg, nx, nh = gates  # GRU: n = tanh(n_x + r * n_h); h' = n + z * (h - n)
     reset = g.node("Mul", [g.node("Sigmoid", [r], name=f"{prefix}_r"), nh], name=f"{prefix}_r_nh")
     n = g.node("Tanh", [g.node("Add", [nx, reset], name=f"{prefix}_n_pre")], name=f"{prefix}_n")
-    keep_old = g.node("Mul", [g.node("Sigmoid", [zg], name=f"{prefix}_z_gate"),
-                              g.node("Sub", [state["h"], n], name=f"{prefix}_h_minus_n")], name=f"{prefix}_zd")
+    keep_old = g.node(
+        "Mul",
+        [g.node("Sigmoid", [zg], name=f"{prefix}_z_gate"), g.node("Sub", [state["h"], n], name=f"{prefix}_h_minus_n")],
+        name=f"{prefix}_zd",
+    )
     g.node("Add", [n, keep_old], outputs=[h_next], name=f"{prefix}_h")
     return h_next

@@ -32,15 +32,54 @@ from here.
 """
 
 from .backend import BACKEND, INT8_TOLERANCE, TFLiteBackend
-from .flatbuffer import (FORMAT, METADATA_NAME, MICRO_FILE, SEQUENCE_FILE, STEP_FILE, check_micro_compatible,
-                         read_metadata, sparse_tensors, summarize)
-from .graphs import (build_linear_model, build_micro_model, build_sequence_model, build_step_model,
-                     micro_uses_sequence_lstm, prepare, state_layout)
+from .flatbuffer import (
+    FORMAT,
+    METADATA_NAME,
+    MICRO_FILE,
+    SEQUENCE_FILE,
+    STEP_FILE,
+    check_micro_compatible,
+    read_metadata,
+    sparse_tensors,
+    summarize,
+)
+from .graphs import (
+    build_linear_model,
+    build_micro_model,
+    build_sequence_model,
+    build_step_model,
+    micro_uses_sequence_lstm,
+    prepare,
+    state_layout,
+)
 from .runners import RESOLVERS, RUNTIME_MODULES, LiteRTRunner, MicroRunner, interpreter_module, litert_label
 from .weights import encode_weight
 
-__all__ = ["BACKEND", "FORMAT", "INT8_TOLERANCE", "METADATA_NAME", "MICRO_FILE", "RESOLVERS", "RUNTIME_MODULES",
-           "SEQUENCE_FILE", "STEP_FILE", "LiteRTRunner", "MicroRunner", "TFLiteBackend", "build_linear_model",
-           "build_micro_model", "build_sequence_model", "build_step_model", "check_micro_compatible", "encode_weight",
-           "interpreter_module", "litert_label", "micro_uses_sequence_lstm", "prepare", "read_metadata",
-           "sparse_tensors", "state_layout", "summarize"]
+__all__ = [
+    "BACKEND",
+    "FORMAT",
+    "INT8_TOLERANCE",
+    "METADATA_NAME",
+    "MICRO_FILE",
+    "RESOLVERS",
+    "RUNTIME_MODULES",
+    "SEQUENCE_FILE",
+    "STEP_FILE",
+    "LiteRTRunner",
+    "MicroRunner",
+    "TFLiteBackend",
+    "build_linear_model",
+    "build_micro_model",
+    "build_sequence_model",
+    "build_step_model",
+    "check_micro_compatible",
+    "encode_weight",
+    "interpreter_module",
+    "litert_label",
+    "micro_uses_sequence_lstm",
+    "prepare",
+    "read_metadata",
+    "sparse_tensors",
+    "state_layout",
+    "summarize",
+]

@@ -24,19 +24,44 @@ class TFLiteBackend(Backend):
     name = "tflite"
     help = "LiteRT/TFLite flatbuffers: sparse FC step + unrolled sequence models, a dense TFLite Micro model"
     options = (
-        Option("dtype", "f32", "weights of the LiteRT files: f32, or int8 (symmetric per-channel, float "
-               "activations; sparse only as 1x16 blocks)", choices=("f32", "int8")),
-        Option("tflite_weights", "auto", "auto = sparse where that halves the bytes, else dense; sparse; "
-               "densify = sparse storage expanded once at load (dense kernels, XNNPACK); dense",
-               choices=("auto", "sparse", "densify", "dense")),
-        Option("micro", "dense", "model_dense.tflite for TFLite Micro: dense, or off (TFLite Micro ignores "
-               "sparsity, so sparse is refused)", choices=("dense", "off", "sparse")),
-        Option("tflite_steps", 0, "steps unrolled in model.tflite and model_dense.tflite "
-               "(0 = the model's sequence_length)", type=int),
-        Option("litert_resolver", "xnnpack", "LiteRT kernels the verification gate uses: xnnpack (the "
-               "default), builtin (no delegate) or builtin_ref", choices=tuple(RESOLVERS)),
-        Option("litert_runtime", "auto", "Python package running the LiteRT files",
-               choices=("auto",) + tuple(RUNTIME_MODULES)),
+        Option(
+            "dtype",
+            "f32",
+            "weights of the LiteRT files: f32, or int8 (symmetric per-channel, float "
+            "activations; sparse only as 1x16 blocks)",
+            choices=("f32", "int8"),
+        ),
+        Option(
+            "tflite_weights",
+            "auto",
+            "auto = sparse where that halves the bytes, else dense; sparse; "
+            "densify = sparse storage expanded once at load (dense kernels, XNNPACK); dense",
+            choices=("auto", "sparse", "densify", "dense"),
+        ),
+        Option(
+            "micro",
+            "dense",
+            "model_dense.tflite for TFLite Micro: dense, or off (TFLite Micro ignores sparsity, so sparse is refused)",
+            choices=("dense", "off", "sparse"),
+        ),
+        Option(
+            "tflite_steps",
+            0,
+            "steps unrolled in model.tflite and model_dense.tflite (0 = the model's sequence_length)",
+            type=int,
+        ),
+        Option(
+            "litert_resolver",
+            "xnnpack",
+            "LiteRT kernels the verification gate uses: xnnpack (the default), builtin (no delegate) or builtin_ref",
+            choices=tuple(RESOLVERS),
+        ),
+        Option(
+            "litert_runtime",
+            "auto",
+            "Python package running the LiteRT files",
+            choices=("auto",) + tuple(RUNTIME_MODULES),
+        ),
     )
 
     def unavailable(self) -> str | None:
@@ -57,8 +82,10 @@ class TFLiteBackend(Backend):
     def _steps(self, model: ir.Model, options: dict) -> int:
         steps = options.get("tflite_steps") or model.meta.get("sequence_length")
         if not steps:
-            raise BackendError("model.tflite is unrolled over a fixed number of steps and the model records no "
-                               "sequence_length: pass --tflite-steps N")
+            raise BackendError(
+                "model.tflite is unrolled over a fixed number of steps and the model records no "
+                "sequence_length: pass --tflite-steps N"
+            )
         if int(steps) < 1:
             raise BackendError(f"--tflite-steps must be >= 1, got {steps}")
         return int(steps)
@@ -67,30 +94,61 @@ class TFLiteBackend(Backend):
         dtype, mode = options.get("dtype", "f32"), options.get("tflite_weights", "auto")
         micro = options.get("micro", "dense")
         if micro == "sparse":
-            raise BackendError("--micro sparse: TFLite Micro ignores sparse weights and computes garbage with them; "
-                               "its file is always dense (--micro dense), sparse files are for LiteRT")
+            raise BackendError(
+                "--micro sparse: TFLite Micro ignores sparse weights and computes garbage with them; "
+                "its file is always dense (--micro dense), sparse files are for LiteRT"
+            )
         steps = self._steps(model, options)
         runtime = litert_label(options.get("litert_runtime", "auto"), options.get("litert_resolver", "xnnpack"))
         tolerance = INT8_TOLERANCE if dtype == "int8" else None
         artifacts = []
-        for name, data, modes in ((STEP_FILE, build_step_model(model, dtype, mode), ("step",)),
-                                  (SEQUENCE_FILE, build_sequence_model(model, steps, dtype, mode), ("sequence",))):
+        for name, data, modes in (
+            (STEP_FILE, build_step_model(model, dtype, mode), ("step",)),
+            (SEQUENCE_FILE, build_sequence_model(model, steps, dtype, mode), ("sequence",)),
+        ):
             write_bytes_atomic(out_dir / name, data)
             meta = read_metadata(data)
-            artifacts.append(Artifact(name, self.name, runtime, modes, [name],
-                                      {"dtype": dtype, "weights": meta["weights"], "steps": meta["steps"],
-                                       "batch": "dynamic", "sparse_tensors": len(sparse_tensors(data))},
-                                      tolerance=tolerance))
+            artifacts.append(
+                Artifact(
+                    name,
+                    self.name,
+                    runtime,
+                    modes,
+                    [name],
+                    {
+                        "dtype": dtype,
+                        "weights": meta["weights"],
+                        "steps": meta["steps"],
+                        "batch": "dynamic",
+                        "sparse_tensors": len(sparse_tensors(data)),
+                    },
+                    tolerance=tolerance,
+                )
+            )
         if micro == "dense":
             data = build_micro_model(model, steps)
             write_bytes_atomic(out_dir / MICRO_FILE, data)
             has_runtime = importable("tflite_micro.python.tflite_micro.runtime")
-            info = {"dtype": "f32", "steps": steps, "batch": 1, "weights": read_metadata(data)["weights"],
-                    "cell_ops": read_metadata(data)["cell_ops"]}
+            info = {
+                "dtype": "f32",
+                "steps": steps,
+                "batch": 1,
+                "weights": read_metadata(data)["weights"],
+                "cell_ops": read_metadata(data)["cell_ops"],
+            }
             if not has_runtime:
                 info["note"] = "tflite-micro is not installed: not run"
-            artifacts.append(Artifact(MICRO_FILE, self.name, f"tflite-micro {package_version('tflite-micro')}",
-                                      ("sequence",), [MICRO_FILE], info, verify=has_runtime))
+            artifacts.append(
+                Artifact(
+                    MICRO_FILE,
+                    self.name,
+                    f"tflite-micro {package_version('tflite-micro')}",
+                    ("sequence",),
+                    [MICRO_FILE],
+                    info,
+                    verify=has_runtime,
+                )
+            )
         return artifacts
 
     def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:

@@ -48,8 +48,12 @@ def _aligned_buffer(S, payload: bytes | None):
     return buffer
 
 
-_TENSOR_TYPES = {np.dtype(np.float32): "FLOAT32", np.dtype(np.int32): "INT32", np.dtype(np.int8): "INT8",
-                 np.dtype(np.bool_): "BOOL"}
+_TENSOR_TYPES = {
+    np.dtype(np.float32): "FLOAT32",
+    np.dtype(np.int32): "INT32",
+    np.dtype(np.int8): "INT8",
+    np.dtype(np.bool_): "BOOL",
+}
 
 
 class Graph:
@@ -80,8 +84,18 @@ class Graph:
         self._names.add(f"{name}_{k}")
         return f"{name}_{k}"
 
-    def tensor(self, name: str, shape, dtype=np.float32, *, data: np.ndarray | None = None, batched: bool = False,
-               sparsity=None, quantization=None, variable: bool = False) -> int:
+    def tensor(
+        self,
+        name: str,
+        shape,
+        dtype=np.float32,
+        *,
+        data: np.ndarray | None = None,
+        batched: bool = False,
+        sparsity=None,
+        quantization=None,
+        variable: bool = False,
+    ) -> int:
         S = self.S
         t = S.TensorT()
         t.name = self._unique(name)
@@ -214,5 +228,7 @@ def check_micro_compatible(data: bytes, what: str) -> None:
     """Refuse a file with sparse weights for TFLite Micro (it ignores sparsity and computes garbage)."""
     sparse = sparse_tensors(data)
     if sparse:
-        raise BackendError(f"{what} stores sparse weights ({sparse[0]}{', ...' if len(sparse) > 1 else ''}); "
-                           f"TFLite Micro ignores sparsity and would compute garbage: use {MICRO_FILE}")
+        raise BackendError(
+            f"{what} stores sparse weights ({sparse[0]}{', ...' if len(sparse) > 1 else ''}); "
+            f"TFLite Micro ignores sparsity and would compute garbage: use {MICRO_FILE}"
+        )

@@ -13,8 +13,19 @@ from .flatbuffer import FORMAT, Graph, schema
 from .ops import _Prepared, _Writer
 from .weights import DENSE_FC_VERSION, Weight, encode_weight
 
-__all__ = ["STAGE_KINDS", "_Prepared", "_VersionedWeight", "_Writer", "build_linear_model", "build_micro_model",
-           "build_sequence_model", "build_step_model", "micro_uses_sequence_lstm", "prepare", "state_layout"]
+__all__ = [
+    "STAGE_KINDS",
+    "_Prepared",
+    "_VersionedWeight",
+    "_Writer",
+    "build_linear_model",
+    "build_micro_model",
+    "build_sequence_model",
+    "build_step_model",
+    "micro_uses_sequence_lstm",
+    "prepare",
+    "state_layout",
+]
 
 
 # The stage kinds the emitters below handle; the backend declines any other (docs/architecture.md,
@@ -67,8 +78,15 @@ def state_layout(model: ir.Model) -> list[tuple[str, int, int]]:
 class _Stages(_Writer):
     """The per-stage emitters, shared by the step and the sequence model."""
 
-    def recurrent(self, layer: ir.Recurrent, prepared: _Prepared, x: int, state: tuple[int, ...] | None,
-                  feedback: int | None, tag: str) -> tuple[int, ...]:
+    def recurrent(
+        self,
+        layer: ir.Recurrent,
+        prepared: _Prepared,
+        x: int,
+        state: tuple[int, ...] | None,
+        feedback: int | None,
+        tag: str,
+    ) -> tuple[int, ...]:
         """New state of ``layer``; ``state``/``feedback`` None mean zeros (the first step)."""
         H = layer.hidden_size
         pieces = [x, None if state is None else state[0]] + ([feedback] if layer.feedback_size else [])
@@ -79,20 +97,25 @@ class _Stages(_Writer):
             sig_in, g_in = self.split(pre, [3 * H, H], f"{tag}/gates")
             i, f, o = self.split(self.unary("LOGISTIC", sig_in, f"{tag}/sigmoid"), [H, H, H], f"{tag}/ifo")
             ig = self.binary("MUL", i, self.unary("TANH", g_in, f"{tag}/g"), f"{tag}/ig")
-            c = ig if state is None else self.binary("ADD", self.binary("MUL", f, state[1], f"{tag}/fc"), ig,
-                                                     f"{tag}/c")
+            c = (
+                ig
+                if state is None
+                else self.binary("ADD", self.binary("MUL", f, state[1], f"{tag}/fc"), ig, f"{tag}/c")
+            )
             h = self.binary("MUL", o, self.unary("TANH", c, f"{tag}/tanh_c"), f"{tag}/h")
             return (h, c)
         # gru, rows [r, z, n_x, n_h]: n = tanh(n_x + r n_h); h = n + z (h_prev - n)
         rz_in, nx, nh = self.split(pre, [2 * H, H, H], f"{tag}/gates")
         r, zg = self.split(self.unary("LOGISTIC", rz_in, f"{tag}/sigmoid"), [H, H], f"{tag}/rz")
-        n = self.unary("TANH", self.binary("ADD", nx, self.binary("MUL", r, nh, f"{tag}/rnh"), f"{tag}/n_in"),
-                       f"{tag}/n")
+        n = self.unary(
+            "TANH", self.binary("ADD", nx, self.binary("MUL", r, nh, f"{tag}/rnh"), f"{tag}/n_in"), f"{tag}/n"
+        )
         if state is None:
             h = self.binary("SUB", n, self.binary("MUL", zg, n, f"{tag}/zn"), f"{tag}/h")
         else:
-            h = self.binary("ADD", n, self.binary("MUL", zg, self.binary("SUB", state[0], n, f"{tag}/hn"),
-                                                  f"{tag}/zhn"), f"{tag}/h")
+            h = self.binary(
+                "ADD", n, self.binary("MUL", zg, self.binary("SUB", state[0], n, f"{tag}/hn"), f"{tag}/zhn"), f"{tag}/h"
+            )
         return (h,)
 
     def conv(self, stage: ir.Conv1d, prepared: _Prepared, taps: list[int | None], tag: str) -> int:
@@ -111,17 +134,33 @@ class _Stages(_Writer):
         var = self.mean_columns(self.binary("MUL", centred, centred, f"{tag}/sq"), f"{tag}/var")
         eps = self.const(f"{name}.eps", np.full(1, stage.eps, np.float32))
         inv = self.unary("RSQRT", self.binary("ADD", var, eps, f"{tag}/var_eps"), f"{tag}/inv_std")
-        scaled = self.binary("MUL", self.binary("MUL", centred, inv, f"{tag}/normed"),
-                             self.const(f"{name}.gamma", stage.gamma.astype(np.float32)), f"{tag}/scaled")
+        scaled = self.binary(
+            "MUL",
+            self.binary("MUL", centred, inv, f"{tag}/normed"),
+            self.const(f"{name}.gamma", stage.gamma.astype(np.float32)),
+            f"{tag}/scaled",
+        )
         return self.binary("ADD", scaled, self.const(f"{name}.beta", stage.beta.astype(np.float32)), tag)
 
 
 def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outputs, weights, dtype: str) -> dict:
     cells = [s.cell for s in model.stages if isinstance(s, ir.Recurrent)]
-    return {"format": FORMAT, "version": 2, "kind": kind, "steps": steps, "batch": batch, "dtype": dtype,
-            "output": model.output, "task": model.task, "cell": cells[0] if cells else None,
-            "stages": [s.kind for s in model.stages], "inputs": list(inputs), "outputs": list(outputs),
-            "state": [n for n, _, _ in state_layout(model)] if kind == "step" else [], "weights": weights}
+    return {
+        "format": FORMAT,
+        "version": 2,
+        "kind": kind,
+        "steps": steps,
+        "batch": batch,
+        "dtype": dtype,
+        "output": model.output,
+        "task": model.task,
+        "cell": cells[0] if cells else None,
+        "stages": [s.kind for s in model.stages],
+        "inputs": list(inputs),
+        "outputs": list(outputs),
+        "state": [n for n, _, _ in state_layout(model)] if kind == "step" else [],
+        "weights": weights,
+    }
 
 
 def _weights_info(prepared: list[_Prepared | None]) -> dict:
@@ -183,8 +222,14 @@ def _unpack_steps(w: _Writer, x: int, steps: int, features: int) -> list[int]:
     return outs
 
 
-def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: str = "auto",
-                         dynamic_batch: bool = True, kind: str = "sequence") -> bytes:
+def build_sequence_model(
+    model: ir.Model,
+    steps: int,
+    dtype: str = "f32",
+    mode: str = "auto",
+    dynamic_batch: bool = True,
+    kind: str = "sequence",
+) -> bytes:
     """model.tflite: x [N, T, F] -> ``logits`` [N, C] (output last) or [N, T, C] (every), unrolled over T
     steps. With output last, the stages after the last stateful one run once, at the last step."""
     prepared = prepare(model, dtype, mode)
@@ -217,18 +262,21 @@ def build_sequence_model(model: ir.Model, steps: int, dtype: str = "f32", mode: 
                 state[i] = (acc,)
                 x = acc
                 if final and stage.mode == "mean":
-                    x = w.binary("MUL", acc, w.const(f"{names[i]}.inv_steps", np.full(1, 1 / steps, np.float32)),
-                                 f"{tag}/mean")
+                    x = w.binary(
+                        "MUL", acc, w.const(f"{names[i]}.inv_steps", np.full(1, 1 / steps, np.float32)), f"{tag}/mean"
+                    )
             else:
                 x = w.stateless(names[i], stage, p, x, tag)
         if every:
             outputs.append(x)
     y = w.pack_time(outputs, "logits") if every else x
-    meta = _metadata(kind, model, steps, "dynamic" if dynamic_batch else 1, ["x"], ["logits"],
-                     _weights_info(prepared), dtype)
+    meta = _metadata(
+        kind, model, steps, "dynamic" if dynamic_batch else 1, ["x"], ["logits"], _weights_info(prepared), dtype
+    )
     meta["cell_ops"] = "fully_connected"
-    return g.finish({"x": x_seq}, {"logits": y}, meta,
-                    f"edgeprune {model.describe()}: whole sequence of {steps} steps (unrolled)")
+    return g.finish(
+        {"x": x_seq}, {"logits": y}, meta, f"edgeprune {model.describe()}: whole sequence of {steps} steps (unrolled)"
+    )
 
 
 def build_linear_model(m: ir.CSR, dtype: str = "f32", mode: str = "auto", fc_version: int | None = None) -> bytes:
@@ -241,8 +289,16 @@ def build_linear_model(m: ir.CSR, dtype: str = "f32", mode: str = "auto", fc_ver
     w = _Writer(g)
     x = g.activation("x", [1, m.shape[1]])
     y = w.fully_connected(x, _Prepared(weight, np.zeros(m.shape[0], np.float32)), "y")
-    meta = _metadata("linear", ir.Model(m.shape[1], [ir.Head(m, np.zeros(m.shape[0], np.float32))]), None,
-                     "dynamic", ["x"], ["y"], {"weight": weight.info()}, dtype)
+    meta = _metadata(
+        "linear",
+        ir.Model(m.shape[1], [ir.Head(m, np.zeros(m.shape[0], np.float32))]),
+        None,
+        "dynamic",
+        ["x"],
+        ["y"],
+        {"weight": weight.info()},
+        dtype,
+    )
     return g.finish({"x": x}, {"y": y}, meta, "edgeprune: one fully connected layer")
 
 
@@ -290,19 +346,34 @@ def build_micro_model(model: ir.Model, steps: int) -> bytes:
         opts = S.UnidirectionalSequenceLSTMOptionsT()
         opts.fusedActivationFunction, opts.timeMajor = S.ActivationFunctionType.TANH, False
         g.op("UNIDIRECTIONAL_SEQUENCE_LSTM", tensors, [out], opts)
-        weights[f"layers.{l}.weight"] = {"encoding": "dense", "dtype": "f32", "nnz": layer.weight.nnz,
-                                         "stored_values": 4 * H * (I + H), "op": "UNIDIRECTIONAL_SEQUENCE_LSTM"}
+        weights[f"layers.{l}.weight"] = {
+            "encoding": "dense",
+            "dtype": "f32",
+            "nnz": layer.weight.nnz,
+            "stored_values": 4 * H * (I + H),
+            "op": "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        }
         inp = out
     H = model.layers[-1].hidden_size
     last = g.activation("last", [1, H])
     opts = S.StridedSliceOptionsT()
     opts.shrinkAxisMask = 2  # drop the time axis
-    g.op("STRIDED_SLICE", [inp, w._int_const("begin", [0, steps - 1, 0]), w._int_const("end", [1, steps, H]),
-                           w._int_const("strides", [1, 1, 1])], [last], opts)
+    g.op(
+        "STRIDED_SLICE",
+        [
+            inp,
+            w._int_const("begin", [0, steps - 1, 0]),
+            w._int_const("end", [1, steps, H]),
+            w._int_const("strides", [1, 1, 1]),
+        ],
+        [last],
+        opts,
+    )
     head = _Prepared(encode_weight("head.weight", model.head.weight, (H,), "f32", "dense"), model.head.bias)
     logits = w.fully_connected(last, head, "logits")
     weights["head.weight"] = head.weight.info()
     meta = _metadata("micro", model, steps, 1, ["x"], ["logits"], weights, "f32")
     meta["cell_ops"] = "unidirectional_sequence_lstm"
-    return g.finish({"x": x}, {"logits": logits}, meta,
-                    f"edgeprune {model.describe()}: TFLite Micro, dense, {steps} steps")
+    return g.finish(
+        {"x": x}, {"logits": logits}, meta, f"edgeprune {model.describe()}: TFLite Micro, dense, {steps} steps"
+    )

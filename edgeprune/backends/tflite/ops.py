@@ -68,8 +68,13 @@ class _Writer:
     def binary(self, code: str, a: int, b: int, name: str) -> int:
         """Elementwise ``a op b``; ``b`` may broadcast ([n] constants, [batch, 1] columns)."""
         out = self.g.activation(name, list(np.broadcast_shapes(tuple(self.g.shapes[a]), tuple(self.g.shapes[b]))))
-        options = {"ADD": self.S.AddOptionsT, "MUL": self.S.MulOptionsT, "SUB": self.S.SubOptionsT,
-                   "DIV": self.S.DivOptionsT, "MAXIMUM": self.S.MaximumMinimumOptionsT}[code]()
+        options = {
+            "ADD": self.S.AddOptionsT,
+            "MUL": self.S.MulOptionsT,
+            "SUB": self.S.SubOptionsT,
+            "DIV": self.S.DivOptionsT,
+            "MAXIMUM": self.S.MaximumMinimumOptionsT,
+        }[code]()
         self.g.op(code, [a, b], [out], options)
         return out
 
@@ -111,8 +116,12 @@ class _Writer:
     def columns(self, x: int, start: int, size: int, name: str) -> int:
         """Columns ``start .. start + size`` of a [batch, n] tensor (a new tensor, also when it is all of it)."""
         out = self.g.activation(name, [self.g.shapes[x][0], size])
-        self.g.op("SLICE", [x, self._int_const("slice_begin", [0, start]), self._int_const("slice_size", [-1, size])],
-                  [out], self.S.SliceOptionsT())
+        self.g.op(
+            "SLICE",
+            [x, self._int_const("slice_begin", [0, start]), self._int_const("slice_size", [-1, size])],
+            [out],
+            self.S.SliceOptionsT(),
+        )
         return out
 
     def concat(self, parts: list[int], name: str) -> int:
@@ -172,8 +181,14 @@ class _Writer:
         else:
             sparsity.traversalOrder = [0, 1]
         sparsity.dimMetadata = dims
-        stored = g.tensor(w.name + ("/sparse" if w.densify else ""), shape, np_type, data=w.values,
-                          sparsity=sparsity, quantization=quant)
+        stored = g.tensor(
+            w.name + ("/sparse" if w.densify else ""),
+            shape,
+            np_type,
+            data=w.values,
+            sparsity=sparsity,
+            quantization=quant,
+        )
         if not w.densify:
             return stored
         dense = g.tensor(w.name, shape, np_type)
@@ -207,8 +222,11 @@ class _Writer:
         # FC takes batch = x.size / cols, so a width mismatch would be silently "valid": refuse it here.
         assert self.g.shapes[x][1] == w.layout.cols, (name, self.g.shapes[x], w.layout.cols)
         if w.name not in self._weights:
-            bias = -1 if prepared.bias is None else self.g.const(w.name.replace("weight", "bias"),
-                                                                 prepared.bias.astype(np.float32))
+            bias = (
+                -1
+                if prepared.bias is None
+                else self.g.const(w.name.replace("weight", "bias"), prepared.bias.astype(np.float32))
+            )
             self._weights[w.name] = (self._filter(w), bias)
         filt, bias = self._weights[w.name]
         out = self.g.activation(name, [self.g.shapes[x][0], w.rows])
@@ -226,5 +244,5 @@ class _Writer:
         padded = [self.pad(pieces[k], layout.padded[k] - layout.widths[k], f"{name}/z{k}") for k in present]
         z = self.concat(padded, f"{name}/z")
         left = sum(layout.padded[: present[0]])
-        right = sum(layout.padded[present[-1] + 1:])
+        right = sum(layout.padded[present[-1] + 1 :])
         return self.fully_connected(self.pad(z, right, f"{name}/z_pad", left), prepared, name)

@@ -65,8 +65,9 @@ class LiteRTRunner(Runner):
         self.resolver = resolver
         self._data = data  # the interpreter reads the model from this buffer
         try:
-            self.interpreter = api.Interpreter(model_content=data, num_threads=1,
-                                               experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]])
+            self.interpreter = api.Interpreter(
+                model_content=data, num_threads=1, experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]]
+            )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"{path.name}: {self.package} cannot load it ({first_line(e, limit=None)})") from None
@@ -98,8 +99,11 @@ class LiteRTRunner(Runner):
             if d["op_name"] != "FULLY_CONNECTED":
                 continue
             weight = int(d["inputs"][1])
-            stored = [weight] + ([int(i) for i in producer[weight]["inputs"]]
-                                 if weight in producer and producer[weight]["op_name"] == "DENSIFY" else [])
+            stored = [weight] + (
+                [int(i) for i in producer[weight]["inputs"]]
+                if weight in producer and producer[weight]["op_name"] == "DENSIFY"
+                else []
+            )
             out[names[stored[-1]]] = any(s in delegate_inputs for s in stored)
         return out
 
@@ -121,8 +125,10 @@ class LiteRTRunner(Runner):
             return self.stream(X, self.meta.get("output") == "every")
         steps = self.meta["steps"]
         if X.ndim != 3 or X.shape[1] != steps:
-            raise BackendError(f"{self.name} is unrolled over {steps} steps but got input of shape {list(X.shape)}; "
-                               f"use {STEP_FILE} for other lengths or recompile with --tflite-steps")
+            raise BackendError(
+                f"{self.name} is unrolled over {steps} steps but got input of shape {list(X.shape)}; "
+                f"use {STEP_FILE} for other lengths or recompile with --tflite-steps"
+            )
         self._resize(len(X))
         self.interpreter.set_tensor(self.inputs["x"], X)
         self.interpreter.invoke()

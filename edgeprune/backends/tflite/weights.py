@@ -96,8 +96,15 @@ class Weight:
         return n
 
     def info(self) -> dict:
-        d = {"encoding": self.encoding, "dtype": self.dtype, "shape": [self.rows, self.layout.cols], "nnz": self.nnz,
-             "stored_values": int(self.values.size), "bytes": self.stored_bytes(), "fc_version": self.fc_version}
+        d = {
+            "encoding": self.encoding,
+            "dtype": self.dtype,
+            "shape": [self.rows, self.layout.cols],
+            "nnz": self.nnz,
+            "stored_values": int(self.values.size),
+            "bytes": self.stored_bytes(),
+            "fc_version": self.fc_version,
+        }
         if self.sparse:
             d["index_types"] = [narrowest(self.segments).name, narrowest(self.indices).name]
             d["fill"] = round(self.nnz / self.values.size, 4) if self.values.size else 1.0
@@ -151,8 +158,9 @@ def encode_weight(name: str, m: ir.CSR, parts: tuple[int, ...], dtype: str = "f3
         top = np.zeros(rows, np.float32)
         np.maximum.at(top, np.repeat(np.arange(rows), np.diff(m.indptr)), np.abs(m.data))
         scales = np.where(top > 0, top / 127.0, 1.0).astype(np.float32)
-        dense = Weight(name, rows, plain, "int8", "dense", _quantize_rows(dense_values, scales[:, None]), m.nnz,
-                        scales=scales)
+        dense = Weight(
+            name, rows, plain, "int8", "dense", _quantize_rows(dense_values, scales[:, None]), m.nnz, scales=scales
+        )
         if mode == "dense" or m.nnz == 0:
             return dense
         layout = _Layout(tuple(parts), INT8_BLOCK)
@@ -160,9 +168,18 @@ def encode_weight(name: str, m: ir.CSR, parts: tuple[int, ...], dtype: str = "f3
         if layout.cols // INT8_BLOCK > _LEDGER_LIMIT + 1 or np.diff(segments).max(initial=0) > _LEDGER_LIMIT:
             dense.note = "int8 sparse kernel limited to 4096 columns / 255 blocks per row: stored dense"
             return dense
-        sparse = Weight(name, rows, layout, "int8", "block1x16",
-                         _quantize_rows(values, scales[block_rows][:, None]).ravel(), m.nnz, segments, block_cols,
-                         scales=scales)
+        sparse = Weight(
+            name,
+            rows,
+            layout,
+            "int8",
+            "block1x16",
+            _quantize_rows(values, scales[block_rows][:, None]).ravel(),
+            m.nnz,
+            segments,
+            block_cols,
+            scales=scales,
+        )
         return sparse if mode == "sparse" or _worth_it(sparse, dense) else dense
     dense = Weight(name, rows, plain, "f32", "dense", dense_values.astype(np.float32), m.nnz)
     if mode == "dense" or m.nnz == 0:
@@ -172,8 +189,17 @@ def encode_weight(name: str, m: ir.CSR, parts: tuple[int, ...], dtype: str = "f3
     if values.size == m.nnz:  # every stored 1x4 block is full: the 1x4 kernel
         sparse = Weight(name, rows, layout4, "f32", "block1x4", values.ravel(), m.nnz, segments, block_cols)
     else:
-        sparse = Weight(name, rows, plain, "f32", "csr", m.data.astype(np.float32), m.nnz,
-                         m.indptr.astype(np.int64), m.indices.astype(np.int64))
+        sparse = Weight(
+            name,
+            rows,
+            plain,
+            "f32",
+            "csr",
+            m.data.astype(np.float32),
+            m.nnz,
+            m.indptr.astype(np.int64),
+            m.indices.astype(np.int64),
+        )
     smaller = sparse.stored_bytes() < dense.stored_bytes()
     if (mode == "auto" and not _worth_it(sparse, dense)) or (mode == "densify" and not smaller):
         return dense

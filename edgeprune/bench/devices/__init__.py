@@ -6,8 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from .base import Device, DeviceError, Job, Measurement
 
-USAGE = ("local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, qemu-x86_64, serial:///dev/ttyX[?baud=N] "
-         "or serial:socket://host:port")
+USAGE = (
+    "local, ssh://[user@]host[:port], qemu-aarch64, qemu-m4, qemu-x86_64, serial:///dev/ttyX[?baud=N] "
+    "or serial:socket://host:port"
+)
 EMULATED = ("qemu-aarch64", "qemu-m4", "qemu-x86_64")
 
 
@@ -37,7 +39,7 @@ def parse(url: str, *, ssh_config: str | None = None, connect_timeout: float = 1
     if url.startswith("serial:"):
         from .serial import SerialDevice
 
-        rest = url[len("serial:"):]
+        rest = url[len("serial:") :]
         if rest.startswith("//"):  # serial:///dev/ttyUSB0?baud=115200
             parts = urlsplit(url)
             if parts.netloc or not parts.path.startswith("/"):

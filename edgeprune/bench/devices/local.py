@@ -29,6 +29,8 @@ class LocalDevice(Device):
             except Timeout:
                 raise DeviceError(f"local: {job.label}: no result within {job.timeout_s:g} s") from None
         if done.returncode != 0:
-            raise DeviceError(f"local: {job.label}: the benchmark program {describe_status(done.returncode)}"
-                              + (f" ({last_line(done.stderr)})" if last_line(done.stderr) else ""))
+            raise DeviceError(
+                f"local: {job.label}: the benchmark program {describe_status(done.returncode)}"
+                + (f" ({last_line(done.stderr)})" if last_line(done.stderr) else "")
+            )
         return measurement_from_output(done.stdout, f"local: {job.label}", program=job.program)

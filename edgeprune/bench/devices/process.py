@@ -25,9 +25,15 @@ class Timeout(Exception):
 def run(argv: list[str], *, timeout: float, stdin: bytes | None = None, cwd=None, env=None) -> Completed:
     """Run ``argv`` in its own process group; on timeout kill the whole group and raise ``Timeout``."""
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as e:
         raise DeviceError(f"cannot start {argv[0]}: {e.strerror or e}") from None
     try:
@@ -70,8 +76,9 @@ def last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def measurement_from_output(stdout: str, where: str, *, marks: list[int] | None = None, emulated: bool = False,
-                            program=None) -> Measurement:
+def measurement_from_output(
+    stdout: str, where: str, *, marks: list[int] | None = None, emulated: bool = False, program=None
+) -> Measurement:
     """Parse a benchmark program's JSON; with QEMU's marks, latency becomes instructions per call."""
     parse = getattr(program, "parse", None) or parse_program_output
     try:
@@ -85,12 +92,14 @@ def measurement_from_output(stdout: str, where: str, *, marks: list[int] | None 
         intervals = marked_intervals(marks)
         counts = {mode: len(s) for mode, s in samples.items()}
         if sum(counts.values()) != len(intervals):
-            raise DeviceError(f"{where}: the instruction counter saw {len(intervals)} timed calls, "
-                              f"the program reports {sum(counts.values())}")
+            raise DeviceError(
+                f"{where}: the instruction counter saw {len(intervals)} timed calls, "
+                f"the program reports {sum(counts.values())}"
+            )
         order = list(samples)  # the order the program printed them in is the order it timed them in
         at = 0
         for mode in order:
-            samples[mode] = intervals[at:at + counts[mode]]
+            samples[mode] = intervals[at : at + counts[mode]]
             at += counts[mode]
         unit, clock = "instructions", "QEMU TCG plugin (edgeprune epcount), instructions per call"
     info = {"model": parsed.get("model"), "program_clock": parsed["clock"]}

@@ -27,9 +27,25 @@ def build_plugin(out_dir: Path) -> Path | None:
     if shutil.which("gcc") is None:
         return None
     out = Path(out_dir) / "libepcount.so"
-    proc = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-std=c99", "-fvisibility=hidden",
-                           "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", "-Werror",
-                           str(native_dir() / PLUGIN_SOURCE), "-o", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-std=c99",
+            "-fvisibility=hidden",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            str(native_dir() / PLUGIN_SOURCE),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     return out if proc.returncode == 0 else None
 
 
@@ -65,8 +81,11 @@ class _QemuDevice(Device):
             self._tmp = None
 
     def describe(self) -> dict:
-        return {**super().describe(), "emulator": self.emulator,
-                "counter": "instructions (QEMU TCG plugin)" if self.plugin else "none (plugin unavailable)"}
+        return {
+            **super().describe(),
+            "emulator": self.emulator,
+            "counter": "instructions (QEMU TCG plugin)" if self.plugin else "none (plugin unavailable)",
+        }
 
     def command(self, program: Path) -> list[str]:
         raise NotImplementedError
@@ -86,15 +105,18 @@ class _QemuDevice(Device):
             raise DeviceError(f"{self.url}: {job.label}: no result within {job.timeout_s:g} s") from None
         if done.returncode != 0:
             detail = last_line(done.stderr) or last_line(done.stdout)
-            raise DeviceError(f"{self.url}: {job.label}: the program {describe_status(done.returncode)}"
-                              + (f" ({detail})" if detail else ""))
+            raise DeviceError(
+                f"{self.url}: {job.label}: the program {describe_status(done.returncode)}"
+                + (f" ({detail})" if detail else "")
+            )
         marks = None
         if log.exists():
             total, marks = parse_plugin_log(log.read_text())
             if total is None:
                 marks = None
-        m = measurement_from_output(done.stdout, f"{self.url}: {job.label}", marks=marks, emulated=True,
-                                    program=job.program)
+        m = measurement_from_output(
+            done.stdout, f"{self.url}: {job.label}", marks=marks, emulated=True, program=job.program
+        )
         if marks is None:
             m.clock += " (emulated wall time: not a board's speed)"
         return m
@@ -137,5 +159,16 @@ class QemuM4Device(_QemuDevice):
         return "cortex-m4"
 
     def command(self, program: Path) -> list[str]:
-        return ["-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "null",
-                "-semihosting-config", "enable=on,target=native", "-kernel", str(program)]
+        return [
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "null",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            str(program),
+        ]

@@ -34,8 +34,9 @@ class SerialDevice(Device):
     kind = "serial"
     builds_programs = False
 
-    def __init__(self, url: str, port: str, baudrate: int = 115200, reply_timeout: float = 10.0,
-                 boot_timeout: float = 10.0):
+    def __init__(
+        self, url: str, port: str, baudrate: int = 115200, reply_timeout: float = 10.0, boot_timeout: float = 10.0
+    ):
         super().__init__(url)
         self.port, self.baudrate = port, baudrate
         self.reply_timeout, self.boot_timeout = reply_timeout, boot_timeout
@@ -93,16 +94,25 @@ class SerialDevice(Device):
             except DeviceError:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise DeviceError(f"{self.url}: no {PROTOCOL} firmware answered within {self.boot_timeout:g} s") from None
+                    raise DeviceError(
+                        f"{self.url}: no {PROTOCOL} firmware answered within {self.boot_timeout:g} s"
+                    ) from None
         if len(words) < 2 or words[0] != PROTOCOL or words[1] != str(PROTOCOL_VERSION):
             self.close()
-            raise DeviceError(f"{self.url}: the board speaks '{' '.join(words[:2])}', expected {PROTOCOL} {PROTOCOL_VERSION}")
+            raise DeviceError(
+                f"{self.url}: the board speaks '{' '.join(words[:2])}', expected {PROTOCOL} {PROTOCOL_VERSION}"
+            )
         self._synchronise()
         fields = dict(w.split("=", 1) for w in words[2:] if "=" in w)
         try:
-            self.hello = {"model": fields.get("model", ""), "inputs": int(fields["inputs"]),
-                          "classes": int(fields["classes"]), "max_steps": int(fields["max_steps"]),
-                          "clock": fields.get("clock", ""), "clock_hz": int(fields.get("clock_hz", 0))}
+            self.hello = {
+                "model": fields.get("model", ""),
+                "inputs": int(fields["inputs"]),
+                "classes": int(fields["classes"]),
+                "max_steps": int(fields["max_steps"]),
+                "clock": fields.get("clock", ""),
+                "clock_hz": int(fields.get("clock_hz", 0)),
+            }
         except (KeyError, ValueError):
             self.close()
             raise DeviceError(f"{self.url}: malformed HELLO reply: '{' '.join(words)[:120]}'") from None
@@ -125,8 +135,10 @@ class SerialDevice(Device):
             self.close()
             raise DeviceError(f"{self.url}: connection lost during SYNC ({e})") from None
         self.close()
-        raise DeviceError(f"{self.url}: no reply to SYNC within {self.reply_timeout:g} s "
-                          f"(firmware older than the SYNC command? rebuild it)")
+        raise DeviceError(
+            f"{self.url}: no reply to SYNC within {self.reply_timeout:g} s "
+            f"(firmware older than the SYNC command? rebuild it)"
+        )
 
     def close(self) -> None:
         if self.conn is not None:
@@ -198,5 +210,12 @@ class SerialDevice(Device):
                 n += 1
             outputs["sequence"], samples["sequence"] = np.stack(logits), counts
         clock = f"board counter '{h['clock']}'" + (f" at {h['clock_hz']} Hz" if h["clock_hz"] else "")
-        return Measurement(outputs, samples, "cycles", clock, {m: 0 for m in samples}, self.emulated,
-                           {"model": h["model"], "clock_hz": h["clock_hz"], "board": h})
+        return Measurement(
+            outputs,
+            samples,
+            "cycles",
+            clock,
+            {m: 0 for m in samples},
+            self.emulated,
+            {"model": h["model"], "clock_hz": h["clock_hz"], "board": h},
+        )

@@ -48,16 +48,24 @@ def check_host(host: str) -> str:
 
 def check_user(user: str) -> str:
     if not _USER.match(user):
-        raise DeviceError(f"bad device user {user!r}: a user name is letters, digits, '.', '_' and '-', "
-                          "not starting with '-'")
+        raise DeviceError(
+            f"bad device user {user!r}: a user name is letters, digits, '.', '_' and '-', not starting with '-'"
+        )
     return user
 
 
 class SshDevice(Device):
     kind = "ssh"
 
-    def __init__(self, url: str, host: str, user: str | None = None, port: int | None = None,
-                 ssh_config: str | None = None, connect_timeout: float = 10.0):
+    def __init__(
+        self,
+        url: str,
+        host: str,
+        user: str | None = None,
+        port: int | None = None,
+        ssh_config: str | None = None,
+        connect_timeout: float = 10.0,
+    ):
         super().__init__(url)
         self.host = check_host(host)
         self.user = None if user is None else check_user(user)
@@ -73,8 +81,17 @@ class SshDevice(Device):
             argv += ["-F", self.ssh_config]
         if self.port:
             argv += ["-p", str(self.port)]
-        argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(self.connect_timeout))}",
-                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", "-T"]
+        argv += [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={max(1, int(self.connect_timeout))}",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-T",
+        ]
         # '--' first: nothing after it is an option, whatever the destination looks like
         argv += ["--", f"{self.user}@{self.host}" if self.user else self.host, command]
         return argv
@@ -112,17 +129,22 @@ class SshDevice(Device):
 
     def execute(self, job: Job) -> Measurement:
         data = job.program.path.read_bytes()
-        upload = ('d=$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-bench.XXXXXX") && cat > "$d/program" && '
-                  'chmod 700 "$d/program" && echo "$d"')
-        done = self._run(upload, timeout=self.connect_timeout + 60 + len(data) / 1e5, stdin=data,
-                         what=f"copying the program for {job.label}")
+        upload = (
+            'd=$(mktemp -d "${TMPDIR:-/tmp}/edgeprune-bench.XXXXXX") && cat > "$d/program" && '
+            'chmod 700 "$d/program" && echo "$d"'
+        )
+        done = self._run(
+            upload,
+            timeout=self.connect_timeout + 60 + len(data) / 1e5,
+            stdin=data,
+            what=f"copying the program for {job.label}",
+        )
         remote_dir = done.stdout.strip().splitlines()[-1] if done.returncode == 0 and done.stdout.strip() else ""
         if not remote_dir.startswith("/"):
             raise DeviceError(f"{self.url}: cannot create a directory on the board ({last_line(done.stderr)})")
         d = shlex.quote(remote_dir)
         # the inner shell writes its pid, then becomes the program: that pid is the program's
-        command = (f"cd {d} && sh -c 'echo $$ > pid; exec ./program'; "
-                   f"echo \"{EXIT_MARK} $?\" >&2")
+        command = f"cd {d} && sh -c 'echo $$ > pid; exec ./program'; echo \"{EXIT_MARK} $?\" >&2"
         try:
             try:
                 done = self._run(command, timeout=job.timeout_s, what=f"running {job.label}")
@@ -131,7 +153,9 @@ class SshDevice(Device):
                 raise
             status = self._exit_status(done.stderr)
             if status != 0:
-                raise DeviceError(f"{self.url}: {job.label}: the benchmark program {describe_status(status)} on the board")
+                raise DeviceError(
+                    f"{self.url}: {job.label}: the benchmark program {describe_status(status)} on the board"
+                )
             return measurement_from_output(done.stdout, f"{self.url}: {job.label}", program=job.program)
         finally:
             self._cleanup(d)
@@ -145,8 +169,10 @@ class SshDevice(Device):
     def _kill_remote(self, quoted_dir: str) -> None:
         """Best effort: kill the program we started (by its recorded pid), if the board still answers."""
         try:
-            run(self._argv(f"test -f {quoted_dir}/pid && kill -9 $(cat {quoted_dir}/pid) 2>/dev/null; true"),
-                timeout=self.connect_timeout + 5)
+            run(
+                self._argv(f"test -f {quoted_dir}/pid && kill -9 $(cat {quoted_dir}/pid) 2>/dev/null; true"),
+                timeout=self.connect_timeout + 5,
+            )
         except (Timeout, DeviceError):
             pass
 

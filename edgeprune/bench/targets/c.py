@@ -16,8 +16,16 @@ from pathlib import Path
 import numpy as np
 
 from ..programs import BENCH_MAIN, BuiltProgram, ProgramProvider, ProgramSettings, bench_config_header
-from ..toolchains import (BuildRequest, ToolchainError, board_dir, build_bench_program, build_m4_firmware, elf_sizes, native_dir,
-                          toolchain_problem)
+from ..toolchains import (
+    BuildRequest,
+    ToolchainError,
+    board_dir,
+    build_bench_program,
+    build_m4_firmware,
+    elf_sizes,
+    native_dir,
+    toolchain_problem,
+)
 
 RUNTIME_SOURCE = "edgeprune_rt.c"
 _NATIVE_FLAG = re.compile(r"^-m(arch|cpu|tune)=native$")
@@ -71,12 +79,31 @@ class CProgramProvider(ProgramProvider):
         directory, prefix = self._sources(spec)
         info = (spec.artifact or {}).get("info", {})
         flags = [f for f in shlex.split(str(info.get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
-        return build_program(directory, prefix, arch, X, settings, work_dir, flags, name=spec.id,
-                             classes=int(info.get("num_classes", 0)) or None)
+        return build_program(
+            directory,
+            prefix,
+            arch,
+            X,
+            settings,
+            work_dir,
+            flags,
+            name=spec.id,
+            classes=int(info.get("num_classes", 0)) or None,
+        )
 
 
-def build_program(directory: Path, prefix: str, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path,
-                  cflags: list[str], *, name: str = "c", classes: int | None = None) -> BuiltProgram:
+def build_program(
+    directory: Path,
+    prefix: str,
+    arch: str,
+    X: np.ndarray,
+    settings: ProgramSettings,
+    work_dir: Path,
+    cflags: list[str],
+    *,
+    name: str = "c",
+    classes: int | None = None,
+) -> BuiltProgram:
     """The benchmark program (``native/ep_bench_main.c``) around the generated C in ``directory``.
 
     ``cflags`` are used as given: the provider strips ``-march=native`` for devices, a host-only
@@ -89,11 +116,15 @@ def build_program(directory: Path, prefix: str, arch: str, X: np.ndarray, settin
     (src / "bench_config.h").write_text(bench_config_header(X, classes, settings))
     (src / "ep_glue.c").write_text(glue(prefix, safe))
     flags = list(cflags)
-    request = BuildRequest([directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c",
-                            native_dir() / BENCH_MAIN], [src, directory, native_dir()], extra_cflags=flags)
+    request = BuildRequest(
+        [directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c", native_dir() / BENCH_MAIN],
+        [src, directory, native_dir()],
+        extra_cflags=flags,
+    )
     out, kind = build_bench_program(request, arch, src / "bench")
-    return BuiltProgram(out, arch, kind, f"generated C ({' '.join(flags)}), {arch}", sizes=elf_sizes(out),
-                        info={"cflags": flags})
+    return BuiltProgram(
+        out, arch, kind, f"generated C ({' '.join(flags)}), {arch}", sizes=elf_sizes(out), info={"cflags": flags}
+    )
 
 
 def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: str = "c") -> Path:
@@ -118,9 +149,18 @@ def build_serial_firmware(artifact_dir: str | Path, out: str | Path, *, name: st
     (src / "ep_glue.c").write_text(glue(prefix, re.sub(r"[^\w.=,-]+", "_", name)))
     flags = [f for f in shlex.split(str(artifact.get("info", {}).get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
     board = board_dir()
-    request = BuildRequest([native_dir() / "ep_serial.c", board / "board.c", board / "serial_main.c",
-                            directory / f"{prefix}.c", directory / RUNTIME_SOURCE, src / "ep_glue.c"],
-                           [src, directory, native_dir()], extra_cflags=flags)
+    request = BuildRequest(
+        [
+            native_dir() / "ep_serial.c",
+            board / "board.c",
+            board / "serial_main.c",
+            directory / f"{prefix}.c",
+            directory / RUNTIME_SOURCE,
+            src / "ep_glue.c",
+        ],
+        [src, directory, native_dir()],
+        extra_cflags=flags,
+    )
     return build_m4_firmware(request, out, semihosting=False)
 
 
@@ -150,7 +190,9 @@ def memory_info(info: dict, directory=None, artifact=None) -> dict:
 
 
 def _classes(directory: Path, prefix: str) -> int:
-    m = re.search(rf"#define {prefix.upper()}_(?:OUTPUT_SIZE|NUM_CLASSES) (\d+)", (directory / f"{prefix}.h").read_text())
+    m = re.search(
+        rf"#define {prefix.upper()}_(?:OUTPUT_SIZE|NUM_CLASSES) (\d+)", (directory / f"{prefix}.h").read_text()
+    )
     if not m:
         raise ToolchainError(f"{directory / (prefix + '.h')}: no {prefix.upper()}_NUM_CLASSES")
     return int(m.group(1))

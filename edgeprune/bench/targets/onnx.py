@@ -36,5 +36,10 @@ def memory_info(info: dict, directory=None, artifact=None) -> dict:
             values += size
         else:
             biases += nbytes
-    return {"weight_bytes": weights, "index_bytes": 0, "bias_bytes": biases, "stored_values": values,
-            "dtype": "float32"}
+    return {
+        "weight_bytes": weights,
+        "index_bytes": 0,
+        "bias_bytes": biases,
+        "stored_values": values,
+        "dtype": "float32",
+    }

@@ -35,8 +35,9 @@ def torch_logits(model, X: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(X)).numpy()
 
 
-def random_ir(cells=("lstm", "gru", "rnn"), hidden=(7, 9, 6), feedback=True, density=0.5, input_size=5, classes=4,
-              seed=0):
+def random_ir(
+    cells=("lstm", "gru", "rnn"), hidden=(7, 9, 6), feedback=True, density=0.5, input_size=5, classes=4, seed=0
+):
     """A valid random IR, any mix of cells per layer (beyond what the torch models build)."""
     from edgeprune import ir
 
@@ -53,6 +54,8 @@ def random_ir(cells=("lstm", "gru", "rnn"), hidden=(7, 9, 6), feedback=True, den
         weight = ir.CSR.from_dense(rng.normal(scale=0.5, size=(rows, cols)).astype(np.float32), keep)
         layers.append(ir.Layer(cell, inp, H, fb, weight, rng.normal(scale=0.1, size=rows).astype(np.float32)))
         inp = H
-    head = ir.Head(ir.CSR.from_dense(rng.normal(size=(classes, inp)).astype(np.float32)),
-                   rng.normal(size=classes).astype(np.float32))
+    head = ir.Head(
+        ir.CSR.from_dense(rng.normal(size=(classes, inp)).astype(np.float32)),
+        rng.normal(size=classes).astype(np.float32),
+    )
     return ir.Model(input_size, [*layers, head]).validate()

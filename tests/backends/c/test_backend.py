@@ -58,10 +58,12 @@ def test_every_forced_kernel_gives_the_same_logits(tmp_path, inputs, case):
     assert all(np.max(np.abs(o - outputs["dense"])) <= 1e-6 for o in outputs.values())
 
 
-@pytest.mark.parametrize("method,kernel,formats_used", [("random-regular", "ell", {"ell"}),
-                                                         ("magnitude", "ell", {"sell"})])
-def test_regular_masks_get_ell_without_padding_and_irregular_ones_sliced_ell(tmp_path, inputs, method, kernel,
-                                                                            formats_used):
+@pytest.mark.parametrize(
+    "method,kernel,formats_used", [("random-regular", "ell", {"ell"}), ("magnitude", "ell", {"sell"})]
+)
+def test_regular_masks_get_ell_without_padding_and_irregular_ones_sliced_ell(
+    tmp_path, inputs, method, kernel, formats_used
+):
     # random-regular with exactly equal rows (0.75 of 5 inputs is not a whole row degree: accept 0.8 there)
     options = {"row_degrees": "equal", "accept_reached": True} if method == "random-regular" else None
     model = prune.prune_model(make_model("lstm", (16,), False, seed=3), method, 0.75, options=options).model
@@ -82,8 +84,10 @@ def test_libm_activations(tmp_path, inputs):
 def test_empty_rows_and_an_empty_head_run_like_the_reference(tmp_path, inputs):
     model = frontend.lower(_pruned("gru", (12,), False, sparsity=0.95))
     head = model.head.weight
-    model.head = ir.Head(ir.CSR(np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(head.shape[0] + 1, np.int32),
-                                head.shape), model.head.bias)
+    model.head = ir.Head(
+        ir.CSR(np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(head.shape[0] + 1, np.int32), head.shape),
+        model.head.bias,
+    )
     assert np.any(np.diff(model.layers[0].weight.indptr) == 0)
     artifact, options = build(model, tmp_path)
     assert artifact.info["matrices"]["head.weight"]["format"] == "empty"
@@ -126,8 +130,9 @@ def test_sources_are_byte_identical_across_runs(tmp_path):
 def _sanitizers_work(tmp_path) -> bool:
     probe = tmp_path / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
-    done = subprocess.run(["cc", "-fsanitize=address,undefined", str(probe), "-o", str(tmp_path / "probe")],
-                          capture_output=True)
+    done = subprocess.run(
+        ["cc", "-fsanitize=address,undefined", str(probe), "-o", str(tmp_path / "probe")], capture_output=True
+    )
     return done.returncode == 0 and subprocess.run([str(tmp_path / "probe")]).returncode == 0
 
 
@@ -174,11 +179,16 @@ int main(void)
     return 0;
 }
 """)
-    subprocess.run(["cc", *WARNINGS, "-O2", "kws.c", "gesture.c", "edgeprune_rt.c", "main.c", "-lm", "-o", "both"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        ["cc", *WARNINGS, "-O2", "kws.c", "gesture.c", "edgeprune_rt.c", "main.c", "-lm", "-o", "both"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     x = np.random.default_rng(5).random((1, 7, 5), dtype=np.float32)
-    out = np.frombuffer(subprocess.run([str(tmp_path / "both")], input=x.tobytes(), capture_output=True,
-                                       check=True).stdout, np.float32)
+    out = np.frombuffer(
+        subprocess.run([str(tmp_path / "both")], input=x.tobytes(), capture_output=True, check=True).stdout, np.float32
+    )
     expected = np.concatenate([torch_logits(models["kws"], x)[0], torch_logits(models["gesture"], x)[0]])
     assert np.max(np.abs(out - expected)) <= 1e-5
 
@@ -204,8 +214,25 @@ int main()
 """)
     for source in ("model.c", "edgeprune_rt.c"):
         subprocess.run(["cc", *WARNINGS, "-O2", "-c", source], cwd=tmp_path, check=True, capture_output=True)
-    subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-O2", "main.cpp", "model.o", "edgeprune_rt.o",
-                    "-lm", "-o", "cpp"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "main.cpp",
+            "model.o",
+            "edgeprune_rt.o",
+            "-lm",
+            "-o",
+            "cpp",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     out = subprocess.run([str(tmp_path / "cpp")], input=inputs[:1].tobytes(), capture_output=True, check=True).stdout
     assert np.max(np.abs(np.frombuffer(out, np.float32) - torch_logits(model, inputs[:1])[0])) <= 1e-5
 
@@ -253,8 +280,10 @@ def _compile_for(arch, model, tmp_path, inputs):
     return compiler.compile_source(source, ["c"], tmp_path / arch, options={"arch": arch}, X_verify=inputs)
 
 
-@pytest.mark.skipif(any(shutil.which(t) is None for t in ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
-                    reason="needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user")
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
+    reason="needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user",
+)
 def test_aarch64_build_verified_under_qemu_user(tmp_path, inputs):
     report = _compile_for("aarch64", _pruned("gru", (12, 9), True), tmp_path, inputs)
     assert [r.mode for r in report.results] == ["sequence", "step"] and report.passed
@@ -262,14 +291,17 @@ def test_aarch64_build_verified_under_qemu_user(tmp_path, inputs):
     assert "qemu-aarch64" in report.results[0].runtime
 
 
-@pytest.mark.skipif(any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
-                    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm")
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
+    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm",
+)
 @pytest.mark.parametrize("dtype", ["f32", "int8"])
 def test_cortex_m4_build_verified_on_the_emulated_board(tmp_path, inputs, dtype):
     model = _pruned("lstm", (12, 9), True)
     source = compiler.Source("mem", frontend.lower(model), lambda X: torch_logits(model, X), "torch")
-    report = compiler.compile_source(source, ["c"], tmp_path / "m4", options={"arch": "cortex-m4", "dtype": dtype},
-                                     X_verify=inputs[:8])
+    report = compiler.compile_source(
+        source, ["c"], tmp_path / "m4", options={"arch": "cortex-m4", "dtype": dtype}, X_verify=inputs[:8]
+    )
     assert [r.mode for r in report.results] == ["sequence", "step"] and report.passed
     limit = 1e-5 if dtype == "f32" else INT8_TOLERANCE["max_abs"]
     assert all(r.max_abs_error <= limit for r in report.results)
@@ -300,8 +332,9 @@ def test_compiler_errors_are_one_line(tmp_path):
 
 def test_cli_compiles_and_verifies_the_c_target(run_cli, tmp_path, digits_checkpoint):
     out = tmp_path / "out"
-    r = run_cli("compile", digits_checkpoint, "--target", "c", "-o", out, "--verify-samples", "32",
-                "--c-prefix", "digits")
+    r = run_cli(
+        "compile", digits_checkpoint, "--target", "c", "-o", out, "--verify-samples", "32", "--c-prefix", "digits"
+    )
     assert r.code == 0, r.err
     doc = json.loads((out / "compile.json").read_text())
     assert [v["mode"] for v in doc["verification"]] == ["sequence", "step"]
@@ -320,8 +353,7 @@ def test_cli_compiles_and_verifies_the_c_target(run_cli, tmp_path, digits_checkp
 
 def test_int8_keeps_the_predictions_of_a_trained_model(run_cli, tmp_path, digits_checkpoint):
     out = tmp_path / "int8"
-    r = run_cli("compile", digits_checkpoint, "--target", "c", "-o", out, "--verify-samples", "360",
-                "--dtype", "int8")
+    r = run_cli("compile", digits_checkpoint, "--target", "c", "-o", out, "--verify-samples", "360", "--dtype", "int8")
     assert r.code == 0, r.err
     doc = json.loads((out / "compile.json").read_text())
     for v in doc["verification"]:
@@ -331,7 +363,17 @@ def test_int8_keeps_the_predictions_of_a_trained_model(run_cli, tmp_path, digits
 
 
 def test_cli_refuses_a_bad_prefix_and_writes_nothing(run_cli, tmp_path, digits_checkpoint):
-    r = run_cli("compile", digits_checkpoint, "--target", "c", "-o", tmp_path / "out", "--c-prefix", "2fast",
-                "--verify-samples", "4")
+    r = run_cli(
+        "compile",
+        digits_checkpoint,
+        "--target",
+        "c",
+        "-o",
+        tmp_path / "out",
+        "--c-prefix",
+        "2fast",
+        "--verify-samples",
+        "4",
+    )
     assert r.code == 1 and len(r.err_lines) == 1 and "--c-prefix '2fast'" in r.err
     assert not (tmp_path / "out").exists()

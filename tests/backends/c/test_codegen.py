@@ -40,8 +40,16 @@ def test_generation_is_deterministic_and_self_describing():
     plan = planning.plan(_lowered("lstm", (12, 9), True, sparsity=0.8), prefix="kws")
     a, b = codegen.generate(plan), codegen.generate(plan)
     assert a == b
-    assert sorted(a) == ["CMakeLists.txt", "Makefile", "edgeprune_rt.c", "edgeprune_rt.h", "edgeprune_run.c",
-                         "kws.c", "kws.h", "main.c"]
+    assert sorted(a) == [
+        "CMakeLists.txt",
+        "Makefile",
+        "edgeprune_rt.c",
+        "edgeprune_rt.h",
+        "edgeprune_run.c",
+        "kws.c",
+        "kws.h",
+        "main.c",
+    ]
     assert "kws_step(kws_state_t *state, const float *x, float *out)" in a["kws.h"]
     assert "@PREFIX" not in "".join(a.values()) and "kws_run(" in a["edgeprune_run.c"]
     assert "float arena[29]; /* [x 5 | h0 12 | h1 9] and 3 zeros */" in a["kws.h"]

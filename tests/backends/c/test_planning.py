@@ -104,8 +104,10 @@ def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, 
 def test_smallest_takes_the_fewest_bytes_per_tile():
     plan = planning.plan(_lowered(hidden=(16,), sparsity=0.9), kernel="smallest")
     for fmt in ("dense", "csr", "ell", "bsr"):
-        assert plan.layers[0].matrix.table_bytes <= planning.plan(
-            _lowered(hidden=(16,), sparsity=0.9), kernel=fmt).layers[0].matrix.table_bytes
+        assert (
+            plan.layers[0].matrix.table_bytes
+            <= planning.plan(_lowered(hidden=(16,), sparsity=0.9), kernel=fmt).layers[0].matrix.table_bytes
+        )
 
 
 @pytest.mark.parametrize("profile", list(costs.PROFILES))
@@ -113,8 +115,9 @@ def test_smallest_takes_the_fewest_bytes_per_tile():
 def test_auto_is_never_estimated_slower_than_dense(profile, dtype):
     for sparsity in (0.0, 0.3, 0.6, 0.8, 0.9, 0.98):
         plan = planning.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), dtype=dtype, profile=profile)
-        dense = planning.plan(_lowered("lstm", (64,), input_size=28, sparsity=sparsity), kernel="dense", dtype=dtype,
-                             profile=profile)
+        dense = planning.plan(
+            _lowered("lstm", (64,), input_size=28, sparsity=sparsity), kernel="dense", dtype=dtype, profile=profile
+        )
         for m, d in zip(plan.matrices(), dense.matrices()):
             assert m.cost <= d.cost + 1e-9
     assert _formats(planning.plan(_lowered("lstm", (64,), input_size=28), dtype=dtype, profile=profile)) == {"dense"}

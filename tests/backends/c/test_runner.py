@@ -45,8 +45,11 @@ def test_a_dying_harness_is_reported_with_its_message(tmp_path):
     (tmp_path / "fake.py").write_text(FAKE)
     with HarnessRunner([sys.executable, str(tmp_path / "fake.py")], 2, 3, label="fake") as runner:
         runner.reset(1)
-        with pytest.raises(BackendError, match=r"fake returned 0 of 12 output bytes \(exit status 2\): "
-                                               r"edgeprune_run: unknown command"):
+        with pytest.raises(
+            BackendError,
+            match=r"fake returned 0 of 12 output bytes \(exit status 2\): "
+            r"edgeprune_run: unknown command",
+        ):
             runner.step(np.zeros((1, 2), np.float32))
 
 

@@ -73,8 +73,9 @@ def test_every_zoo_model_is_strict_c99_and_clean_under_sanitizers(tmp_path, name
 def _sanitizers_work(tmp_path) -> bool:
     probe = tmp_path / "probe.c"
     probe.write_text("int main(void) { return 0; }\n")
-    done = subprocess.run(["cc", "-fsanitize=address,undefined", str(probe), "-o", str(tmp_path / "probe")],
-                          capture_output=True)
+    done = subprocess.run(
+        ["cc", "-fsanitize=address,undefined", str(probe), "-o", str(tmp_path / "probe")], capture_output=True
+    )
     return done.returncode == 0 and subprocess.run([str(tmp_path / "probe")]).returncode == 0
 
 
@@ -165,10 +166,12 @@ def test_the_bench_program_runs_v2_models(tmp_path, name):
     model, X = _model(name), _inputs(name, n=2, steps=6)
     build(model, tmp_path / "out")
     settings = ProgramSettings(warmup=1, min_reps=3, max_reps=3, budget_ns=0)
-    program = build_program(tmp_path / "out", "model", normalize_arch(platform.machine()), X, settings,
-                            tmp_path / "bench", ["-O2"])
-    parsed = parse_program_output(subprocess.run([str(program.path)], capture_output=True, text=True,
-                                                 check=True).stdout)
+    program = build_program(
+        tmp_path / "out", "model", normalize_arch(platform.machine()), X, settings, tmp_path / "bench", ["-O2"]
+    )
+    parsed = parse_program_output(
+        subprocess.run([str(program.path)], capture_output=True, text=True, check=True).stdout
+    )
     last = ir.ReferenceExecutor(model).run(X, all_steps=True)[:, -1]  # ep_model.h: the output after the last step
     for mode in ("step", "sequence"):
         assert np.max(np.abs(np.asarray(parsed["outputs"][mode]) - last)) <= 2e-5, mode
@@ -179,8 +182,10 @@ def _kws_source():
     return compiler.Source("kws", frontend.lower(model), lambda X: torch_logits(model, X), "torch")
 
 
-@pytest.mark.skipif(any(shutil.which(t) is None for t in ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
-                    reason="needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user")
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("aarch64-linux-gnu-gcc", "qemu-aarch64")),
+    reason="needs gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user",
+)
 def test_kws_for_aarch64_verified_under_qemu_user(tmp_path):
     X = _inputs("kws", n=4, steps=7)
     report = compiler.compile_source(_kws_source(), ["c"], tmp_path, options={"arch": "aarch64"}, X_verify=X)
@@ -189,30 +194,34 @@ def test_kws_for_aarch64_verified_under_qemu_user(tmp_path):
     assert "qemu-aarch64" in report.results[0].runtime
 
 
-@pytest.mark.skipif(any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
-                    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm")
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
+    reason="needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm",
+)
 @pytest.mark.parametrize("dtype", ["f32", "int8"])
 def test_kws_for_cortex_m4_verified_on_the_emulated_board(tmp_path, dtype):
     X = _inputs("kws", n=4, steps=7)
     source = _kws_source()
-    report = compiler.compile_source(source, ["c"], tmp_path, options={"arch": "cortex-m4", "dtype": dtype},
-                                     X_verify=X)
+    report = compiler.compile_source(source, ["c"], tmp_path, options={"arch": "cortex-m4", "dtype": dtype}, X_verify=X)
     assert report.passed and {r.mode for r in report.results} == {"sequence", "step"}
     info = json.loads((tmp_path / "compile.json").read_text())["artifacts"][0]["info"]
     assert info["arch"] == "cortex-m4" and 0 < info["flash_bytes"] < 32_000
     artifact = report.artifacts[0][1]
-    expected = (ir.ReferenceExecutor(source.model) if dtype == "f32" else QuantizedExecutor(quantize(source.model)))
+    expected = ir.ReferenceExecutor(source.model) if dtype == "f32" else QuantizedExecutor(quantize(source.model))
     with BACKEND.runner(artifact, tmp_path, c_options(arch="cortex-m4", dtype=dtype)) as runner:
         assert np.max(np.abs(runner.run(X) - expected.run(X))) <= (2e-5 if dtype == "f32" else 1e-4)
 
 
-@pytest.mark.parametrize("text,output", [
-    ("conv:8:k1:tanh,dense:4", "every"),  # a conv without history; no state at all: every stage is output-only
-    ("dense:8:relu,dense:3:softmax", "last"),
-    ("gru:8,pool:max", "last"),  # the model ends in a stage with state: its output is copied out
-    ("rnn:6:nobias,lstm:5,layernorm", "every"),
-    ("conv:6:k4:d3,conv:5:k2:sigmoid,lstm:7", "last"),  # two windows, one dilated
-])
+@pytest.mark.parametrize(
+    "text,output",
+    [
+        ("conv:8:k1:tanh,dense:4", "every"),  # a conv without history; no state at all: every stage is output-only
+        ("dense:8:relu,dense:3:softmax", "last"),
+        ("gru:8,pool:max", "last"),  # the model ends in a stage with state: its output is copied out
+        ("rnn:6:nobias,lstm:5,layernorm", "every"),
+        ("conv:6:k4:d3,conv:5:k2:sigmoid,lstm:7", "last"),  # two windows, one dilated
+    ],
+)
 def test_edge_shapes_match_torch_and_the_reference(tmp_path, text, output):
     import torch
 

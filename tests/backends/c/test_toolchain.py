@@ -28,8 +28,10 @@ def test_unknown_arch():
 
 @pytest.mark.skipif(shutil.which("cc") is None or shutil.which("size") is None, reason="needs cc and size")
 def test_section_sizes_split_code_constants_data_and_bss(tmp_path):
-    (tmp_path / "o.c").write_text("const float k[100] = {1.0f};\nfloat d[3] = {1, 2, 3};\nfloat b[50];\n"
-                                  "float f(int i);\nfloat f(int i) { return k[i] + d[i % 3] + b[i]; }\n")
+    (tmp_path / "o.c").write_text(
+        "const float k[100] = {1.0f};\nfloat d[3] = {1, 2, 3};\nfloat b[50];\n"
+        "float f(int i);\nfloat f(int i) { return k[i] + d[i % 3] + b[i]; }\n"
+    )
     subprocess.run(["cc", "-O2", "-c", "o.c"], cwd=tmp_path, check=True)
     sizes = section_sizes(tmp_path / "o.o")
     assert sizes["rodata"] >= 400 and sizes["data"] >= 12 and sizes["bss"] >= 200 and sizes["text"] > 0
@@ -37,7 +39,9 @@ def test_section_sizes_split_code_constants_data_and_bss(tmp_path):
     listed = subprocess.run(["size", "-A", "o.o"], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
     by_name = {line.split()[0]: int(line.split()[1]) for line in listed.splitlines() if line.startswith(".")}
     for kind in sizes:
-        assert sizes[kind] == sum(n for name, n in by_name.items() if name == f".{kind}" or name.startswith(f".{kind}."))
+        assert sizes[kind] == sum(
+            n for name, n in by_name.items() if name == f".{kind}" or name.startswith(f".{kind}.")
+        )
 
 
 def test_device_builds_never_assume_the_build_hosts_cpu():

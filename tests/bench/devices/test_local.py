@@ -29,4 +29,5 @@ def test_native_program_next_to_the_python_runner(ir_artifacts, ir_programs):
     comparison = {c["mode"]: c for c in doc["comparisons"]}
     assert set(comparison) == {"step", "sequence"}
     assert comparison["step"]["python_overhead_ns"] == pytest.approx(
-        runs["ir"]["latency"]["step"]["p50"] - native["latency"]["step"]["p50"])
+        runs["ir"]["latency"]["step"]["p50"] - native["latency"]["step"]["p50"]
+    )

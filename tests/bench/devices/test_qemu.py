@@ -19,11 +19,14 @@ def reference_logits(ir_artifacts, n):
     return ir.ReferenceExecutor(ir.load(ir_artifacts)).run(data.load("digits").X_test[:n])
 
 
-@pytest.mark.parametrize("url, tools", [
-    ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc", "gcc")),
-    ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc", "gcc")),
-    ("qemu-x86_64", ("qemu-x86_64", "gcc")),
-])
+@pytest.mark.parametrize(
+    "url, tools",
+    [
+        ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc", "gcc")),
+        ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc", "gcc")),
+        ("qemu-x86_64", ("qemu-x86_64", "gcc")),
+    ],
+)
 def test_emulated_device_matches_the_reference(url, tools, ir_artifacts, ir_programs):
     if have(*tools):
         pytest.skip(have(*tools))
@@ -51,8 +54,9 @@ def test_nothing_to_run_on_the_device_is_one_clear_error(run_cli, ir_artifacts, 
     out = tmp_path / "r.json"
     r = run_cli("bench", ir_artifacts, "--device", "qemu-aarch64", "--quick", "--json", out)  # no program provider
     assert r.code != 0 and len(r.err_lines) == 1
-    assert ("nothing could run on qemu-aarch64 (torch: a Python runtime: host only; "
-            "ir: target ir has no benchmark program") in r.err
+    assert (
+        "nothing could run on qemu-aarch64 (torch: a Python runtime: host only; ir: target ir has no benchmark program"
+    ) in r.err
     assert json.loads(out.read_text())["complete"] is False
 
 

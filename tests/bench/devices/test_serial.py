@@ -6,7 +6,6 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +17,8 @@ from edgeprune.bench.programs import ProgramSettings
 from edgeprune.bench.schema import validate
 from edgeprune.bench.toolchains import WARNINGS, native_dir
 
-from ..cprogram import NATIVE, build_serial_firmware, model_header
 from ..conftest import free_port, have
+from ..cprogram import NATIVE, build_serial_firmware, model_header
 
 
 def test_float_words_round_trip_exactly():
@@ -36,15 +35,34 @@ def host_server(ir_artifacts, tmp_path_factory):
     d = tmp_path_factory.mktemp("serial-host")
     (d / "model_data.h").write_text(model_header(ir.load(ir_artifacts), name="host-test"))
     exe = d / "server"
-    subprocess.run(["gcc", "-std=c99", "-O1", "-g", *WARNINGS, "-fsanitize=address,undefined",
-                    "-fno-sanitize-recover=all", f"-I{d}", f"-I{NATIVE}", f"-I{native_dir()}",
-                    str(native_dir() / "ep_serial.c"), str(NATIVE / "serial_host.c"), str(NATIVE / "irmodel.c"),
-                    "-o", str(exe), "-lm"], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c99",
+            "-O1",
+            "-g",
+            *WARNINGS,
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            f"-I{d}",
+            f"-I{NATIVE}",
+            f"-I{native_dir()}",
+            str(native_dir() / "ep_serial.c"),
+            str(NATIVE / "serial_host.c"),
+            str(NATIVE / "irmodel.c"),
+            "-o",
+            str(exe),
+            "-lm",
+        ],
+        check=True,
+    )
     return exe
 
 
 def converse(exe, lines):
-    proc = subprocess.run([str(exe)], input="".join(l + "\n" for l in lines), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(exe)], input="".join(l + "\n" for l in lines), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr  # sanitizers print to stderr
     return proc.stdout.splitlines()
 
@@ -56,25 +74,41 @@ def test_protocol_on_the_host_under_sanitizers(host_server, ir_artifacts):
     F, T = X.shape[2], X.shape[1]
     lines = ["HELLO", "RESET"] + [f"STEP {float_words(X[0, t])}" for t in range(T)]
     lines += [f"LOAD {t} {float_words(X[1, t])}" for t in range(T)] + [f"RUN {T}"]
-    bad = ["NOPE", "STEP 3f80", "STEP " + " ".join(["zzzzzzzz"] * F), f"LOAD 64 {float_words(X[0, 0])}", "RUN 0",
-           "RUN 65", "STEP " + "0" * 5000, "HELLOX"]
+    bad = [
+        "NOPE",
+        "STEP 3f80",
+        "STEP " + " ".join(["zzzzzzzz"] * F),
+        f"LOAD 64 {float_words(X[0, 0])}",
+        "RUN 0",
+        "RUN 65",
+        "STEP " + "0" * 5000,
+        "HELLOX",
+    ]
     replies = converse(host_server, lines + bad)
     assert len(replies) == len(lines) + len(bad)  # one reply per command, always
     hello = replies[0].split()
     assert hello[:3] == ["OK", "edgeprune-serial", "1"]
     fields = dict(w.split("=") for w in hello[3:])
-    assert fields == {"model": "host-test", "inputs": str(F), "classes": "10", "max_steps": "64", "clock": "host-test",
-                      "clock_hz": "0"}
+    assert fields == {
+        "model": "host-test",
+        "inputs": str(F),
+        "classes": "10",
+        "max_steps": "64",
+        "clock": "host-test",
+        "clock_hz": "0",
+    }
     assert replies[1] == "OK"
     step_reply = replies[1 + T].split()
     assert step_reply[0] == "OK" and int(step_reply[1]) == 7
     assert np.abs(words_to_floats(step_reply[2:]) - reference[0]).max() < 1e-5
-    assert all(r == "OK" for r in replies[2 + T:2 + 2 * T])
+    assert all(r == "OK" for r in replies[2 + T : 2 + 2 * T])
     run_reply = replies[2 + 2 * T].split()
     assert np.abs(words_to_floats(run_reply[2:]) - reference[1]).max() < 1e-5
-    errors = replies[len(lines):]
+    errors = replies[len(lines) :]
     assert all(r.startswith("ERR ") for r in errors), errors
-    assert errors[0] == "ERR unknown command" and errors[-2] == "ERR line too long" and errors[-1] == "ERR unknown command"
+    assert (
+        errors[0] == "ERR unknown command" and errors[-2] == "ERR line too long" and errors[-1] == "ERR unknown command"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +119,25 @@ def firmware(ir_artifacts, tmp_path_factory):
 
 
 def start_qemu(firmware, serial_spec):
-    return subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-                             "-icount", "shift=0", "-serial", serial_spec, "-kernel", str(firmware)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            "qemu-system-arm",
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-monitor",
+            "none",
+            "-icount",
+            "shift=0",
+            "-serial",
+            serial_spec,
+            "-kernel",
+            str(firmware),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -104,8 +154,20 @@ def qemu_pty(firmware):
 
 def test_cli_bench_on_the_board_over_a_pty(run_cli, ir_artifacts, qemu_pty, tmp_path):
     out = tmp_path / "r.json"
-    r = run_cli("bench", ir_artifacts, "--device", f"serial://{qemu_pty}", "--json", out, "--device-samples", "3",
-                "--min-reps", "10", "--max-reps", "10")
+    r = run_cli(
+        "bench",
+        ir_artifacts,
+        "--device",
+        f"serial://{qemu_pty}",
+        "--json",
+        out,
+        "--device-samples",
+        "3",
+        "--min-reps",
+        "10",
+        "--max-reps",
+        "10",
+    )
     assert r.code == 0, r.err
     doc = json.loads(out.read_text())
     validate(doc)

@@ -68,8 +68,21 @@ def two_slow_artifacts(tmp_path_factory):
         torch.manual_seed(seed)
         model = SequenceClassifier(ModelConfig("lstm", 8, (128,), 10)).eval()
         checkpoint.save(model, d / f"{sub}.pt", {"dataset": "digits", "sequence_length": 8})
-        assert main(["compile", str(d / f"{sub}.pt"), "--target", "ir", "-o", str(d / "root" / sub),
-                     "--verify-samples", "4"]) == 0
+        assert (
+            main(
+                [
+                    "compile",
+                    str(d / f"{sub}.pt"),
+                    "--target",
+                    "ir",
+                    "-o",
+                    str(d / "root" / sub),
+                    "--verify-samples",
+                    "4",
+                ]
+            )
+            == 0
+        )
     return d / "root"
 
 
@@ -99,8 +112,9 @@ def _when_second_program_runs(remote_tmp, action):
 SLOW = ("--time-budget", "0.6", "--min-reps", "1", "--max-reps", "5000", "--device-samples", "2", "--runtimes", "ir*")
 
 
-def test_a_killed_remote_process_is_one_line_and_keeps_partial_results(run_cli, two_slow_artifacts, ir_programs, sshd,
-                                                                       tmp_path):
+def test_a_killed_remote_process_is_one_line_and_keeps_partial_results(
+    run_cli, two_slow_artifacts, ir_programs, sshd, tmp_path
+):
     out = tmp_path / "r.json"
     thread, done = _when_second_program_runs(sshd.remote_tmp, lambda pid: os.kill(pid, signal.SIGKILL))
     r = run_cli("bench", two_slow_artifacts, "--device", sshd.url, "--ssh-config", sshd.config, "--json", out, *SLOW)
@@ -118,8 +132,9 @@ def test_a_killed_remote_process_is_one_line_and_keeps_partial_results(run_cli, 
     assert list(sshd.remote_tmp.iterdir()) == []
 
 
-def test_a_dropped_connection_is_one_line_and_keeps_partial_results(run_cli, two_slow_artifacts, ir_programs, sshd,
-                                                                    tmp_path):
+def test_a_dropped_connection_is_one_line_and_keeps_partial_results(
+    run_cli, two_slow_artifacts, ir_programs, sshd, tmp_path
+):
     def drop(_pid):  # kill the server side of the connection (the sshd session processes we started)
         for child in children_of(sshd.pid):
             os.kill(child, signal.SIGKILL)
@@ -157,6 +172,7 @@ def test_timeouts_are_reported_with_the_device(sshd, ir_artifacts, ir_programs, 
 
 # -- issue 18, item 3: nothing from a device URL reaches ssh as an option --------------------------------
 
+
 def test_ssh_argv_ends_options_before_the_destination():
     """Before: [..., 'pi@board', '--', command]: a destination starting with '-' was read as an option."""
     device = parse("ssh://pi@board.local:2222", ssh_config="/dev/null")
@@ -166,26 +182,38 @@ def test_ssh_argv_ends_options_before_the_destination():
     assert options[:4] == ["-F", "/dev/null", "-p", "2222"] and "-T" in options
 
 
-@pytest.mark.parametrize("url, what", [
-    ("ssh://-oProxyCommand=x", "host"),
-    ("ssh://-oProxyCommand=touch${IFS}pwned@127.0.0.1", "user"),
-    ("ssh://-lroot@board", "user"),
-    ("ssh://host;reboot", "host"),
-    ("ssh://ho$t", "host"),
-    ("ssh://user;id@host", "user"),
-    ("ssh://a`id`@host", "user"),
-    ("ssh://-board", "host"),
-    ("ssh://board-.local", "host"),
-    ("ssh://bo_ard", "host"),
-])
+@pytest.mark.parametrize(
+    "url, what",
+    [
+        ("ssh://-oProxyCommand=x", "host"),
+        ("ssh://-oProxyCommand=touch${IFS}pwned@127.0.0.1", "user"),
+        ("ssh://-lroot@board", "user"),
+        ("ssh://host;reboot", "host"),
+        ("ssh://ho$t", "host"),
+        ("ssh://user;id@host", "user"),
+        ("ssh://a`id`@host", "user"),
+        ("ssh://-board", "host"),
+        ("ssh://board-.local", "host"),
+        ("ssh://bo_ard", "host"),
+    ],
+)
 def test_hosts_and_users_outside_their_grammar_are_refused(url, what):
     """Before: all of these were accepted by the URL parser and handed to ssh."""
     with pytest.raises(DeviceError, match=f"bad device {what} "):
         parse(url)
 
 
-@pytest.mark.parametrize("url", ["ssh://pi@board.local", "ssh://10.0.0.2:22", "ssh://[::1]:2222", "ssh://ci.user@rpi-4",
-                                 "ssh://deploy_bot@build-01.example.org.", "ssh://board"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ssh://pi@board.local",
+        "ssh://10.0.0.2:22",
+        "ssh://[::1]:2222",
+        "ssh://ci.user@rpi-4",
+        "ssh://deploy_bot@build-01.example.org.",
+        "ssh://board",
+    ],
+)
 def test_ordinary_hosts_and_users_are_accepted(url):
     assert parse(url).kind == "ssh"
 

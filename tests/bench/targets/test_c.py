@@ -10,8 +10,9 @@ from edgeprune.bench.schema import validate
 
 from ..conftest import have, quick_settings
 
-needs_c_backend = pytest.mark.skipif("c" not in backends.names(),
-                                     reason="the C backend (edgeprune/backends/c) is not on this branch")
+needs_c_backend = pytest.mark.skipif(
+    "c" not in backends.names(), reason="the C backend (edgeprune/backends/c) is not on this branch"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,14 @@ def c_artifacts(pruned_checkpoint, tmp_path_factory):
 
 
 @needs_c_backend
-@pytest.mark.parametrize("url, tools", [("local", ("gcc",)), ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc")),
-                                        ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc"))])
+@pytest.mark.parametrize(
+    "url, tools",
+    [
+        ("local", ("gcc",)),
+        ("qemu-aarch64", ("qemu-aarch64", "aarch64-linux-gnu-gcc")),
+        ("qemu-m4", ("qemu-system-arm", "arm-none-eabi-gcc")),
+    ],
+)
 def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_checkpoint):
     if have(*tools, "gcc"):
         pytest.skip(have(*tools, "gcc"))
@@ -40,7 +47,7 @@ def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_ch
     native = [r for r in doc["runtimes"] if r["call_path"] == "native"]
     assert len(native) == 1 and native[0]["status"] == "ok"
     model = checkpoint.load(pruned_checkpoint)
-    reference = predict_logits(model, data.load("digits").X_test[:settings.device_samples])
+    reference = predict_logits(model, data.load("digits").X_test[: settings.device_samples])
     for mode in ("step", "sequence"):
         assert np.abs(np.array(native[0]["outputs"][mode]) - reference).max() < 1e-4
         assert native[0]["latency"][mode]["unit"] == ("ns" if url == "local" else "instructions")
@@ -56,8 +63,14 @@ def test_c_weight_report_becomes_the_standard_keys():
     assert m["storage_bytes"] == 1000 and m["bias_bytes"] == 64 and m["state_bytes"] == 256
     assert m["dtype"] == "float32"
     tiles = [{"format": "bsr8x1", "stored": 96}, {"format": "dense", "stored": 40}]
-    m = memory_info("c", {"dtype": "int8", "matrices": {"layers.0.weight": {"format": "bsr8x1+dense", "tiles": tiles}},
-                          "object_bytes": {"model": {"text": 300, "rodata": 900}, "runtime_used": 700}})
+    m = memory_info(
+        "c",
+        {
+            "dtype": "int8",
+            "matrices": {"layers.0.weight": {"format": "bsr8x1+dense", "tiles": tiles}},
+            "object_bytes": {"model": {"text": 300, "rodata": 900}, "runtime_used": 700},
+        },
+    )
     assert m["kernels"] == {"layers.0.weight": "bsr8x1+dense"} and m["stored_values"] == 136
     assert m["code_bytes"] == 1000 and m["dtype"] == "int8"
 
@@ -76,13 +89,40 @@ def test_generated_c_served_over_serial_by_qemu_firmware(run_cli, c_artifacts, p
     from edgeprune.train import predict_logits
 
     firmware = build_serial_firmware(c_artifacts, tmp_path / "fw.elf")
-    proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "pty",
-                             "-kernel", str(firmware)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            "qemu-system-arm",
+            "-M",
+            "mps2-an386",
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "pty",
+            "-kernel",
+            str(firmware),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         pty = re.search(r"(/dev/pts/\d+)", proc.stdout.readline()).group(1)
         out = tmp_path / "r.json"
-        r = run_cli("bench", c_artifacts, "--device", f"serial://{pty}", "--device-samples", "3", "--min-reps", "8",
-                    "--max-reps", "8", "--json", out)
+        r = run_cli(
+            "bench",
+            c_artifacts,
+            "--device",
+            f"serial://{pty}",
+            "--device-samples",
+            "3",
+            "--min-reps",
+            "8",
+            "--max-reps",
+            "8",
+            "--json",
+            out,
+        )
         assert r.code == 0, r.err
     finally:
         proc.kill()
