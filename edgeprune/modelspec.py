@@ -219,10 +219,36 @@ class ModelSpec:
                     int(d["num_classes"]),
                     bool(d.get("feedback", False)),
                 )
-            stages = tuple(StageSpec(**{k: v for k, v in s.items()}) for s in d["stages"])
+            stages = tuple(_stage_from_dict(s) for s in d["stages"])
             return cls(int(d["input_size"]), stages, str(d.get("output", "last")), str(d.get("task", "classify")))
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"invalid model config: {e}") from None
+
+
+_FIELD_TYPES = {
+    "kind": str,
+    "size": int,
+    "activation": str,
+    "kernel": int,
+    "dilation": int,
+    "bias": bool,
+    "feedback": bool,
+    "mode": str,
+    "eps": (float, int),
+}
+
+
+def _stage_from_dict(s) -> StageSpec:
+    """A stage as ``asdict`` wrote it; anything else (a damaged file) is a one-line ModelError."""
+    if not isinstance(s, dict):
+        raise ModelError(f"invalid model config: a stage is {type(s).__name__}, not a table")
+    for key, value in s.items():
+        want = _FIELD_TYPES.get(key)
+        if want is None:
+            raise ModelError(f"invalid model config: unknown stage field '{key}'")
+        if isinstance(value, bool) != (want is bool) or not isinstance(value, want):
+            raise ModelError(f"invalid model config: stage field '{key}' is {type(value).__name__}")
+    return StageSpec(**s)
 
 
 def ModelConfig(cell: str, input_size: int, hidden_sizes, num_classes: int, feedback: bool = False) -> ModelSpec:  # noqa: N802

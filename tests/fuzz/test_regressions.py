@@ -94,3 +94,15 @@ def test_onnx_file_its_own_runtime_cannot_run(seeds, tmp_path):
     onnx.save(proto, tmp_path / "m.onnx")
     with pytest.raises(EdgepruneError, match="cannot run the file|not a readable|invalid ONNX"):
         load_source(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("stage", [None, [1], {"kind": "lstm", "size": "6"}, {"kind": "lstm", "size": True},
+                                   {"kind": "lstm", "size": 6, "colour": "red"}])
+def test_a_damaged_stage_in_a_checkpoint_config_is_one_line(seeds, tmp_path, stage):
+    """Was AttributeError: a stage of the chain that is not a table (found by the long fuzz run)."""
+    payload = torch.load(seeds["ckpt"], weights_only=True)
+    payload["config"]["stages"][0] = stage
+    payload["sha256"] = checkpoint.payload_digest(payload)
+    torch.save(payload, tmp_path / "m.pt")
+    with pytest.raises(EdgepruneError, match="invalid model config"):
+        checkpoint.load(tmp_path / "m.pt")
