@@ -96,8 +96,16 @@ def test_onnx_file_its_own_runtime_cannot_run(seeds, tmp_path):
         load_source(tmp_path / "m.onnx")
 
 
-@pytest.mark.parametrize("stage", [None, [1], {"kind": "lstm", "size": "6"}, {"kind": "lstm", "size": True},
-                                   {"kind": "lstm", "size": 6, "colour": "red"}])
+@pytest.mark.parametrize(
+    "stage",
+    [
+        None,
+        [1],
+        {"kind": "lstm", "size": "6"},
+        {"kind": "lstm", "size": True},
+        {"kind": "lstm", "size": 6, "colour": "red"},
+    ],
+)
 def test_a_damaged_stage_in_a_checkpoint_config_is_one_line(seeds, tmp_path, stage):
     """Was AttributeError: a stage of the chain that is not a table (found by the long fuzz run)."""
     payload = torch.load(seeds["ckpt"], weights_only=True)
