@@ -186,8 +186,11 @@ def notes(doc: dict) -> list[str]:
 
 
 def md_table(columns: list[str], body: list[list]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in body]
+    def cell(v) -> str:  # a '|' inside a cell would end it: escaped in the header and the body alike
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in body]
     return "\n".join(lines)
 
 
@@ -217,18 +220,22 @@ def pyplot():
 
 
 def latency_chart(doc: dict, out: Path) -> Path | None:
-    """Step latency per runtime (p50 bar, p90/p99 marks), one panel per unit."""
+    """Latency per runtime (p50 bar, p90/p99 marks), one panel per mode and unit: a runtime measured only
+    on whole sequences gets a "sequence" panel, never a place on the step axis."""
     plt = pyplot()
-    by_unit: dict[str, list] = {}
+    panels: dict[tuple[str, str], list] = {}
     for r in doc["runtimes"]:
-        s = r["latency"].get("step") or r["latency"].get("sequence")
-        if r["status"] == "ok" and s:
-            by_unit.setdefault(s["unit"], []).append((r["id"], s))
-    if not by_unit:
+        if r["status"] != "ok":
+            continue
+        mode = "step" if r["latency"].get("step") else "sequence"
+        s = r["latency"].get(mode)
+        if s:
+            panels.setdefault((mode, s["unit"]), []).append((r["id"], s))
+    if not panels:
         return None
-    height = 2.0 + 0.45 * max(len(v) for v in by_unit.values())
-    fig, axes = plt.subplots(1, len(by_unit), figsize=(6 * len(by_unit), height), squeeze=False)
-    for ax, (unit, items) in zip(axes[0], by_unit.items()):
+    height = 2.0 + 0.45 * max(len(v) for v in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), height), squeeze=False)
+    for ax, ((mode, unit), items) in zip(axes[0], panels.items()):
         scale, label = (1e3, "µs") if unit == "ns" else (1, UNIT_SUFFIX.get(unit, unit))
         names = [i[0] for i in items]
         ax.barh(names, [s["p50"] / scale for _, s in items], color="#4c72b0", label="p50")
@@ -238,7 +245,6 @@ def latency_chart(doc: dict, out: Path) -> Path | None:
         ax.scatter(
             [s["p99"] / scale for _, s in items], names, marker="|", s=200, color="#c44e52", label="p99", zorder=3
         )
-        mode = "step" if any("step" in r["latency"] for r in doc["runtimes"]) else "sequence"
         ax.set_xlabel(f"{mode} latency ({label})" + (" — emulated" if unit == "instructions" else ""))
         ax.invert_yaxis()
         ax.legend(loc="lower right", fontsize=8)

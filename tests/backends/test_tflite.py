@@ -4,6 +4,7 @@ the reference kernels, TFLite Micro), sparse storage that really holds only the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,3 +305,25 @@ def test_cli_compiles_a_checkpoint_to_tflite(run_cli, digits_checkpoint, tmp_pat
     refused = run_cli("compile", pruned, "--target", "tflite", "-o", tmp_path / "bad", "--micro", "sparse")
     assert refused.code != 0 and len(refused.err_lines) == 1 and "TFLite Micro" in refused.err
     assert not (tmp_path / "bad").exists()
+
+
+def test_litert_info_lines_never_reach_the_terminal(tmp_path):
+    """Before: 'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.' on stderr in every compile."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from tests.conftest import make_model\n"
+        "from edgeprune import frontend\n"
+        "from edgeprune.backends import tflite as T\n"
+        f"p = {str(tmp_path / 'm.tflite')!r}\n"
+        "open(p, 'wb').write(T.build_step_model(frontend.lower(make_model('gru', (6,)))))\n"
+        "r = T.LiteRTRunner(p)\n"
+        "r.stream(np.zeros((3, 4, 5), np.float32))\n"
+        "print('ran')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.returncode == 0 and "ran" in done.stdout, done.stderr
+    assert "INFO" not in done.stderr and done.stderr.strip() == ""

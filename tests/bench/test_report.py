@@ -41,3 +41,38 @@ def test_report_directory(doc, tmp_path):
     assert {p.name for p in written} == {"report.md", "latency.png", "result.json"}
     image = mpimg.imread(tmp_path / "rep" / "latency.png")
     assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 0  # a real picture, not blank
+
+
+def test_markdown_tables_keep_their_column_count(doc):
+    """Before: the header's 'max|Δ| vs ref' was unescaped, 13 header cells for 11 in every row."""
+
+    def cells(line: str) -> int:
+        return len(line.replace("\\|", "").strip().strip("|").split("|"))
+
+    for block in report.markdown(doc).split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        if rows:
+            assert len({cells(r) for r in rows}) == 1, block
+
+
+def test_step_and_sequence_latencies_never_share_an_axis(doc, tmp_path, monkeypatch):
+    """Before: a runtime timed only on whole sequences was drawn on the 'step latency' axis."""
+    import copy
+
+    mixed = copy.deepcopy(doc)
+    seq_only = mixed["runtimes"][1]
+    seq_only["latency"] = {"sequence": dict(seq_only["latency"].get("sequence") or seq_only["latency"]["step"])}
+    labels = []
+    plt = report.pyplot()
+    real = plt.subplots
+
+    def spy(*args, **kwargs):
+        fig, axes = real(*args, **kwargs)
+        for ax in axes.flat:
+            original = ax.set_xlabel
+            ax.set_xlabel = lambda text, *a, _o=original, **k: (labels.append(text), _o(text, *a, **k))[1]
+        return fig, axes
+
+    monkeypatch.setattr(plt, "subplots", spy)
+    report.latency_chart(mixed, tmp_path / "l.png")
+    assert sorted(label.split(" latency")[0] for label in labels) == ["sequence", "step"]

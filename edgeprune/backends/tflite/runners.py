@@ -3,6 +3,9 @@ and TFLite Micro for the dense micro file."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from importlib import import_module
 from pathlib import Path
 
@@ -18,6 +21,22 @@ RESOLVERS = {  # option value -> ai_edge_litert / tflite_runtime OpResolverType 
     "builtin_ref": "BUILTIN_REF",  # reference kernels
 }
 RUNTIME_MODULES = {"ai-edge-litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}
+
+
+@contextlib.contextmanager
+def runtime_log_hidden():
+    """LiteRT's C++ runtime writes INFO lines ("Created TensorFlow Lite XNNPACK delegate for CPU") straight
+    to file descriptor 2, past Python; keep them off the user's terminal while it sets a model up. Its
+    errors still reach the user, as the Python exception they raise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def interpreter_module(runtime: str = "auto"):
@@ -65,10 +84,13 @@ class LiteRTRunner(Runner):
         self.resolver = resolver
         self._data = data  # the interpreter reads the model from this buffer
         try:
-            self.interpreter = api.Interpreter(
-                model_content=data, num_threads=1, experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]]
-            )
-            self.interpreter.allocate_tensors()
+            with runtime_log_hidden():
+                self.interpreter = api.Interpreter(
+                    model_content=data,
+                    num_threads=1,
+                    experimental_op_resolver_type=api.OpResolverType[RESOLVERS[resolver]],
+                )
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"{path.name}: {self.package} cannot load it ({first_line(e, limit=None)})") from None
         self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
@@ -114,7 +136,8 @@ class LiteRTRunner(Runner):
             raise BackendError(f"{self.name} has a fixed batch of {self.meta.get('batch')}, got {batch}")
         for d in self.interpreter.get_input_details():
             self.interpreter.resize_tensor_input(d["index"], [batch] + list(d["shape"][1:]))
-        self.interpreter.allocate_tensors()
+        with runtime_log_hidden():
+            self.interpreter.allocate_tensors()
         self.batch = batch
 
     def run(self, X: np.ndarray) -> np.ndarray:
