@@ -12,7 +12,10 @@ from rich.table import Table
 from ..errors import EdgepruneError
 from ..options import Option, merged
 
-console = Console(width=None if sys.stdout.isatty() else 120, soft_wrap=True)
+# Piped output (a log, CI, `| less`) gets a console wide enough that tables never wrap their cells; a
+# terminal keeps its own width.
+PIPED_WIDTH = 240
+console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, soft_wrap=True)
 
 
 def csv_list(value: str | None) -> list[str] | None:

@@ -83,3 +83,23 @@ def test_per_step_regression_model_compiles_and_shows_no_argmax(run_cli, tmp_pat
     doc = json.loads((tmp_path / "out" / "compile.json").read_text())
     assert doc["model"]["output"] == "every" and doc["model"]["task"] == "regress"
     assert all(v["passed"] and v["argmax_agreement"] is None and v["task"] == "regress" for v in doc["verification"])
+
+
+def test_piped_tables_never_wrap_their_cells(tmp_path):
+    """Before: piped output wrapped the verification table at the console width (runtime cells split
+    over several rows with an empty artifact column)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from edgeprune import frontend
+
+    from ..conftest import make_model
+
+    ir.save(frontend.lower(make_model("gru", (6,))), tmp_path / "src")
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "edgeprune", "compile", str(tmp_path / "src"), "--target", "ir,c"]
+    done = subprocess.run([*cmd, "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    assert rows and all(line.split("│")[1].strip() for line in rows), done.stdout
