@@ -122,6 +122,15 @@ def bench_command(
             "bench --sweep is now `edgeprune sweep CHECKPOINT --methods ... --sparsities ... "
             "--device DEVICE -o RUN_DIR` (docs/sweeps.md)"
         )
+    from ..fileio import check_writable
+
+    # outputs are checked before minutes of benchmarking, not after
+    if json_path:
+        check_writable(json_path)
+    if report_dir:
+        check_writable(report_dir, directory=True)
+    if keep_artifacts:
+        check_writable(keep_artifacts, directory=True)
     from ..bench import devices
     from ..bench.harness import bench
     from ..bench.runtimes import parse_variants

@@ -198,6 +198,9 @@ def sweep_command(
     run_dir = run_dir or None
     if not run_dir:
         raise EdgepruneError("-o/--output RUN_DIR is required (where the cells and the report go)")
+    from ..fileio import check_writable
+
+    check_writable(run_dir, directory=True)  # before any cell runs, not after
     if parallel is not None and parallel < 1:
         raise EdgepruneError(f"--parallel must be >= 1, got {parallel}")
     parallel = parallel if parallel is not None else config.get("parallel")

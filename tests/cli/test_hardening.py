@@ -210,3 +210,26 @@ def test_a_plain_pickle_is_one_line_on_the_real_stderr(tmp_path):
         f"edgeprune: error: {path}: not a readable edgeprune checkpoint (a plain Python pickle, not loaded: a pickle "
         "can run code)"
     ]
+
+
+@pytest.mark.parametrize("command", ["bench", "sweep"])
+def test_bench_and_sweep_check_their_outputs_before_any_work(
+    run_cli, tmp_path, digits_checkpoint, command, monkeypatch
+):
+    """Before: a --report/-o under a file failed only after benchmarking (or after the cells ran)."""
+    import edgeprune.bench.harness
+    import edgeprune.sweep.run
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(edgeprune.bench.harness, "bench", no_work)
+    monkeypatch.setattr(edgeprune.sweep.run, "run_sweep", no_work)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    if command == "bench":
+        args = ["bench", digits_checkpoint, "--report", blocker / "rep"]
+    else:
+        args = ["sweep", digits_checkpoint, "--methods", "magnitude", "--sparsities", "0.5", "-o", blocker / "run"]
+    r = run_cli(*args)
+    assert r.code != 0 and len(r.err_lines) == 1 and "a_file" in r.err
