@@ -46,8 +46,9 @@ def _read(path: Path) -> dict[str, np.ndarray]:
                 except ValueError as e:
                     if "Object arrays" in str(e) or "allow_pickle" in str(e):  # e.g. np.savez of ragged lists
                         raise DatasetError(
-                            f"{path}: '{key}' holds Python objects (not loaded: a pickle can run code); if it is "
-                            "ragged, pad the sequences to one length and give their true lengths as 'lengths' [N]"
+                            f"{path}: '{key}' is an object array, not numbers: ragged sequences (pad them to one "
+                            "length and give their true lengths as 'lengths' [N]) or Python objects (never loaded: "
+                            "a pickle can run code)"
                         ) from None
                     raise DatasetError(f"{path}: array '{key}' is damaged") from None
                 except Exception:  # a damaged member: CRC, truncation, bad header

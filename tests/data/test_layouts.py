@@ -235,7 +235,9 @@ def test_bad_npz_is_one_line_naming_the_problem(tmp_path, arrays, expected):
 def test_ragged_npz_is_named(tmp_path):
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.zeros((3, 2)), np.zeros((5, 2))
-    assert "'X' is ragged (an object array); pad the sequences" in _bad(tmp_path, X=ragged, y=np.zeros(2, int))
+    assert "'X' is an object array, not numbers: ragged sequences (pad them" in _bad(
+        tmp_path, X=ragged, y=np.zeros(2, int)
+    )
 
 
 def test_npy_named_npz_is_refused(tmp_path):
