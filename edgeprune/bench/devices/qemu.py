@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ...backends.c.toolchain import MPS2_AN386
 from ..toolchains import native_dir
 from .base import Device, DeviceError, Job, Measurement
 from .process import Timeout, describe_status, last_line, measurement_from_output, run
@@ -159,16 +160,4 @@ class QemuM4Device(_QemuDevice):
         return "cortex-m4"
 
     def command(self, program: Path) -> list[str]:
-        return [
-            "-M",
-            "mps2-an386",
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "null",
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-kernel",
-            str(program),
-        ]
+        return [*MPS2_AN386[1:], "-kernel", str(program)]  # the board's one QEMU command line

@@ -30,6 +30,7 @@ from .values import (
     constant_value,
     describe_axes,
     fill_value,
+    initializer_const,
     sparse_const,
 )
 
@@ -92,16 +93,10 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         raise OnnxImportError(f"{self.file}: {where + ': ' if where else ''}{message}")
 
     def run(self) -> OnnxModel:
-        from onnx import numpy_helper
 
         g = self.graph
         for t in g.initializer:
-            try:
-                self.values[t.name] = Const(numpy_helper.to_array(t))
-            except Exception:
-                raise OnnxImportError(
-                    f"{self.file}: initializer '{t.name}' is damaged (its data does not match its type and shape)"
-                ) from None
+            self.values[t.name] = initializer_const(t, self.file)
         for s in g.sparse_initializer:
             self.values[s.values.name] = sparse_const(s)
         data_inputs = [i for i in g.input if i.name not in self.values]

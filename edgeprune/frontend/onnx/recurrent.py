@@ -6,7 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ir
-from .values import Const, Content, Data, ImportedLayer, OnnxImportError, Refused, Unknown, Zeros, is_zero
+from .values import (
+    Const,
+    Content,
+    Data,
+    ImportedLayer,
+    Refused,
+    Unknown,
+    Zeros,
+    initializer_const,
+    is_zero,
+)
 
 RECURRENT = {op: spec.name for op, spec in ir.cells.ONNX_OPS.items()}  # ONNX op type -> cell
 KNOWN_ATTRIBUTES = {
@@ -167,7 +177,7 @@ class RecurrentOps:
         self._set(node, outs)
 
     def _op_Scan(self, node, ins):
-        from onnx import helper, numpy_helper
+        from onnx import helper
 
         a = {at.name: helper.get_attribute_value(at) for at in node.attribute}
         body, n_scan = a["body"], int(a["num_scan_inputs"])
@@ -191,12 +201,7 @@ class RecurrentOps:
         outer = self.values
         self.values = dict(outer)
         for t in body.initializer:
-            try:
-                self.values[t.name] = Const(numpy_helper.to_array(t))
-            except Exception:
-                raise OnnxImportError(
-                    f"{self.file}: initializer '{t.name}' is damaged (its data does not match its type and shape)"
-                ) from None
+            self.values[t.name] = initializer_const(t, self.file)
         sizes = {}
         for j, vi in enumerate(body.input[:n_state]):
             dims = vi.type.tensor_type.shape.dim

@@ -151,3 +151,15 @@ def fill_value(node) -> float:
         if a.name == "value":
             return float(numpy_helper.to_array(a.t).reshape(-1)[0])
     return 0.0
+
+
+def initializer_const(tensor, file) -> Const:
+    """An initializer's value; one whose data does not match its dims (a damaged file) is one line."""
+    from onnx import numpy_helper
+
+    try:
+        return Const(numpy_helper.to_array(tensor))
+    except Exception:  # noqa: BLE001 - onnx raises ValueError/TypeError/... for data not matching dims
+        raise OnnxImportError(
+            f"{file}: initializer '{tensor.name}' is damaged (its data does not match its type and shape)"
+        ) from None
