@@ -343,12 +343,21 @@ SequenceClassifier = SequenceModel  # the v1 name
 _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
-def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceModel:
+def from_torch(
+    rnn: nn.Module, head: nn.Linear | None = None, *, zeros_are_pruned: bool = True, check: bool = True
+) -> SequenceModel:
     """Adopt a user's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and ``nn.Linear`` head.
 
     ``rnn`` may also be any module holding exactly one recurrent module and one ``nn.Linear`` (the
-    head is then found inside it). The head must read the last step's top-layer state.
+    head is then found inside it): its forward is then run on a batch-first sample and must equal
+    the adopted model's (the head reading the last step's top-layer state), or the module is refused
+    in one line — never adopted as a different function (a Conv1d front-end or a mean-pool head
+    would otherwise be dropped). A holder without a forward of its own is a plain container. ``check``
+    false skips the comparison (for callers that only read the modules' weights, e.g. to make masks for
+    them). Weights that are exactly zero become pruned entries (masks) unless ``zeros_are_pruned`` is
+    false.
     """
+    wrapper = None if isinstance(rnn, _RECURRENT_TYPES) else rnn
     if not isinstance(rnn, _RECURRENT_TYPES):
         found_rnn = [m for m in rnn.modules() if isinstance(m, _RECURRENT_TYPES)]
         found_head = [m for m in rnn.modules() if isinstance(m, nn.Linear)]
@@ -383,4 +392,43 @@ def from_torch(rnn: nn.Module, head: nn.Linear | None = None) -> SequenceModel:
         model.head.weight.copy_(head.weight.detach())
         if head.bias is not None:
             model.head.bias.copy_(head.bias.detach())
-    return model
+    if zeros_are_pruned:  # a user's pruned weights keep their sparsity
+        model.set_masks({n: w.detach() != 0 for n, w in model.prunable().items() if bool((w == 0).any())})
+    if wrapper is not None and check:
+        _check_adoption(wrapper, model)
+    return model.eval()
+
+
+def _check_adoption(wrapper: nn.Module, model: SequenceModel) -> None:
+    """Refuse a wrapper whose forward is not the adopted recurrent module + head on the last step."""
+    name = type(wrapper).__name__
+    x = torch.randn(3, 7, model.config.input_size, generator=torch.Generator().manual_seed(0))
+    was_training = wrapper.training
+    wrapper.eval()
+    try:
+        with torch.no_grad():
+            theirs = wrapper(x)
+    except NotImplementedError:  # no forward of its own: a container of the two modules, nothing dropped
+        return
+    except Exception as e:  # noqa: BLE001 - whatever the user's forward raises on a batch-first sample
+        raise ModelError(
+            f"cannot check that {name} computes what would be adopted (its forward on a batch-first [3, 7, "
+            f"{model.config.input_size}] sample raised {type(e).__name__}); pass its recurrent module and head"
+        ) from None
+    finally:
+        wrapper.train(was_training)
+    with torch.no_grad():
+        ours = model(x)
+    theirs = theirs[0] if isinstance(theirs, tuple) else theirs
+    if not isinstance(theirs, torch.Tensor) or tuple(theirs.shape) != tuple(ours.shape):
+        shape = list(theirs.shape) if isinstance(theirs, torch.Tensor) else type(theirs).__name__
+        raise ModelError(
+            f"{name} returns {shape}, but its recurrent module + head on the last step give {list(ours.shape)}: "
+            "not adopted (other layers or operations would be dropped)"
+        )
+    err = float((theirs.float() - ours).abs().max())
+    if err > 1e-5 * max(1.0, float(ours.abs().max())):
+        raise ModelError(
+            f"{name} computes something else than its recurrent module + head on the last step (max |difference| "
+            f"{err:.2g}): not adopted (other layers or operations would be dropped)"
+        )

@@ -102,3 +102,47 @@ def test_wrong_input_shape_is_a_clear_error():
     model = make_model()
     with pytest.raises(ModelError, match=r"expected input \[N, T, 5\]"):
         model(torch.zeros(2, 3, 4))
+
+
+class _ConvFront(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(3, 3, 3, padding=2)
+        self.rnn = nn.LSTM(3, 8, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = self.conv(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)
+        return self.fc(self.rnn(x)[0][:, -1])
+
+
+class _MeanPool(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(3, 8, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0].mean(dim=1))
+
+
+@pytest.mark.parametrize("wrapper", [_ConvFront, _MeanPool])
+def test_from_torch_refuses_a_wrapper_that_computes_something_else(wrapper):
+    """Before: the one LSTM/GRU and Linear were adopted and the rest silently dropped (max |err| 0.16)."""
+    with pytest.raises(ModelError, match="computes something else .* not adopted"):
+        from_torch(wrapper())
+
+
+def test_from_torch_keeps_a_users_zeroed_weights_as_pruned():
+    """Before: an LSTM with 80% zeroed weights compiled as 0% sparse."""
+    from edgeprune import frontend
+
+    rnn, head = nn.LSTM(3, 8, batch_first=True), nn.Linear(8, 2)
+    with torch.no_grad():
+        rnn.weight_hh_l0.mul_(torch.rand_like(rnn.weight_hh_l0) > 0.8)
+    model = from_torch(rnn, head)
+    masks = model.masks()
+    assert set(masks) == {"layers.0.weight_hh"}
+    assert torch.equal(masks["layers.0.weight_hh"], rnn.weight_hh_l0 != 0)
+    assert frontend.lower(model).layers[0].weight.nnz < 4 * 8 * (3 + 8) * 0.5
+    assert from_torch(rnn, head, zeros_are_pruned=False).masks() == {}

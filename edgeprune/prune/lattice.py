@@ -223,7 +223,7 @@ def lattice_masks(
     from ..models import from_torch
     from .api import prune_model
 
-    model = from_torch(module, head)
+    model = from_torch(module, head, check=False)
     recurrent = (
         module
         if isinstance(module, (nn.LSTM, nn.GRU, nn.RNN))
@@ -256,7 +256,7 @@ def lattice_analysis(
     from ..models import SequenceClassifier, from_torch
     from .api import describe_weights
 
-    model = module if isinstance(module, SequenceClassifier) else from_torch(module, head)
+    model = module if isinstance(module, SequenceClassifier) else from_torch(module, head, check=False)
     weights = describe_weights(model)
     graph = dependency.build(dependency.connections_from(weights, prunable=[n for n in weights if n != "head.weight"]))
     return dependency.analyze(
