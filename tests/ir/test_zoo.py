@@ -140,3 +140,20 @@ def test_v1_fixtures_still_load_and_give_the_same_outputs():
         graph = ir.load(here / f"{name}_ir")
         assert graph.is_v1()
         np.testing.assert_allclose(ir.ReferenceExecutor(graph).run(expected["X"]), expected[name], atol=1e-5)
+
+
+def test_v1_fixtures_compile_to_every_target(tmp_path):
+    """IR v1 directories and v1 checkpoints written before IR v2 compile and verify, as they are."""
+    from pathlib import Path
+
+    from edgeprune import backends
+    from edgeprune.compiler import compile_source, load_source
+
+    here = Path(__file__).parent.parent / "fixtures" / "v1"
+    X = np.load(here / "expected.npz")["X"]
+    targets = [t for t in ("ir", "onnx", "c", "tflite") if backends.get(t).unavailable() is None]
+    for source in (here / "gru.pt", here / "lstm_fb_ir"):
+        src = load_source(source)
+        src.model.meta.setdefault("sequence_length", X.shape[1])
+        report = compile_source(src, targets, tmp_path / source.stem, X_verify=X)
+        assert report.passed and {r.artifact.split("/")[0] for r in report.results} >= set(targets) - {"ir"}
