@@ -197,3 +197,20 @@ def run_grid(
         str(checkpoint), methods, sparsities, [0], targets=targets, variants=default_variants(targets), **spec_options
     )
     return run_sweep(spec, run_dir, cluster="serial", log=print).report
+
+
+def build_c(graph, directory: Path, **given):
+    """Emit and build the C target for ``graph`` into a fresh ``directory``; the artifact (its info has
+    the sizes)."""
+    import shutil
+
+    from edgeprune.backends import get
+    from edgeprune.options import resolve
+
+    backend = get("c")
+    options = resolve(backend.options, given, "target c")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    [artifact] = backend.emit(graph, directory, options)
+    backend.build(artifact, directory, options)
+    return artifact

@@ -35,7 +35,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
-from common import markdown_table, write_results  # noqa: E402
+from common import build_c, markdown_table, write_results  # noqa: E402
 
 from edgeprune import frontend, ir, modelspec, prune  # noqa: E402
 from edgeprune.backends import get  # noqa: E402
@@ -44,7 +44,6 @@ from edgeprune.bench.devices.base import Job  # noqa: E402
 from edgeprune.bench.programs import ProgramSettings, parse_program_output  # noqa: E402
 from edgeprune.bench.targets.c import build_program  # noqa: E402
 from edgeprune.bench.toolchains import normalize_arch  # noqa: E402
-from edgeprune.options import resolve  # noqa: E402
 from edgeprune.passes import QuantizedExecutor, quantize  # noqa: E402
 
 C = get("c")
@@ -67,12 +66,7 @@ def kws_model(sparsity: float, seed: int = 0) -> ir.Model:
 
 
 def build(graph: ir.Model, directory: Path, **given):
-    options = resolve(C.options, given, "target c")
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    [artifact] = C.emit(graph, directory, options)
-    C.build(artifact, directory, options)
-    return artifact
+    return build_c(graph, directory, **given)
 
 
 def expected_last(graph: ir.Model, dtype: str, X: np.ndarray) -> np.ndarray:
