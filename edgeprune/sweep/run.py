@@ -115,6 +115,9 @@ def run_sweep(
                     progress.advance(record)
                     log(_line(record, len(records), len(cells)))
             finally:
+                # An interrupt can land between a cell's file and the index: the cell files are the truth.
+                records.update(rd.finished(keys))
+                rd.write_index(keys, records, running=True)
                 progress.stop()
                 if own:
                     executor.close()
