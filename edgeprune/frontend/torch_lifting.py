@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import ir
+from ..errors import EdgepruneError
 from ..models import SequenceModel
 from ..modelspec import ModelSpec, StageSpec
 
@@ -69,6 +70,13 @@ def _recurrent_params(name: str, layer: ir.Recurrent, params: dict, masks: dict)
 
 def lift(model: ir.Model) -> SequenceModel:
     model.validate()
+    for name, s in model.named_stages():
+        if isinstance(s, ir.Recurrent) and not s.default_cell:
+            # torch's cells have none of the ONNX variants (e.g. its GRU is linear_before_reset=1)
+            raise EdgepruneError(
+                f"{name} is a {s.cell} cell with{s.describe_variant()}, which no torch module computes: "
+                "it compiles (edgeprune compile) but cannot be trained or pruned through torch"
+            )
     out = SequenceModel(spec_of(model)).eval()
     masks: dict[str, np.ndarray] = {}
     params: dict[str, np.ndarray] = {}
