@@ -93,9 +93,9 @@ def main() -> None:
         "ONNX's recurrent conformance cases (installed onnx package) and our own cell-variant cases "
         "(tests/recurrent_cases.py): the largest |error| against the case's expected output over every "
         "artifact of the target (whole sequences and, for streaming artifacts, one step per call; C fp32, "
-        f"TFLite f32); max |out| is the largest |expected output| (a ReLU-like gate lets the state grow, and the "
-        f"error with it). Load average {load[0]:.1f}.\n\n"
-        + markdown_table(["case", "kind", "IR stage", "max |out|", *targets], rows)
+        "TFLite f32); 'largest output' is the largest |expected output| (a ReLU-like gate lets the state "
+        f"grow, and the error with it). Load average {load[0]:.1f}.\n\n"
+        + markdown_table(["case", "kind", "IR stage", "largest output", *targets], rows)
     )
     write_results("recurrent_variants", {"targets": targets, "cells": cells, "load_average": load}, text)
 
