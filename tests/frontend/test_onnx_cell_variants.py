@@ -124,7 +124,7 @@ def test_sequence_lens_shorter_than_the_sequence_is_refused(tmp_path):
 
 
 def test_a_variant_cell_cannot_be_lifted_to_torch_for_pruning(tmp_path):
-    """`edgeprune prune` goes through torch, whose GRU is linear_before_reset=1: refused, not mis-pruned."""
+    """torch's GRU is linear_before_reset=1: lifting the import for training is refused, not silently wrong."""
     from edgeprune.frontend.onnx import load_classifier
 
     rc.build_own("gru_lbr0_clip", tmp_path / "case.onnx")
@@ -146,3 +146,36 @@ def test_layout_1_with_an_attribute_onnx_reference_ignores_is_refused(tmp_path):
     with pytest.raises(OnnxImportError, match="onnx.reference ignores clip") as err:
         import_onnx(tmp_path / "case.onnx")
     assert "\n" not in str(err.value)
+
+
+def test_prune_cli_prunes_a_variant_cell_ir_side_and_the_result_compiles(run_cli, tmp_path):
+    """`edgeprune prune lbr0.onnx` computes the masks on the same weights, keeps the variant and writes an IR
+    directory; the kept weights are the original ones; it compiles exactly (against the IR reference)."""
+    X, _ = rc.build_own("gru_lbr0_clip", tmp_path / "case.onnx")
+    r = run_cli("prune", tmp_path / "case.onnx", "--method", "magnitude", "--sparsity", "0.6", "-o", tmp_path / "p")
+    assert r.code == 0, r.err
+    original = import_onnx(tmp_path / "case.onnx").model.stages[0]
+    pruned = ir.load(tmp_path / "p").stages[0]
+    assert (pruned.linear_before_reset, pruned.clip) == (False, original.clip)
+    assert pruned.weight.nnz < 0.5 * original.weight.nnz
+    kept = pruned.weight.to_dense() != 0
+    assert np.array_equal(pruned.weight.to_dense()[kept], original.weight.to_dense()[kept])
+    assert np.array_equal(pruned.bias, original.bias)
+    targets = ["ir", "onnx"] + NATIVE
+    report = compile_source(load_source(tmp_path / "p"), targets, tmp_path / "out", X_verify=X)
+    assert report.passed and all(r.max_abs_error <= 1e-5 for r in report.results)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-o", "p.pt"], "has no torch checkpoint: give -o a directory"),
+        (["-o", "q", "--finetune-epochs", "1"], "cannot be fine-tuned or evaluated through torch"),
+    ],
+)
+def test_prune_cli_refuses_what_a_variant_cell_cannot_do(run_cli, tmp_path, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    rc.build_own("lstm_clip", tmp_path / "case.onnx")
+    r = run_cli("prune", "case.onnx", "--method", "magnitude", "--sparsity", "0.5", *extra)
+    assert r.code != 0 and len(r.err_lines) == 1 and message in r.err, r.err
+    assert not (tmp_path / extra[1]).exists()
