@@ -36,7 +36,13 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None)
 @threads_option
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="checkpoint to write (an IR directory for an ONNX cell variant)",
+)
 @_method_options
 def prune_command(
     source,
