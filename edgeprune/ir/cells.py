@@ -34,7 +34,7 @@ class CellSpec:
     states: tuple[str, ...]  # state vectors carried between steps, each hidden_size long
     onnx_op: str  # the standard ONNX recurrent op
     onnx_gates: tuple[str, ...]  # row blocks of that op's W / R / B, in ONNX's order (torch names)
-    onnx_activations: tuple[str, ...]  # the op's default ``activations`` (the only ones the IR computes)
+    onnx_activations: tuple[str, ...]  # the op's default ``activations`` (others: a cell variant, below)
     tflite_rows: tuple[str, ...]  # IR row blocks in the order the TFLite cell's FULLY_CONNECTED emits them
     act_slots: tuple[str, ...] = ("f",)  # ONNX's names of the cell's activation slots (LSTM f, g, h)
     peephole_gates: tuple[str, ...] = ()  # ONNX's P blocks, in ONNX's order (LSTM i, o, f)

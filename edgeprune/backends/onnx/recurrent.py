@@ -4,7 +4,9 @@ the IR's own computation (step model, Scan bodies of feedback groups).
 Weights map from the IR's fused gate matrix over ``[x ; h ; feedback]`` to ONNX's ``W`` (input and
 feedback columns: feedback enters the op as extra input columns), ``R`` (state columns) and
 ``B = [Wb ; Rb]`` (omitted for a bias-free stage), with the gate rows reordered (LSTM IR i,f,g,o ->
-ONNX i,o,f,c; GRU IR r,z,n_x,n_h -> ONNX z,r,h with ``linear_before_reset=1``), all from the cell table (``ir.cells``).
+ONNX i,o,f,c; GRU IR r,z,n_x,n_h -> ONNX z,r,h, the same for both ``linear_before_reset``), all from the
+cell table (``ir.cells``). A cell variant's attributes and ``P`` go on the op; its step model runs
+``ir.cells.cell_update`` in ONNX ops (``_variant_step``).
 """
 
 from __future__ import annotations
