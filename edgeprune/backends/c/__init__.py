@@ -85,10 +85,18 @@ class CBackend(Backend):
         Option(
             "kernel",
             "auto",
-            "format per weight tile: auto = fastest by the measured cost model (dense where "
-            "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
-            "differ) or bsr (8x1/4x1/1x4 blocks)",
+            "format per weight tile: auto = fastest by the measured cost model within a byte budget "
+            "(--flash-budget; default 1.25x the smallest layout where sparse pays, dense where it does not), "
+            "fastest = fastest whatever the bytes, smallest = fewest bytes, or force dense, csr, ell (sliced "
+            "ELL where rows differ) or bsr (8x1/4x1/1x4 blocks)",
             choices=planning.KERNELS,
+        ),
+        Option(
+            "flash_budget",
+            0,
+            "bytes the weights (tables, int8 scales, biases) may take: auto picks the fastest layout "
+            "within it (0: the default budget); other kernels refuse to exceed it",
+            type=int,
         ),
         Option(
             "arch",
@@ -141,6 +149,7 @@ class CBackend(Backend):
             options["dtype"],
             profile,
             costs.cache_bytes(tc.arch),
+            options["flash_budget"] or None,
         )
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, content in files.items():

@@ -89,6 +89,10 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
 }
 # Hosts: ns per dense weight byte beyond what the cache holds (L3 instead of L2 every step).
 STREAM_NS_PER_BYTE = {"generic": 0.0076, "x86-avx2": 0.0018, "cortex-m4": 0.0}
+# auto (planning.choose_within): per byte of a layout, every step, once all its bytes no longer fit
+# the cache -- any format, as every weight of a step is read once. Measured by benchmarks/c/limits.py
+# (dense streaming rate from beyond L2 minus the in-L2 rate, per byte); none on the cache-less M4.
+SPILL_PER_BYTE = {"generic": 0.02, "x86-avx2": 0.02, "cortex-m4": 0.0}
 UNITS = {"x86-avx2": "ns", "generic": "ns", "cortex-m4": "instructions"}
 # auto takes a sparse format only when the model says it saves at least this fraction of the dense
 # time: the margin that keeps `auto` from being slower than dense where the estimates are close.
