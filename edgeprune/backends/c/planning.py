@@ -314,13 +314,21 @@ def plan_matrix(
     )
 
 
-def _effective(fmt: str, tiles: list[Tile]) -> float:
-    """The estimate auto ranks by: a sparse format must beat dense (and a zero-filling one the exact
-    ones) by the SPARSE_MARGIN, as the estimates near a crossover are within the fit's error."""
-    cost = sum(t.cost for t in tiles)
-    if fmt == "dense":
-        return cost
-    return cost / costs.SPARSE_MARGIN / (1.0 if _exact(tiles) else costs.SPARSE_MARGIN)
+def _ranked(opts: dict[str, list[Tile]]) -> list[tuple[str, list[Tile], float, int]]:
+    """A region's options as (format, tiles, estimate auto ranks by, bytes), with fastest's margins:
+    a sparse format must beat dense by the SPARSE_MARGIN (the estimates near a crossover are within
+    the fit's error), and a zero-filling one (8x1 blocks over a finer mask, SELL padding) is an
+    option only if it beats the best format storing exactly the mask by the same margin."""
+    exact = [sum(t.cost for t in tiles) for f, tiles in opts.items() if f != "dense" and _exact(tiles)]
+    out = []
+    for fmt, tiles in opts.items():
+        cost = sum(t.cost for t in tiles)
+        if fmt != "dense":
+            if exact and not _exact(tiles) and cost > costs.SPARSE_MARGIN * min(exact):
+                continue
+            cost /= costs.SPARSE_MARGIN
+        out.append((fmt, tiles, cost, _bytes(tiles)))
+    return out
 
 
 def choose_within(
@@ -331,7 +339,9 @@ def choose_within(
     ``budget=None``: the default, BUDGET_FACTOR x the smallest layout of the regions where a sparse
     format is the fastest; where dense is (low sparsity, the head), dense is kept at its size -- it
     stores no index and no fill, and squeezing it into sparse formats would trade a little flash for
-    several times the time. An explicit budget holds every byte.
+    several times the time. If the layout within that budget would still be estimated slower than
+    dense (small matrices, where per-row and per-call costs dominate), the default takes the
+    smallest layout that is not. An explicit budget holds every byte.
 
     A knapsack over the regions (each picks one format), solved by its Lagrangian relaxation: for a
     price per byte ``lam`` every region takes the format minimising ``estimate + lam * bytes``; the
@@ -341,12 +351,15 @@ def choose_within(
     weights then stream from the next level every step), so a large model prefers a layout that
     fits the cache over one that is faster per weight but spills. Returns (bytes, budget).
     """
-    regions = [
-        [(fmt, tiles, _effective(fmt, tiles), _bytes(tiles)) for fmt, tiles in opts.items()]
-        for m in matrices
-        for opts in m.options
-    ]
-    if budget is None:
+    regions = [_ranked(opts) for m in matrices for opts in m.options]
+
+    def timed(picks) -> tuple[float, int]:
+        size = fixed_bytes + sum(o[3] for o in picks)
+        return sum(o[2] for o in picks) + (spill * size if size > cache else 0.0), size
+
+    all_dense = timed([next(o for o in r if o[0] == "dense") for r in regions])[0]
+    default = budget is None
+    if default:
         pinned = [min(r, key=lambda o: o[2])[0] == "dense" for r in regions]
         kept = sum(next(o[3] for o in r if o[0] == "dense") for r, pin in zip(regions, pinned) if pin)
         smallest = fixed_bytes + sum(min(o[3] for o in r) for r, pin in zip(regions, pinned) if not pin)
@@ -358,18 +371,18 @@ def choose_within(
             f"--flash-budget {budget:,} B: the smallest layout of the weights needs {lowest:,} B "
             "(tables, int8 scales and biases)"
         )
-    best = None
-    for lam in [0.0, *np.geomspace(1e-6, 1e4, 161)]:
-        picks = [min(r, key=lambda o: (o[2] + lam * o[3], o[3])) for r in regions]
-        size = fixed_bytes + sum(o[3] for o in picks)
-        if size > budget:
-            continue
-        estimate = sum(o[2] for o in picks) + (spill * size if size > cache else 0.0)
-        if best is None or estimate < best[0] - 1e-9:
-            best = (estimate, size, picks)
-    if best is None:  # the sweep's last price already takes the smallest format of nearly every region
-        picks = [min(r, key=lambda o: (o[3], o[2])) for r in regions]
-        best = (0.0, fixed_bytes + sum(o[3] for o in picks), picks)
+    frontier = []  # (estimate, bytes, picks) per price; the last price takes the smallest formats
+    for lam in [0.0, *np.geomspace(1e-6, 1e4, 161), float("inf")]:
+        if lam == float("inf"):
+            picks = [min(r, key=lambda o: (o[3], o[2])) for r in regions]
+        else:
+            picks = [min(r, key=lambda o: (o[2] + lam * o[3], o[3])) for r in regions]
+        frontier.append((*timed(picks), picks))
+    best = min((f for f in frontier if f[1] <= budget), key=lambda f: (f[0], f[1]))
+    if default and best[0] > all_dense:
+        faster = [f for f in frontier if f[0] <= all_dense]
+        best = min(faster, key=lambda f: (f[1], f[0])) if faster else min(frontier, key=lambda f: f[0])
+        budget = max(budget, best[1])
     _, size, picks = best
     chosen = iter(picks)
     for m in matrices:
