@@ -70,6 +70,21 @@ def test_auto_within_a_budget_and_fastest_give_the_reference_logits(tmp_path, in
     assert all(np.max(np.abs(o - outputs[0])) <= 1e-6 for o in outputs)
 
 
+def test_both_gathers_of_a_host_build_give_the_reference_logits(tmp_path, inputs, monkeypatch):
+    from edgeprune.backends.c import costs
+
+    model = frontend.lower(_pruned("lstm", (16,), False, sparsity=0.75))
+    reference = ir.ReferenceExecutor(model).run(inputs)
+    outputs = []
+    for gather in ("sw", "hw"):
+        monkeypatch.setenv("EDGEPRUNE_C_GATHER", gather)
+        artifact, options = build(model, tmp_path / gather, kernel="ell")
+        if costs.profile_for("host", ("cc",), ("-march=native",)) == "x86-avx2":
+            assert artifact.info["host_tuning"]["defines"] == (["-DEP_HW_GATHER"] if gather == "hw" else [])
+        outputs.append(_check(artifact, tmp_path / gather, options, inputs, reference, 1e-5))
+    assert np.max(np.abs(outputs[0] - outputs[1])) <= 1e-6
+
+
 @pytest.mark.parametrize(
     "method,kernel,formats_used", [("random-regular", "ell", {"ell"}), ("magnitude", "ell", {"sell"})]
 )
