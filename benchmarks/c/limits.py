@@ -30,6 +30,7 @@ the rates of the cache level its bytes fit in; cells, biases and calls are not i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -255,6 +256,59 @@ def cases(H: int):
     return out
 
 
+BASELINE_EMIT = """
+import json
+import sys
+from pathlib import Path
+from edgeprune.backends import get
+from edgeprune.ir import serialize
+from edgeprune.options import resolve
+backend = get("c")
+options = resolve(backend.options, {"c_prefix": sys.argv[3], "kernel": sys.argv[4]}, "target c")
+[artifact] = backend.emit(serialize.load(sys.argv[1]), Path(sys.argv[2]), options)
+info = artifact.info
+print(json.dumps({k: info[k] for k in ("weight_bytes", "bytes_per_nonzero")} | {"matrices": {
+    k: {f: m[f] for f in ("format", "shape", "nnz")} for k, m in info["matrices"].items()}}))
+"""
+
+
+def baseline_objects(checkout: str, builds: list, work: Path) -> list[str]:
+    """The ``auto`` and ``dense`` builds emitted by an older checkout, compiled as it builds them
+    (-O2 -ffp-contract=fast -march=native), its runtime's ep_* symbols renamed old_ep_* so that
+    both runtimes link into one program. Appends the baseline builds to ``builds``."""
+    from edgeprune.ir import serialize
+
+    flags = ["-O2", "-ffp-contract=fast", "-march=native", "-std=c99"]
+    objects, first = [], None
+    for b in [b for b in builds if b["kernel"] in ("auto", "dense")]:
+        prefix = "o" + b["prefix"][1:]
+        d = work / prefix
+        d.mkdir()
+        path = serialize.save(b["graph"], d / "ir")
+        env = {**os.environ, "PYTHONPATH": str(Path(checkout).resolve())}
+        emitted = subprocess.run(
+            [sys.executable, "-c", BASELINE_EMIT, str(path), str(d), prefix, b["kernel"]],
+            env=env,
+            cwd=d,  # not this checkout: `python -c` puts the working directory first on sys.path
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        info = json.loads(emitted.stdout.strip().splitlines()[-1])
+        subprocess.run(["cc", *flags, "-c", f"{prefix}.c", "-o", f"{prefix}.o"], cwd=d, check=True)
+        objects.append(d / f"{prefix}.o")
+        first = first or d
+        builds.append({**b, "prefix": prefix, "label": b["label"] + " [baseline]", "baseline": True, "info": info})
+    subprocess.run(["cc", *flags, "-c", "edgeprune_rt.c", "-o", "old_rt.o"], cwd=first, check=True)
+    objects.append(first / "old_rt.o")
+    names = subprocess.run(["nm", "--defined-only", "old_rt.o"], cwd=first, capture_output=True, text=True).stdout
+    renames = [f"{n} old_{n}" for n in (line.split()[-1] for line in names.splitlines()) if n.startswith("ep_")]
+    (work / "renames.txt").write_text("\n".join(renames) + "\n")
+    for obj in objects:
+        subprocess.run(["objcopy", f"--redefine-syms={work / 'renames.txt'}", str(obj)], check=True)
+    return [str(o) for o in objects]
+
+
 def limit_ns(info: dict, graph, mask: str, rates: dict, cache: int) -> float:
     """The least time of the build's matrices at this machine's rates (see the module docstring)."""
     level = "L2" if info["weight_bytes"]["total"] <= cache else "L3"
@@ -273,6 +327,12 @@ def main() -> None:
     ap.add_argument("--hidden", default="256,512,1024")
     ap.add_argument("--rounds", type=int, default=400)
     ap.add_argument("--timing-us", type=float, default=300.0, help="time of one timing (steps of a build per round)")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="a checkout of an older edgeprune (e.g. main): its auto and dense builds of the same models join "
+        "the same program (its runtime's symbols renamed), for a before/after in one run",
+    )
     ap.add_argument("--name", default="c_limits")
     args = ap.parse_args()
     import torch
@@ -302,6 +362,7 @@ def main() -> None:
                     }
                 )
                 print(f"built H={H} {label}: {artifact.info['matrices']['layers.0.weight']['format']}", flush=True)
+        old_objects = baseline_objects(args.baseline, builds, work) if args.baseline else []
         decls, items = [], []
         for name, kind, a, b, weights in limit_items():
             items.append(f'        {{"{name}", {kind}, {a}, {b}, {weights}, 0, 0}},')
@@ -318,8 +379,12 @@ def main() -> None:
         tuned, why = costs.host_gather_flags(["cc"], ["-O2", "-ffp-contract=fast", "-march=native"])
         flags += tuned  # what the backend's host build uses on this machine
         print(why, tuned, flush=True)
-        sources = ["limits.c", "m0/edgeprune_rt.c"] + [f"{b['prefix']}/{b['prefix']}.c" for b in builds]
-        subprocess.run(["cc", *flags, "-I.", "-Im0", *sources, "-lm", "-o", "limits"], cwd=work, check=True)
+        sources = ["limits.c", "m0/edgeprune_rt.c"] + [
+            f"{b['prefix']}/{b['prefix']}.c" for b in builds if not b.get("baseline")
+        ]
+        subprocess.run(
+            ["cc", *flags, "-I.", "-Im0", *sources, *old_objects, "-lm", "-o", "limits"], cwd=work, check=True
+        )
         print(f"running {args.rounds} interleaved rounds of {len(items)} items", flush=True)
         keep = os.environ.get("EDGEPRUNE_LIMITS_KEEP")  # a folder to keep the program in (debugging)
         if keep:
@@ -342,7 +407,8 @@ def main() -> None:
         rates[f"gather-sw@{level}"], rates[f"gather-hw@{level}"] = sw, hw
         rates[f"block8x1@{level}"] = timings[f"block8x1@{level}"][0] / timings[f"block8x1@{level}"][2]
     rows, payload_rows = [], []
-    dense_ns = {b["H"]: timings[b["prefix"]][0] for b in builds if b["label"] == "dense"}
+    # speed-ups against the dense build of the same code (a baseline's against the baseline's dense)
+    dense_ns = {(b["H"], b.get("baseline", False)): timings[b["prefix"]][0] for b in builds if b["kernel"] == "dense"}
     dense_limit = {}
     for b in builds:
         lim = limit_ns(b["info"], b["graph"], b["mask"], rates, cache)
@@ -357,7 +423,8 @@ def main() -> None:
             "case": b["label"],
             "ns": ns,
             "ns_median": med,
-            "speedup_vs_dense": dense_ns[b["H"]] / ns,
+            "speedup_vs_dense": dense_ns[(b["H"], b.get("baseline", False))] / ns,
+            "baseline": b.get("baseline", False),
             "limit_ns": lim,
             "limit_speedup": dense_limit[b["H"]] / lim,
             "ratio_to_limit": ns / lim,
@@ -418,6 +485,8 @@ def main() -> None:
         )
     )
     payload = {
+        "gather": why,
+        "gather_defines": tuned,
         "args": vars(args),
         "load_average_start": load_start,
         "load_average_end": load_end,
@@ -425,6 +494,47 @@ def main() -> None:
         "cache_bytes": cache,
         "builds": payload_rows,
     }
+    by_case = {(r["H"], r["case"]): r for r in payload_rows}
+    readme = []  # the README's table: H = 256, --kernel auto
+    for mask, label in (
+        ("magnitude", "magnitude (irregular)"),
+        ("expander", "expander (row-regular)"),
+        ("block-expander-8x1", "block-expander 8x1 (blocks)"),
+    ):
+        cells = [label]
+        for sp in ("90%", "95%", "98%"):
+            r = by_case.get((256, f"{mask} {sp} auto"))
+            cells.append(
+                f"{r['ns'] / 1000:.1f} ({r['speedup_vs_dense']:.1f}x; {r['ratio_to_limit']:.1f})" if r else "-"
+            )
+        r = by_case.get((256, f"{mask} 90% auto"))
+        cells.append(f"{r['bytes_per_nonzero']:.1f}" if r else "-")
+        readme.append(cells)
+    dense256 = by_case.get((256, "dense"))
+    if dense256 and any(c != "-" for row in readme for c in row[1:]):
+        md += (
+            f"\n\n### README table (H = 256, `--kernel auto`; dense {dense256['ns'] / 1000:.1f} µs)\n\n"
+            + markdown_table(["mask", "90% µs (speed-up; ratio to limit)", "95%", "98%", "B/nnz at 90%"], readme)
+        )
+    before_after = []
+    for r in payload_rows:
+        old = by_case.get((r["H"], r["case"] + " [baseline]"))
+        if old is None or r["baseline"]:
+            continue
+        before_after.append(
+            [
+                r["H"],
+                r["case"],
+                f"{old['speedup_vs_dense']:.2f}x / {r['speedup_vs_dense']:.2f}x",
+                f"{old['ns'] / 1000:.2f} / {r['ns'] / 1000:.2f}",
+                f"{old['bytes_per_nonzero']:.2f} / {r['bytes_per_nonzero']:.2f}",
+                f"{old['ratio_to_limit']:.2f} / {r['ratio_to_limit']:.2f}",
+            ]
+        )
+    if before_after:
+        md += f"\n\n### Before / after (baseline checkout `{args.baseline}` in the same program)\n\n" + markdown_table(
+            ["H", "case", "speed-up vs own dense", "µs", "B/nnz", "ratio to limit"], before_after
+        )
     write_results(args.name, payload, md)
     print(md)
 

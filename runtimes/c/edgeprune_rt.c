@@ -77,7 +77,7 @@ static __m256 ep_gather_u8(const float *z, const uint8_t *cols)
 {
 #ifdef EP_HW_GATHER
     /* Where the gather instruction is the faster one (the backend measures it on the host it
-     * builds for: costs.host_gather_flags), e.g. 0.16 vs 0.22 ns a weight on a Sapphire Rapids. */
+     * builds for: costs.host_gather_flags), e.g. 0.16 vs 0.22 ns a weight on an AVX-512 Xeon. */
     return _mm256_i32gather_ps(z, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)cols)), 4);
 #else
     uint64_t k;

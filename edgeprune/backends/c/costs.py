@@ -125,7 +125,7 @@ def profile_for(arch: str, cc: list[str] | tuple[str, ...] = (), cflags: list[st
 
 # The ELL/SELL loops gather 8 z values per FMA: eight scalar loads (the default) or AVX2's gather
 # instruction (-DEP_HW_GATHER). Which is faster depends on the core (the instruction: 12.7 vs 4.8
-# cycles per 8 on Zen 3, 0.16 vs 0.22 ns a weight on a Sapphire Rapids Xeon; slow again under the
+# cycles per 8 on Zen 3, 0.16 vs 0.22 ns a weight on an AVX-512 Xeon; slow again under the
 # Gather Data Sampling microcode), so a host build measures both once per process.
 GATHER_PROBE = r"""
 #include <immintrin.h>
