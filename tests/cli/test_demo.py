@@ -26,10 +26,15 @@ def test_demo_gains_compare_dense_and_pruned_builds(tmp_path):
         random_ir(density=1.0, hidden=(32,), cells=("lstm",)),
         random_ir(density=0.1, hidden=(32,), cells=("lstm",)),
     )
+    from edgeprune import backends
+
+    targets = [t for t in ("c", "onnx") if backends.get(t).unavailable() is None]
+    if "c" not in targets:
+        pytest.skip(f"target c: {backends.get('c').unavailable()}")
     result = demo.DemoResult([], None, tmp_path)
-    demo.measure_gains(result, dense, pruned, ["c", "onnx"], tmp_path / "speed", 0.2)
+    demo.measure_gains(result, dense, pruned, targets, tmp_path / "speed", 0.2)
     runtimes = {row[0] for row in result.speed}
-    assert {"edgeprune C (native step)", "ONNX Runtime"} <= runtimes
+    assert "edgeprune C (native step)" in runtimes and ("onnx" not in targets or "ONNX Runtime" in runtimes)
     assert all(d > 0 and p > 0 and r == pytest.approx(d / p) for _, d, p, r in result.speed)
     if toolchain("cortex-m4").missing():
         assert result.notes and "Cortex-M4 sizes skipped" in result.notes[0]
