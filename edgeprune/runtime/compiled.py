@@ -6,9 +6,13 @@
     y = model.run(X)                             # [T, F] -> [C] or [N, T, F] -> [N, C]; a model whose
                                                  # output is `every` step: [T, C] or [N, T, C]
 
-Each stream's state is a ``<prefix>_state_t`` in a numpy buffer owned here; ``step`` of one
-stream is one C call (a few hundred nanoseconds of ctypes on top of the model), so ``bench`` can
-time streaming from Python. ``run`` loops over sequences in Python and over steps in C.
+    model.step_into(x_t, out)                    # the same into a caller's float32 [C] buffer
+
+Each stream's state is a ``<prefix>_state_t`` in a numpy buffer owned here. One stream's ``step``
+is a copy of ``x_t`` into a buffer bound at ``reset`` (pointers resolved once), one ctypes call
+and a copy out: ~1 µs on top of the C step (benchmarks/results/c_step_overhead.md), so ``bench``
+can time streaming from Python. Several streams step in one C call (``<prefix>_step_streams``),
+and ``run`` runs a whole batch of sequences in one C call (``<prefix>_run_batch``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..errors import BackendError
 DEFAULT_CFLAGS = "-O2 -ffp-contract=fast -march=native"
 BUILD_DIR = "build"
 _P = ctypes.c_void_p
+_F32 = np.dtype(np.float32)  # dtypes are singletons: an identity check is the cheapest
 
 
 def find_prefix(directory: Path) -> str:
@@ -91,6 +96,13 @@ class CompiledModel:
             raise BackendError(f"{library} is not a model with prefix '{prefix}': {e}") from None
         self._step.argtypes, self._step.restype = (_P, _P, _P), None
         self._run.argtypes, self._run.restype = (_P, _P, ctypes.c_int, _P), None
+        # batch entry points (a library generated before them has none: loops in Python instead)
+        self._run_batch = getattr(self._lib, f"{prefix}_run_batch", None)
+        self._step_streams = getattr(self._lib, f"{prefix}_step_streams", None)
+        if self._run_batch is not None:
+            self._run_batch.argtypes, self._run_batch.restype = (_P, _P, ctypes.c_int, ctypes.c_int, _P), None
+        if self._step_streams is not None:
+            self._step_streams.argtypes, self._step_streams.restype = (_P, ctypes.c_int, _P, _P), None
         size.argtypes, size.restype = (), ctypes.c_size_t
         self.library, self.prefix = library, prefix
         self.input_size, self.num_classes = int(input_size), int(num_classes)
@@ -98,7 +110,7 @@ class CompiledModel:
         self.every = bool(every)  # run returns every step's output
         self.state_bytes = int(size())
         self._states = np.zeros((0, self.state_bytes), np.uint8)
-        self._logits = np.zeros((1, self.num_classes), np.float32)
+        self._bind(0)
 
     @classmethod
     def build(
@@ -160,11 +172,47 @@ class CompiledModel:
         if batch < 1:
             raise BackendError(f"reset needs at least one stream, got {batch}")
         self._states = np.zeros((batch, self.state_bytes), np.uint8)
-        self._logits = np.zeros((batch, self.num_classes), np.float32)
+        self._bind(batch)
+
+    def _bind(self, batch: int) -> None:
+        """Input and output buffers for ``batch`` streams and their addresses, resolved once (per reset)."""
+        self._x = np.zeros((max(batch, 1), self.input_size), np.float32)
+        self._logits = np.zeros((max(batch, 1), self.num_classes), np.float32)
+        self._x1, self._out1 = self._x[0], self._logits[0]
+        self._shape1 = (self.input_size,)
+        self._args1 = tuple(ctypes.c_void_p(a.ctypes.data) for a in (self._states, self._x, self._logits))
+        if not batch:
+            self._args1 = None  # no stream yet: the first step resets
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
         """One step of every stream: [F] -> [C] (one stream) or [n, F] -> [n, C]."""
-        x = np.ascontiguousarray(x_t, dtype=np.float32)
+        out = self._advance(x_t)
+        return out.copy()
+
+    def step_into(self, x_t: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``step`` writing into ``out`` (float32, the shape ``step`` returns): no allocation. Returns ``out``."""
+        got = self._advance(x_t)
+        if getattr(out, "dtype", None) is not _F32 or out.shape != got.shape or not isinstance(out, np.ndarray):
+            shape = getattr(out, "shape", None)
+            raise BackendError(
+                f"step_into needs a float32 output of shape {list(got.shape)}, got "
+                f"{getattr(out, 'dtype', type(out).__name__)} {list(shape) if shape is not None else ''}".rstrip()
+            )
+        out[...] = got
+        return out
+
+    def _advance(self, x_t) -> np.ndarray:
+        """Step every stream; a view of the bound output buffer ([C] for one stream, [n, C] otherwise)."""
+        args = self._args1
+        # the common case first: one stream, a [F] array (checked by shape, converted by the copy)
+        if args is not None and len(self._states) == 1 and getattr(x_t, "shape", None) == self._shape1:
+            try:
+                self._x1[...] = x_t
+            except (TypeError, ValueError):
+                raise BackendError(f"step input of dtype {x_t.dtype} is not numeric") from None
+            self._step(*args)
+            return self._out1
+        x = np.asarray(x_t, dtype=np.float32)
         single = x.ndim == 1
         x2 = x.reshape(1, -1) if single else x
         if x2.ndim != 2 or x2.shape[1] != self.input_size:
@@ -174,12 +222,15 @@ class CompiledModel:
             self.reset(n)
         elif self.streams != n:
             raise BackendError(f"step got {n} streams after reset({self.streams})")
-        state, xs, out = self._states.ctypes.data, x2.ctypes.data, self._logits.ctypes.data
-        fn, sb, xb, ob = self._step, self.state_bytes, 4 * self.input_size, 4 * self.num_classes
-        for i in range(n):
-            fn(state + i * sb, xs + i * xb, out + i * ob)
-        logits = self._logits.copy()
-        return logits[0] if single else logits
+        self._x[...] = x2
+        if self._step_streams is not None:
+            self._step_streams(self._args1[0], n, self._args1[1], self._args1[2])
+        else:
+            state, xs, out = self._states.ctypes.data, self._x.ctypes.data, self._logits.ctypes.data
+            sb, xb, ob = self.state_bytes, 4 * self.input_size, 4 * self.num_classes
+            for i in range(n):
+                self._step(state + i * sb, xs + i * xb, out + i * ob)
+        return self._out1 if single else self._logits
 
     def run(self, X: np.ndarray) -> np.ndarray:
         """Whole sequences: [T, F] -> [C] or [N, T, F] -> [N, C] (the output after the last step), or for a
@@ -194,14 +245,18 @@ class CompiledModel:
         out = np.zeros((n, steps, self.num_classes) if self.every else (n, self.num_classes), np.float32)
         per = 4 * self.num_classes * (steps if self.every else 1)
         sp, xp, op, stride = state.ctypes.data, X3.ctypes.data, out.ctypes.data, 4 * steps * self.input_size
-        for i in range(n):
-            self._run(sp, xp + i * stride, steps, op + i * per)
+        if self._run_batch is not None:
+            self._run_batch(sp, xp, n, steps, op)
+        else:
+            for i in range(n):
+                self._run(sp, xp + i * stride, steps, op + i * per)
         return out[0] if single else out
 
     def close(self) -> None:
         """Drop the library's handle (the process may keep it mapped; rebuild into a new path)."""
         self._lib = None
-        self._step = self._run = None
+        self._step = self._run = self._run_batch = self._step_streams = None
+        self._args1 = None
 
     def __enter__(self):
         return self

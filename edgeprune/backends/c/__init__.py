@@ -85,10 +85,18 @@ class CBackend(Backend):
         Option(
             "kernel",
             "auto",
-            "format per weight tile: auto = fastest by the measured cost model (dense where "
-            "sparse does not pay), smallest = fewest bytes, or force dense, csr, ell (sliced ELL where rows "
-            "differ) or bsr (8x1/4x1/1x4 blocks)",
+            "format per weight tile: auto = fastest by the measured cost model within a byte budget "
+            "(--flash-budget; default 1.25x the smallest layout where sparse pays, dense where it does not), "
+            "fastest = fastest whatever the bytes, smallest = fewest bytes, or force dense, csr, ell (sliced "
+            "ELL where rows differ) or bsr (8x1/4x1/1x4 blocks)",
             choices=planning.KERNELS,
+        ),
+        Option(
+            "flash_budget",
+            0,
+            "bytes the weights (tables, int8 scales, biases) may take: auto picks the fastest layout "
+            "within it (0: the default budget); other kernels refuse to exceed it",
+            type=int,
         ),
         Option(
             "arch",
@@ -141,6 +149,7 @@ class CBackend(Backend):
             options["dtype"],
             profile,
             costs.cache_bytes(tc.arch),
+            options["flash_budget"] or None,
         )
         files = {**codegen.generate(plan), **_board_files(tc)}
         for name, content in files.items():
@@ -178,13 +187,17 @@ class CBackend(Backend):
             link += [*SEMIHOSTING_FLAGS, "-T", "board/link.ld"]
         shared = tc.arch == "host" and not _sanitized(cflags)
         pic = ["-fPIC"] if shared else []
+        tuned: list[str] = []  # host builds with the AVX2 kernels: the gather this core runs faster
+        if tc.arch == "host" and costs.profile_for(tc.arch, tc.cc, [*tc.target_flags, *cflags]) == "x86-avx2":
+            tuned, why = costs.host_gather_flags(tc.cc, [*tc.target_flags, *cflags])
+            artifact.info["host_tuning"] = {"defines": tuned, "why": why}
         # One section per function and table, so that a linker with --gc-sections keeps only the
         # kernels the model calls; the flash figure below counts the same.
         sections = ["-ffunction-sections", "-fdata-sections"]
         objects = []
         for source in sources:
             obj = build / (Path(source).stem + ".o")
-            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *pic, *sections, "-c", source]
+            command = [*tc.cc, *WARNINGS, *tc.target_flags, *cflags, *tuned, *pic, *sections, "-c", source]
             _compile(command, source, obj, out_dir, f"compiling {source} with {tc.cc[0]}")
             objects.append(obj)
         run_tool(

@@ -301,6 +301,7 @@ def generate(p: ModelPlan) -> dict[str, str]:
     final = p.stages[-1]
     if final.output_offset is not None:  # the last stage keeps state: its output is in the arena
         tail.append(f"    ep_copy(out, {_offset('a', final.output_offset)}, {upper}_OUTPUT_SIZE);")
+    per_sequence = "(size_t)steps * " if every else ""  # outputs per sequence of run_batch
     tail_head = ["    float *const a = s->arena;"] + ([] if _uses_arena(tail) else ["    (void)a;"])
     source = (
         f'{banner}#include "{prefix}.h"\n\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n'
@@ -328,7 +329,20 @@ def generate(p: ModelPlan) -> dict[str, str]:
             "    if (steps < 1 && out)\n"
             "        output(state, out); /* no step: the output of the zero state */\n"
         )
-        + "}\n"
+        + "}\n\n"
+        # batch entry points: one call from a binding (ctypes) instead of one per sequence or stream
+        f"void {prefix}_run_batch({prefix}_state_t *state, const float *x, int sequences, int steps, float *out)\n"
+        "{\n    int i;\n"
+        "    for (i = 0; i < sequences; ++i)\n"
+        f"        {prefix}_run(state, x + (size_t)i * (size_t)steps * {upper}_INPUT_SIZE, steps,\n"
+        f"                     out ? out + (size_t)i * {per_sequence}{upper}_OUTPUT_SIZE : NULL);\n"
+        "}\n\n"
+        f"void {prefix}_step_streams({prefix}_state_t *states, int streams, const float *x, float *out)\n"
+        "{\n    int i;\n"
+        "    for (i = 0; i < streams; ++i)\n"
+        f"        {prefix}_step(states + i, x + (size_t)i * {upper}_INPUT_SIZE, "
+        f"out ? out + (size_t)i * {upper}_OUTPUT_SIZE : NULL);\n"
+        "}\n"
     )
     files = {f"{prefix}.h": header, f"{prefix}.c": source}
     for name in RUNTIME_FILES:

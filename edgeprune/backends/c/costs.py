@@ -89,6 +89,11 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
 }
 # Hosts: ns per dense weight byte beyond what the cache holds (L3 instead of L2 every step).
 STREAM_NS_PER_BYTE = {"generic": 0.0076, "x86-avx2": 0.0018, "cortex-m4": 0.0}
+# auto (planning.choose_within): per byte of a layout, every step, once all its bytes no longer fit
+# the cache -- any format, as every weight of a step is read once. Measured by benchmarks/c/limits.py
+# (dense FMA rate from beyond L2 minus the in-L2 rate, per byte: (0.148 - 0.039) / 4 ns on a Xeon with
+# 2 MiB L2; taken for plain C too, unmeasured there); none on the cache-less M4.
+SPILL_PER_BYTE = {"generic": 0.027, "x86-avx2": 0.027, "cortex-m4": 0.0}
 UNITS = {"x86-avx2": "ns", "generic": "ns", "cortex-m4": "instructions"}
 # auto takes a sparse format only when the model says it saves at least this fraction of the dense
 # time: the margin that keeps `auto` from being slower than dense where the estimates are close.
@@ -116,6 +121,79 @@ def profile_for(arch: str, cc: list[str] | tuple[str, ...] = (), cflags: list[st
         except (OSError, subprocess.TimeoutExpired):
             pass
     return "generic"
+
+
+# The ELL/SELL loops gather 8 z values per FMA: eight scalar loads (the default) or AVX2's gather
+# instruction (-DEP_HW_GATHER). Which is faster depends on the core (the instruction: 12.7 vs 4.8
+# cycles per 8 on Zen 3, 0.16 vs 0.22 ns a weight on an AVX-512 Xeon; slow again under the
+# Gather Data Sampling microcode), so a host build measures both once per process.
+GATHER_PROBE = r"""
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#define N 4096
+static float z[256], v[8 * N], y[8];
+static uint8_t ix[8 * N];
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+static __m256 sw(const uint8_t *c) {
+    uint64_t k; memcpy(&k, c, 8);
+    return _mm256_set_m128(_mm_setr_ps(z[(k >> 32) & 255], z[(k >> 40) & 255], z[(k >> 48) & 255], z[k >> 56]),
+                           _mm_setr_ps(z[k & 255], z[(k >> 8) & 255], z[(k >> 16) & 255], z[(k >> 24) & 255]));
+}
+static __m256 hw(const uint8_t *c) {
+    return _mm256_i32gather_ps(z, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)c)), 4);
+}
+#define LOOP(G) { __m256 a = _mm256_setzero_ps(), b = a; int k;                              \
+    for (k = 0; k < N; k += 2) { a = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * k), G(ix + 8 * k), a);    \
+        b = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8 * k + 8), G(ix + 8 * k + 8), b); }           \
+    _mm256_storeu_ps(y, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_loadu_ps(y))); }
+int main(void) {
+    double best[2] = {1e30, 1e30}; int r, i;
+    for (i = 0; i < 8 * N; ++i) { ix[i] = (uint8_t)((i * 97) & 255); v[i] = 1e-3f; }
+    for (r = 0; r < 60; ++r) {
+        double t = now(); LOOP(sw); t = now() - t; if (t < best[0]) best[0] = t;
+        t = now(); LOOP(hw); t = now() - t; if (t < best[1]) best[1] = t;
+    }
+    printf("%f %f %f\n", best[0] / N, best[1] / N, (double)y[0]);
+    return 0;
+}
+"""
+_GATHER: dict[tuple, tuple[list[str], str]] = {}
+
+
+def host_gather_flags(cc, cflags) -> tuple[list[str], str]:
+    """(flags, why): ``-DEP_HW_GATHER`` where this host runs the gather instruction >= 10% faster than
+    scalar loads in the AVX2 loop (measured once per compiler and flags; EDGEPRUNE_C_GATHER=sw|hw
+    decides instead), else none. Only for host builds that use the AVX2 kernels."""
+    import os
+    import tempfile
+
+    forced = os.environ.get("EDGEPRUNE_C_GATHER", "")
+    if forced in ("sw", "hw"):
+        return (["-DEP_HW_GATHER"] if forced == "hw" else []), f"EDGEPRUNE_C_GATHER={forced}"
+    key = (tuple(cc), tuple(cflags))
+    if key not in _GATHER:
+        _GATHER[key] = ([], "gather probe did not run")
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                built = subprocess.run(
+                    [*cc, "-O2", *cflags, "-x", "c", "-", "-o", f"{tmp}/probe"],
+                    input=GATHER_PROBE,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                if built.returncode == 0:
+                    done = subprocess.run([f"{tmp}/probe"], capture_output=True, text=True, timeout=60)
+                    sw, hw, _ = (float(v) for v in done.stdout.split())
+                    faster = hw < 0.9 * sw
+                    why = f"gather probe: {sw:.2f} ns per 8 with scalar loads, {hw:.2f} with vgatherdps"
+                    _GATHER[key] = ((["-DEP_HW_GATHER"] if faster else []), why)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                pass
+    return _GATHER[key]
 
 
 def cache_bytes(arch: str) -> int:

@@ -35,7 +35,9 @@ from ...errors import BackendError
 from ...passes.quantize import QuantizedMatrix, activation_bounds, quantize, segments
 from . import costs, formats
 
-KERNELS = ("auto", "dense", "csr", "ell", "bsr", "smallest")
+KERNELS = ("auto", "fastest", "dense", "csr", "ell", "bsr", "smallest")
+# auto's default byte budget: this many times the bytes of the smallest layout (--kernel smallest)
+BUDGET_FACTOR = 1.25
 DTYPES = ("f32", "int8")
 ACTIVATIONS = ("fast", "libm")
 ARENA_PAD = 3  # 1x4 blocks read up to 3 entries past a segment: keep them inside the arena
@@ -46,6 +48,7 @@ FAMILIES = {
     "ell": ("ell", "sell"),
     "bsr": ("bsr8x1", "bsr4x1", "bsr1x4"),
     "auto": formats.FORMATS,
+    "fastest": formats.FORMATS,
     "smallest": formats.FORMATS,
 }
 _C_KEYWORDS = frozenset(
@@ -103,6 +106,7 @@ class MatrixPlan:
     segments: list[tuple[int, int]]  # column ranges of z with their own activation scale (int8)
     candidates: dict[str, dict]  # whole matrix in one format family: {"bytes", "cost"}
     unit: str
+    options: list[dict[str, list[Tile]]] = field(default_factory=list, repr=False)  # per region: format -> tiles
 
     @property
     def format(self) -> str:
@@ -289,7 +293,7 @@ def plan_matrix(
     for opts in per_region:
         if kernel == "smallest":
             chosen += pick(opts, FAMILIES["smallest"], total_bytes)
-        elif kernel == "auto":
+        elif kernel in ("auto", "fastest"):  # auto: provisional, the byte budget chooses (choose_within)
             best = pick(opts, formats.FORMATS, total_cost)
             dense = opts["dense"]
             # sparse only where it clearly pays: the estimates are close near the crossover
@@ -297,8 +301,95 @@ def plan_matrix(
         else:
             chosen += pick(opts, FAMILIES[kernel], total_cost)
     return MatrixPlan(
-        name, label, tuple(pattern.shape), int(pattern.sum()), dtype, chosen, list(segments), family_totals, unit
+        name,
+        label,
+        tuple(pattern.shape),
+        int(pattern.sum()),
+        dtype,
+        chosen,
+        list(segments),
+        family_totals,
+        unit,
+        per_region,
     )
+
+
+def _ranked(opts: dict[str, list[Tile]]) -> list[tuple[str, list[Tile], float, int]]:
+    """A region's options as (format, tiles, estimate auto ranks by, bytes), with fastest's margins:
+    a sparse format must beat dense by the SPARSE_MARGIN (the estimates near a crossover are within
+    the fit's error), and a zero-filling one (8x1 blocks over a finer mask, SELL padding) is an
+    option only if it beats the best format storing exactly the mask by the same margin."""
+    exact = [sum(t.cost for t in tiles) for f, tiles in opts.items() if f != "dense" and _exact(tiles)]
+    out = []
+    for fmt, tiles in opts.items():
+        cost = sum(t.cost for t in tiles)
+        if fmt != "dense":
+            if exact and not _exact(tiles) and cost > costs.SPARSE_MARGIN * min(exact):
+                continue
+            cost /= costs.SPARSE_MARGIN
+        out.append((fmt, tiles, cost, _bytes(tiles)))
+    return out
+
+
+def choose_within(
+    matrices: list[MatrixPlan], budget: int | None, fixed_bytes: int, cache: int, spill: float
+) -> tuple[int, int]:
+    """Set every matrix's tiles to the fastest layout whose bytes (plus ``fixed_bytes``) fit ``budget``.
+
+    ``budget=None``: the default, BUDGET_FACTOR x the smallest layout of the regions where a sparse
+    format is the fastest; where dense is (low sparsity, the head), dense is kept at its size -- it
+    stores no index and no fill, and squeezing it into sparse formats would trade a little flash for
+    several times the time. If the layout within that budget would still be estimated slower than
+    dense (small matrices, where per-row and per-call costs dominate), the default takes the
+    smallest layout that is not. An explicit budget holds every byte.
+
+    A knapsack over the regions (each picks one format), solved by its Lagrangian relaxation: for a
+    price per byte ``lam`` every region takes the format minimising ``estimate + lam * bytes``; the
+    bytes only fall as ``lam`` rises, so a sweep of prices gives the frontier of fast-vs-small
+    layouts, and the fastest point of it within the budget wins. Time of a layout: the estimates
+    plus, when all its bytes do not stay in the cache between steps, ``spill`` per byte (the
+    weights then stream from the next level every step), so a large model prefers a layout that
+    fits the cache over one that is faster per weight but spills. Returns (bytes, budget).
+    """
+    regions = [_ranked(opts) for m in matrices for opts in m.options]
+
+    def timed(picks) -> tuple[float, int]:
+        size = fixed_bytes + sum(o[3] for o in picks)
+        return sum(o[2] for o in picks) + (spill * size if size > cache else 0.0), size
+
+    all_dense = timed([next(o for o in r if o[0] == "dense") for r in regions])[0]
+    default = budget is None
+    if default:
+        pinned = [min(r, key=lambda o: o[2])[0] == "dense" for r in regions]
+        kept = sum(next(o[3] for o in r if o[0] == "dense") for r, pin in zip(regions, pinned) if pin)
+        smallest = fixed_bytes + sum(min(o[3] for o in r) for r, pin in zip(regions, pinned) if not pin)
+        budget = kept + int(BUDGET_FACTOR * smallest)
+        regions = [[o for o in r if o[0] == "dense"] if pin else r for r, pin in zip(regions, pinned)]
+    lowest = fixed_bytes + sum(min(o[3] for o in r) for r in regions)
+    if lowest > budget:
+        raise BackendError(
+            f"--flash-budget {budget:,} B: the smallest layout of the weights needs {lowest:,} B "
+            "(tables, int8 scales and biases)"
+        )
+    frontier = []  # (estimate, bytes, picks) per price; the last price takes the smallest formats
+    for lam in [0.0, *np.geomspace(1e-6, 1e4, 161), float("inf")]:
+        if lam == float("inf"):
+            picks = [min(r, key=lambda o: (o[3], o[2])) for r in regions]
+        else:
+            picks = [min(r, key=lambda o: (o[2] + lam * o[3], o[3])) for r in regions]
+        frontier.append((*timed(picks), picks))
+    best = min((f for f in frontier if f[1] <= budget), key=lambda f: (f[0], f[1]))
+    if default and best[0] > all_dense:
+        faster = [f for f in frontier if f[0] <= all_dense]
+        best = min(faster, key=lambda f: (f[1], f[0])) if faster else min(frontier, key=lambda f: f[0])
+        budget = max(budget, best[1])
+    _, size, picks = best
+    chosen = iter(picks)
+    for m in matrices:
+        m.tiles = []
+        for _ in m.options:
+            m.tiles += next(chosen)[1]
+    return size, budget
 
 
 # What carries state between steps: the tail of a model (see the module docstring) starts after the
@@ -347,6 +438,7 @@ class ModelPlan:
     zq: int  # int8 scratch for the quantized z (0 for f32)
     layout: list[tuple[str, int]] = field(default_factory=list)  # arena regions in order: (label, floats)
     notes: list[str] = field(default_factory=list)
+    budget: int | None = None  # bytes the weights (tables, scales, biases) were held to
 
     @property
     def layers(self) -> list[StagePlan]:
@@ -396,6 +488,7 @@ class ModelPlan:
             "matrices": {m.label: m.describe() for m in self.matrices()},
             "weight_bytes": self.weight_bytes(),
             "bytes_per_nonzero": self.bytes_per_nonzero(),
+            "flash_budget": self.budget,
             "state_bytes": self.state_bytes,
             "state": {
                 "arena_floats": self.arena + ARENA_PAD,
@@ -445,13 +538,20 @@ def plan(
     dtype: str = "f32",
     profile: str = "generic",
     cache_bytes: int = costs.DEFAULT_CACHE_BYTES,
+    flash_budget: int | None = None,
 ) -> ModelPlan:
+    """The model's plan. ``kernel="auto"``: the fastest layout (by the cost model, cache spills
+    included) whose weight bytes stay within ``flash_budget`` (default: BUDGET_FACTOR x those of the
+    smallest layout); ``fastest``: the fastest per tile whatever its bytes; other kernels force a
+    family (``flash_budget`` is then only checked)."""
     if kernel not in KERNELS:
         raise BackendError(f"--kernel '{kernel}' is not one of {', '.join(KERNELS)}")
     if dtype not in DTYPES:
         raise BackendError(f"--dtype '{dtype}' is not one of {', '.join(DTYPES)}")
     if activations not in ACTIVATIONS:
         raise BackendError(f"--c-activations '{activations}' is not one of {', '.join(ACTIVATIONS)}")
+    if flash_budget is not None and flash_budget <= 0:
+        raise BackendError(f"--flash-budget {flash_budget}: expected a positive number of bytes")
     model.validate()
     check_prefix(prefix)
     qmodel = quantize(model) if dtype == "int8" else None
@@ -505,13 +605,30 @@ def plan(
                 kernel=kernel,
                 dtype=dtype,
                 profile=profile,
-                dense_cold=cold,
+                dense_cold=cold and kernel != "auto",  # auto prices spills for the whole layout
             )
             zq = max(zq, stage.weight.shape[1] + ARENA_PAD) if qmodel else 0
         plans.append(sp)
         current = sp.output_offset if sp.output_offset is not None else current
     pre = max((s.rows for s in model.stages if isinstance(s, ir.Recurrent)), default=0)
-    return ModelPlan(prefix, model, dtype, kernel, activations, profile, plans, arena.size, cell, pre, zq, arena.layout)
+    result = ModelPlan(
+        prefix, model, dtype, kernel, activations, profile, plans, arena.size, cell, pre, zq, arena.layout
+    )
+    sizes = result.weight_bytes()
+    fixed = sizes["total"] - sum(m.table_bytes for m in result.matrices())  # biases, vectors, int8 scales
+    if kernel == "auto":
+        spill = costs.SPILL_PER_BYTE[profile]
+        _, result.budget = choose_within(result.matrices(), flash_budget, fixed, cache_bytes, spill)
+    elif flash_budget is not None and sizes["total"] > flash_budget:
+        raise BackendError(
+            f"--flash-budget {flash_budget:,} B: --kernel {kernel} stores {sizes['total']:,} B of weights "
+            "(tables, scales and biases); use --kernel auto to fit the budget"
+        )
+    return result
+
+
+def _bytes(tiles: list[Tile]) -> int:
+    return sum(t.encoded.bytes for t in tiles)
 
 
 def _values(m: ir.CSR, q: QuantizedMatrix | None):

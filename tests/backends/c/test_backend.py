@@ -58,6 +58,33 @@ def test_every_forced_kernel_gives_the_same_logits(tmp_path, inputs, case):
     assert all(np.max(np.abs(o - outputs["dense"])) <= 1e-6 for o in outputs.values())
 
 
+def test_auto_within_a_budget_and_fastest_give_the_reference_logits(tmp_path, inputs):
+    model = frontend.lower(_pruned("lstm", (64,), False, sparsity=0.9))
+    reference = ir.ReferenceExecutor(model).run(inputs)
+    outputs, sizes = [], []
+    for name, given in (("auto", {}), ("fastest", {"kernel": "fastest"}), ("tight", {"flash_budget": 15_000})):
+        artifact, options = build(model, tmp_path / name, **given)
+        sizes.append(artifact.info["weight_bytes"]["total"])
+        outputs.append(_check(artifact, tmp_path / name, options, inputs, reference, 1e-5))
+    assert sizes[2] <= 15_000 < sizes[1]
+    assert all(np.max(np.abs(o - outputs[0])) <= 1e-6 for o in outputs)
+
+
+def test_both_gathers_of_a_host_build_give_the_reference_logits(tmp_path, inputs, monkeypatch):
+    from edgeprune.backends.c import costs
+
+    model = frontend.lower(_pruned("lstm", (16,), False, sparsity=0.75))
+    reference = ir.ReferenceExecutor(model).run(inputs)
+    outputs = []
+    for gather in ("sw", "hw"):
+        monkeypatch.setenv("EDGEPRUNE_C_GATHER", gather)
+        artifact, options = build(model, tmp_path / gather, kernel="ell")
+        if costs.profile_for("host", ("cc",), ("-march=native",)) == "x86-avx2":
+            assert artifact.info["host_tuning"]["defines"] == (["-DEP_HW_GATHER"] if gather == "hw" else [])
+        outputs.append(_check(artifact, tmp_path / gather, options, inputs, reference, 1e-5))
+    assert np.max(np.abs(outputs[0] - outputs[1])) <= 1e-6
+
+
 @pytest.mark.parametrize(
     "method,kernel,formats_used", [("random-regular", "ell", {"ell"}), ("magnitude", "ell", {"sell"})]
 )

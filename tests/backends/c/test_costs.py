@@ -33,3 +33,13 @@ def test_the_profile_follows_what_the_compiler_targets():
 
 def test_cache_size_is_read_or_defaulted():
     assert costs.cache_bytes("host") >= 64 * 1024 and costs.cache_bytes("cortex-m4") == costs.DEFAULT_CACHE_BYTES
+
+
+def test_the_gather_choice_is_measured_or_forced(monkeypatch):
+    monkeypatch.setenv("EDGEPRUNE_C_GATHER", "hw")
+    assert costs.host_gather_flags(["cc"], ["-march=native"]) == (["-DEP_HW_GATHER"], "EDGEPRUNE_C_GATHER=hw")
+    monkeypatch.setenv("EDGEPRUNE_C_GATHER", "sw")
+    assert costs.host_gather_flags(["cc"], ["-march=native"])[0] == []
+    monkeypatch.delenv("EDGEPRUNE_C_GATHER")
+    flags, why = costs.host_gather_flags(["no-such-compiler-here"], [])
+    assert flags == [] and "did not run" in why  # no compiler: the portable scalar loads

@@ -1,10 +1,12 @@
 """Planning the C model: tiles, formats per tile, the cost model, refusals (no compiler needed)."""
 
+import re
+
 import numpy as np
 import pytest
 
 from edgeprune import frontend, ir, prune
-from edgeprune.backends.c import costs, planning
+from edgeprune.backends.c import codegen, costs, planning
 from edgeprune.errors import BackendError, IRError
 
 from ...conftest import make_model
@@ -144,8 +146,8 @@ def test_bad_prefixes_are_refused(prefix):
 
 
 def test_bad_kernel_and_dtype_are_refused():
-    with pytest.raises(BackendError, match="--kernel 'fastest'"):
-        planning.plan(_lowered(), kernel="fastest")
+    with pytest.raises(BackendError, match="--kernel 'turbo'"):
+        planning.plan(_lowered(), kernel="turbo")
     with pytest.raises(BackendError, match="--dtype 'int4'"):
         planning.plan(_lowered(), dtype="int4")
 
@@ -159,3 +161,85 @@ def test_invalid_ir_is_refused_in_one_line():
     graph.layers[0].weight.indices[-1] = 999
     with pytest.raises(IRError, match="column index 999 out of range"):
         planning.plan(graph)
+
+
+# --- auto within a byte budget ----------------------------------------------------------------
+
+
+def _stored_bytes(plan) -> int:
+    """Bytes of every const table of the generated C (weights, indices, scales, biases...), read from
+    the C text: independent of the plan's own byte accounting."""
+    sizes = {"float": 4, "int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4}
+    text = codegen.generate(plan)[f"{plan.prefix}.c"]
+    return sum(sizes[t] * int(n) for t, n in re.findall(r"static const (\w+) \w+\[(\d+)\]", text))
+
+
+@pytest.fixture(scope="module")
+def lstm128():
+    return make_model("lstm", (128,), False, input_size=28)
+
+
+@pytest.mark.parametrize("profile", list(costs.PROFILES))
+@pytest.mark.parametrize("dtype", ["f32", "int8"])
+@pytest.mark.parametrize("method,sparsity", [("magnitude", 0.9), ("magnitude", 0.97), ("expander", 0.9)])
+def test_auto_holds_sparse_layouts_to_the_default_budget(lstm128, profile, dtype, method, sparsity):
+    graph = frontend.lower(prune.prune_model(lstm128, method, sparsity, seed=0).model)
+    auto = planning.plan(graph, dtype=dtype, profile=profile)
+    smallest = planning.plan(graph, kernel="smallest", dtype=dtype, profile=profile)
+    fastest = planning.plan(graph, kernel="fastest", dtype=dtype, profile=profile)
+    dense = planning.plan(graph, kernel="dense", dtype=dtype, profile=profile)
+    got = _stored_bytes(auto)
+    # where a region is dense in auto it is the fastest there (kept at its size); the rest is held
+    # to 1.25x the smallest layout of the same regions
+    assert got == auto.weight_bytes()["total"] <= auto.budget
+    kept_dense = sum(t.encoded.bytes for m in auto.matrices() for t in m.tiles if t.format == "dense")
+    assert got <= planning.BUDGET_FACTOR * _stored_bytes(smallest) + kept_dense
+    # never slower than the smallest layout, never faster than the unbounded one, and still faster than dense
+    cost = sum(m.cost for m in auto.matrices())
+    assert sum(m.cost for m in fastest.matrices()) - 1e-6 <= cost <= sum(m.cost for m in smallest.matrices()) + 1e-6
+    assert cost <= sum(m.cost for m in dense.matrices())
+
+
+def test_an_explicit_budget_is_held_and_buys_speed_as_it_grows(lstm128):
+    graph = frontend.lower(prune.prune_model(lstm128, "magnitude", 0.9, seed=0).model)
+    low = _stored_bytes(planning.plan(graph, kernel="smallest", profile="x86-avx2"))
+    high = _stored_bytes(planning.plan(graph, kernel="fastest", profile="x86-avx2"))
+    assert high > 1.3 * low  # the budget matters on this model
+    costs_seen = []
+    for budget in np.linspace(low, high, 6).astype(int):
+        plan = planning.plan(graph, profile="x86-avx2", flash_budget=int(budget))
+        assert _stored_bytes(plan) <= budget and plan.budget == budget
+        costs_seen.append(sum(m.cost for m in plan.matrices()))
+    assert all(b <= a + 1e-6 for a, b in zip(costs_seen, costs_seen[1:]))
+    assert costs_seen[-1] < costs_seen[0]
+
+
+def test_a_budget_nothing_fits_is_refused_in_one_line(lstm128):
+    graph = frontend.lower(prune.prune_model(lstm128, "magnitude", 0.9, seed=0).model)
+    low = _stored_bytes(planning.plan(graph, kernel="smallest"))
+    needs = rf"^--flash-budget 1,000 B: the smallest layout of the weights needs {low:,} B"
+    with pytest.raises(BackendError, match=needs):
+        planning.plan(graph, flash_budget=1000)
+    with pytest.raises(BackendError, match=r"^--flash-budget 1,000 B: --kernel dense stores [\d,]+ B of weights"):
+        planning.plan(graph, kernel="dense", flash_budget=1000)
+    with pytest.raises(BackendError, match="--flash-budget -5: expected a positive number of bytes"):
+        planning.plan(graph, flash_budget=-5)
+
+
+def test_fastest_is_the_cheapest_estimate_per_tile_whatever_the_bytes(lstm128):
+    graph = frontend.lower(prune.prune_model(lstm128, "magnitude", 0.9, seed=0).model)
+    fastest = planning.plan(graph, kernel="fastest", profile="x86-avx2")
+    for m in fastest.matrices():
+        for opts in m.options:  # per region: fastest's pick is within the margin of the cheapest option
+            cheapest = min(sum(t.cost for t in tiles) for tiles in opts.values())
+            picked = [t for t in m.tiles if any(t is u for tiles in opts.values() for u in tiles)]
+            assert sum(t.cost for t in picked) * costs.SPARSE_MARGIN**2 <= cheapest + 1e-6
+
+
+def test_auto_prices_cache_spills(lstm128):
+    """A layout that does not fit the cache pays per byte: with a tiny cache auto picks fewer bytes."""
+    graph = frontend.lower(prune.prune_model(lstm128, "magnitude", 0.9, seed=0).model)
+    budget = _stored_bytes(planning.plan(graph, kernel="fastest", profile="x86-avx2"))
+    roomy = planning.plan(graph, profile="x86-avx2", flash_budget=budget, cache_bytes=1 << 30)
+    spilling = planning.plan(graph, profile="x86-avx2", flash_budget=budget, cache_bytes=1024)
+    assert _stored_bytes(spilling) < _stored_bytes(roomy)
