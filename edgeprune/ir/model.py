@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import IRError
 from .csr import CSR
 from .stages import Conv1d, Dense, LayerNorm, Normalize, Pool, Recurrent, Stage
@@ -83,6 +85,14 @@ class Model:
     def state_sizes(self) -> list[tuple[int, ...]]:
         """Per stage, the sizes of its state vectors: (H,) or (H, H) for LSTM's (h, c), () if none."""
         return [s.state_sizes() for s in self.stages]
+
+    def initial_state(self) -> list[tuple[np.ndarray, ...]]:
+        """Per stage, the state vectors every stream starts from (zeros unless a stage gives its own)."""
+        return [s.initial_states() for s in self.stages]
+
+    @property
+    def nonzero_initial_state(self) -> bool:
+        return any(v.any() for vs in self.initial_state() for v in vs)
 
     def is_v1(self) -> bool:
         """The v1 shape: recurrent layers read at the last step by one linear head (no activation)."""

@@ -73,7 +73,10 @@ class ReferenceExecutor:
         return None if bias is None else bias.astype(self.dtype)
 
     def init_state(self, batch: int = 1) -> State:
-        return [tuple(np.zeros((batch, n), self.dtype) for n in sizes) for sizes in self.model.state_sizes()]
+        return [
+            tuple(np.tile(np.asarray(v, self.dtype), (batch, 1)) for v in vectors)
+            for vectors in self.model.initial_state()
+        ]
 
     def step(self, x_t: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One time step for a batch: x_t [N, F] -> (output [N, C], new state)."""
