@@ -178,6 +178,7 @@ def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outp
         "inputs": list(inputs),
         "outputs": list(outputs),
         "state": [n for n, _, _ in state_layout(model)] if kind == "step" else [],
+        **({"initial_state": initial_state(model)} if kind == "step" and initial_state(model) else {}),
         "weights": weights,
     }
 
@@ -233,6 +234,33 @@ def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") ->
     return g.finish({"x": x_in, **states}, outputs, meta, f"edgeprune {model.describe()}: one step per invoke")
 
 
+def _initial_states(w: _Writer, model: ir.Model, x0: int) -> dict[int, tuple[int, ...]]:
+    """The stages with their own initial state -> it as [batch, H] tensors: each [H] vector added to a
+    [batch, 1] zero column of the first input step (the ops concatenating states need the batch axis)."""
+    stages = [(i, s) for i, s in enumerate(model.stages) if isinstance(s, ir.Recurrent) and s.initial_state is not None]
+    if not stages:
+        return {}
+    names = model.stage_names()
+    column = w.binary("MUL", w.columns(x0, 0, 1, "s0/first"), w.const("zero", np.zeros(1, np.float32)), "s0/batch")
+    return {
+        i: tuple(
+            w.binary("ADD", column, w.const(f"{names[i]}.initial_{k}", v), f"s{i}/initial_{k}")
+            for k, v in zip(ir.cell_spec(s.cell).states, s.initial_states())
+        )
+        for i, s in stages
+    }
+
+
+def initial_state(model: ir.Model) -> dict[str, list[float]]:
+    """The step model's state inputs that do not start at zero -> the vector every stream starts from."""
+    vectors = model.initial_state()
+    return {
+        n: [float(v) for v in vectors[i][ir.cell_spec(model.stages[i].cell).states.index(n[0])]]
+        for n, i, _ in state_layout(model)
+        if isinstance(model.stages[i], ir.Recurrent) and model.stages[i].initial_state is not None
+    }
+
+
 def _unpack_steps(w: _Writer, x: int, steps: int, features: int) -> list[int]:
     g = w.g
     batch = g.shapes[x][0]
@@ -264,6 +292,8 @@ def build_sequence_model(
     inputs_at: dict[tuple[int, int], int] = {}  # (conv stage, step) -> its input then: the taps of later steps
     outputs = []
     for t, x in enumerate(_unpack_steps(w, x_seq, steps, model.input_size)):
+        if t == 0:
+            state.update(_initial_states(w, model, x))
         final = t == steps - 1
         upto = len(model.stages) if every or final else (stateful[-1] + 1 if stateful else 0)
         old = dict(state)
