@@ -102,6 +102,24 @@ OWN: dict[str, tuple[str, int, dict, bool, bool]] = {
         for a in ACTIVATIONS
     },
 }
+# Inputs and outputs beyond X -> Y_h: nonzero constant initial states (rows equal across the batch: one state
+# every stream starts from).
+OWN_IO: dict[str, dict] = {
+    "lstm_initial_h_c": {"initial": ("h", "c")},
+    "lstm_peepholes_initial_h": {"initial": ("h",)},
+    "gru_lbr0_initial_h": {"initial": ("h",)},
+    "gru_lbr1_initial_h": {"initial": ("h",)},
+    "rnn_initial_h": {"initial": ("h",)},
+}
+OWN.update(
+    {
+        "lstm_initial_h_c": ("LSTM", 4, {}, True, False),
+        "lstm_peepholes_initial_h": ("LSTM", 4, {}, True, True),
+        "gru_lbr0_initial_h": ("GRU", 5, {}, True, False),
+        "gru_lbr1_initial_h": ("GRU", 5, {"linear_before_reset": 1}, True, False),
+        "rnn_initial_h": ("RNN", 4, {}, False, False),
+    }
+)
 # A representative subset compiled to C and TFLite too (C builds are the slow part): every activation
 # appears in one of the LSTM cases, plus peepholes + clip + input_forget, GRU lbr=0 with clip and with
 # default alphas, an RNN clip. Every case runs through ir and onnx.
@@ -114,6 +132,10 @@ NATIVE_SUBSET = [
     "gru_lbr0_clip",
     "gru_acts_hardsigmoid_elu_default_alphas",
     "rnn_clip",
+    "lstm_initial_h_c",
+    "gru_lbr0_initial_h",
+    "gru_lbr1_initial_h",
+    "rnn_initial_h",
 ]
 
 
@@ -181,7 +203,14 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
         tensors["B"] = rng.normal(0, 0.4, (1, 2 * gates * H))
     if with_p:
         tensors["P"] = rng.normal(0, 0.5, (1, 3 * H))
-    inputs = ["X", "W", "R", "B" if with_b else ""] + (["", "", "", "P"] if with_p else [])
+    io = OWN_IO.get(name, {})
+    for k in io.get("initial", ()):  # one state for every stream: the same row for each sample
+        tensors[f"initial_{k}"] = np.tile(rng.normal(0, 0.8, (1, 1, H)), (1, batch, 1))
+    opt = ["initial_h" if "initial_h" in tensors else "", "initial_c" if "initial_c" in tensors else ""]
+    opt += ["P"] if with_p else []
+    while opt and not opt[-1]:
+        opt.pop()
+    inputs = ["X", "W", "R", "B" if with_b else ""] + (["", *opt] if opt else [])
     node = helper.make_node(op, inputs, ["", "Y_h"], hidden_size=H, **attrs)
     graph = helper.make_graph(
         [node],

@@ -1,0 +1,133 @@
+"""The recurrent ops' inputs and outputs beyond X -> Y/Y_h: nonzero constant initial states (initial_h /
+initial_c). Our cases (tests/recurrent_cases.py, OWN_IO) are checked against onnxruntime and onnx.reference
+in test_onnx_cell_variants.py; here: what they become in the IR, the refusals, the IR file, a feedback chain
+starting from initial states in every target, and int8 C."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
+
+from edgeprune import backends, ir  # noqa: E402
+from edgeprune.compiler import compile_source, load_source  # noqa: E402
+from edgeprune.errors import EdgepruneError  # noqa: E402
+from edgeprune.frontend.onnx import OnnxImportError, import_onnx  # noqa: E402
+from tests import recurrent_cases as rc  # noqa: E402
+from tests.backends.test_cell_variants import TARGETS, _chain  # noqa: E402
+
+
+def _initializer(path, name):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    return model, next(t for t in model.graph.initializer if t.name == name), numpy_helper
+
+
+def test_initial_states_become_the_stage_s_start_vectors(tmp_path):
+    rc.build_own("lstm_initial_h_c", tmp_path / "case.onnx")
+    model, init_c, numpy_helper = _initializer(tmp_path / "case.onnx", "initial_c")
+    stage = import_onnx(tmp_path / "case.onnx").model.stages[0]
+    assert stage.initial_state is not None and not stage.default_cell
+    assert np.array_equal(stage.initial_state[1], numpy_helper.to_array(init_c)[0, 0])
+    init_h = next(t for t in model.graph.initializer if t.name == "initial_h")
+    assert np.array_equal(stage.initial_state[0], numpy_helper.to_array(init_h)[0, 0])
+
+
+def test_only_initial_h_given_leaves_the_cell_state_zero(tmp_path):
+    rc.build_own("lstm_peepholes_initial_h", tmp_path / "case.onnx")
+    stage = import_onnx(tmp_path / "case.onnx").model.stages[0]
+    assert stage.initial_state[0].any() and not stage.initial_state[1].any()
+
+
+def test_initial_state_rows_that_differ_per_sample_are_refused(tmp_path):
+    import onnx
+
+    rc.build_own("gru_lbr0_initial_h", tmp_path / "case.onnx")
+    model, init_h, numpy_helper = _initializer(tmp_path / "case.onnx", "initial_h")
+    value = numpy_helper.to_array(init_h).copy()
+    value[0, 1] += 0.5
+    init_h.CopyFrom(numpy_helper.from_array(value, "initial_h"))
+    onnx.save(model, str(tmp_path / "case.onnx"))
+    with pytest.raises(OnnxImportError, match="initial_h differs between the 3 batch rows") as err:
+        import_onnx(tmp_path / "case.onnx", check=False)
+    assert "\n" not in str(err.value)
+
+
+def test_initial_state_as_a_model_input_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    rc.build_own("rnn_initial_h", tmp_path / "case.onnx")
+    model = onnx.load(str(tmp_path / "case.onnx"))
+    kept = [t for t in model.graph.initializer if t.name != "initial_h"]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    model.graph.input.append(helper.make_tensor_value_info("initial_h", TensorProto.FLOAT, [1, 3, 4]))
+    onnx.save(model, str(tmp_path / "case.onnx"))
+    with pytest.raises(EdgepruneError, match="initial_h") as err:
+        import_onnx(tmp_path / "case.onnx", check=False)
+    assert "\n" not in str(err.value)
+
+
+def test_the_ir_file_keeps_the_initial_state_and_files_without_one_are_unchanged(tmp_path):
+    rc.build_own("lstm_initial_h_c", tmp_path / "case.onnx")
+    model = import_onnx(tmp_path / "case.onnx").model
+    ir.save(model, tmp_path / "m")
+    back = ir.load(tmp_path / "m").stages[0]
+    assert all(np.array_equal(a, b) for a, b in zip(back.initial_state, model.stages[0].initial_state))
+    plain = dataclasses.replace(model, stages=[dataclasses.replace(model.stages[0], initial_state=None)])
+    files = ir.serialize.dump(plain)
+    assert b"initial" not in files[ir.serialize.JSON_NAME]
+    assert ir.serialize.dump(ir.serialize.load(ir.save(plain, tmp_path / "p"))) == files
+
+
+def test_the_initial_state_changes_the_output():
+    model = _chain()
+    X = np.random.default_rng(5).normal(0, 1.2, (4, 7, 5)).astype(np.float32)
+    base = ir.ReferenceExecutor(model).run(X)
+    lstm = model.stages[0]
+    start = (np.full(lstm.hidden_size, 0.4, np.float32), np.full(lstm.hidden_size, -0.3, np.float32))
+    stages = [dataclasses.replace(lstm, initial_state=start), *model.stages[1:]]
+    other = ir.ReferenceExecutor(ir.Model(model.input_size, stages)).run(X)
+    assert np.max(np.abs(other - base)) > 1e-4
+
+
+def _chain_with_initial_states() -> ir.Model:
+    model = _chain()
+    rng = np.random.default_rng(11)
+    stages = [
+        dataclasses.replace(
+            s,
+            initial_state=tuple(rng.normal(0, 0.6, s.hidden_size).astype(np.float32) for _ in s.state_sizes()),
+        )
+        if isinstance(s, ir.Recurrent)
+        else s
+        for s in model.stages
+    ]
+    return ir.Model(model.input_size, stages, meta=model.meta).validate()
+
+
+def test_a_feedback_chain_from_initial_states_compiles_exactly_to_every_target(tmp_path):
+    """Both stages start from their own states; the LSTM reads the GRU's initial h as feedback at the first step
+    (ONNX: the Scan's start values; TFLite: the first unrolled step; C: the reset tables)."""
+    model = _chain_with_initial_states()
+    ir.save(model, tmp_path / "model")
+    X = np.random.default_rng(3).normal(0, 1.2, (6, 9, 5)).astype(np.float32)
+    report = compile_source(load_source(tmp_path / "model"), TARGETS, tmp_path / "out", X_verify=X)
+    assert report.passed and all(r.max_abs_error <= 1e-5 for r in report.results)
+    assert {r.artifact.split("/")[0] for r in report.results} == set(TARGETS)
+    assert any(r.mode == "step" for r in report.results)
+
+
+def test_int8_c_resets_to_the_initial_state(tmp_path):
+    if backends.get("c").unavailable() is not None:
+        pytest.skip("no C toolchain")
+    X, _ = rc.build_own("lstm_initial_h_c", tmp_path / "case.onnx")
+    report = compile_source(
+        load_source(tmp_path / "case.onnx"), ["c"], tmp_path / "out", X_verify=X, options={"dtype": "int8"}
+    )
+    assert report.passed
