@@ -161,6 +161,15 @@ class Model:
                 if self.output != "last":
                     raise IRError(f"{where}: pooling over time needs output 'last', not '{self.output}'")
                 pooled = name
+            if (
+                isinstance(stage, Recurrent)
+                and stage.output_state != "h"
+                and (i + 1 < len(named) or self.output != "last")
+            ):
+                raise IRError(
+                    f"{where}: its output is the {stage.cell} state {stage.output_state}, which only the model's "
+                    "output after the last step may be (it feeds no other stage)"
+                )
             if isinstance(stage, Recurrent) and stage.feedback_size:
                 nxt = self.stages[i + 1] if i + 1 < len(self.stages) else None
                 if not isinstance(nxt, Recurrent) or nxt.hidden_size != stage.feedback_size:

@@ -144,7 +144,7 @@ class ReferenceExecutor:
             return self._affine(i, zz)[:, k * H : (k + 1) * H]
 
         new = cell_update(layer, _NumpyOps(self.dtype, late), pre, state[i])
-        return new[0], new
+        return new[cell_spec(layer.cell).states.index(layer.output_state)], new
 
     def run(self, X: np.ndarray, all_steps: bool | None = None, lengths: np.ndarray | None = None) -> np.ndarray:
         """Whole sequences [N, T, F] -> the model's outputs: [N, C] (``last``) or [N, T, C] (``every``).

@@ -221,6 +221,9 @@ class Recurrent(_Stage):
     # The state each stream starts from (and returns to on reset), one [hidden] vector per cell state
     # (h, or h and c); None: zeros. ONNX's constant initial_h / initial_c.
     initial_state: tuple[np.ndarray, ...] | None = None
+    # Which state is the stage's output: "h", or "c" (LSTM: ONNX's Y_c, the last cell state; only on the
+    # final stage of a model with output last). Feedback and the next step always read h.
+    output_state: str = "h"
 
     @property
     def output_size(self) -> int:
@@ -240,6 +243,7 @@ class Recurrent(_Stage):
             and self.linear_before_reset
             and self.peephole is None
             and self.initial_state is None
+            and self.output_state == "h"
         )
 
     @property
@@ -312,6 +316,11 @@ class Recurrent(_Stage):
             if self.cell != "lstm":
                 raise IRError(f"{where}: peepholes are an LSTM option")
             check_vector(self.peephole, 3 * self.hidden_size, f"{where} peephole")
+        if self.output_state not in cell_spec(self.cell).states:
+            raise IRError(
+                f"{where}: output_state '{self.output_state}' is not a state of the {self.cell} cell "
+                f"({', '.join(cell_spec(self.cell).states)})"
+            )
         if self.initial_state is not None:
             states = cell_spec(self.cell).states
             if len(self.initial_state) != len(states):
@@ -355,6 +364,8 @@ class Recurrent(_Stage):
             out["peephole"] = True
         if self.initial_state is not None:
             out["initial_state"] = True
+        if self.output_state != "h":
+            out["output_state"] = self.output_state
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -392,6 +403,7 @@ class Recurrent(_Stage):
             linear_before_reset=bool(attrs.get("linear_before_reset", True)),
             peephole=_f32(arrays.get("peephole")),
             initial_state=initial,
+            output_state=str(attrs.get("output_state", "h")),
         )
 
     def describe_variant(self) -> str:
@@ -409,6 +421,8 @@ class Recurrent(_Stage):
             parts.append("peepholes")
         if self.initial_state is not None:
             parts.append("initial-state")
+        if self.output_state != "h":
+            parts.append(f"output={self.output_state}")
         return "".join(" " + p for p in parts)
 
     def describe(self) -> str:

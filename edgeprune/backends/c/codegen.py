@@ -309,7 +309,9 @@ def generate(p: ModelPlan) -> dict[str, str]:
         y = "out" if sp.output_offset is None else _offset("a", sp.output_offset)
         (tail if sp.tail else step).extend(_block(sp, _stage_lines(p, sp, y, suffix)))
     final = p.stages[-1]
-    if final.output_offset is not None:  # the last stage keeps state: its output is in the arena
+    if isinstance(final.stage, ir.Recurrent) and final.stage.output_state == "c":  # LSTM Y_c: the cell state
+        tail.append(f"    ep_copy(out, {_offset('s->cell', final.cell_offset)}, {upper}_OUTPUT_SIZE);")
+    elif final.output_offset is not None:  # the last stage keeps state: its output is in the arena
         tail.append(f"    ep_copy(out, {_offset('a', final.output_offset)}, {upper}_OUTPUT_SIZE);")
     tail_head = ["    float *const a = s->arena;"] + ([] if _uses_arena(tail) else ["    (void)a;"])
     source = (

@@ -182,7 +182,8 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     if per_step:
         seq.tensor, seq.layout = results[-1], "tb"
     else:
-        seq.tensor = results[[n for n, _, _ in state].index(f"h_{group[-1]}")]
+        top = model.stages[group[-1]]
+        seq.tensor = results[[n for n, _, _ in state].index(f"{top.output_state}_{group[-1]}")]
         seq.layout = "vec"
 
 
@@ -240,6 +241,8 @@ def step_graph(model: ir.Model, g: Graph, x_t: str, states: dict[str, str], new:
             out = {k: new[f"{k}_{i}"] for k in ("h", "c") if f"{k}_{i}" in new}
             feedback = states[f"h_{i + 1}"] if stage.feedback_size else None
             x = gemm_step(g, name, prefix, stage, x, mine, feedback, out)
+            if stage.output_state != "h":  # the final stage's other state (LSTM c) is the output
+                x = out[stage.output_state]
         elif isinstance(stage, ir.Conv1d):
             x = _conv_step(g, name, prefix, stage, x, states, new, i)
         elif isinstance(stage, ir.Pool):

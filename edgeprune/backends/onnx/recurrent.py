@@ -95,7 +95,11 @@ def op_sequence(
             const = g.weight(f"{name or prefix}.initial_{k}", np.asarray(v, np.float32)[None, None])
             initial[k] = g.node("Expand", [const, shape], name=f"{prefix}_initial_{k}")
     ins = op_inputs(seq, weights, initial.get("h", ""), initial.get("c", ""))
-    if last_only:  # only the final state Y_h [num_directions=1, N, H]: already a one-step sequence
+    if last_only:  # only the final state Y_h (or Y_c) [num_directions=1, N, H]: already a one-step sequence
+        if layer.output_state == "c":
+            y_c = g.name(f"{prefix}_Y_c")
+            g.node(op, ins, outputs=["", "", y_c], name=f"{prefix}_{layer.cell}", **attrs)
+            return y_c
         y_h = g.name(f"{prefix}_Y_h")
         g.node(op, ins, outputs=["", y_h], name=f"{prefix}_{layer.cell}", **attrs)
         return y_h

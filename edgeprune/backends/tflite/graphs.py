@@ -207,7 +207,7 @@ def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") ->
             fb = states[f"h{i + 1}"] if stage.feedback_size else None  # the next stage's state from t-1
             out = w.recurrent(stage, p, x, mine, fb, tag)
             new.update({f"{k}{i}": t for k, t in zip(ir.cell_spec(stage.cell).states, out)})
-            x = out[0]
+            x = out[ir.cell_spec(stage.cell).states.index(stage.output_state)]  # h, or the final stage's c
         elif isinstance(stage, ir.Conv1d):
             C, d, taps = stage.in_channels, stage.dilation, [x]
             if stage.history:  # the window [past ; x_t] drops its oldest input for the next step
@@ -236,8 +236,19 @@ def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") ->
 
 def _initial_states(w: _Writer, model: ir.Model, x0: int) -> dict[int, tuple[int, ...]]:
     """The stages with their own initial state -> it as [batch, H] tensors: each [H] vector added to a
-    [batch, 1] zero column of the first input step (the ops concatenating states need the batch axis)."""
-    stages = [(i, s) for i, s in enumerate(model.stages) if isinstance(s, ir.Recurrent) and s.initial_state is not None]
+    [batch, 1] zero column of the first input step (the ops concatenating states need the batch axis). A stage
+    fed back from one with an initial state gets its zero state as tensors too: its first step's [x ; h ; feedback]
+    then has no zero piece in the middle."""
+
+    def given(i: int) -> bool:
+        s = model.stages[i] if i < len(model.stages) else None
+        return isinstance(s, ir.Recurrent) and s.initial_state is not None
+
+    stages = [
+        (i, s)
+        for i, s in enumerate(model.stages)
+        if given(i) or (isinstance(s, ir.Recurrent) and s.feedback_size and given(i + 1))
+    ]
     if not stages:
         return {}
     names = model.stage_names()
@@ -302,7 +313,7 @@ def build_sequence_model(
             if isinstance(stage, ir.Recurrent):
                 fb = old[i + 1][0] if stage.feedback_size and old[i + 1] is not None else None
                 state[i] = w.recurrent(stage, p, x, old[i], fb, tag)
-                x = state[i][0]
+                x = state[i][ir.cell_spec(stage.cell).states.index(stage.output_state)]
             elif isinstance(stage, ir.Conv1d):
                 inputs_at[i, t] = x
                 back = [t - (stage.kernel - 1 - tap) * stage.dilation for tap in range(stage.kernel)]

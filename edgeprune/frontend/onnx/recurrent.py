@@ -3,6 +3,8 @@ place in the chain, and their weights mapped into the IR's fused gate matrix (or
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ... import ir
@@ -107,8 +109,9 @@ class RecurrentOps:
         seq = ("T", "S", "N", "C") if layout == 0 else ("N", "T", "S", "C")
         last = ("S", "N", "C") if layout == 0 else ("N", "S", "C")
         outs = [Data(seq, Content("seq", stages=stages)), Data(last, Content("last", stages=stages))]
-        if cell == "lstm":
-            outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the next op"))
+        if cell == "lstm":  # Y_c: the last cell state, as the model's output (the IR refuses it feeding a stage)
+            with_c = dataclasses.replace(stages[-1], output_state="c")
+            outs.append(Data(last, Content("last", stages=(*stages[:-1], with_c))))
         self._set(node, outs)
 
     def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c, activation, variant) -> None:
