@@ -110,6 +110,9 @@ OWN_IO: dict[str, dict] = {
     "gru_lbr0_initial_h": {"initial": ("h",)},
     "gru_lbr1_initial_h": {"initial": ("h",)},
     "rnn_initial_h": {"initial": ("h",)},
+    # Y_c, the LSTM's last cell state, as the model output
+    "lstm_y_c": {"output": "Y_c"},
+    "lstm_peepholes_clip_y_c_initial_c": {"initial": ("c",), "output": "Y_c"},
 }
 OWN.update(
     {
@@ -118,6 +121,8 @@ OWN.update(
         "gru_lbr0_initial_h": ("GRU", 5, {}, True, False),
         "gru_lbr1_initial_h": ("GRU", 5, {"linear_before_reset": 1}, True, False),
         "rnn_initial_h": ("RNN", 4, {}, False, False),
+        "lstm_y_c": ("LSTM", 4, {}, True, False),
+        "lstm_peepholes_clip_y_c_initial_c": ("LSTM", 4, {"clip": 0.9}, True, True),
     }
 )
 # A representative subset compiled to C and TFLite too (C builds are the slow part): every activation
@@ -136,6 +141,8 @@ NATIVE_SUBSET = [
     "gru_lbr0_initial_h",
     "gru_lbr1_initial_h",
     "rnn_initial_h",
+    "lstm_y_c",
+    "lstm_peepholes_clip_y_c_initial_c",
 ]
 
 
@@ -186,7 +193,7 @@ def fold(case, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int = 6, features: int = 3):
-    """Write our case ``name`` (Y_h of one forward op, time-major input [T, N, F]) and return
+    """Write our case ``name`` (Y_h, or Y_c per OWN_IO, of one forward op, time-major input [T, N, F]) and return
     (X [N, T, F], onnxruntime's output [N, H])."""
     import onnx
     import onnxruntime as ort
@@ -211,12 +218,13 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
     while opt and not opt[-1]:
         opt.pop()
     inputs = ["X", "W", "R", "B" if with_b else ""] + (["", *opt] if opt else [])
-    node = helper.make_node(op, inputs, ["", "Y_h"], hidden_size=H, **attrs)
+    out = output_of(name)
+    node = helper.make_node(op, inputs, ["", "Y_h"] if out == "Y_h" else ["", "", out], hidden_size=H, **attrs)
     graph = helper.make_graph(
         [node],
         name,
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [steps, batch, features])],
-        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, batch, H])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, batch, H])],
         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in tensors.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
@@ -224,8 +232,13 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
     onnx.save(model, str(path))
     X = rng.normal(0, 1.5, (steps, batch, features)).astype(np.float32)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (y,) = sess.run(["Y_h"], {"X": X})
+    (y,) = sess.run([out], {"X": X})
     return np.ascontiguousarray(X.transpose(1, 0, 2)), y[0]
+
+
+def output_of(name: str) -> str:
+    """The op output our case ``name`` keeps as the model output: Y_h, or Y_c."""
+    return OWN_IO.get(name, {}).get("output", "Y_h")
 
 
 def onnx_reference_honours(name: str) -> bool:

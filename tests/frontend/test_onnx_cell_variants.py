@@ -36,7 +36,9 @@ def test_own_case_matches_onnxruntime_and_compiles_exactly(tmp_path, name):
     if rc.onnx_reference_honours(name):
         from onnx.reference import ReferenceEvaluator
 
-        ref = ReferenceEvaluator(str(tmp_path / "case.onnx")).run(["Y_h"], {"X": X.transpose(1, 0, 2).copy()})[0]
+        ref = ReferenceEvaluator(str(tmp_path / "case.onnx")).run(
+            [rc.output_of(name)], {"X": X.transpose(1, 0, 2).copy()}
+        )[0]
         assert np.max(np.abs(got - ref[0])) <= tol
     targets = ["ir", "onnx"] + (NATIVE if name in rc.NATIVE_SUBSET else [])
     report = compile_source(load_source(tmp_path / "case.onnx"), targets, tmp_path / "out", X_verify=X)

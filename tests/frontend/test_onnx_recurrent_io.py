@@ -131,3 +131,83 @@ def test_int8_c_resets_to_the_initial_state(tmp_path):
         load_source(tmp_path / "case.onnx"), ["c"], tmp_path / "out", X_verify=X, options={"dtype": "int8"}
     )
     assert report.passed
+
+
+def test_y_c_is_the_lstm_cell_state_as_the_model_output(tmp_path):
+    X, want = rc.build_own("lstm_y_c", tmp_path / "case.onnx")
+    model = import_onnx(tmp_path / "case.onnx").model
+    assert model.stages[-1].output_state == "c" and model.output == "last"
+    got = ir.ReferenceExecutor(model).run(X)
+    assert np.max(np.abs(got - want)) <= 1e-5
+    h_model = ir.Model(model.input_size, [dataclasses.replace(model.stages[0], output_state="h")])
+    assert np.max(np.abs(ir.ReferenceExecutor(h_model).run(X) - want)) > 1e-3  # c is not h
+    ir.save(model, tmp_path / "m")
+    assert ir.load(tmp_path / "m").stages[0].output_state == "c"
+
+
+def test_y_c_feeding_another_op_is_refused_in_one_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rc.build_own("lstm_y_c", tmp_path / "case.onnx")
+    model = onnx.load(str(tmp_path / "case.onnx"))
+    g = model.graph
+    g.initializer.append(numpy_helper.from_array(np.ones((4, 2), np.float32), "Wh"))
+    g.node.extend(
+        [
+            helper.make_node("Squeeze", ["Y_c", "ax0"], ["c2"]),
+            helper.make_node("MatMul", ["c2", "Wh"], ["logits"]),
+        ]
+    )
+    g.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "ax0"))
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, [3, 2]))
+    onnx.save(model, str(tmp_path / "case.onnx"))
+    with pytest.raises(OnnxImportError, match="its output is the lstm state c, which only the model's output") as err:
+        import_onnx(tmp_path / "case.onnx", check=False)
+    assert "\n" not in str(err.value)
+
+
+def test_a_feedback_chain_ending_in_the_top_lstm_s_cell_state_compiles_exactly(tmp_path):
+    """ONNX: the Scan's final c of the top stage; C: the cell array; TFLite: the c tensor."""
+    rng = np.random.default_rng(2)
+    I, H1, H2 = 4, 5, 6
+    low = ir.Recurrent(
+        "lstm", I, H1, H2, ir.CSR.from_dense(rng.normal(0, 0.5, (4 * H1, I + H1 + H2)).astype(np.float32)), None
+    )
+    top = ir.Recurrent(
+        "lstm",
+        H1,
+        H2,
+        0,
+        ir.CSR.from_dense(rng.normal(0, 0.5, (4 * H2, H1 + H2)).astype(np.float32)),
+        rng.normal(0, 0.3, 4 * H2).astype(np.float32),
+        initial_state=(rng.normal(0, 0.5, H2).astype(np.float32), rng.normal(0, 0.5, H2).astype(np.float32)),
+        output_state="c",
+    )
+    model = ir.Model(I, [low, top], task="regress", meta={"sequence_length": 7}).validate()
+    ir.save(model, tmp_path / "model")
+    X = rng.normal(0, 1.0, (5, 7, I)).astype(np.float32)
+    report = compile_source(load_source(tmp_path / "model"), TARGETS, tmp_path / "out", X_verify=X)
+    assert report.passed and all(r.max_abs_error <= 1e-5 for r in report.results)
+    assert any(r.mode == "step" for r in report.results)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"output": "every"}, "only the model's output after the last step"),
+        ({"head": True}, "only the model's output after the last step"),
+    ],
+)
+def test_the_ir_refuses_a_cell_state_output_anywhere_but_the_end(change, message):
+    rng = np.random.default_rng(0)
+    lstm = ir.Recurrent(
+        "lstm", 3, 4, 0, ir.CSR.from_dense(rng.normal(0, 0.5, (16, 7)).astype(np.float32)), None, output_state="c"
+    )
+    stages = [lstm] + ([ir.Dense(ir.CSR.from_dense(np.ones((2, 4), np.float32)))] if change.get("head") else [])
+    with pytest.raises(EdgepruneError, match=message):
+        ir.Model(3, stages, output=change.get("output", "last")).validate()
+    gru = ir.Recurrent("gru", 3, 4, 0, ir.CSR.from_dense(np.zeros((16, 7), np.float32)), None, output_state="c")
+    with pytest.raises(EdgepruneError, match="output_state 'c' is not a state of the gru cell"):
+        ir.Model(3, [gru]).validate()
