@@ -35,6 +35,10 @@ KNOWN_ATTRIBUTES = {
 }
 
 
+class LengthsInput(Refused):
+    """The graph input read as sequence_lens: the data's per-sample lengths. Any other consumer is refused."""
+
+
 class RecurrentOps:
     """Handlers of the recurrent ops and Scan, mixed into the interpreter."""
 
@@ -61,7 +65,7 @@ class RecurrentOps:
         init_c = ins[6] if len(ins) > 6 and cell == "lstm" else None
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
         activation, variant = self._variant(node, cell, attrs, peephole)
-        if seq_lens is not None:
+        if seq_lens is not None and not isinstance(seq_lens, LengthsInput):  # the data's lengths: nothing to do
             self._check_sequence_lens(node, seq_lens, X, layout)
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
