@@ -211,3 +211,67 @@ def test_the_ir_refuses_a_cell_state_output_anywhere_but_the_end(change, message
     gru = ir.Recurrent("gru", 3, 4, 0, ir.CSR.from_dense(np.zeros((16, 7), np.float32)), None, output_state="c")
     with pytest.raises(EdgepruneError, match="output_state 'c' is not a state of the gru cell"):
         ir.Model(3, [gru]).validate()
+
+
+@pytest.mark.parametrize(
+    "name", ["lstm_sequence_lens_input", "gru_lbr0_sequence_lens_input_y", "rnn_sequence_lens_input_initial_h"]
+)
+def test_sequence_lens_as_an_input_is_the_data_s_per_sample_lengths(tmp_path, name):
+    """The IR run with the data's lengths equals onnxruntime fed them as sequence_lens: Y_h at each sample's own
+    last step, Y on its valid steps (ONNX zero-pads Y beyond a sequence's length). onnx.reference ignores
+    sequence_lens (its ops take it as an unused argument): it agrees at full length only (test_onnx_cell_variants)."""
+    X, _ = rc.build_own(name, tmp_path / "case.onnx")
+    imported = import_onnx(tmp_path / "case.onnx")
+    assert imported.lengths_name == "lens" and "sequence_lens" in imported.model.meta
+    lengths = np.array([6, 2, 4])
+    got = ir.ReferenceExecutor(imported.model).run(X, lengths=lengths)
+    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    for runtime in ("onnxruntime",):
+        want = rc.run_with_lengths(tmp_path / "case.onnx", name, X, lengths, runtime)
+        mine = got
+        if imported.model.output == "every":
+            assert not want[~valid].any()  # what the comparison leaves out: ONNX's zero padding
+            mine, want = got[valid], want[valid]
+        assert np.max(np.abs(mine - want)) <= 1e-5, runtime
+        assert np.max(np.abs(imported.logits(X, lengths)[valid if got.ndim == 3 else slice(None)] - want)) <= 1e-5
+    if imported.model.output == "last":  # the per-sample lengths matter: the full-length run differs
+        full = ir.ReferenceExecutor(imported.model).run(X)
+        assert np.max(np.abs(full - got)) > 1e-4
+
+
+def test_compile_says_sequence_lens_became_per_sample_lengths(tmp_path):
+    import json
+
+    X, _ = rc.build_own("lstm_sequence_lens_input", tmp_path / "case.onnx")
+    compile_source(load_source(tmp_path / "case.onnx"), ["ir"], tmp_path / "out", X_verify=X)
+    report = json.loads((tmp_path / "out" / "compile.json").read_text())
+    assert "sequence_lens input 'lens' became per-sample lengths" in report["reference"]
+
+
+def test_sequence_lens_input_read_by_another_op_is_refused_in_one_line(tmp_path):
+    import onnx
+    from onnx import helper
+
+    rc.build_own("lstm_sequence_lens_input", tmp_path / "case.onnx")
+    model = onnx.load(str(tmp_path / "case.onnx"))
+    model.graph.node.insert(0, helper.make_node("Identity", ["lens"], ["lens2"]))
+    onnx.save(model, str(tmp_path / "case.onnx"))
+    with pytest.raises(OnnxImportError, match="expected one input .* found 2: X, lens") as err:
+        import_onnx(tmp_path / "case.onnx", check=False)
+    assert "\n" not in str(err.value)
+
+
+def test_layout_1_with_a_sequence_lens_input_is_refused(tmp_path):
+    """onnxruntime cannot run layout=1 and onnx.reference ignores sequence_lens: nothing could check the lengths."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    rc.build_own("lstm_sequence_lens_input", tmp_path / "case.onnx")
+    model = onnx.load(str(tmp_path / "case.onnx"))
+    model.graph.node[0].attribute.append(helper.make_attribute("layout", 1))
+    model.graph.input[0].CopyFrom(helper.make_tensor_value_info("X", TensorProto.FLOAT, [3, 6, 3]))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [3, 1, 4]))
+    onnx.save(model, str(tmp_path / "case.onnx"))
+    with pytest.raises(OnnxImportError, match="onnx.reference ignores sequence_lens") as err:
+        import_onnx(tmp_path / "case.onnx")
+    assert "\n" not in str(err.value)
