@@ -231,8 +231,8 @@ class RecurrentOps:
         if not isinstance(seq_lens, Const):
             self.fail(
                 node,
-                "sequence_lens as a model input is not supported (a streaming model runs each sequence to its "
-                "end; give per-sample lengths to verify/evaluate instead)",
+                "sequence_lens computed in the graph is not supported (give it as an int32 graph input read only "
+                "by recurrent ops: the data's per-sample lengths, or as a constant of the full length)",
             )
         lens = np.asarray(seq_lens.value).reshape(-1)
         if T is None or lens.size == 0 or not np.all(lens == T):
