@@ -275,3 +275,13 @@ def test_layout_1_with_a_sequence_lens_input_is_refused(tmp_path):
     with pytest.raises(OnnxImportError, match="onnx.reference ignores sequence_lens") as err:
         import_onnx(tmp_path / "case.onnx")
     assert "\n" not in str(err.value)
+
+
+def test_the_import_check_compares_at_per_sample_lengths(tmp_path, monkeypatch):
+    """An IR that ignored the lengths (every sample read at the full length) would be caught at import."""
+    rc.build_own("lstm_sequence_lens_input", tmp_path / "case.onnx")
+    import_onnx(tmp_path / "case.onnx")  # the real mapping passes
+    run = ir.ReferenceExecutor.run
+    monkeypatch.setattr(ir.ReferenceExecutor, "run", lambda self, X, all_steps=None, lengths=None: run(self, X))
+    with pytest.raises(OnnxImportError, match="disagrees with onnxruntime"):
+        import_onnx(tmp_path / "case.onnx")
