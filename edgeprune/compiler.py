@@ -45,7 +45,13 @@ def load_source(path: str | os.PathLike) -> Source:
             str(path),
             imported.model,
             imported.logits,
-            f"{imported.runtime} running {p.name}",
+            f"{imported.runtime} running {p.name}"
+            + (
+                f" (its sequence_lens input '{imported.lengths_name}' became per-sample lengths: fed the full length "
+                "of every verification sequence)"
+                if imported.lengths_name
+                else ""
+            ),
             dict(imported.model.meta),
         )
     if p.is_dir() or p.name == ir.serialize.JSON_NAME:

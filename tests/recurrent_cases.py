@@ -102,6 +102,36 @@ OWN: dict[str, tuple[str, int, dict, bool, bool]] = {
         for a in ACTIVATIONS
     },
 }
+# Inputs and outputs beyond X -> Y_h: nonzero constant initial states (rows equal across the batch: one state
+# every stream starts from).
+OWN_IO: dict[str, dict] = {
+    "lstm_initial_h_c": {"initial": ("h", "c")},
+    "lstm_peepholes_initial_h": {"initial": ("h",)},
+    "gru_lbr0_initial_h": {"initial": ("h",)},
+    "gru_lbr1_initial_h": {"initial": ("h",)},
+    "rnn_initial_h": {"initial": ("h",)},
+    # Y_c, the LSTM's last cell state, as the model output
+    "lstm_y_c": {"output": "Y_c"},
+    "lstm_peepholes_clip_y_c_initial_c": {"initial": ("c",), "output": "Y_c"},
+    # sequence_lens as a graph input (int32 [batch]): the data's per-sample lengths; Y_h and Y (every step)
+    "lstm_sequence_lens_input": {"lengths": True},
+    "gru_lbr0_sequence_lens_input_y": {"lengths": True, "output": "Y"},
+    "rnn_sequence_lens_input_initial_h": {"lengths": True, "initial": ("h",)},
+}
+OWN.update(
+    {
+        "lstm_initial_h_c": ("LSTM", 4, {}, True, False),
+        "lstm_peepholes_initial_h": ("LSTM", 4, {}, True, True),
+        "gru_lbr0_initial_h": ("GRU", 5, {}, True, False),
+        "gru_lbr1_initial_h": ("GRU", 5, {"linear_before_reset": 1}, True, False),
+        "rnn_initial_h": ("RNN", 4, {}, False, False),
+        "lstm_y_c": ("LSTM", 4, {}, True, False),
+        "lstm_peepholes_clip_y_c_initial_c": ("LSTM", 4, {"clip": 0.9}, True, True),
+        "lstm_sequence_lens_input": ("LSTM", 4, {}, True, True),
+        "gru_lbr0_sequence_lens_input_y": ("GRU", 5, {}, True, False),
+        "rnn_sequence_lens_input_initial_h": ("RNN", 4, {}, True, False),
+    }
+)
 # A representative subset compiled to C and TFLite too (C builds are the slow part): every activation
 # appears in one of the LSTM cases, plus peepholes + clip + input_forget, GRU lbr=0 with clip and with
 # default alphas, an RNN clip. Every case runs through ir and onnx.
@@ -114,6 +144,14 @@ NATIVE_SUBSET = [
     "gru_lbr0_clip",
     "gru_acts_hardsigmoid_elu_default_alphas",
     "rnn_clip",
+    "lstm_initial_h_c",
+    "gru_lbr0_initial_h",
+    "gru_lbr1_initial_h",
+    "rnn_initial_h",
+    "lstm_y_c",
+    "lstm_peepholes_clip_y_c_initial_c",
+    "lstm_sequence_lens_input",
+    "gru_lbr0_sequence_lens_input_y",
 ]
 
 
@@ -164,7 +202,7 @@ def fold(case, path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int = 6, features: int = 3):
-    """Write our case ``name`` (Y_h of one forward op, time-major input [T, N, F]) and return
+    """Write our case ``name`` (Y_h, or Y_c per OWN_IO, of one forward op, time-major input [T, N, F]) and return
     (X [N, T, F], onnxruntime's output [N, H])."""
     import onnx
     import onnxruntime as ort
@@ -181,13 +219,26 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
         tensors["B"] = rng.normal(0, 0.4, (1, 2 * gates * H))
     if with_p:
         tensors["P"] = rng.normal(0, 0.5, (1, 3 * H))
-    inputs = ["X", "W", "R", "B" if with_b else ""] + (["", "", "", "P"] if with_p else [])
-    node = helper.make_node(op, inputs, ["", "Y_h"], hidden_size=H, **attrs)
+    io = OWN_IO.get(name, {})
+    for k in io.get("initial", ()):  # one state for every stream: the same row for each sample
+        tensors[f"initial_{k}"] = np.tile(rng.normal(0, 0.8, (1, 1, H)), (1, batch, 1))
+    opt = ["initial_h" if "initial_h" in tensors else "", "initial_c" if "initial_c" in tensors else ""]
+    opt += ["P"] if with_p else []
+    opt = ["lens" if io.get("lengths") else "", *opt]
+    while opt and not opt[-1]:
+        opt.pop()
+    inputs = ["X", "W", "R", "B" if with_b else ""] + opt
+    out = output_of(name)
+    outputs = {"Y": ["Y"], "Y_h": ["", "Y_h"], "Y_c": ["", "", "Y_c"]}[out]
+    node = helper.make_node(op, inputs, outputs, hidden_size=H, **attrs)
+    graph_inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [steps, batch, features])]
+    if io.get("lengths"):
+        graph_inputs.append(helper.make_tensor_value_info("lens", TensorProto.INT32, [batch]))
     graph = helper.make_graph(
         [node],
         name,
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [steps, batch, features])],
-        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, batch, H])],
+        graph_inputs,
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [steps, 1, batch, H] if out == "Y" else [1, batch, H])],
         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in tensors.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
@@ -195,8 +246,34 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
     onnx.save(model, str(path))
     X = rng.normal(0, 1.5, (steps, batch, features)).astype(np.float32)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (y,) = sess.run(["Y_h"], {"X": X})
-    return np.ascontiguousarray(X.transpose(1, 0, 2)), y[0]
+    feeds = {"X": X, **({"lens": np.full(batch, steps, np.int32)} if io.get("lengths") else {})}
+    (y,) = sess.run([out], feeds)  # the full length for every sequence (run_with_lengths: per sample)
+    return np.ascontiguousarray(X.transpose(1, 0, 2)), arrange(out, y)
+
+
+def arrange(out: str, y: np.ndarray) -> np.ndarray:
+    """An op output as edgeprune's: Y [T, 1, N, H] -> [N, T, H]; Y_h / Y_c [1, N, H] -> [N, H]."""
+    return np.ascontiguousarray(y[:, 0].transpose(1, 0, 2)) if out == "Y" else y[0]
+
+
+def run_with_lengths(path: Path, name: str, X: np.ndarray, lengths: np.ndarray, runtime: str = "onnxruntime"):
+    """Our case's file run by onnxruntime or onnx.reference on X [N, T, F] with sequence_lens = ``lengths``."""
+    feeds = {"X": np.ascontiguousarray(X.transpose(1, 0, 2)), "lens": np.asarray(lengths, np.int32)}
+    if runtime == "onnxruntime":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (y,) = sess.run([output_of(name)], feeds)
+    else:
+        from onnx.reference import ReferenceEvaluator
+
+        (y,) = ReferenceEvaluator(str(path)).run([output_of(name)], feeds)
+    return arrange(output_of(name), y)
+
+
+def output_of(name: str) -> str:
+    """The op output our case ``name`` keeps as the model output: Y_h, or Y_c."""
+    return OWN_IO.get(name, {}).get("output", "Y_h")
 
 
 def onnx_reference_honours(name: str) -> bool:

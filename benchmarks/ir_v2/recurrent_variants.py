@@ -2,10 +2,14 @@
 
 The 18 LSTM/GRU/RNN cases of the installed onnx (tests/recurrent_cases.py: weights folded into
 initializers, the last output kept) and our own cases built with onnx.helper (clip, input_forget,
-peepholes, every activation, GRU linear_before_reset 0/1) are imported and compiled to every target;
+peepholes, every activation, GRU linear_before_reset 0/1, nonzero initial_h/initial_c, Y_c as the output,
+sequence_lens as a graph input) are imported and compiled to every target;
 each artifact is run on the case's input, whole sequences and one step per call, and compared with
 the case's expected output (ONNX's own for the conformance cases, onnxruntime's run of our file for
-ours). Reverse/bidirectional cases are refused by the importer; the table gives the refusal.
+ours; a sequence_lens input gets the full length there). For the sequence_lens cases the last column
+compares the IR run with per-sample lengths against onnxruntime fed them as sequence_lens (Y_h at each
+sample's own last step, Y on valid steps). Reverse/bidirectional cases are refused by the importer; the
+table gives the refusal.
 Writes benchmarks/results/recurrent_variants.{md,json}.
 
     python benchmarks/ir_v2/recurrent_variants.py [--targets ir,onnx,c,tflite] [--only NAME ...]
@@ -46,6 +50,23 @@ def _cases(tmp: Path, only: list[str]):
             yield name, "own (onnxruntime)", path, X, want
 
 
+def _per_sample_lengths(name: str, path: Path, imported, X: np.ndarray, cells: list) -> str:
+    """A sequence_lens input: max |IR with the data's lengths - onnxruntime fed them| ('-' for other cases)."""
+    if not rc.OWN_IO.get(name, {}).get("lengths"):
+        return "-"
+    from edgeprune import ir
+
+    lengths = np.random.default_rng(7).integers(1, X.shape[1] + 1, len(X))
+    want = rc.run_with_lengths(path, name, X, lengths)
+    got = ir.ReferenceExecutor(imported.model).run(X, lengths=lengths)
+    if imported.model.output == "every":  # ONNX zero-pads Y beyond each length: compare valid steps
+        valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
+        got, want = got[valid], want[valid]
+    err = float(np.abs(got - want).max())
+    cells.append({"case": name, "per_sample_lengths": lengths.tolist(), "max_abs_error": err, "target": "ir"})
+    return f"{err:.1e} (lengths {lengths.tolist()})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--targets", default="ir,onnx,c,tflite")
@@ -59,7 +80,7 @@ def main() -> None:
             try:
                 imported = import_onnx(path)
             except EdgepruneError as e:
-                rows.append([name, kind, f"refused: {str(e).split(': ', 2)[-1]}", "-"] + ["-"] * len(targets))
+                rows.append([name, kind, f"refused: {str(e).split(': ', 2)[-1]}", "-"] + ["-"] * (len(targets) + 1))
                 cells.append({"case": name, "refused": str(e)})
                 print(" | ".join(rows[-1]), flush=True)
                 continue
@@ -86,6 +107,7 @@ def main() -> None:
                         "results": [r.to_dict() for r in report.results],
                     }
                 )
+            row.append(_per_sample_lengths(name, path, imported, X, cells))
             rows.append(row)
             print(" | ".join(row), flush=True)
     load = os.getloadavg()
@@ -95,7 +117,7 @@ def main() -> None:
         "artifact of the target (whole sequences and, for streaming artifacts, one step per call; C fp32, "
         "TFLite f32); 'largest output' is the largest |expected output| (a ReLU-like gate lets the state "
         f"grow, and the error with it). Load average {load[0]:.1f}.\n\n"
-        + markdown_table(["case", "kind", "IR stage", "largest output", *targets], rows)
+        + markdown_table(["case", "kind", "IR stage", "largest output", *targets, "per-sample lengths"], rows)
     )
     write_results("recurrent_variants", {"targets": targets, "cells": cells, "load_average": load}, text)
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import IRError
 from .csr import CSR
 from .stages import Conv1d, Dense, LayerNorm, Normalize, Pool, Recurrent, Stage
@@ -84,6 +86,14 @@ class Model:
         """Per stage, the sizes of its state vectors: (H,) or (H, H) for LSTM's (h, c), () if none."""
         return [s.state_sizes() for s in self.stages]
 
+    def initial_state(self) -> list[tuple[np.ndarray, ...]]:
+        """Per stage, the state vectors every stream starts from (zeros unless a stage gives its own)."""
+        return [s.initial_states() for s in self.stages]
+
+    @property
+    def nonzero_initial_state(self) -> bool:
+        return any(v.any() for vs in self.initial_state() for v in vs)
+
     def is_v1(self) -> bool:
         """The v1 shape: recurrent layers read at the last step by one linear head (no activation)."""
         return self.v1_problem() is None
@@ -151,6 +161,15 @@ class Model:
                 if self.output != "last":
                     raise IRError(f"{where}: pooling over time needs output 'last', not '{self.output}'")
                 pooled = name
+            if (
+                isinstance(stage, Recurrent)
+                and stage.output_state != "h"
+                and (i + 1 < len(named) or self.output != "last")
+            ):
+                raise IRError(
+                    f"{where}: its output is the {stage.cell} state {stage.output_state}, which only the model's "
+                    "output after the last step may be (it feeds no other stage)"
+                )
             if isinstance(stage, Recurrent) and stage.feedback_size:
                 nxt = self.stages[i + 1] if i + 1 < len(self.stages) else None
                 if not isinstance(nxt, Recurrent) or nxt.hidden_size != stage.feedback_size:

@@ -73,7 +73,10 @@ class ReferenceExecutor:
         return None if bias is None else bias.astype(self.dtype)
 
     def init_state(self, batch: int = 1) -> State:
-        return [tuple(np.zeros((batch, n), self.dtype) for n in sizes) for sizes in self.model.state_sizes()]
+        return [
+            tuple(np.tile(np.asarray(v, self.dtype), (batch, 1)) for v in vectors)
+            for vectors in self.model.initial_state()
+        ]
 
     def step(self, x_t: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One time step for a batch: x_t [N, F] -> (output [N, C], new state)."""
@@ -141,7 +144,7 @@ class ReferenceExecutor:
             return self._affine(i, zz)[:, k * H : (k + 1) * H]
 
         new = cell_update(layer, _NumpyOps(self.dtype, late), pre, state[i])
-        return new[0], new
+        return new[cell_spec(layer.cell).states.index(layer.output_state)], new
 
     def run(self, X: np.ndarray, all_steps: bool | None = None, lengths: np.ndarray | None = None) -> np.ndarray:
         """Whole sequences [N, T, F] -> the model's outputs: [N, C] (``last``) or [N, T, C] (``every``).

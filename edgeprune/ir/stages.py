@@ -53,6 +53,10 @@ class _Stage:
     def state_sizes(self) -> tuple[int, ...]:
         return ()
 
+    def initial_states(self) -> tuple[np.ndarray, ...]:
+        """The state vectors a stream starts from: zeros unless the stage says otherwise."""
+        return tuple(np.zeros(n, np.float32) for n in self.state_sizes())
+
     def matrices(self) -> dict[str, CSR]:
         return {}
 
@@ -214,6 +218,12 @@ class Recurrent(_Stage):
     input_forget: bool = False  # lstm: f = 1 - i
     linear_before_reset: bool = True  # gru: False applies r to h before the recurrent mat-vec of n
     peephole: np.ndarray | None = None  # lstm: [3 * hidden] in ONNX's order i, o, f
+    # The state each stream starts from (and returns to on reset), one [hidden] vector per cell state
+    # (h, or h and c); None: zeros. ONNX's constant initial_h / initial_c.
+    initial_state: tuple[np.ndarray, ...] | None = None
+    # Which state is the stage's output: "h", or "c" (LSTM: ONNX's Y_c, the last cell state; only on the
+    # final stage of a model with output last). Feedback and the next step always read h.
+    output_state: str = "h"
 
     @property
     def output_size(self) -> int:
@@ -224,13 +234,16 @@ class Recurrent(_Stage):
 
     @property
     def default_cell(self) -> bool:
-        """torch's cell (RNN tanh or relu): the backends' fused fast paths apply."""
+        """torch's cell (RNN tanh or relu) from zero states: the backends' fused fast paths apply, and torch
+        can run it (a stage with an initial state is lifted to torch by no path here, so it counts as a variant)."""
         return (
             self.cell_activations() == default_activations(self.cell, self.activation)
             and self.clip is None
             and not self.input_forget
             and self.linear_before_reset
             and self.peephole is None
+            and self.initial_state is None
+            and self.output_state == "h"
         )
 
     @property
@@ -251,6 +264,11 @@ class Recurrent(_Stage):
 
     def state_sizes(self) -> tuple[int, ...]:
         return tuple(self.hidden_size for _ in cell_spec(self.cell).states)
+
+    def initial_states(self) -> tuple[np.ndarray, ...]:
+        if self.initial_state is None:
+            return super().initial_states()
+        return tuple(np.asarray(v, np.float32) for v in self.initial_state)
 
     def matrices(self) -> dict[str, CSR]:
         return {"weight": self.weight}
@@ -298,6 +316,17 @@ class Recurrent(_Stage):
             if self.cell != "lstm":
                 raise IRError(f"{where}: peepholes are an LSTM option")
             check_vector(self.peephole, 3 * self.hidden_size, f"{where} peephole")
+        if self.output_state not in cell_spec(self.cell).states:
+            raise IRError(
+                f"{where}: output_state '{self.output_state}' is not a state of the {self.cell} cell "
+                f"({', '.join(cell_spec(self.cell).states)})"
+            )
+        if self.initial_state is not None:
+            states = cell_spec(self.cell).states
+            if len(self.initial_state) != len(states):
+                raise IRError(f"{where}: initial_state needs {len(states)} vectors ({', '.join(states)})")
+            for name, v in zip(states, self.initial_state):
+                check_vector(np.asarray(v), self.hidden_size, f"{where} initial {name}")
 
     def _check_gru_blocks(self, where: str) -> None:
         cols = self.column_slices()
@@ -333,12 +362,19 @@ class Recurrent(_Stage):
             out["linear_before_reset"] = False
         if self.peephole is not None:
             out["peephole"] = True
+        if self.initial_state is not None:
+            out["initial_state"] = True
+        if self.output_state != "h":
+            out["output_state"] = self.output_state
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {} if self.bias is None else {"bias": self.bias}
         if self.peephole is not None:
             out["peephole"] = self.peephole
+        if self.initial_state is not None:
+            for name, v in zip(cell_spec(self.cell).states, self.initial_state):
+                out[f"initial_{name}"] = v
         return out
 
     @classmethod
@@ -346,6 +382,13 @@ class Recurrent(_Stage):
         acts = attrs.get("activations")
         if attrs.get("peephole") and "peephole" not in arrays:
             raise IRError(f"recurrent stage: attribute peephole set but no peephole array ({attrs.get('cell')})")
+        initial = None
+        if attrs.get("initial_state"):
+            states = cell_spec(str(attrs["cell"])).states
+            missing = [f"initial_{k}" for k in states if f"initial_{k}" not in arrays]
+            if missing:
+                raise IRError(f"recurrent stage: attribute initial_state set but no {', '.join(missing)} array")
+            initial = tuple(_f32(arrays[f"initial_{k}"]) for k in states)
         return cls(
             str(attrs["cell"]),
             int(attrs["input_size"]),
@@ -359,6 +402,8 @@ class Recurrent(_Stage):
             input_forget=bool(attrs.get("input_forget", False)),
             linear_before_reset=bool(attrs.get("linear_before_reset", True)),
             peephole=_f32(arrays.get("peephole")),
+            initial_state=initial,
+            output_state=str(attrs.get("output_state", "h")),
         )
 
     def describe_variant(self) -> str:
@@ -374,6 +419,10 @@ class Recurrent(_Stage):
             parts.append("linear_before_reset=0")
         if self.peephole is not None:
             parts.append("peepholes")
+        if self.initial_state is not None:
+            parts.append("initial-state")
+        if self.output_state != "h":
+            parts.append(f"output={self.output_state}")
         return "".join(" " + p for p in parts)
 
     def describe(self) -> str:

@@ -91,6 +91,7 @@ class CompiledModel:
         try:
             self._step = getattr(self._lib, f"{prefix}_step")
             self._run = getattr(self._lib, f"{prefix}_run")
+            self._reset = getattr(self._lib, f"{prefix}_reset")
             size = getattr(self._lib, f"{prefix}_state_size")
         except AttributeError as e:
             raise BackendError(f"{library} is not a model with prefix '{prefix}': {e}") from None
@@ -103,6 +104,7 @@ class CompiledModel:
             self._run_batch.argtypes, self._run_batch.restype = (_P, _P, ctypes.c_int, ctypes.c_int, _P), None
         if self._step_streams is not None:
             self._step_streams.argtypes, self._step_streams.restype = (_P, ctypes.c_int, _P, _P), None
+        self._reset.argtypes, self._reset.restype = (_P,), None
         size.argtypes, size.restype = (), ctypes.c_size_t
         self.library, self.prefix = library, prefix
         self.input_size, self.num_classes = int(input_size), int(num_classes)
@@ -168,10 +170,13 @@ class CompiledModel:
         return len(self._states)
 
     def reset(self, batch: int = 1) -> None:
-        """``batch`` independent streams, each at the start of a sequence (a zeroed state)."""
+        """``batch`` independent streams, each at the start of a sequence (the model's reset: zeros, or a
+        stage's own initial state)."""
         if batch < 1:
             raise BackendError(f"reset needs at least one stream, got {batch}")
         self._states = np.zeros((batch, self.state_bytes), np.uint8)
+        for i in range(batch):  # the model's own reset: zeros, or the initial states it was given
+            self._reset(self._states[i].ctypes.data)
         self._bind(batch)
 
     def _bind(self, batch: int) -> None:

@@ -266,7 +266,10 @@ REFUSALS = {
     "affine-without-alpha": (dict(op="RNN", attrs={"activations": ["Affine"]}), "Affine needs its activation_alpha"),
     "unknown-activation": (dict(op="RNN", attrs={"activations": ["Gelu"]}), "activation 'Gelu' is not one of"),
     "sequence_lens": (dict(inputs_override=["x_in", "W", "R", "B", "lens"]), "sequence_lens"),
-    "nonzero-initial_h": (dict(initial=np.ones((1, 1, H), np.float32)), "initial_h must be zero"),
+    "per-sample-initial_h": (
+        dict(initial=np.arange(2 * H, dtype=np.float32).reshape(1, 2, H)),
+        "initial_h differs between the 2 batch rows",
+    ),
     "elu": (
         dict(extra_nodes=(helper.make_node("Elu", ["y"], ["p"], name="act"),)),
         "unsupported op(s) on the path to the output: Elu 'act'",

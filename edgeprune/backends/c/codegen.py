@@ -291,6 +291,16 @@ def generate(p: ModelPlan) -> dict[str, str]:
 
     suffix = "_libm" if p.activations == "libm" else ""
     tables = [_tables(p, sp) for sp in p.stages]
+    reset = ["    memset(state, 0, sizeof *state);"]
+    for sp in p.stages:  # a stage's own initial state: const tables copied in after the zeroing
+        stage = sp.stage
+        if not isinstance(stage, ir.Recurrent) or stage.initial_state is None:
+            continue
+        for k, v in zip(ir.cell_spec(stage.cell).states, stage.initial_state):
+            table = f"{sp.stem}_initial_{k}"
+            tables.append(f"/* {sp.name}: the state every stream starts from */\n" + _array(table, v))
+            where = _offset("state->arena", sp.state_offset) if k == "h" else _offset("state->cell", sp.cell_offset)
+            reset.append(f"    ep_copy({where}, {table}, {stage.hidden_size});")
     step = [f"    ep_copy(a, x, {upper}_INPUT_SIZE);"]
     if p.pool:
         step.append("    s->steps += 1u;")
@@ -299,7 +309,9 @@ def generate(p: ModelPlan) -> dict[str, str]:
         y = "out" if sp.output_offset is None else _offset("a", sp.output_offset)
         (tail if sp.tail else step).extend(_block(sp, _stage_lines(p, sp, y, suffix)))
     final = p.stages[-1]
-    if final.output_offset is not None:  # the last stage keeps state: its output is in the arena
+    if isinstance(final.stage, ir.Recurrent) and final.stage.output_state == "c":  # LSTM Y_c: the cell state
+        tail.append(f"    ep_copy(out, {_offset('s->cell', final.cell_offset)}, {upper}_OUTPUT_SIZE);")
+    elif final.output_offset is not None:  # the last stage keeps state: its output is in the arena
         tail.append(f"    ep_copy(out, {_offset('a', final.output_offset)}, {upper}_OUTPUT_SIZE);")
     per_sequence = "(size_t)steps * " if every else ""  # outputs per sequence of run_batch
     tail_head = ["    float *const a = s->arena;"] + ([] if _uses_arena(tail) else ["    (void)a;"])
@@ -312,7 +324,7 @@ def generate(p: ModelPlan) -> dict[str, str]:
         + "\n".join(t for t in tables if t)
         + "\n/* The stages after the last one with state: only when the step's output is wanted. */\n"
         f"static void output({prefix}_state_t *s, float *out)\n{{\n" + "\n".join(tail_head + tail) + "\n}\n\n"
-        f"void {prefix}_reset({prefix}_state_t *state)\n{{\n    memset(state, 0, sizeof *state);\n}}\n\n"
+        f"void {prefix}_reset({prefix}_state_t *state)\n{{\n" + "\n".join(reset) + "\n}\n\n"
         f"size_t {prefix}_state_size(void)\n{{\n    return sizeof({prefix}_state_t);\n}}\n\n"
         f"void {prefix}_step({prefix}_state_t *s, const float *x, float *out)\n{{\n"
         "    float *const a = s->arena;\n" + "\n".join(step) + "\n    if (out)\n        output(s, out);\n}\n\n"

@@ -57,6 +57,17 @@ def state_names(model: ir.Model) -> list[str]:
     return [name for name, _, _ in state_layout(model)]
 
 
+def initial_state(model: ir.Model) -> dict[str, list[float]]:
+    """The step model's state inputs that do not start at zero -> the vector every stream starts from
+    (float32 values written as JSON numbers, which read back exactly)."""
+    vectors = model.initial_state()
+    return {
+        n: [float(v) for v in vectors[i][ir.cell_spec(model.stages[i].cell).states.index(n.split("_")[0])]]
+        for n, i, _ in state_layout(model)
+        if isinstance(model.stages[i], ir.Recurrent) and model.stages[i].initial_state is not None
+    }
+
+
 def output_name(model: ir.Model) -> str:
     return "logits" if model.task == "classify" else "y"
 
@@ -92,15 +103,21 @@ def _step_model(model: ir.Model, opset: int, sparse: str, meta: dict):
         f"edgeprune {model.describe()}, one time step per call: x_t [batch, {model.input_size}] and states "
         f"{', '.join(names) or '(none)'} -> {out} [batch, {model.output_size}] and "
         f"{', '.join(n + '_next' for n in names) or 'no states'}. "
-        "Start every sequence from zero states; feed each *_next output back as the matching input."
+        "Start every sequence from zero states (or the vectors in the metadata edgeprune.initial_state, "
+        "one row per stream); feed each *_next output back as the matching input."
     )
+    initial = initial_state(model)
     proto = model_proto(
         g,
         [float_value(x_t, ["batch", model.input_size])] + [float_value(states[n], ["batch", sizes[n]]) for n in names],
         [float_value(out, ["batch", model.output_size])] + [float_value(new[n], ["batch", sizes[n]]) for n in names],
         opset,
         doc,
-        {**meta, "edgeprune.states": json.dumps(names)},
+        {
+            **meta,
+            "edgeprune.states": json.dumps(names),
+            **({"edgeprune.initial_state": json.dumps(initial)} if initial else {}),
+        },
     )
     return proto, g.stored_sparse
 
@@ -177,9 +194,13 @@ class StepRunner(Runner):
         self.sizes = {i.name: int(i.shape[1]) for i in inputs[1:]}
         self.outputs = [o.name for o in self.session.get_outputs()]  # logits, then the new states in order
         self.state: dict[str, np.ndarray] | None = None
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.initial = json.loads(props.get("edgeprune.initial_state", "{}"))
 
     def reset(self, batch: int = 1) -> None:
         self.state = {n: np.zeros((batch, self.sizes[n]), np.float32) for n in self.states}
+        for n, v in self.initial.items():  # a stage's own initial state (edgeprune.initial_state)
+            self.state[n][:] = np.asarray(v, np.float32)
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
         x_t = np.ascontiguousarray(x_t, dtype=np.float32)

@@ -134,6 +134,14 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
                 name=f"zero_state_{H}",
                 value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]),
             )
+    initial = {}  # a stage's own initial state: its [H] vector expanded to [batch, H]
+    for i in group:
+        stage = model.stages[i]
+        if stage.initial_state is not None:
+            for k, v in zip(ir.cell_spec(stage.cell).states, stage.initial_state):
+                shape = g.node("Concat", [batch, g.int64s([stage.hidden_size])], name=f"s{i}_s0_{k}", axis=0)
+                const = g.weight(f"{names[i]}.initial_{k}", np.asarray(v, np.float32)[None])
+                initial[f"{k}_{i}"] = g.node("Expand", [const, shape], name=f"s{i}_initial_{k}")
     weights = [op_weights(g, names[i], layer) for i, layer in zip(group, layers)]
     body = Graph()
     body._names = g._names  # subgraph names must not shadow outer ones
@@ -163,7 +171,7 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     n_out = len(state) + len(scan_out)
     results = g.node(
         "Scan",
-        [zeros[H] for _, _, H in state] + [seq.tensor],
+        [initial.get(n, zeros[H]) for n, _, H in state] + [seq.tensor],
         n_out,
         name=f"s{group[0]}_over_time",
         body=body_graph,
@@ -174,7 +182,8 @@ def _feedback_scan(g: Graph, model: ir.Model, names: list[str], group: list[int]
     if per_step:
         seq.tensor, seq.layout = results[-1], "tb"
     else:
-        seq.tensor = results[[n for n, _, _ in state].index(f"h_{group[-1]}")]
+        top = model.stages[group[-1]]
+        seq.tensor = results[[n for n, _, _ in state].index(f"{top.output_state}_{group[-1]}")]
         seq.layout = "vec"
 
 
@@ -199,7 +208,7 @@ def sequence_graph(model: ir.Model, g: Graph, x: str) -> str:
             continue
         if isinstance(stage, ir.Recurrent):
             last_only = take_last and i == last_stateful
-            y = op_sequence(g, prefix, stage, seq.to("tb", prefix), op_weights(g, name, stage), last_only)
+            y = op_sequence(g, prefix, stage, seq.to("tb", prefix), op_weights(g, name, stage), last_only, name)
             seq.tensor = g.node("Squeeze", [y, g.int64s([0])], name=f"{prefix}_last") if last_only else y
             seq.layout = "vec" if last_only else "tb"
         elif isinstance(stage, ir.Conv1d):
@@ -232,6 +241,8 @@ def step_graph(model: ir.Model, g: Graph, x_t: str, states: dict[str, str], new:
             out = {k: new[f"{k}_{i}"] for k in ("h", "c") if f"{k}_{i}" in new}
             feedback = states[f"h_{i + 1}"] if stage.feedback_size else None
             x = gemm_step(g, name, prefix, stage, x, mine, feedback, out)
+            if stage.output_state != "h":  # the final stage's other state (LSTM c) is the output
+                x = out[stage.output_state]
         elif isinstance(stage, ir.Conv1d):
             x = _conv_step(g, name, prefix, stage, x, states, new, i)
         elif isinstance(stage, ir.Pool):

@@ -80,12 +80,26 @@ def op_inputs(seq: str, weights: dict[str, str], h: str = "", c: str = "") -> li
     return ins
 
 
-def op_sequence(g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: dict[str, str], last_only: bool) -> str:
+def op_sequence(
+    g: Graph, prefix: str, layer: ir.Recurrent, seq: str, weights: dict[str, str], last_only: bool, name: str = ""
+) -> str:
     """The op over a time-major sequence [T, N, I]: every step's state [T, N, H] or, when ``last_only``,
-    the final state as a one-step sequence [1, N, H]."""
+    the final state as a one-step sequence [1, N, H]. A stage's initial state becomes initial_h/initial_c,
+    its [H] vectors expanded to [1, N, H]."""
     op, attrs = ir.cell_spec(layer.cell).onnx_op, op_attrs(layer)
-    ins = op_inputs(seq, weights)
-    if last_only:  # only the final state Y_h [num_directions=1, N, H]: already a one-step sequence
+    initial = {}
+    if layer.initial_state is not None:
+        batch = g.node("Shape", [seq], name=f"{prefix}_batch", start=1, end=2)
+        shape = g.node("Concat", [g.int64s([1]), batch, g.int64s([layer.hidden_size])], name=f"{prefix}_s0", axis=0)
+        for k, v in zip(ir.cell_spec(layer.cell).states, layer.initial_state):
+            const = g.weight(f"{name or prefix}.initial_{k}", np.asarray(v, np.float32)[None, None])
+            initial[k] = g.node("Expand", [const, shape], name=f"{prefix}_initial_{k}")
+    ins = op_inputs(seq, weights, initial.get("h", ""), initial.get("c", ""))
+    if last_only:  # only the final state Y_h (or Y_c) [num_directions=1, N, H]: already a one-step sequence
+        if layer.output_state == "c":
+            y_c = g.name(f"{prefix}_Y_c")
+            g.node(op, ins, outputs=["", "", y_c], name=f"{prefix}_{layer.cell}", **attrs)
+            return y_c
         y_h = g.name(f"{prefix}_Y_h")
         g.node(op, ins, outputs=["", y_h], name=f"{prefix}_{layer.cell}", **attrs)
         return y_h

@@ -178,6 +178,7 @@ def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outp
         "inputs": list(inputs),
         "outputs": list(outputs),
         "state": [n for n, _, _ in state_layout(model)] if kind == "step" else [],
+        **({"initial_state": initial_state(model)} if kind == "step" and initial_state(model) else {}),
         "weights": weights,
     }
 
@@ -206,7 +207,7 @@ def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") ->
             fb = states[f"h{i + 1}"] if stage.feedback_size else None  # the next stage's state from t-1
             out = w.recurrent(stage, p, x, mine, fb, tag)
             new.update({f"{k}{i}": t for k, t in zip(ir.cell_spec(stage.cell).states, out)})
-            x = out[0]
+            x = out[ir.cell_spec(stage.cell).states.index(stage.output_state)]  # h, or the final stage's c
         elif isinstance(stage, ir.Conv1d):
             C, d, taps = stage.in_channels, stage.dilation, [x]
             if stage.history:  # the window [past ; x_t] drops its oldest input for the next step
@@ -231,6 +232,44 @@ def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") ->
     outputs = {"logits": x, **{f"{n}_next": new[n] for n, _, _ in layout}}
     meta = _metadata("step", model, None, "dynamic", ["x", *states], outputs, _weights_info(prepared), dtype)
     return g.finish({"x": x_in, **states}, outputs, meta, f"edgeprune {model.describe()}: one step per invoke")
+
+
+def _initial_states(w: _Writer, model: ir.Model, x0: int) -> dict[int, tuple[int, ...]]:
+    """The stages with their own initial state -> it as [batch, H] tensors: each [H] vector added to a
+    [batch, 1] zero column of the first input step (the ops concatenating states need the batch axis). A stage
+    fed back from one with an initial state gets its zero state as tensors too: its first step's [x ; h ; feedback]
+    then has no zero piece in the middle."""
+
+    def given(i: int) -> bool:
+        s = model.stages[i] if i < len(model.stages) else None
+        return isinstance(s, ir.Recurrent) and s.initial_state is not None
+
+    stages = [
+        (i, s)
+        for i, s in enumerate(model.stages)
+        if given(i) or (isinstance(s, ir.Recurrent) and s.feedback_size and given(i + 1))
+    ]
+    if not stages:
+        return {}
+    names = model.stage_names()
+    column = w.binary("MUL", w.columns(x0, 0, 1, "s0/first"), w.const("zero", np.zeros(1, np.float32)), "s0/batch")
+    return {
+        i: tuple(
+            w.binary("ADD", column, w.const(f"{names[i]}.initial_{k}", v), f"s{i}/initial_{k}")
+            for k, v in zip(ir.cell_spec(s.cell).states, s.initial_states())
+        )
+        for i, s in stages
+    }
+
+
+def initial_state(model: ir.Model) -> dict[str, list[float]]:
+    """The step model's state inputs that do not start at zero -> the vector every stream starts from."""
+    vectors = model.initial_state()
+    return {
+        n: [float(v) for v in vectors[i][ir.cell_spec(model.stages[i].cell).states.index(n[0])]]
+        for n, i, _ in state_layout(model)
+        if isinstance(model.stages[i], ir.Recurrent) and model.stages[i].initial_state is not None
+    }
 
 
 def _unpack_steps(w: _Writer, x: int, steps: int, features: int) -> list[int]:
@@ -264,6 +303,8 @@ def build_sequence_model(
     inputs_at: dict[tuple[int, int], int] = {}  # (conv stage, step) -> its input then: the taps of later steps
     outputs = []
     for t, x in enumerate(_unpack_steps(w, x_seq, steps, model.input_size)):
+        if t == 0:
+            state.update(_initial_states(w, model, x))
         final = t == steps - 1
         upto = len(model.stages) if every or final else (stateful[-1] + 1 if stateful else 0)
         old = dict(state)
@@ -272,7 +313,7 @@ def build_sequence_model(
             if isinstance(stage, ir.Recurrent):
                 fb = old[i + 1][0] if stage.feedback_size and old[i + 1] is not None else None
                 state[i] = w.recurrent(stage, p, x, old[i], fb, tag)
-                x = state[i][0]
+                x = state[i][ir.cell_spec(stage.cell).states.index(stage.output_state)]
             elif isinstance(stage, ir.Conv1d):
                 inputs_at[i, t] = x
                 back = [t - (stage.kernel - 1 - tap) * stage.dilation for tap in range(stage.kernel)]

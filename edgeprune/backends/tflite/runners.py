@@ -163,6 +163,8 @@ class LiteRTRunner(Runner):
         self._resize(batch)
         widths = {d["name"]: int(d["shape"][-1]) for d in self.interpreter.get_input_details()}
         self.state = {n: np.zeros((batch, widths[n]), np.float32) for n in self.meta["state"]}
+        for n, v in self.meta.get("initial_state", {}).items():  # a stage's own initial state
+            self.state[n][:] = np.asarray(v, np.float32)
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
         x_t = np.ascontiguousarray(x_t, dtype=np.float32)

@@ -12,7 +12,7 @@ from ... import ir
 from ...errors import EdgepruneError, first_line
 from .layers import StageOps
 from .ops import DataOps
-from .recurrent import RECURRENT, RecurrentOps
+from .recurrent import RECURRENT, LengthsInput, RecurrentOps
 from .source import OnnxModel
 from .unrolled import UnrolledOps
 from .values import (
@@ -99,7 +99,8 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             self.values[t.name] = initializer_const(t, self.file)
         for s in g.sparse_initializer:
             self.values[s.values.name] = sparse_const(s)
-        data_inputs = [i for i in g.input if i.name not in self.values]
+        lengths = self._lengths_input(g)
+        data_inputs = [i for i in g.input if i.name not in self.values and i.name != lengths]
         if len(data_inputs) != 1:
             names = ", ".join(i.name for i in data_inputs) or "none"
             raise OnnxImportError(
@@ -115,6 +116,10 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
         dims = self._check_input(inp)
         self.dims = {f"x{i}": d for i, d in enumerate(dims)}
         self.values[inp.name] = Data(("x0", "x1", "x2"), Content("input"))
+        if lengths is not None:
+            self.values[lengths] = LengthsInput(
+                f"reads the sequence lengths '{lengths}'; only a recurrent op's sequence_lens may read them"
+            )
         needed = self._needed_nodes(g.node, [out.name])
         for k, node in enumerate(g.node):
             if k in needed:
@@ -144,7 +149,25 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             )
         if "time" in fixed:
             model.meta.setdefault("sequence_length", fixed["time"])
-        return OnnxModel(model, Path(self.file), inp.name, out.name, axes, fixed, output_labels=output_labels)
+        if lengths is not None:
+            model.meta["sequence_lens"] = "per-sample lengths: the data's lengths (verify/evaluate)"
+        return OnnxModel(
+            model, Path(self.file), inp.name, out.name, axes, fixed, output_labels=output_labels, lengths_name=lengths
+        )
+
+    def _lengths_input(self, g) -> str | None:
+        """A graph input that is only ever a recurrent op's sequence_lens (int32 [batch]): the per-sample lengths,
+        which edgeprune takes from the data (a streaming model runs each sequence; its output at a sample's own
+        last step is ONNX's Y_h). None if there is none."""
+        from onnx import TensorProto
+
+        for vi in g.input:
+            if vi.name in self.values or vi.type.tensor_type.elem_type != TensorProto.INT32:
+                continue
+            uses = [(n.op_type, list(n.input).index(vi.name)) for n in g.node if vi.name in n.input]
+            if uses and all(op in RECURRENT and k == 4 for op, k in uses):
+                return vi.name
+        return None
 
     # -- the input's axes: each op that reads an axis of the raw input says what it is -------------------------
     def _bind(self, node, label: str, meaning: str) -> None:
@@ -223,7 +246,14 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             if not self._known(op):
                 return self._unsupported(node, op)
             return self._set(node, [Unknown()] * len(node.output))
-        refused = next((v for v in ins if isinstance(v, Refused)), None)
+        refused = next(
+            (
+                v
+                for k, v in enumerate(ins)
+                if isinstance(v, Refused) and not (op in RECURRENT and k == 4 and isinstance(v, LengthsInput))
+            ),
+            None,
+        )
         if refused is not None:
             self.fail(node, refused.reason)
         present = [v for v in ins if v is not None]

@@ -3,6 +3,8 @@ place in the chain, and their weights mapped into the IR's fused gate matrix (or
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ... import ir
@@ -33,6 +35,10 @@ KNOWN_ATTRIBUTES = {
 }
 
 
+class LengthsInput(Refused):
+    """The graph input read as sequence_lens: the data's per-sample lengths. Any other consumer is refused."""
+
+
 class RecurrentOps:
     """Handlers of the recurrent ops and Scan, mixed into the interpreter."""
 
@@ -59,16 +65,17 @@ class RecurrentOps:
         init_c = ins[6] if len(ins) > 6 and cell == "lstm" else None
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
         activation, variant = self._variant(node, cell, attrs, peephole)
-        if seq_lens is not None:
+        if seq_lens is not None and not isinstance(seq_lens, LengthsInput):  # the data's lengths: nothing to do
             self._check_sequence_lens(node, seq_lens, X, layout)
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
                 self.fail(node, f"{name} must be a constant (an initializer)")
         if self.scan is not None:
             return self._recurrent_step(node, cell, attrs, layout, X, W, R, B, init_h, init_c, activation, variant)
+        initial = {}
         for name, v in (("initial_h", init_h), ("initial_c", init_c)):
             if v is not None and not is_zero(v):
-                self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
+                initial[name[-1]] = self._initial_state(node, name, v, layout)
             if isinstance(v, Const) and v.value.ndim == 3:  # a constant state [dirs, batch, H] fixes the batch size
                 batch = int(v.value.shape[1 if layout == 0 else 0])
                 if self.fixed_batch not in (None, batch):
@@ -91,6 +98,13 @@ class RecurrentOps:
         stages = self._materialize(node, X.content)
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"))
         layer.activation, layer.variant = activation, variant
+        if initial:
+            H = layer.hidden_size
+            for k, v in initial.items():
+                if v.shape != (H,):
+                    self.fail(node, f"initial_{k} has {v.size} features per sample, expected hidden_size={H}")
+            states = ir.cell_spec(cell).states
+            variant["initial_state"] = tuple(initial.get(k, np.zeros(H, np.float32)) for k in states)
         given = self._size(X.content)
         if given is not None and layer.input_size != given:
             self.fail(node, f"reads {layer.input_size} features but its input X has {given}")
@@ -99,8 +113,9 @@ class RecurrentOps:
         seq = ("T", "S", "N", "C") if layout == 0 else ("N", "T", "S", "C")
         last = ("S", "N", "C") if layout == 0 else ("N", "S", "C")
         outs = [Data(seq, Content("seq", stages=stages)), Data(last, Content("last", stages=stages))]
-        if cell == "lstm":
-            outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the next op"))
+        if cell == "lstm":  # Y_c: the last cell state, as the model's output (the IR refuses it feeding a stage)
+            with_c = dataclasses.replace(stages[-1], output_state="c")
+            outs.append(Data(last, Content("last", stages=(*stages[:-1], with_c))))
         self._set(node, outs)
 
     def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c, activation, variant) -> None:
@@ -191,6 +206,24 @@ class RecurrentOps:
                 variant["peephole"] = p.reshape(-1).astype(np.float32)
         return activation, variant
 
+    def _initial_state(self, node, name, v, layout) -> np.ndarray:
+        """A nonzero constant initial_h / initial_c [1, batch, H] (layout 1: [batch, 1, H]) -> the [H] vector every
+        stream starts from. Rows that differ per sample would tie the model to one batch layout: refused."""
+        if not isinstance(v, Const):
+            self.fail(node, f"{name} must be zero or a constant (a state given as a model input is not supported)")
+        a = np.asarray(v.value)
+        if a.ndim != 3 or a.shape[0 if layout == 0 else 1] != 1 or a.dtype != np.float32:
+            want = "[1, batch, hidden_size]" if layout == 0 else "[batch, 1, hidden_size]"
+            self.fail(node, f"{name} has shape {list(a.shape)} ({a.dtype}), expected float32 {want}")
+        rows = a.reshape(-1, a.shape[-1]) if layout == 0 else a[:, 0, :]
+        if not np.all(rows == rows[:1]):
+            self.fail(
+                node,
+                f"{name} differs between the {len(rows)} batch rows: a per-sample initial state ties the model to "
+                "one batch layout (a stream starts from one state)",
+            )
+        return rows[0].astype(np.float32)
+
     def _check_sequence_lens(self, node, seq_lens, X, layout) -> None:
         """A constant sequence_lens equal to the input's static length for every sample runs every sequence in
         full: nothing to do. Per-sample lengths belong to the data, not to a streaming model (verify takes them)."""
@@ -198,8 +231,8 @@ class RecurrentOps:
         if not isinstance(seq_lens, Const):
             self.fail(
                 node,
-                "sequence_lens as a model input is not supported (a streaming model runs each sequence to its "
-                "end; give per-sample lengths to verify/evaluate instead)",
+                "sequence_lens computed in the graph is not supported (give it as an int32 graph input read only "
+                "by recurrent ops: the data's per-sample lengths, or as a constant of the full length)",
             )
         lens = np.asarray(seq_lens.value).reshape(-1)
         if T is None or lens.size == 0 or not np.all(lens == T):

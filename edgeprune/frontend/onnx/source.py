@@ -25,11 +25,15 @@ class OnnxModel:
     fixed: dict = field(default_factory=dict)  # static "batch"/"time" sizes of the graph input, if any
     runtime: str = "onnxruntime"
     output_labels: tuple = ("N", "C")  # the output's axes in the file: N batch, T time, C features, S singleton
+    lengths_name: str | None = None  # a graph input read as sequence_lens: fed the per-sample lengths
     _run = None
 
-    def logits(self, X: np.ndarray) -> np.ndarray:
-        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C] (output last) or [N, T, C] (every)."""
+    def logits(self, X: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Run the source file on ``X`` [N, T, F] (float32) -> [N, C] (output last) or [N, T, C] (every).
+        A file with a sequence_lens input gets ``lengths`` [N] (default: every sequence in full)."""
         X = np.asarray(X, dtype=np.float32)
+        full = np.full(len(X), X.shape[1], np.int32)
+        lengths = full if lengths is None else np.asarray(lengths, np.int32)
         if "time" in self.fixed and X.shape[1] != self.fixed["time"]:
             raise OnnxImportError(
                 f"{self.path.name} has a fixed sequence length of {self.fixed['time']}, the data has {X.shape[1]} steps"
@@ -39,13 +43,15 @@ class OnnxModel:
         step = self.fixed.get("batch") or 1024
         out = []
         for i in range(0, len(X), step):
-            chunk = X[i : i + step]
+            chunk, lens = X[i : i + step], lengths[i : i + step]
             pad = step - len(chunk) if "batch" in self.fixed else 0
             if pad:
                 chunk = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], np.float32)])
+                lens = np.concatenate([lens, np.full(pad, X.shape[1], np.int32)])
             run = self._runner()
+            extra = {self.lengths_name: lens} if self.lengths_name else {}
             try:
-                y = run(np.ascontiguousarray(chunk.transpose(perm)))
+                y = run(np.ascontiguousarray(chunk.transpose(perm)), extra)
             except Exception as e:  # the file itself fails on [N, T, F] data (a shape it hard-codes, ...)
                 raise OnnxImportError(
                     f"{self.path.name}: {self.runtime} cannot run the file on {list(chunk.shape)} "
@@ -85,6 +91,15 @@ def check_against_source(imported: OnnxModel, samples: int = 4) -> float:
             f"{imported.path.name}: {imported.runtime} cannot run the file ({first_line(e)})"
         ) from None
     got = ir.ReferenceExecutor(imported.model).run(X)
+    if imported.lengths_name:  # sequence_lens: also each sample's own length, compared on its valid steps
+        lengths = np.random.default_rng(1).integers(1, steps + 1, samples)
+        per_sample = imported.logits(X, lengths)
+        mine = ir.ReferenceExecutor(imported.model).run(X, lengths=lengths)
+        if imported.model.output == "every":  # ONNX's Y is zero beyond a sequence's length
+            valid = np.arange(steps)[None, :] < lengths[:, None]
+            per_sample, mine = per_sample[valid], mine[valid]
+        expected = np.concatenate([expected.ravel(), per_sample.ravel()])
+        got = np.concatenate([got.ravel(), mine.ravel()])
     scale = max(1.0, float(np.max(np.abs(expected))))
     err = float(np.max(np.abs(got - expected)))
     if not err <= 1e-4 * scale:
@@ -103,7 +118,7 @@ def _source_runner(path: Path, input_name: str, output_name: str):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = 1, 1, 4
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return (lambda X: sess.run([output_name], {input_name: X})[0]), "onnxruntime"
+        return (lambda X, extra: sess.run([output_name], {input_name: X, **extra})[0]), "onnxruntime"
     except Exception as ort_error:  # e.g. "Batchwise recurrent operations (layout == 1) are not supported"
         from onnx.reference import ReferenceEvaluator
 
@@ -120,19 +135,22 @@ def _source_runner(path: Path, input_name: str, output_name: str):
                 f"{path.name}: neither onnxruntime ({first_line(ort_error)}) nor onnx.reference "
                 f"({first_line(e)}) can run it"
             ) from None
-        return (lambda X: ref.run([output_name], {input_name: X})[0]), "onnx.reference"
+        return (lambda X, extra: ref.run([output_name], {input_name: X, **extra})[0]), "onnx.reference"
 
 
 def _ignored_by_onnx_reference(path: Path) -> str:
     """The recurrent-op attributes of the file that onnx.reference takes as unused arguments ('' if none):
-    clip, input_forget, and activations other than the defaults (its RNN knows Tanh and Affine)."""
+    clip, input_forget, activations other than the defaults (its RNN knows Tanh and Affine), and sequence_lens
+    (a graph input here: per-sample lengths)."""
     import onnx
     from onnx import helper
 
     from ... import ir
 
     found = []
-    for node in onnx.load(str(path), load_external_data=False).graph.node:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inputs = {i.name for i in graph.input}
+    for node in graph.node:
         spec = ir.cells.ONNX_OPS.get(node.op_type)
         if spec is None:
             continue
@@ -142,4 +160,6 @@ def _ignored_by_onnx_reference(path: Path) -> str:
         if acts and [a.lower() for a in acts] != [a.lower() for a in spec.onnx_activations] and not set(acts) <= known:
             found.append(f"activations={acts}")
         found += [k for k in ("clip", "input_forget") if attrs.get(k)]
+        if len(node.input) > 4 and node.input[4] in inputs:  # per-sample lengths: its ops run every step
+            found.append("sequence_lens")
     return ", ".join(dict.fromkeys(found))
