@@ -121,7 +121,14 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
                 self._node(node)
         if self.unsupported:
             listed = ", ".join(f"{op} '{name}'" if name else op for op, name in self.unsupported)
-            raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}")
+            why = ""
+            if any(op == "Loop" for op, _ in self.unsupported):  # say why, and what to do instead
+                why = (
+                    " (a Loop is a recurrence written out as a loop body, which is not read: tf2onnx writes Keras "
+                    "SimpleRNN and GRU(reset_after=False) so; LSTM and GRU(reset_after=True) from Keras 2 / tf_keras "
+                    "become LSTM/GRU ops)"
+                )
+            raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}{why}")
         self._default_axes()
         model, output_labels = self._model(out.name)
         axes = {AXIS_NAMES[self.meaning[f"x{i}"]]: i for i in range(3)}
