@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeprune import backends, frontend
-from edgeprune.compiler import Source, compile_source
+from edgeprune import backends
 from edgeprune.errors import ModelError
 from edgeprune.models import from_torch
 
@@ -149,15 +148,11 @@ def test_every_stage_kind_is_adopted_exactly(name):
     "name", ["conv_lstm", "chopped_conv_gru_every", "lstm_max_pool_softmax", "rnn_layernorm_every"]
 )
 def test_captured_modules_compile_to_every_target_against_torch(name, tmp_path):
-    module = _module(name)
-    model = from_torch(module, torch.randn(2, 7, FEATURES))
-    steps = 9
-    graph = frontend.lower(model, {"sequence_length": steps})
+    from ..corpus import compile_module_against_torch
+
     targets = [t for t in ("ir", "onnx", "c", "tflite") if not backends.get(t).unavailable()]
     assert {"ir", "onnx", "c"} <= set(targets)
-    X = np.random.default_rng(3).standard_normal((5, steps, FEATURES)).astype(np.float32)
-    source = Source(name, graph, lambda X: _torch(module, X), "torch running the user's module")
-    report = compile_source(source, targets, tmp_path / "out", X_verify=X)
+    report = compile_module_against_torch(_module(name), tmp_path / "out", targets)
     assert report.passed and {r.artifact.split("/")[0] for r in report.results} == set(targets)
     for r in report.results:
         assert r.max_abs_error <= 1e-5, r.describe()
