@@ -124,9 +124,9 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
             why = ""
             if any(op == "Loop" for op, _ in self.unsupported):  # say why, and what to do instead
                 why = (
-                    " (a Loop is a recurrence written out as a loop body, which is not read: tf2onnx writes Keras "
-                    "SimpleRNN and GRU(reset_after=False) so; LSTM and GRU(reset_after=True) from Keras 2 / tf_keras "
-                    "become LSTM/GRU ops)"
+                    " (a Loop is read only as the recurrence tf2onnx writes for a Keras SimpleRNN or GRU: step t "
+                    "gathered from the sequence, constant kernel, recurrent kernel and bias, the state as the one "
+                    "scan output; see docs/import.md)"
                 )
             raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}{why}")
         self._default_axes()
