@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +50,12 @@ def main() -> None:
         (name, "torch module, from_torch", lambda out, b=build: corpus.compile_module_against_torch(b(), out, targets))
         for name, build in corpus.from_torch_modules().items()
     ]
+    cli = {}  # every ONNX corpus file through the CLI with no flag but the target: ok, or its one error line
+    for name, (path, _) in corpus.onnx_files().items():
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = [sys.executable, "-m", "edgeprune", "compile", str(path), "--target", "all", "-o", f"{tmp}/out"]
+            done = subprocess.run(argv, capture_output=True, text=True)
+        cli[name] = "ok" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["failed"])[-1]
     cells, columns = {}, []
     for name, origin, run in jobs:
         with tempfile.TemporaryDirectory() as tmp:
@@ -66,21 +73,33 @@ def main() -> None:
             load_source(corpus.FIXTURES / "keras" / f"{name}.onnx")
         except EdgepruneError as e:
             refused[f"keras_{name}"] = str(e)
-    rows = [[n, c["origin"], c["reference"], *[c["max_abs_error"].get(k) for k in columns]] for n, c in cells.items()]
+    rows = [
+        [n, c["origin"], c["reference"], *[c["max_abs_error"].get(k) for k in columns], cli.get(n, "(no file)")]
+        for n, c in cells.items()
+    ]
     load = os.getloadavg()
     text = (
         "# Foreign corpus: max |error| against the original framework, per runtime\n\n"
         "Every artifact of every target, whole sequences and step by step, against the outputs of the framework "
         "that made the model (saved next to each fixture; from_torch modules: the module itself). tflite columns: "
         "the LiteRT interpreter (ai-edge-litert), tflite-runtime (a worker in its own venv) and TFLite Micro. "
-        f"Load average {load[0]:.1f}.\n\n"
-        + markdown_table(["model", "made by", "compared with", *columns], rows)
+        "The last column: `edgeprune compile model.onnx --target all -o out` with no other flag (verified "
+        f"against onnxruntime running the file on random sequences). Load average {load[0]:.1f}.\n\n"
+        + markdown_table(["model", "made by", "compared with", *columns, "`compile --target all`, no flag"], rows)
         + "\n\nRefused (one line each):\n\n"
         + "\n".join(f"- `{n}`: {why}" for n, why in refused.items())
     )
     write_results(
         "import_corpus",
-        {"targets": targets, "columns": columns, "cells": cells, "refused": refused, "load_average": load},
+        {
+            "targets": targets,
+            "columns": columns,
+            "cells": cells,
+            "cli_no_flags": cli,
+            "refused": refused,
+            "tflite_runtime_python": os.environ.get("EDGEPRUNE_TFLITE_RUNTIME_PYTHON"),
+            "load_average": load,
+        },
         text,
     )
 
