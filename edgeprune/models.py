@@ -441,6 +441,7 @@ def _adopt_captured(module: nn.Module, example: torch.Tensor | None, zeros_are_p
         if width is None:
             raise ModelError(f"{name}: pass example_input (a [batch, time, features] tensor) to capture its forward")
         example = torch.randn(3, 7, width, generator=torch.Generator().manual_seed(0))
+    was_training = module.training
     model = capture(module, example)
     if zeros_are_pruned:
         _zeros_to_masks(model)
@@ -449,6 +450,21 @@ def _adopt_captured(module: nn.Module, example: torch.Tensor | None, zeros_are_p
         samples.append(samples[0].repeat(2 if example.shape[0] < 2 else 1, 2 if example.shape[1] < 2 else 1, 1))
     for x in samples:
         _compare(module, model, x, name)
+    # Another length too: torch.export fixes the capture's sizes, so a forward that reads a literal step
+    # or size is exposed here (a module that cannot run at another length at all is not compared).
+    longer = torch.randn(
+        example.shape[0], example.shape[1] + 3, example.shape[2], generator=torch.Generator().manual_seed(1)
+    )
+    try:
+        with torch.no_grad():
+            module.eval()(longer)
+        runs = True
+    except Exception:  # noqa: BLE001 - the user's forward may insist on its own length
+        runs = False
+    finally:
+        module.train(was_training)
+    if runs:
+        _compare(module, model, longer, name)
     return model
 
 

@@ -79,6 +79,17 @@ def _bind(node) -> dict:
     return out
 
 
+def _ancestors(node) -> set:
+    """``node`` and every node it is computed from."""
+    seen, todo = set(), [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, torch.fx.Node) and n not in seen:
+            seen.add(n)
+            todo += list(n.all_input_nodes)
+    return seen
+
+
 def _shape(node) -> tuple[int, ...]:
     return tuple(int(d) for d in node.meta["val"].shape)
 
@@ -119,8 +130,13 @@ class Capture:
         users = list(sig.user_inputs)
         if len(users) != 1:
             raise ModelError(f"{self.name}: its forward takes {len(users)} tensor inputs; one sequence batch expected")
-        out_node = None
+        out_node = next(n for n in ep.graph.nodes if n.op == "output")
+        outs = out_node.args[0]
+        first = outs[0] if isinstance(outs, (tuple, list)) else outs
+        needed = _ancestors(first)  # ops whose results the output does not use are not read
         for node in ep.graph.nodes:
+            if node.op == "call_function" and node not in needed:
+                continue
             self.node = node
             if node.op == "placeholder":
                 if node.name in named:
@@ -131,10 +147,6 @@ class Capture:
                     self.fail("an input that is neither a weight nor the sequences")
             elif node.op == "call_function":
                 self.values[node] = self.call(node)
-            elif node.op == "output":
-                out_node = node
-        outs = out_node.args[0]
-        first = outs[0] if isinstance(outs, (tuple, list)) else outs
         self.node = first
         v = self.values.get(first)
         if not isinstance(v, Data):
@@ -320,23 +332,24 @@ class Capture:
                 return x
             start = values["start"].value
             start = 0 if start is None else int(start)
-            start = start + size if start < 0 else start
+            raw, start = start, start + size if start < 0 else start
             if label == "T" and x.extra and start == 0 and after[dim] == size - x.extra:
                 return replace(x, extra=0)  # the causal outputs of a symmetrically padded conv
-            if label in ("T", "K") and after[dim] == 1 and start == size - 1 and not x.extra:
+            # Time: only ``-1`` (a literal T-1 is the last step only at the capture's length); layers: L-1 too.
+            if after[dim] == 1 and not x.extra and (raw == -1 or (label == "K" and start == size - 1)):
                 return replace(x, labels=x.labels[:dim] + ("S",) + x.labels[dim + 1 :])
             what = "time steps" if label == "T" else f"the {label} axis"
             self.fail(f"slices {what} {start}..{start + after[dim]} of {size}; only the last step can be selected")
-        i = int(values["index"].value)
-        i = i + size if i < 0 else i
+        raw = int(values["index"].value)
+        i = raw + size if raw < 0 else raw
         if x.extra:
             self.fail("selects from a conv output padded on the right")
-        if label == "S" or (label in ("T", "K") and i == size - 1):
+        if label == "S" or (label == "T" and raw == -1) or (label == "K" and i == size - 1):
             return replace(x, labels=x.labels[:dim] + x.labels[dim + 1 :])
         if label == "K":
             self.fail(f"reads the final state of layer {i} of {size}; only the top layer's state can be read")
         if label == "T":
-            self.fail(f"selects time step {i} of {size}; only the last step can be selected")
+            self.fail(f"selects time step {i} of {size}; only the last step can be selected (as index -1)")
         self.fail(f"selects one entry of the {label} axis")
 
     def pad(self, x: Data, values: dict, first) -> Data:

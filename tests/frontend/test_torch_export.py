@@ -256,6 +256,39 @@ def test_unsupported_modules_are_refused_in_one_line(module, message):
     assert "\n" not in str(e.value)
 
 
+class _LiteralLastStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(FEATURES, 8, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, 5])  # the last step only when T is 6
+
+
+class _FirstSixSteps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(FEATURES, 8, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, :6].mean(dim=1))  # a pool over all steps only when T is 6
+
+
+def test_a_forward_tied_to_the_examples_length_is_refused():
+    """torch.export fixes the capture's sizes: a literal step index is refused by name, and a forward that
+    computes something else at another length is caught by the comparison at T + 3."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, FEATURES)
+    with pytest.raises(
+        ModelError, match=r"selects time step 5 of 6; only the last step can be selected \(as index -1\)"
+    ):
+        from_torch(_LiteralLastStep(), x)
+    with pytest.raises(ModelError, match=r"_FirstSixSteps: the adopted chain .* differs .* on \[3, 9, 3\] inputs"):
+        from_torch(_FirstSixSteps(), x)
+
+
 def test_a_module_that_computes_something_else_on_other_inputs_is_refused():
     """The capture is checked by running both on the example: a forward that branches on shapes (torch.export
     specialises it on the capture sample) is refused when the example takes the other branch."""
