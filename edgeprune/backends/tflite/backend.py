@@ -25,7 +25,7 @@ INT8_TOLERANCE = {"max_abs": 1.0, "min_agreement": 0.97, "max_rel": 0.05}
 
 # Measured (docs/tflite.md, tests/backends/test_tflite_runtime.py): tflite-runtime 2.14 runs the int8 files
 # (per-channel symmetric weights, float activations) but its FULLY_CONNECTED computes them wrongly (max |err|
-# 0.18-1.2 where LiteRT 2.3 gives 0.001-0.02; per-channel FC scales came to TFLite kernels after 2.14).
+# 0.18-1.2 where LiteRT 2.3 gives 0.001-0.02; probably the per-channel FC scales, not verified further).
 INT8_IN_TFLITE_RUNTIME = (
     "tflite-runtime not run: its 2.14 kernels compute these int8 (per-channel) files wrongly, measured "
     "100x LiteRT's error (docs/tflite.md); compile with --dtype f32 for tflite-runtime"
