@@ -112,6 +112,13 @@ class Bench:
 
     def _measure_spec(self, spec: RuntimeSpec, work: Path, data_path: Path, data: dict) -> None:
         local = self.device.kind == "local"
+        if spec.kind == "peer":
+            from .peers import unavailable
+
+            reason = "a Python runtime: host only" if not local else unavailable(spec.id, spec.python)
+            if reason:
+                self.doc["skipped"].append({"id": spec.id, "reason": reason})
+                return
         if local and not spec.verified:
             self.doc["skipped"].append(
                 {"id": spec.id, "reason": "compile could not run it on this host (no runtime here)"}
@@ -124,7 +131,7 @@ class Bench:
             if not local:
                 reason = (
                     "a Python runtime: host only"
-                    if spec.kind == "torch"
+                    if spec.kind in ("torch", "peer")
                     else f"target {spec.target} has no benchmark program (host only)"
                 )
                 self.doc["skipped"].append({"id": spec.id, "reason": reason})
@@ -332,6 +339,7 @@ def bench(
     settings: BenchSettings,
     *,
     runtimes: list[str] | None = None,
+    peers: list[str] | None = None,
     variants: dict | None = None,
     data: str | None = None,
     data_dir: str | None = None,
@@ -344,6 +352,7 @@ def bench(
     prepared, dataset = prepare(
         source,
         runtimes=runtimes,
+        peers=peers,
         variants=variants,
         data=data,
         data_dir=data_dir,

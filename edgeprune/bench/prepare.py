@@ -18,6 +18,7 @@ from .runtimes import (
     compile_checkpoint,
     dedupe,
     default_variants,
+    peer_specs,
     select,
     specs_from_compile_dir,
     torch_spec,
@@ -91,6 +92,7 @@ def prepare(
     source: str,
     *,
     runtimes: list[str] | None = None,
+    peers: list[str] | None = None,
     variants: dict | None = None,
     data: str | None = None,
     data_dir: str | None = None,
@@ -126,7 +128,7 @@ def prepare(
         specs, failures = compile_checkpoint(
             str(path), out_dir, chosen, X_verify, f"{len(X_verify)} test samples of {dataset.name}", log=log
         )
-        specs, duplicates = dedupe([torch_spec(str(path))] + specs)
+        specs, duplicates = dedupe([torch_spec(str(path))] + peer_specs(str(path), peers or []) + specs)
         failures += duplicates
         pruning = src.meta.get("pruning") or {}
         prepared = PreparedSource(
@@ -163,7 +165,7 @@ def prepare(
             src = load_source(origin)
             reference, reference_name, meta = src.reference, src.reference_name, src.meta
             model = src.model
-            specs = [torch_spec(str(origin))] + specs
+            specs = [torch_spec(str(origin))] + peer_specs(str(origin), peers or []) + specs
         except EdgepruneError as e:
             log(f"not using {origin} as reference ({e})")
     if reference is None and not mixed:

@@ -36,7 +36,7 @@ class RuntimeSpec:
     """One thing to measure."""
 
     id: str  # unique in a run: "torch", "ir", "c[kernel=csr]", "onnx/step.onnx", ...
-    kind: str  # "torch" (the checkpoint in PyTorch) or "artifact" (a compiled artifact and its runner)
+    kind: str  # "torch" (the checkpoint in PyTorch), "peer" (it in another runtime) or "artifact" (compiled)
     runtime: str  # what executes it ("torch", "onnxruntime", "numpy reference", ...)
     modes: tuple[str, ...]
     target: str | None = None
@@ -46,6 +46,7 @@ class RuntimeSpec:
     checkpoint: str | None = None
     verified: bool = True  # compile ran it on this host (False: no runtime here, e.g. firmware sources)
     nnz: int | None = None  # nonzeros (recurrent + head) of the model it was compiled from
+    python: str | None = None  # the interpreter its worker runs in (None: this one); a peer's may differ
 
     def make_artifact(self) -> Artifact:
         a = self.artifact or {}
@@ -74,6 +75,16 @@ def torch_spec(checkpoint: str) -> RuntimeSpec:
     return RuntimeSpec(
         "torch", "torch", "torch (dense, fused kernels)", ("sequence", "step"), checkpoint=str(checkpoint)
     )
+
+
+def peer_specs(checkpoint: str, names: list[str]) -> list[RuntimeSpec]:
+    """The peer runtimes (bench/peers.py) asked for, on the checkpoint's dense model, streaming."""
+    from .peers import PEERS, peers_python
+
+    return [
+        RuntimeSpec(n, "peer", PEERS[n].runtime, ("step",), checkpoint=str(checkpoint), python=peers_python())
+        for n in names
+    ]
 
 
 def _label(target: str, variant: dict) -> str:
@@ -273,6 +284,7 @@ def select(specs: list[RuntimeSpec], patterns: list[str] | None, skipped: list[d
         s
         for s in specs
         if any(fnmatch.fnmatchcase(s.id, p) or s.target == p or (p == "torch" and s.kind == "torch") for p in patterns)
+        or s.kind == "peer"  # asked for by --peers
     ]
     unmatched = [
         p

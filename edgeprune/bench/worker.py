@@ -81,6 +81,15 @@ def make_runner(spec, threads: int):
 
         runner = TorchDenseRunner(spec.checkpoint)
         return runner, torch_storage(runner.model)
+    if spec.kind == "peer":
+        import torch
+
+        torch.set_num_threads(threads)
+        from .memory import torch_storage
+        from .peers import PeerRunner
+
+        runner = PeerRunner(spec.checkpoint, spec.id, threads)
+        return runner, torch_storage(runner.model)  # dense weights, as the peer holds them
     from .. import backends
     from ..backends.base import Backend
     from ..options import resolve
@@ -172,7 +181,7 @@ def run_worker(spec: RuntimeSpec, data_path: Path, settings: BenchSettings, work
     Path(job["result"]).unlink(missing_ok=True)
     with open(work / "worker.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeprune.bench.worker", str(job_path)],
+            [spec.python or sys.executable, "-m", "edgeprune.bench.worker", str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=thread_env(settings.threads),

@@ -22,6 +22,12 @@ from .common import console, csv_list
     "--runtimes", default=None, help="comma list of runtime ids/targets/globs to measure (default: all), e.g. torch,c*"
 )
 @click.option(
+    "--peers",
+    default=None,
+    help="also measure the model in other on-device runtimes: executorch, litert-torch or all (their packages "
+    "in this Python or in the one EDGEPRUNE_PEERS_PYTHON names; skipped with the reason where absent)",
+)
+@click.option(
     "--variants",
     default=None,
     help="compile variants, e.g. 'c:kernel=dense,csr;tflite:tflite_weights=sparse' "
@@ -91,6 +97,7 @@ def bench_command(
     source,
     device,
     runtimes,
+    peers,
     variants,
     dataset,
     data_dir,
@@ -133,6 +140,7 @@ def bench_command(
         check_writable(keep_artifacts, directory=True)
     from ..bench import devices
     from ..bench.harness import bench
+    from ..bench.peers import parse as parse_peers
     from ..bench.runtimes import parse_variants
     from ..bench.settings import BenchSettings
     from ..bench.stats import Budget
@@ -167,6 +175,7 @@ def bench_command(
     )
     the_device = devices.parse(device, ssh_config=ssh_config)  # a bad URL fails before any work
     runtime_patterns = csv_list(runtimes)
+    chosen_peers = parse_peers(csv_list(peers))
     chosen_variants = parse_variants(variants)
 
     def log(message: str) -> None:
@@ -178,6 +187,7 @@ def bench_command(
             the_device,
             settings,
             runtimes=runtime_patterns,
+            peers=chosen_peers,
             variants=chosen_variants,
             data=dataset,
             data_dir=data_dir,

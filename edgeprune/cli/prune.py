@@ -36,7 +36,13 @@ _method_options = plugin_options((name, m.options) for name, m in pruning.method
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=None)
 @threads_option
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="checkpoint to write (an IR directory for an ONNX cell variant)",
+)
 @_method_options
 def prune_command(
     source,
@@ -67,8 +73,13 @@ def prune_command(
     if threads is not None and threads < 1:
         raise EdgepruneError(f"--threads must be >= 1, got {threads}")
     if str(source).lower().endswith(".onnx"):
-        from ..frontend.onnx import load_classifier
+        from ..frontend.onnx import import_onnx, load_classifier
 
+        imported = import_onnx(source).model
+        if any(not s.default_cell for s in imported.recurrent()):
+            return _prune_variant_ir(
+                imported, source, method, sparsity, finetune_epochs, dataset, seed, prune_head, method_opts, output
+            )
         model, meta = load_classifier(source)
     else:
         model, meta = checkpoint.load_with_meta(source)
@@ -119,3 +130,48 @@ def prune_command(
             line += f" -> {describe_metrics(r['test_finetuned'])} after {finetune_epochs} fine-tune epochs"
     console.print(line)
     console.print(f"saved {output}")
+
+
+def _prune_variant_ir(model, source, method, sparsity, finetune_epochs, dataset, seed, prune_head, method_opts, output):
+    """An ONNX cell variant (ir.cells: GRU linear_before_reset=0, clip, activations, ...) has no torch module:
+    its masks are computed on torch's cell with the same weights (the methods read weights only), put back
+    on the IR stages, and the pruned IR directory is written (``edgeprune compile DIR`` takes it). No
+    fine-tuning or accuracy: both would run torch's cell, not this one."""
+    import dataclasses
+    from pathlib import Path
+
+    from .. import ir
+    from ..frontend import lower
+    from ..frontend.torch_lifting import lift
+
+    variant = next(
+        f"{n} ({s.cell}{s.describe_variant()})"
+        for n, s in model.named_stages()
+        if isinstance(s, ir.Recurrent) and not s.default_cell
+    )
+    if finetune_epochs or dataset:
+        raise EdgepruneError(
+            f"{variant} cannot be fine-tuned or evaluated through torch: drop --finetune-epochs/--data"
+        )
+    if Path(output).suffix.lower() in (".pt", ".pth"):
+        raise EdgepruneError(f"{variant} has no torch checkpoint: give -o a directory for the pruned IR")
+    check_writable(output, directory=True)
+    outcome = pruning.prune_model(
+        lift(model, weights_only=True), method, sparsity, seed=seed, options=method_opts, include_head=prune_head
+    )
+    if outcome.report.get("reinitialized"):
+        raise EdgepruneError(
+            f"method '{method}' re-draws the weights for training from scratch, which {variant} cannot do"
+        )
+    lowered = lower(outcome.model)
+    stages = [
+        dataclasses.replace(old, weight=new.weight) if hasattr(old, "weight") else old
+        for old, new in zip(model.stages, lowered.stages, strict=True)
+    ]
+    pruned = dataclasses.replace(
+        model, stages=stages, meta={**model.meta, "pruning": outcome.report, "parent": str(source)}
+    )
+    ir.save(pruned, output)
+    r = outcome.report
+    console.print(f"{method}: sparsity {r['sparsity']:.2%} of the weights; {variant} kept as it is")
+    console.print(f"saved {output} (an IR directory: edgeprune compile {output})")

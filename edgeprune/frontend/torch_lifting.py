@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import ir
+from ..errors import EdgepruneError
 from ..models import SequenceModel
 from ..modelspec import ModelSpec, StageSpec
 
@@ -67,8 +68,17 @@ def _recurrent_params(name: str, layer: ir.Recurrent, params: dict, masks: dict)
         masks[f"{name}.{attr}"] = np.vstack([keep[rb, cols[col]] for rb in row_blocks])
 
 
-def lift(model: ir.Model) -> SequenceModel:
+def lift(model: ir.Model, weights_only: bool = False) -> SequenceModel:
+    """``model`` as a (masked) torch model. ``weights_only``: a cell variant (ir.cells) becomes torch's cell
+    with the same weights and masks: only for mask methods that read weights, never to run it."""
     model.validate()
+    for name, s in model.named_stages():
+        if isinstance(s, ir.Recurrent) and not s.default_cell and not weights_only:
+            # torch's cells have none of the ONNX variants (e.g. its GRU is linear_before_reset=1)
+            raise EdgepruneError(
+                f"{name} is a {s.cell} cell with{s.describe_variant()}, which no torch module computes: "
+                "it compiles (edgeprune compile) but cannot be trained or pruned through torch"
+            )
     out = SequenceModel(spec_of(model)).eval()
     masks: dict[str, np.ndarray] = {}
     params: dict[str, np.ndarray] = {}

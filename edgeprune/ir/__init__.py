@@ -1,6 +1,6 @@
 """The torch-free IR of a pruned recurrent model: a chain of stages, serialisation, reference executor."""
 
-from .cells import CELLS, CellSpec, cell_spec
+from .cells import CELLS, Act, CellSpec, cell_spec
 from .csr import CSR
 from .model import OUTPUTS, TASKS, Head, Model
 from .reference import ReferenceExecutor, State
@@ -22,6 +22,7 @@ from .stages import (
 
 __all__ = [
     "ACTIVATIONS",
+    "Act",
     "CELLS",
     "CSR",
     "CellSpec",

@@ -104,6 +104,8 @@ class Model:
                 return f"a {s.kind} stage ({name})"
             if s.activation != "tanh":
                 return f"an RNN with {s.activation} ({name})"
+            if not s.default_cell:
+                return f"a {s.cell} cell with{s.describe_variant()} ({name})"
         if not self.layers:
             return "no recurrent stage"
         return None

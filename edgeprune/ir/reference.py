@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cells import Act, activate_numpy, cell_spec, cell_update, late_rows
 from .model import Model
 from .stages import Conv1d, Dense, LayerNorm, Normalize, Pool, Recurrent
 
@@ -29,6 +30,34 @@ def activate(x: np.ndarray, activation: str) -> np.ndarray:
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     return x
+
+
+class _NumpyOps:
+    """``ir.cells.CellOps`` over numpy arrays (the reference's cell)."""
+
+    def __init__(self, dtype, late):
+        self.dtype, self.state_matvec = dtype, late
+
+    def add(self, a, b):
+        return a + b
+
+    def sub(self, a, b):
+        return a - b
+
+    def mul(self, a, b):
+        return a * b
+
+    def one_minus(self, a):
+        return 1.0 - a
+
+    def clip(self, a, limit: float):
+        return np.clip(a, -limit, limit)
+
+    def act(self, a, act: Act):
+        return activate_numpy(a, act)
+
+    def vector(self, name: str, values: np.ndarray):
+        return np.asarray(values, self.dtype)
 
 
 class ReferenceExecutor:
@@ -98,19 +127,20 @@ class ReferenceExecutor:
         parts = [x, h]
         if layer.feedback_size:
             parts.append(state[i + 1][0])  # the next stage's state from t-1
-        pre = self._affine(i, np.hstack(parts))
+        z = np.hstack(parts)
+        pre_all = self._affine(i, z)
         H = layer.hidden_size
-        if layer.cell == "lstm":
-            ig, fg, g, o = (pre[:, k * H : (k + 1) * H] for k in range(4))
-            c = _sigmoid(fg) * state[i][1] + _sigmoid(ig) * np.tanh(g)
-            new = (_sigmoid(o) * np.tanh(c), c)
-        elif layer.cell == "gru":
-            r, z, nx, nh = (pre[:, k * H : (k + 1) * H] for k in range(4))
-            r, z = _sigmoid(r), _sigmoid(z)
-            n = np.tanh(nx + r * nh)
-            new = ((1.0 - z) * n + z * h,)
-        else:
-            new = (activate(pre, layer.activation),)
+        rows = cell_spec(layer.cell).ir_rows
+        pre = {name: pre_all[:, k * H : (k + 1) * H] for k, name in enumerate(rows)}
+
+        def late(gated: np.ndarray) -> np.ndarray:
+            # the late rows (GRU n_h, lbr=0) read only the state columns: the same product with h -> gated
+            zz = z.copy()
+            zz[:, layer.column_slices()["state"]] = gated
+            k = rows.index(late_rows(layer)[0])
+            return self._affine(i, zz)[:, k * H : (k + 1) * H]
+
+        new = cell_update(layer, _NumpyOps(self.dtype, late), pre, state[i])
         return new[0], new
 
     def run(self, X: np.ndarray, all_steps: bool | None = None, lengths: np.ndarray | None = None) -> np.ndarray:

@@ -132,7 +132,7 @@ def _read_v2(doc: dict, reader: _Arrays) -> Model:
             if m.endswith("_shape")
         }
         vectors = {}
-        for aname in ("bias", "gamma", "beta", "scale", "shift"):
+        for aname in ("bias", "gamma", "beta", "scale", "shift", "peephole"):
             key = f"{name}.{aname}"
             if reader.has(key):
                 vectors[aname] = reader.take(key, np.float32)

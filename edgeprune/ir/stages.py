@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import IRError
-from .cells import CELLS, cell_spec
+from .cells import CELLS, Act, cell_spec, default_activations
 from .csr import CSR
 
 ACTIVATIONS = ("none", "relu", "tanh", "sigmoid", "softmax")
@@ -208,10 +208,30 @@ class Recurrent(_Stage):
     weight: CSR  # [cells.CELLS[cell].ir_gates * hidden_size, input_size + hidden_size + feedback_size]
     bias: np.ndarray | None  # float32 [rows], or None: no bias
     activation: str = "tanh"  # rnn only: tanh | relu
+    # The variants of the ONNX ops (ir.cells, "cell variants"); the defaults are torch's cells.
+    activations: tuple[Act, ...] | None = None  # one per slot (ONNX f, g, h); None: the defaults
+    clip: float | None = None  # gate pre-activations clipped to [-clip, clip]
+    input_forget: bool = False  # lstm: f = 1 - i
+    linear_before_reset: bool = True  # gru: False applies r to h before the recurrent mat-vec of n
+    peephole: np.ndarray | None = None  # lstm: [3 * hidden] in ONNX's order i, o, f
 
     @property
     def output_size(self) -> int:
         return self.hidden_size
+
+    def cell_activations(self) -> tuple[Act, ...]:
+        return self.activations if self.activations is not None else default_activations(self.cell, self.activation)
+
+    @property
+    def default_cell(self) -> bool:
+        """torch's cell (RNN tanh or relu): the backends' fused fast paths apply."""
+        return (
+            self.cell_activations() == default_activations(self.cell, self.activation)
+            and self.clip is None
+            and not self.input_forget
+            and self.linear_before_reset
+            and self.peephole is None
+        )
 
     @property
     def rows(self) -> int:
@@ -253,6 +273,31 @@ class Recurrent(_Stage):
             raise IRError(f"{where}: {self.cell} has fixed activations (got '{self.activation}')")
         if self.cell == "gru":
             self._check_gru_blocks(where)
+        self._check_variant(where)
+
+    def _check_variant(self, where: str) -> None:
+        from .cells import ACTIVATION_PARAMS
+
+        spec = cell_spec(self.cell)
+        if self.activations is not None:
+            if self.activation != "tanh":
+                raise IRError(f"{where}: give the RNN activation either as activation or as activations")
+            if len(self.activations) != len(spec.act_slots) or any(
+                a.name not in ACTIVATION_PARAMS or not np.isfinite([a.alpha, a.beta]).all() for a in self.activations
+            ):
+                raise IRError(
+                    f"{where}: activations must be {len(spec.act_slots)} known activations with finite values"
+                )
+        if self.clip is not None and not (np.isfinite(self.clip) and self.clip > 0):
+            raise IRError(f"{where}: clip must be a positive number, got {self.clip}")
+        if self.input_forget and self.cell != "lstm":
+            raise IRError(f"{where}: input_forget is an LSTM option")
+        if not self.linear_before_reset and self.cell != "gru":
+            raise IRError(f"{where}: linear_before_reset is a GRU option")
+        if self.peephole is not None:
+            if self.cell != "lstm":
+                raise IRError(f"{where}: peepholes are an LSTM option")
+            check_vector(self.peephole, 3 * self.hidden_size, f"{where} peephole")
 
     def _check_gru_blocks(self, where: str) -> None:
         cols = self.column_slices()
@@ -272,13 +317,35 @@ class Recurrent(_Stage):
             "feedback_size": self.feedback_size,
             "activation": self.activation,
             "bias": self.bias is not None,
+            **self._variant_attributes(),
         }
 
+    def _variant_attributes(self) -> dict:
+        # only what differs from the default cell, so that files of default cells stay as they were
+        out: dict = {}
+        if self.activations is not None:
+            out["activations"] = [a.to_json() for a in self.activations]
+        if self.clip is not None:
+            out["clip"] = float(self.clip)
+        if self.input_forget:
+            out["input_forget"] = True
+        if not self.linear_before_reset:
+            out["linear_before_reset"] = False
+        if self.peephole is not None:
+            out["peephole"] = True
+        return out
+
     def arrays(self) -> dict[str, np.ndarray]:
-        return {} if self.bias is None else {"bias": self.bias}
+        out = {} if self.bias is None else {"bias": self.bias}
+        if self.peephole is not None:
+            out["peephole"] = self.peephole
+        return out
 
     @classmethod
     def from_arrays(cls, attrs: dict, matrices: dict[str, CSR], arrays: dict[str, np.ndarray]) -> Recurrent:
+        acts = attrs.get("activations")
+        if attrs.get("peephole") and "peephole" not in arrays:
+            raise IRError(f"recurrent stage: attribute peephole set but no peephole array ({attrs.get('cell')})")
         return cls(
             str(attrs["cell"]),
             int(attrs["input_size"]),
@@ -287,10 +354,31 @@ class Recurrent(_Stage):
             matrices["weight"],
             _f32(arrays.get("bias")),
             str(attrs.get("activation", "tanh")),
+            activations=None if acts is None else tuple(Act.from_json(a) for a in acts),
+            clip=None if attrs.get("clip") is None else float(attrs["clip"]),
+            input_forget=bool(attrs.get("input_forget", False)),
+            linear_before_reset=bool(attrs.get("linear_before_reset", True)),
+            peephole=_f32(arrays.get("peephole")),
         )
+
+    def describe_variant(self) -> str:
+        """The non-default options, e.g. ' linear_before_reset=0 clip=3' ('' for torch's cells)."""
+        parts = []
+        if self.activations is not None:
+            parts.append("activations=" + ",".join(a.describe() for a in self.activations))
+        if self.clip is not None:
+            parts.append(f"clip={self.clip:g}")
+        if self.input_forget:
+            parts.append("input_forget")
+        if not self.linear_before_reset:
+            parts.append("linear_before_reset=0")
+        if self.peephole is not None:
+            parts.append("peepholes")
+        return "".join(" " + p for p in parts)
 
     def describe(self) -> str:
         extra = (" relu" if self.activation == "relu" else "") + (" no-bias" if self.bias is None else "")
+        extra += self.describe_variant()
         return f"{self.cell} {self.hidden_size}{extra}" + (" +feedback" if self.feedback_size else "")
 
 

@@ -14,6 +14,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -121,8 +122,7 @@ class RayExecutor:
                 runtime_env["py_modules"] = [code_to_ship(Path(self._staging.name))]
                 runtime_env["excludes"] = ["__pycache__", "*.pyc"]
             try:
-                with _keep_python_signal_handlers():
-                    ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
+                self._connect(address, runtime_env)
             except Exception as e:
                 # Ray >= 2.5x heads require a token by default, and a client without RAY_AUTH_MODE sends none:
                 # the connection then only times out, so say what to set
@@ -140,6 +140,23 @@ class RayExecutor:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.parallel = max(1, parallel or cpus)
         self.remote = ray.remote(num_cpus=1, max_retries=1)(evaluate_cell)  # retried once if its worker dies
+
+    # A Ray head starts one client server process per connecting driver; on a loaded head that start can fail
+    # once ("Initialization failure from server") and succeed on the next try: retried, said in the log.
+    CONNECT_ATTEMPTS = 3
+
+    def _connect(self, address: str, runtime_env: dict) -> None:
+        for attempt in range(1, self.CONNECT_ATTEMPTS + 1):
+            try:
+                with _keep_python_signal_handlers():
+                    self.ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env=runtime_env)
+                return
+            except ConnectionAbortedError as e:  # the head answered but could not start our client server
+                if attempt == self.CONNECT_ATTEMPTS:
+                    raise
+                self.log(f"the Ray head at {address} could not start a client server ({_line(e)}); retrying")
+                self.ray.shutdown()
+                time.sleep(2.0 * attempt)
 
     def run(self, spec: SweepSpec, cells: list[Cell], checkpoint_bytes: bytes) -> Iterator[dict]:
         ray = self.ray
@@ -238,8 +255,13 @@ def _task_error(e: BaseException) -> str:
 
 
 def _line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:300] if text else ""
+    """One line for a message: a server's traceback (Ray's client puts one after a header line) is reduced to
+    its header and its last line, the exception it ended with."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}: {lines[-1]}"
+    return text[:300]
 
 
 def make_executor(

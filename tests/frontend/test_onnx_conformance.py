@@ -1,89 +1,26 @@
 """ONNX's own conformance cases for LSTM, GRU and RNN (collected from the installed onnx package at test
-time, offline): weight inputs folded into initializers, the last output kept. Every forward case the IR
-can express imports and compiles (ir, onnx) exactly against the case's expected output; the others are
-refused in one line naming the attribute or input the IR cannot express."""
-
-import warnings
+time, offline; tests/recurrent_cases.py): weight inputs folded into initializers, the last output kept.
+Every forward case (GRU linear_before_reset=0, LSTM peepholes, per-sample lengths that run the whole
+sequence, layout 0 and 1, B omitted) imports and compiles to every target (ir, onnx, c, tflite) exactly
+against the case's expected output; reverse and bidirectional are refused in one line naming the direction."""
 
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'edgeprune[onnx]')")
-from onnx import helper, numpy_helper  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
 
-from edgeprune import ir  # noqa: E402
+from edgeprune import backends, ir  # noqa: E402
 from edgeprune.compiler import compile_source, load_source  # noqa: E402
 from edgeprune.frontend.onnx import OnnxImportError, import_onnx  # noqa: E402
+from tests import recurrent_cases as rc  # noqa: E402
 
-# What the IR cannot express yet, by case: the one-line refusal must name it.
-REFUSED = {
-    "test_gru_defaults": "linear_before_reset=0",
-    "test_gru_with_initial_bias": "linear_before_reset=0",
-    "test_gru_seq_length": "linear_before_reset=0",
-    "test_gru_batchwise": "linear_before_reset=0",
-    "test_lstm_with_peepholes": "peephole weights P",
-    "test_gru_reverse": "direction=reverse",
-    "test_gru_bidirectional": "direction=bidirectional",
-    "test_lstm_reverse": "direction=reverse",
-    "test_lstm_bidirectional": "direction=bidirectional",
-    "test_simple_rnn_reverse": "direction=reverse",
-    "test_simple_rnn_bidirectional": "direction=bidirectional",
-}
-ACCEPTED = [
-    "test_lstm_defaults",
-    "test_lstm_with_initial_bias",
-    "test_lstm_batchwise",
-    "test_simple_rnn_defaults",
-    "test_simple_rnn_with_initial_bias",
-    "test_rnn_seq_length",
-    "test_simple_rnn_batchwise",
-]
-
-
-def _all_cases() -> list:
-    from onnx.backend.test.case.node import collect_testcases
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unrelated cases' numpy overflow warnings
-        return collect_testcases()
-
-
-def _cases() -> dict:
-    return {
-        c.name: c
-        for c in _all_cases()
-        if c.model.graph.node and c.model.graph.node[0].op_type in ("LSTM", "GRU", "RNN")
-    }
-
-
-CASES = _cases()
-
-
-def _fold_model(case, path):
-    """Write the case's model with every input but the first turned into an initializer, only its last output kept."""
-    model = onnx.ModelProto()
-    model.CopyFrom(case.model)
-    graph = model.graph
-    inputs = case.data_sets[0][0]
-    for vi, value in list(zip(graph.input, inputs, strict=False))[1:]:
-        graph.initializer.append(numpy_helper.from_array(np.asarray(value), vi.name))
-    del graph.input[1:]
-    kept = graph.output[-1]
-    del graph.output[:-1]
-    assert graph.output[0] is kept or graph.output[0].name == kept.name
-    onnx.save(model, str(path))
-
-
-def _fold(case, path):
-    """The folded file, the case's X as [batch, time, features] and its expected last output."""
-    _fold_model(case, path)
-    inputs, expected = case.data_sets[0]
-    node = case.model.graph.node[0]
-    layout = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "layout"), 0)
-    X = np.asarray(inputs[0], np.float32)
-    X = X if layout == 1 else X.transpose(1, 0, 2)  # -> [batch, time, features]
-    return np.ascontiguousarray(X), np.asarray(expected[-1], np.float32)
+CASES = rc.conformance_cases()
+REFUSED, ACCEPTED = rc.REFUSED, rc.FORWARD
+TARGETS = [t for t in ("ir", "onnx", "c", "tflite") if backends.get(t).unavailable() is None]
+_all_cases = rc._all_conformance
+_fold_model = rc.fold_model
 
 
 def test_the_installed_onnx_has_the_recurrent_cases():
@@ -91,24 +28,33 @@ def test_the_installed_onnx_has_the_recurrent_cases():
 
 
 @pytest.mark.parametrize("name", ACCEPTED)
-def test_forward_case_imports_and_compiles_exactly(tmp_path, name):
-    X, expected = _fold(CASES[name], tmp_path / "case.onnx")
+def test_forward_case_imports_and_compiles_exactly_to_every_target(tmp_path, name):
+    X, want = rc.fold(CASES[name], tmp_path / "case.onnx")
     imported = import_onnx(tmp_path / "case.onnx")
-    want = expected.reshape(expected.shape[-2] if "batchwise" not in name else expected.shape[0], -1)
     assert [s.kind for s in imported.model.stages] == ["recurrent"]  # the chain ends at the recurrent stage
     assert np.max(np.abs(ir.ReferenceExecutor(imported.model).run(X) - want)) <= 1e-5
     assert np.max(np.abs(imported.logits(X) - want)) <= 1e-5
     assert imported.runtime == ("onnx.reference" if "batchwise" in name else "onnxruntime")
     source = load_source(tmp_path / "case.onnx")
     assert source.reference_name.startswith(imported.runtime)
-    report = compile_source(source, ["ir", "onnx"], tmp_path / "out", X_verify=X)
+    report = compile_source(source, TARGETS, tmp_path / "out", X_verify=X)
     assert report.passed and all(r.max_abs_error <= 1e-5 for r in report.results)
+    assert {r.artifact.split("/")[0] for r in report.results} == set(TARGETS)
     assert imported.runtime in (tmp_path / "out" / "compile.json").read_text()
 
 
+def test_gru_cases_are_linear_before_reset_0_and_the_peephole_case_keeps_P(tmp_path):
+    """The importer keeps what makes these cases differ from torch's cells (not silently the default)."""
+    rc.fold(CASES["test_gru_defaults"], tmp_path / "gru.onnx")
+    assert import_onnx(tmp_path / "gru.onnx").model.stages[0].linear_before_reset is False
+    rc.fold(CASES["test_lstm_with_peepholes"], tmp_path / "lstm.onnx")
+    P = np.asarray(CASES["test_lstm_with_peepholes"].data_sets[0][0][7], np.float32).reshape(-1)
+    assert np.array_equal(import_onnx(tmp_path / "lstm.onnx").model.stages[0].peephole, P)
+
+
 @pytest.mark.parametrize("name", sorted(REFUSED))
-def test_case_the_ir_cannot_express_is_refused_by_name(tmp_path, name):
-    _fold(CASES[name], tmp_path / "case.onnx")
+def test_reverse_and_bidirectional_are_refused_by_name(tmp_path, name):
+    rc.fold(CASES[name], tmp_path / "case.onnx")
     with pytest.raises(OnnxImportError, match=REFUSED[name]) as err:
         import_onnx(tmp_path / "case.onnx")
     assert "\n" not in str(err.value) and str(err.value).startswith("case.onnx:")
@@ -135,7 +81,7 @@ def test_every_onnx_node_case_imports_checked_or_is_refused_in_one_line(tmp_path
     assert set(ACCEPTED) <= set(imported) and refused > 1000
 
 
-@pytest.mark.parametrize("name", ["test_lstm_batchwise", "test_simple_rnn_batchwise"])
+@pytest.mark.parametrize("name", ["test_lstm_batchwise", "test_gru_batchwise", "test_simple_rnn_batchwise"])
 def test_output_Y_every_step_of_the_recurrent_op(tmp_path, name):
     """The same cases keeping Y (every step, [batch, time, 1, hidden] with layout=1): a chain ending at the
     recurrent stage with output every, exact against the case's expected Y."""

@@ -191,6 +191,23 @@ def _save(model, path):
     return path
 
 
+@pytest.mark.parametrize(
+    "op, attrs",
+    [
+        ("GRU", {}),  # linear_before_reset=0, ONNX's default
+        ("LSTM", {"clip": 3.0}),
+        ("LSTM", {"input_forget": 1}),
+        ("RNN", {"activations": ["LeakyRelu"]}),
+    ],
+)
+def test_cell_variants_once_refused_import_and_match_onnxruntime(tmp_path, op, attrs):
+    path = _save(_graph(op, attrs=attrs), tmp_path / "m.onnx")
+    imported = import_onnx(path)
+    assert not imported.model.layers[0].default_cell
+    X = np.random.default_rng(3).standard_normal((4, 6, F)).astype(np.float32)
+    assert np.max(np.abs(_ir_logits(imported, X) - _ort(path, X))) <= 1e-5
+
+
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("head", ["matmul", "gemm"])
 def test_hand_built_graphs_match_onnxruntime(tmp_path, op, head):
@@ -244,11 +261,10 @@ def test_last_step_selected_by_slice_or_gather(tmp_path):
 
 
 REFUSALS = {
-    "gru-linear_before_reset-0": (dict(op="GRU"), "linear_before_reset=0"),
-    "clip": (dict(attrs={"clip": 3.0}), "clip=3.0"),
+    "negative-clip": (dict(attrs={"clip": -3.0}), "clip=-3.0 must be a positive number"),
     "reverse": (dict(attrs={"direction": "reverse"}), "direction=reverse"),
-    "leakyrelu-rnn": (dict(op="RNN", attrs={"activations": ["LeakyRelu"]}), "activations=['LeakyRelu']"),
-    "input_forget": (dict(attrs={"input_forget": 1}), "input_forget=1"),
+    "affine-without-alpha": (dict(op="RNN", attrs={"activations": ["Affine"]}), "Affine needs its activation_alpha"),
+    "unknown-activation": (dict(op="RNN", attrs={"activations": ["Gelu"]}), "activation 'Gelu' is not one of"),
     "sequence_lens": (dict(inputs_override=["x_in", "W", "R", "B", "lens"]), "sequence_lens"),
     "nonzero-initial_h": (dict(initial=np.ones((1, 1, H), np.float32)), "initial_h must be zero"),
     "elu": (
@@ -395,8 +411,12 @@ def test_cli_compile_and_prune_an_onnx_file(run_cli, tmp_path):
 @pytest.mark.parametrize("command", ["compile", "prune"])
 def test_cli_refuses_bad_onnx_in_one_line_and_writes_nothing(run_cli, tmp_path, command):
     (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
-    _save(_graph("GRU"), tmp_path / "lbr0.onnx")  # linear_before_reset=0
-    for src, message in (("bad.onnx", "not a readable ONNX model"), ("lbr0.onnx", "linear_before_reset=0")):
+    _save(_graph("GRU"), tmp_path / "lbr0.onnx")  # linear_before_reset=0: compiles, but torch has no such GRU
+    _save(_graph("GRU", attrs={"direction": "reverse"}), tmp_path / "reverse.onnx")
+    unsupported = (
+        ("lbr0.onnx", "linear_before_reset=0") if command == "prune" else ("reverse.onnx", "direction=reverse")
+    )
+    for src, message in (("bad.onnx", "not a readable ONNX model"), unsupported):
         out = tmp_path / ("o" if command == "compile" else "o.pt")
         args = (
             ["-o", out, "--verify-data", "random"]

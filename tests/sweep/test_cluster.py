@@ -48,6 +48,14 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _listening_anywhere(port: int) -> bool:
+    """A listener on ``port`` at any local address (Ray's runtime-env agent binds the node's own IP, not
+    127.0.0.1, whatever --node-ip-address says)."""
+    import psutil  # a dependency of ray
+
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in psutil.net_connections("tcp"))
+
+
 @pytest.fixture(scope="module")
 def ray_head():
     """``ray start --head --block``, reached on 127.0.0.1; yields the client address ray://127.0.0.1:PORT and
@@ -103,13 +111,15 @@ def ray_head():
     head = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while not _listening(client):
+        # the client server's port opens before the agent that sets up a driver's runtime env (our shipped
+        # code): a driver arriving in between can fail to start, so wait for that agent too
+        while not (_listening(client) and _listening(gcs) and _listening_anywhere(runtime_env)):
             if head.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 tail = (Path(temp_dir) / "head.log").read_text(errors="replace")[-2000:]
                 pytest.fail(f"the Ray head did not come up (exit {head.poll()}):\n{tail}")
             time.sleep(0.5)
-        yield f"ray://127.0.0.1:{client}", auth
+        yield f"ray://127.0.0.1:{client}", auth, Path(temp_dir)
     finally:
         _stop(head, marker)
         log.close()
@@ -142,6 +152,12 @@ def _stop(head: subprocess.Popen, marker: str) -> None:
     deadline = time.monotonic() + 10
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
+
+
+def _client_server_logs(temp_dir: Path) -> str:
+    """The head's client-server logs, where Ray says why a driver's server did not start."""
+    logs = sorted(temp_dir.glob("session_*/logs/ray_client_server*"))
+    return "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs[-4:])
 
 
 def _sweep(address: str, checkpoint, run_dir: Path, env: dict) -> tuple[subprocess.Popen, str, str]:
@@ -184,10 +200,10 @@ def _sweep(address: str, checkpoint, run_dir: Path, env: dict) -> tuple[subproce
 
 
 def test_ray_client_cluster_gives_the_serial_fallbacks_bytes(ray_head, serial_run, digits_checkpoint, tmp_path):
-    address, auth = ray_head
+    address, auth, temp_dir = ray_head
     run_dir = tmp_path / "run"
     driver, out, err = _sweep(address, digits_checkpoint, run_dir, {**os.environ, **auth})
-    assert driver.returncode == 0, err[-3000:]
+    assert driver.returncode == 0, err[-3000:] + _client_server_logs(temp_dir)
     on_cluster, serial = cell_files(run_dir), cell_files(serial_run[0])
     assert sorted(on_cluster) == ["expander-s0.9-seed1", "magnitude-s0.9-seed1"]
     for key, record in on_cluster.items():
@@ -202,7 +218,7 @@ def test_ray_client_cluster_gives_the_serial_fallbacks_bytes(ray_head, serial_ru
 
 
 def test_a_client_without_the_token_gets_one_line_saying_what_to_set(ray_head, digits_checkpoint, tmp_path):
-    address, _ = ray_head
+    address, _, _ = ray_head
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_")}
     driver, out, err = _sweep(address, digits_checkpoint, tmp_path / "run", env)
     lines = [line for line in err.splitlines() if line.strip() and "warn" not in line.lower()]

@@ -7,6 +7,7 @@ offset and size comes from the plan.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 from ... import __version__, ir
 from ...runtime import source_dir
 from . import formats
+from .cells import tables as cell_tables
+from .cells import variant_recurrent
 from .planning import ARENA_PAD, MatrixPlan, ModelPlan, StagePlan
 
 RUNTIME_FILES = ("edgeprune_rt.h", "edgeprune_rt.c")
@@ -85,12 +88,15 @@ def _offset(pointer: str, offset: int) -> str:
 
 
 def _matvec_calls(
-    m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str, bias: bool = True
+    m: MatrixPlan, y: str, z: str, z_offset: int, scale_vars: list[str], indent: str, bias: bool = True, keep=None
 ) -> list[str]:
-    """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale)."""
+    """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale);
+    ``keep(tile)`` false skips a tile (a variant cell's late rows, backends/c/cells.py)."""
     rows = m.shape[0]
     lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
     for k, t in enumerate(m.tiles):
+        if keep is not None and not keep(t):
+            continue
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())
         out = _offset(y, t.row)
@@ -147,6 +153,15 @@ def _matrix_stage(p: ModelPlan, sp: StagePlan, y: str) -> list[str]:
 
 def _recurrent(p: ModelPlan, sp: StagePlan, suffix: str) -> list[str]:
     layer = sp.stage
+    if not layer.default_cell:
+
+        def matvec(m: MatrixPlan, keep, y: str, z: str, z_offset: int, bias: bool, tag: str) -> list[str]:
+            used = dataclasses.replace(m, tiles=[t for t in m.tiles if keep(t)])  # segments to quantize
+            lines, scale_vars = _quantize_calls(used, z, z_offset, tag, "") if p.dtype == "int8" else ([], [])
+            bias = bias and layer.bias is not None
+            return lines + _matvec_calls(m, y, z, z_offset, scale_vars, "", bias=bias, keep=keep)
+
+        return variant_recurrent(p, sp, matvec)
     lines = _matrix_stage(p, sp, "s->pre")
     h = _offset("a", sp.state_offset)
     if layer.cell == "lstm":
@@ -214,8 +229,10 @@ def _tables(p: ModelPlan, sp: StagePlan) -> str:
             )
         else:
             what = f"{sp.name}: {stage.describe()}"
-        return f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n" + _matrix_tables(
-            m, stage.bias, sp.scales
+        return (
+            f"/* {what}; {_percent(m.nnz, m.shape)}; {m.format} {p.dtype} */\n"
+            + _matrix_tables(m, stage.bias, sp.scales)
+            + (cell_tables(sp) if isinstance(stage, ir.Recurrent) else "")
         )
     arrays = stage.arrays()
     if not arrays:

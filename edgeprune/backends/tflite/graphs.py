@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import ir
+from .cells import variant_recurrent
 from .flatbuffer import FORMAT, Graph, schema
 from .ops import _Prepared, _Writer
 from .weights import DENSE_FC_VERSION, Weight, encode_weight
@@ -35,9 +36,24 @@ STAGE_KINDS = (ir.Dense, ir.Conv1d, ir.Recurrent, ir.LayerNorm, ir.Normalize, ir
 
 def _emitted_rows(layer: ir.Recurrent) -> np.ndarray:
     """Row order of the emitted matrix: the cell table's ``tflite_rows`` (LSTM [i, f, o, g], so one
-    LOGISTIC covers i, f, o)."""
+    LOGISTIC covers i, f, o); a variant cell's in IR order without its late rows (cells.py)."""
     spec = ir.cell_spec(layer.cell)
+    if not layer.default_cell:
+        rows = tuple(r for r in spec.ir_rows if r not in ir.cells.late_rows(layer))
+        return ir.cells.block_rows(ir.cells.block_order(spec.ir_rows, rows), layer.hidden_size)
     return ir.cells.block_rows(ir.cells.block_order(spec.ir_rows, spec.tflite_rows), layer.hidden_size)
+
+
+def _late(name: str, stage: ir.Recurrent, dtype: str, mode: str) -> _Prepared | None:
+    """A variant's late rows over the state columns only (GRU lbr=0: n_h, applied to r * h)."""
+    late = ir.cells.late_rows(stage)
+    if not late:
+        return None
+    spec, H = ir.cell_spec(stage.cell), stage.hidden_size
+    rows = ir.cells.block_rows([spec.ir_rows.index(r) for r in late], H)
+    m = ir.CSR.from_scipy(stage.weight.to_scipy()[rows][:, stage.column_slices()["state"]])
+    bias = None if stage.bias is None else stage.bias[rows]
+    return _Prepared(encode_weight(f"{name}.weight_late", m, (H,), dtype, mode), bias)
 
 
 def prepare(model: ir.Model, dtype: str, mode: str) -> list[_Prepared | None]:
@@ -50,7 +66,8 @@ def prepare(model: ir.Model, dtype: str, mode: str) -> list[_Prepared | None]:
             m = ir.CSR.from_scipy(stage.weight.to_scipy()[order])
             parts = tuple(p for p in (stage.input_size, stage.hidden_size, stage.feedback_size) if p)
             bias = None if stage.bias is None else stage.bias[order]
-            out.append(_Prepared(encode_weight(f"{name}.weight", m, parts, dtype, mode), bias))
+            late = _late(name, stage, dtype, mode)
+            out.append(_Prepared(encode_weight(f"{name}.weight", m, parts, dtype, mode), bias, late))
         elif isinstance(stage, (ir.Dense, ir.Conv1d)):
             parts = (stage.in_channels,) * stage.kernel if isinstance(stage, ir.Conv1d) else (stage.input_size,)
             out.append(_Prepared(encode_weight(f"{name}.weight", stage.weight, parts, dtype, mode), stage.bias))
@@ -88,6 +105,8 @@ class _Stages(_Writer):
         tag: str,
     ) -> tuple[int, ...]:
         """New state of ``layer``; ``state``/``feedback`` None mean zeros (the first step)."""
+        if not layer.default_cell:
+            return variant_recurrent(self, layer, prepared, x, state, feedback, tag)
         H = layer.hidden_size
         pieces = [x, None if state is None else state[0]] + ([feedback] if layer.feedback_size else [])
         pre = self.fully_connected_over(pieces, prepared, f"{tag}/pre")
@@ -164,7 +183,9 @@ def _metadata(kind: str, model: ir.Model, steps: int | None, batch, inputs, outp
 
 
 def _weights_info(prepared: list[_Prepared | None]) -> dict:
-    return {p.weight.name: p.weight.info() for p in prepared if p is not None}
+    out = {p.weight.name: p.weight.info() for p in prepared if p is not None}
+    out.update({p.late.weight.name: p.late.weight.info() for p in prepared if p is not None and p.late is not None})
+    return out
 
 
 def build_step_model(model: ir.Model, dtype: str = "f32", mode: str = "auto") -> bytes:
@@ -314,7 +335,11 @@ class _VersionedWeight(Weight):
 def micro_uses_sequence_lstm(model: ir.Model) -> bool:
     """UNIDIRECTIONAL_SEQUENCE_LSTM fits v1 models of LSTM layers without feedback (feedback crosses layers
     per step; other stages have no place in it)."""
-    return model.is_v1() and all(layer.cell == "lstm" for layer in model.layers) and not model.feedback
+    return (
+        model.is_v1()
+        and all(layer.cell == "lstm" and layer.default_cell for layer in model.layers)
+        and not model.feedback
+    )
 
 
 def build_micro_model(model: ir.Model, steps: int) -> bytes:

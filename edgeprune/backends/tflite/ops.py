@@ -24,6 +24,7 @@ class _Prepared:
 
     weight: Weight
     bias: np.ndarray | None
+    late: _Prepared | None = None  # a variant cell's late rows (GRU lbr=0 n_h over r*h), backends/tflite/cells.py
 
 
 class _Writer:
@@ -74,6 +75,7 @@ class _Writer:
             "SUB": self.S.SubOptionsT,
             "DIV": self.S.DivOptionsT,
             "MAXIMUM": self.S.MaximumMinimumOptionsT,
+            "MINIMUM": self.S.MaximumMinimumOptionsT,
         }[code]()
         self.g.op(code, [a, b], [out], options)
         return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import ir
+from ...errors import IRError
 from .values import (
     Const,
     Content,
@@ -46,24 +47,6 @@ class RecurrentOps:
         problems = [f"attribute {k} is not part of {node.op_type}" for k in attrs if k not in KNOWN_ATTRIBUTES]
         if attrs.get("direction", "forward") != "forward":
             problems.append(f"direction={attrs['direction']} (only forward: streaming runs one direction)")
-        acts = attrs.get("activations")
-        defaults = list(ir.cell_spec(cell).onnx_activations)
-        activation = "tanh"
-        if acts is not None and [a.lower() for a in acts] != [a.lower() for a in defaults]:
-            if cell == "rnn" and [a.lower() for a in acts] == ["relu"]:
-                activation = "relu"
-            else:
-                allowed = f"the defaults {defaults}" + (" or ['Relu']" if cell == "rnn" else "")
-                problems.append(f"activations={acts} (only {allowed})")
-        if "clip" in attrs:
-            problems.append(f"clip={attrs['clip']} (cell clipping)")
-        if attrs.get("input_forget", 0):
-            problems.append("input_forget=1 (coupled input-forget gate)")
-        if cell == "gru" and attrs.get("linear_before_reset", 0) != 1:
-            problems.append(
-                "linear_before_reset=0 (the reset gate applied before the recurrent matmul cannot be "
-                "expressed in the IR, whose GRU is torch's linear_before_reset=1)"
-            )
         layout = attrs.get("layout", 0)
         if layout not in (0, 1):
             problems.append(f"layout={layout}")
@@ -75,15 +58,14 @@ class RecurrentOps:
         init_h = ins[5] if len(ins) > 5 else None
         init_c = ins[6] if len(ins) > 6 and cell == "lstm" else None
         peephole = ins[7] if len(ins) > 7 and cell == "lstm" else None
-        if peephole is not None and not (isinstance(peephole, Const) and not peephole.value.any()):
-            self.fail(node, "peephole weights P are not supported (the IR's LSTM has no peepholes)")
+        activation, variant = self._variant(node, cell, attrs, peephole)
         if seq_lens is not None:
-            self.fail(node, "sequence_lens is not supported (every sequence must run its full length)")
+            self._check_sequence_lens(node, seq_lens, X, layout)
         for name, v in (("W", W), ("R", R), ("B", B)):
             if v is not None and not isinstance(v, Const):
                 self.fail(node, f"{name} must be a constant (an initializer)")
         if self.scan is not None:
-            return self._recurrent_step(node, cell, attrs, layout, X, W, R, B, init_h, init_c)
+            return self._recurrent_step(node, cell, attrs, layout, X, W, R, B, init_h, init_c, activation, variant)
         for name, v in (("initial_h", init_h), ("initial_c", init_c)):
             if v is not None and not is_zero(v):
                 self.fail(node, f"{name} must be zero (a state given as input or a nonzero constant is not supported)")
@@ -108,7 +90,7 @@ class RecurrentOps:
             )
         stages = self._materialize(node, X.content)
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"))
-        layer.activation = activation
+        layer.activation, layer.variant = activation, variant
         given = self._size(X.content)
         if given is not None and layer.input_size != given:
             self.fail(node, f"reads {layer.input_size} features but its input X has {given}")
@@ -121,7 +103,7 @@ class RecurrentOps:
             outs.append(Refused("reads the LSTM cell state Y_c; only the hidden state can feed the next op"))
         self._set(node, outs)
 
-    def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c) -> None:
+    def _recurrent_step(self, node, cell, attrs, layout, X, W, R, B, init_h, init_c, activation, variant) -> None:
         """A recurrent op inside a Scan body: one time step, states carried by the Scan's loop variables."""
         k = len(self.layers)
         time_pos = 0 if layout == 0 else 1
@@ -164,6 +146,7 @@ class RecurrentOps:
             columns[p.source == "prev"] = np.arange(start, start + size)
             start += size
         layer = self._layer_weights(node, cell, W, R, B, attrs.get("hidden_size"), columns[False], columns.get(True))
+        layer.activation, layer.variant = activation, variant
         if k and layer.input_size != self.layers[-1].hidden_size:
             self.fail(
                 node, f"reads {layer.input_size} features but the previous layer gives {self.layers[-1].hidden_size}"
@@ -175,6 +158,62 @@ class RecurrentOps:
         if cell == "lstm":
             outs.append(Data(state_labels, Content("cell", k)))
         self._set(node, outs)
+
+    def _variant(self, node, cell, attrs, peephole) -> tuple[str, dict]:
+        """The op's attributes beyond torch's cell -> (the RNN activation field, ir.Recurrent's variant fields)."""
+        try:
+            acts = ir.cells.parse_activations(
+                cell, attrs.get("activations"), attrs.get("activation_alpha"), attrs.get("activation_beta")
+            )
+        except IRError as e:
+            self.fail(node, f"unsupported {e}")
+        activation, variant = "tanh", {}
+        if cell == "rnn" and acts == (ir.Act("relu"),):
+            activation = "relu"  # torch's nn.RNN(nonlinearity='relu'): the IR's own field
+        elif acts != ir.cells.default_activations(cell):
+            variant["activations"] = acts
+        if "clip" in attrs:
+            clip = float(attrs["clip"])
+            if not (np.isfinite(clip) and clip > 0):
+                self.fail(node, f"clip={attrs['clip']} must be a positive number")
+            variant["clip"] = clip
+        if attrs.get("input_forget", 0):
+            variant["input_forget"] = True
+        if cell == "gru" and not attrs.get("linear_before_reset", 0):
+            variant["linear_before_reset"] = False  # ONNX's default, Keras reset_after=False
+        if peephole is not None:
+            if not isinstance(peephole, Const):
+                self.fail(node, "peephole weights P must be a constant (an initializer)")
+            if peephole.value.any():
+                p = peephole.value
+                if p.ndim != 2 or p.shape[0] != 1 or p.dtype != np.float32:
+                    self.fail(node, f"P has shape {list(p.shape)} ({p.dtype}), expected float32 [1, 3*hidden_size]")
+                variant["peephole"] = p.reshape(-1).astype(np.float32)
+        return activation, variant
+
+    def _check_sequence_lens(self, node, seq_lens, X, layout) -> None:
+        """A constant sequence_lens equal to the input's static length for every sample runs every sequence in
+        full: nothing to do. Per-sample lengths belong to the data, not to a streaming model (verify takes them)."""
+        T = self._static_time(X, layout)
+        if not isinstance(seq_lens, Const):
+            self.fail(
+                node,
+                "sequence_lens as a model input is not supported (a streaming model runs each sequence to its "
+                "end; give per-sample lengths to verify/evaluate instead)",
+            )
+        lens = np.asarray(seq_lens.value).reshape(-1)
+        if T is None or lens.size == 0 or not np.all(lens == T):
+            self.fail(
+                node,
+                f"sequence_lens={lens.tolist()} other than the full length of a static time axis is not supported "
+                "(per-sample lengths belong to the data: give them to verify/evaluate instead)",
+            )
+
+    def _static_time(self, X, layout) -> int | None:
+        if not isinstance(X, Data) or len(X.labels) != 3:
+            return None
+        label = X.labels[0 if layout == 0 else 1]
+        return self.dims.get(label) if label.startswith("x") else self._static("T")
 
     def _op_Scan(self, node, ins):
         from onnx import helper

@@ -94,10 +94,18 @@ class ImportedLayer:
     bias: np.ndarray | None  # None: the op has no B
     feedback_size: int = 0
     activation: str = "tanh"  # rnn: tanh or relu
+    variant: dict | None = None  # ir.Recurrent's variant fields (activations, clip, peephole, ...)
 
     def stage(self) -> ir.Recurrent:
         return ir.Recurrent(
-            self.cell, self.input_size, self.hidden_size, self.feedback_size, self.weight, self.bias, self.activation
+            self.cell,
+            self.input_size,
+            self.hidden_size,
+            self.feedback_size,
+            self.weight,
+            self.bias,
+            self.activation,
+            **(self.variant or {}),
         )
 
 
