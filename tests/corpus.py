@@ -27,8 +27,10 @@ KERAS_COMPILED = (
     "simplernn_last",
     "keras3_gru_last",
     "keras3_simplernn_relu_every",
+    "gru_lbr0_last",  # GRU(reset_after=False) = ONNX GRU linear_before_reset=0 (the IR's cell variant)
+    "gru_lbr0_onnx_gru",
 )
-KERAS_REFUSED = ("gru_lbr0_last", "gru_lbr0_onnx_gru")  # GRU linear_before_reset=0: IR support comes separately
+KERAS_REFUSED: tuple[str, ...] = ()
 TARGETS = ("ir", "onnx", "c", "tflite")
 
 

@@ -86,7 +86,7 @@ def main() -> None:
         "The last column: `edgeprune compile model.onnx --target all -o out` with no other flag (verified "
         f"against onnxruntime running the file on random sequences). Load average {load[0]:.1f}.\n\n"
         + markdown_table(["model", "made by", "compared with", *columns, "`compile --target all`, no flag"], rows)
-        + "\n\nRefused (one line each):\n\n"
+        + ("\n\nRefused (one line each):\n\n" if refused else "\n\nNo corpus model is refused.\n")
         + "\n".join(f"- `{n}`: {why}" for n, why in refused.items())
     )
     write_results(

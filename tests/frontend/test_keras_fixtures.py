@@ -24,6 +24,8 @@ COMPILED = {  # fixture -> (ONNX ops it must hold, output mode)
     "simplernn_last": ({"Loop"}, "last"),  # no tf2onnx rewriter: read by frontend/onnx/loops.py
     "keras3_gru_last": ({"Loop"}, "last"),
     "keras3_simplernn_relu_every": ({"Loop", "Reshape"}, "every"),
+    "gru_lbr0_last": ({"Loop"}, "last"),  # GRU(reset_after=False): read as GRU linear_before_reset=0
+    "gru_lbr0_onnx_gru": ({"GRU"}, "last"),  # the same weights written as that op by the generator
 }
 TARGETS = ("ir", "onnx", "c", "tflite")
 
@@ -42,17 +44,6 @@ def test_keras_fixture_is_what_tf2onnx_writes_and_matches_keras(name, tmp_path):
     report = corpus.compile_onnx_against_original(FIXTURES / f"{name}.onnx", tmp_path / "out", ["ir"])
     assert report.passed and json.loads((tmp_path / "out" / "compile.json").read_text())["model"]["output"] == output
     assert "Keras" in report.reference and targets
-
-
-@pytest.mark.parametrize("name", ["gru_lbr0_last", "gru_lbr0_onnx_gru"])
-def test_keras_gru_reset_after_false_is_refused_by_name(name):
-    """Keras GRU(reset_after=False) is ONNX's GRU with linear_before_reset=0 (from tf2onnx's Loop, or written
-    as the op): refused in one line until the IR has that cell."""
-    with pytest.raises(
-        EdgepruneError, match=r"^" + name + r"\.onnx: GRU '[^']+': unsupported linear_before_reset=0"
-    ) as e:
-        load_source(FIXTURES / f"{name}.onnx")
-    assert "\n" not in str(e.value)
 
 
 def test_a_loop_that_is_not_a_keras_recurrence_is_refused_saying_why(tmp_path):
