@@ -44,6 +44,7 @@ def onnx_files() -> dict[str, tuple[Path, str]]:
         out[path.stem] = (path, origin)
     for name in KERAS_COMPILED:
         made = "Keras 3 + tf2onnx" if name.startswith("keras3") else "Keras 2 + tf2onnx"
+        made = "Keras 2 weights as an onnx.helper GRU" if name == "gru_lbr0_onnx_gru" else made
         out[name if name.startswith("keras3") else f"keras_{name}"] = (FIXTURES / "keras" / f"{name}.onnx", made)
     return out
 
