@@ -180,11 +180,8 @@ class Capture:
     def call(self, node):
         if node.target is operator.getitem:
             v = self.values[node.args[0]]
-            if isinstance(v, Tup):
-                item = v.items[node.args[1]]
-                if isinstance(item, Refused):
-                    return item
-                return item
+            if isinstance(v, Tup):  # a Refused item fails when something reads it
+                return v.items[node.args[1]]
             if isinstance(v, Const):
                 return Const(v.value[node.args[1]])
             self.fail("indexing of this value is not supported")
