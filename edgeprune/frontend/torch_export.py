@@ -149,6 +149,8 @@ class Capture:
                 self.values[node] = self.call(node)
         self.node = first
         v = self.values.get(first)
+        if isinstance(v, Refused):
+            self.fail(v.reason)
         if not isinstance(v, Data):
             raise ModelError(f"{self.name}: its output does not depend on the input sequences; not adopted")
         if v.depth != len(self.stages):
