@@ -344,19 +344,34 @@ _RECURRENT_TYPES = (nn.LSTM, nn.GRU, nn.RNN)
 
 
 def from_torch(
-    rnn: nn.Module, head: nn.Linear | None = None, *, zeros_are_pruned: bool = True, check: bool = True
+    rnn: nn.Module,
+    head: nn.Linear | torch.Tensor | None = None,
+    *,
+    example_input: torch.Tensor | None = None,
+    zeros_are_pruned: bool = True,
+    check: bool = True,
 ) -> SequenceModel:
-    """Adopt a user's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and ``nn.Linear`` head.
+    """Adopt a user's torch model as a ``SequenceModel``.
 
-    ``rnn`` may also be any module holding exactly one recurrent module and one ``nn.Linear`` (the
-    head is then found inside it): its forward is then run on a batch-first sample and must equal
-    the adopted model's (the head reading the last step's top-layer state), or the module is refused
-    in one line — never adopted as a different function (a Conv1d front-end or a mean-pool head
-    would otherwise be dropped). A holder without a forward of its own is a plain container. ``check``
-    false skips the comparison (for callers that only read the modules' weights, e.g. to make masks for
-    them). Weights that are exactly zero become pruned entries (masks) unless ``zeros_are_pruned`` is
-    false.
+    ``from_torch(module, example_input)``: ``module``'s forward on batch-first sequences like
+    ``example_input`` ([batch, time, features]) is captured with ``torch.export`` and its aten ops are
+    mapped to stages (``frontend/torch_export.py``; docs/import.md lists what maps to what). An op
+    without a mapping is refused in one line naming it and its module. The adopted model and the
+    module are then run on the example (and on the capture sample) and must agree to fp32 noise.
+
+    ``from_torch(rnn, head)``: an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` and an ``nn.Linear`` head on its
+    last step (the v1 form). A module passed without ``example_input`` is captured on a sample of
+    [3, 7, F] random sequences, F read from its first layer; a holder without a forward of its own is
+    a container of one recurrent module and one ``nn.Linear``. ``check`` false (holders only) skips
+    the capture and the comparison, for callers that only read the modules' weights (e.g. to make
+    masks for them). Weights that are exactly zero become pruned entries (masks) unless
+    ``zeros_are_pruned`` is false.
     """
+    if isinstance(head, torch.Tensor):
+        head, example_input = None, head
+    if not isinstance(rnn, _RECURRENT_TYPES) and head is None and (check or example_input is not None):
+        if example_input is not None or type(rnn).forward is not nn.Module.forward:
+            return _adopt_captured(rnn, example_input, zeros_are_pruned)
     wrapper = None if isinstance(rnn, _RECURRENT_TYPES) else rnn
     if not isinstance(rnn, _RECURRENT_TYPES):
         found_rnn = [m for m in rnn.modules() if isinstance(m, _RECURRENT_TYPES)]
@@ -393,10 +408,87 @@ def from_torch(
         if head.bias is not None:
             model.head.bias.copy_(head.bias.detach())
     if zeros_are_pruned:  # a user's pruned weights keep their sparsity
-        model.set_masks({n: w.detach() != 0 for n, w in model.prunable().items() if bool((w == 0).any())})
+        _zeros_to_masks(model)
     if wrapper is not None and check:
         _check_adoption(wrapper, model)
     return model.eval()
+
+
+def _zeros_to_masks(model: SequenceModel) -> None:
+    model.set_masks({n: w.detach() != 0 for n, w in model.prunable().items() if bool((w == 0).any())})
+
+
+def _first_width(module: nn.Module) -> int | None:
+    """The input features of the first layer registered in ``module`` (to shape a sample without an example)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            return m.in_features
+        if isinstance(m, nn.Conv1d):
+            return m.in_channels
+        if isinstance(m, _RECURRENT_TYPES):
+            return m.input_size
+        if isinstance(m, nn.LayerNorm) and len(m.normalized_shape) == 1:
+            return int(m.normalized_shape[0])
+    return None
+
+
+def _adopt_captured(module: nn.Module, example: torch.Tensor | None, zeros_are_pruned: bool) -> SequenceModel:
+    from .frontend.torch_export import capture
+
+    name = type(module).__name__
+    if example is None:
+        width = _first_width(module)
+        if width is None:
+            raise ModelError(f"{name}: pass example_input (a [batch, time, features] tensor) to capture its forward")
+        example = torch.randn(3, 7, width, generator=torch.Generator().manual_seed(0))
+    was_training = module.training
+    model = capture(module, example)
+    if zeros_are_pruned:
+        _zeros_to_masks(model)
+    samples = [example.detach().float()]
+    if example.shape[0] < 2 or example.shape[1] < 2:
+        samples.append(samples[0].repeat(2 if example.shape[0] < 2 else 1, 2 if example.shape[1] < 2 else 1, 1))
+    for x in samples:
+        _compare(module, model, x, name)
+    # Another length too: torch.export fixes the capture's sizes, so a forward that reads a literal step
+    # or size is exposed here (a module that cannot run at another length at all is not compared).
+    longer = torch.randn(
+        example.shape[0], example.shape[1] + 3, example.shape[2], generator=torch.Generator().manual_seed(1)
+    )
+    try:
+        with torch.no_grad():
+            module.eval()(longer)
+        runs = True
+    except Exception:  # noqa: BLE001 - the user's forward may insist on its own length
+        runs = False
+    finally:
+        module.train(was_training)
+    if runs:
+        _compare(module, model, longer, name)
+    return model
+
+
+def _compare(module: nn.Module, model: SequenceModel, x: torch.Tensor, name: str) -> None:
+    """Refuse unless the adopted model computes what ``module`` computes on ``x``, to fp32 noise."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            theirs = module(x)
+    finally:
+        module.train(was_training)
+    with torch.no_grad():
+        ours = model(x)
+    theirs = theirs[0] if isinstance(theirs, (tuple, list)) else theirs
+    if not isinstance(theirs, torch.Tensor) or tuple(theirs.shape) != tuple(ours.shape):
+        shape = list(theirs.shape) if isinstance(theirs, torch.Tensor) else type(theirs).__name__
+        raise ModelError(f"{name} returns {shape} but the adopted chain gives {list(ours.shape)}: not adopted")
+    err = float((theirs.float() - ours).abs().max())
+    if not err <= 1e-5 * max(1.0, float(ours.abs().max())):
+        raise ModelError(
+            f"{name}: the adopted chain ({model.config.text()}) differs from its forward by max |difference| "
+            f"{err:.2g} on {list(x.shape)} inputs: not adopted"
+        )
 
 
 def _check_adoption(wrapper: nn.Module, model: SequenceModel) -> None:

@@ -31,7 +31,7 @@ per stage kind, the three models), ``runners``
 from here.
 """
 
-from .backend import BACKEND, INT8_TOLERANCE, TFLiteBackend
+from .backend import BACKEND, INT8_IN_TFLITE_RUNTIME, INT8_TOLERANCE, TFLiteBackend
 from .flatbuffer import (
     FORMAT,
     METADATA_NAME,
@@ -58,6 +58,7 @@ from .weights import encode_weight
 __all__ = [
     "BACKEND",
     "FORMAT",
+    "INT8_IN_TFLITE_RUNTIME",
     "INT8_TOLERANCE",
     "METADATA_NAME",
     "MICRO_FILE",

@@ -12,12 +12,24 @@ from ..base import Artifact, Backend, Runner
 from .flatbuffer import MICRO_FILE, SEQUENCE_FILE, STEP_FILE, read_metadata, sparse_tensors
 from .graphs import STAGE_KINDS, build_micro_model, build_sequence_model, build_step_model
 from .runners import RESOLVERS, RUNTIME_MODULES, LiteRTRunner, MicroRunner, importable, litert_label, package_version
+from .runtime_worker import TFLiteRuntimeRunner, probe
+
+WORKER_INFO = "tflite-runtime worker"  # info["runs_in"] of the artifacts that run a file again in tflite-runtime
 
 # Int8 weights (float activations): the outputs move by the weight rounding and the per-step dynamic
 # quantization of each FC's input, so the gate holds these files to their predictions (classify) or to
 # 5% of the reference outputs' range (regress: measured <= 1.3% on the zoo's regression shapes); the
 # absolute bound only catches garbage (the silent wrong-kernel traps are off by 10-1000s).
 INT8_TOLERANCE = {"max_abs": 1.0, "min_agreement": 0.97, "max_rel": 0.05}
+
+
+# Measured (docs/tflite.md, tests/backends/test_tflite_runtime.py): tflite-runtime 2.14 runs the int8 files
+# (per-channel symmetric weights, float activations) but its FULLY_CONNECTED computes them wrongly (max |err|
+# 0.18-1.2 where LiteRT 2.3 gives 0.001-0.02; probably the per-channel FC scales, not verified further).
+INT8_IN_TFLITE_RUNTIME = (
+    "tflite-runtime not run: its 2.14 kernels compute these int8 (per-channel) files wrongly, measured "
+    "100x LiteRT's error (docs/tflite.md); compile with --dtype f32 for tflite-runtime"
+)
 
 
 class TFLiteBackend(Backend):
@@ -101,6 +113,11 @@ class TFLiteBackend(Backend):
         steps = self._steps(model, options)
         runtime = litert_label(options.get("litert_runtime", "auto"), options.get("litert_resolver", "xnnpack"))
         tolerance = INT8_TOLERANCE if dtype == "int8" else None
+        resolver = options.get("litert_resolver", "xnnpack")
+        # The same files again in tflite-runtime (its own venv, numpy < 2), unless that already runs them.
+        worker_version, worker_skip = (None, None) if runtime.startswith("tflite-runtime") else probe()
+        if worker_version and dtype == "int8":
+            worker_skip = INT8_IN_TFLITE_RUNTIME
         artifacts = []
         for name, data, modes in (
             (STEP_FILE, build_step_model(model, dtype, mode), ("step",)),
@@ -125,6 +142,20 @@ class TFLiteBackend(Backend):
                     tolerance=tolerance,
                 )
             )
+            if worker_skip:
+                artifacts[-1].info["tflite_runtime"] = worker_skip
+            elif worker_version:
+                artifacts.append(
+                    Artifact(
+                        name,
+                        self.name,
+                        f"tflite-runtime {worker_version} ({resolver}; subprocess)",
+                        modes,
+                        [name],
+                        {"runs_in": WORKER_INFO, "steps": meta["steps"]},
+                        tolerance=tolerance,
+                    )
+                )
         if micro == "dense":
             data = build_micro_model(model, steps)
             write_bytes_atomic(out_dir / MICRO_FILE, data)
@@ -153,6 +184,8 @@ class TFLiteBackend(Backend):
 
     def runner(self, artifact: Artifact, out_dir: Path, options: dict) -> Runner:
         path = Path(out_dir) / artifact.name
+        if artifact.info.get("runs_in") == WORKER_INFO:
+            return TFLiteRuntimeRunner(path, options.get("litert_resolver", "xnnpack"))
         if artifact.name == MICRO_FILE:
             return MicroRunner(path)
         return LiteRTRunner(path, options.get("litert_resolver", "xnnpack"), options.get("litert_runtime", "auto"))

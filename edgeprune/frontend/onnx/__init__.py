@@ -23,7 +23,8 @@ IR's pattern, so a pruned model keeps its mask; dense weights keep their nonzero
 One concern per module: ``values`` (the abstract values), ``interpreter`` (the walk over the graph,
 shapes, the result), ``recurrent`` (LSTM/GRU/RNN and Scan), ``unrolled`` (a recurrence written out step
 by step), ``layers`` (activations, conv, layer norm, pooling), ``ops`` (glue and linear maps),
-``source`` (running the source file and checking the import against it). The entry points are here.
+``source`` (running the source file and checking the import against it), ``loops`` (a Keras recurrence
+tf2onnx wrote as a ``Loop``, read as its RNN/GRU op first). The entry points are here.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 from ...errors import EdgepruneError, first_line
 from ...fileio import existing_file
 from .interpreter import Importer
+from .loops import read_recurrent_loops
 from .source import OnnxModel, check_against_source
 from .values import OnnxImportError
 
@@ -60,7 +62,7 @@ def load_proto(path: str | os.PathLike):
 def import_onnx(path: str | os.PathLike, check: bool = True) -> OnnxModel:
     """Read ``path`` into the IR; with ``check``, compare it with the source run in onnxruntime."""
     path = Path(path)
-    proto = load_proto(path)
+    proto = read_recurrent_loops(load_proto(path))  # Keras SimpleRNN/GRU loops -> RNN/GRU ops (loops.py)
     imported = Importer(proto, path.name).run()
     imported.path = path
     if check:

@@ -126,7 +126,14 @@ class Importer(RecurrentOps, UnrolledOps, StageOps, DataOps):
                 self._node(node)
         if self.unsupported:
             listed = ", ".join(f"{op} '{name}'" if name else op for op, name in self.unsupported)
-            raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}")
+            why = ""
+            if any(op == "Loop" for op, _ in self.unsupported):  # say why, and what to do instead
+                why = (
+                    " (a Loop is read only as the recurrence tf2onnx writes for a Keras SimpleRNN or GRU: step t "
+                    "gathered from the sequence, constant kernel, recurrent kernel and bias, the state as the one "
+                    "scan output; see docs/import.md)"
+                )
+            raise OnnxImportError(f"{self.file}: unsupported op(s) on the path to the output: {listed}{why}")
         self._default_axes()
         model, output_labels = self._model(out.name)
         axes = {AXIS_NAMES[self.meaning[f"x{i}"]]: i for i in range(3)}

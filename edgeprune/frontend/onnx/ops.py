@@ -125,6 +125,9 @@ class DataOps:
             dims = [int(d) for d in shape.value.reshape(-1)]
         else:
             self.fail(node, "reshapes the data to a shape computed at run time from more than the batch and time sizes")
+        merged = self._batch_time_fold(x, dims)
+        if merged is not None:
+            return Data(merged, x.content)
         real = [(i, l) for i, l in enumerate(x.labels) if l != "S"]
         out, k = [], 0
         content = x.content
@@ -151,6 +154,26 @@ class DataOps:
         if k != len(real):
             self.fail(node, f"reshape {x.labels} -> {dims} merges or splits axes")
         return Data(tuple(out), content)
+
+    def _batch_time_fold(self, x: Data, dims: list) -> tuple | None:
+        """Batch and time merged into one axis around a per-step op (``[N, T, C] -> [N*T, C]``, MatMul,
+        then back: Keras's Tensordot and torch dynamo's per-step Linear write it) -> the labels, else None.
+        The merged axis is ``NT``/``TN``; ops that need the batch or time axis do not find it there."""
+        real = [l for l in x.labels if l != "S"]
+        n, t = self._static("N"), self._static("T")
+        if len(real) == 3 and real[2] == "C" and {real[0], real[1]} == {"N", "T"} and len(dims) == 2:
+            c = self._label_size(x, "C")
+            whole = n * t if n is not None and t is not None else None
+            if dims[1] in (c, "C") and c is not None and (dims[0] == -1 or (whole is not None and dims[0] == whole)):
+                return (real[0] + real[1], "C")
+        if len(real) == 2 and real[0] in ("NT", "TN") and real[1] == "C" and len(dims) == 3:
+            sizes = {"N": n, "T": t}
+            first, second = real[0]
+            fits = [d == lab or (sizes[lab] is not None and d == sizes[lab]) for d, lab in zip(dims, (first, second))]
+            if fits[1] and (fits[0] or dims[0] == -1):
+                if dims[2] in (-1, "C", self._label_size(x, "C")):
+                    return (first, second, "C")
+        return None
 
     def _label_size(self, x: Data, label: str) -> int | None:
         if label == "K":
@@ -373,7 +396,10 @@ class DataOps:
             self.fail(node, "only Gemm(data, constant B, constant C) is supported")
         content = self._affine_input(node, x)
         expected = ("C", "N") if a.get("transA", 0) else ("N", "C")
-        if len(x.labels) == 2:  # a matrix [batch, features] (or transposed)
+        merged = next((l for l in x.labels if l in ("NT", "TN")), None)
+        if merged and len(x.labels) == 2:  # batch x time folded into the rows: a per-step map
+            expected = tuple(merged if l == "N" else l for l in expected)
+        elif len(x.labels) == 2:  # a matrix [batch, features] (or transposed)
             for label, meaning in zip(x.labels, expected, strict=False):
                 self._bind(node, label, meaning)
             x = self._norm(x)
@@ -391,7 +417,7 @@ class DataOps:
                 self.fail(node, f"C has shape {list(cv.shape)}; expected [{M.shape[0]}] or [1, {M.shape[0]}]")
             bias = beta * np.broadcast_to(cv.reshape(-1), (M.shape[0],))
         content = self._compose(content, alpha * M, pattern if alpha == 1.0 else None, bias)
-        return Data(("N", "C"), content)
+        return Data((merged or "N", "C") if merged and len(x.labels) == 2 else ("N", "C"), content)
 
     def _op_Add(self, node, ins, sign: float = 1.0):
         x, c = ins
