@@ -66,6 +66,7 @@ class TFLiteRuntimeRunner(Runner):
             "resolver": self.resolver,
             "kind": self.meta["kind"],
             "state": list(self.meta.get("state", [])),
+            "initial_state": dict(self.meta.get("initial_state", {})),  # a stage's own, else zeros
             "every": every,
         }
         buf = io.BytesIO()

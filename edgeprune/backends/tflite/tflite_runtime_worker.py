@@ -2,7 +2,7 @@
 
 tflite-runtime (the last release, 2.14, is what many Linux boards still run) is built against numpy 1
 and fails to import under numpy 2, so it lives in its own venv and this script runs there: it imports
-nothing from edgeprune. Request: one JSON argument ``{"model", "resolver", "kind", "state", "every"}``;
+nothing from edgeprune. Request: one JSON argument ``{"model", "resolver", "kind", "state", "initial_state", "every"}``;
 the input array arrives on stdin and the output leaves on stdout, both as ``.npy`` bytes.
 ``--version`` prints the package version (the probe).
 """
@@ -34,6 +34,8 @@ def main() -> int:
     if req["kind"] == "step":  # stream: every state is an input and comes back as <name>_next
         widths = {d["name"]: int(d["shape"][-1]) for d in it.get_input_details()}
         state = {n: np.zeros((len(X), widths[n]), np.float32) for n in req["state"]}
+        for n, v in req.get("initial_state", {}).items():  # a stage's own initial state (file metadata)
+            state[n][:] = np.asarray(v, np.float32)
         outs = []
         for t in range(X.shape[1]):
             it.set_tensor(inputs["x"], np.ascontiguousarray(X[:, t]))
