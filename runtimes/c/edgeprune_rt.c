@@ -464,7 +464,9 @@ void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         float acc[4];
 #ifdef EP_AVX2
         __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
-        for (k = 0; k + 4 <= nb; k += 4, values += 16) {
+        /* Four sums only for long rows: a sparse row holds a few blocks, and the row count of each
+         * varies, so a second loop (with its own unpredictable exit) cost more than it hid. */
+        for (k = 0; nb >= 8 && k + 4 <= nb; k += 4, values += 16) {
             a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
             a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
             a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
