@@ -719,6 +719,23 @@ void ep_bsr4x1_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
             a2 = __smlad(EP_LO(w1), zz, a2);
             a3 = __smlad(EP_HI(w1), zz, a3);
         }
+#elif defined(EP_AVX2)
+        /* A pair's 8 bytes reordered to [r0b0 r0b1 r1b0 r1b1 ...], widened to 16 bits: one
+         * multiply-add of pairs (pmaddwd) against [z0 z1] gives the 4 rows' sums, exact in int32. */
+        int32_t a0, a1, a2, a3;
+        const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+        __m128i sum = _mm_setzero_si128();
+        for (p = 0; p < nb / 2; ++p, values += 8) {
+            const __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)values);
+            const __m128i w = _mm_cvtepi8_epi16(_mm_shuffle_epi8(raw, order));
+            const __m128i z0 = _mm_set1_epi16(zq[cols[2 * p]]), z1 = _mm_set1_epi16(zq[cols[2 * p + 1]]);
+            const __m128i zz = _mm_unpacklo_epi16(z0, z1);
+            sum = _mm_add_epi32(sum, _mm_madd_epi16(w, zz));
+        }
+        a0 = _mm_cvtsi128_si32(sum);
+        a1 = _mm_extract_epi32(sum, 1);
+        a2 = _mm_extract_epi32(sum, 2);
+        a3 = _mm_extract_epi32(sum, 3);
 #else
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (p = 0; p < nb / 2; ++p, values += 8) {
