@@ -769,6 +769,24 @@ void ep_bsr1x4_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
             a = __smlad(EP_LO(v), EP_LO(x), a);
             a = __smlad(EP_HI(v), EP_HI(x), a);
         }
+#elif defined(EP_AVX2)
+        /* Two blocks (8 weights, 2 x 4 inputs) widened to 16 bits, one pmaddwd: exact int32 sums. */
+        __m128i sum = _mm_setzero_si128(), w;
+        for (k = 0; k + 2 <= nb; k += 2, values += 8) {
+            int32_t x0, x1;
+            memcpy(&x0, zq + 4 * cols[k], sizeof x0);
+            memcpy(&x1, zq + 4 * cols[k + 1], sizeof x1);
+            w = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)values));
+            sum = _mm_add_epi32(sum, _mm_madd_epi16(w, _mm_cvtepi8_epi16(_mm_setr_epi32(x0, x1, 0, 0))));
+        }
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4E));
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xB1));
+        a = _mm_cvtsi128_si32(sum);
+        if (k < nb) {
+            const int8_t *const zb = zq + 4 * cols[k];
+            a += values[0] * zb[0] + values[1] * zb[1] + values[2] * zb[2] + values[3] * zb[3];
+            values += 4;
+        }
 #else
         for (k = 0; k < nb; ++k, values += 4) {
             const int8_t *const zb = zq + 4 * cols[k];
