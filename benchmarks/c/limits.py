@@ -272,13 +272,14 @@ print(json.dumps({k: info[k] for k in ("weight_bytes", "bytes_per_nonzero")} | {
 """
 
 
-def baseline_objects(checkout: str, builds: list, work: Path) -> list[str]:
+def baseline_objects(checkout: str, builds: list, work: Path, tuned: list[str]) -> list[str]:
     """The ``auto`` and ``dense`` builds emitted by an older checkout, compiled as it builds them
-    (-O2 -ffp-contract=fast -march=native), its runtime's ep_* symbols renamed old_ep_* so that
-    both runtimes link into one program. Appends the baseline builds to ``builds``."""
+    (-O2 -ffp-contract=fast -march=native and this host's tuning defines, e.g. -DEP_HW_GATHER, which
+    a checkout older than them ignores), its runtime's ep_* symbols renamed old_ep_* so that both
+    runtimes link into one program. Appends the baseline builds to ``builds``."""
     from edgeprune.ir import serialize
 
-    flags = ["-O2", "-ffp-contract=fast", "-march=native", "-std=c99"]
+    flags = ["-O2", "-ffp-contract=fast", "-march=native", "-std=c99", *tuned]
     objects, first = [], None
     for b in [b for b in builds if b["kernel"] in ("auto", "dense")]:
         prefix = "o" + b["prefix"][1:]
@@ -362,7 +363,8 @@ def main() -> None:
                     }
                 )
                 print(f"built H={H} {label}: {artifact.info['matrices']['layers.0.weight']['format']}", flush=True)
-        old_objects = baseline_objects(args.baseline, builds, work) if args.baseline else []
+        tuned, why = costs.host_gather_flags(["cc"], ["-O2", "-ffp-contract=fast", "-march=native"])
+        old_objects = baseline_objects(args.baseline, builds, work, tuned) if args.baseline else []
         decls, items = [], []
         for name, kind, a, b, weights in limit_items():
             items.append(f'        {{"{name}", {kind}, {a}, {b}, {weights}, 0, 0}},')
@@ -376,7 +378,6 @@ def main() -> None:
         source = LIMITS_C.replace("@MODEL_DECLS@", "\n".join(decls)).replace("@ITEMS@", "\n".join(items))
         (work / "limits.c").write_text(source)
         flags = ["-O2", "-ffp-contract=fast", "-march=native", "-std=gnu11"]
-        tuned, why = costs.host_gather_flags(["cc"], ["-O2", "-ffp-contract=fast", "-march=native"])
         flags += tuned  # what the backend's host build uses on this machine
         print(why, tuned, flush=True)
         sources = ["limits.c", "m0/edgeprune_rt.c"] + [

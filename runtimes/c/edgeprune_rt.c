@@ -70,6 +70,21 @@ static float ep_hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* A full SELL slice's sums added to y[perm[0..7]], unrolled: a loop over a stored copy costs
+ * about as much as a short slice's gathers (98% sparse rows hold 1-11 weights). */
+static void ep_scatter8_perm(float *EP_RESTRICT y, __m256 a, const uint16_t *EP_RESTRICT perm)
+{
+    const __m128 lo = _mm256_castps256_ps128(a), hi = _mm256_extractf128_ps(a, 1);
+    y[perm[0]] += _mm_cvtss_f32(lo);
+    y[perm[1]] += _mm_cvtss_f32(_mm_movehdup_ps(lo));
+    y[perm[2]] += _mm_cvtss_f32(_mm_movehl_ps(lo, lo));
+    y[perm[3]] += _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 3));
+    y[perm[4]] += _mm_cvtss_f32(hi);
+    y[perm[5]] += _mm_cvtss_f32(_mm_movehdup_ps(hi));
+    y[perm[6]] += _mm_cvtss_f32(_mm_movehl_ps(hi, hi));
+    y[perm[7]] += _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 3));
+}
+
 /* Eight z[cols[i]] in one register. AVX2's gather instruction is slower than eight scalar loads on
  * the Zen 3 cores this was tuned on (12.7 vs 4.8 cycles per 8 in benchmarks/c/kernels.py), and
  * taking the indices from one 64-bit word keeps the load ports for the z values. */
@@ -220,6 +235,8 @@ void ep_csr_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uin
         if (!(PERM) && n == EP_SLICE) {                                                   \
             float *const ys = y + s * EP_SLICE;                                           \
             _mm256_storeu_ps(ys, _mm256_add_ps(_mm256_loadu_ps(ys), a0));                 \
+        } else if ((PERM) && n == EP_SLICE) {                                             \
+            ep_scatter8_perm(y, a0, (PERM) + s * EP_SLICE);                               \
         } else {                                                                          \
             _mm256_storeu_ps(acc, a0);                                                    \
             ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
@@ -447,7 +464,9 @@ void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         float acc[4];
 #ifdef EP_AVX2
         __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
-        for (k = 0; k + 4 <= nb; k += 4, values += 16) {
+        /* Four sums only for long rows: a sparse row holds a few blocks, and the row count of each
+         * varies, so a second loop (with its own unpredictable exit) cost more than it hid. */
+        for (k = 0; nb >= 8 && k + 4 <= nb; k += 4, values += 16) {
             a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
             a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
             a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
@@ -700,6 +719,23 @@ void ep_bsr4x1_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
             a2 = __smlad(EP_LO(w1), zz, a2);
             a3 = __smlad(EP_HI(w1), zz, a3);
         }
+#elif defined(EP_AVX2)
+        /* A pair's 8 bytes reordered to [r0b0 r0b1 r1b0 r1b1 ...], widened to 16 bits: one
+         * multiply-add of pairs (pmaddwd) against [z0 z1] gives the 4 rows' sums, exact in int32. */
+        int32_t a0, a1, a2, a3;
+        const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+        __m128i sum = _mm_setzero_si128();
+        for (p = 0; p < nb / 2; ++p, values += 8) {
+            const __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)values);
+            const __m128i w = _mm_cvtepi8_epi16(_mm_shuffle_epi8(raw, order));
+            const __m128i z0 = _mm_set1_epi16(zq[cols[2 * p]]), z1 = _mm_set1_epi16(zq[cols[2 * p + 1]]);
+            const __m128i zz = _mm_unpacklo_epi16(z0, z1);
+            sum = _mm_add_epi32(sum, _mm_madd_epi16(w, zz));
+        }
+        a0 = _mm_cvtsi128_si32(sum);
+        a1 = _mm_extract_epi32(sum, 1);
+        a2 = _mm_extract_epi32(sum, 2);
+        a3 = _mm_extract_epi32(sum, 3);
 #else
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (p = 0; p < nb / 2; ++p, values += 8) {
@@ -732,6 +768,24 @@ void ep_bsr1x4_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
             const uint32_t v = ep_load32(values), x = ep_load32(zq + 4 * cols[k]);
             a = __smlad(EP_LO(v), EP_LO(x), a);
             a = __smlad(EP_HI(v), EP_HI(x), a);
+        }
+#elif defined(EP_AVX2)
+        /* Two blocks (8 weights, 2 x 4 inputs) widened to 16 bits, one pmaddwd: exact int32 sums. */
+        __m128i sum = _mm_setzero_si128(), w;
+        for (k = 0; k + 2 <= nb; k += 2, values += 8) {
+            int32_t x0, x1;
+            memcpy(&x0, zq + 4 * cols[k], sizeof x0);
+            memcpy(&x1, zq + 4 * cols[k + 1], sizeof x1);
+            w = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)values));
+            sum = _mm_add_epi32(sum, _mm_madd_epi16(w, _mm_cvtepi8_epi16(_mm_setr_epi32(x0, x1, 0, 0))));
+        }
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4E));
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xB1));
+        a = _mm_cvtsi128_si32(sum);
+        if (k < nb) {
+            const int8_t *const zb = zq + 4 * cols[k];
+            a += values[0] * zb[0] + values[1] * zb[1] + values[2] * zb[2] + values[3] * zb[3];
+            values += 4;
         }
 #else
         for (k = 0; k < nb; ++k, values += 4) {
