@@ -52,9 +52,15 @@ def baselines() -> dict:
 
 
 def commit() -> str:
+    """The last commit that changed what the timings and sizes depend on (the C backend, its runtime,
+    bench): the cells may have been measured at several commits of the branch, all with that code."""
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "log", "-1", "--format=%h", "--", "edgeprune/backends", "runtimes", "edgeprune/bench"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -177,6 +183,8 @@ def plots(sections: list[tuple]) -> list[str]:
             ax.set_ylabel(
                 "SNR (dB), fp32" if regress and kind == "sparsity" else ("SNR (dB)" if regress else "accuracy (%)")
             )
+            if kind == "flash":
+                ax.set_xscale("log")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6)
         fig.tight_layout()
@@ -273,9 +281,9 @@ def write() -> None:
         "on 64 test sequences); builds that failed it are listed, never reported. `ramanujan-imp` stops at its "
         "own bound; `magnitude-at-ramanujan-imp` is magnitude pruning at its per-matrix kept counts.",
         "",
-        f"Measured at commit {payload['commit']} (the C kernels may have changed since: host µs are of that "
-        f"commit). Load average: {load_text} — a shared machine: host µs are comparable within a row's "
-        "neighbours only roughly; instruction counts and sizes do not depend on load.",
+        f"Measured with the C backend, runtime and bench of commit {payload['commit']} (the C kernels may have "
+        f"changed since: host µs are of that code). Load average: {load_text} — a shared machine: host µs "
+        "are rough (compare them within a table); instruction counts and sizes do not depend on load.",
         "",
         "## Headline",
         "",
