@@ -74,6 +74,8 @@ class Task:
     finetune_epochs: int
     batch_size: int = 32
     seeds: tuple = SEEDS
+    readme: bool = True  # in the README's headline table (tasks.md has every task)
+    note: str = ""  # printed under the task's heading in tasks.md
     methods: dict = field(default_factory=lambda: dict(METHODS))
 
 

@@ -232,6 +232,8 @@ def write() -> None:
             f"seeds measured: {', '.join(map(str, seeds))}.",
             "",
         ]
+        if task.note:
+            lines += [task.note, ""]
         if task.name in base:
             ref = "; ".join(
                 f"{b['baseline']}: "
@@ -309,7 +311,7 @@ def write() -> None:
         "Plots: " + ", ".join(f"`{p}`" for p in pngs) + ".",
     ]
     write_results("tasks", payload, "\n".join(md))
-    update_readme(headline_table(heads))
+    update_readme(headline_table([h for h in heads if h["task"].readme]))
 
 
 README_START, README_END = "<!-- tasks-headline:start -->", "<!-- tasks-headline:end -->"
