@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -205,6 +206,47 @@ def _valid_steps(out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tenso
     return torch.from_numpy(metrics.valid_steps(tuple(out.shape[:2]), None if lengths is None else lengths.numpy()))
 
 
+def _target_scaling(model: nn.Module, dataset: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, std) of the training targets when a regressor ends in a linear dense head, else None.
+
+    Recordings keep their raw units (accelerometer counts in the thousands): a head that must emit
+    them needs weights and biases of that size, which Adam's steps of ``lr`` never reach (daphnet
+    stayed at the training mean's SNR). Training therefore runs on standardised targets with the
+    scale folded out of the head, and folded back in afterwards: the saved model still outputs raw
+    units, and the fold is a per-row scaling, so a head mask stays exact."""
+    head = getattr(model, "head", None)
+    if model.config.task != "regress" or not isinstance(head, nn.Linear) or head.bias is None:
+        return None
+    if getattr(head, "activation", "none") != "none":  # a squashing head: its units are its own
+        return None
+    mean, std = dataset.target_mean, dataset.target_std
+    if mean is None or std is None or not np.all(np.isfinite(std)) or not np.all(std > 0):
+        return None
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+@contextmanager
+def _head_in_target_units(model: nn.Module, scaling):
+    """Fold ``y' = (y - mean) / std`` into the head while training, and undo it after (errors included)."""
+    if scaling is None:
+        yield
+        return
+    head = model.head
+    mean = torch.from_numpy(scaling[0]).to(head.weight.dtype)
+    std = torch.from_numpy(scaling[1]).to(head.weight.dtype)
+    with torch.no_grad():
+        head.weight.div_(std[:, None])
+        if head.bias is not None:
+            head.bias.sub_(mean).div_(std)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            head.weight.mul_(std[:, None])
+            if head.bias is not None:
+                head.bias.mul_(std).add_(mean)
+
+
 def _loss(model: nn.Module, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """Cross-entropy (classify) or mean squared error (regress), over valid steps only."""
     if out.dim() == 3:
@@ -244,6 +286,9 @@ def train(
         pick = np.sort(rng.permutation(len(X))[:max_train_samples])
         X, y = X[pick], y[pick]
         lengths = None if lengths is None else lengths[pick]
+    scaling = _target_scaling(model, dataset)
+    if scaling is not None:  # regression: learn in standardised target units (see _target_scaling)
+        y = ((y - scaling[0]) / scaling[1]).astype(np.float32)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     Lt = None if lengths is None else torch.from_numpy(np.asarray(lengths, np.int64))
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -251,7 +296,7 @@ def train(
     history: list[dict] = []
     start = time.perf_counter()
     batches = (len(X) + batch_size - 1) // batch_size
-    with _progress(progress, description, epochs * batches) as bar:
+    with _progress(progress, description, epochs * batches) as bar, _head_in_target_units(model, scaling):
         for epoch in range(epochs):
             model.train()
             order = torch.from_numpy(rng.permutation(len(X)))

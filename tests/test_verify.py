@@ -36,3 +36,17 @@ def test_nan_or_wrong_shape_fails():
     ref = np.zeros((2, 3))
     assert not compare("a", "rt", np.full((2, 3), np.nan), ref).passed
     assert not compare("a", "rt", np.zeros((2, 2)), ref).passed
+
+
+def test_regression_bound_scales_with_the_outputs_magnitude():
+    """Outputs in the data's units (accelerometer counts ~4000): fp32 rounding of such values is ~5e-4,
+    so the 1e-4 bound is relative beyond magnitude 1; small outputs keep the absolute bound."""
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(-4000, 4000, (3, 5, 2))
+    rounded = ref.astype(np.float32).astype(np.float64)  # what an exact fp32 computation gives
+    r = compare("a", "rt", rounded, ref, task="regress")
+    assert r.passed and r.max_abs_error > 1e-4 and r.scale == pytest.approx(np.max(np.abs(ref)))
+    assert not compare("a", "rt", ref + 1.0, ref, task="regress").passed  # 1 count in 4000 is too much
+    small = rng.uniform(-0.5, 0.5, (3, 2))
+    assert not compare("a", "rt", small + 2e-4, small, task="regress").passed
+    assert compare("a", "rt", small + 5e-5, small, task="regress").passed

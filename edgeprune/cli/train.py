@@ -166,8 +166,11 @@ def train(
             "threads": threads,
             "history": result.history,
         },
-        "accuracy": result.test_accuracy,
         "test_metrics": result.test_metrics,
     }
+    if (
+        model.config.task == "classify"
+    ):  # a regressor has no accuracy (NaN is not JSON): its MSE/SNR are in test_metrics
+        meta["accuracy"] = result.test_accuracy
     checkpoint.save(model, output, meta)
     console.print(f"{result.describe()} after {epochs} epochs ({result.seconds:.1f} s); saved {output}")

@@ -85,3 +85,17 @@ def test_missing_dataset_is_one_line(run_cli, tmp_path):
 def test_usage_errors_are_one_line(run_cli, tmp_path):
     r = run_cli("prune", "x.pt", "--method", "nope", "-o", tmp_path / "o.pt")
     assert r.code == 2 and len(r.err_lines) == 1 and "'nope' is not one of" in r.err
+
+
+def test_train_a_regressor_writes_a_checkpoint(run_cli, tmp_path):
+    """daphnet-denoise (a per-step regression): the checkpoint records MSE/SNR, not a NaN accuracy
+    (NaN is not JSON: the save used to fail)."""
+    pytest.importorskip("aeon")
+    out = tmp_path / "reg.pt"
+    r = run_cli(
+        "train", "--data", "daphnet-denoise", "--model", "gru:8,dense", "--epochs", "1", "--threads", "1", "-o", out
+    )
+    assert r.code == 0, r.err
+    model, meta = edgeprune.checkpoint.load_with_meta(out)
+    assert model.config.task == "regress" and "accuracy" not in meta
+    assert meta["test_metrics"]["mse"] > 0 and "snr_db" in meta["test_metrics"]
