@@ -11,6 +11,7 @@ document and its entries), ``worker`` (one Python runtime in its own process), `
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -179,6 +180,8 @@ class Bench:
         record = runtime_record(spec, self.device.url, "native", emulated, 1)
         record["memory"] = memory_record(spec, self.source.nnz)
         settings = self.settings.program_settings(spec.modes, emulated)
+        if self.device.kind == "local":
+            settings = dataclasses.replace(settings, on_build_host=True)
         try:
             program = provider.build(
                 spec, self.device.arch(), np.ascontiguousarray(self.dev.X, dtype=np.float32), settings, work

@@ -41,6 +41,9 @@ class ProgramSettings:
     max_reps: int = 2000
     budget_ns: int = 2_000_000_000
     modes: tuple[str, ...] = ("step", "sequence")
+    # the program runs on the machine that builds it (device ``local``): host-only flags such as
+    # -march=native are kept, so the native figures measure the same code as the in-process ones
+    on_build_host: bool = False
 
     @classmethod
     def emulated(cls, modes=("step", "sequence")) -> ProgramSettings:

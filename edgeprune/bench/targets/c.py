@@ -4,7 +4,8 @@ The C backend writes ``<prefix>.c/.h`` (a caller-owned state struct with ``<pref
 ``<prefix>_step`` and ``<prefix>_run``) and its runtime (``edgeprune_rt.c/.h``). This provider
 adds a few lines of glue to the ``ep_model.h`` interface and builds them with
 ``native/ep_bench_main.c`` for the device's architecture. Flags come from the artifact
-(``info["cflags"]``), minus ``-march=native``-style flags: the build host is not the board.
+(``info["cflags"]``), minus ``-march=native``-style flags unless the program runs where it is built
+(device ``local``): the build host is not the board.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ class CProgramProvider(ProgramProvider):
     def build(self, spec, arch: str, X: np.ndarray, settings: ProgramSettings, work_dir: Path) -> BuiltProgram:
         directory, prefix = self._sources(spec)
         info = (spec.artifact or {}).get("info", {})
-        flags = [f for f in shlex.split(str(info.get("cflags", "-O2"))) if not _NATIVE_FLAG.match(f)]
+        flags = [
+            f
+            for f in shlex.split(str(info.get("cflags", "-O2")))
+            if settings.on_build_host or not _NATIVE_FLAG.match(f)
+        ]
         return build_program(
             directory,
             prefix,

@@ -51,6 +51,9 @@ def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_ch
     for mode in ("step", "sequence"):
         assert np.abs(np.array(native[0]["outputs"][mode]) - reference).max() < 1e-4
         assert native[0]["latency"][mode]["unit"] == ("ns" if url == "local" else "instructions")
+    # built where it runs (local): the artifact's host flags, -march=native included, as in-process; a
+    # board gets them without host-only flags
+    assert ("-march=native" in native[0]["runtime"]) == (url == "local"), native[0]["runtime"]
     if url == "local":  # the backend's own runner and the kernel alone, side by side
         assert {c["mode"] for c in doc["comparisons"]} == {"step", "sequence"}
         assert native[0]["memory"]["bytes_per_nonzero"] > 0  # from the C target's own weight report
