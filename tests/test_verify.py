@@ -50,3 +50,40 @@ def test_regression_bound_scales_with_the_outputs_magnitude():
     small = rng.uniform(-0.5, 0.5, (3, 2))
     assert not compare("a", "rt", small + 2e-4, small, task="regress").passed
     assert compare("a", "rt", small + 5e-5, small, task="regress").passed
+
+
+def _int8_like(n: int, flips: list[int], margin: float, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """n two-class outputs, clear margins except the ``flips``, whose top two are ``margin`` apart and come
+    out swapped; every other output off by ``noise`` (an int8 artifact's rounding)."""
+    ref = np.tile([[0.0, 4.0]], (n, 1))
+    got = ref + np.where(np.arange(2) == 0, noise, -noise)
+    for i in flips:
+        ref[i] = [0.0, margin]
+        got[i] = [margin / 2 + 0.01, margin / 2 - 0.01]
+    return got, ref
+
+
+def test_a_near_tie_flip_at_the_artifacts_error_level_passes_a_quantized_artifact():
+    """One flip on 64 samples is 98.4% agreement: it passes when the reference's top two logits there are
+    within twice the error the artifact shows on the outputs that agree."""
+    tolerance = Tolerance(max_abs=0.5, min_agreement=0.99)
+    got, ref = _int8_like(64, [5], margin=0.3, noise=0.2)
+    r = compare("a", "rt", got, ref, tolerance)
+    assert r.argmax_agreement == pytest.approx(63 / 64)
+    assert r.passed and r.flips_within_error == 1
+    assert "every disagreement within the error bound: 1" in r.describe()
+
+
+def test_a_flip_beyond_the_artifacts_error_level_or_too_many_flips_still_fail():
+    tolerance = Tolerance(max_abs=0.5, min_agreement=0.99)
+    # the same flip where the artifact is otherwise exact to 0.01: a margin of 0.3 is not a near tie for it
+    got, ref = _int8_like(64, [5], margin=0.3, noise=0.01)
+    r = compare("a", "rt", got, ref, tolerance)
+    assert not r.passed and r.flips_within_error == 0
+    # every flip a near tie, but 5 of 64 (92%): below the floor
+    got, ref = _int8_like(64, [1, 2, 3, 4, 5], margin=0.3, noise=0.2)
+    r = compare("a", "rt", got, ref, tolerance)
+    assert not r.passed and r.flips_within_error == 5 and r.argmax_agreement == pytest.approx(59 / 64)
+    # agreement above min_agreement: as before, the flip count is not needed
+    got, ref = _int8_like(200, [5], margin=0.3, noise=0.01)
+    assert compare("a", "rt", got, ref, tolerance).passed
