@@ -384,7 +384,9 @@ def test_int8_keeps_the_predictions_of_a_trained_model(run_cli, tmp_path, digits
     assert r.code == 0, r.err
     doc = json.loads((out / "compile.json").read_text())
     for v in doc["verification"]:
-        assert v["tolerance"] == INT8_TOLERANCE and v["passed"] and v["argmax_agreement"] >= 0.99
+        # the record holds every bound applied: the backend's, and the verifier's near-tie floor
+        assert v["tolerance"] == {**INT8_TOLERANCE, "min_agreement_explained": 0.95}
+        assert v["passed"] and v["argmax_agreement"] >= 0.99 and v["flips_within_error"] == 0
     info = doc["artifacts"][0]["info"]
     assert info["dtype"] == "int8" and "ep_quantize" in info["object_bytes"]["runtime_functions"]
 
