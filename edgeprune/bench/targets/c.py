@@ -84,6 +84,8 @@ class CProgramProvider(ProgramProvider):
             for f in shlex.split(str(info.get("cflags", "-O2")))
             if settings.on_build_host or not _NATIVE_FLAG.match(f)
         ]
+        if settings.on_build_host:  # and the defines the backend's host probe chose (e.g. the gather kind)
+            flags += [str(d) for d in info.get("host_tuning", {}).get("defines", [])]
         return build_program(
             directory,
             prefix,

@@ -1,5 +1,7 @@
 """The C target's artifacts as device programs (runs once the C backend is on the branch)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,6 +56,10 @@ def test_generated_c_runs_as_a_device_program(url, tools, c_artifacts, pruned_ch
     # built where it runs (local): the artifact's host flags, -march=native included, as in-process; a
     # board gets them without host-only flags
     assert ("-march=native" in native[0]["runtime"]) == (url == "local"), native[0]["runtime"]
+    if url == "local":  # and the build's host tuning (the gather this core runs faster), as in-process
+        compiled = json.loads((c_artifacts / "compile.json").read_text())
+        tuning = next(a for a in compiled["artifacts"] if a["target"] == "c")["info"].get("host_tuning", {})
+        assert all(d in native[0]["runtime"] for d in tuning.get("defines", [])), (tuning, native[0]["runtime"])
     if url == "local":  # the backend's own runner and the kernel alone, side by side
         assert {c["mode"] for c in doc["comparisons"]} == {"step", "sequence"}
         assert native[0]["memory"]["bytes_per_nonzero"] > 0  # from the C target's own weight report
