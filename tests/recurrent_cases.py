@@ -251,6 +251,20 @@ def build_own(name: str, path: Path, seed: int = 0, batch: int = 3, steps: int =
     return np.ascontiguousarray(X.transpose(1, 0, 2)), arrange(out, y)
 
 
+def rewrite_batch_first(path: Path) -> None:
+    """Our case at ``path`` (build_own's default sizes, output Y_h) made ``layout=1``: input [N, T, F], Y_h
+    [N, 1, H] — a file only onnx.reference can run."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    hidden = next(a.i for a in model.graph.node[0].attribute if a.name == "hidden_size")
+    model.graph.node[0].attribute.append(helper.make_attribute("layout", 1))
+    model.graph.input[0].CopyFrom(helper.make_tensor_value_info("X", TensorProto.FLOAT, [3, 6, 3]))
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [3, 1, hidden]))
+    onnx.save(model, str(path))
+
+
 def arrange(out: str, y: np.ndarray) -> np.ndarray:
     """An op output as edgeprune's: Y [T, 1, N, H] -> [N, T, H]; Y_h / Y_c [1, N, H] -> [N, H]."""
     return np.ascontiguousarray(y[:, 0].transpose(1, 0, 2)) if out == "Y" else y[0]
