@@ -29,6 +29,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h> /* the cells' intrinsics */
+#endif
 
 #define EP_RUNTIME_VERSION 3
 
@@ -200,8 +203,10 @@ static inline float ep_sigmoidf_libm(float x)
  * are kept as fractions n/q (ep_tanh_pq, ep_sigmoid_pq) and combined over one denominator, e.g.
  * c' = (nf c qi qg + ni ng qf) / (qf qi qg). Every q is in [1, 240), so the products stay far
  * from overflow; the result moves by a few float roundings (tests/runtime/test_c_runtime.py).
+ * On x86-64 with AVX2+FMA the cells are written with intrinsics (EP_CELL_SIMD below); these plain
+ * C bodies serve every other target and -DEP_NO_SIMD.
  */
-static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+static inline void ep_lstm_c(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
 {
     int j;
     const float *gi = pre, *gf = pre + hidden, *gg = pre + 2 * hidden, *go = pre + 3 * hidden;
@@ -217,7 +222,7 @@ static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const flo
     }
 }
 
-static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+static inline void ep_gru_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
 {
     int j;
     const float *gr = pre, *gz = pre + hidden, *gx = pre + 2 * hidden, *gh = pre + 3 * hidden;
@@ -230,10 +235,242 @@ static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, in
     }
 }
 
-static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
 {
     EP_RNN_BODY(ep_tanhf)
 }
+
+#if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+/*
+ * The same cells over EP_VW units at a time (a cell is throughput-bound on multiply-adds, ~70 a
+ * vector for an LSTM): 8 with AVX2+FMA, or 16 with AVX-512F+DQ when EP_CELL_AVX512 is defined.
+ * 16 wide runs the cell 1.45x faster than 8 on a Xeon, but its 512-bit multiply-adds lower the
+ * core's clock for the 256-bit kernels of the rest of the step too: in benchmarks/results/c_cells.md
+ * the whole step gains only where the cell is a large share of it (block-sparse 98%) and loses
+ * elsewhere, so it is opt-in. The last hidden % EP_VW units go through masked loads and stores,
+ * so every unit takes the same arithmetic. Differences from the plain C bodies, none of which
+ * moves a result by more than a few float roundings:
+ *  - sigmoid(x) = (1 + tanh(x / 2)) / 2 takes P and Q with x / 2 folded into their coefficients
+ *    (powers of two: the same values as the scalar path) and returns the numerator Q + xP over
+ *    2Q: one multiply-add instead of four operations; the cells fold the factor 2 into a sum
+ *    (2 qf) or into P of the tanh that meets the sigmoid in a product (tanh(c') for h).
+ *  - the clamp is one range instruction where AVX-512DQ (and VL for 8 wide) has it, else a float
+ *    min on |x| (the scalar path's integer min on the bits exists only so that compilers
+ *    vectorise it); NaN still clamps to +-7.9 by its sign.
+ *  - 16 wide, a divide is a 14-bit reciprocal estimate and one Newton step, r' = r (2 - d r),
+ *    then n r' (~1 ulp): a 512-bit divide is three micro-ops and waits on one unit. 8 wide, the
+ *    divide (one micro-op, its unit otherwise idle) is cheaper than the four instructions. The
+ *    denominators are finite and >= 1, so inf or NaN numerators propagate as through a divide.
+ */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(EP_CELL_AVX512)
+#define EP_CELL_SIMD 16 /* units per vector */
+#define EP_VW 16
+#define EP_V __m512
+#define EP_VM __mmask16
+#define EP_V_SET1 _mm512_set1_ps
+#define EP_V_LOAD _mm512_loadu_ps
+#define EP_V_STORE _mm512_storeu_ps
+#define EP_V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define EP_V_LOADM(p, m) _mm512_maskz_loadu_ps(m, p)
+#define EP_V_STOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define EP_V_ADD _mm512_add_ps
+#define EP_V_MUL _mm512_mul_ps
+#define EP_V_FMA _mm512_fmadd_ps   /* a b + c */
+#define EP_V_FMS _mm512_fmsub_ps   /* a b - c */
+#define EP_V_FNMA _mm512_fnmadd_ps /* c - a b */
+#define EP_V_RCP _mm512_rcp14_ps
+#define EP_V_DIV _mm512_div_ps
+/* copysign(min(|x|, lim), x) in one instruction (AVX512DQ's range: minimum magnitude, the sign of x;
+ * NaN gives +-lim by its sign, as the plain C clamp) */
+static inline __m512 ep_v_clamp(__m512 x, float lim)
+{
+    return _mm512_range_ps(x, _mm512_set1_ps(lim), 0x02);
+}
+#else
+#define EP_CELL_SIMD 8
+#define EP_VW 8
+#define EP_V __m256
+#define EP_VM __m256i
+#define EP_V_SET1 _mm256_set1_ps
+#define EP_V_LOAD _mm256_loadu_ps
+#define EP_V_STORE _mm256_storeu_ps
+#define EP_V_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define EP_V_LOADM(p, m) _mm256_maskload_ps(p, m)
+#define EP_V_STOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define EP_V_ADD _mm256_add_ps
+#define EP_V_MUL _mm256_mul_ps
+#define EP_V_FMA _mm256_fmadd_ps
+#define EP_V_FMS _mm256_fmsub_ps
+#define EP_V_FNMA _mm256_fnmadd_ps
+#define EP_V_RCP _mm256_rcp_ps
+#define EP_V_DIV _mm256_div_ps
+#if defined(__AVX512VL__) && defined(__AVX512DQ__)
+static inline __m256 ep_v_clamp(__m256 x, float lim)
+{
+    return _mm256_range_ps(x, _mm256_set1_ps(lim), 0x02); /* as the 16-wide clamp */
+}
+#else
+static inline __m256 ep_v_clamp(__m256 x, float lim)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 m = _mm256_min_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(lim)); /* NaN -> lim */
+    return _mm256_or_ps(m, _mm256_and_ps(x, sign));
+}
+#endif
+#endif
+
+/* n / d for finite d >= 1 */
+static inline EP_V ep_v_div(EP_V n, EP_V d)
+{
+#if EP_VW == 16
+    const EP_V r = EP_V_RCP(d);
+    return EP_V_MUL(n, EP_V_FMA(EP_V_FNMA(d, r, EP_V_SET1(1.0f)), r, r));
+#else
+    return EP_V_DIV(n, d);
+#endif
+}
+
+/* ep_tanh_pq with P scaled by `half` (1 or 0.5: a cell can fold a factor 2 of its formula into it) */
+static inline EP_V ep_v_tanh_pq(EP_V x, EP_V *q, float half)
+{
+    EP_V s, p, d;
+    x = ep_v_clamp(x, 7.9f);
+    s = EP_V_MUL(x, x);
+    p = EP_V_FMA(EP_V_SET1(half * 1.52601363e-08f), s, EP_V_SET1(half * 2.19037556e-05f));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * 0.0035717173f));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * 0.134444699f));
+    p = EP_V_FMA(p, s, EP_V_SET1(half));
+    d = EP_V_FMA(EP_V_SET1(8.53073686e-07f), s, EP_V_SET1(0.000341177743f));
+    d = EP_V_FMA(d, s, EP_V_SET1(0.0261644945f));
+    d = EP_V_FMA(d, s, EP_V_SET1(0.467777908f));
+    *q = EP_V_FMA(d, s, EP_V_SET1(1.0f));
+    return EP_V_MUL(x, p);
+}
+
+/* sigmoid(x) = n / (2 q): P(s / 4) / 2 and Q(s / 4) for s = x^2, the clamp at 2 * 7.9 */
+static inline EP_V ep_v_sigmoid_pq2(EP_V x, EP_V *q)
+{
+    EP_V s, p, d;
+    x = ep_v_clamp(x, 2.0f * 7.9f);
+    s = EP_V_MUL(x, x);
+    p = EP_V_FMA(EP_V_SET1(1.52601363e-08f / 512.0f), s, EP_V_SET1(2.19037556e-05f / 128.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(0.0035717173f / 32.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(0.134444699f / 8.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(0.5f));
+    d = EP_V_FMA(EP_V_SET1(8.53073686e-07f / 256.0f), s, EP_V_SET1(0.000341177743f / 64.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(0.0261644945f / 16.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(0.467777908f / 4.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(1.0f));
+    *q = d;
+    return EP_V_FMA(x, p, d);
+}
+
+/* c' = sig(f) c + sig(i) tanh(g) = (nf c qi qg + ni ng qf) / (2 qf qi qg); h = no nc' / (qo qc'), nc' from P / 2 */
+static inline void ep_v_lstm(EP_V gi, EP_V gf, EP_V gg, EP_V go, EP_V *c, EP_V *h)
+{
+    EP_V qi, qf, qg, qo, qc;
+    const EP_V ni = ep_v_sigmoid_pq2(gi, &qi), nf = ep_v_sigmoid_pq2(gf, &qf);
+    const EP_V ng = ep_v_tanh_pq(gg, &qg, 1.0f), no = ep_v_sigmoid_pq2(go, &qo);
+    const EP_V qig = EP_V_MUL(qi, qg);
+    const EP_V num = EP_V_FMA(EP_V_MUL(nf, *c), qig, EP_V_MUL(EP_V_MUL(ni, ng), qf));
+    const EP_V cj = ep_v_div(num, EP_V_MUL(EP_V_ADD(qf, qf), qig));
+    const EP_V nc = ep_v_tanh_pq(cj, &qc, 0.5f);
+    *c = cj;
+    *h = ep_v_div(EP_V_MUL(no, nc), EP_V_MUL(qo, qc));
+}
+
+/* n = tanh(x + sig(r) hn); h' = n + sig(z) (h - n) = (2 nn qz + nz (h qn - nn)) / (2 qn qz) */
+static inline EP_V ep_v_gru(EP_V gr, EP_V gz, EP_V gx, EP_V gh, EP_V h)
+{
+    EP_V qr, qz, qn, qz2;
+    const EP_V nr = ep_v_sigmoid_pq2(gr, &qr), nz = ep_v_sigmoid_pq2(gz, &qz);
+    const EP_V nn = ep_v_tanh_pq(EP_V_FMA(EP_V_MUL(nr, gh), ep_v_div(EP_V_SET1(1.0f), EP_V_ADD(qr, qr)), gx), &qn, 1.0f);
+    qz2 = EP_V_ADD(qz, qz);
+    return ep_v_div(EP_V_FMA(nz, EP_V_FMS(h, qn, nn), EP_V_MUL(nn, qz2)), EP_V_MUL(qn, qz2));
+}
+
+static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    const float *gi = pre, *gf = pre + hidden, *gg = pre + 2 * hidden, *go = pre + 3 * hidden;
+    EP_V cj, hj;
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW) {
+        cj = EP_V_LOAD(c + j);
+        ep_v_lstm(EP_V_LOAD(gi + j), EP_V_LOAD(gf + j), EP_V_LOAD(gg + j), EP_V_LOAD(go + j), &cj, &hj);
+        EP_V_STORE(c + j, cj);
+        EP_V_STORE(h + j, hj);
+    }
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        cj = EP_V_LOADM(c + j, m);
+        ep_v_lstm(EP_V_LOADM(gi + j, m), EP_V_LOADM(gf + j, m), EP_V_LOADM(gg + j, m), EP_V_LOADM(go + j, m), &cj,
+                  &hj);
+        EP_V_STOREM(c + j, m, cj);
+        EP_V_STOREM(h + j, m, hj);
+    }
+}
+
+static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    const float *gr = pre, *gz = pre + hidden, *gx = pre + 2 * hidden, *gh = pre + 3 * hidden;
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW)
+        EP_V_STORE(h + j, ep_v_gru(EP_V_LOAD(gr + j), EP_V_LOAD(gz + j), EP_V_LOAD(gx + j), EP_V_LOAD(gh + j),
+                                   EP_V_LOAD(h + j)));
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        EP_V_STOREM(h + j, m,
+                    ep_v_gru(EP_V_LOADM(gr + j, m), EP_V_LOADM(gz + j, m), EP_V_LOADM(gx + j, m),
+                             EP_V_LOADM(gh + j, m), EP_V_LOADM(h + j, m)));
+    }
+}
+
+static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    EP_V q, n;
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW) {
+        n = ep_v_tanh_pq(EP_V_LOAD(pre + j), &q, 1.0f);
+        EP_V_STORE(h + j, ep_v_div(n, q));
+    }
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        n = ep_v_tanh_pq(EP_V_LOADM(pre + j, m), &q, 1.0f);
+        EP_V_STOREM(h + j, m, ep_v_div(n, q));
+    }
+}
+#undef EP_VW
+#undef EP_V
+#undef EP_VM
+#undef EP_V_SET1
+#undef EP_V_LOAD
+#undef EP_V_STORE
+#undef EP_V_MASK
+#undef EP_V_LOADM
+#undef EP_V_STOREM
+#undef EP_V_ADD
+#undef EP_V_MUL
+#undef EP_V_FMA
+#undef EP_V_FMS
+#undef EP_V_FNMA
+#undef EP_V_RCP
+#undef EP_V_DIV
+#else
+static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_lstm_c(h, c, pre, hidden);
+}
+
+static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_gru_c(h, pre, hidden);
+}
+
+static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_rnn_c(h, pre, hidden);
+}
+#endif
 
 static inline void ep_lstm_libm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
 {
