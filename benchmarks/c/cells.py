@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, build_c, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c.costs import host_gather_flags  # noqa: E402
+from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_FLAGS  # noqa: E402
+from edgeprune.bench.toolchains import native_dir  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
 BEFORE = "ad17d18"  # main before issue 17's SIMD cells
@@ -240,6 +242,69 @@ def steps(tmp: Path, dirs: dict[str, Path], rounds: int) -> list[dict]:
     return rows
 
 
+M4_HIDDEN = (32, 64)
+M4_MAIN = r"""
+#include <stdio.h>
+#include "ep_board.h"
+@DECL@
+typedef void (*cell_fn)(float *, float *, const float *);
+static const struct { const char *variant, *cell; int hidden; cell_fn fn; } items[] = {@TABLE@};
+int main(void)
+{
+    static float h[64], c[64], pre[256];
+    int i, k;
+    ep_board_init();
+    for (i = 0; i < 256; ++i)
+        pre[i] = (float)(i % 41) * 0.3f - 6.0f;
+    for (i = 0; i < (int)(sizeof items / sizeof items[0]); ++i) {
+        uint32_t t0;
+        for (k = 0; k < 64; ++k) { h[k] = 0.1f; c[k] = 0.5f; }
+        items[i].fn(h, c, pre);
+        t0 = ep_board_cycles();
+        for (k = 0; k < 100; ++k)
+            items[i].fn(h, c, pre);
+        /* SysTick at the CPU clock; with -icount shift=0 one instruction a cycle */
+        printf("%s %s %d %.1f\n", items[i].variant, items[i].cell, items[i].hidden,
+               (double)(ep_board_cycles() - t0) / 100.0);
+    }
+    return 0;
+}
+"""
+
+
+def cortex_m4(tmp: Path, dirs: dict[str, Path]) -> list[dict]:
+    """Emulated instructions per cell call on the Cortex-M4 board (QEMU mps2-an386, -icount shift=0): the plain
+    C cells, the path of a microcontroller."""
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which(MPS2_AN386[0])):
+        return []
+    work, rt = tmp / "m4", source_dir("c")
+    work.mkdir()
+    boards = rt / "boards" / "mps2-an386"
+    m4 = ["arm-none-eabi-gcc", "-O2", "-ffp-contract=fast", *M4_FLAGS]
+    objs, decl, table = [], [], []
+    for name in ("before", "after"):
+        src = work / f"cells_{name}.c"
+        src.write_text(CELL_TU)
+        objs.append(str(work / f"cells_{name}.o"))
+        _run([*m4, f"-DPFX={name}", "-I", str(dirs[name]), "-c", str(src), "-o", objs[-1]])
+        for cell in CELLS:
+            for H in M4_HIDDEN:
+                decl.append(f"void {name}_{cell}_{H}(float *h, float *c, const float *pre);")
+                table.append(f'{{"{name}", "{cell}", {H}, {name}_{cell}_{H}}}')
+    (work / "main.c").write_text(M4_MAIN.replace("@DECL@", "\n".join(decl)).replace("@TABLE@", ",\n".join(table)))
+    _run(
+        [*m4, "-I", str(native_dir()), "-I", str(rt), str(work / "main.c"), *objs, str(boards / "startup.c")]
+        + [str(boards / "board.c"), "-T", str(boards / "link.ld"), *SEMIHOSTING_FLAGS, "-nostartfiles", "-lm"]
+        + ["-o", str(work / "cells.elf")]
+    )
+    out = _run([*MPS2_AN386, "-icount", "shift=0", "-kernel", str(work / "cells.elf")])
+    rows = []
+    for line in out.splitlines():
+        variant, cell, H, count = line.split()
+        rows.append({"variant": variant, "cell": cell, "hidden": int(H), "instructions": float(count)})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default=BEFORE, help="git revision of the runtime to compare with")
@@ -251,6 +316,7 @@ def main() -> None:
         dirs = _headers(tmp, args.before)
         cell_rows = cells(tmp, dirs, rounds)
         step_rows = steps(tmp, dirs, rounds)
+        m4_rows = cortex_m4(tmp, dirs)
     by = {(r["variant"], r["cell"], r["hidden"]): r for r in cell_rows}
     table = [
         [
@@ -316,7 +382,20 @@ def main() -> None:
             step_table,
         )
     )
-    write_results("c_cells", {"before": args.before, "rounds": rounds, "cells": cell_rows, "steps": step_rows}, md)
+    if m4_rows:
+        mby = {(r["variant"], r["cell"], r["hidden"]): r["instructions"] for r in m4_rows}
+        m4_table = [
+            [cell, H, mby["before", cell, H], mby["after", cell, H], mby["before", cell, H] / mby["after", cell, H]]
+            for cell in CELLS
+            for H in M4_HIDDEN
+        ]
+        md += (
+            "\n\nCortex-M4 (QEMU mps2-an386, `-icount shift=0`: emulated instructions per call, not cycles), the "
+            "plain C cells built with `arm-none-eabi-gcc -O2 -ffp-contract=fast " + " ".join(M4_FLAGS) + "`:\n\n"
+        )
+        md += markdown_table(["cell", "H", "before", "after", "ratio"], m4_table)
+    payload = {"before": args.before, "rounds": rounds, "cells": cell_rows, "steps": step_rows, "cortex_m4": m4_rows}
+    write_results("c_cells", payload, md)
     print(md)
 
 

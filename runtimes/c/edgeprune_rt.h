@@ -115,32 +115,71 @@ void ep_bsr1x4_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
  * their bits): an integer min has no branch and, unlike a float compare under the default
  * -ftrapping-math, lets compilers vectorise the cell loops. NaN clamps to +-1.
  */
+/* P(s) = 1 + P1 s + ... + P4 s^4, Q(s) likewise */
+#define EP_TANH_P1 0.134444699f
+#define EP_TANH_P2 0.0035717173f
+#define EP_TANH_P3 2.19037556e-05f
+#define EP_TANH_P4 1.52601363e-08f
+#define EP_TANH_Q1 0.467777908f
+#define EP_TANH_Q2 0.0261644945f
+#define EP_TANH_Q3 0.000341177743f
+#define EP_TANH_Q4 8.53073686e-07f
+
+/* copysign(min(|x|, limit), x) for the bits of a positive limit (NaN -> +-limit) */
+static inline float ep_clamp_bits(float x, uint32_t limit)
+{
+    uint32_t bits, sign;
+    memcpy(&bits, &x, sizeof bits);
+    sign = bits & 0x80000000u;
+    bits &= 0x7FFFFFFFu;
+    bits = bits < limit ? bits : limit;
+    bits |= sign;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 /* tanh(x) as a fraction: returns x P(x^2) and sets *q = Q(x^2) (1 <= Q < 240 on the clamped range),
  * so that a cell can put several activations over one denominator and divide once (a divide costs
  * several fused multiply-adds' throughput on x86 and 14 cycles on a Cortex-M4). */
 static inline float ep_tanh_pq(float x, float *q)
 {
-    uint32_t bits, sign;
     float s, p, d;
-    memcpy(&bits, &x, sizeof bits);
-    sign = bits & 0x80000000u;
-    bits &= 0x7FFFFFFFu;
-    bits = bits < 0x40FCCCCDu ? bits : 0x40FCCCCDu; /* 7.9f */
-    bits |= sign;
-    memcpy(&x, &bits, sizeof x);
+    x = ep_clamp_bits(x, 0x40FCCCCDu); /* 7.9f */
     s = x * x;
-    p = 1.52601363e-08f;
-    p = p * s + 2.19037556e-05f;
-    p = p * s + 0.0035717173f;
-    p = p * s + 0.134444699f;
+    p = EP_TANH_P4;
+    p = p * s + EP_TANH_P3;
+    p = p * s + EP_TANH_P2;
+    p = p * s + EP_TANH_P1;
     p = p * s + 1.0f;
-    d = 8.53073686e-07f;
-    d = d * s + 0.000341177743f;
-    d = d * s + 0.0261644945f;
-    d = d * s + 0.467777908f;
+    d = EP_TANH_Q4;
+    d = d * s + EP_TANH_Q3;
+    d = d * s + EP_TANH_Q2;
+    d = d * s + EP_TANH_Q1;
     d = d * s + 1.0f;
     *q = d;
     return x * p;
+}
+
+/* sigmoid(x) = (1 + tanh(x / 2)) / 2 = n / (2 q): returns n = Q + t P(t^2) for t = x / 2 and sets *q = Q
+ * (one multiply-add for n, and the cells fold the 2 into a sum). P and Q are tanh's, so a cell loop
+ * keeps one set of coefficients in registers (a Cortex-M4 has 32 float registers). */
+static inline float ep_sigmoid_pq2(float x, float *q)
+{
+    float s, p, d;
+    x = ep_clamp_bits(0.5f * x, 0x40FCCCCDu); /* 7.9f */
+    s = x * x;
+    p = EP_TANH_P4;
+    p = p * s + EP_TANH_P3;
+    p = p * s + EP_TANH_P2;
+    p = p * s + EP_TANH_P1;
+    p = p * s + 1.0f;
+    d = EP_TANH_Q4;
+    d = d * s + EP_TANH_Q3;
+    d = d * s + EP_TANH_Q2;
+    d = d * s + EP_TANH_Q1;
+    d = d * s + 1.0f;
+    *q = d;
+    return x * p + d;
 }
 
 static inline float ep_tanhf(float x)
@@ -148,13 +187,6 @@ static inline float ep_tanhf(float x)
     float q;
     const float p = ep_tanh_pq(x, &q);
     return p / q;
-}
-
-/* sigmoid(x) = (1 + tanh(x/2)) / 2 as a fraction: returns (Q + xP) / 2, sets *q = Q. */
-static inline float ep_sigmoid_pq(float x, float *q)
-{
-    const float p = ep_tanh_pq(0.5f * x, q);
-    return 0.5f * (*q + p);
 }
 
 static inline float ep_sigmoidf(float x)
@@ -200,9 +232,9 @@ static inline float ep_sigmoidf_libm(float x)
 
 /*
  * The fast cells divide twice a unit instead of five (LSTM) or three (GRU) times: the activations
- * are kept as fractions n/q (ep_tanh_pq, ep_sigmoid_pq) and combined over one denominator, e.g.
- * c' = (nf c qi qg + ni ng qf) / (qf qi qg). Every q is in [1, 240), so the products stay far
- * from overflow; the result moves by a few float roundings (tests/runtime/test_c_runtime.py).
+ * are kept as fractions n/q (ep_tanh_pq, ep_sigmoid_pq2) and combined over one denominator, e.g.
+ * c' = (nf c qi qg + ni ng qf) / (2 qf qi qg). Every q is in [1, 240), so the products stay far
+ * from overflow; the result moves by a few float roundings (tests/runtime/test_c_cells.py).
  * On x86-64 with AVX2+FMA the cells are written with intrinsics (EP_CELL_SIMD below); these plain
  * C bodies serve every other target and -DEP_NO_SIMD.
  */
@@ -212,13 +244,14 @@ static inline void ep_lstm_c(float *EP_RESTRICT h, float *EP_RESTRICT c, const f
     const float *gi = pre, *gf = pre + hidden, *gg = pre + 2 * hidden, *go = pre + 3 * hidden;
     for (j = 0; j < hidden; ++j) {
         float qi, qf, qg, qo, qc, cj;
-        const float ni = ep_sigmoid_pq(gi[j], &qi), nf = ep_sigmoid_pq(gf[j], &qf);
-        const float ng = ep_tanh_pq(gg[j], &qg), no = ep_sigmoid_pq(go[j], &qo);
+        const float ni = ep_sigmoid_pq2(gi[j], &qi), nf = ep_sigmoid_pq2(gf[j], &qf);
+        const float ng = ep_tanh_pq(gg[j], &qg), no = ep_sigmoid_pq2(go[j], &qo);
         const float qig = qi * qg;
-        cj = (nf * c[j] * qig + ni * ng * qf) / (qf * qig);
+        /* c' = sig(f) c + sig(i) tanh(g) = (nf c qi qg + ni ng qf) / (2 qf qi qg) */
+        cj = (nf * c[j] * qig + ni * ng * qf) / ((qf + qf) * qig);
         c[j] = cj;
         cj = ep_tanh_pq(cj, &qc);
-        h[j] = (no * cj) / (qo * qc);
+        h[j] = (no * cj) / ((qo + qo) * qc);
     }
 }
 
@@ -228,10 +261,10 @@ static inline void ep_gru_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, 
     const float *gr = pre, *gz = pre + hidden, *gx = pre + 2 * hidden, *gh = pre + 3 * hidden;
     for (j = 0; j < hidden; ++j) {
         float qr, qz, qn;
-        const float nr = ep_sigmoid_pq(gr[j], &qr), nz = ep_sigmoid_pq(gz[j], &qz);
-        const float nn = ep_tanh_pq(gx[j] + nr * gh[j] / qr, &qn);
-        /* h' = n + z (h - n) with n = nn / qn, z = nz / qz */
-        h[j] = (nn * qz + nz * (h[j] * qn - nn)) / (qn * qz);
+        const float nr = ep_sigmoid_pq2(gr[j], &qr), nz = ep_sigmoid_pq2(gz[j], &qz);
+        const float nn = ep_tanh_pq(gx[j] + nr * gh[j] / (qr + qr), &qn), qz2 = qz + qz;
+        /* h' = n + z (h - n) with n = nn / qn, z = nz / (2 qz) */
+        h[j] = (nn * qz2 + nz * (h[j] * qn - nn)) / (qn * qz2);
     }
 }
 
@@ -248,12 +281,12 @@ static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, 
  * core's clock for the 256-bit kernels of the rest of the step too: in benchmarks/results/c_cells.md
  * the whole step gains only where the cell is a large share of it (block-sparse 98%) and loses
  * elsewhere, so it is opt-in. The last hidden % EP_VW units go through masked loads and stores,
- * so every unit takes the same arithmetic. Differences from the plain C bodies, none of which
- * moves a result by more than a few float roundings:
- *  - sigmoid(x) = (1 + tanh(x / 2)) / 2 takes P and Q with x / 2 folded into their coefficients
- *    (powers of two: the same values as the scalar path) and returns the numerator Q + xP over
- *    2Q: one multiply-add instead of four operations; the cells fold the factor 2 into a sum
- *    (2 qf) or into P of the tanh that meets the sigmoid in a product (tanh(c') for h).
+ * so every unit takes the same arithmetic, the plain C bodies' formulas with these differences,
+ * none of which moves a result by more than a few float roundings:
+ *  - a sigmoid takes x / 2 folded into the coefficients (powers of two: the same values) and its
+ *    clamp at 2 * 7.9, saving the multiply by 1/2 (the plain C one shares tanh's coefficients,
+ *    which a Cortex-M4 keeps in registers); the factor 2 of its 2 q goes into P of the tanh that
+ *    meets it in a product (tanh(c') for h), which costs nothing in a vector constant.
  *  - the clamp is one range instruction where AVX-512DQ (and VL for 8 wide) has it, else a float
  *    min on |x| (the scalar path's integer min on the bits exists only so that compilers
  *    vectorise it); NaN still clamps to +-7.9 by its sign.
@@ -330,42 +363,42 @@ static inline EP_V ep_v_div(EP_V n, EP_V d)
 #endif
 }
 
-/* ep_tanh_pq with P scaled by `half` (1 or 0.5: a cell can fold a factor 2 of its formula into it) */
+/* ep_tanh_pq with P scaled by `half` (1 or 0.5) */
 static inline EP_V ep_v_tanh_pq(EP_V x, EP_V *q, float half)
 {
     EP_V s, p, d;
     x = ep_v_clamp(x, 7.9f);
     s = EP_V_MUL(x, x);
-    p = EP_V_FMA(EP_V_SET1(half * 1.52601363e-08f), s, EP_V_SET1(half * 2.19037556e-05f));
-    p = EP_V_FMA(p, s, EP_V_SET1(half * 0.0035717173f));
-    p = EP_V_FMA(p, s, EP_V_SET1(half * 0.134444699f));
+    p = EP_V_FMA(EP_V_SET1(half * EP_TANH_P4), s, EP_V_SET1(half * EP_TANH_P3));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * EP_TANH_P2));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * EP_TANH_P1));
     p = EP_V_FMA(p, s, EP_V_SET1(half));
-    d = EP_V_FMA(EP_V_SET1(8.53073686e-07f), s, EP_V_SET1(0.000341177743f));
-    d = EP_V_FMA(d, s, EP_V_SET1(0.0261644945f));
-    d = EP_V_FMA(d, s, EP_V_SET1(0.467777908f));
+    d = EP_V_FMA(EP_V_SET1(EP_TANH_Q4), s, EP_V_SET1(EP_TANH_Q3));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q2));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q1));
     *q = EP_V_FMA(d, s, EP_V_SET1(1.0f));
     return EP_V_MUL(x, p);
 }
 
-/* sigmoid(x) = n / (2 q): P(s / 4) / 2 and Q(s / 4) for s = x^2, the clamp at 2 * 7.9 */
+/* ep_sigmoid_pq2 with x / 2 folded into P and Q (powers of two: the same values), the clamp at 2 * 7.9 */
 static inline EP_V ep_v_sigmoid_pq2(EP_V x, EP_V *q)
 {
     EP_V s, p, d;
     x = ep_v_clamp(x, 2.0f * 7.9f);
     s = EP_V_MUL(x, x);
-    p = EP_V_FMA(EP_V_SET1(1.52601363e-08f / 512.0f), s, EP_V_SET1(2.19037556e-05f / 128.0f));
-    p = EP_V_FMA(p, s, EP_V_SET1(0.0035717173f / 32.0f));
-    p = EP_V_FMA(p, s, EP_V_SET1(0.134444699f / 8.0f));
+    p = EP_V_FMA(EP_V_SET1(EP_TANH_P4 / 512.0f), s, EP_V_SET1(EP_TANH_P3 / 128.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(EP_TANH_P2 / 32.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(EP_TANH_P1 / 8.0f));
     p = EP_V_FMA(p, s, EP_V_SET1(0.5f));
-    d = EP_V_FMA(EP_V_SET1(8.53073686e-07f / 256.0f), s, EP_V_SET1(0.000341177743f / 64.0f));
-    d = EP_V_FMA(d, s, EP_V_SET1(0.0261644945f / 16.0f));
-    d = EP_V_FMA(d, s, EP_V_SET1(0.467777908f / 4.0f));
+    d = EP_V_FMA(EP_V_SET1(EP_TANH_Q4 / 256.0f), s, EP_V_SET1(EP_TANH_Q3 / 64.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q2 / 16.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q1 / 4.0f));
     d = EP_V_FMA(d, s, EP_V_SET1(1.0f));
     *q = d;
     return EP_V_FMA(x, p, d);
 }
 
-/* c' = sig(f) c + sig(i) tanh(g) = (nf c qi qg + ni ng qf) / (2 qf qi qg); h = no nc' / (qo qc'), nc' from P / 2 */
+/* as ep_lstm_c; h = no nc' / (qo qc') with nc' from P / 2 */
 static inline void ep_v_lstm(EP_V gi, EP_V gf, EP_V gg, EP_V go, EP_V *c, EP_V *h)
 {
     EP_V qi, qf, qg, qo, qc;
