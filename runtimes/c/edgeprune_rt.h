@@ -315,10 +315,13 @@ static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, 
 #define EP_V_DIV _mm512_div_ps
 /* copysign(min(|x|, lim), x) in one instruction (AVX512DQ's range: minimum magnitude, the sign of x;
  * NaN gives +-lim by its sign, as the plain C clamp) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion" /* GCC's -O0 macro passes an all-ones mask as a short */
 static inline __m512 ep_v_clamp(__m512 x, float lim)
 {
     return _mm512_range_ps(x, _mm512_set1_ps(lim), 0x02);
 }
+#pragma GCC diagnostic pop
 #else
 #define EP_CELL_SIMD 8
 #define EP_VW 8
