@@ -301,7 +301,7 @@ def cortex_m4(tmp: Path, dirs: dict[str, Path]) -> list[dict]:
     rows = []
     for line in out.splitlines():
         variant, cell, H, count = line.split()
-        rows.append({"variant": variant, "cell": cell, "hidden": int(H), "instructions": float(count) * 40.0})
+        rows.append({"variant": variant, "cell": cell, "hidden": int(H), "instructions": round(float(count) * 40.0)})
     return rows
 
 
