@@ -277,7 +277,7 @@ static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, 
 /*
  * The same cells over EP_VW units at a time (a cell is throughput-bound on multiply-adds, ~70 a
  * vector for an LSTM): 8 with AVX2+FMA, or 16 with AVX-512F+DQ when EP_CELL_AVX512 is defined.
- * 16 wide runs the cell 1.35x faster than 8 on a Xeon, but its 512-bit multiply-adds slow the
+ * 16 wide runs the cell 1.2-1.4x faster than 8 on a Xeon, but its 512-bit multiply-adds slow the
  * kernels of the rest of the step too (the core's clock): in benchmarks/results/c_cells.md the
  * whole step gains only where the cell is a large share of it (block-sparse 98%) and loses
  * elsewhere, so it is opt-in. The last hidden % EP_VW units go through masked loads and stores,
