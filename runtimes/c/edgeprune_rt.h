@@ -312,7 +312,6 @@ static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, 
 #define EP_V_FMS _mm512_fmsub_ps   /* a b - c */
 #define EP_V_FNMA _mm512_fnmadd_ps /* c - a b */
 #define EP_V_RCP _mm512_rcp14_ps
-#define EP_V_DIV _mm512_div_ps
 /* copysign(min(|x|, lim), x) in one instruction (AVX512DQ's range: minimum magnitude, the sign of x;
  * NaN gives +-lim by its sign, as the plain C clamp) */
 #pragma GCC diagnostic push
@@ -338,7 +337,6 @@ static inline __m512 ep_v_clamp(__m512 x, float lim)
 #define EP_V_FMA _mm256_fmadd_ps
 #define EP_V_FMS _mm256_fmsub_ps
 #define EP_V_FNMA _mm256_fnmadd_ps
-#define EP_V_RCP _mm256_rcp_ps
 #define EP_V_DIV _mm256_div_ps
 #if defined(__AVX512VL__) && defined(__AVX512DQ__)
 static inline __m256 ep_v_clamp(__m256 x, float lim)
@@ -420,7 +418,8 @@ static inline EP_V ep_v_gru(EP_V gr, EP_V gz, EP_V gx, EP_V gh, EP_V h)
 {
     EP_V qr, qz, qn, qz2;
     const EP_V nr = ep_v_sigmoid_pq2(gr, &qr), nz = ep_v_sigmoid_pq2(gz, &qz);
-    const EP_V nn = ep_v_tanh_pq(EP_V_FMA(EP_V_MUL(nr, gh), ep_v_div(EP_V_SET1(1.0f), EP_V_ADD(qr, qr)), gx), &qn, 1.0f);
+    const EP_V rh = EP_V_FMA(EP_V_MUL(nr, gh), ep_v_div(EP_V_SET1(1.0f), EP_V_ADD(qr, qr)), gx);
+    const EP_V nn = ep_v_tanh_pq(rh, &qn, 1.0f);
     qz2 = EP_V_ADD(qz, qz);
     return ep_v_div(EP_V_FMA(nz, EP_V_FMS(h, qn, nn), EP_V_MUL(nn, qz2)), EP_V_MUL(qn, qz2));
 }
