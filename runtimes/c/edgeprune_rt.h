@@ -29,6 +29,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h> /* the cells' intrinsics */
+#endif
 
 #define EP_RUNTIME_VERSION 3
 
@@ -112,32 +115,71 @@ void ep_bsr1x4_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float z
  * their bits): an integer min has no branch and, unlike a float compare under the default
  * -ftrapping-math, lets compilers vectorise the cell loops. NaN clamps to +-1.
  */
+/* P(s) = 1 + P1 s + ... + P4 s^4, Q(s) likewise */
+#define EP_TANH_P1 0.134444699f
+#define EP_TANH_P2 0.0035717173f
+#define EP_TANH_P3 2.19037556e-05f
+#define EP_TANH_P4 1.52601363e-08f
+#define EP_TANH_Q1 0.467777908f
+#define EP_TANH_Q2 0.0261644945f
+#define EP_TANH_Q3 0.000341177743f
+#define EP_TANH_Q4 8.53073686e-07f
+
+/* copysign(min(|x|, limit), x) for the bits of a positive limit (NaN -> +-limit) */
+static inline float ep_clamp_bits(float x, uint32_t limit)
+{
+    uint32_t bits, sign;
+    memcpy(&bits, &x, sizeof bits);
+    sign = bits & 0x80000000u;
+    bits &= 0x7FFFFFFFu;
+    bits = bits < limit ? bits : limit;
+    bits |= sign;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
 /* tanh(x) as a fraction: returns x P(x^2) and sets *q = Q(x^2) (1 <= Q < 240 on the clamped range),
  * so that a cell can put several activations over one denominator and divide once (a divide costs
  * several fused multiply-adds' throughput on x86 and 14 cycles on a Cortex-M4). */
 static inline float ep_tanh_pq(float x, float *q)
 {
-    uint32_t bits, sign;
     float s, p, d;
-    memcpy(&bits, &x, sizeof bits);
-    sign = bits & 0x80000000u;
-    bits &= 0x7FFFFFFFu;
-    bits = bits < 0x40FCCCCDu ? bits : 0x40FCCCCDu; /* 7.9f */
-    bits |= sign;
-    memcpy(&x, &bits, sizeof x);
+    x = ep_clamp_bits(x, 0x40FCCCCDu); /* 7.9f */
     s = x * x;
-    p = 1.52601363e-08f;
-    p = p * s + 2.19037556e-05f;
-    p = p * s + 0.0035717173f;
-    p = p * s + 0.134444699f;
+    p = EP_TANH_P4;
+    p = p * s + EP_TANH_P3;
+    p = p * s + EP_TANH_P2;
+    p = p * s + EP_TANH_P1;
     p = p * s + 1.0f;
-    d = 8.53073686e-07f;
-    d = d * s + 0.000341177743f;
-    d = d * s + 0.0261644945f;
-    d = d * s + 0.467777908f;
+    d = EP_TANH_Q4;
+    d = d * s + EP_TANH_Q3;
+    d = d * s + EP_TANH_Q2;
+    d = d * s + EP_TANH_Q1;
     d = d * s + 1.0f;
     *q = d;
     return x * p;
+}
+
+/* sigmoid(x) = (1 + tanh(x / 2)) / 2 = n / (2 q): returns n = Q + t P(t^2) for t = x / 2 and sets *q = Q
+ * (one multiply-add for n, and the cells fold the 2 into a sum). P and Q are tanh's, so a cell loop
+ * keeps one set of coefficients in registers (a Cortex-M4 has 32 float registers). */
+static inline float ep_sigmoid_pq2(float x, float *q)
+{
+    float s, p, d;
+    x = ep_clamp_bits(0.5f * x, 0x40FCCCCDu); /* 7.9f */
+    s = x * x;
+    p = EP_TANH_P4;
+    p = p * s + EP_TANH_P3;
+    p = p * s + EP_TANH_P2;
+    p = p * s + EP_TANH_P1;
+    p = p * s + 1.0f;
+    d = EP_TANH_Q4;
+    d = d * s + EP_TANH_Q3;
+    d = d * s + EP_TANH_Q2;
+    d = d * s + EP_TANH_Q1;
+    d = d * s + 1.0f;
+    *q = d;
+    return x * p + d;
 }
 
 static inline float ep_tanhf(float x)
@@ -145,13 +187,6 @@ static inline float ep_tanhf(float x)
     float q;
     const float p = ep_tanh_pq(x, &q);
     return p / q;
-}
-
-/* sigmoid(x) = (1 + tanh(x/2)) / 2 as a fraction: returns (Q + xP) / 2, sets *q = Q. */
-static inline float ep_sigmoid_pq(float x, float *q)
-{
-    const float p = ep_tanh_pq(0.5f * x, q);
-    return 0.5f * (*q + p);
 }
 
 static inline float ep_sigmoidf(float x)
@@ -197,23 +232,216 @@ static inline float ep_sigmoidf_libm(float x)
 
 /*
  * The fast cells divide twice a unit instead of five (LSTM) or three (GRU) times: the activations
- * are kept as fractions n/q (ep_tanh_pq, ep_sigmoid_pq) and combined over one denominator, e.g.
- * c' = (nf c qi qg + ni ng qf) / (qf qi qg). Every q is in [1, 240), so the products stay far
- * from overflow; the result moves by a few float roundings (tests/runtime/test_c_runtime.py).
+ * are kept as fractions n/q (ep_tanh_pq, ep_sigmoid_pq2) and combined over one denominator, e.g.
+ * c' = (nf c qi qg + ni ng qf) / (2 qf qi qg). Every q is in [1, 240), so the products stay far
+ * from overflow; the result moves by a few float roundings (tests/runtime/test_c_cells.py).
+ * On x86-64 with AVX2+FMA the cells are written with intrinsics (EP_CELL_SIMD below); these plain
+ * C bodies serve every other target and -DEP_NO_SIMD.
  */
-static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+static inline void ep_lstm_c(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
 {
     int j;
     const float *gi = pre, *gf = pre + hidden, *gg = pre + 2 * hidden, *go = pre + 3 * hidden;
     for (j = 0; j < hidden; ++j) {
         float qi, qf, qg, qo, qc, cj;
-        const float ni = ep_sigmoid_pq(gi[j], &qi), nf = ep_sigmoid_pq(gf[j], &qf);
-        const float ng = ep_tanh_pq(gg[j], &qg), no = ep_sigmoid_pq(go[j], &qo);
+        const float ni = ep_sigmoid_pq2(gi[j], &qi), nf = ep_sigmoid_pq2(gf[j], &qf);
+        const float ng = ep_tanh_pq(gg[j], &qg), no = ep_sigmoid_pq2(go[j], &qo);
         const float qig = qi * qg;
-        cj = (nf * c[j] * qig + ni * ng * qf) / (qf * qig);
+        /* c' = sig(f) c + sig(i) tanh(g) = (nf c qi qg + ni ng qf) / (2 qf qi qg) */
+        cj = (nf * c[j] * qig + ni * ng * qf) / ((qf + qf) * qig);
         c[j] = cj;
         cj = ep_tanh_pq(cj, &qc);
-        h[j] = (no * cj) / (qo * qc);
+        h[j] = (no * cj) / ((qo + qo) * qc);
+    }
+}
+
+static inline void ep_gru_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    const float *gr = pre, *gz = pre + hidden, *gx = pre + 2 * hidden, *gh = pre + 3 * hidden;
+    for (j = 0; j < hidden; ++j) {
+        float qr, qz, qn;
+        const float nr = ep_sigmoid_pq2(gr[j], &qr), nz = ep_sigmoid_pq2(gz[j], &qz);
+        const float nn = ep_tanh_pq(gx[j] + nr * gh[j] / (qr + qr), &qn), qz2 = qz + qz;
+        /* h' = n + z (h - n) with n = nn / qn, z = nz / (2 qz) */
+        h[j] = (nn * qz2 + nz * (h[j] * qn - nn)) / (qn * qz2);
+    }
+}
+
+static inline void ep_rnn_c(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    EP_RNN_BODY(ep_tanhf)
+}
+
+#if !defined(EP_NO_SIMD) && defined(__AVX2__) && defined(__FMA__)
+/*
+ * The same cells over EP_VW units at a time (a cell is throughput-bound on multiply-adds, ~70 a
+ * vector for an LSTM): 8 with AVX2+FMA, or 16 with AVX-512F+DQ when EP_CELL_AVX512 is defined.
+ * 16 wide runs the cell 1.2-1.4x faster than 8 on a Xeon, but its 512-bit multiply-adds slow the
+ * kernels of the rest of the step too (the core's clock): in benchmarks/results/c_cells.md the
+ * whole step gains only where the cell is a large share of it (block-sparse 98%) and loses
+ * elsewhere, so it is opt-in. The last hidden % EP_VW units go through masked loads and stores,
+ * so every unit takes the same arithmetic, the plain C bodies' formulas with these differences,
+ * none of which moves a result by more than a few float roundings:
+ *  - a sigmoid takes x / 2 folded into the coefficients (powers of two: the same values) and its
+ *    clamp at 2 * 7.9, saving the multiply by 1/2 (the plain C one shares tanh's coefficients,
+ *    which a Cortex-M4 keeps in registers); the factor 2 of its 2 q goes into P of the tanh that
+ *    meets it in a product (tanh(c') for h), which costs nothing in a vector constant.
+ *  - the clamp is one range instruction where AVX-512DQ (and VL for 8 wide) has it, else a float
+ *    min on |x| (the scalar path's integer min on the bits exists only so that compilers
+ *    vectorise it); NaN still clamps to +-7.9 by its sign.
+ *  - 16 wide, a divide is a 14-bit reciprocal estimate and one Newton step, r' = r (2 - d r),
+ *    then n r' (~1 ulp): a 512-bit divide is three micro-ops and waits on one unit. 8 wide, the
+ *    divide (one micro-op, its unit otherwise idle) is cheaper than the four instructions. The
+ *    denominators are finite and >= 1, so inf or NaN numerators propagate as through a divide.
+ */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(EP_CELL_AVX512)
+#define EP_CELL_SIMD 16 /* units per vector */
+#define EP_VW 16
+#define EP_V __m512
+#define EP_VM __mmask16
+#define EP_V_SET1 _mm512_set1_ps
+#define EP_V_LOAD _mm512_loadu_ps
+#define EP_V_STORE _mm512_storeu_ps
+#define EP_V_MASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define EP_V_LOADM(p, m) _mm512_maskz_loadu_ps(m, p)
+#define EP_V_STOREM(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define EP_V_ADD _mm512_add_ps
+#define EP_V_MUL _mm512_mul_ps
+#define EP_V_FMA _mm512_fmadd_ps   /* a b + c */
+#define EP_V_FMS _mm512_fmsub_ps   /* a b - c */
+#define EP_V_FNMA _mm512_fnmadd_ps /* c - a b */
+#define EP_V_RCP _mm512_rcp14_ps
+/* copysign(min(|x|, lim), x) in one instruction (AVX512DQ's range: minimum magnitude, the sign of x;
+ * NaN gives +-lim by its sign, as the plain C clamp) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion" /* GCC's -O0 macro passes an all-ones mask as a short */
+static inline __m512 ep_v_clamp(__m512 x, float lim)
+{
+    return _mm512_range_ps(x, _mm512_set1_ps(lim), 0x02);
+}
+#pragma GCC diagnostic pop
+#else
+#define EP_CELL_SIMD 8
+#define EP_VW 8
+#define EP_V __m256
+#define EP_VM __m256i
+#define EP_V_SET1 _mm256_set1_ps
+#define EP_V_LOAD _mm256_loadu_ps
+#define EP_V_STORE _mm256_storeu_ps
+#define EP_V_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define EP_V_LOADM(p, m) _mm256_maskload_ps(p, m)
+#define EP_V_STOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define EP_V_ADD _mm256_add_ps
+#define EP_V_MUL _mm256_mul_ps
+#define EP_V_FMA _mm256_fmadd_ps
+#define EP_V_FMS _mm256_fmsub_ps
+#define EP_V_FNMA _mm256_fnmadd_ps
+#define EP_V_DIV _mm256_div_ps
+#if defined(__AVX512VL__) && defined(__AVX512DQ__)
+static inline __m256 ep_v_clamp(__m256 x, float lim)
+{
+    return _mm256_range_ps(x, _mm256_set1_ps(lim), 0x02); /* as the 16-wide clamp */
+}
+#else
+static inline __m256 ep_v_clamp(__m256 x, float lim)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 m = _mm256_min_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(lim)); /* NaN -> lim */
+    return _mm256_or_ps(m, _mm256_and_ps(x, sign));
+}
+#endif
+#endif
+
+/* n / d for finite d >= 1 */
+static inline EP_V ep_v_div(EP_V n, EP_V d)
+{
+#if EP_VW == 16
+    const EP_V r = EP_V_RCP(d);
+    return EP_V_MUL(n, EP_V_FMA(EP_V_FNMA(d, r, EP_V_SET1(1.0f)), r, r));
+#else
+    return EP_V_DIV(n, d);
+#endif
+}
+
+/* ep_tanh_pq with P scaled by `half` (1 or 0.5) */
+static inline EP_V ep_v_tanh_pq(EP_V x, EP_V *q, float half)
+{
+    EP_V s, p, d;
+    x = ep_v_clamp(x, 7.9f);
+    s = EP_V_MUL(x, x);
+    p = EP_V_FMA(EP_V_SET1(half * EP_TANH_P4), s, EP_V_SET1(half * EP_TANH_P3));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * EP_TANH_P2));
+    p = EP_V_FMA(p, s, EP_V_SET1(half * EP_TANH_P1));
+    p = EP_V_FMA(p, s, EP_V_SET1(half));
+    d = EP_V_FMA(EP_V_SET1(EP_TANH_Q4), s, EP_V_SET1(EP_TANH_Q3));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q2));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q1));
+    *q = EP_V_FMA(d, s, EP_V_SET1(1.0f));
+    return EP_V_MUL(x, p);
+}
+
+/* ep_sigmoid_pq2 with x / 2 folded into P and Q (powers of two: the same values), the clamp at 2 * 7.9 */
+static inline EP_V ep_v_sigmoid_pq2(EP_V x, EP_V *q)
+{
+    EP_V s, p, d;
+    x = ep_v_clamp(x, 2.0f * 7.9f);
+    s = EP_V_MUL(x, x);
+    p = EP_V_FMA(EP_V_SET1(EP_TANH_P4 / 512.0f), s, EP_V_SET1(EP_TANH_P3 / 128.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(EP_TANH_P2 / 32.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(EP_TANH_P1 / 8.0f));
+    p = EP_V_FMA(p, s, EP_V_SET1(0.5f));
+    d = EP_V_FMA(EP_V_SET1(EP_TANH_Q4 / 256.0f), s, EP_V_SET1(EP_TANH_Q3 / 64.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q2 / 16.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(EP_TANH_Q1 / 4.0f));
+    d = EP_V_FMA(d, s, EP_V_SET1(1.0f));
+    *q = d;
+    return EP_V_FMA(x, p, d);
+}
+
+/* as ep_lstm_c; h = no nc' / (qo qc') with nc' from P / 2 */
+static inline void ep_v_lstm(EP_V gi, EP_V gf, EP_V gg, EP_V go, EP_V *c, EP_V *h)
+{
+    EP_V qi, qf, qg, qo, qc;
+    const EP_V ni = ep_v_sigmoid_pq2(gi, &qi), nf = ep_v_sigmoid_pq2(gf, &qf);
+    const EP_V ng = ep_v_tanh_pq(gg, &qg, 1.0f), no = ep_v_sigmoid_pq2(go, &qo);
+    const EP_V qig = EP_V_MUL(qi, qg);
+    const EP_V num = EP_V_FMA(EP_V_MUL(nf, *c), qig, EP_V_MUL(EP_V_MUL(ni, ng), qf));
+    const EP_V cj = ep_v_div(num, EP_V_MUL(EP_V_ADD(qf, qf), qig));
+    const EP_V nc = ep_v_tanh_pq(cj, &qc, 0.5f);
+    *c = cj;
+    *h = ep_v_div(EP_V_MUL(no, nc), EP_V_MUL(qo, qc));
+}
+
+/* n = tanh(x + sig(r) hn); h' = n + sig(z) (h - n) = (2 nn qz + nz (h qn - nn)) / (2 qn qz) */
+static inline EP_V ep_v_gru(EP_V gr, EP_V gz, EP_V gx, EP_V gh, EP_V h)
+{
+    EP_V qr, qz, qn, qz2;
+    const EP_V nr = ep_v_sigmoid_pq2(gr, &qr), nz = ep_v_sigmoid_pq2(gz, &qz);
+    const EP_V rh = EP_V_FMA(EP_V_MUL(nr, gh), ep_v_div(EP_V_SET1(1.0f), EP_V_ADD(qr, qr)), gx);
+    const EP_V nn = ep_v_tanh_pq(rh, &qn, 1.0f);
+    qz2 = EP_V_ADD(qz, qz);
+    return ep_v_div(EP_V_FMA(nz, EP_V_FMS(h, qn, nn), EP_V_MUL(nn, qz2)), EP_V_MUL(qn, qz2));
+}
+
+static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    const float *gi = pre, *gf = pre + hidden, *gg = pre + 2 * hidden, *go = pre + 3 * hidden;
+    EP_V cj, hj;
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW) {
+        cj = EP_V_LOAD(c + j);
+        ep_v_lstm(EP_V_LOAD(gi + j), EP_V_LOAD(gf + j), EP_V_LOAD(gg + j), EP_V_LOAD(go + j), &cj, &hj);
+        EP_V_STORE(c + j, cj);
+        EP_V_STORE(h + j, hj);
+    }
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        cj = EP_V_LOADM(c + j, m);
+        ep_v_lstm(EP_V_LOADM(gi + j, m), EP_V_LOADM(gf + j, m), EP_V_LOADM(gg + j, m), EP_V_LOADM(go + j, m), &cj,
+                  &hj);
+        EP_V_STOREM(c + j, m, cj);
+        EP_V_STOREM(h + j, m, hj);
     }
 }
 
@@ -221,19 +449,71 @@ static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, in
 {
     int j;
     const float *gr = pre, *gz = pre + hidden, *gx = pre + 2 * hidden, *gh = pre + 3 * hidden;
-    for (j = 0; j < hidden; ++j) {
-        float qr, qz, qn;
-        const float nr = ep_sigmoid_pq(gr[j], &qr), nz = ep_sigmoid_pq(gz[j], &qz);
-        const float nn = ep_tanh_pq(gx[j] + nr * gh[j] / qr, &qn);
-        /* h' = n + z (h - n) with n = nn / qn, z = nz / qz */
-        h[j] = (nn * qz + nz * (h[j] * qn - nn)) / (qn * qz);
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW)
+        EP_V_STORE(h + j, ep_v_gru(EP_V_LOAD(gr + j), EP_V_LOAD(gz + j), EP_V_LOAD(gx + j), EP_V_LOAD(gh + j),
+                                   EP_V_LOAD(h + j)));
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        EP_V_STOREM(h + j, m,
+                    ep_v_gru(EP_V_LOADM(gr + j, m), EP_V_LOADM(gz + j, m), EP_V_LOADM(gx + j, m),
+                             EP_V_LOADM(gh + j, m), EP_V_LOADM(h + j, m)));
     }
+}
+
+#if EP_VW == 8
+/* one activation, nothing to fold: the compiler's vectorisation of the plain body is as fast */
+static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_rnn_c(h, pre, hidden);
+}
+#else
+static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    int j;
+    EP_V q, n;
+    for (j = 0; j + EP_VW <= hidden; j += EP_VW) {
+        n = ep_v_tanh_pq(EP_V_LOAD(pre + j), &q, 1.0f);
+        EP_V_STORE(h + j, ep_v_div(n, q));
+    }
+    if (j < hidden) {
+        const EP_VM m = EP_V_MASK(hidden - j);
+        n = ep_v_tanh_pq(EP_V_LOADM(pre + j, m), &q, 1.0f);
+        EP_V_STOREM(h + j, m, ep_v_div(n, q));
+    }
+}
+#endif
+#undef EP_VW
+#undef EP_V
+#undef EP_VM
+#undef EP_V_SET1
+#undef EP_V_LOAD
+#undef EP_V_STORE
+#undef EP_V_MASK
+#undef EP_V_LOADM
+#undef EP_V_STOREM
+#undef EP_V_ADD
+#undef EP_V_MUL
+#undef EP_V_FMA
+#undef EP_V_FMS
+#undef EP_V_FNMA
+#undef EP_V_RCP
+#undef EP_V_DIV
+#else
+static inline void ep_lstm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_lstm_c(h, c, pre, hidden);
+}
+
+static inline void ep_gru(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
+{
+    ep_gru_c(h, pre, hidden);
 }
 
 static inline void ep_rnn(float *EP_RESTRICT h, const float *EP_RESTRICT pre, int hidden)
 {
-    EP_RNN_BODY(ep_tanhf)
+    ep_rnn_c(h, pre, hidden);
 }
+#endif
 
 static inline void ep_lstm_libm(float *EP_RESTRICT h, float *EP_RESTRICT c, const float *EP_RESTRICT pre, int hidden)
 {
