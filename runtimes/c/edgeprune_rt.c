@@ -37,6 +37,14 @@ static void ep_scatter_i32(float *EP_RESTRICT y, const float *EP_RESTRICT scales
                            const int32_t *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm, int base, int n)
 {
     int i;
+#ifdef EP_AVX2
+    if (!perm && n == 8) { /* a full slice in rows base..base+7: one multiply-add */
+        const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(scales + base), _mm256_set1_ps(zscale));
+        const __m256 a = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)acc));
+        _mm256_storeu_ps(y + base, _mm256_add_ps(_mm256_loadu_ps(y + base), _mm256_mul_ps(s, a)));
+        return;
+    }
+#endif
     if (perm)
         for (i = 0; i < n; ++i)
             y[perm[i]] += scales[perm[i]] * zscale * (float)acc[i];
@@ -538,11 +546,46 @@ void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
 /* int8                                                                                           */
 /* ============================================================================================== */
 
+#ifdef EP_AVX2
+/* Eight values: q = trunc(v + copysign(0.5, v)) with v = x * inv rounded to float first (the empty
+ * asm keeps -ffp-contract from fusing the two steps, which would round some ties differently from
+ * the numpy reference); the pack saturates, but |v| <= 127.5 so nothing clips. */
+static void ep_quantize8(int8_t *q, __m256 x, __m256 inv)
+{
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    __m256 v = _mm256_mul_ps(x, inv);
+    __m256i i;
+    __m128i h;
+    __asm__("" : "+x"(v));
+    i = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(0.5f))));
+    h = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)(void *)q, _mm_packs_epi16(h, h));
+}
+#endif
+
 float ep_quantize(int8_t *EP_RESTRICT q, const float *EP_RESTRICT x, int n)
 {
     float top = 0.0f, inv;
-    int i;
-    for (i = 0; i < n; ++i) {
+    int i = 0;
+#ifdef EP_AVX2
+    { /* max |x| eight at a time; any NaN sends the whole scan through the scalar loop (NaN sticks) */
+        const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+        __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+        for (; i + 8 <= n; i += 8) {
+            const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude);
+            m = _mm256_max_ps(m, a);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+        }
+        if (_mm256_movemask_ps(nan))
+            i = 0;
+        else {
+            __m128 t = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+            top = _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+        }
+    }
+#endif
+    for (; i < n; ++i) {
         const float a = x[i] < 0.0f ? -x[i] : x[i];
         top = (a > top || a != a) ? a : top; /* NaN sticks */
     }
@@ -551,10 +594,25 @@ float ep_quantize(int8_t *EP_RESTRICT q, const float *EP_RESTRICT x, int n)
         return top <= 3.4028234e38f ? 0.0f : top; /* 127 / top would overflow below 1e-30 */
     }
     inv = 127.0f / top;
+#ifdef EP_AVX2
+    {
+        const __m256 vinv = _mm256_set1_ps(inv);
+        for (i = 0; i + 8 <= n; i += 8)
+            ep_quantize8(q + i, _mm256_loadu_ps(x + i), vinv);
+        if (i < n) { /* the last n % 8 through a zero-padded copy: the same rounding as the rest */
+            float pad[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+            int8_t out[8];
+            memcpy(pad, x + i, (size_t)(n - i) * sizeof *x);
+            ep_quantize8(out, _mm256_loadu_ps(pad), vinv);
+            memcpy(q + i, out, (size_t)(n - i));
+        }
+    }
+#else
     for (i = 0; i < n; ++i) {
         const float v = x[i] * inv; /* |v| <= 127 up to rounding, which (int) truncates */
         q[i] = (int8_t)(v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f));
     }
+#endif
     return top / 127.0f;
 }
 
@@ -664,11 +722,40 @@ static __m256i ep_zpair(int z0, int z1)
     }
 #endif
 
+/* Column pairs a dense AVX2 tile takes its z pairs from a table for (wider tiles build each pair in the loop). */
+#define EP_ZPAIRS 256
+
 void ep_dense_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale, const int8_t *EP_RESTRICT w,
                  const int8_t *EP_RESTRICT zq, int rows, int cols)
 {
     const int full = cols / 2, pairs = (cols + 1) / 2;
     int r, p;
+#ifdef EP_AVX2
+    if (pairs <= EP_ZPAIRS) {
+        /* Every panel multiplies the same z pairs: build them once (as 32-bit words, so that each
+         * use is a broadcast straight from memory) instead of once per panel. */
+        int32_t zz[EP_ZPAIRS];
+        for (p = 0; p < full; ++p)
+            zz[p] = (int32_t)(((uint32_t)zq[2 * p + 1] << 16) | ((uint32_t)zq[2 * p] & 0xFFFFu));
+        if (pairs > full) /* odd column count: the last pair's second weight is zero padding */
+            zz[full] = (int32_t)((uint32_t)zq[cols - 1] & 0xFFFFu);
+        for (r = 0; r < rows; r += 8) {
+            int32_t acc[8];
+            __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+            for (p = 0; p + 2 <= pairs; p += 2, w += 32) {
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), _mm256_set1_epi32(zz[p])));
+                b = _mm256_add_epi32(b, _mm256_madd_epi16(ep_pairs16(w + 16), _mm256_set1_epi32(zz[p + 1])));
+            }
+            if (p < pairs) {
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), _mm256_set1_epi32(zz[p])));
+                w += 16;
+            }
+            _mm256_storeu_si256((__m256i *)(void *)acc, _mm256_add_epi32(a, b));
+            ep_scatter_i32(y, scales, zscale, acc, NULL, r, ep_min(8, rows - r));
+        }
+        return;
+    }
+#endif
     for (r = 0; r < rows; r += 8) {
         int32_t acc[8];
         EP_PANEL8_I8(full, zq[2 * p], zq[2 * p + 1])
