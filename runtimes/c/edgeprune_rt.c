@@ -905,9 +905,76 @@ void ep_csr_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
     }
 }
 
+#ifdef EP_AVX2
+/*
+ * z of a slice's entries k and k+1 (cols[0..7], cols[8..15]) as the 16-bit pairs of one
+ * _mm256_madd_epi16 (row i: z[cols[i]] low, z[cols[8 + i]] high), and of one entry alone (the
+ * high halves then meet zero weights). With the gather instruction each 32-bit lane reads 4 bytes
+ * at zq + col and keeps the first: up to 3 bytes past the last column, which the generated models'
+ * z buffer has (planning.ARENA_PAD, as for 1x4 blocks); without it, scalar loads pair in integer
+ * registers first (half the vector inserts).
+ */
+#ifdef EP_HW_GATHER
+#define EP_ZBYTES(zq, idx) _mm256_i32gather_epi32((const int *)(const void *)(zq), (idx), 1)
+#define EP_ZPAIRS_I8(IDX)                                                                 \
+    static __m256i ep_zpair_##IDX(const int8_t *zq, const IDX##_t *cols)                  \
+    {                                                                                     \
+        const __m256i lo = _mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols)), 24);      \
+        const __m256i hi = _mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols + 8)), 24);  \
+        return _mm256_blend_epi16(_mm256_srai_epi32(lo, 24), _mm256_srai_epi32(hi, 8), 0xAA); \
+    }                                                                                     \
+    static __m256i ep_zone_##IDX(const int8_t *zq, const IDX##_t *cols)                   \
+    {                                                                                     \
+        return _mm256_srai_epi32(_mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols)), 24), 24); \
+    }
+#define EP_IDX_uint8(c) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c)))
+#define EP_IDX_uint16(c) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c)))
+#else
+#define EP_ZP(i) ((int)(((uint32_t)zq[cols[8 + (i)]] << 16) | ((uint32_t)zq[cols[i]] & 0xFFFFu)))
+#define EP_ZPAIRS_I8(IDX)                                                                 \
+    static __m256i ep_zpair_##IDX(const int8_t *zq, const IDX##_t *cols)                  \
+    {                                                                                     \
+        return _mm256_setr_epi32(EP_ZP(0), EP_ZP(1), EP_ZP(2), EP_ZP(3), EP_ZP(4), EP_ZP(5), EP_ZP(6), EP_ZP(7)); \
+    }                                                                                     \
+    static __m256i ep_zone_##IDX(const int8_t *zq, const IDX##_t *cols)                   \
+    {                                                                                     \
+        return _mm256_setr_epi32(zq[cols[0]], zq[cols[1]], zq[cols[2]], zq[cols[3]], zq[cols[4]], zq[cols[5]], \
+                                 zq[cols[6]], zq[cols[7]]);                               \
+    }
+#endif
+EP_ZPAIRS_I8(uint8)
+EP_ZPAIRS_I8(uint16)
+
+/* A slice's entries in pairs: 16 weight bytes [k: rows 0..7][k+1: rows 0..7] interleaved by row and
+ * widened to 16 bits, one multiply-add of pairs against the z pairs: exact int32 row sums. */
+#define EP_SLICED_I8(PERM, IDX)                                                           \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    const __m128i order = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15); \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        int32_t acc[EP_SLICE];                                                            \
+        __m256i a = _mm256_setzero_si256();                                               \
+        for (k = 0; k + 2 <= w; k += 2, values += 2 * EP_SLICE, cols += 2 * EP_SLICE) {   \
+            const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)values);   \
+            const __m256i wv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(raw, order));        \
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(wv, ep_zpair_##IDX(zq, cols)));     \
+        }                                                                                 \
+        if (k < w) {                                                                      \
+            const __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)values);   \
+            const __m256i wv = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(raw, _mm_setzero_si128())); \
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(wv, ep_zone_##IDX(zq, cols)));      \
+            values += EP_SLICE;                                                           \
+            cols += EP_SLICE;                                                             \
+        }                                                                                 \
+        _mm256_storeu_si256((__m256i *)(void *)acc, a);                                   \
+        ep_scatter_i32(y, scales, zscale, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL,     \
+                       s * EP_SLICE, n);                                                  \
+    }
+#else
 /* A slice in two halves of four rows: eight integer sums and their pointers would not fit the
  * registers of a 32-bit core (GCC spilled them on the Cortex-M4: 6.7 instead of ~4.5 per weight). */
-#define EP_SLICED_I8(PERM)                                                                \
+#define EP_SLICED_I8(PERM, IDX)                                                                \
     int s, k, half;                                                                       \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
     for (s = 0; s < slices; ++s) {                                                        \
@@ -934,6 +1001,8 @@ void ep_csr_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
                        s * EP_SLICE, n);                                                  \
     }
 
+#endif
+
 #define WIDTH(s) width
 #define COL_T uint8_t
 void ep_ell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
@@ -941,7 +1010,7 @@ void ep_ell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
                int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint8)
 }
 #undef COL_T
 
@@ -951,7 +1020,7 @@ void ep_ell16_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zs
                  int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint16)
 }
 #undef COL_T
 #undef WIDTH
@@ -963,7 +1032,7 @@ void ep_sell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsc
                 const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const int8_t *EP_RESTRICT zq,
                 int rows)
 {
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint8)
 }
 #undef COL_T
 #undef WIDTH
