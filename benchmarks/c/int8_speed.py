@@ -92,6 +92,18 @@ def build_tree(tree: Path, out: Path, specs: list[dict]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def revision(tree: Path) -> str:
+    """The tree's commit (and whether its files differ from it), so that a result names the code it timed."""
+    try:
+        head = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+    except OSError:
+        return "?"
+    return (head.stdout.strip() or "?") + (" + uncommitted changes" if dirty.stdout.strip() else "")
+
+
 def step_program(directory: Path, info: dict, inputs: int, classes: int, reps: int) -> Path:
     X = np.random.default_rng(0).random((1, 20, inputs), dtype=np.float32)
     settings = ProgramSettings(warmup=20, min_reps=reps, max_reps=reps, budget_ns=0, modes=("step",))
@@ -117,6 +129,7 @@ def main() -> None:
     ap.add_argument("--name", default="c_int8_speed")
     args = ap.parse_args()
     trees = [Path(t).resolve() for t in args.trees.split(",") if t]
+    revisions = [revision(t) for t in trees]
     labels = [t.name if t.name else str(t) for t in trees]
     if len(set(labels)) < len(labels):
         labels = [str(t) for t in trees]
@@ -185,7 +198,7 @@ def main() -> None:
     md = (
         f"µs per step, native step program, one thread, fastest of {args.rounds} interleaved rounds x {args.reps} "
         "step calls (median of the rounds' medians in brackets); `--kernel auto`. Trees: "
-        + ", ".join(f"`{label}` = {tree}" for label, tree in zip(labels, trees))
+        + ", ".join(f"`{label}` = {tree} at {rev}" for label, tree, rev in zip(labels, trees, revisions))
         + ".\n\n"
         + markdown_table(
             ["model", "tree", "f32 µs/step", "int8 µs/step", "int8 / f32", "f32 gate formats", "int8 gate formats"],
@@ -193,7 +206,15 @@ def main() -> None:
         )
     )
     print(md)
-    write_results(args.name, {"args": vars(args), "trees": [str(t) for t in trees], "results": results}, md)
+    write_results(
+        args.name,
+        {
+            "args": vars(args),
+            "trees": [{"path": str(t), "revision": r} for t, r in zip(trees, revisions)],
+            "results": results,
+        },
+        md,
+    )
 
 
 if __name__ == "__main__":
