@@ -355,6 +355,48 @@ EMULATED_CASES = (
 )
 
 
+SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_kernels_are_clean_under_sanitizers(tmp_path, build):
+    """Every kernel of CASES, f32 and int8, in one program under ASan/UBSan (each array its exact
+    size, z padded by the 3 entries a model's z buffer has), in the SIMD, gather and plain builds."""
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    if subprocess.run(["cc", *SANITIZE, str(probe), "-o", str(tmp_path / "probe")], capture_output=True).returncode:
+        pytest.skip("this compiler cannot build ASan/UBSan programs")
+    source, expected = kernel_program([(*case, dtype) for case in CASES for dtype in ("f32", "int8")])
+    (tmp_path / "kernels.c").write_text(source)
+    rt_dir = source_dir("c")
+    subprocess.run(
+        [
+            "cc",
+            *WARNINGS,
+            "-Wno-missing-prototypes",
+            *SANITIZE,
+            "-ffp-contract=fast",
+            *BUILDS[build],
+            "-I",
+            str(rt_dir),
+            "kernels.c",
+            str(rt_dir / "edgeprune_rt.c"),
+            "-lm",
+            "-o",
+            "kernels",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(["./kernels"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    values = np.array([float(v) for v in done.stdout.split()])
+    want = np.concatenate(expected)
+    assert values.size == want.size
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("arch", ["aarch64", "cortex-m4"])
 def test_kernels_on_the_emulated_targets(tmp_path, arch):
     tc = toolchain(arch)
