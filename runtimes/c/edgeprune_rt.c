@@ -651,6 +651,14 @@ static __m256i ep_pairs16(const int8_t *w)
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)w), order));
 }
 
+/* Two int16 of z (one column pair) in every 32-bit lane. */
+static __m256i ep_zword(const int16_t *z)
+{
+    int32_t v;
+    memcpy(&v, z, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
 static __m256i ep_zpair(int z0, int z1)
 {
     return _mm256_set1_epi32((int)(((uint32_t)z1 << 16) | ((uint32_t)z0 & 0xFFFFu)));
@@ -732,22 +740,28 @@ void ep_dense_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zs
     int r, p;
 #ifdef EP_AVX2
     if (pairs <= EP_ZPAIRS) {
-        /* Every panel multiplies the same z pairs: build them once (as 32-bit words, so that each
-         * use is a broadcast straight from memory) instead of once per panel. */
-        int32_t zz[EP_ZPAIRS];
-        for (p = 0; p < full; ++p)
-            zz[p] = (int32_t)(((uint32_t)zq[2 * p + 1] << 16) | ((uint32_t)zq[2 * p] & 0xFFFFu));
-        if (pairs > full) /* odd column count: the last pair's second weight is zero padding */
-            zz[full] = (int32_t)((uint32_t)zq[cols - 1] & 0xFFFFu);
+        /* Every panel multiplies the same z pairs: z widened to 16 bits once (a pair is then one
+         * 32-bit word, broadcast straight from memory) instead of a pair built per panel. */
+        int16_t zz[2 * EP_ZPAIRS];
+        int c = 0; /* whole columns widened, 16 at a time */
+        for (; c + 16 <= cols; c += 16)
+            _mm256_storeu_si256((__m256i *)(void *)(zz + c),
+                                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(zq + c))));
+        for (p = c / 2; p < pairs; ++p) { /* the rest a pair at a time: 32-bit stores, as read below */
+            /* odd column count: the last pair's second weight is zero padding */
+            const uint32_t hi = p < full ? (uint32_t)zq[2 * p + 1] << 16 : 0u;
+            const int32_t v = (int32_t)(hi | ((uint32_t)zq[2 * p] & 0xFFFFu));
+            memcpy(zz + 2 * p, &v, sizeof v);
+        }
         for (r = 0; r < rows; r += 8) {
             int32_t acc[8];
             __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
             for (p = 0; p + 2 <= pairs; p += 2, w += 32) {
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), _mm256_set1_epi32(zz[p])));
-                b = _mm256_add_epi32(b, _mm256_madd_epi16(ep_pairs16(w + 16), _mm256_set1_epi32(zz[p + 1])));
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), ep_zword(zz + 2 * p)));
+                b = _mm256_add_epi32(b, _mm256_madd_epi16(ep_pairs16(w + 16), ep_zword(zz + 2 * p + 2)));
             }
             if (p < pairs) {
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), _mm256_set1_epi32(zz[p])));
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), ep_zword(zz + 2 * p)));
                 w += 16;
             }
             _mm256_storeu_si256((__m256i *)(void *)acc, _mm256_add_epi32(a, b));
