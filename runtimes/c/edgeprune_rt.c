@@ -552,7 +552,7 @@ void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
  * the numpy reference); the pack saturates, but |v| <= 127.5 so nothing clips. */
 static void ep_quantize8(int8_t *q, __m256 x, __m256 inv)
 {
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 sign = _mm256_set1_ps(-0.0f); /* the sign bit alone */
     __m256 v = _mm256_mul_ps(x, inv);
     __m256i i;
     __m128i h;
