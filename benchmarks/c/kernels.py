@@ -20,6 +20,7 @@ Cortex-M4 fit is the "instructions per nonzero in the mat-vec inner loop" of the
 
     python benchmarks/c/kernels.py                       # all profiles (several minutes)
     python benchmarks/c/kernels.py --profiles cortex-m4 --merge  # re-measure one, keep the others
+    python benchmarks/c/kernels.py --profiles x86-avx2 --dtypes int8 --merge  # one profile's int8 only
     python benchmarks/c/kernels.py --callgrind           # + instruction counts of the host kernels
 """
 
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import RESULTS, markdown_table, write_results  # noqa: E402
+from common import RESULTS, machine, markdown_table, write_results  # noqa: E402
 
 from edgeprune.backends.c import costs, formats  # noqa: E402
 from edgeprune.backends.c.toolchain import M4_FLAGS, MPS2_AN386, SEMIHOSTING_FLAGS, WARNINGS  # noqa: E402
@@ -259,6 +260,10 @@ def measure(profile: str, cases: list[dict], dtype: str, work: Path, reps: int, 
         run = [*MPS2_AN386, "-icount", "shift=0", "-kernel", "bench"]
     else:
         flags = ["-march=native"] if profile == "x86-avx2" else ["-DEP_NO_SIMD"]
+        if (
+            profile == "x86-avx2"
+        ):  # the gather a host build here takes (the backend's probe), so the fit is of that code
+            flags += costs.host_gather_flags(["cc"], flags)[0]
         cmd = [
             "cc",
             "-std=c99",
@@ -404,23 +409,29 @@ def main() -> None:
             )
             print(f'        "{dtype}": {{{items}}},')
         print("    },")
-    measured = {p: " ".join(sys.argv[1:]) or "(defaults)" for p in results}
+    command = " ".join(sys.argv[1:]) or "(defaults)"
+    measured = {f"{p} {d}": command for p, by_dtype in results.items() for d in by_dtype}
+    cpu = machine()["cpu"]  # a merged file holds figures of several runs, maybe several machines
+    measured_on = {key: cpu for key in measured}
     previous = RESULTS / f"{args.name}.json"
-    if args.merge and previous.exists():  # keep the profiles this run did not measure
+    if args.merge and previous.exists():  # keep the profiles and dtypes this run did not measure
         old = json.loads(previous.read_text())
-        results = {**old["profiles"], **results}
+        results = {p: {**old["profiles"].get(p, {}), **results.get(p, {})} for p in {**old["profiles"], **results}}
         measured = {
             **old.get(
                 "measured_by", {p: old.get("command", "?").split("kernels.py", 1)[-1].strip() for p in old["profiles"]}
             ),
             **measured,
         }
+        measured_on = {**old.get("measured_on", {}), **measured_on}
     write_results(
-        args.name, {"args": vars(args), "profiles": results, "measured_by": measured}, markdown(results, measured)
+        args.name,
+        {"args": vars(args), "profiles": results, "measured_by": measured, "measured_on": measured_on},
+        markdown(results, measured, measured_on),
     )
 
 
-def markdown(results: dict, measured: dict) -> str:
+def markdown(results: dict, measured: dict, measured_on: dict) -> str:
     md = []
     for profile, by_dtype in results.items():
         unit = costs.UNITS[profile]
@@ -452,7 +463,9 @@ def markdown(results: dict, measured: dict) -> str:
                 )
             md.append(
                 f"### {profile}, {dtype} ({unit} per kernel call; measured by `kernels.py "
-                f"{measured.get(profile, '?')}`)\n\n"
+                f"{measured.get(f'{profile} {dtype}', measured.get(profile, '?'))}`"
+                + (f" on {measured_on[f'{profile} {dtype}']}" if f"{profile} {dtype}" in measured_on else "")
+                + ")\n\n"
                 + markdown_table(
                     [
                         "format",

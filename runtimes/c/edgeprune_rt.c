@@ -37,6 +37,14 @@ static void ep_scatter_i32(float *EP_RESTRICT y, const float *EP_RESTRICT scales
                            const int32_t *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm, int base, int n)
 {
     int i;
+#ifdef EP_AVX2
+    if (!perm && n == 8) { /* a full slice in rows base..base+7: one multiply-add */
+        const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(scales + base), _mm256_set1_ps(zscale));
+        const __m256 a = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)acc));
+        _mm256_storeu_ps(y + base, _mm256_add_ps(_mm256_loadu_ps(y + base), _mm256_mul_ps(s, a)));
+        return;
+    }
+#endif
     if (perm)
         for (i = 0; i < n; ++i)
             y[perm[i]] += scales[perm[i]] * zscale * (float)acc[i];
@@ -538,11 +546,46 @@ void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
 /* int8                                                                                           */
 /* ============================================================================================== */
 
+#ifdef EP_AVX2
+/* Eight values: q = trunc(v + copysign(0.5, v)) with v = x * inv rounded to float first (the empty
+ * asm keeps -ffp-contract from fusing the two steps, which would round some ties differently from
+ * the numpy reference); the pack saturates, but |v| <= 127.5 so nothing clips. */
+static void ep_quantize8(int8_t *q, __m256 x, __m256 inv)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f); /* the sign bit alone */
+    __m256 v = _mm256_mul_ps(x, inv);
+    __m256i i;
+    __m128i h;
+    __asm__("" : "+x"(v));
+    i = _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(0.5f))));
+    h = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)(void *)q, _mm_packs_epi16(h, h));
+}
+#endif
+
 float ep_quantize(int8_t *EP_RESTRICT q, const float *EP_RESTRICT x, int n)
 {
     float top = 0.0f, inv;
-    int i;
-    for (i = 0; i < n; ++i) {
+    int i = 0;
+#ifdef EP_AVX2
+    { /* max |x| eight at a time; any NaN sends the whole scan through the scalar loop (NaN sticks) */
+        const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+        __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+        for (; i + 8 <= n; i += 8) {
+            const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude);
+            m = _mm256_max_ps(m, a);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+        }
+        if (_mm256_movemask_ps(nan))
+            i = 0;
+        else {
+            __m128 t = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+            top = _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+        }
+    }
+#endif
+    for (; i < n; ++i) {
         const float a = x[i] < 0.0f ? -x[i] : x[i];
         top = (a > top || a != a) ? a : top; /* NaN sticks */
     }
@@ -551,10 +594,25 @@ float ep_quantize(int8_t *EP_RESTRICT q, const float *EP_RESTRICT x, int n)
         return top <= 3.4028234e38f ? 0.0f : top; /* 127 / top would overflow below 1e-30 */
     }
     inv = 127.0f / top;
+#ifdef EP_AVX2
+    {
+        const __m256 vinv = _mm256_set1_ps(inv);
+        for (i = 0; i + 8 <= n; i += 8)
+            ep_quantize8(q + i, _mm256_loadu_ps(x + i), vinv);
+        if (i < n) { /* the last n % 8 through a zero-padded copy: the same rounding as the rest */
+            float pad[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+            int8_t out[8];
+            memcpy(pad, x + i, (size_t)(n - i) * sizeof *x);
+            ep_quantize8(out, _mm256_loadu_ps(pad), vinv);
+            memcpy(q + i, out, (size_t)(n - i));
+        }
+    }
+#else
     for (i = 0; i < n; ++i) {
         const float v = x[i] * inv; /* |v| <= 127 up to rounding, which (int) truncates */
         q[i] = (int8_t)(v >= 0.0f ? (int)(v + 0.5f) : (int)(v - 0.5f));
     }
+#endif
     return top / 127.0f;
 }
 
@@ -591,6 +649,14 @@ static __m256i ep_pairs16(const int8_t *w)
 {
     const __m128i order = _mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15);
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)w), order));
+}
+
+/* Two int16 of z (one column pair) in every 32-bit lane. */
+static __m256i ep_zword(const int16_t *z)
+{
+    int32_t v;
+    memcpy(&v, z, sizeof v);
+    return _mm256_set1_epi32(v);
 }
 
 static __m256i ep_zpair(int z0, int z1)
@@ -664,11 +730,46 @@ static __m256i ep_zpair(int z0, int z1)
     }
 #endif
 
+/* Column pairs a dense AVX2 tile takes its z pairs from a table for (wider tiles build each pair in the loop). */
+#define EP_ZPAIRS 256
+
 void ep_dense_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale, const int8_t *EP_RESTRICT w,
                  const int8_t *EP_RESTRICT zq, int rows, int cols)
 {
     const int full = cols / 2, pairs = (cols + 1) / 2;
     int r, p;
+#ifdef EP_AVX2
+    if (pairs <= EP_ZPAIRS) {
+        /* Every panel multiplies the same z pairs: z widened to 16 bits once (a pair is then one
+         * 32-bit word, broadcast straight from memory) instead of a pair built per panel. */
+        int16_t zz[2 * EP_ZPAIRS];
+        int c = 0; /* whole columns widened, 16 at a time */
+        for (; c + 16 <= cols; c += 16)
+            _mm256_storeu_si256((__m256i *)(void *)(zz + c),
+                                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(zq + c))));
+        for (p = c / 2; p < pairs; ++p) { /* the rest a pair at a time: 32-bit stores, as read below */
+            /* odd column count: the last pair's second weight is zero padding */
+            const uint32_t hi = p < full ? (uint32_t)zq[2 * p + 1] << 16 : 0u;
+            const int32_t v = (int32_t)(hi | ((uint32_t)zq[2 * p] & 0xFFFFu));
+            memcpy(zz + 2 * p, &v, sizeof v);
+        }
+        for (r = 0; r < rows; r += 8) {
+            int32_t acc[8];
+            __m256i a = _mm256_setzero_si256(), b = _mm256_setzero_si256();
+            for (p = 0; p + 2 <= pairs; p += 2, w += 32) {
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), ep_zword(zz + 2 * p)));
+                b = _mm256_add_epi32(b, _mm256_madd_epi16(ep_pairs16(w + 16), ep_zword(zz + 2 * p + 2)));
+            }
+            if (p < pairs) {
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(ep_pairs16(w), ep_zword(zz + 2 * p)));
+                w += 16;
+            }
+            _mm256_storeu_si256((__m256i *)(void *)acc, _mm256_add_epi32(a, b));
+            ep_scatter_i32(y, scales, zscale, acc, NULL, r, ep_min(8, rows - r));
+        }
+        return;
+    }
+#endif
     for (r = 0; r < rows; r += 8) {
         int32_t acc[8];
         EP_PANEL8_I8(full, zq[2 * p], zq[2 * p + 1])
@@ -818,9 +919,76 @@ void ep_csr_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
     }
 }
 
+#ifdef EP_AVX2
+/*
+ * z of a slice's entries k and k+1 (cols[0..7], cols[8..15]) as the 16-bit pairs of one
+ * _mm256_madd_epi16 (row i: z[cols[i]] low, z[cols[8 + i]] high), and of one entry alone (the
+ * high halves then meet zero weights). With the gather instruction each 32-bit lane reads 4 bytes
+ * at zq + col and keeps the first: up to 3 bytes past the last column, which the generated models'
+ * z buffer has (planning.ARENA_PAD, as for 1x4 blocks); without it, scalar loads pair in integer
+ * registers first (half the vector inserts).
+ */
+#ifdef EP_HW_GATHER
+#define EP_ZBYTES(zq, idx) _mm256_i32gather_epi32((const int *)(const void *)(zq), (idx), 1)
+#define EP_ZPAIRS_I8(IDX)                                                                 \
+    static __m256i ep_zpair_##IDX(const int8_t *zq, const IDX##_t *cols)                  \
+    {                                                                                     \
+        const __m256i lo = _mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols)), 24);      \
+        const __m256i hi = _mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols + 8)), 24);  \
+        return _mm256_blend_epi16(_mm256_srai_epi32(lo, 24), _mm256_srai_epi32(hi, 8), 0xAA); \
+    }                                                                                     \
+    static __m256i ep_zone_##IDX(const int8_t *zq, const IDX##_t *cols)                   \
+    {                                                                                     \
+        return _mm256_srai_epi32(_mm256_slli_epi32(EP_ZBYTES(zq, EP_IDX_##IDX(cols)), 24), 24); \
+    }
+#define EP_IDX_uint8(c) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(c)))
+#define EP_IDX_uint16(c) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(c)))
+#else
+#define EP_ZP(i) ((int)(((uint32_t)zq[cols[8 + (i)]] << 16) | ((uint32_t)zq[cols[i]] & 0xFFFFu)))
+#define EP_ZPAIRS_I8(IDX)                                                                 \
+    static __m256i ep_zpair_##IDX(const int8_t *zq, const IDX##_t *cols)                  \
+    {                                                                                     \
+        return _mm256_setr_epi32(EP_ZP(0), EP_ZP(1), EP_ZP(2), EP_ZP(3), EP_ZP(4), EP_ZP(5), EP_ZP(6), EP_ZP(7)); \
+    }                                                                                     \
+    static __m256i ep_zone_##IDX(const int8_t *zq, const IDX##_t *cols)                   \
+    {                                                                                     \
+        return _mm256_setr_epi32(zq[cols[0]], zq[cols[1]], zq[cols[2]], zq[cols[3]], zq[cols[4]], zq[cols[5]], \
+                                 zq[cols[6]], zq[cols[7]]);                               \
+    }
+#endif
+EP_ZPAIRS_I8(uint8)
+EP_ZPAIRS_I8(uint16)
+
+/* A slice's entries in pairs: 16 weight bytes [k: rows 0..7][k+1: rows 0..7] interleaved by row and
+ * widened to 16 bits, one multiply-add of pairs against the z pairs: exact int32 row sums. */
+#define EP_SLICED_I8(PERM, IDX)                                                           \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    const __m128i order = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15); \
+    for (s = 0; s < slices; ++s) {                                                        \
+        const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
+        int32_t acc[EP_SLICE];                                                            \
+        __m256i a = _mm256_setzero_si256();                                               \
+        for (k = 0; k + 2 <= w; k += 2, values += 2 * EP_SLICE, cols += 2 * EP_SLICE) {   \
+            const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)values);   \
+            const __m256i wv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(raw, order));        \
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(wv, ep_zpair_##IDX(zq, cols)));     \
+        }                                                                                 \
+        if (k < w) {                                                                      \
+            const __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)values);   \
+            const __m256i wv = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(raw, _mm_setzero_si128())); \
+            a = _mm256_add_epi32(a, _mm256_madd_epi16(wv, ep_zone_##IDX(zq, cols)));      \
+            values += EP_SLICE;                                                           \
+            cols += EP_SLICE;                                                             \
+        }                                                                                 \
+        _mm256_storeu_si256((__m256i *)(void *)acc, a);                                   \
+        ep_scatter_i32(y, scales, zscale, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL,     \
+                       s * EP_SLICE, n);                                                  \
+    }
+#else
 /* A slice in two halves of four rows: eight integer sums and their pointers would not fit the
  * registers of a 32-bit core (GCC spilled them on the Cortex-M4: 6.7 instead of ~4.5 per weight). */
-#define EP_SLICED_I8(PERM)                                                                \
+#define EP_SLICED_I8(PERM, IDX)                                                                \
     int s, k, half;                                                                       \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
     for (s = 0; s < slices; ++s) {                                                        \
@@ -847,6 +1015,8 @@ void ep_csr_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
                        s * EP_SLICE, n);                                                  \
     }
 
+#endif
+
 #define WIDTH(s) width
 #define COL_T uint8_t
 void ep_ell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
@@ -854,7 +1024,7 @@ void ep_ell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsca
                int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint8)
 }
 #undef COL_T
 
@@ -864,7 +1034,7 @@ void ep_ell16_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zs
                  int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint16)
 }
 #undef COL_T
 #undef WIDTH
@@ -876,7 +1046,7 @@ void ep_sell_i8(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zsc
                 const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const int8_t *EP_RESTRICT zq,
                 int rows)
 {
-    EP_SLICED_I8(perm)
+    EP_SLICED_I8(perm, uint8)
 }
 #undef COL_T
 #undef WIDTH

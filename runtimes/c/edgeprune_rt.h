@@ -22,6 +22,9 @@
  *  - bsr1x4:  blocks of 4 consecutive columns of one row (cols = block column, c / 4).
  * int8 variants take symmetric per-row weight scales, the tile input quantized by ep_quantize
  * (one scale per column range), and accumulate in int32: y[r] += scales[r] * zscale * acc[r].
+ * Exact for any int8 weights and inputs. Their input zq needs 3 readable bytes past the tile's last
+ * column: 1x4 blocks read whole groups of 4, and with EP_HW_GATHER the AVX2 ELL/SELL int8 loops
+ * gather 4 bytes per entry (generated models reserve them: planning.ARENA_PAD).
  */
 #ifndef EDGEPRUNE_RT_H
 #define EDGEPRUNE_RT_H

@@ -189,6 +189,59 @@ def test_quantize_matches_the_numpy_reference_and_handles_zeros(rt):
         assert not np.isfinite(scale) and not np.any(q)
 
 
+def test_quantize_vector_body_and_tails_match_the_reference(rt):
+    """Every length around the AVX2 body (8 at a time) and its padded tail: ties round away from zero
+    (x = k / 2 with max |x| = 127 scales by exactly 1), -0.0, and a NaN or inf in the body or the tail."""
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 8, 9, 15, 16, 17, 31, 64, 65, 100, 256, 257):
+        ties = rng.integers(-254, 255, n).astype(np.float32) / 2
+        ties[rng.integers(n)] = 127.0 if n > 1 else -127.0
+        for x in (ties, rng.normal(size=n).astype(np.float32) * 3, np.where(ties > 0, ties, -0.0).astype(np.float32)):
+            q = np.full(n, 99, np.int8)
+            scale = rt.ep_quantize(q.ctypes.data_as(ctypes.c_void_p), x.ctypes.data_as(ctypes.c_void_p), n)
+            q_ref, s_ref = quantize_activations(x[None])
+            assert np.array_equal(q, q_ref[0]) and np.float32(scale) == s_ref[0], n
+        for at in {0, n // 2, n - 1}:
+            for bad in (np.nan, np.inf, -np.inf):
+                x = rng.normal(size=n).astype(np.float32)
+                x[at] = bad
+                q = np.ones(n, np.int8)
+                scale = rt.ep_quantize(q.ctypes.data_as(ctypes.c_void_p), x.ctypes.data_as(ctypes.c_void_p), n)
+                assert not np.isfinite(scale) and not np.any(q), (n, at, bad)
+                assert np.isnan(scale) == np.isnan(bad)
+
+
+# (format, rows, cols): odd column counts and widths, rows past the last full slice, a tile too wide
+# for dense_i8's table of z pairs (> 512 columns), ELL16's wide columns
+EXTREME_CASES = [
+    (fmt, rows, cols)
+    for fmt in ("dense", "csr", "sell", "bsr8x1", "bsr4x1", "bsr1x4", "ell")
+    for rows, cols in ((13, 9), (24, 37), (8, 1), (17, 64))
+] + [("dense", 9, 1030), ("dense", 16, 512), ("ell16", 17, 300), ("ell16", 8, 5)]
+
+
+@pytest.mark.parametrize("fmt,rows,cols", EXTREME_CASES, ids=[f"{f}-{r}x{c}" for f, r, c in EXTREME_CASES])
+def test_int8_kernels_are_exact_at_the_int8_extremes(rt, fmt, rows, cols):
+    """Weights and z at -128 / 127, an empty row, z all zero: with unit scales y is the integer sum
+    itself (below 2^24, so exact in float), equal to numpy's int64 product in every build."""
+    rng = np.random.default_rng(rows * 7 + cols)
+    kind = {"ell": "regular", "ell16": "regular", "bsr8x1": "block8x1", "bsr4x1": "block4x1", "bsr1x4": "block1x4"}
+    pattern = _pattern(rng, rows, cols, 0.6, kind.get(fmt, "random"))
+    if fmt not in kind:
+        pattern[rows // 2] = False  # an empty row
+    w = (rng.choice(np.int8([-128, -127, 127, 1, -1]), size=(rows, cols)) * pattern).astype(np.int8)
+    enc = formats.encode(fmt, w, pattern)
+    for z in (
+        np.full(cols, -128, np.int8),
+        np.full(cols, 127, np.int8),
+        np.where(np.arange(cols) % 2, 127, -128).astype(np.int8),
+        np.zeros(cols, np.int8),
+    ):
+        y = np.zeros(rows, np.float32)
+        _call(rt, enc, "int8", y, w.shape, z, np.ones(rows, np.float32), np.float32(1))
+        np.testing.assert_array_equal(y, (w.astype(np.int64) @ z.astype(np.int64)).astype(np.float32))
+
+
 # --- activations and cells ---------------------------------------------------------------------
 
 
@@ -300,6 +353,48 @@ EMULATED_CASES = (
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8")]
 )
+
+
+SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_kernels_are_clean_under_sanitizers(tmp_path, build):
+    """Every kernel of CASES, f32 and int8, in one program under ASan/UBSan (each array its exact
+    size, z padded by the 3 entries a model's z buffer has), in the SIMD, gather and plain builds."""
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    if subprocess.run(["cc", *SANITIZE, str(probe), "-o", str(tmp_path / "probe")], capture_output=True).returncode:
+        pytest.skip("this compiler cannot build ASan/UBSan programs")
+    source, expected = kernel_program([(*case, dtype) for case in CASES for dtype in ("f32", "int8")])
+    (tmp_path / "kernels.c").write_text(source)
+    rt_dir = source_dir("c")
+    subprocess.run(
+        [
+            "cc",
+            *WARNINGS,
+            "-Wno-missing-prototypes",
+            *SANITIZE,
+            "-ffp-contract=fast",
+            *BUILDS[build],
+            "-I",
+            str(rt_dir),
+            "kernels.c",
+            str(rt_dir / "edgeprune_rt.c"),
+            "-lm",
+            "-o",
+            "kernels",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(["./kernels"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    values = np.array([float(v) for v in done.stdout.split()])
+    want = np.concatenate(expected)
+    assert values.size == want.size
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "cortex-m4"])
