@@ -259,6 +259,7 @@ def plan_matrix(
     (``choose_within``). ``apart``: row blocks that must keep their own tiles."""
     unit = costs.UNITS[profile]
     stream = costs.STREAM_NS_PER_BYTE[profile] if dense_cold else 0.0
+    block_rows = max(r1 - r0 for r0, r1 in row_blocks)
 
     def segment_of(col: int) -> int:
         return next(k for k, (c0, c1) in enumerate(segments) if c0 <= col < c1)
@@ -284,7 +285,8 @@ def plan_matrix(
                 else (formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS)
             )
             sub = p[:, start : start + width]
-            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, enc.kernel_rows(sub.shape[0]), sub.shape[0])
+            spanned = sub.shape[0] / block_rows  # gate blocks the tile spans (merged layouts: more than one)
+            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, enc.kernel_rows(sub.shape[0]), spanned)
             if enc.format == "dense":
                 cost += stream * enc.bytes
             col = region.col + c0 + start
