@@ -7,6 +7,7 @@ import pytest
 
 from edgeprune import frontend, ir, prune
 from edgeprune.backends.c import costs, planning
+from edgeprune.passes import QuantizedExecutor, quantize
 
 from ...conftest import make_model
 from ..test_cell_variants import _chain
@@ -99,3 +100,24 @@ def test_merged_builds_compute_what_numpy_does_under_sanitizers(tmp_path, kernel
         assert np.max(np.abs(streamed - ref.run(X, all_steps=True))) <= 1e-5, name
     if kernel not in ("csr", "smallest"):  # CSR costs nothing per call in the generic profile: no reason to merge
         assert spanned  # some matrix of these took a merged layout
+
+
+@needs_cc
+@pytest.mark.parametrize("kernel", ["csr", "auto"])
+def test_int8_builds_merge_within_a_segment_and_compute_what_the_quantized_executor_does(tmp_path, kernel):
+    if not _sanitizers_work(tmp_path):
+        pytest.skip("this compiler cannot build ASan/UBSan programs")
+    X = np.random.default_rng(4).normal(0, 1.0, (3, 6, 5)).astype(np.float32)
+    spanned = 0
+    for name, model in {
+        "variants": _chain(density=0.15),
+        "chain": random_ir(("lstm", "gru"), (24, 16), feedback=True, density=0.08, seed=2),
+    }.items():
+        plan = planning.plan(model, kernel=kernel, dtype="int8", profile="x86-avx2")
+        spanned += sum(_spans_blocks(lp.matrix, lp.layer.hidden_size) for lp in plan.layers)
+        artifact, options = build(model, tmp_path / name, c_cflags=SANITIZE, kernel=kernel, dtype="int8")
+        whole, streamed = _run_and_stream(artifact, tmp_path / name, options, X)
+        ref = QuantizedExecutor(quantize(model))
+        assert np.max(np.abs(whole - ref.run(X))) <= 1e-4, name
+        assert np.max(np.abs(streamed - ref.run(X, all_steps=True))) <= 1e-4, name
+    assert spanned  # row blocks merged within a segment somewhere
