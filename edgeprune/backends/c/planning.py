@@ -16,8 +16,10 @@ Nothing here writes C (``codegen`` does, from the ``ModelPlan`` built here). The
 * Each matrix is cut into tiles: gate row blocks x column segments of z (input / state /
   feedback), each trimmed to the rows and columns it uses (a GRU's candidate blocks never store
   the columns they cannot read), and sparse tiles into chunks of at most 256 columns so that
-  every index is one byte. Each tile gets its own storage format (``formats``): forced by
-  ``--kernel``, or the cheapest by the measured cost model (``costs``, ``auto``), or the smallest.
+  every index is one byte -- or, for sparse formats, coarser: merged over the gate blocks and (f32)
+  over all of z (``_layouts``), which saves calls and per-row costs and stores no more. Each tile
+  gets its own storage format (``formats``) and each matrix its layout: forced by ``--kernel``,
+  or the cheapest by the measured cost model (``costs``, ``auto``), or the smallest.
 * int8 (``--dtype int8``): weights quantized per row by ``passes.quantize``; each step quantizes
   every column segment of z with its own scale into a scratch buffer of the state, the kernels
   sum in int32 and scale back into float pre-activations. Cells stay float.
