@@ -138,6 +138,7 @@ class MatrixPlan:
             "shape": list(self.shape),
             "nnz": self.nnz,
             "format": self.format,
+            "layout": self.layout,  # "blocks": per gate block (or merged per segment), "cols"/"all": over all of z
             "dtype": self.dtype,
             "weight_bytes": self.weight_bytes,
             "bytes_per_nonzero": round(self.weight_bytes / self.nnz, 3) if self.nnz else None,
