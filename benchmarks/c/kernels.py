@@ -46,8 +46,9 @@ from edgeprune.bench.toolchains import native_dir  # noqa: E402
 from edgeprune.runtime import source_dir  # noqa: E402
 
 # rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
-# enough distinct row counts that the per-row and per-call terms are told apart
-SHAPES = ((16, 28), (64, 28), (64, 256), (128, 100), (256, 28), (256, 256))
+# enough distinct row counts that the per-row and per-call terms are told apart; 1024 rows: a tile
+# merged over the four gate blocks of an LSTM-256 (planning._layouts)
+SHAPES = ((16, 28), (64, 28), (64, 256), (128, 100), (256, 28), (256, 256), (1024, 28), (1024, 256))
 DENSITIES = (0.03, 0.1, 0.3, 1.0)
 MASKS = {
     "dense": "random",
@@ -156,7 +157,7 @@ def program(cases: list[dict], dtype: str, reps: int, board: bool) -> str:
             tail = (
                 f"{trows}, {tcols}"
                 if enc.format == "dense"
-                else ", ".join([str(trows)] + [str(v) for v in enc.params.values()])
+                else ", ".join([str(enc.kernel_rows(trows))] + [str(v) for v in enc.params.values()])
             )
             if dtype == "f32":
                 calls.append(f"ep_{enc.format}_f32(y + {r0}, {', '.join(names)}, z + {c0}, {tail});")
@@ -329,7 +330,10 @@ def main() -> None:
                 for fmt in formats.FORMATS:
                     cases = tile_cases(fmt, dtype)
                     times = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}", args.reps)
-                    samples = [(c["tiles"][0][4].stored, c["rows"], t) for c, t in zip(cases, times)]
+                    samples = [
+                        (c["tiles"][0][4].stored, c["tiles"][0][4].kernel_rows(c["rows"]), t)
+                        for c, t in zip(cases, times)
+                    ]
                     coef = fit(samples)
                     fits[fmt] = {
                         "per_stored": round(coef[0], 4),

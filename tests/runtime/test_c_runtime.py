@@ -149,11 +149,13 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
     params = [ctypes.c_int(v) for v in enc.params.values()]
     if dtype == "f32":
         fn = getattr(lib, f"ep_{enc.format}_f32")
-        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [ctypes.c_int(rows), *params]
+        walk = ctypes.c_int(enc.kernel_rows(rows))
+        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [walk, *params]
         fn(ptr(y), *arrays, ptr(z), *tail)
     else:
         fn = getattr(lib, f"ep_{enc.format}_i8")
-        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [ctypes.c_int(rows), *params]
+        walk = ctypes.c_int(enc.kernel_rows(rows))
+        tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [walk, *params]
         padded = np.concatenate([z, np.zeros(3, np.int8)])  # 1x4 blocks may read past the last column
         fn(ptr(y), ptr(scales), ctypes.c_float(zscale), *arrays, ptr(padded), *tail)
 
@@ -320,7 +322,8 @@ def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
         parts.append(_c_array(f"c{k}_y0", y0))
         zpad = np.concatenate([z, np.zeros(3, z.dtype)])
         parts.append(_c_array(f"c{k}_z", zpad))
-        tail = f"{rows}, {cols}" if fmt == "dense" else ", ".join([str(rows)] + [str(v) for v in enc.params.values()])
+        walk = enc.kernel_rows(rows)
+        tail = f"{rows}, {cols}" if fmt == "dense" else ", ".join([str(walk)] + [str(v) for v in enc.params.values()])
         body = [f"    {{ static float y[{rows}]; int i;", f"      for (i = 0; i < {rows}; ++i) y[i] = c{k}_y0[i];"]
         if dtype == "f32":
             body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")

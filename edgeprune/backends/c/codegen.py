@@ -104,12 +104,13 @@ def _matvec_calls(
             params = f", {t.cols}" if t.format == "dense" else params
             call = (
                 f"ep_{t.format}_i8({out}, {_offset(m.name + '_scales', t.row)}, {scale_vars[t.segment]}, "
-                f"{arrays}, {_offset('s->zq', t.col)}, {t.rows}{params});"
+                f"{arrays}, {_offset('s->zq', t.col)}, {t.encoded.kernel_rows(t.rows)}{params});"
             )
         elif t.format == "dense":
             call = f"ep_dense_f32({out}, {arrays}, {_offset(z, z_offset + t.col)}, {t.rows}, {t.cols});"
         else:
-            call = f"ep_{t.format}_f32({out}, {arrays}, {_offset(z, z_offset + t.col)}, {t.rows}{params});"
+            walk = t.encoded.kernel_rows(t.rows)
+            call = f"ep_{t.format}_f32({out}, {arrays}, {_offset(z, z_offset + t.col)}, {walk}{params});"
         lines.append(call)
     return [indent + line for line in lines]
 

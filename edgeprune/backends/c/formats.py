@@ -33,6 +33,11 @@ class Encoded:
     arrays: dict[str, np.ndarray]  # in kernel argument order
     params: dict[str, int] = field(default_factory=dict)  # scalar arguments after rows (ELL width)
     stored: int = 0  # weights stored, padding included (what the kernel multiplies)
+    walked: int | None = None  # rows the kernel walks if fewer than the tile's (SELL: the rows holding a weight)
+
+    def kernel_rows(self, rows: int) -> int:
+        """The ``rows`` argument of the kernel call for a tile of ``rows`` rows."""
+        return rows if self.walked is None else self.walked
 
     @property
     def bytes(self) -> int:
@@ -115,16 +120,24 @@ def ell(values: np.ndarray, pattern: np.ndarray) -> Encoded:
 
 
 def sell(values: np.ndarray, pattern: np.ndarray) -> Encoded:
-    """SELL-C-sigma with C = SLICE and sigma = all rows: rows sorted by count, slices padded to their longest."""
+    """SELL-C-sigma with C = SLICE and sigma = all rows: rows sorted by count, slices padded to their longest.
+
+    Rows without a weight sort last and are left out (the kernel walks only ``walked`` rows): a tile
+    spanning several gate blocks or a narrow input segment has many, and each would cost a slice's
+    share of the scatter for nothing."""
     rows, cols = values.shape
     assert cols <= MAX_COLS and rows <= 0x10000
     lists = _row_lists(pattern)
     counts = np.array([len(c) for c in lists])
     order = np.argsort(-counts, kind="stable")
-    widths = np.array([counts[order[s : s + SLICE]].max() for s in range(0, rows, SLICE)], np.uint16)
+    order = order[: int(np.count_nonzero(counts))]
+    widths = np.array([counts[order[s : s + SLICE]].max() for s in range(0, order.size, SLICE)], np.uint16)
     vals, idx = _sliced(values, lists, order, widths, np.uint8)
     return Encoded(
-        "sell", {"values": vals, "cols": idx, "widths": widths, "perm": order.astype(np.uint16)}, stored=idx.size
+        "sell",
+        {"values": vals, "cols": idx, "widths": widths, "perm": order.astype(np.uint16)},
+        stored=idx.size,
+        walked=int(order.size),
     )
 
 

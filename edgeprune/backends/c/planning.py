@@ -16,8 +16,10 @@ Nothing here writes C (``codegen`` does, from the ``ModelPlan`` built here). The
 * Each matrix is cut into tiles: gate row blocks x column segments of z (input / state /
   feedback), each trimmed to the rows and columns it uses (a GRU's candidate blocks never store
   the columns they cannot read), and sparse tiles into chunks of at most 256 columns so that
-  every index is one byte. Each tile gets its own storage format (``formats``): forced by
-  ``--kernel``, or the cheapest by the measured cost model (``costs``, ``auto``), or the smallest.
+  every index is one byte -- or, for sparse formats, coarser: merged over the gate blocks and (f32)
+  over all of z (``_layouts``), which saves calls and per-row costs and stores no more. Each tile
+  gets its own storage format (``formats``) and each matrix its layout: forced by ``--kernel``,
+  or the cheapest by the measured cost model (``costs``, ``auto``), or the smallest.
 * int8 (``--dtype int8``): weights quantized per row by ``passes.quantize``; each step quantizes
   every column segment of z with its own scale into a scratch buffer of the state, the kernels
   sum in int32 and scale back into float pre-activations. Cells stay float.
@@ -107,6 +109,9 @@ class MatrixPlan:
     candidates: dict[str, dict]  # whole matrix in one format family: {"bytes", "cost"}
     unit: str
     options: list[dict[str, list[Tile]]] = field(default_factory=list, repr=False)  # per region: format -> tiles
+    # every layout priced (_layouts: layout -> parts -> alternatives -> regions: format -> tiles), the chosen one
+    layouts: dict[str, list[list[list[dict[str, list[Tile]]]]]] = field(default_factory=dict, repr=False)
+    layout: str = "blocks"
 
     @property
     def format(self) -> str:
@@ -133,6 +138,7 @@ class MatrixPlan:
             "shape": list(self.shape),
             "nnz": self.nnz,
             "format": self.format,
+            "layout": self.layout,  # "blocks": per gate block (or merged per segment), "cols"/"all": over all of z
             "dtype": self.dtype,
             "weight_bytes": self.weight_bytes,
             "bytes_per_nonzero": round(self.weight_bytes / self.nnz, 3) if self.nnz else None,
@@ -187,9 +193,52 @@ def _options(fmt: str, values: np.ndarray, pattern: np.ndarray) -> list[tuple[in
 class _Region:
     row: int
     col: int
-    segment: int
-    values: np.ndarray  # float32 or int8, [rows, cols] of the segment x row block
+    values: np.ndarray  # float32 or int8, [rows, cols] of the row range x column range
     pattern: np.ndarray
+    sparse_only: bool = False  # a region of a merged layout: dense would store its zero blocks
+
+
+def _layouts(row_blocks, segments, apart, dtype: str) -> dict[str, list[list[list[tuple]]]]:
+    """The ways to cut a matrix into regions, each region then taking one format per column chunk:
+    layout -> parts -> alternatives -> regions ((row0, row1), (col0, col1), sparse formats only).
+    A layout's parts are chosen independently, each taking the cheapest of its alternatives.
+
+    ``blocks``: per column segment (a part), either split by gate row block (any format, dense
+    included: what every layout was before merging) or one region over all row blocks. Merged
+    regions take sparse formats only: those store nothing for the zero parts, so a region spanning
+    blocks costs no more bytes and saves kernel calls and the per-row cost of rows without a weight
+    (a narrow input segment has many). f32 also: ``cols``, per gate block one region over all of z
+    (a contiguous vector), and ``all``, one region over all blocks and all of z; both cut only into
+    chunks of ``formats.MAX_COLS`` columns. int8 keeps the segments apart (each quantized with its
+    own scale). Row blocks in ``apart`` read another input vector (a GRU's late rows: r * h) and
+    keep their split regions everywhere."""
+    spans: list[tuple[int, int]] = []  # runs of adjacent row blocks that may merge
+    joined = False
+    for b, (r0, r1) in enumerate(row_blocks):
+        if b in apart:
+            joined = False
+            continue
+        if joined and spans[-1][1] == r0:
+            spans[-1] = (spans[-1][0], r1)
+        else:
+            spans.append((r0, r1))
+        joined = True
+    mine = [rr for b, rr in enumerate(row_blocks) if b not in apart]
+    kept = [((rr, cc, False)) for b, rr in enumerate(row_blocks) if b in apart for cc in segments]
+    parts = []
+    for cc in segments:
+        split = [(rr, cc, False) for rr in mine]
+        alternatives = [split]
+        if len(spans) < len(mine):
+            alternatives.append([(rr, cc, True) for rr in spans])
+        parts.append(alternatives)
+    out = {"blocks": parts + ([[kept]] if kept else [])}
+    if dtype == "f32" and len(segments) > 1:
+        whole = (segments[0][0], segments[-1][1])
+        out["cols"] = [[[(rr, whole, True) for rr in mine] + kept]]
+        if len(spans) < len(mine):
+            out["all"] = [[[(rr, whole, True) for rr in spans] + kept]]
+    return out
 
 
 def plan_matrix(
@@ -204,16 +253,19 @@ def plan_matrix(
     dtype: str = "f32",
     profile: str = "generic",
     dense_cold: bool = False,
+    apart=(),
 ) -> MatrixPlan:
-    """Tiles for one matrix ([rows, cols] values and stored pattern), each in its chosen format."""
+    """Tiles for one matrix ([rows, cols] values and stored pattern), each in its chosen format.
+
+    Every layout of ``_layouts`` is priced; ``fastest``, ``smallest`` and the forced kernels take
+    the best layout by their own measure here, ``auto`` chooses between them under its byte budget
+    (``choose_within``). ``apart``: row blocks that must keep their own tiles."""
     unit = costs.UNITS[profile]
-    regions = []
-    for r0, r1 in row_blocks:
-        for k, (c0, c1) in enumerate(segments):
-            p = pattern[r0:r1, c0:c1]
-            if p.any():
-                regions.append(_Region(r0, c0, k, values[r0:r1, c0:c1], p))
     stream = costs.STREAM_NS_PER_BYTE[profile] if dense_cold else 0.0
+    block_rows = max(r1 - r0 for r0, r1 in row_blocks)
+
+    def segment_of(col: int) -> int:
+        return next(k for k, (c0, c1) in enumerate(segments) if c0 <= col < c1)
 
     def options_for(region: _Region, fmt: str):
         align = formats.BLOCK_SHAPES.get(fmt, (1, 1))
@@ -236,33 +288,39 @@ def plan_matrix(
                 else (formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS)
             )
             sub = p[:, start : start + width]
-            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, sub.shape[0])
+            spanned = sub.shape[0] / block_rows  # gate blocks the tile spans (merged layouts: more than one)
+            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, enc.kernel_rows(sub.shape[0]), spanned)
             if enc.format == "dense":
                 cost += stream * enc.bytes
+            col = region.col + c0 + start
             tiles.append(
-                Tile(
-                    region.row + r0,
-                    region.col + c0 + start,
-                    sub.shape[0],
-                    sub.shape[1],
-                    region.segment,
-                    int(sub.sum()),
-                    enc,
-                    cost,
-                )
+                Tile(region.row + r0, col, sub.shape[0], sub.shape[1], segment_of(col), int(sub.sum()), enc, cost)
             )
         return tiles
 
-    chosen: list[Tile] = []
-    family_totals: dict[str, dict] = {}
-    per_region: list[dict[str, list[Tile]]] = []
-    for region in regions:
-        opts = {}
-        for fmt in formats.FORMATS:
-            tiles = options_for(region, fmt)
-            if tiles is not None:
-                opts[fmt] = tiles
-        per_region.append(opts)
+    encoded: dict[tuple, dict[str, list[Tile]] | None] = {}
+
+    def region_options(cut) -> dict[str, list[Tile]] | None:
+        (r0, r1), (c0, c1), sparse_only = cut
+        if cut not in encoded:
+            p = pattern[r0:r1, c0:c1]
+            opts = None
+            if p.any():
+                region = _Region(r0, c0, values[r0:r1, c0:c1], p, sparse_only)
+                opts = {}
+                for fmt in formats.FORMATS:
+                    if not (fmt == "dense" and sparse_only):
+                        tiles = options_for(region, fmt)
+                        if tiles is not None:
+                            opts[fmt] = tiles
+            encoded[cut] = opts
+        return encoded[cut]
+
+    layouts: dict[str, list[list[list[dict[str, list[Tile]]]]]] = {}
+    for key, parts in _layouts(row_blocks, segments, set(apart), dtype).items():
+        layouts[key] = [
+            [[o for o in map(region_options, alternative) if o is not None] for alternative in part] for part in parts
+        ]
 
     def pick(opts: dict[str, list[Tile]], allowed, key) -> list[Tile]:
         usable = {f: t for f, t in opts.items() if f in allowed}
@@ -287,30 +345,69 @@ def plan_matrix(
     def total_bytes(tiles):
         return sum(t.encoded.bytes for t in tiles)
 
-    for family in ("dense", "csr", "ell", "bsr"):
-        tiles = [t for opts in per_region for t in pick(opts, FAMILIES[family], total_cost)]
-        family_totals[family] = {"bytes": total_bytes(tiles), "cost": round(total_cost(tiles), 1)}
-    for opts in per_region:
-        if kernel == "smallest":
-            chosen += pick(opts, FAMILIES["smallest"], total_bytes)
-        elif kernel in ("auto", "fastest"):  # auto: provisional, the byte budget chooses (choose_within)
+    def ranked_cost(tiles):  # what auto and fastest compare: sparse must beat dense by the margin
+        cost = total_cost(tiles)
+        return cost if tiles and tiles[0].format == "dense" else cost / costs.SPARSE_MARGIN
+
+    def region_pick(opts, kind: str) -> list[Tile]:
+        if kind == "smallest":
+            return pick(opts, FAMILIES["smallest"], total_bytes)
+        if kind in ("auto", "fastest"):
             best = pick(opts, formats.FORMATS, total_cost)
-            dense = opts["dense"]
+            dense = opts.get("dense")
             # sparse only where it clearly pays: the estimates are close near the crossover
-            chosen += best if total_cost(best) <= costs.SPARSE_MARGIN * total_cost(dense) else dense
-        else:
-            chosen += pick(opts, FAMILIES[kernel], total_cost)
+            return best if dense is None or total_cost(best) <= costs.SPARSE_MARGIN * total_cost(dense) else dense
+        return pick(opts, FAMILIES[kind], total_cost)
+
+    def score(picks: list[list[Tile]], kind: str):
+        flat = [t for tiles in picks for t in tiles]
+        if kind == "smallest":
+            return (total_bytes(flat), total_cost(flat))
+        if kind in ("auto", "fastest"):
+            return (sum(ranked_cost(tiles) for tiles in picks), total_bytes(flat))
+        return (total_cost(flat), total_bytes(flat))
+
+    def best_layout(kind: str):
+        """(score, layout, chosen alternative per part, tiles per region) by ``kind``'s measure."""
+        best = None
+        for key, parts in layouts.items():
+            if kind == "dense" and key != "blocks":  # merged regions hold no dense
+                continue
+            total, chosen, picks = None, [], []
+            for part in parts:
+                alternatives = part if kind != "dense" else part[:1]
+                scored = [
+                    (score(p, kind), i, p)
+                    for i, p in enumerate([[region_pick(o, kind) for o in alt] for alt in alternatives])
+                ]
+                sc, i, p = min(scored, key=lambda x: (x[0], x[1]))
+                total = sc if total is None else tuple(a + b for a, b in zip(total, sc))
+                chosen.append(i)
+                picks += p
+            total = total or (0, 0)
+            if best is None or total < best[0]:
+                best = (total, key, chosen, picks)
+        return best
+
+    family_totals: dict[str, dict] = {}
+    for family in ("dense", "csr", "ell", "bsr"):
+        tiles = [t for p in best_layout(family)[3] for t in p]
+        family_totals[family] = {"bytes": total_bytes(tiles), "cost": round(total_cost(tiles), 1)}
+    # auto: provisional, the byte budget chooses (choose_within)
+    _, key, chosen, picks = best_layout(kernel)
     return MatrixPlan(
         name,
         label,
         tuple(pattern.shape),
         int(pattern.sum()),
         dtype,
-        chosen,
+        [t for p in picks for t in p],
         list(segments),
         family_totals,
         unit,
-        per_region,
+        [opts for part, i in zip(layouts[key], chosen) for opts in part[i]],
+        layouts,
+        key,
     )
 
 
@@ -336,59 +433,93 @@ def choose_within(
 ) -> tuple[int, int]:
     """Set every matrix's tiles to the fastest layout whose bytes (plus ``fixed_bytes``) fit ``budget``.
 
-    ``budget=None``: the default, BUDGET_FACTOR x the smallest layout of the regions where a sparse
-    format is the fastest; where dense is (low sparsity, the head), dense is kept at its size -- it
-    stores no index and no fill, and squeezing it into sparse formats would trade a little flash for
-    several times the time. If the layout within that budget would still be estimated slower than
-    dense (small matrices, where per-row and per-call costs dominate), the default takes the
-    smallest layout that is not. An explicit budget holds every byte.
+    ``budget=None``: the default, BUDGET_FACTOR x the smallest split layout of the regions where a
+    sparse format is the fastest; where dense is (low sparsity, the head), dense is kept at its size
+    -- it stores no index and no fill, and squeezing it into sparse formats would trade a little
+    flash for several times the time. If the layout within that budget would still be estimated
+    slower than dense (small matrices, where per-row and per-call costs dominate), the default takes
+    the smallest layout that is not. An explicit budget holds every byte.
 
-    A knapsack over the regions (each picks one format), solved by its Lagrangian relaxation: for a
-    price per byte ``lam`` every region takes the format minimising ``estimate + lam * bytes``; the
-    bytes only fall as ``lam`` rises, so a sweep of prices gives the frontier of fast-vs-small
-    layouts, and the fastest point of it within the budget wins. Time of a layout: the estimates
-    plus, when all its bytes do not stay in the cache between steps, ``spill`` per byte (the
-    weights then stream from the next level every step), so a large model prefers a layout that
-    fits the cache over one that is faster per weight but spills. Returns (bytes, budget).
+    A knapsack over the matrices, solved by its Lagrangian relaxation. Each matrix is a group of
+    alternatives: its layouts (``MatrixPlan.layouts``: split by gate block and segment, or merged),
+    each a set of regions that pick one format apiece. For a price per byte ``lam`` every region of
+    a layout takes the format minimising ``estimate + lam * bytes``, and the matrix the layout whose
+    sum of those is least; the bytes only fall as ``lam`` rises, so a sweep of prices gives the
+    frontier of fast-vs-small layouts, and the fastest point of it within the budget wins. Time of
+    a layout: the estimates plus, when all its bytes do not stay in the cache between steps,
+    ``spill`` per byte (the weights then stream from the next level every step), so a large model
+    prefers a layout that fits the cache over one that is faster per weight but spills. Returns
+    (bytes, budget).
     """
-    regions = [_ranked(opts) for m in matrices for opts in m.options]
+    # per matrix: layout -> parts -> alternatives -> regions -> ranked options
+    groups = [
+        {k: [[[_ranked(opts) for opts in alt] for alt in part] for part in parts] for k, parts in m.layouts.items()}
+        for m in matrices
+    ]
 
-    def timed(picks) -> tuple[float, int]:
-        size = fixed_bytes + sum(o[3] for o in picks)
-        return sum(o[2] for o in picks) + (spill * size if size > cache else 0.0), size
+    def timed(picks) -> tuple[float, int]:  # picks: per matrix (layout, alternative per part, option per region)
+        chosen = [o for _, _, options in picks for o in options]
+        size = fixed_bytes + sum(o[3] for o in chosen)
+        return sum(o[2] for o in chosen) + (spill * size if size > cache else 0.0), size
 
-    all_dense = timed([next(o for o in r if o[0] == "dense") for r in regions])[0]
+    def dense_of(r):
+        return next(o for o in r if o[0] == "dense")
+
+    def split(g):  # the regions of the layout by gate block and segment, all of which can be dense
+        return [r for part in g["blocks"] for r in part[0]]
+
+    all_dense = timed([("blocks", None, [dense_of(r) for r in split(g)]) for g in groups])[0]
     default = budget is None
     if default:
-        pinned = [min(r, key=lambda o: o[2])[0] == "dense" for r in regions]
-        kept = sum(next(o[3] for o in r if o[0] == "dense") for r, pin in zip(regions, pinned) if pin)
-        smallest = fixed_bytes + sum(min(o[3] for o in r) for r, pin in zip(regions, pinned) if not pin)
+        kept, smallest = 0, fixed_bytes
+        for g in groups:
+            for part in g["blocks"]:
+                pinned = [min(r, key=lambda o: o[2])[0] == "dense" for r in part[0]]
+                kept += sum(dense_of(r)[3] for r, pin in zip(part[0], pinned) if pin)
+                smallest += sum(min(o[3] for o in r) for r, pin in zip(part[0], pinned) if not pin)
+                part[0] = [[dense_of(r)] if pin else r for r, pin in zip(part[0], pinned)]
         budget = kept + int(BUDGET_FACTOR * smallest)
-        regions = [[o for o in r if o[0] == "dense"] if pin else r for r, pin in zip(regions, pinned)]
-    lowest = fixed_bytes + sum(min(o[3] for o in r) for r in regions)
+
+    def choose(g, key) -> tuple[str, list, list]:
+        """The layout, alternative per part and option per region minimising ``key`` (then bytes)."""
+        best = None
+        for k, parts in g.items():
+            total, alts, options = (0.0, 0), [], []
+            for part in parts:
+                scored = []
+                for i, alt in enumerate(part):
+                    picks = [min(r, key=key) for r in alt]
+                    scored.append(((sum(key(o)[0] for o in picks), sum(o[3] for o in picks)), i, picks))
+                sc, i, picks = min(scored, key=lambda x: (x[0], x[1]))
+                total = (total[0] + sc[0], total[1] + sc[1])
+                alts.append(i)
+                options += picks
+            if best is None or total < best[0]:
+                best = (total, k, alts, options)
+        return best[1], best[2], best[3]
+
+    smallest_picks = [choose(g, lambda o: (o[3], o[2])) for g in groups]
+    lowest = timed(smallest_picks)[1]
     if lowest > budget:
         raise BackendError(
             f"--flash-budget {budget:,} B: the smallest layout of the weights needs {lowest:,} B "
             "(tables, int8 scales and biases)"
         )
     frontier = []  # (estimate, bytes, picks) per price; the last price takes the smallest formats
-    for lam in [0.0, *np.geomspace(1e-6, 1e4, 161), float("inf")]:
-        if lam == float("inf"):
-            picks = [min(r, key=lambda o: (o[3], o[2])) for r in regions]
-        else:
-            picks = [min(r, key=lambda o: (o[2] + lam * o[3], o[3])) for r in regions]
+    for lam in [0.0, *np.geomspace(1e-6, 1e4, 161)]:
+        picks = [choose(g, lambda o, lam=lam: (o[2] + lam * o[3], o[3])) for g in groups]
         frontier.append((*timed(picks), picks))
+    frontier.append((*timed(smallest_picks), smallest_picks))
     best = min((f for f in frontier if f[1] <= budget), key=lambda f: (f[0], f[1]))
     if default and best[0] > all_dense:
         faster = [f for f in frontier if f[0] <= all_dense]
         best = min(faster, key=lambda f: (f[1], f[0])) if faster else min(frontier, key=lambda f: f[0])
         budget = max(budget, best[1])
     _, size, picks = best
-    chosen = iter(picks)
-    for m in matrices:
-        m.tiles = []
-        for _ in m.options:
-            m.tiles += next(chosen)[1]
+    for m, (key, alts, options) in zip(matrices, picks):
+        m.layout = key
+        m.options = [opts for part, i in zip(m.layouts[key], alts) for opts in part[i]]
+        m.tiles = [t for o in options for t in o[1]]
     return size, budget
 
 
@@ -606,6 +737,10 @@ def plan(
                 dtype=dtype,
                 profile=profile,
                 dense_cold=cold and kernel != "auto",  # auto prices spills for the whole layout
+                # a GRU's late rows (linear_before_reset=0) read r * h, not z: their own tiles
+                apart={ir.cell_spec(stage.cell).ir_rows.index(r) for r in ir.cells.late_rows(stage)}
+                if isinstance(stage, ir.Recurrent)
+                else (),
             )
             zq = max(zq, stage.weight.shape[1] + ARENA_PAD) if qmodel else 0
         plans.append(sp)

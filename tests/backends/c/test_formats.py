@@ -30,8 +30,9 @@ def test_sell_sorts_rows_by_count_and_pads_each_slice_to_its_longest_row():
     enc = formats.sell(values, pattern)
     perm, widths = enc.arrays["perm"], enc.arrays["widths"]
     counts = pattern.sum(axis=1)
-    assert list(counts[perm]) == sorted(counts, reverse=True)
-    assert widths.tolist() == [9, 1]  # slice 0: rows with 9..1 entries; slice 1: the last two rows
+    assert list(counts[perm]) == sorted(counts, reverse=True)[:9]  # the empty row is left out
+    assert enc.kernel_rows(10) == 9
+    assert widths.tolist() == [9, 1]  # slice 0: rows with 9..1 entries; slice 1: the last row holding one
     assert enc.stored == 8 * 9 + 8 * 1 and enc.arrays["values"].sum() == pattern.sum()  # padding holds zeros
 
 

@@ -44,7 +44,8 @@ def test_tiles_cover_every_stored_weight_once_and_are_cut_by_gate_block_and_segm
             bounds = [0, lp.layer.input_size, lp.layer.input_size + H, lp.layer.cols]
             assert sum(t.nnz for t in m.tiles) == m.nnz == lp.layer.weight.nnz
             for t in m.tiles:
-                assert t.row // H == (t.row + t.rows - 1) // H  # inside one gate block
+                if t.format == "dense":  # sparse tiles may span blocks and segments (merged layouts)
+                    assert t.row // H == (t.row + t.rows - 1) // H  # inside one gate block
                 segment = next(k for k in range(3) if bounds[k] <= t.col < bounds[k + 1])
                 assert t.segment == [k for k in range(3) if bounds[k] < bounds[k + 1]].index(segment)
 
@@ -84,7 +85,7 @@ def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, 
     plan = planning.plan(_block_masked(H=256, shape=shape), kernel="bsr", profile=profile)
     m = plan.layers[0].matrix
     H = plan.layers[0].layer.hidden_size
-    recurrent = [t for t in m.tiles if t.col >= plan.model.input_size]
+    recurrent = [t for t in m.tiles if t.col + t.cols > plan.model.input_size]
     assert recurrent and {t.format for t in recurrent} == {fmt}  # the wide state tiles: the exact kernel
     for t in m.tiles:
         if t.format == fmt:
@@ -93,7 +94,7 @@ def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, 
             # zero fill (8x1 blocks over a narrow 4x1 / 1x4 input tile) only where the measured model
             # says it clearly beats the exact kernel on that very tile (per-row costs dominate there)
             exact = costs.tile_cost(profile, "f32", fmt, t.nnz, t.rows)
-            assert t.format == "bsr8x1" and t.rows == H and t.cost <= costs.SPARSE_MARGIN * exact
+            assert t.format == "bsr8x1" and t.rows % H == 0 and t.cost <= costs.SPARSE_MARGIN * exact
     # 4 bytes a weight, one byte index per block, a 2-byte block count per block row: nothing else
     br, bc = shape
     for t in m.tiles:
@@ -194,10 +195,17 @@ def test_auto_holds_sparse_layouts_to_the_default_budget(lstm128, profile, dtype
     assert got == auto.weight_bytes()["total"] <= auto.budget
     kept_dense = sum(t.encoded.bytes for m in auto.matrices() for t in m.tiles if t.format == "dense")
     assert got <= planning.BUDGET_FACTOR * _stored_bytes(smallest) + kept_dense
+
     # never slower than the smallest layout, never faster than the unbounded one, and still faster than dense
-    cost = sum(m.cost for m in auto.matrices())
-    assert sum(m.cost for m in fastest.matrices()) - 1e-6 <= cost <= sum(m.cost for m in smallest.matrices()) + 1e-6
-    assert cost <= sum(m.cost for m in dense.matrices())
+    # (as auto ranks them: a sparse tile's estimate must beat dense by the margin)
+    def ranked(plan):
+        return sum(
+            t.cost / (1 if t.format == "dense" else costs.SPARSE_MARGIN) for m in plan.matrices() for t in m.tiles
+        )
+
+    cost = ranked(auto)
+    assert ranked(fastest) - 1e-6 <= cost <= ranked(smallest) + 1e-6
+    assert cost <= ranked(dense)
 
 
 def test_an_explicit_budget_is_held_and_buys_speed_as_it_grows(lstm128):
