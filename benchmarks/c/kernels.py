@@ -47,7 +47,7 @@ from edgeprune.runtime import source_dir  # noqa: E402
 
 # rows 16..256 (gate blocks of small and large layers), 28 (inputs) to 256 (a byte-index chunk) columns:
 # enough distinct row counts that the per-row and per-call terms are told apart; 1024 rows: a tile
-# merged over the four gate blocks of an LSTM-256 (planning._layouts)
+# merged over the four gate blocks of an LSTM-256 (tiling._layouts)
 SHAPES = ((16, 28), (64, 28), (64, 256), (128, 100), (256, 28), (256, 256), (1024, 28), (1024, 256))
 DENSITIES = (0.03, 0.1, 0.3, 1.0)
 MASKS = {

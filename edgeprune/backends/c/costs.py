@@ -70,7 +70,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
         "f32": {
             # per stored weight and dense: the earlier fit. Per row and per call of the sparse formats:
             # refit (kernels.py --profiles x86-avx2 --dtypes f32) with tiles of 1024 rows among the
-            # shapes (gate blocks merged, planning._layouts) and SELL walking only rows that hold a
+            # shapes (gate blocks merged, tiling._layouts) and SELL walking only rows that hold a
             # weight; that run's per-stored figures came out 0.64-0.91x the earlier ones (a quieter
             # machine), so its per-row and per-call figures are scaled by the same ratio per format
             # to stay comparable with the dense fit kept here.
@@ -109,7 +109,7 @@ SPARSE_MARGIN = 0.85
 DEFAULT_CACHE_BYTES = 512 * 1024
 
 
-# A sparse tile merged over several gate blocks (planning._layouts) walks more of y per call, and in
+# A sparse tile merged over several gate blocks (tiling._layouts) walks more of y per call, and in
 # a model's step such tiles over the wide state columns ran slower than the same weights cut per gate
 # block -- where the fit expects them faster (fewer calls, less SELL padding): per-statement times of
 # LSTM builds, 4 blocks merged, 0.006-0.016 ns per stored weight off the estimate for SELL at H=256,

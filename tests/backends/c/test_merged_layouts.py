@@ -1,4 +1,4 @@
-"""Tiles merged over gate blocks and column segments (planning._layouts): chosen by the cost model where
+"""Tiles merged over gate blocks and column segments (tiling._layouts): chosen by the cost model where
 it is cheaper, within the byte budget, never across rows that read another vector (a GRU's late rows),
 and compiled builds compute what numpy does, clean under ASan/UBSan."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeprune import frontend, ir, prune
-from edgeprune.backends.c import costs, planning
+from edgeprune.backends.c import costs, planning, tiling
 from edgeprune.passes import QuantizedExecutor, quantize
 
 from ...conftest import make_model
@@ -37,7 +37,7 @@ def test_fastest_merges_where_the_cost_model_says_it_is_cheaper(lstm98):
     m, H = plan.layers[0].matrix, 128
     assert _spans_blocks(m, H)  # 98% sparse: the narrow input segment is one tile over all gate blocks
     # the split layout (per gate block and segment, each region its best option) is estimated slower
-    split = [min(planning._ranked(opts), key=lambda o: o[2]) for part in m.layouts["blocks"] for opts in part[0]]
+    split = [min(tiling._ranked(opts), key=lambda o: o[2]) for part in m.layouts["blocks"] for opts in part[0]]
     assert _ranked(m.tiles) < sum(o[2] for o in split)
     assert sum(t.nnz for t in m.tiles) == m.nnz
     assert all(t.format != "dense" for t in m.tiles if t.rows > H)  # dense stays per block
