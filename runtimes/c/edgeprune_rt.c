@@ -79,8 +79,9 @@ static float ep_hsum8(__m256 v)
 }
 
 /* A full SELL slice's sums added to y[perm[0..7]], unrolled: a loop over a stored copy costs
- * about as much as a short slice's gathers (98% sparse rows hold 1-11 weights). */
-static void ep_scatter8_perm(float *EP_RESTRICT y, __m256 a, const uint16_t *EP_RESTRICT perm)
+ * about as much as a short slice's gathers (98% sparse rows hold 1-11 weights). Always inlined: GCC
+ * calls it once the slice loop has two copies (streaming or not), +6% on a 98% sparse tile. */
+__attribute__((always_inline)) static inline void ep_scatter8_perm(float *EP_RESTRICT y, __m256 a, const uint16_t *EP_RESTRICT perm)
 {
     const __m128 lo = _mm256_castps256_ps128(a), hi = _mm256_extractf128_ps(a, 1);
     y[perm[0]] += _mm_cvtss_f32(lo);
@@ -224,23 +225,38 @@ void ep_csr_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uin
 /* ELL and SELL: slice s has `width` (or widths[s]) columns of EP_SLICE entries, one per row. */
 #ifdef EP_AVX2
 /*
- * Bytes of values read ahead: a step whose tables exceed L2 (LSTM 1024 at 90%: 2.1 MB against
- * 2 MiB) streams them from L3 or memory, and the hardware prefetchers, which stop at each 4 KiB page
- * and restart with every tile, leave the gathers waiting: one prefetch per 64 bytes of values
- * (one iteration), a page ahead, took the second step after a 32 MiB sweep from 125 to 94 us and the
- * steady step from 79 to 76 (benchmarks/c/limits.py; the index stream, a quarter the bytes, keeps up
- * without). From L1/L2 it costs nothing measurable (a spare load slot next to 16 gathered loads).
+ * Streaming tiles read their tables a page ahead. A step whose tables exceed L2 (LSTM 1024 at 90%:
+ * 2.1 MB against 2 MiB) streams them from L3 or memory, and the hardware prefetchers, which stop at
+ * every 4 KiB page and restart with every tile, leave the gathers waiting. Prefetching the values
+ * a page ahead (one per 64 bytes: one iteration), the indices as far ahead in slices (a slice's
+ * lines, once per slice) and a tile's first page on entry took that step from 141 to 102 us in
+ * benchmarks/c/limits.py, where it runs once after 32 MiB sweeps (second call after a sweep in a
+ * loop of its own: 144 -> 90 us; steady: 86 -> 80 us). A small tile skips all that (rows x its
+ * widest slice under 64 KiB of values, e.g. LSTM 256's 256-row tiles): it sits in L1/L2, and there
+ * the prefetches, most of them past its end at 95-98% (5-13 KiB), cost 2-7% of a step.
  */
 #define EP_PREFETCH_BYTES 4096
-#define EP_SLICED_F32(GATHER, PERM)                                                       \
-    int s, k;                                                                             \
-    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+/* the indices as far ahead in slices: a quarter of that for bytes, half for 16-bit indices */
+#define EP_PREFETCH_COLS (EP_PREFETCH_BYTES * (long)sizeof *cols / (long)sizeof *values)
+#define EP_STREAM_BYTES (64 * 1024)
+/* prefetch the bytes [from, from + n) of a table (an address, not a pointer: it may pass the end) */
+__attribute__((always_inline)) static inline void ep_prefetch(const void *table, long from, long n)
+{
+    long i;
+    for (i = 0; i < n; i += 64)
+        _mm_prefetch((const char *)((uintptr_t)table + (uintptr_t)(from + i)), _MM_HINT_T0);
+}
+
+#define EP_SLICES_F32(GATHER, PERM, PREFETCH)                                             \
     for (s = 0; s < slices; ++s) {                                                        \
         const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                        \
         float acc[EP_SLICE];                                                              \
+        if (PREFETCH)                                                                     \
+            ep_prefetch(cols, EP_PREFETCH_COLS, (long)w * EP_SLICE * (long)sizeof *cols);  \
         for (k = 0; k + 2 <= w; k += 2, values += 16, cols += 16) {                       \
-            _mm_prefetch((const char *)((uintptr_t)values + EP_PREFETCH_BYTES), _MM_HINT_T0); \
+            if (PREFETCH)                                                                 \
+                _mm_prefetch((const char *)((uintptr_t)values + EP_PREFETCH_BYTES), _MM_HINT_T0); \
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), GATHER(z, cols), a0);           \
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), GATHER(z, cols + 8), a1);   \
         }                                                                                 \
@@ -259,6 +275,17 @@ void ep_csr_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uin
             _mm256_storeu_ps(acc, a0);                                                    \
             ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
         }                                                                                 \
+    }
+#define EP_SLICED_F32(GATHER, PERM)                                                       \
+    int s, k;                                                                             \
+    const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
+    /* the widest slice comes first (SELL sorts rows by count): rows x it bounds the values */ \
+    if (rows <= 0 || (long)rows * WIDTH(0) * (long)sizeof *values <= EP_STREAM_BYTES) {   \
+        EP_SLICES_F32(GATHER, PERM, 0)                                                    \
+    } else {                                                                              \
+        ep_prefetch(values, 0, EP_PREFETCH_BYTES);                                        \
+        ep_prefetch(cols, 0, EP_PREFETCH_COLS);                                           \
+        EP_SLICES_F32(GATHER, PERM, 1)                                                    \
     }
 #elif defined(EP_M4F)
 /*
