@@ -231,9 +231,9 @@ void ep_csr_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uin
  * a page ahead (one per 64 bytes: one iteration), the indices as far ahead in slices (a slice's
  * lines, once per slice) and a tile's first page on entry took that step from 141 to 102 us in
  * benchmarks/c/limits.py, where it runs once after 32 MiB sweeps (second call after a sweep in a
- * loop of its own: 144 -> 90 us; steady: 86 -> 80 us). A small tile skips all that (rows x its
- * widest slice under 64 KiB of values, e.g. LSTM 256's 256-row tiles): it sits in L1/L2, and there
- * the prefetches, most of them past its end at 95-98% (5-13 KiB), cost 2-7% of a step.
+ * loop of its own: 144 -> 90 us; steady: 86 -> 80 us). A tile under 64 KiB of values (LSTM 256,
+ * 512; 1024-row tiles past 90%) skips all that: it sits in L1/L2 next to the rest of its step, and
+ * there the prefetches (most of them past its end at 95-98%) cost 2-7% of a tile.
  */
 #define EP_PREFETCH_BYTES 4096
 /* the indices as far ahead in slices: a quarter of that for bytes, half for 16-bit indices */
@@ -279,8 +279,8 @@ __attribute__((always_inline)) static inline void ep_prefetch(const void *table,
 #define EP_SLICED_F32(GATHER, PERM)                                                       \
     int s, k;                                                                             \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
-    /* the widest slice comes first (SELL sorts rows by count): rows x it bounds the values */ \
-    if (rows <= 0 || (long)rows * WIDTH(0) * (long)sizeof *values <= EP_STREAM_BYTES) {   \
+    /* rows x the middle slice's width: about the values' bytes (SELL sorts rows by count) */ \
+    if (rows <= 0 || (long)rows * WIDTH(slices / 2) * (long)sizeof *values <= EP_STREAM_BYTES) { \
         EP_SLICES_F32(GATHER, PERM, 0)                                                    \
     } else {                                                                              \
         ep_prefetch(values, 0, EP_PREFETCH_BYTES);                                        \

@@ -118,7 +118,7 @@ CASES = [
     ("bsr1x4", 9, 32, 1.0, "random"),
     ("dense", 10, 261, 1.0, "random"),  # a head: 2 rows past the panel, vector sums + a scalar tail
     ("dense", 7, 64, 0.5, "random"),  # no panel at all
-    # tiles past the AVX2 loop's streaming bound (rows x widest slice > 64 KiB of values: it prefetches):
+    # tiles past the AVX2 loop's streaming bound (rows x middle slice width > 64 KiB of values: it prefetches):
     # LSTM 1024's 256-column chunk, a partial last slice with widths down to 0, ELL/ELL16 with a tail slice
     ("sell", 1024, 256, 0.1, "random"),
     ("sell", 1027, 256, 0.1, "skewed"),
