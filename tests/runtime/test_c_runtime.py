@@ -88,7 +88,7 @@ def _pattern(rng, rows, cols, density, kind):
         br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind]
         grid = rng.random((-(-rows // br), -(-cols // bc))) < density
         return np.kron(grid, np.ones((br, bc), bool))[:rows, :cols]
-    if kind == "skewed":  # row densities 0 .. 2 x density: empty, single and odd-count rows, widths 0 to wide
+    if kind == "skewed":  # row densities 0 .. 2 x density: empty, single and odd-count rows, widths 1 to wide
         return rng.random((rows, cols)) < np.linspace(0, 2 * density, rows)[:, None]
     p = rng.random((rows, cols)) < density
     p[rows // 3] = False  # an empty row
@@ -119,7 +119,8 @@ CASES = [
     ("dense", 10, 261, 1.0, "random"),  # a head: 2 rows past the panel, vector sums + a scalar tail
     ("dense", 7, 64, 0.5, "random"),  # no panel at all
     # tiles past the AVX2 loop's streaming bound (rows x middle slice width > 64 KiB of values: it prefetches):
-    # LSTM 1024's 256-column chunk, a partial last slice with widths down to 0, ELL/ELL16 with a tail slice
+    # LSTM 1024's 256-column chunk, skewed rows (empty ones left out, widths down to 1, a partial last
+    # slice), ELL/ELL16 with a tail slice
     ("sell", 1024, 256, 0.1, "random"),
     ("sell", 1027, 256, 0.1, "skewed"),
     ("ell", 1030, 256, 0.08, "regular"),
