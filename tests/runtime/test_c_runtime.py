@@ -85,8 +85,11 @@ def _pattern(rng, rows, cols, density, kind):
         np.put_along_axis(p, np.argsort(rng.random((rows, cols)), axis=1)[:, :k], True, axis=1)
         return p
     if kind.startswith("block"):
-        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind]
+        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind.removesuffix("-edges")]
         grid = rng.random((-(-rows // br), -(-cols // bc))) < density
+        if kind.endswith("-edges"):  # empty block rows first and last, a full one between, counts 0..all
+            grid[0] = grid[-1] = False
+            grid[grid.shape[0] // 2] = True
         return np.kron(grid, np.ones((br, bc), bool))[:rows, :cols]
     p = rng.random((rows, cols)) < density
     p[rows // 3] = False  # an empty row
@@ -114,6 +117,15 @@ CASES = [
     ("bsr1x4", 13, 12, 0.5, "random"),
     ("bsr1x4", 40, 1024, 0.05, "block1x4"),
     ("bsr1x4", 9, 32, 1.0, "random"),
+    # block rows: empty ones at both ends and the last partial (f32: not stored, runs of equal counts),
+    # and a tile with no weight at all
+    ("bsr8x1", 43, 70, 0.3, "block8x1-edges"),
+    ("bsr8x1", 16, 256, 0.05, "block8x1-edges"),
+    ("bsr4x1", 30, 45, 0.3, "block4x1-edges"),
+    ("bsr1x4", 11, 30, 0.3, "block1x4-edges"),
+    ("bsr8x1", 16, 20, 0.0, "random"),
+    ("bsr4x1", 7, 9, 0.0, "random"),
+    ("bsr1x4", 5, 8, 0.0, "random"),
     ("dense", 10, 261, 1.0, "random"),  # a head: 2 rows past the panel, vector sums + a scalar tail
     ("dense", 7, 64, 0.5, "random"),  # no panel at all
 ]
@@ -355,6 +367,11 @@ EMULATED_CASES = (
         for dtype in ("f32", "int8")
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8")]
+    + [
+        (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
+        for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")
+        for dtype in ("f32", "int8")
+    ]
 )
 
 
