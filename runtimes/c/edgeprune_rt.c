@@ -411,6 +411,30 @@ void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const ui
 /* Block rows come in runs of equal block count (formats._runs): runs[2g] blocks in each of the
  * runs[2g + 1] block rows brows[...] of run g; empty block rows are not stored. Within a run every
  * loop below has the same trip count, so its exit is predicted. */
+#ifdef EP_AVX2
+/* y[b*8 ...] += a, the tile's last block row possibly partial */
+static void ep_bsr8x1_add(float *EP_RESTRICT y, __m256 a, int b, int rows)
+{
+    float acc[8];
+    if (b * 8 + 8 <= rows) {
+        _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a));
+        return;
+    }
+    _mm256_storeu_ps(acc, a);
+    ep_scatter(y, acc, NULL, b * 8, rows - b * 8);
+}
+
+/* A run of block rows with BLOCKS unrolled (a fixed count: no inner loop), two chains of sums. */
+#define EP_B8(J, A) A = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8 * (J)), _mm256_broadcast_ss(z + cols[J]), A)
+#define EP_BSR8_RUN(BLOCKS)                                              \
+    for (i = 0; i < m; ++i, cols += nb, values += 8 * nb) {              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();      \
+        BLOCKS;                                                          \
+        ep_bsr8x1_add(y, _mm256_add_ps(a0, a1), (int)brows[i], rows);    \
+    }                                                                    \
+    break
+#endif
+
 void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns)
@@ -419,6 +443,27 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
     for (g = 0; g < nruns; ++g, brows += m) {
         const int nb = (int)runs[2 * g];
         m = (int)runs[2 * g + 1];
+#ifdef EP_AVX2
+        /* short block rows (most at 95-98% sparsity): per-row work is most of their time, so a
+         * straight-line body per count instead of loops over the blocks */
+        switch (nb) {
+        case 1: EP_BSR8_RUN(EP_B8(0, a0));
+        case 2: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1));
+        case 3: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0));
+        case 4: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1));
+        case 5: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0));
+        case 6: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1));
+        case 7:
+            EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1);
+                        EP_B8(6, a0));
+        case 8:
+            EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1);
+                        EP_B8(6, a0); EP_B8(7, a1));
+        default: break;
+        }
+        if (nb <= 8)
+            continue; /* the run is done */
+#endif
         for (i = 0; i < m; ++i, cols += nb) {
             const int b = (int)brows[i], n = ep_min(8, rows - b * 8);
             float acc[8];

@@ -85,11 +85,15 @@ def _pattern(rng, rows, cols, density, kind):
         np.put_along_axis(p, np.argsort(rng.random((rows, cols)), axis=1)[:, :k], True, axis=1)
         return p
     if kind.startswith("block"):
-        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind.removesuffix("-edges")]
+        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind.split("-")[0]]
         grid = rng.random((-(-rows // br), -(-cols // bc))) < density
         if kind.endswith("-edges"):  # empty block rows first and last, a full one between, counts 0..all
             grid[0] = grid[-1] = False
             grid[grid.shape[0] // 2] = True
+        if kind.endswith("-stairs"):  # block row b holds b % 11 blocks: every count an unrolled body has
+            grid[:] = False
+            for b in range(grid.shape[0]):
+                grid[b, rng.choice(grid.shape[1], min(b % 11, grid.shape[1]), replace=False)] = True
         return np.kron(grid, np.ones((br, bc), bool))[:rows, :cols]
     p = rng.random((rows, cols)) < density
     p[rows // 3] = False  # an empty row
@@ -123,6 +127,9 @@ CASES = [
     ("bsr8x1", 16, 256, 0.05, "block8x1-edges"),
     ("bsr4x1", 30, 45, 0.3, "block4x1-edges"),
     ("bsr1x4", 11, 30, 0.3, "block1x4-edges"),
+    ("bsr8x1", 190, 40, 0.0, "block8x1-stairs"),
+    ("bsr4x1", 90, 40, 0.0, "block4x1-stairs"),
+    ("bsr1x4", 23, 48, 0.0, "block1x4-stairs"),
     ("bsr8x1", 16, 20, 0.0, "random"),
     ("bsr4x1", 7, 9, 0.0, "random"),
     ("bsr1x4", 5, 8, 0.0, "random"),
