@@ -444,8 +444,9 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         const int nb = (int)runs[2 * g];
         m = (int)runs[2 * g + 1];
 #ifdef EP_AVX2
-        /* short block rows (most at 95-98% sparsity): per-row work is most of their time, so a
-         * straight-line body per count instead of loops over the blocks */
+        /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a
+         * straight-line body per count (1-8), longer rows groups of 8 then the rest; the jumps
+         * and trip counts repeat over the run, so they are predicted. */
         switch (nb) {
         case 1: EP_BSR8_RUN(EP_B8(0, a0));
         case 2: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1));
@@ -459,33 +460,40 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         case 8:
             EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1);
                         EP_B8(6, a0); EP_B8(7, a1));
-        default: break;
+        default:
+            for (i = 0; i < m; ++i, cols += nb) {
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+                __m256 a3 = _mm256_setzero_ps();
+                const uint8_t *c = cols;
+                for (k = 8; k <= nb; k += 8, values += 64, cols += 8) {
+                    EP_B8(0, a0);
+                    EP_B8(1, a1);
+                    EP_B8(2, a2);
+                    EP_B8(3, a3);
+                    EP_B8(4, a0);
+                    EP_B8(5, a1);
+                    EP_B8(6, a2);
+                    EP_B8(7, a3);
+                }
+                switch (nb & 7) { /* the rest, falling through */
+                case 7: EP_B8(6, a2); /* fall through */
+                case 6: EP_B8(5, a1); /* fall through */
+                case 5: EP_B8(4, a0); /* fall through */
+                case 4: EP_B8(3, a3); /* fall through */
+                case 3: EP_B8(2, a2); /* fall through */
+                case 2: EP_B8(1, a1); /* fall through */
+                case 1: EP_B8(0, a0); /* fall through */
+                default: break;
+                }
+                values += 8 * (nb & 7);
+                cols = c;
+                ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);
+            }
         }
-        if (nb <= 8)
-            continue; /* the run is done */
-#endif
+#else
         for (i = 0; i < m; ++i, cols += nb) {
             const int b = (int)brows[i], n = ep_min(8, rows - b * 8);
             float acc[8];
-#ifdef EP_AVX2
-            /* four sums: a block costs about one cycle, a fused multiply-add four */
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
-            __m256 a3 = _mm256_setzero_ps();
-            for (k = 0; k + 4 <= nb; k += 4, values += 32) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
-            }
-            for (; k < nb; ++k, values += 8)
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-            a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-            if (n == 8) {
-                _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a0));
-                continue;
-            }
-            _mm256_storeu_ps(acc, a0);
-#else
             float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
             for (k = 0; k < nb; ++k, values += 8) {
                 const float zc = z[cols[k]];
@@ -506,9 +514,9 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
             acc[5] = a5;
             acc[6] = a6;
             acc[7] = a7;
-#endif
             ep_scatter(y, acc, NULL, b * 8, n);
         }
+#endif
     }
 }
 
