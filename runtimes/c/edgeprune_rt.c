@@ -433,6 +433,38 @@ static void ep_bsr8x1_add(float *EP_RESTRICT y, __m256 a, int b, int rows)
         ep_bsr8x1_add(y, _mm256_add_ps(a0, a1), (int)brows[i], rows);    \
     }                                                                    \
     break
+
+/* y[b*4 ...] += a, as ep_bsr8x1_add */
+static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
+{
+    float acc[4];
+    if (b * 4 + 4 <= rows) {
+        _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a));
+        return;
+    }
+    _mm_storeu_ps(acc, a);
+    ep_scatter(y, acc, NULL, b * 4, rows - b * 4);
+}
+
+#define EP_B4(J, A) A = _mm_fmadd_ps(_mm_loadu_ps(values + 4 * (J)), _mm_broadcast_ss(z + cols[J]), A)
+#define EP_BSR4_RUN(BLOCKS)                                              \
+    for (i = 0; i < m; ++i, cols += nb, values += 4 * nb) {              \
+        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();            \
+        BLOCKS;                                                          \
+        ep_bsr4x1_add(y, _mm_add_ps(a0, a1), (int)brows[i], rows);       \
+    }                                                                    \
+    break
+
+/* the switch cases of block counts 1-8: RUN over the run's block rows with B(j, sum) per block */
+#define EP_BSR_SHORT(RUN, B)                                                                      \
+    case 1: RUN(B(0, a0));                                                                        \
+    case 2: RUN(B(0, a0); B(1, a1));                                                              \
+    case 3: RUN(B(0, a0); B(1, a1); B(2, a0));                                                    \
+    case 4: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1));                                          \
+    case 5: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0));                                \
+    case 6: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1));                      \
+    case 7: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1); B(6, a0));            \
+    case 8: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1); B(6, a0); B(7, a1))
 #endif
 
 void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
@@ -445,48 +477,21 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
         m = (int)runs[2 * g + 1];
 #ifdef EP_AVX2
         /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a
-         * straight-line body per count (1-8), longer rows groups of 8 then the rest; the jumps
-         * and trip counts repeat over the run, so they are predicted. */
+         * straight-line body per count up to 8 (the jump repeats over the run: predicted). */
         switch (nb) {
-        case 1: EP_BSR8_RUN(EP_B8(0, a0));
-        case 2: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1));
-        case 3: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0));
-        case 4: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1));
-        case 5: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0));
-        case 6: EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1));
-        case 7:
-            EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1);
-                        EP_B8(6, a0));
-        case 8:
-            EP_BSR8_RUN(EP_B8(0, a0); EP_B8(1, a1); EP_B8(2, a0); EP_B8(3, a1); EP_B8(4, a0); EP_B8(5, a1);
-                        EP_B8(6, a0); EP_B8(7, a1));
-        default:
+            EP_BSR_SHORT(EP_BSR8_RUN, EP_B8);
+        default: /* longer rows: four sums */
             for (i = 0; i < m; ++i, cols += nb) {
                 __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
                 __m256 a3 = _mm256_setzero_ps();
-                const uint8_t *c = cols;
-                for (k = 8; k <= nb; k += 8, values += 64, cols += 8) {
-                    EP_B8(0, a0);
-                    EP_B8(1, a1);
-                    EP_B8(2, a2);
-                    EP_B8(3, a3);
-                    EP_B8(4, a0);
-                    EP_B8(5, a1);
-                    EP_B8(6, a2);
-                    EP_B8(7, a3);
+                for (k = 0; k + 4 <= nb; k += 4, values += 32) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
                 }
-                switch (nb & 7) { /* the rest, falling through */
-                case 7: EP_B8(6, a2); /* fall through */
-                case 6: EP_B8(5, a1); /* fall through */
-                case 5: EP_B8(4, a0); /* fall through */
-                case 4: EP_B8(3, a3); /* fall through */
-                case 3: EP_B8(2, a2); /* fall through */
-                case 2: EP_B8(1, a1); /* fall through */
-                case 1: EP_B8(0, a0); /* fall through */
-                default: break;
-                }
-                values += 8 * (nb & 7);
-                cols = c;
+                for (; k < nb; ++k, values += 8)
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
                 ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);
             }
         }
@@ -528,14 +533,20 @@ void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
     for (g = 0; g < nruns; ++g, brows += m) {
         const int nb = (int)runs[2 * g];
         m = (int)runs[2 * g + 1];
+#ifdef EP_AVX2
+        switch (nb) { /* as bsr8x1: a straight-line body per count up to 8 */
+            EP_BSR_SHORT(EP_BSR4_RUN, EP_B4);
+        default: break;
+        }
+        if (nb <= 8)
+            continue; /* the run is done */
+#endif
         for (i = 0; i < m; ++i, cols += nb) {
             const int b = (int)brows[i], n = ep_min(4, rows - b * 4);
             float acc[4];
 #ifdef EP_AVX2
             __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
-            /* Four sums only for long rows: a sparse row holds a few blocks, and the row count of each
-             * varies, so a second loop (with its own unpredictable exit) cost more than it hid. */
-            for (k = 0; nb >= 8 && k + 4 <= nb; k += 4, values += 16) {
+            for (k = 0; k + 4 <= nb; k += 4, values += 16) {
                 a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
                 a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
                 a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
