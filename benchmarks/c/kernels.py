@@ -331,7 +331,7 @@ def main() -> None:
                     cases = tile_cases(fmt, dtype)
                     times = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}", args.reps)
                     samples = [
-                        (c["tiles"][0][4].stored, c["tiles"][0][4].cost_rows(c["rows"]), t)
+                        (c["tiles"][0][4].stored, c["tiles"][0][4].kernel_rows(c["rows"]), t)
                         for c, t in zip(cases, times)
                     ]
                     coef = fit(samples)

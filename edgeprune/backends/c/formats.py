@@ -35,15 +35,9 @@ class Encoded:
     stored: int = 0  # weights stored, padding included (what the kernel multiplies)
     walked: int | None = None  # rows the kernel walks if fewer than the tile's (SELL: the rows holding a weight)
 
-    worked: int | None = None  # rows the kernel does per-row work for, if fewer (f32 blocks: non-empty block rows)
-
     def kernel_rows(self, rows: int) -> int:
         """The ``rows`` argument of the kernel call for a tile of ``rows`` rows."""
         return rows if self.walked is None else self.walked
-
-    def cost_rows(self, rows: int) -> int:
-        """The rows of the cost model's per-row term (costs.tile_cost)."""
-        return self.kernel_rows(rows) if self.worked is None else self.worked
 
     @property
     def bytes(self) -> int:
@@ -203,7 +197,7 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
         "runs": runs,
         "brows": order.astype(np.uint16),
     }
-    return Encoded(fmt, arrays, {"nruns": runs.size // 2}, stored=stored, worked=int(order.size) * br)
+    return Encoded(fmt, arrays, {"nruns": runs.size // 2}, stored=stored)
 
 
 def _runs(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

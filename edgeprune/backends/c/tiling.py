@@ -257,7 +257,7 @@ def plan_matrix(
             )
             sub = p[:, start : start + width]
             spanned = sub.shape[0] / block_rows  # gate blocks the tile spans (merged layouts: more than one)
-            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, enc.cost_rows(sub.shape[0]), spanned)
+            cost = costs.tile_cost(profile, dtype, enc.format, enc.stored, enc.kernel_rows(sub.shape[0]), spanned)
             if enc.format == "dense":
                 cost += stream * enc.bytes
             col = region.col + c0 + start
