@@ -445,137 +445,213 @@ void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const ui
 }
 #undef WIDTH
 
-void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
-{
-    int b, k;
-    const int block_rows = (rows + 7) / 8;
-    for (b = 0; b < block_rows; ++b) {
-        const int nb = (int)blocks[b], n = ep_min(8, rows - b * 8);
-        float acc[8];
+/* Block rows come in runs of equal block count (formats._runs): runs[2g] blocks in each of the
+ * runs[2g + 1] block rows brows[...] of run g; empty block rows are not stored. Within a run every
+ * loop below has the same trip count, so its exit is predicted. */
 #ifdef EP_AVX2
-        /* four sums: a block costs about one cycle, a fused multiply-add four */
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
-        __m256 a3 = _mm256_setzero_ps();
-        for (k = 0; k + 4 <= nb; k += 4, values += 32) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
-        }
-        for (; k < nb; ++k, values += 8)
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-        a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-        if (n == 8) {
-            _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a0));
-            cols += nb;
-            continue;
-        }
-        _mm256_storeu_ps(acc, a0);
-#else
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
-        for (k = 0; k < nb; ++k, values += 8) {
-            const float zc = z[cols[k]];
-            a0 += values[0] * zc;
-            a1 += values[1] * zc;
-            a2 += values[2] * zc;
-            a3 += values[3] * zc;
-            a4 += values[4] * zc;
-            a5 += values[5] * zc;
-            a6 += values[6] * zc;
-            a7 += values[7] * zc;
-        }
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
-        acc[4] = a4;
-        acc[5] = a5;
-        acc[6] = a6;
-        acc[7] = a7;
+/* y[b*8 ...] += a, the tile's last block row possibly partial */
+static void ep_bsr8x1_add(float *EP_RESTRICT y, __m256 a, int b, int rows)
+{
+    float acc[8];
+    if (b * 8 + 8 <= rows) {
+        _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a));
+        return;
+    }
+    _mm256_storeu_ps(acc, a);
+    ep_scatter(y, acc, NULL, b * 8, rows - b * 8);
+}
+
+/* A run of block rows with BLOCKS unrolled (a fixed count: no inner loop), two chains of sums. */
+#define EP_B8(J, A) A = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8 * (J)), _mm256_broadcast_ss(z + cols[J]), A)
+#define EP_BSR8_RUN(BLOCKS)                                              \
+    for (i = 0; i < m; ++i, cols += nb, values += 8 * nb) {              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();      \
+        BLOCKS;                                                          \
+        ep_bsr8x1_add(y, _mm256_add_ps(a0, a1), (int)brows[i], rows);    \
+    }                                                                    \
+    break
+
+/* y[b*4 ...] += a, as ep_bsr8x1_add */
+static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
+{
+    float acc[4];
+    if (b * 4 + 4 <= rows) {
+        _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a));
+        return;
+    }
+    _mm_storeu_ps(acc, a);
+    ep_scatter(y, acc, NULL, b * 4, rows - b * 4);
+}
+
+#define EP_B4(J, A) A = _mm_fmadd_ps(_mm_loadu_ps(values + 4 * (J)), _mm_broadcast_ss(z + cols[J]), A)
+#define EP_BSR4_RUN(BLOCKS)                                              \
+    for (i = 0; i < m; ++i, cols += nb, values += 4 * nb) {              \
+        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();            \
+        BLOCKS;                                                          \
+        ep_bsr4x1_add(y, _mm_add_ps(a0, a1), (int)brows[i], rows);       \
+    }                                                                    \
+    break
+
+/* the switch cases of block counts 1-8: RUN over the run's block rows with B(j, sum) per block */
+#define EP_BSR_SHORT(RUN, B)                                                                      \
+    case 1: RUN(B(0, a0));                                                                        \
+    case 2: RUN(B(0, a0); B(1, a1));                                                              \
+    case 3: RUN(B(0, a0); B(1, a1); B(2, a0));                                                    \
+    case 4: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1));                                          \
+    case 5: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0));                                \
+    case 6: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1));                      \
+    case 7: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1); B(6, a0));            \
+    case 8: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1); B(6, a0); B(7, a1))
 #endif
-        ep_scatter(y, acc, NULL, b * 8, n);
-        cols += nb;
+
+void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns)
+{
+    int g, i, k, m = 0;
+    for (g = 0; g < nruns; ++g, brows += m) {
+        const int nb = (int)runs[2 * g];
+        m = (int)runs[2 * g + 1];
+#ifdef EP_AVX2
+        /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a
+         * straight-line body per count up to 8 (the jump repeats over the run: predicted). */
+        switch (nb) {
+            EP_BSR_SHORT(EP_BSR8_RUN, EP_B8);
+        default: /* longer rows: four sums */
+            for (i = 0; i < m; ++i, cols += nb) {
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+                __m256 a3 = _mm256_setzero_ps();
+                for (k = 0; k + 4 <= nb; k += 4, values += 32) {
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
+                }
+                for (; k < nb; ++k, values += 8)
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+                ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);
+            }
+        }
+#else
+        for (i = 0; i < m; ++i, cols += nb) {
+            const int b = (int)brows[i], n = ep_min(8, rows - b * 8);
+            float acc[8];
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
+            for (k = 0; k < nb; ++k, values += 8) {
+                const float zc = z[cols[k]];
+                a0 += values[0] * zc;
+                a1 += values[1] * zc;
+                a2 += values[2] * zc;
+                a3 += values[3] * zc;
+                a4 += values[4] * zc;
+                a5 += values[5] * zc;
+                a6 += values[6] * zc;
+                a7 += values[7] * zc;
+            }
+            acc[0] = a0;
+            acc[1] = a1;
+            acc[2] = a2;
+            acc[3] = a3;
+            acc[4] = a4;
+            acc[5] = a5;
+            acc[6] = a6;
+            acc[7] = a7;
+            ep_scatter(y, acc, NULL, b * 8, n);
+        }
+#endif
     }
 }
 
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns)
 {
-    int b, k;
-    const int block_rows = (rows + 3) / 4;
-    for (b = 0; b < block_rows; ++b) {
-        const int nb = (int)blocks[b], n = ep_min(4, rows - b * 4);
-        float acc[4];
+    int g, i, k, m = 0;
+    for (g = 0; g < nruns; ++g, brows += m) {
+        const int nb = (int)runs[2 * g];
+        m = (int)runs[2 * g + 1];
 #ifdef EP_AVX2
-        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
-        /* Four sums only for long rows: a sparse row holds a few blocks, and the row count of each
-         * varies, so a second loop (with its own unpredictable exit) cost more than it hid. */
-        for (k = 0; nb >= 8 && k + 4 <= nb; k += 4, values += 16) {
-            a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
-            a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
-            a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
-            a3 = _mm_fmadd_ps(_mm_loadu_ps(values + 12), _mm_broadcast_ss(z + cols[k + 3]), a3);
+        switch (nb) { /* as bsr8x1: a straight-line body per count up to 8 */
+            EP_BSR_SHORT(EP_BSR4_RUN, EP_B4);
+        default: break;
         }
-        for (; k < nb; ++k, values += 4)
-            a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
-        a0 = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
-        if (n == 4) { /* whole block row: add in place (the scatter loop was most of a short row's time) */
-            _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a0));
-            cols += nb;
-            continue;
-        }
-        _mm_storeu_ps(acc, a0);
-#else
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (k = 0; k < nb; ++k, values += 4) {
-            const float zc = z[cols[k]];
-            a0 += values[0] * zc;
-            a1 += values[1] * zc;
-            a2 += values[2] * zc;
-            a3 += values[3] * zc;
-        }
-        acc[0] = a0;
-        acc[1] = a1;
-        acc[2] = a2;
-        acc[3] = a3;
+        if (nb <= 8)
+            continue; /* the run is done */
 #endif
-        ep_scatter(y, acc, NULL, b * 4, n);
-        cols += nb;
+        for (i = 0; i < m; ++i, cols += nb) {
+            const int b = (int)brows[i], n = ep_min(4, rows - b * 4);
+            float acc[4];
+#ifdef EP_AVX2
+            __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
+            for (k = 0; k + 4 <= nb; k += 4, values += 16) {
+                a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
+                a1 = _mm_fmadd_ps(_mm_loadu_ps(values + 4), _mm_broadcast_ss(z + cols[k + 1]), a1);
+                a2 = _mm_fmadd_ps(_mm_loadu_ps(values + 8), _mm_broadcast_ss(z + cols[k + 2]), a2);
+                a3 = _mm_fmadd_ps(_mm_loadu_ps(values + 12), _mm_broadcast_ss(z + cols[k + 3]), a3);
+            }
+            for (; k < nb; ++k, values += 4)
+                a0 = _mm_fmadd_ps(_mm_loadu_ps(values), _mm_broadcast_ss(z + cols[k]), a0);
+            a0 = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+            if (n == 4) { /* whole block row: add in place (the scatter loop was most of a short row's time) */
+                _mm_storeu_ps(y + b * 4, _mm_add_ps(_mm_loadu_ps(y + b * 4), a0));
+                continue;
+            }
+            _mm_storeu_ps(acc, a0);
+#else
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            for (k = 0; k < nb; ++k, values += 4) {
+                const float zc = z[cols[k]];
+                a0 += values[0] * zc;
+                a1 += values[1] * zc;
+                a2 += values[2] * zc;
+                a3 += values[3] * zc;
+            }
+            acc[0] = a0;
+            acc[1] = a1;
+            acc[2] = a2;
+            acc[3] = a3;
+#endif
+            ep_scatter(y, acc, NULL, b * 4, n);
+        }
     }
 }
 
 void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows)
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns)
 {
-    int r, k;
-    for (r = 0; r < rows; ++r) {
-        const int nb = (int)blocks[r];
+    int g, i, k, m = 0;
+    (void)rows; /* a block row is one row: never partial */
+    for (g = 0; g < nruns; ++g, brows += m) {
+        const int nb = (int)runs[2 * g];
+        m = (int)runs[2 * g + 1];
+        for (i = 0; i < m; ++i, cols += nb) {
+            const int r = (int)brows[i];
 #ifdef EP_AVX2
-        /* Two blocks per 256-bit register: the four inputs of each are contiguous. */
-        __m256 a = _mm256_setzero_ps();
-        __m128 t = _mm_setzero_ps();
-        for (k = 0; k + 2 <= nb; k += 2, values += 8) {
-            const __m256 zz = _mm256_set_m128(_mm_loadu_ps(z + 4 * cols[k + 1]), _mm_loadu_ps(z + 4 * cols[k]));
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(values), zz, a);
-        }
-        if (k < nb) {
-            t = _mm_mul_ps(_mm_loadu_ps(values), _mm_loadu_ps(z + 4 * cols[k]));
-            values += 4;
-        }
-        y[r] += ep_hsum8(a) + ep_hsum4(t);
+            /* Two blocks per 256-bit register: the four inputs of each are contiguous. */
+            __m256 a = _mm256_setzero_ps();
+            __m128 t = _mm_setzero_ps();
+            for (k = 0; k + 2 <= nb; k += 2, values += 8) {
+                const __m256 zz = _mm256_set_m128(_mm_loadu_ps(z + 4 * cols[k + 1]), _mm_loadu_ps(z + 4 * cols[k]));
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(values), zz, a);
+            }
+            if (k < nb) {
+                t = _mm_mul_ps(_mm_loadu_ps(values), _mm_loadu_ps(z + 4 * cols[k]));
+                values += 4;
+            }
+            y[r] += ep_hsum8(a) + ep_hsum4(t);
 #else
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (k = 0; k < nb; ++k, values += 4) {
-            const float *const zb = z + 4 * cols[k];
-            a0 += values[0] * zb[0];
-            a1 += values[1] * zb[1];
-            a2 += values[2] * zb[2];
-            a3 += values[3] * zb[3];
-        }
-        y[r] += (a0 + a1) + (a2 + a3);
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            for (k = 0; k < nb; ++k, values += 4) {
+                const float *const zb = z + 4 * cols[k];
+                a0 += values[0] * zb[0];
+                a1 += values[1] * zb[1];
+                a2 += values[2] * zb[2];
+                a3 += values[3] * zb[3];
+            }
+            y[r] += (a0 + a1) + (a2 + a3);
 #endif
-        cols += nb;
+        }
     }
 }
 

@@ -67,13 +67,18 @@ void ep_ell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const u
 void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                  const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
                  int rows);
-/* Block-sparse: blocks[b] blocks in block-row b, each a column (or, 1x4, c / 4) and its values. */
+/* Block-sparse: block rows holding a block, in runs of equal count (runs[2g] blocks in each of
+ * runs[2g + 1] block rows, brows[] their indices, nruns runs); each block a column (or, 1x4, c / 4)
+ * and its values. rows: the tile's rows (the last block row may be partial). */
 void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows);
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns);
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows);
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns);
 void ep_bsr1x4_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
-                   const uint16_t *EP_RESTRICT blocks, const float *EP_RESTRICT z, int rows);
+                   const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                   int rows, int nruns);
 
 /* --- int8 weights, int32 accumulation --------------------------------------------------------- */
 

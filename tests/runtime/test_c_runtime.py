@@ -85,8 +85,15 @@ def _pattern(rng, rows, cols, density, kind):
         np.put_along_axis(p, np.argsort(rng.random((rows, cols)), axis=1)[:, :k], True, axis=1)
         return p
     if kind.startswith("block"):
-        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind]
+        br, bc = {"block8x1": (8, 1), "block4x1": (4, 1), "block1x4": (1, 4)}[kind.split("-")[0]]
         grid = rng.random((-(-rows // br), -(-cols // bc))) < density
+        if kind.endswith("-edges"):  # empty block rows first and last, a full one between, counts 0..all
+            grid[0] = grid[-1] = False
+            grid[grid.shape[0] // 2] = True
+        if kind.endswith("-stairs"):  # block row b holds b % 11 blocks: every count an unrolled body has
+            grid[:] = False
+            for b in range(grid.shape[0]):
+                grid[b, rng.choice(grid.shape[1], min(b % 11, grid.shape[1]), replace=False)] = True
         return np.kron(grid, np.ones((br, bc), bool))[:rows, :cols]
     if kind == "skewed":  # row densities 0 .. 2 x density: empty, single and odd-count rows, widths 1 to wide
         return rng.random((rows, cols)) < np.linspace(0, 2 * density, rows)[:, None]
@@ -116,6 +123,18 @@ CASES = [
     ("bsr1x4", 13, 12, 0.5, "random"),
     ("bsr1x4", 40, 1024, 0.05, "block1x4"),
     ("bsr1x4", 9, 32, 1.0, "random"),
+    # block rows: empty ones at both ends and the last partial (f32: not stored, runs of equal counts),
+    # and a tile with no weight at all
+    ("bsr8x1", 43, 70, 0.3, "block8x1-edges"),
+    ("bsr8x1", 16, 256, 0.05, "block8x1-edges"),
+    ("bsr4x1", 30, 45, 0.3, "block4x1-edges"),
+    ("bsr1x4", 11, 30, 0.3, "block1x4-edges"),
+    ("bsr8x1", 190, 40, 0.0, "block8x1-stairs"),
+    ("bsr4x1", 90, 40, 0.0, "block4x1-stairs"),
+    ("bsr1x4", 23, 48, 0.0, "block1x4-stairs"),
+    ("bsr8x1", 16, 20, 0.0, "random"),
+    ("bsr4x1", 7, 9, 0.0, "random"),
+    ("bsr1x4", 5, 8, 0.0, "random"),
     ("dense", 10, 261, 1.0, "random"),  # a head: 2 rows past the panel, vector sums + a scalar tail
     ("dense", 7, 64, 0.5, "random"),  # no panel at all
     # tiles past the AVX2 loop's streaming bound (rows x middle slice width > 64 KiB of values: it prefetches):
@@ -364,6 +383,11 @@ EMULATED_CASES = (
         for dtype in ("f32", "int8")
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8")]
+    + [
+        (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
+        for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")
+        for dtype in ("f32", "int8")
+    ]
 )
 
 

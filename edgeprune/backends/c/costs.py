@@ -74,6 +74,11 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             # weight; that run's per-stored figures came out 0.64-0.91x the earlier ones (a quieter
             # machine), so its per-row and per-call figures are scaled by the same ratio per format
             # to stay comparable with the dense fit kept here.
+            # f32 blocks since the runs layout (formats._runs): a refit counting only the rows of the
+            # block rows a tile stores gave per row 0.12 / 0.19 / 2.07, per call 5.9 / 7.0 / 6.8 (8x1 /
+            # 4x1 / 1x4, scaled as above); with it auto took zero-filled 4x1 blocks on magnitude and
+            # expander masks at 90-95%, and split block-expander 95% tiles by column, both measured
+            # 4-7% slower (limits.py, step_profile.py, H=256), so the earlier figures stay.
             "bsr1x4": (0.1255, 2.098, 5.8),
             "bsr4x1": (0.0898, 0.361, 3.0),
             "bsr8x1": (0.0525, 0.179, 3.3),

@@ -53,8 +53,19 @@ def test_block_formats_store_one_index_per_block():
     grid = rng.random((4, 10)) < 0.3
     pattern = np.kron(grid, np.ones((8, 1), bool))
     enc = formats.bsr(pattern.astype(np.float32), pattern, "bsr8x1")
-    assert enc.arrays["blocks"].tolist() == grid.sum(axis=1).tolist()
+    counts = grid.sum(axis=1)
+    # f32: non-empty block rows only, most blocks first, in runs of [count, block rows]
+    order = [b for b in np.argsort(-counts, kind="stable") if counts[b]]
+    assert enc.arrays["brows"].tolist() == order
+    runs = enc.arrays["runs"].reshape(-1, 2)
+    assert np.repeat(runs[:, 0], runs[:, 1]).tolist() == counts[order].tolist()
+    assert len(set(runs[:, 0].tolist())) == len(runs) and enc.params == {"nruns": len(runs)}
+    assert enc.arrays["cols"].tolist() == [c for b in order for c in np.flatnonzero(grid[b])]
     assert enc.stored == pattern.sum() and enc.arrays["cols"].size == grid.sum()
+    empty = formats.bsr(np.zeros((9, 4), np.float32), np.zeros((9, 4), bool), "bsr8x1")
+    assert empty.params == {"nruns": 0} and empty.bytes == 0
+    int8 = formats.bsr(pattern.astype(np.int8), pattern, "bsr8x1")  # int8: a count per block row
+    assert int8.arrays["blocks"].tolist() == (counts + counts % 2).tolist()
     one_by_four = formats.bsr(np.ones((3, 16), np.float32), np.ones((3, 16), bool), "bsr1x4")
     assert one_by_four.arrays["cols"].tolist() == [0, 1, 2, 3] * 3  # block columns, c / 4
 

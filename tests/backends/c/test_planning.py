@@ -95,11 +95,15 @@ def test_exact_block_masks_get_their_block_kernel_with_no_zero_fill(shape, fmt, 
             # says it clearly beats the exact kernel on that very tile (per-row costs dominate there)
             exact = costs.tile_cost(profile, "f32", fmt, t.nnz, t.rows)
             assert t.format == "bsr8x1" and t.rows % H == 0 and t.cost <= costs.SPARSE_MARGIN * exact
-    # 4 bytes a weight, one byte index per block, a 2-byte block count per block row: nothing else
+    # 4 bytes a weight, one byte index per block, a 2-byte index per block row holding a block, 4 bytes
+    # per run of equal block count: nothing else
     br, bc = shape
     for t in m.tiles:
         if t.format == fmt:
-            assert t.encoded.bytes == 4 * t.nnz + t.nnz // (br * bc) + 2 * -(-t.rows // br)
+            runs = t.encoded.params["nruns"]
+            stored_rows = t.encoded.arrays["brows"].size
+            assert stored_rows <= -(-t.rows // br)
+            assert t.encoded.bytes == 4 * t.nnz + t.nnz // (br * bc) + 2 * stored_rows + 4 * runs
     if shape == (8, 1):
         assert _formats(plan) == {"bsr8x1"}
 
