@@ -305,6 +305,29 @@ def cortex_m4(tmp: Path, dirs: dict[str, Path]) -> list[dict]:
     return rows
 
 
+TIMING_COLUMNS = [
+    "before min",
+    "after min",
+    "after AVX-512 min",
+    "before median",
+    "after median",
+    "after AVX-512 median",
+    "speed-up (min)",
+]
+
+
+VARIANTS = ("before", "after", "after_avx512")
+
+
+def _timings(rec: dict) -> list:
+    """The TIMING_COLUMNS of one cell or model from its record per variant."""
+    return [
+        *(rec[v]["min_ns"] for v in VARIANTS),
+        *(rec[v]["median_ns"] for v in VARIANTS),
+        rec["before"]["min_ns"] / rec["after"]["min_ns"],
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default=BEFORE, help="git revision of the runtime to compare with")
@@ -318,69 +341,17 @@ def main() -> None:
         step_rows = steps(tmp, dirs, rounds)
         m4_rows = cortex_m4(tmp, dirs)
     by = {(r["variant"], r["cell"], r["hidden"]): r for r in cell_rows}
-    table = [
-        [
-            cell,
-            H,
-            by["before", cell, H]["min_ns"],
-            by["after", cell, H]["min_ns"],
-            by["after_avx512", cell, H]["min_ns"],
-            by["before", cell, H]["median_ns"],
-            by["after", cell, H]["median_ns"],
-            by["after_avx512", cell, H]["median_ns"],
-            by["before", cell, H]["min_ns"] / by["after", cell, H]["min_ns"],
-        ]
-        for cell in CELLS
-        for H in HIDDEN
-    ]
+    table = [[cell, H, *_timings({v: by[v, cell, H] for v in VARIANTS})] for cell in CELLS for H in HIDDEN]
     sby = {(r["model"], r["variant"]): r for r in step_rows}
     models = list(dict.fromkeys(r["model"] for r in step_rows))
-    step_table = [
-        [
-            m,
-            sby[m, "before"]["min_ns"],
-            sby[m, "after"]["min_ns"],
-            sby[m, "after_avx512"]["min_ns"],
-            sby[m, "before"]["median_ns"],
-            sby[m, "after"]["median_ns"],
-            sby[m, "after_avx512"]["median_ns"],
-            sby[m, "before"]["min_ns"] / sby[m, "after"]["min_ns"],
-        ]
-        for m in models
-    ]
+    step_table = [[m, *_timings({v: sby[m, v] for v in VARIANTS})] for m in models]
     md = (
         f"The cell update alone (ns per call, {rounds} interleaved rounds; before = runtime header at "
         f"`{args.before}`, after = this tree natively, after AVX-512 = with `-DEP_CELL_AVX512`), built with "
         f"`gcc {' '.join(CFLAGS)}`:\n\n"
-        + markdown_table(
-            [
-                "cell",
-                "H",
-                "before min",
-                "after min",
-                "after AVX-512 min",
-                "before median",
-                "after median",
-                "after AVX-512 median",
-                "speed-up (min)",
-            ],
-            table,
-        )
+        + markdown_table(["cell", "H", *TIMING_COLUMNS], table)
         + f"\n\nThe whole `model_step` (ns, {rounds} interleaved rounds of 500 steps; the same model.c against both "
-        f"headers; {step_rows[0]['gather']}):\n\n"
-        + markdown_table(
-            [
-                "model",
-                "before min",
-                "after min",
-                "after AVX-512 min",
-                "before median",
-                "after median",
-                "after AVX-512 median",
-                "speed-up (min)",
-            ],
-            step_table,
-        )
+        f"headers; {step_rows[0]['gather']}):\n\n" + markdown_table(["model", *TIMING_COLUMNS], step_table)
     )
     if m4_rows:
         mby = {(r["variant"], r["cell"], r["hidden"]): r["instructions"] for r in m4_rows}
