@@ -173,21 +173,7 @@ static inline float ep_tanh_pq(float x, float *q)
  * keeps one set of coefficients in registers (a Cortex-M4 has 32 float registers). */
 static inline float ep_sigmoid_pq2(float x, float *q)
 {
-    float s, p, d;
-    x = ep_clamp_bits(0.5f * x, 0x40FCCCCDu); /* 7.9f */
-    s = x * x;
-    p = EP_TANH_P4;
-    p = p * s + EP_TANH_P3;
-    p = p * s + EP_TANH_P2;
-    p = p * s + EP_TANH_P1;
-    p = p * s + 1.0f;
-    d = EP_TANH_Q4;
-    d = d * s + EP_TANH_Q3;
-    d = d * s + EP_TANH_Q2;
-    d = d * s + EP_TANH_Q1;
-    d = d * s + 1.0f;
-    *q = d;
-    return x * p + d;
+    return ep_tanh_pq(0.5f * x, q) + *q;
 }
 
 static inline float ep_tanhf(float x)
