@@ -13,12 +13,11 @@ DSP-extension int8 kernels).
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
 from pathlib import Path
-
-import numpy as np
 
 # format -> (per stored weight, per row, per call). f32 and int8 kernels differ.
 PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
@@ -130,7 +129,7 @@ def tile_cost(profile: str, dtype: str, fmt: str, stored: int, rows: int, blocks
     per_stored, per_row, per_call = PROFILES[profile][dtype][fmt]
     cost = per_stored * stored + per_row * rows + per_call
     if fmt != "dense" and blocks > 1:
-        cost += TALL_PER_STORED[profile] * stored * float(np.log2(blocks))
+        cost += TALL_PER_STORED[profile] * stored * math.log2(blocks)
     return cost
 
 

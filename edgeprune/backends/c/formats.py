@@ -129,8 +129,7 @@ def sell(values: np.ndarray, pattern: np.ndarray) -> Encoded:
     assert cols <= MAX_COLS and rows <= 0x10000
     lists = _row_lists(pattern)
     counts = np.array([len(c) for c in lists])
-    order = np.argsort(-counts, kind="stable")
-    order = order[: int(np.count_nonzero(counts))]
+    order = _by_count(counts)
     widths = np.array([counts[order[s : s + SLICE]].max() for s in range(0, order.size, SLICE)], np.uint16)
     vals, idx = _sliced(values, lists, order, widths, np.uint8)
     return Encoded(
@@ -200,6 +199,13 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
     return Encoded(fmt, arrays, {"nruns": runs.size // 2}, stored=stored)
 
 
+def _by_count(counts: np.ndarray) -> np.ndarray:
+    """Indices of the nonzero ``counts``, largest first (ties in index order): the rows (SELL) or
+    block rows (block runs) a kernel walks, in the order it walks them."""
+    order = np.argsort(-counts, kind="stable")
+    return order[: int(np.count_nonzero(counts))]
+
+
 def _runs(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(block rows holding a block, most blocks first; runs as uint16 pairs [count, block rows]).
 
@@ -208,8 +214,7 @@ def _runs(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blocks each at 95-98% sparsity) mispredicts it on most of them; and it never visits an empty
     block row (a tile merged over several gate blocks has many). 2 bytes per stored block row plus
     4 per distinct count, instead of 2 per block row."""
-    order = np.argsort(-counts, kind="stable")
-    order = order[: int(np.count_nonzero(counts))]
+    order = _by_count(counts)
     sizes, lengths = np.unique(counts[order], return_counts=True)
     runs = np.stack([sizes[::-1], lengths[::-1]], axis=1).ravel().astype(np.uint16)
     return order, runs
