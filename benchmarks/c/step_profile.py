@@ -21,8 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the checkout's edgeprune, installed or not
+    sys.path.insert(0, str(ROOT))
 
 from edgeprune.backends.c import costs  # noqa: E402
 
@@ -89,6 +90,8 @@ def main() -> None:
     args = ap.parse_args()
     p, d = args.prefix, args.artifact.resolve()
     extra = args.cflags.split()
+    if not (d / f"{p}.c").is_file() or not (d / "edgeprune_rt.c").is_file():
+        raise SystemExit(f"{d}: not a C artifact directory with prefix '{p}' (no {p}.c / edgeprune_rt.c)")
     source = (d / f"{p}.c").read_text()
     header = (d / f"{p}.h").read_text()
     sizes = {k: int(v) for k, v in re.findall(rf"#define {p.upper()}_(INPUT|OUTPUT)_SIZE (\d+)", header)}
