@@ -20,6 +20,8 @@ from edgeprune.backends.c.toolchain import SEMIHOSTING_FLAGS, WARNINGS, toolchai
 from edgeprune.passes.quantize import quantize_activations
 from edgeprune.runtime import source_dir
 
+from .test_c_cells import _reference as cell_reference
+
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
 
 # The cells are static inline in the header; these wrappers give them an address for ctypes.
@@ -298,20 +300,6 @@ def test_tanh_and_sigmoid_are_within_5e7_everywhere(rt):
     assert _apply(rt.t_tanh, np.float32([0]))[0] == 0 and _apply(rt.t_sigmoid, np.float32([0]))[0] == 0.5
 
 
-def _reference_cell(kind, h, c, pre):
-    sig = lambda v: 0.5 * (1 + np.tanh(0.5 * v))  # noqa: E731
-    H = h.size
-    if kind == "lstm":
-        i, f, g, o = (pre[k * H : (k + 1) * H] for k in range(4))
-        c = sig(f) * c + sig(i) * np.tanh(g)
-        return sig(o) * np.tanh(c), c
-    if kind == "gru":
-        r, z, nx, nh = (pre[k * H : (k + 1) * H] for k in range(4))
-        n = np.tanh(nx + sig(r) * nh)
-        return (1 - sig(z)) * n + sig(z) * h, c
-    return np.tanh(pre), c
-
-
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("libm", [False, True], ids=["fast", "libm"])
 def test_cells_follow_the_ir_equations(rt, kind, libm):
@@ -321,7 +309,7 @@ def test_cells_follow_the_ir_equations(rt, kind, libm):
     h, c = rng.uniform(-1, 1, H), rng.uniform(-3, 3, H)
     h32, c32 = h.astype(np.float32), c.astype(np.float32)
     rt.t_cell(["lstm", "gru", "rnn"].index(kind), int(libm), h32, c32, pre.astype(np.float32), H)
-    h_ref, c_ref = _reference_cell(kind, h, c, pre)
+    h_ref, c_ref = cell_reference(kind, h, c, pre)
     tol = 2e-6 if not libm else 1e-6
     np.testing.assert_allclose(h32, h_ref, atol=tol)
     np.testing.assert_allclose(c32, c_ref, atol=tol * 4)
