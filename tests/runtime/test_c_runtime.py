@@ -382,6 +382,41 @@ EMULATED_CASES = (
 SANITIZE = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
+def _build_kernels(tmp_path, cases, cc, flags, extra=()) -> list[np.ndarray]:
+    """kernel_program(cases) compiled with the runtime into tmp_path/kernels; returns its expected outputs."""
+    source, expected = kernel_program(cases)
+    (tmp_path / "kernels.c").write_text(source)
+    rt_dir = source_dir("c")
+    subprocess.run(
+        [
+            *cc,
+            *WARNINGS,
+            "-Wno-missing-prototypes",
+            "-ffp-contract=fast",
+            *flags,
+            "-I",
+            str(rt_dir),
+            "kernels.c",
+            str(rt_dir / "edgeprune_rt.c"),
+            *extra,
+            "-lm",
+            "-o",
+            "kernels",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    return expected
+
+
+def _assert_printed(stdout: str, expected: list[np.ndarray]) -> None:
+    values = np.array([float(v) for v in stdout.split()])
+    want = np.concatenate(expected)
+    assert values.size == want.size
+    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("build", list(BUILDS))
 def test_kernels_are_clean_under_sanitizers(tmp_path, build):
     """Every kernel of CASES, f32 and int8, in one program under ASan/UBSan (each array its exact
@@ -390,35 +425,11 @@ def test_kernels_are_clean_under_sanitizers(tmp_path, build):
     probe.write_text("int main(void) { return 0; }\n")
     if subprocess.run(["cc", *SANITIZE, str(probe), "-o", str(tmp_path / "probe")], capture_output=True).returncode:
         pytest.skip("this compiler cannot build ASan/UBSan programs")
-    source, expected = kernel_program([(*case, dtype) for case in CASES for dtype in ("f32", "int8")])
-    (tmp_path / "kernels.c").write_text(source)
-    rt_dir = source_dir("c")
-    subprocess.run(
-        [
-            "cc",
-            *WARNINGS,
-            "-Wno-missing-prototypes",
-            *SANITIZE,
-            "-ffp-contract=fast",
-            *BUILDS[build],
-            "-I",
-            str(rt_dir),
-            "kernels.c",
-            str(rt_dir / "edgeprune_rt.c"),
-            "-lm",
-            "-o",
-            "kernels",
-        ],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    cases = [(*case, dtype) for case in CASES for dtype in ("f32", "int8")]
+    expected = _build_kernels(tmp_path, cases, ["cc"], [*SANITIZE, *BUILDS[build]])
     done = subprocess.run(["./kernels"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    values = np.array([float(v) for v in done.stdout.split()])
-    want = np.concatenate(expected)
-    assert values.size == want.size
-    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
+    _assert_printed(done.stdout, expected)
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "cortex-m4"])
@@ -426,41 +437,14 @@ def test_kernels_on_the_emulated_targets(tmp_path, arch):
     tc = toolchain(arch)
     if tc.missing():
         pytest.skip(f"{arch}: {tc.missing()}")
-    source, expected = kernel_program(EMULATED_CASES)
-    (tmp_path / "kernels.c").write_text(source)
-    rt_dir = source_dir("c")
     extra = []
     if tc.board:
-        board = rt_dir / "boards" / tc.board
+        board = source_dir("c") / "boards" / tc.board
         extra = [str(board / "startup.c"), "-T", str(board / "link.ld"), *SEMIHOSTING_FLAGS]
-    subprocess.run(
-        [
-            *tc.cc,
-            *WARNINGS,
-            "-Wno-missing-prototypes",
-            "-O2",
-            "-ffp-contract=fast",
-            *tc.target_flags,
-            "-I",
-            str(rt_dir),
-            "kernels.c",
-            str(rt_dir / "edgeprune_rt.c"),
-            *extra,
-            *tc.link_flags,
-            "-lm",
-            "-o",
-            "kernels",
-        ],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
+    expected = _build_kernels(tmp_path, EMULATED_CASES, tc.cc, ["-O2", *tc.target_flags], [*extra, *tc.link_flags])
     command = [*tc.emulator, "-kernel", "kernels"] if tc.board else [*tc.emulator, "./kernels"]
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True).stdout
-    values = np.array([float(v) for v in out.split()])
-    want = np.concatenate(expected)
-    assert values.size == want.size
-    np.testing.assert_allclose(values, want, rtol=2e-6, atol=2e-5 * np.abs(want).max())
+    _assert_printed(out, expected)
     if arch == "cortex-m4":  # the DSP-extension int8 kernels were the ones compiled
         probe = subprocess.run(
             [*tc.cc, *tc.target_flags, "-dM", "-E", "-x", "c", "-"], input="", text=True, capture_output=True
