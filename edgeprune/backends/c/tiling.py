@@ -313,10 +313,6 @@ def plan_matrix(
     def total_bytes(tiles):
         return sum(t.encoded.bytes for t in tiles)
 
-    def ranked_cost(tiles):  # what auto and fastest compare: sparse must beat dense by the margin
-        cost = total_cost(tiles)
-        return cost if tiles and tiles[0].format == "dense" else cost / costs.SPARSE_MARGIN
-
     def region_pick(opts, kind: str) -> list[Tile]:
         if kind == "smallest":
             return pick(opts, FAMILIES["smallest"], total_bytes)
@@ -332,7 +328,7 @@ def plan_matrix(
         if kind == "smallest":
             return (total_bytes(flat), total_cost(flat))
         if kind in ("auto", "fastest"):
-            return (sum(ranked_cost(tiles) for tiles in picks), total_bytes(flat))
+            return (sum(_ranked_cost(tiles) for tiles in picks), total_bytes(flat))
         return (total_cost(flat), total_bytes(flat))
 
     def best_layout(kind: str):
@@ -387,13 +383,22 @@ def _ranked(opts: dict[str, list[Tile]]) -> list[tuple[str, list[Tile], float, i
     exact = [sum(t.cost for t in tiles) for f, tiles in opts.items() if f != "dense" and _exact(tiles)]
     out = []
     for fmt, tiles in opts.items():
-        cost = sum(t.cost for t in tiles)
-        if fmt != "dense":
-            if exact and not _exact(tiles) and cost > costs.SPARSE_MARGIN * min(exact):
-                continue
-            cost /= costs.SPARSE_MARGIN
-        out.append((fmt, tiles, cost, _bytes(tiles)))
+        if (
+            fmt != "dense"
+            and exact
+            and not _exact(tiles)
+            and sum(t.cost for t in tiles) > costs.SPARSE_MARGIN * min(exact)
+        ):
+            continue
+        out.append((fmt, tiles, _ranked_cost(tiles), _bytes(tiles)))
     return out
+
+
+def _ranked_cost(tiles: list[Tile]) -> float:
+    """What auto and fastest compare: the estimate, a sparse format's divided by SPARSE_MARGIN (it
+    must beat dense by that margin: the estimates near a crossover are within the fit's error)."""
+    cost = sum(t.cost for t in tiles)
+    return cost if tiles and tiles[0].format == "dense" else cost / costs.SPARSE_MARGIN
 
 
 def choose_within(
