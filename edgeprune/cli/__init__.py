@@ -71,4 +71,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+    _quiet_after_the_last_line()
+    sys.exit(code)
+
+
+def _quiet_after_the_last_line() -> None:
+    """What we print is all the user reads: once it is flushed, the process's stdout and stderr go to
+    /dev/null for interpreter shutdown, where native libraries' threads still run their exit paths (a
+    Ray driver's core worker, stopped by SIGTERM mid-sweep, once printed a native stack after our
+    "interrupted" line). Only for the process entry point: ``main`` called in-process keeps its streams."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, a closed stream: nothing more to say anyway
+            pass
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+    except OSError:
+        pass
