@@ -33,6 +33,25 @@ static void ep_scatter(float *EP_RESTRICT y, const float *EP_RESTRICT acc, const
             y[base + i] += acc[i];
 }
 
+/* A first-writer SELL tile (ep_sell_set_f32) sets rows instead of adding to them: y[perm[i]] =
+ * acc[i] + pbias[i] (pbias: the rows' biases in slot order, or NULL for none). */
+static void ep_scatter_set(float *EP_RESTRICT y, const float *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm,
+                           const float *EP_RESTRICT pbias, int n)
+{
+    int i;
+    for (i = 0; i < n; ++i)
+        y[perm[i]] = acc[i] + (pbias ? pbias[i] : 0.0f);
+}
+
+/* ... and its rows without a weight, slots walked..rows-1 after the walked ones: the bias alone. */
+static void ep_set_rest(float *EP_RESTRICT y, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT pbias,
+                        int walked, int rows)
+{
+    int i;
+    for (i = walked; i < rows; ++i)
+        y[perm[i]] = pbias ? pbias[i] : 0.0f;
+}
+
 static void ep_scatter_i32(float *EP_RESTRICT y, const float *EP_RESTRICT scales, float zscale,
                            const int32_t *EP_RESTRICT acc, const uint16_t *EP_RESTRICT perm, int base, int n)
 {
@@ -92,6 +111,26 @@ __attribute__((always_inline)) static inline void ep_scatter8_perm(float *EP_RES
     y[perm[5]] += _mm_cvtss_f32(_mm_movehdup_ps(hi));
     y[perm[6]] += _mm_cvtss_f32(_mm_movehl_ps(hi, hi));
     y[perm[7]] += _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 3));
+}
+
+/* ep_scatter_set of a full slice: one vector add of the slot-ordered biases, then eight stores, no
+ * load of y (the tile is the rows' first writer: no bias copy before it either) */
+__attribute__((always_inline)) static inline void ep_set8_perm(float *EP_RESTRICT y, __m256 a, const uint16_t *EP_RESTRICT perm,
+                                                               const float *EP_RESTRICT pbias)
+{
+    __m128 lo, hi;
+    if (pbias)
+        a = _mm256_add_ps(a, _mm256_loadu_ps(pbias));
+    lo = _mm256_castps256_ps128(a);
+    hi = _mm256_extractf128_ps(a, 1);
+    y[perm[0]] = _mm_cvtss_f32(lo);
+    y[perm[1]] = _mm_cvtss_f32(_mm_movehdup_ps(lo));
+    y[perm[2]] = _mm_cvtss_f32(_mm_movehl_ps(lo, lo));
+    y[perm[3]] = _mm_cvtss_f32(_mm_shuffle_ps(lo, lo, 3));
+    y[perm[4]] = _mm_cvtss_f32(hi);
+    y[perm[5]] = _mm_cvtss_f32(_mm_movehdup_ps(hi));
+    y[perm[6]] = _mm_cvtss_f32(_mm_movehl_ps(hi, hi));
+    y[perm[7]] = _mm_cvtss_f32(_mm_shuffle_ps(hi, hi, 3));
 }
 
 /* Eight z[cols[i]] in one register. AVX2's gather instruction is slower than eight scalar loads on
@@ -247,7 +286,7 @@ __attribute__((always_inline)) static inline void ep_prefetch(const void *table,
         _mm_prefetch((const char *)((uintptr_t)table + (uintptr_t)(from + i)), _MM_HINT_T0);
 }
 
-#define EP_SLICES_F32(GATHER, PERM, PREFETCH)                                             \
+#define EP_SLICES_F32(GATHER, PERM, PREFETCH, SET, PBIAS)                                             \
     for (s = 0; s < slices; ++s) {                                                        \
         const int w = WIDTH(s), n = ep_min(EP_SLICE, rows - s * EP_SLICE);                \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                        \
@@ -266,7 +305,12 @@ __attribute__((always_inline)) static inline void ep_prefetch(const void *table,
             cols += 8;                                                                    \
         }                                                                                 \
         a0 = _mm256_add_ps(a0, a1);                                                       \
-        if (!(PERM) && n == EP_SLICE) {                                                   \
+        if ((SET) && n == EP_SLICE) {                                                     \
+            ep_set8_perm(y, a0, (PERM) + s * EP_SLICE, (PBIAS) ? (PBIAS) + s * EP_SLICE : NULL); \
+        } else if (SET) {                                                                 \
+            _mm256_storeu_ps(acc, a0);                                                    \
+            ep_scatter_set(y, acc, (PERM) + s * EP_SLICE, (PBIAS) ? (PBIAS) + s * EP_SLICE : NULL, n); \
+        } else if (!(PERM) && n == EP_SLICE) {                                            \
             float *const ys = y + s * EP_SLICE;                                           \
             _mm256_storeu_ps(ys, _mm256_add_ps(_mm256_loadu_ps(ys), a0));                 \
         } else if ((PERM) && n == EP_SLICE) {                                             \
@@ -276,16 +320,16 @@ __attribute__((always_inline)) static inline void ep_prefetch(const void *table,
             ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
         }                                                                                 \
     }
-#define EP_SLICED_F32(GATHER, PERM)                                                       \
+#define EP_SLICED_F32(GATHER, PERM, SET, PBIAS)                                                       \
     int s, k;                                                                             \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
     /* rows x the middle slice's width: about the values' bytes (SELL sorts rows by count) */ \
     if (rows <= 0 || (long)rows * WIDTH(slices / 2) * (long)sizeof *values <= EP_STREAM_BYTES) { \
-        EP_SLICES_F32(GATHER, PERM, 0)                                                    \
+        EP_SLICES_F32(GATHER, PERM, 0, SET, PBIAS)                                        \
     } else {                                                                              \
         ep_prefetch(values, 0, EP_PREFETCH_BYTES);                                        \
         ep_prefetch(cols, 0, EP_PREFETCH_COLS);                                           \
-        EP_SLICES_F32(GATHER, PERM, 1)                                                    \
+        EP_SLICES_F32(GATHER, PERM, 1, SET, PBIAS)                                        \
     }
 #elif defined(EP_M4F)
 /*
@@ -354,7 +398,7 @@ static void ep_slice8_m4f(float *EP_RESTRICT acc, const float *values, const uin
 }
 
 /* byte indices (ell, sell) take the assembly loop; ell16 the plain one */
-#define EP_SLICED_F32(GATHER, PERM)                                                       \
+#define EP_SLICED_F32(GATHER, PERM, SET, PBIAS)                                                       \
     int s, k;                                                                             \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
     for (s = 0; s < slices; ++s) {                                                        \
@@ -387,10 +431,13 @@ static void ep_slice8_m4f(float *EP_RESTRICT acc, const float *values, const uin
         }                                                                                 \
         values += w * EP_SLICE;                                                           \
         cols += w * EP_SLICE;                                                             \
-        ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);       \
+        if (SET)                                                                          \
+            ep_scatter_set(y, acc, (PERM) + s * EP_SLICE, (PBIAS) ? (PBIAS) + s * EP_SLICE : NULL, n); \
+        else                                                                              \
+            ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
     }
 #else
-#define EP_SLICED_F32(GATHER, PERM)                                                       \
+#define EP_SLICED_F32(GATHER, PERM, SET, PBIAS)                                                       \
     int s, k;                                                                             \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
     for (s = 0; s < slices; ++s) {                                                        \
@@ -416,7 +463,10 @@ static void ep_slice8_m4f(float *EP_RESTRICT acc, const float *values, const uin
         acc[5] = a5;                                                                      \
         acc[6] = a6;                                                                      \
         acc[7] = a7;                                                                      \
-        ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);       \
+        if (SET)                                                                          \
+            ep_scatter_set(y, acc, (PERM) + s * EP_SLICE, (PBIAS) ? (PBIAS) + s * EP_SLICE : NULL, n); \
+        else                                                                              \
+            ep_scatter(y, acc, (PERM) ? (PERM) + s * EP_SLICE : NULL, s * EP_SLICE, n);   \
     }
 #endif
 
@@ -425,14 +475,14 @@ void ep_ell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uin
                 const float *EP_RESTRICT z, int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_F32(ep_gather_u8, perm)
+    EP_SLICED_F32(ep_gather_u8, perm, 0, (const float *)NULL)
 }
 
 void ep_ell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
                   const float *EP_RESTRICT z, int rows, int width)
 {
     const uint16_t *const perm = NULL;
-    EP_SLICED_F32(ep_gather_u16, perm)
+    EP_SLICED_F32(ep_gather_u16, perm, 0, (const float *)NULL)
 }
 #undef WIDTH
 
@@ -441,7 +491,17 @@ void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const ui
                  const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
                  int rows)
 {
-    EP_SLICED_F32(ep_gather_u8, perm)
+    EP_SLICED_F32(ep_gather_u8, perm, 0, (const float *)NULL)
+}
+
+void ep_sell_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                     const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm,
+                     const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows)
+{
+    {
+        EP_SLICED_F32(ep_gather_u8, perm, 1, pbias)
+    }
+    ep_set_rest(y, perm, pbias, rows, all_rows);
 }
 #undef WIDTH
 

@@ -67,6 +67,12 @@ void ep_ell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const u
 void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                  const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
                  int rows);
+/* SELL as the first writer of its rows (the bias copy before the kernels left out): y[perm[i]] =
+ * the slot's sum + pbias[i] for the `rows` slots walked, then pbias[i] alone for the slots
+ * rows..all_rows-1, the tile's rows without a weight (perm lists all of them); pbias may be NULL. */
+void ep_sell_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                     const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm,
+                     const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows);
 /* Block-sparse: block rows holding a block, in runs of equal count (runs[2g] blocks in each of
  * runs[2g + 1] block rows, brows[] their indices, nruns runs); each block a column (or, 1x4, c / 4)
  * and its values. rows: the tile's rows (the last block row may be partial). */

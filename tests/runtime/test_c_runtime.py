@@ -144,6 +144,11 @@ CASES = [
     # slice), ELL/ELL16 with a tail slice
     ("sell", 1024, 256, 0.1, "random"),
     ("sell", 1027, 256, 0.1, "skewed"),
+    # SELL as its rows' first writer (f32 only): y0 is the bias, y's old contents are never read; rows
+    # without a weight (set to their bias alone), a partial last slice, the streaming loop
+    ("sell-set", 13, 9, 0.5, "random"),
+    ("sell-set", 64, 256, 0.1, "random"),
+    ("sell-set", 1027, 256, 0.1, "skewed"),
     ("ell", 1030, 256, 0.08, "regular"),
     ("ell16", 601, 700, 0.05, "regular"),
 ]
@@ -165,6 +170,21 @@ def _case(fmt, rows, cols, density, kind, dtype, seed):
     return wq, pattern, zq[0], y0, scales, np.float32(zs[0])
 
 
+def _encode(fmt, w, pattern):
+    if fmt == "sell-set":
+        return formats.first_writer(formats.encode("sell", w, pattern), w.shape[0])
+    return formats.encode(fmt, w, pattern)
+
+
+def _with_dtypes(cases):
+    """(case..., dtype) for f32 and int8; first-writer SELL is f32 only."""
+    return [(*c, d) for c in cases for d in ("f32", "int8") if not (c[0] == "sell-set" and d == "int8")]
+
+
+# a first writer's y before the call: any value read would show
+POISON = 1e30
+
+
 def _expected(w, z, y0, scales, zscale):
     if scales is None:
         return y0.astype(np.float64) + w.astype(np.float64) @ z.astype(np.float64)
@@ -177,7 +197,12 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
     ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
     arrays = [ptr(a) for a in enc.arrays.values()]
     params = [ctypes.c_int(v) for v in enc.params.values()]
-    if dtype == "f32":
+    if enc.sets:  # y0 (in y) is the bias: in slot order, then y poisoned
+        pbias = np.ascontiguousarray(y[enc.arrays["perm"]])
+        y[:] = POISON
+        walk = ctypes.c_int(enc.kernel_rows(rows))
+        lib.ep_sell_set_f32(ptr(y), *arrays, ptr(pbias), ptr(z), walk, ctypes.c_int(rows))
+    elif dtype == "f32":
         fn = getattr(lib, f"ep_{enc.format}_f32")
         walk = ctypes.c_int(enc.kernel_rows(rows))
         tail = [ctypes.c_int(rows), ctypes.c_int(cols)] if enc.format == "dense" else [walk, *params]
@@ -190,12 +215,16 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
         fn(ptr(y), ptr(scales), ctypes.c_float(zscale), *arrays, ptr(padded), *tail)
 
 
-@pytest.mark.parametrize("dtype", ["f32", "int8"])
-@pytest.mark.parametrize("fmt,rows,cols,density,kind", CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[4]}" for c in CASES])
+KERNEL_CASES = _with_dtypes(CASES)
+
+
+@pytest.mark.parametrize(
+    "fmt,rows,cols,density,kind,dtype", KERNEL_CASES, ids=[f"{c[0]}-{c[1]}x{c[2]}-{c[4]}-{c[5]}" for c in KERNEL_CASES]
+)
 def test_kernel_adds_w_times_z(rt, fmt, rows, cols, density, kind, dtype):
     w, pattern, z, y0, scales, zscale = _case(fmt, rows, cols, density, kind, dtype, seed=rows * 1000 + cols)
-    enc = formats.encode(fmt, w, pattern)
-    assert enc.format == fmt
+    enc = _encode(fmt, w, pattern)
+    assert enc.format == fmt.removesuffix("-set")
     y = y0.copy()
     _call(rt, enc, dtype, y, w.shape, z, scales, zscale)
     expected = _expected(w, z, y0, scales, zscale)
@@ -330,18 +359,23 @@ def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
     calls, expected = [], []
     for k, (fmt, rows, cols, density, kind, dtype) in enumerate(cases):
         w, pattern, z, y0, scales, zscale = _case(fmt, rows, cols, density, kind, dtype, seed=k)
-        enc = formats.encode(fmt, w, pattern)
+        enc = _encode(fmt, w, pattern)
         names = []
         for name, a in enc.arrays.items():
             parts.append(_c_array(f"c{k}_{name}", a))
             names.append(f"c{k}_{name}")
-        parts.append(_c_array(f"c{k}_y0", y0))
+        if not enc.sets:
+            parts.append(_c_array(f"c{k}_y0", y0))
         zpad = np.concatenate([z, np.zeros(3, z.dtype)])
         parts.append(_c_array(f"c{k}_z", zpad))
         walk = enc.kernel_rows(rows)
         tail = f"{rows}, {cols}" if fmt == "dense" else ", ".join([str(walk)] + [str(v) for v in enc.params.values()])
         body = [f"    {{ static float y[{rows}]; int i;", f"      for (i = 0; i < {rows}; ++i) y[i] = c{k}_y0[i];"]
-        if dtype == "f32":
+        if enc.sets:
+            parts.append(_c_array(f"c{k}_pbias", y0[enc.arrays["perm"]]))
+            body[1] = f"      for (i = 0; i < {rows}; ++i) y[i] = {POISON!r}f;"
+            body.append(f"      ep_sell_set_f32(y, {', '.join(names)}, c{k}_pbias, c{k}_z, {walk}, {rows});")
+        elif dtype == "f32":
             body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")
         else:
             parts.append(_c_array(f"c{k}_scales", scales))
@@ -370,7 +404,7 @@ EMULATED_CASES = (
         for fmt, kind in (("ell", "regular"), ("bsr1x4", "block1x4"))
         for dtype in ("f32", "int8")
     ]
-    + [("ell16", 9, 300, 0.05, "regular", "int8")]
+    + [("ell16", 9, 300, 0.05, "regular", "int8"), ("sell-set", 43, 40, 0.1, "skewed", "f32")]
     + [
         (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
         for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")
@@ -425,7 +459,7 @@ def test_kernels_are_clean_under_sanitizers(tmp_path, build):
     probe.write_text("int main(void) { return 0; }\n")
     if subprocess.run(["cc", *SANITIZE, str(probe), "-o", str(tmp_path / "probe")], capture_output=True).returncode:
         pytest.skip("this compiler cannot build ASan/UBSan programs")
-    cases = [(*case, dtype) for case in CASES for dtype in ("f32", "int8")]
+    cases = _with_dtypes(CASES)
     expected = _build_kernels(tmp_path, cases, ["cc"], [*SANITIZE, *BUILDS[build]])
     done = subprocess.run(["./kernels"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -70,7 +70,8 @@ def _array(name: str, values: np.ndarray) -> str:
 
 
 def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | None) -> str:
-    out = [] if bias is None else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
+    setters = any(t.encoded.sets for t in m.tiles)  # they hold every row's bias, in their slot order
+    out = [] if bias is None or setters else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
     if scales is not None and m.tiles:
         out.append(_array(f"{m.name}_scales", np.asarray(scales, np.float32)))
     for k, t in enumerate(m.tiles):
@@ -80,6 +81,9 @@ def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | 
         )
         for array, values in t.encoded.arrays.items():
             out.append(_array(f"{m.name}_t{k}_{array}", values))
+        if t.encoded.sets and bias is not None:
+            slots = t.row + t.encoded.arrays["perm"].astype(np.int64)
+            out.append(_array(f"{m.name}_t{k}_bias", np.asarray(bias, np.float32)[slots]))
     return "".join(out)
 
 
@@ -93,9 +97,22 @@ def _matvec_calls(
     """bias copy (or zeros) + one kernel call per tile (int8: with the row scales and the segment's z scale);
     ``keep(tile)`` false skips a tile (a variant cell's late rows, backends/c/cells.py)."""
     rows = m.shape[0]
-    lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
-    for k, t in enumerate(m.tiles):
+    order = sorted(range(len(m.tiles)), key=lambda k: not m.tiles[k].encoded.sets)  # first writers first
+    if order and m.tiles[order[0]].encoded.sets:  # they cover every row (planning._first_writers)
+        assert keep is None, "first-writer tiles in a variant cell's matrix"
+        lines = []
+    else:
+        lines = [f"ep_copy({y}, {m.name}_bias, {rows});" if bias else f"memset({y}, 0, {rows} * sizeof(float));"]
+    for k in order:
+        t = m.tiles[k]
         if keep is not None and not keep(t):
+            continue
+        if t.encoded.sets:
+            arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
+            pbias = f"{m.name}_t{k}_bias" if bias else "NULL"
+            z_at = _offset(z, z_offset + t.col)
+            walked = t.encoded.kernel_rows(t.rows)
+            lines.append(f"ep_sell_set_f32({_offset(y, t.row)}, {arrays}, {pbias}, {z_at}, {walked}, {t.rows});")
             continue
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())

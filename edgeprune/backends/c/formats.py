@@ -34,6 +34,7 @@ class Encoded:
     params: dict[str, int] = field(default_factory=dict)  # scalar arguments after rows (ELL width)
     stored: int = 0  # weights stored, padding included (what the kernel multiplies)
     walked: int | None = None  # rows the kernel walks if fewer than the tile's (SELL: the rows holding a weight)
+    sets: bool = False  # SELL as its rows' first writer (first_writer): y = bias + W z, perm over all the rows
 
     def kernel_rows(self, rows: int) -> int:
         """The ``rows`` argument of the kernel call for a tile of ``rows`` rows."""
@@ -197,6 +198,18 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
         "brows": order.astype(np.uint16),
     }
     return Encoded(fmt, arrays, {"nruns": runs.size // 2}, stored=stored)
+
+
+def first_writer(enc: Encoded, rows: int) -> Encoded:
+    """A SELL tile that *sets* its rows (``ep_sell_set_f32``): run before every other tile of its rows,
+    it stores sum + bias where a tile adds to y, so the matrix needs no bias copy first and a slice
+    reads no y. Its ``perm`` goes on past the walked rows to the rows without a weight (which it sets
+    to their bias): 2 bytes each; the biases, in slot order, are the model's own (codegen)."""
+    assert enc.format == "sell" and not enc.sets
+    perm = enc.arrays["perm"]
+    rest = np.setdiff1d(np.arange(rows), perm)
+    arrays = {**enc.arrays, "perm": np.concatenate([perm, rest]).astype(np.uint16)}
+    return Encoded("sell", arrays, dict(enc.params), enc.stored, enc.walked, sets=True)
 
 
 def _by_count(counts: np.ndarray) -> np.ndarray:

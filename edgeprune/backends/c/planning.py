@@ -31,7 +31,17 @@ from ... import ir
 from ...errors import BackendError
 from ...passes.quantize import QuantizedMatrix, activation_bounds, quantize, segments
 from . import costs
-from .tiling import BUDGET_FACTOR, FAMILIES, KERNELS, MatrixPlan, Tile, choose_within, plan_matrix  # noqa: F401
+from .tiling import (  # noqa: F401
+    BUDGET_FACTOR,
+    FAMILIES,
+    KERNELS,
+    MatrixPlan,
+    Tile,
+    choose_within,
+    first_writers,
+    mark_first_writers,
+    plan_matrix,
+)
 
 DTYPES = ("f32", "int8")
 ACTIVATIONS = ("fast", "libm")
@@ -288,7 +298,23 @@ def plan(
             f"--flash-budget {flash_budget:,} B: --kernel {kernel} stores {sizes['total']:,} B of weights "
             "(tables, scales and biases); use --kernel auto to fit the budget"
         )
+    _first_writers(result, flash_budget if flash_budget is not None else result.budget)
     return result
+
+
+def _first_writers(result: ModelPlan, budget: int | None) -> None:
+    """Where SELL tiles cover a matrix's rows once, they set those rows (bias + W z) instead of a bias
+    copy and then adds (tiling.first_writers), within the byte budget. Not for a variant cell's matrix:
+    its mat-vecs run a subset of the tiles at a time (backends/c/cells.py)."""
+    total = result.weight_bytes()["total"]
+    for sp in result.stages:
+        stage = sp.stage
+        if sp.matrix is None or (isinstance(stage, ir.Recurrent) and not stage.default_cell):
+            continue
+        found = first_writers(sp.matrix)
+        if found is not None and (budget is None or total + found[1] <= budget):
+            mark_first_writers(sp.matrix, found[0])
+            total += found[1]
 
 
 def _values(m: ir.CSR, q: QuantizedMatrix | None):

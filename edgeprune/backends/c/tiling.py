@@ -15,6 +15,7 @@ whole model under ``--kernel auto``'s byte budget; this module knows nothing of 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -498,3 +499,32 @@ def choose_within(
 
 def _bytes(tiles: list[Tile]) -> int:
     return sum(t.encoded.bytes for t in tiles)
+
+
+def first_writers(m: MatrixPlan) -> tuple[list[int], int] | None:
+    """SELL tiles of an f32 matrix that together cover each of its rows exactly once, to make their
+    rows' first writers (``mark_first_writers``), and the bytes that adds (2 per row without a
+    weight); of several such sets (one per column chunk) the one adding the fewest. None: no set."""
+    if m.dtype != "f32":
+        return None
+    chunks: dict[int, list[int]] = {}
+    for i, t in enumerate(m.tiles):
+        if t.format == "sell" and not t.encoded.sets:
+            chunks.setdefault(t.col, []).append(i)
+    best = None
+    for members in chunks.values():
+        spans = sorted((m.tiles[i].row, m.tiles[i].row + m.tiles[i].rows) for i in members)
+        ends = [0] + [end for _, end in spans]
+        if any(start != ends[k] for k, (start, _) in enumerate(spans)) or ends[-1] != m.shape[0]:
+            continue  # some row not covered, or covered twice
+        extra = 2 * sum(m.tiles[i].rows - m.tiles[i].encoded.kernel_rows(m.tiles[i].rows) for i in members)
+        if best is None or extra < best[1]:
+            best = (members, extra)
+    return best
+
+
+def mark_first_writers(m: MatrixPlan, members: list[int]) -> None:
+    """Codegen runs these tiles first, as ``ep_sell_set_f32``, and copies no bias (formats.first_writer)."""
+    for i in members:
+        t = m.tiles[i]
+        m.tiles[i] = dataclasses.replace(t, encoded=formats.first_writer(t.encoded, t.rows))
