@@ -57,6 +57,7 @@ MASKS = {
     "ell": "regular",
     "ell16": "regular",
     "bsr8x1": "block8x1",
+    "bsr8x1w": "block8x1",
     "bsr4x1": "block4x1",
     "bsr1x4": "block1x4",
 }
@@ -82,7 +83,7 @@ def pattern(rng, rows, cols, density, kind):
 def tile_cases(fmt: str, dtype: str, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     cases = []
-    shapes = ((64, 300), (256, 1024)) if fmt == "ell16" else SHAPES
+    shapes = ((64, 300), (256, 1024)) if fmt == "ell16" else ((256, 284), (1024, 284)) if fmt == "bsr8x1w" else SHAPES
     for rows, cols in shapes:
         for density in (1.0,) if fmt == "dense" else DENSITIES:
             p = pattern(rng, rows, cols, density, MASKS[fmt])
@@ -328,6 +329,8 @@ def main() -> None:
             for dtype in args.dtypes.split(","):
                 fits = {}
                 for fmt in formats.FORMATS:
+                    if dtype == "int8" and fmt in formats.F32_ONLY:
+                        continue
                     cases = tile_cases(fmt, dtype)
                     times = measure(profile, cases, dtype, work / f"{profile}-{dtype}-{fmt}", args.reps)
                     samples = [

@@ -564,62 +564,77 @@ static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
     case 8: RUN(B(0, a0); B(1, a1); B(2, a0); B(3, a1); B(4, a0); B(5, a1); B(6, a0); B(7, a1))
 #endif
 
+/* the body of both 8x1 kernels, over u8 block columns (tiles up to 256 wide) or u16 (bsr8x1w:
+ * wider f32 tiles, e.g. the input and state columns of a recurrent matrix in one tile) */
+#ifdef EP_AVX2
+#define EP_BSR8X1_BLOCK_ROWS                                                                                         \
+        /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a                        \
+         * straight-line body per count up to 8 (the jump repeats over the run: predicted). */                       \
+        switch (nb) {                                                                                                \
+            EP_BSR_SHORT(EP_BSR8_RUN, EP_B8);                                                                        \
+        default: /* longer rows: four sums */                                                                        \
+            for (i = 0; i < m; ++i, cols += nb) {                                                                    \
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();                 \
+                __m256 a3 = _mm256_setzero_ps();                                                                     \
+                for (k = 0; k + 4 <= nb; k += 4, values += 32) {                                                     \
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);             \
+                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);     \
+                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);    \
+                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);    \
+                }                                                                                                    \
+                for (; k < nb; ++k, values += 8)                                                                     \
+                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);             \
+                ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);  \
+            }                                                                                                        \
+        }
+#else
+#define EP_BSR8X1_BLOCK_ROWS                                                                               \
+        for (i = 0; i < m; ++i, cols += nb) {                                                              \
+            const int b = (int)brows[i], n = ep_min(8, rows - b * 8);                                      \
+            float acc[8];                                                                                  \
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;  \
+            for (k = 0; k < nb; ++k, values += 8) {                                                        \
+                const float zc = z[cols[k]];                                                               \
+                a0 += values[0] * zc;                                                                      \
+                a1 += values[1] * zc;                                                                      \
+                a2 += values[2] * zc;                                                                      \
+                a3 += values[3] * zc;                                                                      \
+                a4 += values[4] * zc;                                                                      \
+                a5 += values[5] * zc;                                                                      \
+                a6 += values[6] * zc;                                                                      \
+                a7 += values[7] * zc;                                                                      \
+            }                                                                                              \
+            acc[0] = a0;                                                                                   \
+            acc[1] = a1;                                                                                   \
+            acc[2] = a2;                                                                                   \
+            acc[3] = a3;                                                                                   \
+            acc[4] = a4;                                                                                   \
+            acc[5] = a5;                                                                                   \
+            acc[6] = a6;                                                                                   \
+            acc[7] = a7;                                                                                   \
+            ep_scatter(y, acc, NULL, b * 8, n);                                                            \
+        }
+#endif
+#define EP_BSR8X1_F32_BODY                     \
+    int g, i, k, m = 0;                        \
+    for (g = 0; g < nruns; ++g, brows += m) {  \
+        const int nb = (int)runs[2 * g];       \
+        m = (int)runs[2 * g + 1];              \
+        EP_BSR8X1_BLOCK_ROWS;                  \
+    }
+
 void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns)
 {
-    int g, i, k, m = 0;
-    for (g = 0; g < nruns; ++g, brows += m) {
-        const int nb = (int)runs[2 * g];
-        m = (int)runs[2 * g + 1];
-#ifdef EP_AVX2
-        /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a
-         * straight-line body per count up to 8 (the jump repeats over the run: predicted). */
-        switch (nb) {
-            EP_BSR_SHORT(EP_BSR8_RUN, EP_B8);
-        default: /* longer rows: four sums */
-            for (i = 0; i < m; ++i, cols += nb) {
-                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
-                __m256 a3 = _mm256_setzero_ps();
-                for (k = 0; k + 4 <= nb; k += 4, values += 32) {
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
-                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
-                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
-                }
-                for (; k < nb; ++k, values += 8)
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-                ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);
-            }
-        }
-#else
-        for (i = 0; i < m; ++i, cols += nb) {
-            const int b = (int)brows[i], n = ep_min(8, rows - b * 8);
-            float acc[8];
-            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;
-            for (k = 0; k < nb; ++k, values += 8) {
-                const float zc = z[cols[k]];
-                a0 += values[0] * zc;
-                a1 += values[1] * zc;
-                a2 += values[2] * zc;
-                a3 += values[3] * zc;
-                a4 += values[4] * zc;
-                a5 += values[5] * zc;
-                a6 += values[6] * zc;
-                a7 += values[7] * zc;
-            }
-            acc[0] = a0;
-            acc[1] = a1;
-            acc[2] = a2;
-            acc[3] = a3;
-            acc[4] = a4;
-            acc[5] = a5;
-            acc[6] = a6;
-            acc[7] = a7;
-            ep_scatter(y, acc, NULL, b * 8, n);
-        }
-#endif
-    }
+    EP_BSR8X1_F32_BODY
+}
+
+void ep_bsr8x1w_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
+                    int rows, int nruns)
+{
+    EP_BSR8X1_F32_BODY
 }
 
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,

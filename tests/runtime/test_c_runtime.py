@@ -149,6 +149,11 @@ CASES = [
     ("sell-set", 13, 9, 0.5, "random"),
     ("sell-set", 64, 256, 0.1, "random"),
     ("sell-set", 1027, 256, 0.1, "skewed"),
+    # 8x1 blocks over more than 256 columns, 16-bit block columns (f32 only): every unrolled count,
+    # long rows, empty and partial block rows
+    ("bsr8x1w", 190, 300, 0.0, "block8x1-stairs"),
+    ("bsr8x1w", 43, 700, 0.05, "block8x1-edges"),
+    ("bsr8x1w", 64, 284, 0.3, "block8x1"),
     ("ell", 1030, 256, 0.08, "regular"),
     ("ell16", 601, 700, 0.05, "regular"),
 ]
@@ -177,8 +182,11 @@ def _encode(fmt, w, pattern):
 
 
 def _with_dtypes(cases):
-    """(case..., dtype) for f32 and int8; first-writer SELL is f32 only."""
-    return [(*c, d) for c in cases for d in ("f32", "int8") if not (c[0] == "sell-set" and d == "int8")]
+    """(case..., dtype) for f32 and int8; first-writer SELL and 16-bit 8x1 blocks are f32 only."""
+    return [(*c, d) for c in cases for d in ("f32", "int8") if not (c[0] in F32_ONLY and d == "int8")]
+
+
+F32_ONLY = ("sell-set", "bsr8x1w")
 
 
 # a first writer's y before the call: any value read would show
@@ -405,6 +413,7 @@ EMULATED_CASES = (
         for dtype in ("f32", "int8")
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8"), ("sell-set", 43, 40, 0.1, "skewed", "f32")]
+    + [("bsr8x1w", 43, 300, 0.1, "block8x1-edges", "f32")]
     + [
         (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
         for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")

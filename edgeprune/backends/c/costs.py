@@ -26,6 +26,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "bsr1x4": (4.5023, 11.776, 51.7),
             "bsr4x1": (3.5112, 13.751, 50.4),
             "bsr8x1": (2.7568, 11.368, 52.2),
+            "bsr8x1w": (2.7568, 11.368, 52.2),  # bsr8x1 with 16-bit columns: the same loads
             "csr": (6.2854, 24.679, 33.1),
             "dense": (2.5003, 2.936, 52.8),
             "ell": (4.3745, 12.648, 47.8),
@@ -48,6 +49,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "bsr1x4": (0.3133, 0.985, 4.2),
             "bsr4x1": (0.1867, 0.571, 29.1),
             "bsr8x1": (0.1063, 0.645, 9.1),
+            "bsr8x1w": (0.1063, 0.645, 9.1),  # bsr8x1 with 16-bit columns: the same loads
             "csr": (0.3775, 1.318, 0.0),
             "dense": (0.1057, 0.0, 0.0),
             "ell": (0.3023, 0.645, 8.2),
@@ -81,6 +83,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "bsr1x4": (0.1255, 2.098, 5.8),
             "bsr4x1": (0.0898, 0.361, 3.0),
             "bsr8x1": (0.0525, 0.179, 3.3),
+            "bsr8x1w": (0.0525, 0.179, 3.3),  # bsr8x1 with 16-bit columns: the same loads
             "csr": (0.3582, 1.662, 0.0),
             "dense": (0.0429, 0.03, 25.3),
             "ell": (0.2763, 0.105, 3.7),

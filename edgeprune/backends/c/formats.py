@@ -17,8 +17,11 @@ import numpy as np
 SLICE = 8  # EP_SLICE: rows per dense panel, ELL/SELL slice, 8x1 block
 MAX_COLS = 256  # uint8 column indices
 MAX_COLS_1X4 = 4 * 256  # uint8 block-column indices
-FORMATS = ("dense", "csr", "ell", "ell16", "sell", "bsr8x1", "bsr4x1", "bsr1x4")
-BLOCK_SHAPES = {"bsr8x1": (8, 1), "bsr4x1": (4, 1), "bsr1x4": (1, 4)}
+FORMATS = ("dense", "csr", "ell", "ell16", "sell", "bsr8x1", "bsr8x1w", "bsr4x1", "bsr1x4")
+BLOCK_SHAPES = {"bsr8x1": (8, 1), "bsr8x1w": (8, 1), "bsr4x1": (4, 1), "bsr1x4": (1, 4)}
+# f32 formats that keep a tile wider than MAX_COLS whole (16-bit column indices) instead of chunks
+WIDE = ("ell16", "bsr8x1w")
+F32_ONLY = ("bsr8x1w",)  # no int8 kernel (an int8 tile never spans the input and state segments)
 CTYPES = {
     np.dtype(np.float32): "float",
     np.dtype(np.int8): "int8_t",
@@ -154,8 +157,11 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
     """Blocks holding any stored weight, zero-filled; int8 8x1/4x1 blocks go in pairs (an odd count padded)."""
     br, bc = BLOCK_SHAPES[fmt]
     rows, cols = values.shape
-    assert cols <= (MAX_COLS_1X4 if fmt == "bsr1x4" else MAX_COLS)
+    wide = fmt == "bsr8x1w"  # 16-bit block columns: x and h of a recurrent matrix in one tile (f32)
+    assert cols <= (0x10000 if wide else MAX_COLS_1X4 if fmt == "bsr1x4" else MAX_COLS)
+    assert not (wide and values.dtype == np.int8)
     assert -(-rows // br) < 0x10000  # uint16 block-row indices and run lengths
+    index_type = np.uint16 if wide else np.uint8
     grid = block_grid(pattern, (br, bc))
     padded = np.zeros((grid.shape[0] * br, grid.shape[1] * bc), values.dtype)
     padded[:rows, :cols] = np.where(pattern, values, 0)
@@ -179,7 +185,7 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
             vals.append(_pairs(blocks[:, :, 0].T.copy(), br) if len(picks) else np.zeros(0, np.int8))
         else:
             vals.append(blocks.reshape(len(picks), br * bc).ravel())
-        idx.append(picks.astype(np.uint8))
+        idx.append(picks.astype(index_type))
         counts.append(len(picks))
         stored += len(picks) * br * bc
     if int8:  # one count per block row, empty ones included
@@ -193,7 +199,7 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
     order, runs = _runs(np.array(counts, np.int64))
     arrays = {
         "values": np.concatenate([vals[b] for b in order] + [np.zeros(0, values.dtype)]).astype(values.dtype),
-        "cols": np.concatenate([idx[b] for b in order] + [np.zeros(0, np.uint8)]),
+        "cols": np.concatenate([idx[b] for b in order] + [np.zeros(0, index_type)]),
         "runs": runs,
         "brows": order.astype(np.uint16),
     }

@@ -31,7 +31,7 @@ FAMILIES = {
     "dense": ("dense",),
     "csr": ("csr",),
     "ell": ("ell", "sell"),
-    "bsr": ("bsr8x1", "bsr4x1", "bsr1x4"),
+    "bsr": ("bsr8x1", "bsr8x1w", "bsr4x1", "bsr1x4"),
     "auto": formats.FORMATS,
     "fastest": formats.FORMATS,
     "smallest": formats.FORMATS,
@@ -144,6 +144,10 @@ def _options(fmt: str, values: np.ndarray, pattern: np.ndarray) -> list[tuple[in
         if cols <= formats.MAX_COLS or cols > 0x10000 or not formats.row_regular(pattern):
             return None
         return [(0, formats.encode("ell16", values, pattern))]
+    if fmt == "bsr8x1w":
+        if cols <= formats.MAX_COLS or cols > 0x10000 or values.dtype == np.int8:  # formats.F32_ONLY
+            return None
+        return [(0, formats.encode("bsr8x1w", values, pattern))]
     width = formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS
     out = []
     for c0 in range(0, cols, width):
@@ -253,7 +257,7 @@ def plan_matrix(
         for start, enc in encs:
             width = (
                 p.shape[1] - start
-                if fmt in ("dense", "ell16")
+                if fmt == "dense" or fmt in formats.WIDE
                 else (formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS)
             )
             sub = p[:, start : start + width]

@@ -41,7 +41,12 @@ def test_every_cell_and_layout_matches_torch(tmp_path, inputs, cell, hidden, fee
     _check(artifact, tmp_path, options, inputs, torch_logits(model, inputs), 1e-5)
 
 
-KERNEL_FORMATS = {"dense": {"dense"}, "csr": {"csr"}, "ell": {"ell", "sell"}, "bsr": {"bsr8x1", "bsr4x1", "bsr1x4"}}
+KERNEL_FORMATS = {
+    "dense": {"dense"},
+    "csr": {"csr"},
+    "ell": {"ell", "sell"},
+    "bsr": {"bsr8x1", "bsr8x1w", "bsr4x1", "bsr1x4"},
+}
 
 
 @pytest.mark.parametrize("case", ["gru-12x9-fb", "lstm-12x9-fb"])
