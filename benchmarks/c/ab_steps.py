@@ -24,7 +24,16 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 from common import markdown_table, write_results  # noqa: E402
 
-CASES = ("magnitude:0.9", "magnitude:0.95", "magnitude:0.98", "expander:0.98", "block-expander-8x1:0.95")
+CASES = (
+    "magnitude:0.9",
+    "magnitude:0.95",
+    "magnitude:0.98",
+    "expander:0.9",
+    "expander:0.98",
+    "block-expander-8x1:0.9",
+    "block-expander-8x1:0.95",
+    "block-expander-8x1:0.98",
+)
 
 BUILD = r"""
 import sys
