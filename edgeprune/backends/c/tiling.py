@@ -63,6 +63,7 @@ class Tile:
             "nnz": self.nnz,
             "stored": self.encoded.stored,
             "bytes": self.encoded.bytes,
+            **({"first_writer": True} if self.encoded.sets else {}),  # sets its rows, bias included
         }
 
 

@@ -73,6 +73,8 @@ def test_first_writer_builds_compute_what_the_reference_does_under_sanitizers(tm
     source = (tmp_path / "model.c").read_text()
     if _setters(plan):
         assert "ep_sell_set_f32(" in source and "ep_copy(s->pre" not in source
+        tiles = artifact.info["matrices"]["layers.0.weight"]["tiles"]
+        assert sum(t.get("first_writer", False) for t in tiles) == len(_setters(plan))  # compile.json says which
     elif kernel == "ell":
         pytest.fail("no first writer in an ELL/SELL build of a 96% sparse LSTM")
     X = np.random.default_rng(5).normal(0, 1.0, (3, 7, 16)).astype(np.float32)
