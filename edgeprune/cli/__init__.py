@@ -90,5 +90,6 @@ def _quiet_after_the_last_line() -> None:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
         os.dup2(null, 2)
+        os.close(null)
     except OSError:
         pass

@@ -107,17 +107,14 @@ def _matvec_calls(
         t = m.tiles[k]
         if keep is not None and not keep(t):
             continue
-        if t.encoded.sets:
-            arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
-            pbias = f"{m.name}_t{k}_bias" if bias else "NULL"
-            z_at = _offset(z, z_offset + t.col)
-            walked = t.encoded.kernel_rows(t.rows)
-            lines.append(f"ep_sell_set_f32({_offset(y, t.row)}, {arrays}, {pbias}, {z_at}, {walked}, {t.rows});")
-            continue
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())
         out = _offset(y, t.row)
-        if m.dtype == "int8":
+        if t.encoded.sets:  # the slot-ordered biases after perm, the tile's rows after the walked ones
+            pbias = f"{m.name}_t{k}_bias" if bias else "NULL"
+            walk = t.encoded.kernel_rows(t.rows)
+            call = f"ep_sell_set_f32({out}, {arrays}, {pbias}, {_offset(z, z_offset + t.col)}, {walk}, {t.rows});"
+        elif m.dtype == "int8":
             params = f", {t.cols}" if t.format == "dense" else params
             call = (
                 f"ep_{t.format}_i8({out}, {_offset(m.name + '_scales', t.row)}, {scale_vars[t.segment]}, "

@@ -141,14 +141,14 @@ def _options(fmt: str, values: np.ndarray, pattern: np.ndarray) -> list[tuple[in
     rows, cols = pattern.shape
     if fmt == "dense":
         return [(0, formats.encode("dense", values, pattern))]
-    if fmt == "ell16":
-        if cols <= formats.MAX_COLS or cols > 0x10000 or not formats.row_regular(pattern):
+    if fmt in formats.WIDE:  # a whole tile past MAX_COLS columns, 16-bit indices
+        if cols <= formats.MAX_COLS or cols > 0x10000:
             return None
-        return [(0, formats.encode("ell16", values, pattern))]
-    if fmt == "bsr8x1w":
-        if cols <= formats.MAX_COLS or cols > 0x10000 or values.dtype == np.int8:  # formats.F32_ONLY
+        if (fmt == "ell16" and not formats.row_regular(pattern)) or (
+            fmt in formats.F32_ONLY and values.dtype == np.int8
+        ):
             return None
-        return [(0, formats.encode("bsr8x1w", values, pattern))]
+        return [(0, formats.encode(fmt, values, pattern))]
     width = formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS
     out = []
     for c0 in range(0, cols, width):
