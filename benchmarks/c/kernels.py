@@ -54,6 +54,7 @@ MASKS = {
     "dense": "random",
     "csr": "random",
     "sell": "random",
+    "sell16": "random",
     "ell": "regular",
     "ell16": "regular",
     "bsr8x1": "block8x1",
@@ -83,7 +84,8 @@ def pattern(rng, rows, cols, density, kind):
 def tile_cases(fmt: str, dtype: str, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     cases = []
-    shapes = ((64, 300), (256, 1024)) if fmt == "ell16" else ((256, 284), (1024, 284)) if fmt == "bsr8x1w" else SHAPES
+    wide = ((256, 284), (1024, 284))  # an LSTM-256's gate block, or all four, over all of z
+    shapes = ((64, 300), (256, 1024)) if fmt == "ell16" else wide if fmt in ("sell16", "bsr8x1w") else SHAPES
     for rows, cols in shapes:
         for density in (1.0,) if fmt == "dense" else DENSITIES:
             p = pattern(rng, rows, cols, density, MASKS[fmt])

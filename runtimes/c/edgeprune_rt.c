@@ -384,7 +384,7 @@ static void ep_slice8_m4f(float *EP_RESTRICT acc, const float *values, const uin
     acc[7] = a7;
 }
 
-/* byte indices (ell, sell) take the assembly loop; ell16 the plain one */
+/* byte indices (ell, sell) take the assembly loop; ell16 and sell16 the plain one */
 #define EP_SLICED_F32(GATHER, PERM, SET, PBIAS)                                                       \
     int s, k;                                                                             \
     const int slices = (rows + EP_SLICE - 1) / EP_SLICE;                                  \
@@ -486,6 +486,21 @@ void ep_sell_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, cons
                      const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows)
 {
     EP_SLICED_F32(ep_gather_u8, perm, 1, pbias)
+    ep_set_rest(y, perm, pbias, rows, all_rows);
+}
+
+void ep_sell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
+                   int rows)
+{
+    EP_SLICED_F32(ep_gather_u16, perm, 0, (const float *)NULL)
+}
+
+void ep_sell16_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                       const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm,
+                       const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows)
+{
+    EP_SLICED_F32(ep_gather_u16, perm, 1, pbias)
     ep_set_rest(y, perm, pbias, rows, all_rows);
 }
 #undef WIDTH

@@ -18,6 +18,7 @@
  *             so one SIMD lane per row (AVX2: one gather of z per EP_SLICE weights). No padding.
  *  - sell:    SELL-C-sigma: rows sorted by count (perm[i] = row of slot i), slices of EP_SLICE rows
  *             padded to the longest row of the slice (widths[s]); for irregular masks.
+ *  - ell16, sell16: ell and sell with uint16 columns, for a whole tile wider than 256 columns.
  *  - bsr8x1, bsr4x1: blocks of 8 or 4 rows sharing one column: one broadcast of z[c] per block.
  *  - bsr1x4:  blocks of 4 consecutive columns of one row (cols = block column, c / 4).
  * int8 variants take symmetric per-row weight scales, the tile input quantized by ep_quantize
@@ -73,6 +74,14 @@ void ep_sell_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const ui
 void ep_sell_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                      const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm,
                      const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows);
+/* SELL with uint16 columns (sell16): a whole irregular tile wider than 256 columns, e.g. a recurrent
+ * matrix over all of z = [x ; h], in one call instead of a tile per 256-column chunk. */
+void ep_sell16_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                   const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm, const float *EP_RESTRICT z,
+                   int rows);
+void ep_sell16_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                       const uint16_t *EP_RESTRICT widths, const uint16_t *EP_RESTRICT perm,
+                       const float *EP_RESTRICT pbias, const float *EP_RESTRICT z, int rows, int all_rows);
 /* Block-sparse: block rows holding a block, in runs of equal count (runs[2g] blocks in each of
  * runs[2g + 1] block rows, brows[] their indices, nruns runs); each block a column (or, 1x4, c / 4)
  * and its values. rows: the tile's rows (the last block row may be partial). */

@@ -154,6 +154,12 @@ CASES = [
     ("bsr8x1w", 190, 300, 0.0, "block8x1-stairs"),
     ("bsr8x1w", 43, 700, 0.05, "block8x1-edges"),
     ("bsr8x1w", 64, 284, 0.3, "block8x1"),
+    # SELL over more than 256 columns, 16-bit columns (f32 only; an LSTM's gate block over all of z),
+    # adding or first writer; the streaming loop
+    ("sell16", 64, 284, 0.05, "random"),
+    ("sell16", 43, 700, 0.05, "skewed"),
+    ("sell16-set", 64, 284, 0.05, "random"),
+    ("sell16-set", 1027, 700, 0.08, "skewed"),
     ("ell", 1030, 256, 0.08, "regular"),
     ("ell16", 601, 700, 0.05, "regular"),
 ]
@@ -176,17 +182,17 @@ def _case(fmt, rows, cols, density, kind, dtype, seed):
 
 
 def _encode(fmt, w, pattern):
-    if fmt == "sell-set":
-        return formats.first_writer(formats.encode("sell", w, pattern), w.shape[0])
+    if fmt.endswith("-set"):
+        return formats.first_writer(formats.encode(fmt.removesuffix("-set"), w, pattern), w.shape[0])
     return formats.encode(fmt, w, pattern)
 
 
 def _with_dtypes(cases):
-    """(case..., dtype) for f32 and int8; first-writer SELL and 16-bit 8x1 blocks are f32 only."""
+    """(case..., dtype) for f32 and int8; first-writer SELL, SELL16 and 16-bit 8x1 blocks are f32 only."""
     return [(*c, d) for c in cases for d in ("f32", "int8") if not (c[0] in F32_ONLY and d == "int8")]
 
 
-F32_ONLY = ("sell-set", "bsr8x1w")
+F32_ONLY = ("sell-set", "sell16", "sell16-set", "bsr8x1w")
 
 
 # a first writer's y before the call: any value read would show
@@ -209,7 +215,7 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
         pbias = np.ascontiguousarray(y[enc.arrays["perm"]])
         y[:] = POISON
         walk = ctypes.c_int(enc.kernel_rows(rows))
-        lib.ep_sell_set_f32(ptr(y), *arrays, ptr(pbias), ptr(z), walk, ctypes.c_int(rows))
+        getattr(lib, f"ep_{enc.format}_set_f32")(ptr(y), *arrays, ptr(pbias), ptr(z), walk, ctypes.c_int(rows))
     elif dtype == "f32":
         fn = getattr(lib, f"ep_{enc.format}_f32")
         walk = ctypes.c_int(enc.kernel_rows(rows))
@@ -382,7 +388,7 @@ def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
         if enc.sets:
             parts.append(_c_array(f"c{k}_pbias", y0[enc.arrays["perm"]]))
             body[1] = f"      for (i = 0; i < {rows}; ++i) y[i] = {POISON!r}f;"
-            body.append(f"      ep_sell_set_f32(y, {', '.join(names)}, c{k}_pbias, c{k}_z, {walk}, {rows});")
+            body.append(f"      ep_{enc.format}_set_f32(y, {', '.join(names)}, c{k}_pbias, c{k}_z, {walk}, {rows});")
         elif dtype == "f32":
             body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")
         else:
@@ -413,7 +419,8 @@ EMULATED_CASES = (
         for dtype in ("f32", "int8")
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8"), ("sell-set", 43, 40, 0.1, "skewed", "f32")]
-    + [("bsr8x1w", 43, 300, 0.1, "block8x1-edges", "f32")]
+    + [("bsr8x1w", 43, 300, 0.1, "block8x1-edges", "f32"), ("sell16-set", 43, 300, 0.05, "skewed", "f32")]
+    + [("sell16", 19, 300, 0.05, "random", "f32")]
     + [
         (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
         for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")

@@ -113,7 +113,7 @@ def _matvec_calls(
         if t.encoded.sets:  # the slot-ordered biases after perm, the tile's rows after the walked ones
             pbias = f"{m.name}_t{k}_bias" if bias else "NULL"
             walk = t.encoded.kernel_rows(t.rows)
-            call = f"ep_sell_set_f32({out}, {arrays}, {pbias}, {_offset(z, z_offset + t.col)}, {walk}, {t.rows});"
+            call = f"ep_{t.format}_set_f32({out}, {arrays}, {pbias}, {_offset(z, z_offset + t.col)}, {walk}, {t.rows});"
         elif m.dtype == "int8":
             params = f", {t.cols}" if t.format == "dense" else params
             call = (

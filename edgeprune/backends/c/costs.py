@@ -32,6 +32,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "ell": (4.3745, 12.648, 47.8),
             "ell16": (5.4997, 11.887, 51.2),
             "sell": (4.3784, 15.095, 54.3),
+            "sell16": (5.4997, 15.095, 54.3),  # sell's rows and calls, ell16's plain loop per weight
         },
         "int8": {
             "bsr1x4": (2.909, 13.545, 56.6),
@@ -55,6 +56,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "ell": (0.3023, 0.645, 8.2),
             "ell16": (0.3085, 0.762, 6.7),
             "sell": (0.2973, 0.661, 22.2),
+            "sell16": (0.3035, 0.661, 22.2),  # sell x ell16 / ell per weight
         },
         "int8": {
             "bsr1x4": (0.6463, 0.821, 3.6),
@@ -89,6 +91,7 @@ PROFILES: dict[str, dict[str, dict[str, tuple[float, float, float]]]] = {
             "ell": (0.2763, 0.105, 3.7),
             "ell16": (0.2735, 0.269, 0.0),
             "sell": (0.2704, 0.444, 3.8),
+            "sell16": (0.2704, 0.444, 3.8),  # sell with 16-bit columns: the same loop (ell16 ~ ell)
         },
         "int8": {  # refit after the AVX2 int8 paths (dense z pairs, ELL/SELL), with the host's gather
             "bsr1x4": (0.1102, 1.529, 2.4),

@@ -5,7 +5,8 @@ encoder takes its values (float32, or int8 already quantized) and its stored pat
 a stored weight may be 0) and returns the arrays in exactly the layout ``runtimes/c/edgeprune_rt.c``
 reads (see the comments there and docs/c-backend.md). Tiles of the sparse formats are at most
 ``MAX_COLS`` columns wide, so every column index fits in a byte (wider matrices are split into
-column chunks); ``ell16`` keeps a wide row-regular tile whole with 16-bit indices.
+column chunks); ``ell16`` and ``sell16`` keep a wide tile (row-regular or not) whole with 16-bit
+indices, ``bsr8x1w`` a wide 8x1-block tile with 16-bit block columns.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import numpy as np
 SLICE = 8  # EP_SLICE: rows per dense panel, ELL/SELL slice, 8x1 block
 MAX_COLS = 256  # uint8 column indices
 MAX_COLS_1X4 = 4 * 256  # uint8 block-column indices
-FORMATS = ("dense", "csr", "ell", "ell16", "sell", "bsr8x1", "bsr8x1w", "bsr4x1", "bsr1x4")
+FORMATS = ("dense", "csr", "ell", "ell16", "sell", "sell16", "bsr8x1", "bsr8x1w", "bsr4x1", "bsr1x4")
 BLOCK_SHAPES = {"bsr8x1": (8, 1), "bsr8x1w": (8, 1), "bsr4x1": (4, 1), "bsr1x4": (1, 4)}
 # f32 formats that keep a tile wider than MAX_COLS whole (16-bit column indices) instead of chunks
-WIDE = ("ell16", "bsr8x1w")
-F32_ONLY = ("bsr8x1w",)  # no int8 kernel (an int8 tile never spans the input and state segments)
+WIDE = ("ell16", "sell16", "bsr8x1w")
+F32_ONLY = ("sell16", "bsr8x1w")  # no int8 kernel (an int8 tile never spans the input and state segments)
+SELL = ("sell", "sell16")  # the formats that can be their rows' first writers
 CTYPES = {
     np.dtype(np.float32): "float",
     np.dtype(np.int8): "int8_t",
@@ -130,14 +132,15 @@ def sell(values: np.ndarray, pattern: np.ndarray) -> Encoded:
     spanning several gate blocks or a narrow input segment has many, and each would cost a slice's
     share of the scatter for nothing."""
     rows, cols = values.shape
-    assert cols <= MAX_COLS and rows <= 0x10000
+    wide = cols > MAX_COLS  # sell16: a whole wide tile, 16-bit column indices
+    assert cols <= 0x10000 and rows <= 0x10000
     lists = _row_lists(pattern)
     counts = np.array([len(c) for c in lists])
     order = _by_count(counts)
     widths = np.array([counts[order[s : s + SLICE]].max() for s in range(0, order.size, SLICE)], np.uint16)
-    vals, idx = _sliced(values, lists, order, widths, np.uint8)
+    vals, idx = _sliced(values, lists, order, widths, np.uint16 if wide else np.uint8)
     return Encoded(
-        "sell",
+        "sell16" if wide else "sell",
         {"values": vals, "cols": idx, "widths": widths, "perm": order.astype(np.uint16)},
         stored=idx.size,
         walked=int(order.size),
@@ -207,15 +210,16 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
 
 
 def first_writer(enc: Encoded, rows: int) -> Encoded:
-    """A SELL tile that *sets* its rows (``ep_sell_set_f32``): run before every other tile of its rows,
-    it stores sum + bias where a tile adds to y, so the matrix needs no bias copy first and a slice
-    reads no y. Its ``perm`` goes on past the walked rows to the rows without a weight (which it sets
-    to their bias): 2 bytes each; the biases, in slot order, are the model's own (codegen)."""
-    assert enc.format == "sell" and not enc.sets
+    """A SELL tile that *sets* its rows (``ep_sell_set_f32``, ``ep_sell16_set_f32``): run before every
+    other tile of its rows, it stores sum + bias where a tile adds to y, so the matrix needs no bias
+    copy first and a slice reads no y. Its ``perm`` goes on past the walked rows to the rows without a
+    weight (which it sets to their bias): 2 bytes each; the biases, in slot order, are the model's own
+    (codegen)."""
+    assert enc.format in SELL and not enc.sets
     perm = enc.arrays["perm"]
     rest = np.setdiff1d(np.arange(rows), perm)
     arrays = {**enc.arrays, "perm": np.concatenate([perm, rest]).astype(np.uint16)}
-    return Encoded("sell", arrays, dict(enc.params), enc.stored, enc.walked, sets=True)
+    return Encoded(enc.format, arrays, dict(enc.params), enc.stored, enc.walked, sets=True)
 
 
 def _by_count(counts: np.ndarray) -> np.ndarray:
@@ -247,6 +251,6 @@ def encode(fmt: str, values: np.ndarray, pattern: np.ndarray) -> Encoded:
         return csr(values, pattern)
     if fmt in ("ell", "ell16"):
         return ell(values, pattern)
-    if fmt == "sell":
+    if fmt in SELL:
         return sell(values, pattern)
     return bsr(values, pattern, fmt)

@@ -144,9 +144,10 @@ def _options(fmt: str, values: np.ndarray, pattern: np.ndarray) -> list[tuple[in
     if fmt in formats.WIDE:  # a whole tile past MAX_COLS columns, 16-bit indices
         if cols <= formats.MAX_COLS or cols > 0x10000:
             return None
-        if (fmt == "ell16" and not formats.row_regular(pattern)) or (
-            fmt in formats.F32_ONLY and values.dtype == np.int8
-        ):
+        regular = formats.row_regular(pattern)  # ELL's rows all the same length; SELL's not
+        if (fmt == "ell16" and not regular) or (fmt == "sell16" and (regular or rows > 0x10000)):
+            return None
+        if fmt in formats.F32_ONLY and values.dtype == np.int8:
             return None
         return [(0, formats.encode(fmt, values, pattern))]
     width = formats.MAX_COLS_1X4 if fmt == "bsr1x4" else formats.MAX_COLS
@@ -514,7 +515,7 @@ def first_writers(m: MatrixPlan) -> tuple[list[int], int] | None:
         return None
     chunks: dict[int, list[int]] = {}
     for i, t in enumerate(m.tiles):
-        if t.format == "sell" and not t.encoded.sets:
+        if t.format in formats.SELL and not t.encoded.sets:
             chunks.setdefault(t.col, []).append(i)
     best = None
     for members in chunks.values():
@@ -529,7 +530,8 @@ def first_writers(m: MatrixPlan) -> tuple[list[int], int] | None:
 
 
 def mark_first_writers(m: MatrixPlan, members: list[int]) -> None:
-    """Codegen runs these tiles first, as ``ep_sell_set_f32``, and copies no bias (formats.first_writer)."""
+    """Codegen runs these tiles first, as ``ep_sell_set_f32`` (``ep_sell16_set_f32``), and copies no bias
+    (formats.first_writer)."""
     for i in members:
         t = m.tiles[i]
         m.tiles[i] = dataclasses.replace(t, encoded=formats.first_writer(t.encoded, t.rows))
