@@ -508,17 +508,44 @@ void ep_sell16_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, co
 /* Block rows come in runs of equal block count (formats._runs): runs[2g] blocks in each of the
  * runs[2g + 1] block rows brows[...] of run g; empty block rows are not stored. Within a run every
  * loop below has the same trip count, so its exit is predicted. */
+/* rows base..base+n-1 of a first-writer block tile: y = acc + bias (bias NULL: none) */
+static void ep_set_rows(float *EP_RESTRICT y, const float *EP_RESTRICT acc, const float *EP_RESTRICT bias, int base,
+                        int n)
+{
+    int i;
+    for (i = 0; i < n; ++i)
+        y[base + i] = acc[i] + (bias ? bias[base + i] : 0.0f);
+}
+
+/* ... and its block rows without a block, brows[0..n-1] (listed after the walked ones): the bias alone */
+static void ep_set_block_rows(float *EP_RESTRICT y, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT bias,
+                              int height, int n, int rows)
+{
+    static const float zeros[8] = {0.0f};
+    int i;
+    for (i = 0; i < n; ++i) {
+        const int b = (int)brows[i];
+        ep_set_rows(y, zeros, bias, b * height, ep_min(height, rows - b * height));
+    }
+}
+
 #ifdef EP_AVX2
-/* y[b*8 ...] += a, the tile's last block row possibly partial */
-static void ep_bsr8x1_add(float *EP_RESTRICT y, __m256 a, int b, int rows)
+/* y[b*8 ...] += a, or for a first writer (SET: ep_bsr8x1_set_f32) y[b*8 ...] = a + bias[b*8 ...];
+ * the tile's last block row possibly partial. Always inlined, SET a constant. */
+__attribute__((always_inline)) static inline void ep_bsr8x1_put(float *EP_RESTRICT y, __m256 a, int b, int rows,
+                                                                const float *EP_RESTRICT bias, const int SET)
 {
     float acc[8];
     if (b * 8 + 8 <= rows) {
-        _mm256_storeu_ps(y + b * 8, _mm256_add_ps(_mm256_loadu_ps(y + b * 8), a));
+        const __m256 old = SET ? (bias ? _mm256_loadu_ps(bias + b * 8) : _mm256_setzero_ps()) : _mm256_loadu_ps(y + b * 8);
+        _mm256_storeu_ps(y + b * 8, _mm256_add_ps(old, a));
         return;
     }
     _mm256_storeu_ps(acc, a);
-    ep_scatter(y, acc, NULL, b * 8, rows - b * 8);
+    if (SET)
+        ep_set_rows(y, acc, bias, b * 8, rows - b * 8);
+    else
+        ep_scatter(y, acc, NULL, b * 8, rows - b * 8);
 }
 
 /* A run of block rows with BLOCKS unrolled (a fixed count: no inner loop), two chains of sums. */
@@ -527,11 +554,11 @@ static void ep_bsr8x1_add(float *EP_RESTRICT y, __m256 a, int b, int rows)
     for (i = 0; i < m; ++i, cols += nb, values += 8 * nb) {              \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();      \
         BLOCKS;                                                          \
-        ep_bsr8x1_add(y, _mm256_add_ps(a0, a1), (int)brows[i], rows);    \
+        ep_bsr8x1_put(y, _mm256_add_ps(a0, a1), (int)brows[i], rows, bias, set); \
     }                                                                    \
     break
 
-/* y[b*4 ...] += a, as ep_bsr8x1_add */
+/* y[b*4 ...] += a, as ep_bsr8x1_put adds */
 static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
 {
     float acc[4];
@@ -584,7 +611,8 @@ static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
                 }                                                                                                    \
                 for (; k < nb; ++k, values += 8)                                                                     \
                     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);             \
-                ep_bsr8x1_add(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows);  \
+                ep_bsr8x1_put(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows, bias, \
+                              set);                                                                                  \
             }                                                                                                        \
         }
 #else
@@ -612,29 +640,55 @@ static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
             acc[5] = a5;                                                                                   \
             acc[6] = a6;                                                                                   \
             acc[7] = a7;                                                                                   \
-            ep_scatter(y, acc, NULL, b * 8, n);                                                            \
+            if (set)                                                                                       \
+                ep_set_rows(y, acc, bias, b * 8, n);                                                       \
+            else                                                                                           \
+                ep_scatter(y, acc, NULL, b * 8, n);                                                        \
         }
 #endif
-#define EP_BSR8X1_F32_BODY                     \
-    int g, i, k, m = 0;                        \
-    for (g = 0; g < nruns; ++g, brows += m) {  \
-        const int nb = (int)runs[2 * g];       \
-        m = (int)runs[2 * g + 1];              \
-        EP_BSR8X1_BLOCK_ROWS;                  \
-    }
+/* SET (a constant): the tile is its rows' first writer (ep_bsr8x1_set_f32): each walked block row
+ * stores its sums + bias, then the block rows listed after the walked ones in brows get the bias
+ * alone. */
+#define EP_BSR8X1_F32_BODY(SET)                                                        \
+    const int set = (SET); /* read by EP_BSR8X1_BLOCK_ROWS */                          \
+    int g, i, k, m = 0, walked = 0;                                                    \
+    for (g = 0; g < nruns; ++g, brows += m) {                                          \
+        const int nb = (int)runs[2 * g];                                               \
+        m = (int)runs[2 * g + 1];                                                      \
+        walked += m;                                                                   \
+        EP_BSR8X1_BLOCK_ROWS;                                                          \
+    }                                                                                  \
+    if (set)                                                                           \
+        ep_set_block_rows(y, brows, bias, 8, (rows + 7) / 8 - walked, rows);
 
 void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns)
 {
-    EP_BSR8X1_F32_BODY
+    const float *const bias = NULL;
+    EP_BSR8X1_F32_BODY(0)
 }
 
 void ep_bsr8x1w_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
                     const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                     int rows, int nruns)
 {
-    EP_BSR8X1_F32_BODY
+    const float *const bias = NULL;
+    EP_BSR8X1_F32_BODY(0)
+}
+
+void ep_bsr8x1_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                       const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows,
+                       const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int rows, int nruns)
+{
+    EP_BSR8X1_F32_BODY(1)
+}
+
+void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                        const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows,
+                        const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int rows, int nruns)
+{
+    EP_BSR8X1_F32_BODY(1)
 }
 
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,

@@ -92,6 +92,16 @@ void ep_bsr8x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const 
 void ep_bsr8x1w_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
                     const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                     int rows, int nruns);
+/* 8x1 blocks as the first writer of their rows (the bias copy before the kernels left out): each
+ * walked block row b sets y[8b ...] = its sums + bias[8b ...], then the block rows listed after the
+ * walked ones in brows (those without a block) get bias alone; bias (the rows' own, in row order)
+ * may be NULL. */
+void ep_bsr8x1_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
+                       const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows,
+                       const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int rows, int nruns);
+void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
+                        const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows,
+                        const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int rows, int nruns);
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns);

@@ -160,6 +160,12 @@ CASES = [
     ("sell16", 43, 700, 0.05, "skewed"),
     ("sell16-set", 64, 284, 0.05, "random"),
     ("sell16-set", 1027, 700, 0.08, "skewed"),
+    # 8x1 blocks as their rows' first writers (f32 only): block rows without a block set to their bias,
+    # a partial last block row, every unrolled count and long rows
+    ("bsr8x1-set", 43, 70, 0.3, "block8x1-edges"),
+    ("bsr8x1-set", 190, 40, 0.0, "block8x1-stairs"),
+    ("bsr8x1w-set", 43, 700, 0.05, "block8x1-edges"),
+    ("bsr8x1w-set", 64, 284, 0.3, "block8x1"),
     ("ell", 1030, 256, 0.08, "regular"),
     ("ell16", 601, 700, 0.05, "regular"),
 ]
@@ -192,7 +198,7 @@ def _with_dtypes(cases):
     return [(*c, d) for c in cases for d in ("f32", "int8") if not (c[0] in F32_ONLY and d == "int8")]
 
 
-F32_ONLY = ("sell-set", "sell16", "sell16-set", "bsr8x1w")
+F32_ONLY = ("sell-set", "sell16", "sell16-set", "bsr8x1w", "bsr8x1-set", "bsr8x1w-set")
 
 
 # a first writer's y before the call: any value read would show
@@ -211,11 +217,15 @@ def _call(lib, enc, dtype, y, w_shape, z, scales, zscale):
     ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
     arrays = [ptr(a) for a in enc.arrays.values()]
     params = [ctypes.c_int(v) for v in enc.params.values()]
-    if enc.sets:  # y0 (in y) is the bias: in slot order, then y poisoned
+    if enc.sets and "perm" in enc.arrays:  # SELL: y0 (in y) is the bias, in slot order; then y poisoned
         pbias = np.ascontiguousarray(y[enc.arrays["perm"]])
         y[:] = POISON
         walk = ctypes.c_int(enc.kernel_rows(rows))
         getattr(lib, f"ep_{enc.format}_set_f32")(ptr(y), *arrays, ptr(pbias), ptr(z), walk, ctypes.c_int(rows))
+    elif enc.sets:  # 8x1 blocks: y0 is the bias, in row order
+        bias = y.copy()
+        y[:] = POISON
+        getattr(lib, f"ep_{enc.format}_set_f32")(ptr(y), *arrays, ptr(bias), ptr(z), ctypes.c_int(rows), *params)
     elif dtype == "f32":
         fn = getattr(lib, f"ep_{enc.format}_f32")
         walk = ctypes.c_int(enc.kernel_rows(rows))
@@ -385,10 +395,12 @@ def kernel_program(cases) -> tuple[str, list[np.ndarray]]:
         walk = enc.kernel_rows(rows)
         tail = f"{rows}, {cols}" if fmt == "dense" else ", ".join([str(walk)] + [str(v) for v in enc.params.values()])
         body = [f"    {{ static float y[{rows}]; int i;", f"      for (i = 0; i < {rows}; ++i) y[i] = c{k}_y0[i];"]
-        if enc.sets:
-            parts.append(_c_array(f"c{k}_pbias", y0[enc.arrays["perm"]]))
+        if enc.sets:  # the bias: SELL's in slot order, 8x1 blocks' in row order
+            slotted = "perm" in enc.arrays
+            parts.append(_c_array(f"c{k}_pbias", y0[enc.arrays["perm"]] if slotted else y0))
             body[1] = f"      for (i = 0; i < {rows}; ++i) y[i] = {POISON!r}f;"
-            body.append(f"      ep_{enc.format}_set_f32(y, {', '.join(names)}, c{k}_pbias, c{k}_z, {walk}, {rows});")
+            tail = f"{walk}, {rows}" if slotted else f"{rows}, {enc.params['nruns']}"
+            body.append(f"      ep_{enc.format}_set_f32(y, {', '.join(names)}, c{k}_pbias, c{k}_z, {tail});")
         elif dtype == "f32":
             body.append(f"      ep_{enc.format}_f32(y, {', '.join(names)}, c{k}_z, {tail});")
         else:
@@ -420,7 +432,8 @@ EMULATED_CASES = (
     ]
     + [("ell16", 9, 300, 0.05, "regular", "int8"), ("sell-set", 43, 40, 0.1, "skewed", "f32")]
     + [("bsr8x1w", 43, 300, 0.1, "block8x1-edges", "f32"), ("sell16-set", 43, 300, 0.05, "skewed", "f32")]
-    + [("sell16", 19, 300, 0.05, "random", "f32")]
+    + [("sell16", 19, 300, 0.05, "random", "f32"), ("bsr8x1w-set", 43, 300, 0.1, "block8x1-edges", "f32")]
+    + [("bsr8x1-set", 190, 40, 0.0, "block8x1-stairs", "f32")]
     + [
         (fmt, 43, 40, 0.3, f"block{fmt[3:]}-edges", dtype)
         for fmt in ("bsr8x1", "bsr4x1", "bsr1x4")

@@ -70,8 +70,9 @@ def _array(name: str, values: np.ndarray) -> str:
 
 
 def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | None) -> str:
-    setters = any(t.encoded.sets for t in m.tiles)  # they hold every row's bias, in their slot order
-    out = [] if bias is None or setters else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
+    # first-writer SELL tiles hold every row's bias, in their slot order; 8x1 ones read the model's
+    slotted = any(t.encoded.sets and t.format in formats.SELL for t in m.tiles)
+    out = [] if bias is None or slotted else [_array(f"{m.name}_bias", np.asarray(bias, np.float32))]
     if scales is not None and m.tiles:
         out.append(_array(f"{m.name}_scales", np.asarray(scales, np.float32)))
     for k, t in enumerate(m.tiles):
@@ -81,7 +82,7 @@ def _matrix_tables(m: MatrixPlan, bias: np.ndarray | None, scales: np.ndarray | 
         )
         for array, values in t.encoded.arrays.items():
             out.append(_array(f"{m.name}_t{k}_{array}", values))
-        if t.encoded.sets and bias is not None:
+        if t.encoded.sets and t.format in formats.SELL and bias is not None:
             slots = t.row + t.encoded.arrays["perm"].astype(np.int64)
             out.append(_array(f"{m.name}_t{k}_bias", np.asarray(bias, np.float32)[slots]))
     return "".join(out)
@@ -110,10 +111,13 @@ def _matvec_calls(
         arrays = ", ".join(f"{m.name}_t{k}_{a}" for a in t.encoded.arrays)
         params = "".join(f", {v}" for v in t.encoded.params.values())
         out = _offset(y, t.row)
-        if t.encoded.sets:  # the slot-ordered biases after perm, the tile's rows after the walked ones
+        if t.encoded.sets and t.format in formats.SELL:  # slot-ordered biases, the rows after the walked ones
             pbias = f"{m.name}_t{k}_bias" if bias else "NULL"
             walk = t.encoded.kernel_rows(t.rows)
             call = f"ep_{t.format}_set_f32({out}, {arrays}, {pbias}, {_offset(z, z_offset + t.col)}, {walk}, {t.rows});"
+        elif t.encoded.sets:  # 8x1 blocks: the rows' own biases
+            pbias = _offset(f"{m.name}_bias", t.row) if bias else "NULL"
+            call = f"ep_{t.format}_set_f32({out}, {arrays}, {pbias}, {_offset(z, z_offset + t.col)}, {t.rows}{params});"
         elif m.dtype == "int8":
             params = f", {t.cols}" if t.format == "dense" else params
             call = (

@@ -23,7 +23,10 @@ BLOCK_SHAPES = {"bsr8x1": (8, 1), "bsr8x1w": (8, 1), "bsr4x1": (4, 1), "bsr1x4":
 # f32 formats that keep a tile wider than MAX_COLS whole (16-bit column indices) instead of chunks
 WIDE = ("ell16", "sell16", "bsr8x1w")
 F32_ONLY = ("sell16", "bsr8x1w")  # no int8 kernel (an int8 tile never spans the input and state segments)
-SELL = ("sell", "sell16")  # the formats that can be their rows' first writers
+SELL = ("sell", "sell16")
+# formats that can be their rows' first writers (first_writer): SELL with its biases in slot order,
+# f32 8x1 blocks reading the rows' own
+SETTERS = SELL + ("bsr8x1", "bsr8x1w")
 CTYPES = {
     np.dtype(np.float32): "float",
     np.dtype(np.int8): "int8_t",
@@ -40,6 +43,10 @@ class Encoded:
     stored: int = 0  # weights stored, padding included (what the kernel multiplies)
     walked: int | None = None  # rows the kernel walks if fewer than the tile's (SELL: the rows holding a weight)
     sets: bool = False  # SELL as its rows' first writer (first_writer): y = bias + W z, perm over all the rows
+
+    @property
+    def values_dtype(self) -> np.dtype:
+        return self.arrays[next(iter(self.arrays))].dtype
 
     def kernel_rows(self, rows: int) -> int:
         """The ``rows`` argument of the kernel call for a tile of ``rows`` rows."""
@@ -210,15 +217,18 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
 
 
 def first_writer(enc: Encoded, rows: int) -> Encoded:
-    """A SELL tile that *sets* its rows (``ep_sell_set_f32``, ``ep_sell16_set_f32``): run before every
-    other tile of its rows, it stores sum + bias where a tile adds to y, so the matrix needs no bias
-    copy first and a slice reads no y. Its ``perm`` goes on past the walked rows to the rows without a
-    weight (which it sets to their bias): 2 bytes each; the biases, in slot order, are the model's own
-    (codegen)."""
-    assert enc.format in SELL and not enc.sets
-    perm = enc.arrays["perm"]
-    rest = np.setdiff1d(np.arange(rows), perm)
-    arrays = {**enc.arrays, "perm": np.concatenate([perm, rest]).astype(np.uint16)}
+    """A tile that *sets* its rows (``ep_<format>_set_f32``): run before every other tile of its rows,
+    it stores sum + bias where a tile adds to y, so the matrix needs no bias copy first and a slice
+    or block row reads no y. SELL: ``perm`` goes on past the walked rows to the rows without a weight
+    (which it sets to their bias), and its biases are stored in slot order (codegen: the model's own
+    values, one vector add a slice). f32 8x1 blocks: ``brows`` goes on past the walked block rows to
+    those without a block, and the kernel reads the rows' own biases. 2 bytes per row (block row)
+    listed."""
+    assert enc.format in SETTERS and not enc.sets and enc.values_dtype == np.float32
+    key, count = ("perm", rows) if enc.format in SELL else ("brows", -(-rows // SLICE))
+    walked = enc.arrays[key]
+    rest = np.setdiff1d(np.arange(count), walked)
+    arrays = {**enc.arrays, key: np.concatenate([walked, rest]).astype(np.uint16)}
     return Encoded(enc.format, arrays, dict(enc.params), enc.stored, enc.walked, sets=True)
 
 

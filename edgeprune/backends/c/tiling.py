@@ -508,30 +508,35 @@ def _bytes(tiles: list[Tile]) -> int:
 
 
 def first_writers(m: MatrixPlan) -> tuple[list[int], int] | None:
-    """SELL tiles of an f32 matrix that together cover each of its rows exactly once, to make their
-    rows' first writers (``mark_first_writers``), and the bytes that adds (2 per row without a
-    weight); of several such sets (one per column chunk) the one adding the fewest. None: no set."""
+    """Tiles of an f32 matrix that together cover each of its rows exactly once, all SELL or all 8x1
+    blocks (``formats.SETTERS``: the two keep their biases apart), to make their rows' first writers
+    (``mark_first_writers``), and the bytes that adds (2 per row or block row without a weight): of
+    all such sets (e.g. one per column chunk, whatever columns each tile was trimmed to), the one
+    adding the fewest. None: no set."""
     if m.dtype != "f32":
         return None
-    chunks: dict[int, list[int]] = {}
-    for i, t in enumerate(m.tiles):
-        if t.format in formats.SELL and not t.encoded.sets:
-            chunks.setdefault(t.col, []).append(i)
     best = None
-    for members in chunks.values():
-        spans = sorted((m.tiles[i].row, m.tiles[i].row + m.tiles[i].rows) for i in members)
-        ends = [0] + [end for _, end in spans]
-        if any(start != ends[k] for k, (start, _) in enumerate(spans)) or ends[-1] != m.shape[0]:
-            continue  # some row not covered, or covered twice
-        extra = 2 * sum(m.tiles[i].rows - m.tiles[i].encoded.kernel_rows(m.tiles[i].rows) for i in members)
-        if best is None or extra < best[1]:
-            best = (members, extra)
+    for sell in (True, False):
+        extra = {
+            i: formats.first_writer(t.encoded, t.rows).bytes - t.encoded.bytes
+            for i, t in enumerate(m.tiles)
+            if t.format in formats.SETTERS and (t.format in formats.SELL) == sell and not t.encoded.sets
+        }
+        # exact cover of rows [0, rows) by tile row ranges, fewest added bytes: from the last row back
+        cover: dict[int, tuple[int, list[int]]] = {m.shape[0]: (0, [])}
+        for start in sorted({m.tiles[i].row for i in extra}, reverse=True):
+            for i in extra:
+                t = m.tiles[i]
+                rest = cover.get(t.row + t.rows)
+                if t.row == start and rest is not None and (start not in cover or rest[0] + extra[i] < cover[start][0]):
+                    cover[start] = (rest[0] + extra[i], [i, *rest[1]])
+        if 0 in cover and (best is None or cover[0][0] < best[1]):
+            best = (cover[0][1], cover[0][0])
     return best
 
 
 def mark_first_writers(m: MatrixPlan, members: list[int]) -> None:
-    """Codegen runs these tiles first, as ``ep_sell_set_f32`` (``ep_sell16_set_f32``), and copies no bias
-    (formats.first_writer)."""
+    """Codegen runs these tiles first, as ``ep_<format>_set_f32``, and copies no bias (formats.first_writer)."""
     for i in members:
         t = m.tiles[i]
         m.tiles[i] = dataclasses.replace(t, encoded=formats.first_writer(t.encoded, t.rows))
