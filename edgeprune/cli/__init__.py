@@ -78,9 +78,10 @@ def run() -> None:
 
 def _quiet_after_the_last_line() -> None:
     """What we print is all the user reads: once it is flushed, the process's stdout and stderr go to
-    /dev/null for interpreter shutdown, where native libraries' threads still run their exit paths (a
-    Ray driver's core worker, stopped by SIGTERM mid-sweep, once printed a native stack after our
-    "interrupted" line). Only for the process entry point: ``main`` called in-process keeps its streams."""
+    /dev/null for interpreter shutdown, where native libraries' threads (a Ray driver's core worker)
+    still run their exit paths. Only for the process entry point: ``main`` called in-process keeps its
+    streams. (The native stack once seen after a SIGTERM'd sweep was not this: Ray's core crashing on a
+    force-cancelled task, before our line: see sweep/executors.py.)"""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

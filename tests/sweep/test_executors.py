@@ -125,8 +125,9 @@ def test_sigterm_stops_a_ray_sweep_cleanly_and_it_resumes(digits_checkpoint, ser
             proc.kill()
             proc.wait()
     lines = [line for line in err.splitlines() if line.strip()]
-    assert proc.returncode == 1
-    assert lines[-1].startswith("edgeprune: error: interrupted: ") and "run the same command again" in lines[-1]
+    assert proc.returncode == 1, err
+    last = lines[-1]
+    assert last.startswith("edgeprune: error: interrupted: ") and "run the same command again" in last, err
     deadline = time.monotonic() + 20  # Ray's processes (raylet, GCS, workers) go with the driver
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)

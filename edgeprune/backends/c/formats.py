@@ -42,7 +42,7 @@ class Encoded:
     params: dict[str, int] = field(default_factory=dict)  # scalar arguments after rows (ELL width)
     stored: int = 0  # weights stored, padding included (what the kernel multiplies)
     walked: int | None = None  # rows the kernel walks if fewer than the tile's (SELL: the rows holding a weight)
-    sets: bool = False  # SELL as its rows' first writer (first_writer): y = bias + W z, perm over all the rows
+    sets: bool = False  # its rows' first writer (first_writer): y = bias + W z; perm / brows list all the rows
 
     @property
     def values_dtype(self) -> np.dtype:

@@ -303,9 +303,9 @@ def plan(
 
 
 def _first_writers(result: ModelPlan, budget: int | None) -> None:
-    """Where SELL or 8x1-block tiles cover a matrix's rows once, they set those rows (bias + W z) instead of a bias
-    copy and then adds (tiling.first_writers), within the byte budget. Not for a variant cell's matrix:
-    its mat-vecs run a subset of the tiles at a time (backends/c/cells.py)."""
+    """Where SELL or 8x1-block tiles cover a matrix's rows once, they set those rows (bias + W z)
+    instead of a bias copy and then adds (tiling.first_writers), within the byte budget. Not for a
+    variant cell's matrix: its mat-vecs run a subset of the tiles at a time (backends/c/cells.py)."""
     total = result.weight_bytes()["total"]
     for sp in result.stages:
         stage = sp.stage
