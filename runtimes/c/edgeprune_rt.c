@@ -691,6 +691,67 @@ void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, c
     EP_BSR8X1_F32_BODY(1)
 }
 
+/* One block row of ep_lstm8x1_f32: nb blocks of 8 rows onto `init`. */
+#ifdef EP_AVX2
+static inline __m256 ep_lstm8x1_row(const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols, int nb,
+                                    const float *EP_RESTRICT z, __m256 init)
+{
+    __m256 a0 = init, a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int k;
+    for (k = 0; k + 4 <= nb; k += 4, values += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
+    }
+    for (; k < nb; ++k, values += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+}
+#endif
+
+/* The step's mat-vec and cell in one pass: the cell's arithmetic on one group of units (bound by the
+ * FMA ports) overlaps the next group's block loads (bound by the cache), where separate calls run
+ * one after the other; and the gate sums never leave registers (AVX2). Each block row's place comes
+ * from `starts`, not from the previous row's count, so the next group's loads do not wait on a chain
+ * of additions, and the four gates are four streams (formats.lstm8x1). benchmarks/c/fused_lstm.py. */
+void ep_lstm8x1_f32(float *EP_RESTRICT h_out, float *EP_RESTRICT c, const float *EP_RESTRICT values,
+                    const uint16_t *EP_RESTRICT cols, const uint32_t *EP_RESTRICT starts,
+                    const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int hidden)
+{
+    const int groups = hidden / EP_SLICE;
+    int b, g;
+    for (b = 0; b < hidden; b += EP_SLICE, ++starts) { /* starts[g * groups]: gate g's row of this group */
+#if defined(EP_AVX2) && EP_CELL_SIMD == 8 /* the sums stay in registers, the cell's vector form on them */
+        __m256 sum[4], cb = _mm256_loadu_ps(c + b), hb;
+        for (g = 0; g < 4; ++g) {
+            const uint32_t s0 = starts[g * groups], nb = starts[g * groups + 1] - s0;
+            const __m256 init = bias ? _mm256_loadu_ps(bias + g * hidden + b) : _mm256_setzero_ps();
+            sum[g] = ep_lstm8x1_row(values + (size_t)EP_SLICE * s0, cols + s0, (int)nb, z, init);
+        }
+        ep_v_lstm(sum[0], sum[1], sum[2], sum[3], &cb, &hb);
+        _mm256_storeu_ps(c + b, cb);
+        _mm256_storeu_ps(h_out + b, hb);
+#else
+        float pre[4 * EP_SLICE]; /* the group's gate sums, as ep_lstm reads them: i, f, g, o */
+        for (g = 0; g < 4; ++g) {
+            const float *v = values + (size_t)EP_SLICE * starts[g * groups];
+            float *const p = pre + g * EP_SLICE;
+            uint32_t k;
+            int i;
+            for (i = 0; i < EP_SLICE; ++i)
+                p[i] = bias ? bias[g * hidden + b + i] : 0.0f;
+            for (k = starts[g * groups]; k < starts[g * groups + 1]; ++k, v += EP_SLICE) {
+                const float zc = z[cols[k]];
+                for (i = 0; i < EP_SLICE; ++i)
+                    p[i] += v[i] * zc;
+            }
+        }
+        ep_lstm(h_out + b, c + b, pre, EP_SLICE);
+#endif
+    }
+}
+
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns)

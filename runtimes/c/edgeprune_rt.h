@@ -102,6 +102,14 @@ void ep_bsr8x1_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, co
 void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols,
                         const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows,
                         const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int rows, int nruns);
+/* A whole LSTM step over 8x1 blocks, the cell fused (lstm8x1): units eight at a time, the four
+ * gates' block rows of those units (block rows in row order: row r holds blocks starts[r] ..
+ * starts[r + 1] - 1, 16-bit columns into z) summed onto bias (NULL: none), then the cell on the eight
+ * units. h_out must not be z's h (later groups still read the old one): the model copies it there
+ * after. hidden % 8 == 0. */
+void ep_lstm8x1_f32(float *EP_RESTRICT h_out, float *EP_RESTRICT c, const float *EP_RESTRICT values,
+                    const uint16_t *EP_RESTRICT cols, const uint32_t *EP_RESTRICT starts,
+                    const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int hidden);
 void ep_bsr4x1_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, const uint8_t *EP_RESTRICT cols,
                    const uint16_t *EP_RESTRICT runs, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT z,
                    int rows, int nruns);

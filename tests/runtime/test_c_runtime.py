@@ -368,6 +368,35 @@ def test_cells_follow_the_ir_equations(rt, kind, libm):
     np.testing.assert_allclose(c32, c_ref, atol=tol * 4)
 
 
+@pytest.mark.parametrize("hidden,cols,density", [(8, 20, 0.5), (24, 300, 0.3), (64, 284, 0.1)])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_lstm8x1_step_is_the_mat_vec_then_the_cell(rt, hidden, cols, density, bias):
+    """ep_lstm8x1_f32 (an LSTM step over 8x1 blocks, the cell fused) against numpy: bias + W z, then
+    the cell in float64. Block rows empty, of 1-3 blocks (the AVX2 remainder) and long; z holding the
+    old h, which the kernel must not overwrite (h goes to h_out)."""
+    rng = np.random.default_rng(hidden + cols)
+    grid = rng.random((4 * hidden // 8, cols)) < density
+    grid[1] = False  # an empty block row
+    grid[2] = False
+    grid[2, rng.choice(cols, 3, replace=False)] = True  # three blocks: the loop's remainder
+    pattern = np.repeat(grid, 8, axis=0)
+    w = (rng.normal(scale=0.3, size=pattern.shape) * pattern).astype(np.float32)
+    enc = formats.lstm8x1(w, pattern, hidden)
+    assert enc.stored == pattern.sum() and enc.arrays["starts"][-1] == grid.sum()
+    z = rng.normal(size=cols).astype(np.float32)
+    b = rng.normal(scale=0.5, size=4 * hidden).astype(np.float32) if bias else None
+    c = rng.uniform(-2, 2, hidden).astype(np.float32)
+    h_ref, c_ref = cell_reference("lstm", np.zeros(hidden), c, (0 if b is None else b) + w.astype(np.float64) @ z)
+    ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
+    h_out, z_before = np.full(hidden, POISON, np.float32), z.copy()
+    rt.ep_lstm8x1_f32(
+        ptr(h_out), ptr(c), *(ptr(a) for a in enc.arrays.values()), ptr(b) if bias else None, ptr(z), hidden
+    )
+    np.testing.assert_allclose(h_out, h_ref, atol=2e-6)
+    np.testing.assert_allclose(c, c_ref, atol=8e-6)
+    assert np.array_equal(z, z_before)
+
+
 # --- the same kernels on the emulated targets --------------------------------------------------
 
 

@@ -181,8 +181,18 @@ def _recurrent(p: ModelPlan, sp: StagePlan, suffix: str) -> list[str]:
             return lines + _matvec_calls(m, y, z, z_offset, scale_vars, "", bias=bias, keep=keep)
 
         return variant_recurrent(p, sp, matvec)
-    lines = _matrix_stage(p, sp, "s->pre")
     h = _offset("a", sp.state_offset)
+    m = sp.matrix
+    if m is not None and m.tiles and m.tiles[0].format == formats.LSTM8X1:  # planning._fuse_lstm_blocks
+        t, H = m.tiles[0], layer.hidden_size
+        arrays = ", ".join(f"{m.name}_t0_{a}" for a in t.encoded.arrays)
+        bias = f"{m.name}_bias" if layer.bias is not None else "NULL"
+        cell = _offset("s->cell", sp.cell_offset)
+        return [  # h into s->pre first: later units' block rows still read the old h in z
+            f"ep_lstm8x1_f32(s->pre, {cell}, {arrays}, {bias}, {_offset('a', sp.z_offset + t.col)}, {H});",
+            f"ep_copy({h}, s->pre, {H});",
+        ]
+    lines = _matrix_stage(p, sp, "s->pre")
     if layer.cell == "lstm":
         lines.append(f"ep_lstm{suffix}({h}, {_offset('s->cell', sp.cell_offset)}, s->pre, {layer.hidden_size});")
     elif layer.cell == "rnn" and layer.activation == "relu":

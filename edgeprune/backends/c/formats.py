@@ -32,6 +32,7 @@ CTYPES = {
     np.dtype(np.int8): "int8_t",
     np.dtype(np.uint8): "uint8_t",
     np.dtype(np.uint16): "uint16_t",
+    np.dtype(np.uint32): "uint32_t",
 }
 
 
@@ -214,6 +215,34 @@ def bsr(values: np.ndarray, pattern: np.ndarray, fmt: str) -> Encoded:
         "brows": order.astype(np.uint16),
     }
     return Encoded(fmt, arrays, {"nruns": runs.size // 2}, stored=stored)
+
+
+# An LSTM's whole gate matrix as one 8x1-block tile with the cell fused (ep_lstm8x1_f32); planned after
+# the layout (planning._fuse_lstm_blocks), never a per-tile option
+LSTM8X1 = "lstm8x1"
+
+
+def lstm8x1(values: np.ndarray, pattern: np.ndarray, hidden: int) -> Encoded:
+    """An LSTM gate matrix [4 * hidden, cols] (gates i, f, g, o) for ``ep_lstm8x1_f32``: block rows
+    (SLICE rows x one column) in row order, so each gate's are one contiguous stream (the kernel walks
+    the four gates' side by side: four streams for the hardware prefetcher, measured faster than one
+    interleaved), their blocks holding a stored weight zero-filled as bsr8x1's; ``starts``: where
+    each block row's blocks begin (4 bytes a block row, one more at the end: the kernel finds a row
+    without the previous row's count), 16-bit columns."""
+    rows, cols = values.shape
+    assert values.dtype == np.float32 and rows == 4 * hidden and hidden % SLICE == 0 and cols < 0x10000
+    grid = block_grid(pattern, (SLICE, 1))
+    filled = np.where(pattern, values, 0).astype(np.float32)
+    groups = hidden // SLICE
+    picks = [np.flatnonzero(grid[br]) for br in range(4 * groups)]  # block rows in row order: gate-major
+    vals = [filled[br * SLICE : (br + 1) * SLICE, p].T.ravel() for br, p in enumerate(picks)]
+    starts = np.concatenate([[0], np.cumsum([len(p) for p in picks])]).astype(np.uint32)
+    arrays = {
+        "values": np.concatenate(vals + [np.zeros(0, np.float32)]),
+        "cols": np.concatenate(picks + [np.zeros(0, np.int64)]).astype(np.uint16),
+        "starts": starts,
+    }
+    return Encoded(LSTM8X1, arrays, stored=SLICE * int(starts[-1]))
 
 
 def first_writer(enc: Encoded, rows: int) -> Encoded:

@@ -30,7 +30,7 @@ import numpy as np
 from ... import ir
 from ...errors import BackendError
 from ...passes.quantize import QuantizedMatrix, activation_bounds, quantize, segments
-from . import costs
+from . import costs, formats
 from .tiling import (  # noqa: F401
     BUDGET_FACTOR,
     FAMILIES,
@@ -298,8 +298,46 @@ def plan(
             f"--flash-budget {flash_budget:,} B: --kernel {kernel} stores {sizes['total']:,} B of weights "
             "(tables, scales and biases); use --kernel auto to fit the budget"
         )
-    _first_writers(result, flash_budget if flash_budget is not None else result.budget)
+    held = flash_budget if flash_budget is not None else result.budget
+    if kernel in ("auto", "fastest"):  # a forced --kernel keeps its own tile kernels
+        _fuse_lstm_blocks(result, held)
+    _first_writers(result, held)
     return result
+
+
+# ep_lstm8x1_f32 walks block rows in row order, where the 8x1 kernels walk runs of equal length with
+# a straight-line body per length: at a few blocks a row (98%: ~6) its loop exits mispredict and the
+# fused step was 1.25x slower; from ~14 (95%) it was faster (LSTM-256: 1.04x at 95%, 1.05-1.09x at 90%)
+FUSE_MIN_BLOCKS_PER_ROW = 12
+
+
+def _fuse_lstm_blocks(result: ModelPlan, budget: int | None) -> None:
+    """An LSTM whose gate matrix is all in 8x1 blocks, with long enough block rows, runs as one
+    ``ep_lstm8x1_f32`` call, its cell fused (formats.lstm8x1): eight units at a time, so the cell's
+    arithmetic overlaps the next units' block loads and the gate sums stay in registers. Where
+    measured: the AVX2 build, the fast cell (the libm one is not fused), f32, hidden a multiple of
+    8, within the byte budget."""
+    if result.profile != "x86-avx2" or result.dtype != "f32" or result.activations != "fast":
+        return
+    total = result.weight_bytes()["total"]
+    for sp in result.stages:
+        stage, m = sp.stage, sp.matrix
+        if not (isinstance(stage, ir.Recurrent) and stage.cell == "lstm" and stage.default_cell) or m is None:
+            continue
+        blocks = m.tiles and all(t.format in ("bsr8x1", "bsr8x1w") for t in m.tiles)
+        if not blocks or stage.hidden_size % formats.SLICE:
+            continue
+        c0, c1 = min(t.col for t in m.tiles), max(t.col + t.cols for t in m.tiles)
+        values, pattern, _ = _values(stage.weight, None)
+        enc = formats.lstm8x1(values[:, c0:c1], pattern[:, c0:c1], stage.hidden_size)
+        if enc.stored / formats.SLICE < FUSE_MIN_BLOCKS_PER_ROW * (m.shape[0] // formats.SLICE):
+            continue
+        grown = total - m.table_bytes + enc.bytes
+        if budget is not None and grown > budget:
+            continue
+        cost = sum(t.cost for t in m.tiles)
+        m.tiles = [Tile(0, c0, m.shape[0], c1 - c0, 0, m.nnz, enc, cost)]
+        total = grown
 
 
 def _first_writers(result: ModelPlan, budget: int | None) -> None:

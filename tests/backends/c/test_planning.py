@@ -136,7 +136,8 @@ def test_auto_takes_sparse_kernels_where_they_pay():
     plan = planning.plan(_lowered("lstm", (64,), input_size=28, sparsity=0.95), profile="x86-avx2")
     assert "dense" not in _formats(plan)
     blocks = planning.plan(_block_masked(shape=(8, 1), sparsity=0.8), profile="x86-avx2")
-    assert _formats(blocks) == {"bsr8x1"}
+    assert _formats(blocks) == {"lstm8x1"}  # the LSTM's 8x1 blocks with its cell fused (test_fused_lstm.py)
+    assert _formats(planning.plan(_block_masked(shape=(8, 1), sparsity=0.8), kernel="bsr")) == {"bsr8x1"}
 
 
 def test_summary_names_every_matrix_and_its_format():
