@@ -1,22 +1,22 @@
-"""What fusing an LSTM's 8x1-block mat-vec with its cell would buy: a measured prototype, not a kernel.
+"""An LSTM's 8x1-block mat-vec with its cell fused: the runtime's ``ep_lstm8x1_f32`` against the
+unfused step and against the hand-written prototype it came from, in one program.
 
-Today an LSTM step runs four gate tiles (``ep_bsr8x1w_set_f32``: each streams its 8x1 blocks and
+Unfused, an LSTM step runs four gate tiles (``ep_bsr8x1w_set_f32``: each streams its 8x1 blocks and
 stores its sums in ``s->pre``), then the cell over all units (``ep_lstm``, bound by the FMA ports).
 At H = 256 and 90% the blocks (138 KB) stream from L2 while the cell waits, and the cell runs while
-the memory system idles: the step is their sum (``limits.py``: 1.04x the limit with the cell). The
-fused form walks units eight at a time: the four gates' block rows of those units (sums in
-registers, bias first), then the cell on them, h into a scratch vector copied into z at the end (the
-later block rows still read the old h) -- so the cell's arithmetic of one group overlaps the next
-group's loads, and ``pre`` is never written or read.
+the memory system idles: the step is their sum (``limits.py``: 1.04x the limit with the cell). Fused
+(``formats.lstm8x1``, chosen by ``planning._fuse_lstm_blocks``), the step walks units eight at a time:
+the four gates' block rows of those units (sums in registers, bias first), then the cell on them, h
+into a scratch vector copied into z at the end -- so one group's cell overlaps the next group's
+loads, and ``pre`` is never written or read.
 
-This script builds the block-expander-8x1 LSTM-256 with the backend, writes a second ``model_step``
-over the same generated arrays (block rows found from the tiles' runs and brows once, at start-up),
-checks that both give the same logits over a stream, and times both in one program, interleaved:
+Three builds of the block-expander-8x1 LSTM-256: ``--kernel bsr`` (the four gate tiles: what
+``auto`` took before), the prototype (a ``model_step`` written over those same arrays, block rows
+found from the tiles' runs and brows at start-up) and ``--kernel auto`` (the runtime's fused kernel
+where the planner takes it). The same stream goes through all three (their logits compared), then
+they are timed interleaved:
 
-    python benchmarks/c/fused_lstm.py [--sparsities 0.9,0.95,0.98] [--rounds 300]
-
-A kernel (a gate-interleaved 8x1 format, its plain-C and Cortex-M4 forms, the planner's choice) is
-the next step if the figures hold.
+    python benchmarks/c/fused_lstm.py [--sparsities 0.9,0.95,0.98] [--rounds 300] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -108,45 +108,45 @@ MAIN = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "model.h"
-void fused_step(model_state_t *s, const float *x, float *out);
-void fused_reset(model_state_t *s);
+/* three builds of one model, their symbols renamed: tiles_*, proto_*, auto_* (states: big enough) */
+#define VARIANT(P) void P##_step(void *s, const float *x, float *out); void P##_reset(void *s);
+VARIANT(tiles) VARIANT(proto) VARIANT(auto)
+typedef void (*step_t)(void *, const float *, float *);
 static double now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
+static _Alignas(64) unsigned char states[3][1 << 16];
 int main(int argc, char **argv)
 {
-    static model_state_t s0, s1;
-    static float x[MODEL_INPUT_SIZE], o0[MODEL_OUTPUT_SIZE], o1[MODEL_OUTPUT_SIZE];
+    static const step_t steps[3] = {tiles_step, proto_step, auto_step};
+    static float x[@IN@], out[3][@OUT@];
     const int rounds = atoi(argv[1]);
-    double best[2] = {1e30, 1e30}, diff = 0;
-    int i, r, k;
-    model_reset(&s0);
-    fused_reset(&s1);
-    for (k = 0; k < 200; ++k) { /* the same stream through both: the logits after every step */
-        for (i = 0; i < MODEL_INPUT_SIZE; ++i)
+    double best[3] = {1e30, 1e30, 1e30}, diff[3] = {0, 0, 0};
+    int i, r, k, v;
+    tiles_reset(states[0]);
+    proto_reset(states[1]);
+    auto_reset(states[2]);
+    for (k = 0; k < 200; ++k) { /* the same stream through all three: the logits after every step */
+        for (i = 0; i < @IN@; ++i)
             x[i] = 0.01f * (float)((i * 7 + k * 3) % 50) - 0.25f;
-        model_step(&s0, x, o0);
-        fused_step(&s1, x, o1);
-        for (i = 0; i < MODEL_OUTPUT_SIZE; ++i)
-            diff = fabs(o0[i] - o1[i]) > diff ? fabs(o0[i] - o1[i]) : diff;
+        for (v = 0; v < 3; ++v)
+            steps[v](states[v], x, out[v]);
+        for (v = 1; v < 3; ++v)
+            for (i = 0; i < @OUT@; ++i)
+                diff[v] = fabs(out[0][i] - out[v][i]) > diff[v] ? fabs(out[0][i] - out[v][i]) : diff[v];
     }
-    for (r = 0; r < rounds; ++r) {
-        double t = now_ns();
-        for (k = 0; k < 200; ++k)
-            model_step(&s0, x, o0);
-        t = (now_ns() - t) / 200;
-        best[0] = t < best[0] ? t : best[0];
-        t = now_ns();
-        for (k = 0; k < 200; ++k)
-            fused_step(&s1, x, o1);
-        t = (now_ns() - t) / 200;
-        best[1] = t < best[1] ? t : best[1];
-    }
-    printf("%.1f %.1f %.3g\n", best[0], best[1], diff);
+    for (r = 0; r < rounds; ++r)
+        for (v = 0; v < 3; ++v) {
+            double t = now_ns();
+            for (k = 0; k < 200; ++k)
+                steps[v](states[v], x, out[v]);
+            t = (now_ns() - t) / 200;
+            best[v] = t < best[v] ? t : best[v];
+        }
+    printf("%.1f %.1f %.1f %.3g %.3g\n", best[0], best[1], best[2], diff[1], diff[2]);
     return 0;
 }
 """
@@ -170,8 +170,12 @@ def fused_source(model_c: str) -> str:
         .replace("@Z2@", calls[2])
         .replace("@Z3@", calls[3])
     )
-    source = model_c[:start] + fused + model_c[end:]
-    return re.sub(r"\bmodel_(\w+)\(", r"fused_\1(", source)
+    return model_c[:start] + fused + model_c[end:]
+
+
+def renamed(model_c: str, prefix: str) -> str:
+    """A build's model.c with its public functions renamed, so that three builds link into one program."""
+    return re.sub(r"\bmodel_(\w+)\(", rf"{prefix}_\1(", model_c)
 
 
 def main() -> None:
@@ -183,59 +187,70 @@ def main() -> None:
     args = ap.parse_args()
     load = os.getloadavg()[0]
     model = dense_lstm(args.hidden)
+    flags, _ = costs.host_gather_flags(["cc"], ["-march=native"])
+    cflags = ["-O2", "-ffp-contract=fast", "-march=native", "-std=gnu11", *flags]
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-fused-") as tmp:
         for sparsity in map(float, args.sparsities.split(",")):
-            art = Path(tmp) / f"s{sparsity}"
-            build_c(masked(model, "block-expander-8x1", sparsity), art)
-            (art / "fused.c").write_text(fused_source((art / "model.c").read_text()))
-            (art / "main_fused.c").write_text(MAIN)
-            flags, _ = costs.host_gather_flags(["cc"], ["-march=native"])
+            work = Path(tmp) / f"s{sparsity}"
+            graph = masked(model, "block-expander-8x1", sparsity)
+            build_c(graph, work / "tiles", kernel="bsr")
+            auto = build_c(graph, work / "auto", kernel="auto")
+            fmt = auto.info["matrices"]["layers.0.weight"]["format"]
+            tiles_c = (work / "tiles" / "model.c").read_text()
+            sources = {
+                "tiles": tiles_c,
+                "proto": fused_source(tiles_c),
+                "auto": (work / "auto" / "model.c").read_text(),
+            }
+            objects = []
+            for name, text in sources.items():
+                side = "auto" if name == "auto" else "tiles"
+                (work / side / f"{name}.c").write_text(renamed(text, name))
+                subprocess.run(
+                    ["cc", *cflags, "-I.", "-c", f"{name}.c", "-o", f"{name}.o"], cwd=work / side, check=True
+                )
+                objects.append(str(work / side / f"{name}.o"))
+            main_c = MAIN.replace("@IN@", str(graph.input_size)).replace("@OUT@", str(auto.info["output_size"]))
+            (work / "main.c").write_text(main_c)
             subprocess.run(
                 [
                     "cc",
-                    "-O2",
-                    "-ffp-contract=fast",
-                    "-march=native",
-                    "-std=gnu11",
-                    *flags,
-                    "-I.",
-                    "main_fused.c",
-                    "model.c",
-                    "fused.c",
-                    "edgeprune_rt.c",
+                    *cflags,
+                    "-I",
+                    str(work / "tiles"),
+                    "main.c",
+                    *objects,
+                    str(work / "tiles" / "edgeprune_rt.c"),
                     "-lm",
                     "-o",
-                    "fused_bench",
+                    "bench",
                 ],
-                cwd=art,
+                cwd=work,
                 check=True,
                 capture_output=True,
             )
-            best = [float("inf"), float("inf")]
+            best = [float("inf")] * 3
             for _ in range(args.repeats):
                 out = subprocess.run(
-                    [str(art / "fused_bench"), str(args.rounds)], capture_output=True, text=True, check=True
+                    [str(work / "bench"), str(args.rounds)], capture_output=True, text=True, check=True
                 )
-                now, fused, diff = (float(v) for v in out.stdout.split())
-                best = [min(best[0], now), min(best[1], fused)]
-            assert diff < 1e-4, f"the fused step differs from the build's by {diff}"
+                *times, d_proto, d_auto = (float(v) for v in out.stdout.split())
+                best = [min(b, t) for b, t in zip(best, times)]
+            assert max(d_proto, d_auto) < 1e-4, f"a fused step differs from the tiles' by {max(d_proto, d_auto)}"
+            t, p, a = (b / 1000 for b in best)
             rows.append(
-                [
-                    f"{sparsity:.0%}",
-                    round(best[0] / 1000, 3),
-                    round(best[1] / 1000, 3),
-                    f"{best[0] / best[1]:.3f}x",
-                    f"{diff:.1e}",
-                ]
+                [f"{sparsity:.0%}", round(t, 3), round(p, 3), f"{t / p:.3f}x", fmt, round(a, 3), f"{t / a:.3f}x"]
             )
     md = (
-        f"block-expander-8x1 LSTM-{args.hidden}, 28 inputs, `--kernel auto` (four 8x1 gate tiles setting their rows, "
-        f"then `ep_lstm`) against the same arrays walked eight units at a time with the cell fused; µs per step, "
-        f"fastest of {args.repeats} x {args.rounds} interleaved rounds in one program; load average {load:.2f} at "
-        f"the start, {os.getloadavg()[0]:.2f} at the end. A prototype (benchmarks/c/fused_lstm.py), not a kernel "
-        "of the runtime.\n\n"
-        + markdown_table(["sparsity", "build µs", "fused µs", "speed-up", "max |logit diff|"], rows)
+        f"block-expander-8x1 LSTM-{args.hidden}, 28 inputs; µs per step, fastest of {args.repeats} x {args.rounds} "
+        "interleaved rounds in one program: `--kernel bsr` (four 8x1 gate tiles setting their rows, then `ep_lstm`), "
+        "the prototype over the same arrays (units eight at a time, the cell fused), and `--kernel auto` (the "
+        f"runtime's `ep_lstm8x1_f32` where the planner fuses; format shown); load average {load:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end. The three builds' logits agree within 1e-4 over a 200-step stream.\n\n"
+        + markdown_table(
+            ["sparsity", "tiles µs", "prototype µs", "speed-up", "auto: format", "auto µs", "speed-up"], rows
+        )
     )
     write_results("c_fused_lstm", {"hidden": args.hidden, "rows": rows}, md)
     print(md)

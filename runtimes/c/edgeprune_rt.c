@@ -594,32 +594,47 @@ static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
 /* the body of both 8x1 kernels, over u8 block columns (tiles up to 256 wide) or u16 (bsr8x1w:
  * wider f32 tiles, e.g. the input and state columns of a recurrent matrix in one tile) */
 #ifdef EP_AVX2
+/* One block row of nb 8x1 blocks onto `init`, four sums (the 8x1 kernels' long rows, ep_lstm8x1_f32's
+ * every row), per index type. */
+#define EP_B8_ROW(NAME, INDEX)                                                                                   \
+    static inline __m256 NAME(const float *EP_RESTRICT values, const INDEX *EP_RESTRICT cols, int nb,            \
+                              const float *EP_RESTRICT z, __m256 init)                                           \
+    {                                                                                                            \
+        __m256 a0 = init, a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();          \
+        int k;                                                                                                   \
+        for (k = 0; k + 4 <= nb; k += 4, values += 32) {                                                         \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);                 \
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);         \
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);        \
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);        \
+        }                                                                                                        \
+        for (; k < nb; ++k, values += 8)                                                                         \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);                 \
+        return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));                                     \
+    }
+EP_B8_ROW(ep_b8_row_u8, uint8_t)
+EP_B8_ROW(ep_b8_row_u16, uint16_t)
+#undef EP_B8_ROW
+/* the row function for the index type of `cols` (a constant: one call is left) */
+#define EP_B8_ROW_OF(cols, values, nb, z, init)                                                                   \
+    (sizeof *(cols) == 1 ? ep_b8_row_u8(values, (const uint8_t *)(const void *)(cols), nb, z, init)              \
+                         : ep_b8_row_u16(values, (const uint16_t *)(const void *)(cols), nb, z, init))
 #define EP_BSR8X1_BLOCK_ROWS                                                                                         \
         /* Per-row work is most of a short block row's time (95-98% sparsity: 1-16 blocks): a                        \
          * straight-line body per count up to 8 (the jump repeats over the run: predicted). */                       \
         switch (nb) {                                                                                                \
             EP_BSR_SHORT(EP_BSR8_RUN, EP_B8);                                                                        \
         default: /* longer rows: four sums */                                                                        \
-            for (i = 0; i < m; ++i, cols += nb) {                                                                    \
-                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();                 \
-                __m256 a3 = _mm256_setzero_ps();                                                                     \
-                for (k = 0; k + 4 <= nb; k += 4, values += 32) {                                                     \
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);             \
-                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);     \
-                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);    \
-                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);    \
-                }                                                                                                    \
-                for (; k < nb; ++k, values += 8)                                                                     \
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);             \
-                ep_bsr8x1_put(y, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), (int)brows[i], rows, bias, \
+            for (i = 0; i < m; ++i, cols += nb, values += 8 * nb)                                                    \
+                ep_bsr8x1_put(y, EP_B8_ROW_OF(cols, values, nb, z, _mm256_setzero_ps()), (int)brows[i], rows, bias,  \
                               set);                                                                                  \
-            }                                                                                                        \
         }
 #else
 #define EP_BSR8X1_BLOCK_ROWS                                                                               \
         for (i = 0; i < m; ++i, cols += nb) {                                                              \
             const int b = (int)brows[i], n = ep_min(8, rows - b * 8);                                      \
             float acc[8];                                                                                  \
+            int k;                                                                                         \
             float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f, a4 = 0.0f, a5 = 0.0f, a6 = 0.0f, a7 = 0.0f;  \
             for (k = 0; k < nb; ++k, values += 8) {                                                        \
                 const float zc = z[cols[k]];                                                               \
@@ -651,7 +666,7 @@ static void ep_bsr4x1_add(float *EP_RESTRICT y, __m128 a, int b, int rows)
  * alone. */
 #define EP_BSR8X1_F32_BODY(SET)                                                        \
     const int set = (SET); /* read by EP_BSR8X1_BLOCK_ROWS */                          \
-    int g, i, k, m = 0, walked = 0;                                                    \
+    int g, i, m = 0, walked = 0;                                                       \
     for (g = 0; g < nruns; ++g, brows += m) {                                          \
         const int nb = (int)runs[2 * g];                                               \
         m = (int)runs[2 * g + 1];                                                      \
@@ -691,24 +706,6 @@ void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, c
     EP_BSR8X1_F32_BODY(1)
 }
 
-/* One block row of ep_lstm8x1_f32: nb blocks of 8 rows onto `init`. */
-#ifdef EP_AVX2
-static inline __m256 ep_lstm8x1_row(const float *EP_RESTRICT values, const uint16_t *EP_RESTRICT cols, int nb,
-                                    const float *EP_RESTRICT z, __m256 init)
-{
-    __m256 a0 = init, a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int k;
-    for (k = 0; k + 4 <= nb; k += 4, values += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 8), _mm256_broadcast_ss(z + cols[k + 1]), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 16), _mm256_broadcast_ss(z + cols[k + 2]), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(values + 24), _mm256_broadcast_ss(z + cols[k + 3]), a3);
-    }
-    for (; k < nb; ++k, values += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values), _mm256_broadcast_ss(z + cols[k]), a0);
-    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-}
-#endif
 
 /* The step's mat-vec and cell in one pass: the cell's arithmetic on one group of units (bound by the
  * FMA ports) overlaps the next group's block loads (bound by the cache), where separate calls run
@@ -723,13 +720,16 @@ void ep_lstm8x1_f32(float *EP_RESTRICT h_out, float *EP_RESTRICT c, const float 
     int b, g;
     for (b = 0; b < hidden; b += EP_SLICE, ++starts) { /* starts[g * groups]: gate g's row of this group */
 #if defined(EP_AVX2) && EP_CELL_SIMD == 8 /* the sums stay in registers, the cell's vector form on them */
-        __m256 sum[4], cb = _mm256_loadu_ps(c + b), hb;
-        for (g = 0; g < 4; ++g) {
-            const uint32_t s0 = starts[g * groups], nb = starts[g * groups + 1] - s0;
-            const __m256 init = bias ? _mm256_loadu_ps(bias + g * hidden + b) : _mm256_setzero_ps();
-            sum[g] = ep_lstm8x1_row(values + (size_t)EP_SLICE * s0, cols + s0, (int)nb, z, init);
-        }
-        ep_v_lstm(sum[0], sum[1], sum[2], sum[3], &cb, &hb);
+        static const float zeros[EP_SLICE] = {0.0f};
+        __m256 cb = _mm256_loadu_ps(c + b), hb;
+#define EP_GATE(G)                                                                                                  \
+    ep_b8_row_u16(values + (size_t)EP_SLICE * starts[(G) * groups], cols + starts[(G) * groups],                   \
+                   (int)(starts[(G) * groups + 1] - starts[(G) * groups]), z,                                       \
+                   _mm256_loadu_ps(bias ? bias + (G) * hidden + b : zeros))
+        const __m256 gi = EP_GATE(0), gf = EP_GATE(1), gg = EP_GATE(2), go = EP_GATE(3);
+#undef EP_GATE
+        (void)g;
+        ep_v_lstm(gi, gf, gg, go, &cb, &hb);
         _mm256_storeu_ps(c + b, cb);
         _mm256_storeu_ps(h_out + b, hb);
 #else
