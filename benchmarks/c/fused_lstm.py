@@ -247,7 +247,9 @@ def main() -> None:
         "interleaved rounds in one program: `--kernel bsr` (four 8x1 gate tiles setting their rows, then `ep_lstm`), "
         "the prototype over the same arrays (units eight at a time, the cell fused), and `--kernel auto` (the "
         f"runtime's `ep_lstm8x1_f32` where the planner fuses; format shown); load average {load:.2f} at the start, "
-        f"{os.getloadavg()[0]:.2f} at the end. The three builds' logits agree within 1e-4 over a 200-step stream.\n\n"
+        f"{os.getloadavg()[0]:.2f} at the end. The three builds' logits agree within 1e-4 over a 200-step stream. "
+        "In one program identical code moves with where the linker puts it (where auto keeps the 8x1 tiles, "
+        "the tiles and auto columns run the same kernels): `ab_steps.py` times separate builds.\n\n"
         + markdown_table(
             ["sparsity", "tiles µs", "prototype µs", "speed-up", "auto: format", "auto µs", "speed-up"], rows
         )

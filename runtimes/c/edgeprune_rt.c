@@ -706,12 +706,11 @@ void ep_bsr8x1w_set_f32(float *EP_RESTRICT y, const float *EP_RESTRICT values, c
     EP_BSR8X1_F32_BODY(1)
 }
 
-
 /* The step's mat-vec and cell in one pass: the cell's arithmetic on one group of units (bound by the
  * FMA ports) overlaps the next group's block loads (bound by the cache), where separate calls run
  * one after the other; and the gate sums never leave registers (AVX2). Each block row's place comes
  * from `starts`, not from the previous row's count, so the next group's loads do not wait on a chain
- * of additions, and the four gates are four streams (formats.lstm8x1). benchmarks/c/fused_lstm.py. */
+ * of additions (formats.lstm8x1). Measured: benchmarks/c/fused_lstm.py. */
 void ep_lstm8x1_f32(float *EP_RESTRICT h_out, float *EP_RESTRICT c, const float *EP_RESTRICT values,
                     const uint16_t *EP_RESTRICT cols, const uint32_t *EP_RESTRICT starts,
                     const float *EP_RESTRICT bias, const float *EP_RESTRICT z, int hidden)
