@@ -328,6 +328,8 @@ def _fuse_lstm_blocks(result: ModelPlan, budget: int | None) -> None:
         if not blocks or stage.hidden_size % formats.SLICE:
             continue
         c0, c1 = min(t.col for t in m.tiles), max(t.col + t.cols for t in m.tiles)
+        if c1 - c0 >= 0x10000:  # 16-bit columns
+            continue
         values, pattern, _ = _values(stage.weight, None)
         enc = formats.lstm8x1(values[:, c0:c1], pattern[:, c0:c1], stage.hidden_size)
         if enc.stored / formats.SLICE < FUSE_MIN_BLOCKS_PER_ROW * (m.shape[0] // formats.SLICE):
