@@ -521,11 +521,11 @@ static void ep_set_rows(float *EP_RESTRICT y, const float *EP_RESTRICT acc, cons
 static void ep_set_block_rows(float *EP_RESTRICT y, const uint16_t *EP_RESTRICT brows, const float *EP_RESTRICT bias,
                               int height, int n, int rows)
 {
-    static const float zeros[8] = {0.0f};
-    int i;
+    int i, j;
     for (i = 0; i < n; ++i) {
-        const int b = (int)brows[i];
-        ep_set_rows(y, zeros, bias, b * height, ep_min(height, rows - b * height));
+        const int base = (int)brows[i] * height, m = ep_min(height, rows - base);
+        for (j = 0; j < m; ++j)
+            y[base + j] = bias ? bias[base + j] : 0.0f;
     }
 }
 
