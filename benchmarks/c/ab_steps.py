@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--name", default="c_ab_steps", help="results/<name>.md and .json")
     args = ap.parse_args()
     cases = args.cases.split(",")
     load = os.getloadavg()[0]
@@ -99,7 +100,7 @@ def main() -> None:
         f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.\n\n"
         + markdown_table(["case", "baseline µs", "this µs", "speed-up"], rows)
     )
-    write_results("c_ab_steps", {"baseline": str(args.baseline), "hidden": args.hidden, "rows": rows}, md)
+    write_results(args.name, {"baseline": str(args.baseline), "hidden": args.hidden, "rows": rows}, md)
     print(md)
 
 

@@ -3,7 +3,9 @@
 Limits (AVX2 loops written for the limit alone, not the runtime's kernels; ns per weight):
 
 * dense FMA rate: panels of 8 rows, a broadcast ``z[c]`` per column, 4 accumulators, at a working
-  set in L1, in L2 and beyond L2 (the last one is what a spilling layout pays per byte);
+  set in L1, in L2 and, for each build whose weights exceed L2, at that build's own bytes (what a
+  spilling layout pays per byte: a fixed "L3" size says nothing here, as a 32 MiB loop runs from
+  L3 on one machine and from memory on another, e.g. a VM's share of an EPYC's L3);
 * gather-FMA rate: slices of 8 rows, one byte index per weight, 8 gathered ``z`` values per FMA,
   the better of a software gather (8 scalar loads) and AVX2's gather instruction;
 * block rate: 8x1 blocks (one broadcast ``z[c]``, 8 weights, one FMA per block).
@@ -227,14 +229,29 @@ int main(int argc, char **argv)
 }
 """
 
-# working sets of the limit loops (bytes of weights, plus a byte index per weight for gather/blocks)
-LEVELS = {"L1": 24 * 1024, "L2": 768 * 1024, "L3": 32 * 1024 * 1024}
+SPILL_GRID = 64 * 1024  # spilled builds' working sets, rounded up to this: one level for builds of a size
 
 
-def limit_items() -> list[tuple[str, int, int, int, float]]:
-    """(name, kind, a, b, weights) of the limit loops at each cache level."""
+def spill_level(weight_bytes: int) -> str:
+    """The limit level of a build whose weights do not fit the cache: its own size."""
+    return f"{-(-weight_bytes // SPILL_GRID) * SPILL_GRID // 1024}KiB"  # no space: an item name
+
+
+def levels_for(builds: list, cache: int) -> dict[str, int]:
+    """Working sets of the limit loops (bytes of weights, plus a byte index per weight for
+    gather/blocks): in L1, in L2, and one per size of the builds that exceed ``cache``."""
+    levels = {"L1": 24 * 1024, "L2": min(768 * 1024, cache * 3 // 4)}
+    for b in sorted(builds, key=lambda b: b["info"]["weight_bytes"]["total"]):
+        total = b["info"]["weight_bytes"]["total"]
+        if total > cache:
+            levels[spill_level(total)] = -(-total // SPILL_GRID) * SPILL_GRID
+    return levels
+
+
+def limit_items(levels: dict[str, int]) -> list[tuple[str, int, int, int, float]]:
+    """(name, kind, a, b, weights) of the limit loops at each level."""
     items = []
-    for level, size in LEVELS.items():
+    for level, size in levels.items():
         cols = 256
         panels = max(1, size // (4 * 8 * cols))
         items.append((f"dense@{level}", 0, panels, cols, panels * 8 * cols))
@@ -329,7 +346,8 @@ def baseline_objects(checkout: str, builds: list, work: Path, tuned: list[str]) 
 
 def limit_ns(info: dict, graph, mask: str, rates: dict, cache: int) -> float:
     """The least time of the build's matrices at this machine's rates (see the module docstring)."""
-    level = "L2" if info["weight_bytes"]["total"] <= cache else "L3"
+    total = info["weight_bytes"]["total"]
+    level = "L2" if total <= cache else spill_level(total)
     total = 0.0
     for label, m in info["matrices"].items():
         rows, cols = m["shape"]
@@ -383,7 +401,8 @@ def main() -> None:
         tuned, why = costs.host_gather_flags(["cc"], ["-O2", "-ffp-contract=fast", "-march=native"])
         old_objects = baseline_objects(args.baseline, builds, work, tuned) if args.baseline else []
         decls, items = [], []
-        for name, kind, a, b, weights in limit_items():
+        levels = levels_for(builds, cache)
+        for name, kind, a, b, weights in limit_items(levels):
             items.append(f'        {{"{name}", {kind}, {a}, {b}, {weights}, 0, 0}},')
         cell_decls = []
         for H in sorted({b["H"] for b in builds}):
@@ -426,7 +445,7 @@ def main() -> None:
         if name != "checksum":
             timings[name] = (float(vals[0]), float(vals[1]), float(vals[2]))
     rates = {}
-    for level in LEVELS:
+    for level in levels:
         rates[f"dense@{level}"] = timings[f"dense@{level}"][0] / timings[f"dense@{level}"][2]
         sw, hw = (timings[f"gather-{g}@{level}"][0] / timings[f"gather-{g}@{level}"][2] for g in ("sw", "hw"))
         rates[f"gather@{level}"] = min(sw, hw)
@@ -483,9 +502,9 @@ def main() -> None:
             f"{rates[f'gather-sw@{level}']:.4f}",
             f"{rates[f'gather-hw@{level}']:.4f}",
             f"{rates[f'block8x1@{level}']:.4f}",
-            f"{LEVELS[level] // 1024} KiB",
+            f"{levels[level] // 1024} KiB",
         ]
-        for level in LEVELS
+        for level in levels
     ]
     md = (
         f"One program, {args.rounds} interleaved rounds, fastest round per item (median alongside); "

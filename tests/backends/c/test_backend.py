@@ -64,14 +64,15 @@ def test_every_forced_kernel_gives_the_same_logits(tmp_path, inputs, case):
 
 
 def test_auto_within_a_budget_and_fastest_give_the_reference_logits(tmp_path, inputs):
-    model = frontend.lower(_pruned("lstm", (64,), False, sparsity=0.9))
+    # 70%: fastest is dense (~73 KB) on both host profiles, the smallest layout ~29 KB
+    model = frontend.lower(_pruned("lstm", (64,), False, sparsity=0.7))
     reference = ir.ReferenceExecutor(model).run(inputs)
     outputs, sizes = [], []
-    for name, given in (("auto", {}), ("fastest", {"kernel": "fastest"}), ("tight", {"flash_budget": 15_000})):
+    for name, given in (("auto", {}), ("fastest", {"kernel": "fastest"}), ("tight", {"flash_budget": 40_000})):
         artifact, options = build(model, tmp_path / name, **given)
         sizes.append(artifact.info["weight_bytes"]["total"])
         outputs.append(_check(artifact, tmp_path / name, options, inputs, reference, 1e-5))
-    assert sizes[2] <= 15_000 < sizes[1]
+    assert sizes[2] <= 40_000 < sizes[1]
     assert all(np.max(np.abs(o - outputs[0])) <= 1e-6 for o in outputs)
 
 
