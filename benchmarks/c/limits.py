@@ -346,8 +346,8 @@ def baseline_objects(checkout: str, builds: list, work: Path, tuned: list[str]) 
 
 def limit_ns(info: dict, graph, mask: str, rates: dict, cache: int) -> float:
     """The least time of the build's matrices at this machine's rates (see the module docstring)."""
-    total = info["weight_bytes"]["total"]
-    level = "L2" if total <= cache else spill_level(total)
+    size = info["weight_bytes"]["total"]
+    level = "L2" if size <= cache else spill_level(size)
     total = 0.0
     for label, m in info["matrices"].items():
         rows, cols = m["shape"]
