@@ -76,17 +76,15 @@ __attribute__((noinline)) static __m256 called_u16(const float *zz, const uint16
 }
 
 /* one slice loop, as the runtime's: two accumulators, then the slice's sums stored */
-#define SLICE_LOOP(NAME, IDX, GATHER_AT)                                                       \
+#define SLICE_LOOP(NAME, IDX, TABLE, GATHER_AT)                                                \
     static __attribute__((noinline)) void NAME(void)                                          \
     {                                                                                         \
         const float *v = vals;                                                                \
-        const IDX *c = IDX##_TABLE;                                                           \
+        const IDX *c = TABLE;                                                                 \
         const uint8_t *wb = win;                                                              \
         int s, k;                                                                             \
         for (s = 0; s < SLICES; ++s) {                                                        \
             __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                         \
-            const int sp = split[s];                                                          \
-            (void)sp;                                                                         \
             for (k = 0; k + 2 <= W; k += 2, v += 16, c += 16, wb += 2) {                      \
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v), GATHER_AT(0), a0);                   \
                 a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8), GATHER_AT(8), a1);               \
@@ -94,22 +92,18 @@ __attribute__((noinline)) static __m256 called_u16(const float *zz, const uint16
             _mm256_storeu_ps(ysum + 8 * s, _mm256_add_ps(a0, a1));                            \
         }                                                                                     \
     }
-#define uint8_t_TABLE c8
-#define uint16_t_TABLE c16
 #define AT_U8(o) ep_gather_u8(z, c + (o))
 #define AT_U16(o) ep_gather_u16(z, c + (o))
 #define AT_HW(o) hw_u8(z, c + (o))
 #define AT_CALLED_U8(o) called_u8(z, c + (o))
 #define AT_CALLED_U16(o) called_u16(z, c + (o))
 #define AT_WINB(o) ep_gather_u8(z + wb[(o) / 8], c + (o))
-SLICE_LOOP(g_u8, uint8_t, AT_U8)
-SLICE_LOOP(g_u16, uint16_t, AT_U16)
-SLICE_LOOP(g_hw, uint8_t, AT_HW)
-SLICE_LOOP(g_called_u8, uint8_t, AT_CALLED_U8)
-SLICE_LOOP(g_called_u16, uint16_t, AT_CALLED_U16)
-#undef uint8_t_TABLE
-#define uint8_t_TABLE c8w
-SLICE_LOOP(g_winb, uint8_t, AT_WINB)
+SLICE_LOOP(g_u8, uint8_t, c8, AT_U8)
+SLICE_LOOP(g_u16, uint16_t, c16, AT_U16)
+SLICE_LOOP(g_hw, uint8_t, c8, AT_HW)
+SLICE_LOOP(g_called_u8, uint8_t, c8, AT_CALLED_U8)
+SLICE_LOOP(g_called_u16, uint16_t, c16, AT_CALLED_U16)
+SLICE_LOOP(g_winb, uint8_t, c8w, AT_WINB)
 
 /* two runs a slice: [0, split) relative to z, [split, W) to z + 28 */
 static __attribute__((noinline)) void g_two(void)

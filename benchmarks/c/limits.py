@@ -232,9 +232,14 @@ int main(int argc, char **argv)
 SPILL_GRID = 64 * 1024  # spilled builds' working sets, rounded up to this: one level for builds of a size
 
 
+def spill_bytes(weight_bytes: int) -> int:
+    """The working set of the limit loops for a build whose weights do not fit the cache."""
+    return -(-weight_bytes // SPILL_GRID) * SPILL_GRID
+
+
 def spill_level(weight_bytes: int) -> str:
-    """The limit level of a build whose weights do not fit the cache: its own size."""
-    return f"{-(-weight_bytes // SPILL_GRID) * SPILL_GRID // 1024}KiB"  # no space: an item name
+    """The limit level of such a build: its own size."""
+    return f"{spill_bytes(weight_bytes) // 1024}KiB"  # no space: an item name
 
 
 def levels_for(builds: list, cache: int) -> dict[str, int]:
@@ -244,7 +249,7 @@ def levels_for(builds: list, cache: int) -> dict[str, int]:
     for b in sorted(builds, key=lambda b: b["info"]["weight_bytes"]["total"]):
         total = b["info"]["weight_bytes"]["total"]
         if total > cache:
-            levels[spill_level(total)] = -(-total // SPILL_GRID) * SPILL_GRID
+            levels[spill_level(total)] = spill_bytes(total)
     return levels
 
 
